@@ -1,0 +1,178 @@
+// keel apply [PLAN_FILE] and keel destroy.
+#include <cstdio>
+#include <iostream>
+#include <unistd.h>
+
+#include "cli/commands/planning.h"
+#include "cli/views/render.h"
+#include "core/crypto.h"
+#include "core/files.h"
+
+namespace keel::commands {
+
+namespace {
+
+struct SavedPlan {
+  nlohmann::json doc;
+  std::vector<std::string> vars;
+};
+
+Result<nlohmann::json> read_plan_doc(const std::string& path) {
+  auto text = files::read_file(path);
+  if (!text) return fail(text.error());
+  try {
+    auto doc = nlohmann::json::parse(*text);
+    if (doc.value("format_version", 0) != 1 || !doc.contains("plan"))
+      return fail(ErrorCode::InvalidConfig, path + " is not a keel plan file");
+    return doc;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::InvalidConfig, path + " is not a keel plan file: " + e.what());
+  }
+}
+
+// Apply of a saved plan: only if the state and the stack are exactly as they
+// were, and planning again gives the same actions.
+Status check_saved_plan(const Workspace& ws, const nlohmann::json& doc, const engine::Plan& again,
+                        const std::string& path) {
+  const auto& saved = doc.at("plan");
+  if (saved.value("lineage", "") != ws.state.lineage)
+    return fail(ErrorCode::Conflict, path + " was made for another state (lineage differs)");
+  if (saved.value("serial", -1L) != ws.state.serial)
+    return fail(ErrorCode::Conflict, "the state has changed since " + path + " was made (serial " +
+                                         std::to_string(saved.value("serial", -1L)) + ", now " +
+                                         std::to_string(ws.state.serial) + "); run `keel plan` again");
+  auto text = files::read_file(doc.at("stack").value("file", ""));
+  if (!text || crypto::sha256_hex(*text) != doc.at("stack").value("sha256", ""))
+    return fail(ErrorCode::Conflict, "the stack file has changed since " + path + " was made; run `keel plan` again");
+  auto now = views::plan_to_json(again);
+  auto actions = [](const nlohmann::json& p) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& c : p.at("changes")) out.emplace_back(c.value("address", ""), c.value("action", ""));
+    return out;
+  };
+  if (actions(now) != actions(saved))
+    return fail(ErrorCode::Conflict, "the infrastructure has changed since " + path + " was made; run `keel plan` again");
+  return {};
+}
+
+// The --var values a saved plan was made with, sealed with the state key.
+Result<std::vector<std::string>> saved_vars(const nlohmann::json& doc, const std::string& stack_file,
+                                            const std::string& path) {
+  auto key = state::load_or_create_key(files::dirname(stack_file) + "/.keel/state.key");
+  if (!key) return fail(key.error());
+  auto raw = crypto::base64_decode(doc.value("sealed_vars", ""));
+  if (!raw) return fail(raw.error().with_context(path));
+  auto vars = crypto::open(*key, *raw, "plan");
+  if (!vars) return fail(ErrorCode::Conflict, path + ": cannot read its variables with this state key");
+  return nlohmann::json::parse(*vars).get<std::vector<std::string>>();
+}
+
+bool confirm(const engine::Plan& plan, bool destroy) {
+  if (!isatty(STDIN_FILENO)) return false;
+  std::printf("\n%s Only 'yes' will be accepted.\n  Enter a value: ",
+              destroy ? "Do you really want to destroy all these resources?" : "Do you want to perform these actions?");
+  std::fflush(stdout);
+  std::string answer;
+  std::getline(std::cin, answer);
+  (void)plan;
+  return answer == "yes";
+}
+
+void print_summary(const engine::ApplyResult& r, const engine::Plan& plan, bool json, bool destroy,
+                   const state::State& state) {
+  auto n = plan.counts();
+  if (json) {
+    nlohmann::json event = {{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
+                            {"skipped", r.skipped}, {"errors", r.errors}, {"serial", state.serial},
+                            {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}};
+    std::printf("%s\n", event.dump().c_str());
+    return;
+  }
+  if (!r.ok()) {
+    std::printf("\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply", r.succeeded,
+                r.failed, r.skipped);
+    for (const auto& e : r.errors) std::fprintf(stderr, "Error: %s\n", e.c_str());
+    return;
+  }
+  if (destroy) std::printf("\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
+  else std::printf("\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change, n.destroy);
+  bool any = false;
+  for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
+    if (!any) std::printf("\nOutputs:\n\n");
+    any = true;
+    bool secret = state.sensitive_outputs.count(it.key()) > 0;
+    std::string v = secret ? std::string(views::kSensitive) + "  (keel output " + it.key() + ")"
+                           : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+    std::printf("  %s = %s\n", it.key().c_str(), v.c_str());
+  }
+}
+
+int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, const ApplyOptions& o) {
+  std::vector<std::string> touched;
+  for (const auto& c : plan.changes)
+    if (c.action != engine::Action::NoOp) touched.push_back(c.address);
+  auto providers = ws.providers_for(touched);
+  if (!providers) return report_error(providers.error(), g.json);
+  views::ApplyView view(g.json);
+  engine::ApplyOptions options;
+  options.parallelism = o.parallelism;
+  options.project = ws.stack.project;
+  engine::ApplyResult result;
+  if (!touched.empty()) {
+    if (auto s = ws.store->begin(ws.state); !s) return report_error(s.error(), g.json);
+    result = engine::apply_plan(plan, &ws.config, ws.state, *ws.store, *providers, view, options);
+  }
+  if (o.targets.empty() && !o.destroy) {
+    if (auto s = engine::update_outputs(ws.config, ws.state); !s) result.errors.push_back(s.error().message());
+  } else if (o.destroy && o.targets.empty()) {
+    ws.state.outputs = nlohmann::json::object();
+    ws.state.sensitive_outputs.clear();
+  }
+  if (auto s = ws.store->save(ws.state); !s) return report_error(s.error().with_context("save state"), g.json);
+  print_summary(result, plan, g.json, o.destroy, ws.state);
+  if (result.ok()) return kExitOk;
+  return result.succeeded > 0 ? kExitPartiallyApplied : kExitError;
+}
+
+}  // namespace
+
+int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
+  GlobalOptions g = given;
+  ApplyOptions o = given_options;
+  std::optional<nlohmann::json> saved;
+  if (!o.plan_file.empty()) {
+    auto doc = read_plan_doc(o.plan_file);
+    if (!doc) return report_error(doc.error(), g.json);
+    saved = *doc;
+    o.targets = doc->value("targets", std::vector<std::string>{});
+    o.refresh = doc->value("refresh", true);
+    o.destroy = doc->value("destroy", false);
+    g.file = doc->at("stack").value("file", g.file);
+  }
+  if (saved) {
+    auto vars = saved_vars(*saved, g.file, o.plan_file);
+    if (!vars) return report_error(vars.error(), g.json);
+    g.vars = std::move(*vars);
+  }
+  auto ws = Workspace::open(g, o.destroy ? "keel destroy" : "keel apply", true);
+  if (!ws) return report_error(ws.error(), g.json);
+  PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism};
+  auto plan = make_workspace_plan(**ws, request, g.json);
+  if (!plan) return report_error(plan.error(), g.json);
+  if (saved) {
+    if (auto s = check_saved_plan(**ws, *saved, *plan, o.plan_file); !s) return report_error(s.error(), g.json);
+  } else {
+    if (!g.json) std::printf("%s", views::render_plan(*plan).c_str());
+    if (plan->has_changes() && !o.auto_approve) {
+      if (!isatty(STDIN_FILENO))
+        return report_error(Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"), g.json);
+      if (!confirm(*plan, o.destroy)) {
+        std::printf("Cancelled; nothing was changed.\n");
+        return kExitError;
+      }
+    }
+  }
+  return execute(**ws, *plan, g, o);
+}
+
+}  // namespace keel::commands

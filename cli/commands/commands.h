@@ -1,0 +1,72 @@
+#pragma once
+// The commands, as plain functions: cli/main.cpp maps flags onto these
+// option structs and the returned code onto the process exit code. Tests
+// call them in-process. Each returns an exit code from exit_codes.h.
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace keel::commands {
+
+// One table for every command, stable from keel 0.1 on (docs/cli.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,
+  kExitChanges = 2,            // plan --detailed-exitcode: there are changes
+  kExitLocked = 3,             // the state is locked by another keel
+  kExitPartiallyApplied = 4,   // apply/destroy changed some resources, then failed
+};
+
+struct GlobalOptions {
+  std::string file = "keel.yaml";
+  std::vector<std::string> vars;  // "name=value"
+  bool json = false;
+};
+
+struct PlanOptions {
+  std::vector<std::string> targets;
+  std::string out;          // write the plan here
+  bool detailed_exitcode = false;
+  bool refresh = true;
+  bool destroy = false;
+  int parallelism = 10;
+};
+int run_plan(const GlobalOptions& g, const PlanOptions& o);
+
+struct ApplyOptions {
+  std::vector<std::string> targets;
+  std::string plan_file;    // apply a saved plan
+  bool auto_approve = false;
+  bool refresh = true;
+  bool destroy = false;     // `keel destroy`
+  int parallelism = 10;
+};
+int run_apply(const GlobalOptions& g, const ApplyOptions& o);
+
+struct RefreshOptions {
+  std::vector<std::string> targets;
+  int parallelism = 10;
+};
+int run_refresh(const GlobalOptions& g, const RefreshOptions& o);
+
+int run_validate(const GlobalOptions& g);
+int run_schema(const GlobalOptions& g);
+int run_graph(const GlobalOptions& g);
+
+struct OutputOptions {
+  std::string name;
+  bool raw = false;
+};
+int run_output(const GlobalOptions& g, const OutputOptions& o);
+
+struct StateOptions {
+  std::string verb;       // list, show, rm, mv, import
+  std::vector<std::string> args;
+};
+int run_state(const GlobalOptions& g, const StateOptions& o);
+
+// The exit-code table as printed in `keel --help`.
+const char* exit_code_help();
+
+}  // namespace keel::commands

@@ -1,0 +1,114 @@
+// keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID
+#include <cstdio>
+
+#include "cli/commands/workspace.h"
+#include "cli/views/render.h"
+
+namespace keel::commands {
+
+namespace {
+
+int state_list(Workspace& ws, bool json) {
+  if (json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& [address, r] : ws.state.resources)
+      arr.push_back({{"address", address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id}, {"pending", r.pending()}});
+    std::printf("%s\n", nlohmann::json({{"serial", ws.state.serial}, {"lineage", ws.state.lineage}, {"resources", arr}}).dump().c_str());
+    return kExitOk;
+  }
+  for (const auto& [address, r] : ws.state.resources)
+    std::printf("%s%s\n", address.c_str(), r.pending() ? "  (create interrupted; adopted or created by the next apply)" : "");
+  return kExitOk;
+}
+
+int state_show(Workspace& ws, const std::string& address, bool json) {
+  const state::ResourceState* r = ws.state.find(address);
+  if (!r) return report_error(Error(ErrorCode::NotFound, "no " + address + " in state"), json);
+  nlohmann::json attrs = views::masked_attributes(*r);
+  if (json) {
+    std::printf("%s\n", nlohmann::json({{"address", r->address}, {"kind", r->kind}, {"provider", r->provider},
+                                        {"id", r->id}, {"attributes", attrs}, {"dependencies", r->dependencies},
+                                        {"sensitive_attributes", r->sensitive}})
+                            .dump(2)
+                            .c_str());
+    return kExitOk;
+  }
+  std::printf("# %s  (provider %s, id %s)\n", r->address.c_str(), r->provider.c_str(), r->id.c_str());
+  for (auto it = attrs.begin(); it != attrs.end(); ++it)
+    std::printf("  %s = %s\n", it.key().c_str(),
+                it.value() == views::kSensitive ? views::kSensitive : views::render_value(it.value()).c_str());
+  return kExitOk;
+}
+
+int save(Workspace& ws, bool json, const std::string& done) {
+  if (auto s = ws.store->save(ws.state); !s) return report_error(s.error(), json);
+  if (json) std::printf("%s\n", nlohmann::json({{"ok", true}, {"serial", ws.state.serial}}).dump().c_str());
+  else std::printf("%s\n", done.c_str());
+  return kExitOk;
+}
+
+int state_rm(Workspace& ws, const std::vector<std::string>& addresses, bool json) {
+  for (const auto& a : addresses)
+    if (!ws.state.find(a)) return report_error(Error(ErrorCode::NotFound, "no " + a + " in state"), json);
+  for (const auto& a : addresses) ws.state.resources.erase(a);
+  return save(ws, json, "Removed " + std::to_string(addresses.size()) + " resource(s) from state; they still exist where they are.");
+}
+
+int state_mv(Workspace& ws, const std::string& from, const std::string& to, bool json) {
+  const state::ResourceState* r = ws.state.find(from);
+  if (!r) return report_error(Error(ErrorCode::NotFound, "no " + from + " in state"), json);
+  if (ws.state.find(to)) return report_error(Error(ErrorCode::Conflict, to + " is already in state"), json);
+  auto dot = to.find('.');
+  if (dot == std::string::npos || to.substr(0, dot) != r->kind)
+    return report_error(Error(ErrorCode::InvalidConfig, "cannot move " + from + " to " + to + ": the kind must stay " + r->kind), json);
+  state::ResourceState moved = *r;
+  moved.address = to;
+  ws.state.resources.erase(from);
+  ws.state.resources[to] = std::move(moved);
+  return save(ws, json, "Moved " + from + " to " + to + ".");
+}
+
+int state_import(Workspace& ws, const std::string& address, const std::string& id, bool json) {
+  const config::Instance* inst = ws.config.find(address);
+  if (!inst) return report_error(Error(ErrorCode::InvalidConfig, address + " is not declared in the stack; declare it first"), json);
+  if (ws.state.find(address)) return report_error(Error(ErrorCode::Conflict, address + " is already in state"), json);
+  auto providers = ws.providers_for({address});
+  if (!providers) return report_error(providers.error(), json);
+  provider::FindRequest request{inst->block->kind, {ws.stack.project, address}, id, nlohmann::json::object(), {}};
+  auto found = providers->at(inst->provider_name)->find(request);
+  if (!found) return report_error(found.error().with_context("import " + address), json);
+  if (!found->found) return report_error(Error(ErrorCode::NotFound, "provider " + inst->provider_name + " has no " + inst->block->kind + " with id " + id), json);
+  state::ResourceState r;
+  r.address = address;
+  r.kind = inst->block->kind;
+  r.provider = inst->provider_name;
+  r.provider_type = inst->provider_type;
+  r.id = found->id;
+  r.attributes = found->attributes;
+  for (const auto& a : inst->schema->attributes)
+    if (a.sensitive) r.sensitive.insert(a.name);
+  auto deps = ws.config.graph.dependencies(address);
+  r.dependencies.assign(deps.begin(), deps.end());
+  ws.state.resources[address] = std::move(r);
+  return save(ws, json, "Imported " + address + " (id " + found->id + ").");
+}
+
+}  // namespace
+
+int run_state(const GlobalOptions& g, const StateOptions& o) {
+  auto need = [&](size_t n) { return o.args.size() == n; };
+  bool ok = (o.verb == "list" && need(0)) || (o.verb == "show" && need(1)) || (o.verb == "rm" && !o.args.empty()) ||
+            (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2));
+  if (!ok)
+    return report_error(Error(ErrorCode::InvalidConfig, "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID"), g.json);
+  auto ws = Workspace::open(g, "keel state " + o.verb, true);
+  if (!ws) return report_error(ws.error(), g.json);
+  Workspace& w = **ws;
+  if (o.verb == "list") return state_list(w, g.json);
+  if (o.verb == "show") return state_show(w, o.args[0], g.json);
+  if (o.verb == "rm") return state_rm(w, o.args, g.json);
+  if (o.verb == "mv") return state_mv(w, o.args[0], o.args[1], g.json);
+  return state_import(w, o.args[0], o.args[1], g.json);
+}
+
+}  // namespace keel::commands

@@ -1,0 +1,144 @@
+#include "cli/commands/workspace.h"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "cli/views/render.h"
+#include "core/files.h"
+
+namespace keel::commands {
+
+std::map<std::string, std::string> parse_vars(const std::vector<std::string>& vars, std::string& bad) {
+  std::map<std::string, std::string> out;
+  for (const auto& v : vars) {
+    auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      bad = v;
+      continue;
+    }
+    out[v.substr(0, eq)] = v.substr(eq + 1);
+  }
+  return out;
+}
+
+int report_error(const Error& e, bool json) {
+  if (json) {
+    nlohmann::json j = {{"error", {{"kind", to_string(e.code())}, {"message", e.message()}}}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::fprintf(stderr, "Error: %s\n", e.message().c_str());
+  }
+  return e.code() == ErrorCode::Locked ? kExitLocked : kExitError;
+}
+
+Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const std::string& command,
+                                                   bool lock_state) {
+  std::unique_ptr<Workspace> ws(new Workspace());
+  auto loaded = config::load_stack_file(g.file);
+  ws->stack = std::move(loaded.stack);
+  ws->work_dir = (ws->stack.dir.empty() ? files::absolute(".", ".") : ws->stack.dir) + "/.keel";
+  ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
+  Diagnostics diags = std::move(loaded.diagnostics);
+  std::string bad;
+  config::ValidateOptions options;
+  options.var_overrides = parse_vars(g.vars, bad);
+  if (!bad.empty()) return fail(ErrorCode::InvalidConfig, "--var " + bad + ": expected NAME=VALUE");
+  if (!diags.has_errors()) {
+    auto validated = config::validate(ws->stack, ws->registry->schema_source(), options);
+    ws->config = std::move(validated.config);
+    ws->config.stack = &ws->stack;
+    diags.add(std::move(validated.diagnostics));
+  }
+  if (diags.has_errors()) {
+    if (g.json) std::printf("%s\n", nlohmann::json({{"valid", false}, {"diagnostics", views::diagnostics_to_json(diags)}}).dump().c_str());
+    else std::fprintf(stderr, "%s", views::render_diagnostics(diags).c_str());
+    return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
+  }
+  if (!diags.empty() && !g.json) std::fprintf(stderr, "%s", diags.describe().c_str());
+  if (lock_state) {
+    ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
+    if (auto s = ws->store->lock(command); !s) return fail(s.error());
+    auto st = ws->store->load();
+    if (!st) return fail(st.error());
+    ws->state = std::move(*st);
+  }
+  return ws;
+}
+
+Result<engine::ProviderMap> Workspace::providers_for(const std::vector<std::string>& addresses) {
+  std::map<std::string, std::string> blocks;
+  for (const auto& a : addresses) {
+    if (const auto* inst = config.find(a)) blocks[inst->provider_name] = inst->provider_type;
+    else if (const auto* r = state.find(a)) blocks[r->provider] = r->provider_type;
+  }
+  return registry->configure(config, blocks, work_dir);
+}
+
+namespace {
+
+std::string describe_drift(const state::ResourceState& before, const nlohmann::json& after) {
+  std::string changes;
+  for (auto it = after.begin(); it != after.end(); ++it) {
+    auto old = before.attributes.find(it.key());
+    if (old != before.attributes.end() && *old == it.value()) continue;
+    bool secret = before.sensitive.count(it.key()) > 0;
+    changes += (changes.empty() ? "" : ", ") + it.key() + " " +
+               (secret ? std::string(views::kSensitive)
+                       : (old == before.attributes.end() ? "null" : views::render_value(*old)) + " -> " +
+                             views::render_value(it.value()));
+  }
+  return changes;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::string>& targets, int parallelism) {
+  std::vector<std::string> addresses;
+  for (const auto& [address, r] : state.resources) {
+    if (r.pending()) continue;
+    bool wanted = targets.empty();
+    for (const auto& t : targets) wanted |= address == t || address.rfind(t + "[", 0) == 0;
+    if (wanted) addresses.push_back(address);
+  }
+  if (addresses.empty()) return std::vector<std::string>{};
+  auto providers = providers_for(addresses);
+  if (!providers) return fail(providers.error());
+  std::mutex mu;
+  std::vector<std::string> drift;
+  std::optional<Error> first_error;
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < addresses.size(); i = next++) {
+      state::ResourceState r;
+      {
+        std::lock_guard lock(mu);
+        r = state.resources.at(addresses[i]);
+      }
+      auto got = providers->at(r.provider)->read({r.kind, r.id, r.attributes, {}});
+      std::lock_guard lock(mu);
+      if (!got) {
+        if (!first_error) first_error = got.error().with_context("refresh " + r.address);
+        continue;
+      }
+      if (!got->found) {
+        drift.push_back(r.address + ": deleted outside keel");
+        state.resources.erase(r.address);
+        continue;
+      }
+      if (auto d = describe_drift(r, got->attributes); !d.empty()) drift.push_back(r.address + ": " + d);
+      for (auto it = got->attributes.begin(); it != got->attributes.end(); ++it)
+        state.resources[r.address].attributes[it.key()] = it.value();
+    }
+  };
+  std::vector<std::thread> pool;
+  int n = std::max(1, std::min<int>(parallelism, static_cast<int>(addresses.size())));
+  for (int i = 0; i < n; ++i) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  if (first_error) return fail(*first_error);
+  std::sort(drift.begin(), drift.end());
+  return drift;
+}
+
+}  // namespace keel::commands

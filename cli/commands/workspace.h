@@ -1,0 +1,45 @@
+#pragma once
+// What most commands share: the stack loaded and validated, the state store
+// locked and loaded, and the providers ready. Stays at one address for its
+// life (the configuration points into the stack).
+
+#include <memory>
+#include <string>
+
+#include "cli/commands/commands.h"
+#include "cli/config/configuration.h"
+#include "cli/engine/executor.h"
+#include "cli/providers/registry.h"
+#include "cli/state/file_store.h"
+
+namespace keel::commands {
+
+class Workspace {
+ public:
+  // Loads and validates the stack; with `lock_state`, takes the state lock
+  // and loads the state. Diagnostics are printed (text or JSON) and turn
+  // into an InvalidConfig error.
+  static Result<std::unique_ptr<Workspace>> open(const GlobalOptions& g, const std::string& command, bool lock_state);
+
+  config::Stack stack;
+  config::Configuration config;
+  std::string work_dir;  // <stack dir>/.keel
+  std::unique_ptr<providers::Registry> registry;
+  std::unique_ptr<state::FileStateStore> store;
+  state::State state;
+
+  // Configures the providers that own `addresses` in config or state.
+  Result<engine::ProviderMap> providers_for(const std::vector<std::string>& addresses);
+  // Reads every resource in state (or the targets) back from its provider
+  // and updates `state` in memory. Returns one line per drift found.
+  Result<std::vector<std::string>> refresh(const std::vector<std::string>& targets, int parallelism);
+
+ private:
+  Workspace() = default;
+};
+
+// Maps an error to its exit code and prints it to stderr.
+int report_error(const Error& e, bool json);
+std::map<std::string, std::string> parse_vars(const std::vector<std::string>& vars, std::string& bad);
+
+}  // namespace keel::commands

@@ -1,0 +1,62 @@
+#pragma once
+// Stage 2: a validated stack. Every provider attribute checked against its
+// provider's schema, variables given their values, `count` expanded into
+// instances, references checked and turned into dependency edges, cycles
+// refused. Nothing is sent to any provider API before this succeeds.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/config/evaluate.h"
+#include "cli/config/stack.h"
+#include "cli/engine/graph.h"
+#include "core/provider.h"
+
+namespace keel::config {
+
+struct Instance {
+  std::string address;            // "files.a" or "files.a[2]"
+  const ResourceBlock* block = nullptr;
+  std::optional<int> index;       // with count
+  const ProviderBlock* provider_block = nullptr;  // null for the implicit `local`
+  std::string provider_name;      // block name ("local" when implicit)
+  std::string provider_type;      // "local", "example", ...
+  const provider::KindSchema* schema = nullptr;
+};
+
+struct Configuration {
+  const Stack* stack = nullptr;
+  std::map<std::string, Value> variables;
+  std::vector<Instance> instances;  // file order, indexes ascending
+  std::map<std::string, size_t> by_address;
+  engine::Graph graph;              // instance addresses; edges from references and depends_on
+
+  const Instance* find(const std::string& address) const;
+  // The evaluation context for one instance's attributes.
+  EvalContext context_for(const Instance& instance, ResourceLookup lookup) const;
+};
+
+// Where validation gets provider schemas from: by provider *type*. Returns
+// nullptr (and an error message) for an unknown type.
+using SchemaSource = std::function<Result<const provider::ProviderSchema*>(const std::string& type)>;
+
+struct ValidateOptions {
+  std::map<std::string, std::string> var_overrides;  // --var name=value
+  std::function<std::optional<std::string>(const std::string&)> env;  // default getenv
+};
+
+struct ValidateResult {
+  Configuration config;
+  Diagnostics diagnostics;
+};
+
+ValidateResult validate(const Stack& stack, const SchemaSource& schemas, const ValidateOptions& options);
+
+// Attribute value of the wrong type for the schema? Empty when fine, else a
+// description like "expected an integer, got a string".
+std::string type_mismatch(const provider::AttributeSchema& schema, const nlohmann::json& value);
+
+}  // namespace keel::config

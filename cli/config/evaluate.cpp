@@ -1,0 +1,96 @@
+#include "cli/config/evaluate.h"
+
+#include <cstdlib>
+
+#include "cli/config/expression.h"
+#include "core/files.h"
+
+namespace keel::config {
+
+std::string to_text(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  return value.dump();
+}
+
+namespace {
+
+std::optional<std::string> getenv_value(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (!v) return std::nullopt;
+  return std::string(v);
+}
+
+struct ReferenceVisitor {
+  const EvalContext& ctx;
+
+  Result<Value> operator()(const VarRef& r) const {
+    if (!ctx.variables) return fail(ErrorCode::InvalidConfig, "variables are not available here");
+    auto it = ctx.variables->find(r.name);
+    if (it == ctx.variables->end()) return fail(ErrorCode::InvalidConfig, "no variable `" + r.name + "`");
+    return it->second;
+  }
+  Result<Value> operator()(const EnvRef& r) const {
+    auto v = ctx.env ? ctx.env(r.name) : getenv_value(r.name);
+    if (!v) return fail(ErrorCode::InvalidConfig, "environment variable " + r.name + " is not set");
+    return Value{*v, false, false};
+  }
+  Result<Value> operator()(const FileRef& r) const {
+    std::string path = files::absolute(files::expand_home(r.path), ctx.stack_dir);
+    auto text = files::read_file(path);
+    if (!text) return fail(ErrorCode::InvalidConfig, "file(" + r.path + "): " + text.error().message());
+    return Value{*text, false, false};
+  }
+  Result<Value> operator()(const CountIndexRef&) const {
+    if (!ctx.count_index) return fail(ErrorCode::InvalidConfig, "count.index is only available in a resource with `count`");
+    return Value{*ctx.count_index, false, false};
+  }
+  Result<Value> operator()(const ResourceRef& r) const {
+    if (!ctx.lookup) return fail(ErrorCode::InvalidConfig, "resource references are not allowed here");
+    auto v = ctx.lookup(r.address(), r.attribute);
+    if (!v) return fail(ErrorCode::InvalidConfig, "`" + r.address() + "." + r.attribute + "` does not exist");
+    return *v;
+  }
+};
+
+Result<Value> evaluate_string(const std::string& text, const EvalContext& ctx) {
+  auto tmpl = parse_template(text);
+  if (!tmpl) return fail(tmpl.error());
+  if (!tmpl->has_references()) return Value{tmpl->parts[0].literal, false, false};
+  if (tmpl->is_single_reference()) return std::visit(ReferenceVisitor{ctx}, *tmpl->parts[0].reference);
+  Value out{std::string(), false, false};
+  std::string joined;
+  for (const auto& part : tmpl->parts) {
+    if (!part.reference) {
+      joined += part.literal;
+      continue;
+    }
+    auto v = std::visit(ReferenceVisitor{ctx}, *part.reference);
+    if (!v) return v;
+    out.unknown |= v->unknown;
+    out.sensitive |= v->sensitive;
+    if (!v->unknown) joined += to_text(v->value);
+  }
+  out.value = out.unknown ? nlohmann::json() : nlohmann::json(joined);
+  return out;
+}
+
+}  // namespace
+
+Result<Value> evaluate(const nlohmann::json& raw, const EvalContext& ctx) {
+  if (raw.is_string()) return evaluate_string(raw.get<std::string>(), ctx);
+  if (!raw.is_array() && !raw.is_object()) return Value{raw, false, false};
+  Value out{raw.is_array() ? nlohmann::json::array() : nlohmann::json::object(), false, false};
+  for (auto it = raw.begin(); it != raw.end(); ++it) {
+    auto v = evaluate(it.value(), ctx);
+    if (!v) return v;
+    out.unknown |= v->unknown;
+    out.sensitive |= v->sensitive;
+    if (raw.is_array()) out.value.push_back(v->value);
+    else out.value[it.key()] = v->value;
+  }
+  if (out.unknown) out.value = nullptr;
+  return out;
+}
+
+}  // namespace keel::config

@@ -1,0 +1,42 @@
+#pragma once
+// Evaluating raw stack values: every "${...}" in a value (strings, nested in
+// lists and maps) replaced by what it refers to. A value depending on
+// something only known after apply is `unknown`; one derived from a
+// sensitive variable or attribute is `sensitive`.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace keel::config {
+
+struct Value {
+  nlohmann::json value;  // null when unknown
+  bool unknown = false;
+  bool sensitive = false;
+};
+
+// Looks up an attribute of a resource instance ("files.a[1]", "sha256").
+// nullopt: no such instance or attribute (an error for the caller to name).
+using ResourceLookup = std::function<std::optional<Value>(const std::string& address, const std::string& attribute)>;
+
+struct EvalContext {
+  const std::map<std::string, Value>* variables = nullptr;
+  std::string stack_dir;            // file() paths are relative to it
+  std::optional<int> count_index;   // inside a resource with count
+  ResourceLookup lookup;            // may be empty: resource references then fail
+  // Environment lookup; defaults to getenv. Tests inject their own.
+  std::function<std::optional<std::string>(const std::string&)> env;
+};
+
+Result<Value> evaluate(const nlohmann::json& raw, const EvalContext& ctx);
+
+// Text form of a value inside a larger string ("port ${x}" with x = 5).
+std::string to_text(const nlohmann::json& value);
+
+}  // namespace keel::config

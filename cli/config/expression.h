@@ -1,0 +1,51 @@
+#pragma once
+// Interpolations inside stack values: "${var.x}", "${env.X}", "${file(path)}",
+// "${count.index}" and "${KIND.NAME.attr}" / "${KIND.NAME[i].attr}".
+// "$${" writes a literal "${".
+//
+// A string that is exactly one interpolation keeps the referenced value's
+// type ("${var.port}" is a number if the variable is); otherwise the parts are
+// joined as text.
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/error.h"
+
+namespace keel::config {
+
+struct VarRef { std::string name; };
+struct EnvRef { std::string name; };
+struct FileRef { std::string path; };
+struct CountIndexRef {};
+struct ResourceRef {
+  std::string kind, name;
+  std::optional<int> index;  // [i]
+  std::string attribute;     // empty: the resource itself (depends_on-like)
+  std::string address() const;           // "files.a" or "files.a[2]"
+  std::string resource_address() const;  // always without index
+};
+using Reference = std::variant<VarRef, EnvRef, FileRef, CountIndexRef, ResourceRef>;
+
+struct TemplatePart {
+  std::string literal;              // used when reference is empty
+  std::optional<Reference> reference;
+  std::string source;               // the text inside ${...}, for messages
+};
+
+struct Template {
+  std::vector<TemplatePart> parts;
+  bool is_single_reference() const { return parts.size() == 1 && parts[0].reference; }
+  bool has_references() const;
+};
+
+// Parses one string. Errors name the offending text ("unknown function
+// `fle`", "unterminated ${").
+Result<Template> parse_template(const std::string& text);
+
+// Parses an address: "files.a", "files.a[2]".
+Result<ResourceRef> parse_address(const std::string& text);
+
+}  // namespace keel::config

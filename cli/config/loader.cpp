@@ -1,0 +1,304 @@
+// Stage 1: YAML text -> config::Stack, with structural diagnostics.
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+
+#include "cli/config/stack.h"
+#include "core/files.h"
+
+namespace keel::config {
+
+const std::vector<std::string>& resource_kinds() {
+  static const std::vector<std::string> kinds = {"servers", "databases", "caches", "files"};
+  return kinds;
+}
+
+const std::vector<std::string>& future_kinds() {
+  static const std::vector<std::string> kinds = {"load_balancers", "firewalls", "volumes", "checks",
+                                                 "backups", "apps"};
+  return kinds;
+}
+
+const Variable* Stack::find_variable(const std::string& n) const {
+  for (const auto& v : variables)
+    if (v.name == n) return &v;
+  return nullptr;
+}
+
+const ProviderBlock* Stack::find_provider(const std::string& n) const {
+  for (const auto& p : providers)
+    if (p.name == n) return &p;
+  return nullptr;
+}
+
+const ResourceBlock* Stack::find_resource(const std::string& k, const std::string& n) const {
+  for (const auto& r : resources)
+    if (r.kind == k && r.name == n) return &r;
+  return nullptr;
+}
+
+namespace {
+
+class Loader {
+ public:
+  Loader(std::string file, Diagnostics& diags) : file_(std::move(file)), diags_(diags) {}
+
+  SourceMark mark(const YAML::Node& node) const {
+    auto m = node.Mark();
+    if (m.line < 0) return {file_, 0, 0};
+    return {file_, m.line + 1, m.column + 1};  // yaml-cpp marks are 0-based
+  }
+
+  // YAML scalars carry no type in yaml-cpp: plain ones are typed the way YAML
+  // 1.2's core schema types them, quoted ones stay strings.
+  nlohmann::json scalar(const YAML::Node& node) const {
+    const std::string& s = node.Scalar();
+    if (node.Tag() == "!") return s;
+    static const std::regex integer("[-+]?[0-9]+");
+    static const std::regex real("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+    if (std::regex_match(s, integer) && s.size() < 18) return std::stoll(s);
+    if (std::regex_match(s, real)) return std::stod(s);
+    return s;
+  }
+
+  nlohmann::json to_json(const YAML::Node& node) const {
+    switch (node.Type()) {
+      case YAML::NodeType::Scalar: return scalar(node);
+      case YAML::NodeType::Sequence: {
+        auto arr = nlohmann::json::array();
+        for (const auto& item : node) arr.push_back(to_json(item));
+        return arr;
+      }
+      case YAML::NodeType::Map: {
+        auto obj = nlohmann::json::object();
+        for (const auto& kv : node) obj[kv.first.Scalar()] = to_json(kv.second);
+        return obj;
+      }
+      default: return nullptr;
+    }
+  }
+
+  bool expect_map(const YAML::Node& node, const std::string& what) {
+    if (node.IsMap()) return true;
+    if (node.IsNull()) return false;  // an empty section is fine
+    diags_.error(mark(node), what + " must be a map");
+    return false;
+  }
+
+  std::optional<std::string> string_value(const YAML::Node& node, const std::string& what) {
+    if (node.IsScalar()) return node.Scalar();
+    diags_.error(mark(node), what + " must be a string");
+    return std::nullopt;
+  }
+
+  void unknown_key(const YAML::Node& key, const std::string& where, const std::vector<std::string>& allowed) {
+    diags_.error(mark(key), "unknown key `" + key.Scalar() + "` in " + where,
+                 did_you_mean(key.Scalar(), allowed));
+  }
+
+  void load_variables(const YAML::Node& node, Stack& stack) {
+    if (!expect_map(node, "`variables`")) return;
+    static const std::vector<std::string> keys = {"default", "env", "sensitive", "description"};
+    for (const auto& kv : node) {
+      Variable v;
+      v.name = kv.first.Scalar();
+      v.mark = mark(kv.first);
+      if (kv.second.IsMap()) {
+        for (const auto& field : kv.second) {
+          const std::string& key = field.first.Scalar();
+          if (key == "default") {
+            v.default_value = to_json(field.second);
+            v.has_default = true;
+          } else if (key == "env") {
+            if (auto s = string_value(field.second, "`env`")) v.env = *s;
+          } else if (key == "sensitive") {
+            auto b = to_json(field.second);
+            if (!b.is_boolean()) diags_.error(mark(field.second), "`sensitive` must be true or false");
+            else v.sensitive = b.get<bool>();
+          } else if (key == "description") {
+            if (auto s = string_value(field.second, "`description`")) v.description = *s;
+          } else {
+            unknown_key(field.first, "variable `" + v.name + "`", keys);
+          }
+        }
+      } else if (!kv.second.IsNull()) {
+        // `name: value` is shorthand for a default.
+        v.default_value = to_json(kv.second);
+        v.has_default = true;
+      }
+      stack.variables.push_back(std::move(v));
+    }
+  }
+
+  void load_providers(const YAML::Node& node, Stack& stack) {
+    if (!expect_map(node, "`providers`")) return;
+    for (const auto& kv : node) {
+      ProviderBlock p;
+      p.name = kv.first.Scalar();
+      p.mark = mark(kv.first);
+      if (!kv.second.IsMap()) {
+        diags_.error(mark(kv.second), "provider `" + p.name + "` must be a map with a `type`");
+        continue;
+      }
+      for (const auto& field : kv.second) {
+        const std::string& key = field.first.Scalar();
+        if (key == "type") {
+          if (auto s = string_value(field.second, "`type`")) p.type = *s;
+        } else {
+          p.config[key] = to_json(field.second);
+          p.marks[key] = mark(field.second);
+        }
+      }
+      if (p.type.empty()) diags_.error(p.mark, "provider `" + p.name + "` has no `type`", "for example `type: local`");
+      stack.providers.push_back(std::move(p));
+    }
+  }
+
+  void load_depends_on(const YAML::Node& node, ResourceBlock& r) {
+    if (!node.IsSequence()) {
+      diags_.error(mark(node), "`depends_on` must be a list of addresses");
+      return;
+    }
+    for (const auto& item : node) {
+      if (!item.IsScalar()) diags_.error(mark(item), "`depends_on` entries must be addresses like `databases.main`");
+      else r.depends_on.emplace_back(item.Scalar(), mark(item));
+    }
+  }
+
+  void load_resource(const std::string& kind, const YAML::Node& key, const YAML::Node& body, Stack& stack) {
+    ResourceBlock r;
+    r.kind = kind;
+    r.name = key.Scalar();
+    r.mark = mark(key);
+    r.provider = "local";
+    static const std::regex name_pattern("[A-Za-z_][A-Za-z0-9_-]*");
+    if (!std::regex_match(r.name, name_pattern))
+      diags_.error(r.mark, "resource name `" + r.name + "` must start with a letter and hold only letters, digits, `_` and `-`");
+    if (!body.IsMap() && !body.IsNull()) {
+      diags_.error(mark(body), r.address() + " must be a map of settings");
+      return;
+    }
+    if (body.IsMap()) {
+      for (const auto& field : body) {
+        const std::string& k = field.first.Scalar();
+        if (k == "provider") {
+          if (auto s = string_value(field.second, "`provider`")) r.provider = *s;
+        } else if (k == "count") {
+          r.count = to_json(field.second);
+          r.count_mark = mark(field.second);
+        } else if (k == "depends_on") {
+          load_depends_on(field.second, r);
+        } else {
+          r.attributes[k] = to_json(field.second);
+          r.marks[k] = mark(field.first);
+        }
+      }
+    }
+    stack.resources.push_back(std::move(r));
+  }
+
+  void load_outputs(const YAML::Node& node, Stack& stack) {
+    if (!expect_map(node, "`outputs`")) return;
+    static const std::vector<std::string> keys = {"value", "sensitive", "description"};
+    for (const auto& kv : node) {
+      Output o;
+      o.name = kv.first.Scalar();
+      o.mark = mark(kv.second);
+      bool long_form = kv.second.IsMap() && kv.second["value"];
+      if (!long_form) {
+        o.value = to_json(kv.second);
+        stack.outputs.push_back(std::move(o));
+        continue;
+      }
+      for (const auto& field : kv.second) {
+        const std::string& k = field.first.Scalar();
+        if (k == "value") {
+          o.value = to_json(field.second);
+          o.mark = mark(field.second);
+        } else if (k == "sensitive") {
+          auto b = to_json(field.second);
+          if (!b.is_boolean()) diags_.error(mark(field.second), "`sensitive` must be true or false");
+          else o.sensitive = b.get<bool>();
+        } else if (k == "description") {
+          if (auto s = string_value(field.second, "`description`")) o.description = *s;
+        } else {
+          unknown_key(field.first, "output `" + o.name + "`", keys);
+        }
+      }
+      stack.outputs.push_back(std::move(o));
+    }
+  }
+
+  void load_root(const YAML::Node& root, Stack& stack) {
+    if (!root.IsMap()) {
+      diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
+      return;
+    }
+    std::vector<std::string> top = {"keel", "project", "variables", "providers", "outputs"};
+    for (const auto& k : resource_kinds()) top.push_back(k);
+    bool saw_version = false;
+    for (const auto& kv : root) {
+      const std::string& key = kv.first.Scalar();
+      if (key == "keel") {
+        saw_version = true;
+        auto v = to_json(kv.second);
+        if (v != 1) diags_.error(mark(kv.second), "unsupported stack format `keel: " + kv.second.Scalar() + "`", "this keel reads `keel: 1`");
+      } else if (key == "project") {
+        if (auto s = string_value(kv.second, "`project`")) stack.project = *s;
+      } else if (key == "variables") {
+        load_variables(kv.second, stack);
+      } else if (key == "providers") {
+        load_providers(kv.second, stack);
+      } else if (key == "outputs") {
+        load_outputs(kv.second, stack);
+      } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {
+        if (!expect_map(kv.second, "`" + key + "`")) continue;
+        for (const auto& r : kv.second) load_resource(key, r.first, r.second, stack);
+      } else if (std::find(future_kinds().begin(), future_kinds().end(), key) != future_kinds().end()) {
+        diags_.error(mark(kv.first), "`" + key + "` is not supported by keel " KEEL_VERSION " yet");
+      } else {
+        unknown_key(kv.first, "the stack", top);
+      }
+    }
+    if (!saw_version) diags_.error({file_, 1, 1}, "missing `keel: 1` at the top of the stack");
+    if (stack.project.empty()) diags_.error({file_, 1, 1}, "missing `project: NAME`", "every resource keel creates is tagged with it");
+  }
+
+ private:
+  std::string file_;
+  Diagnostics& diags_;
+};
+
+}  // namespace
+
+LoadResult load_stack_text(const std::string& text, const std::string& file, const std::string& dir) {
+  LoadResult result;
+  result.stack.file = file;
+  result.stack.dir = dir;
+  Loader loader(file, result.diagnostics);
+  try {
+    YAML::Node root = YAML::Load(text);
+    loader.load_root(root, result.stack);
+  } catch (const YAML::Exception& e) {
+    // e.msg is the bare message; e.mark is 0-based.
+    result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+  }
+  return result;
+}
+
+LoadResult load_stack_file(const std::string& path) {
+  auto text = files::read_file(path);
+  if (!text) {
+    LoadResult result;
+    result.stack.file = path;
+    result.diagnostics.error({path, 0, 0}, "cannot read the stack: " + text.error().message(),
+                             "pass another file with -f FILE");
+    return result;
+  }
+  return load_stack_text(*text, path, files::dirname(files::absolute(path, ".")));
+}
+
+}  // namespace keel::config

@@ -1,0 +1,87 @@
+#pragma once
+// The stack file as written: the first stage of load -> validate -> resolve ->
+// graph -> plan -> apply. Values are kept raw (with their "${...}" text) and
+// every key keeps where it was written, so later stages can point at it.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diagnostics.h"
+
+namespace keel::config {
+
+// The resource kinds a stack may declare, in the order they are listed.
+const std::vector<std::string>& resource_kinds();
+// Kinds DESIGN.md names that this version does not implement yet.
+const std::vector<std::string>& future_kinds();
+
+struct Variable {
+  std::string name;
+  nlohmann::json default_value;  // null when none
+  bool has_default = false;
+  std::string env;               // environment variable that sets it
+  bool sensitive = false;
+  std::string description;
+  SourceMark mark;
+};
+
+struct ProviderBlock {
+  std::string name;    // the key under providers:
+  std::string type;    // "local", "example", "digitalocean"
+  nlohmann::json config = nlohmann::json::object();  // every other key
+  std::map<std::string, SourceMark> marks;            // key -> where
+  SourceMark mark;
+};
+
+struct ResourceBlock {
+  std::string kind;      // "databases"
+  std::string name;      // "main"
+  std::string provider;  // provider block name; "local" when not given
+  nlohmann::json count;  // null when not given; an integer or a "${...}" string
+  SourceMark count_mark;
+  std::vector<std::pair<std::string, SourceMark>> depends_on;  // addresses
+  nlohmann::json attributes = nlohmann::json::object();  // provider attributes, raw
+  std::map<std::string, SourceMark> marks;                // attribute -> where
+  SourceMark mark;
+
+  std::string address() const { return kind + "." + name; }
+};
+
+struct Output {
+  std::string name;
+  nlohmann::json value;
+  bool sensitive = false;
+  std::string description;
+  SourceMark mark;
+};
+
+struct Stack {
+  std::string file;  // as given (for messages)
+  std::string dir;   // absolute directory of the file: relative paths start here
+  std::string project;
+  std::vector<Variable> variables;
+  std::vector<ProviderBlock> providers;
+  std::vector<ResourceBlock> resources;  // in file order
+  std::vector<Output> outputs;
+
+  const Variable* find_variable(const std::string& name) const;
+  const ProviderBlock* find_provider(const std::string& name) const;
+  const ResourceBlock* find_resource(const std::string& kind, const std::string& name) const;
+};
+
+// Parses the YAML text and checks the stack's own structure (top-level keys,
+// variables, providers, common resource keys, outputs). Provider attributes
+// are checked later against the providers' schemas (validate.h). Returns the
+// stack as far as it could be read, with every problem found.
+struct LoadResult {
+  Stack stack;
+  Diagnostics diagnostics;
+};
+LoadResult load_stack_text(const std::string& text, const std::string& file, const std::string& dir);
+LoadResult load_stack_file(const std::string& path);
+
+}  // namespace keel::config

@@ -1,0 +1,390 @@
+// Stage 2: Stack -> Configuration, reporting every problem at once.
+#include <cstdlib>
+#include <set>
+
+#include "cli/config/configuration.h"
+#include "cli/config/expression.h"
+
+namespace keel::config {
+
+const Instance* Configuration::find(const std::string& address) const {
+  auto it = by_address.find(address);
+  return it == by_address.end() ? nullptr : &instances[it->second];
+}
+
+EvalContext Configuration::context_for(const Instance& instance, ResourceLookup lookup) const {
+  EvalContext ctx;
+  ctx.variables = &variables;
+  ctx.stack_dir = stack->dir;
+  ctx.count_index = instance.index;
+  ctx.lookup = std::move(lookup);
+  return ctx;
+}
+
+std::string type_mismatch(const provider::AttributeSchema& schema, const nlohmann::json& v) {
+  using provider::AttributeType;
+  auto expected = [&](const char* what) { return std::string("expected ") + what + ", got " + v.type_name(); };
+  switch (schema.type) {
+    case AttributeType::String:
+      if (!v.is_string()) return expected("a string");
+      if (!schema.one_of.empty() &&
+          std::find(schema.one_of.begin(), schema.one_of.end(), v.get<std::string>()) == schema.one_of.end()) {
+        std::string allowed;
+        for (const auto& o : schema.one_of) allowed += (allowed.empty() ? "" : ", ") + o;
+        return "`" + v.get<std::string>() + "` is not one of: " + allowed;
+      }
+      return {};
+    case AttributeType::Number: return v.is_number() ? "" : expected("a number");
+    case AttributeType::Integer: return v.is_number_integer() ? "" : expected("an integer");
+    case AttributeType::Bool: return v.is_boolean() ? "" : expected("true or false");
+    case AttributeType::List: return v.is_array() ? "" : expected("a list");
+    case AttributeType::Map: return v.is_object() ? "" : expected("a map");
+    case AttributeType::Any: return {};
+  }
+  return {};
+}
+
+namespace {
+
+// Collects every reference inside a raw value (strings nested anywhere).
+void collect_references(const nlohmann::json& raw, std::vector<std::pair<Reference, std::string>>& out,
+                        std::vector<std::string>& errors) {
+  if (raw.is_string()) {
+    auto t = parse_template(raw.get<std::string>());
+    if (!t) {
+      errors.push_back(t.error().message());
+      return;
+    }
+    for (const auto& p : t->parts)
+      if (p.reference) out.emplace_back(*p.reference, p.source);
+  } else if (raw.is_array() || raw.is_object()) {
+    for (const auto& item : raw) collect_references(item, out, errors);
+  }
+}
+
+class Validator {
+ public:
+  Validator(const Stack& stack, const SchemaSource& schemas, const ValidateOptions& options, ValidateResult& out)
+      : stack_(stack), schemas_(schemas), options_(options), out_(out), diags_(out.diagnostics) {
+    out_.config.stack = &stack;
+  }
+
+  void run() {
+    resolve_variables();
+    check_providers();
+    expand_instances();
+    for (const auto& instance : out_.config.instances) check_instance(instance);
+    check_outputs();
+    check_cycles();
+  }
+
+ private:
+  std::optional<std::string> env(const std::string& name) const {
+    if (options_.env) return options_.env(name);
+    const char* v = std::getenv(name.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  }
+
+  // --var values arrive as text; a variable whose default is a number or a
+  // bool takes them in that type.
+  nlohmann::json typed_like(const nlohmann::json& example, const std::string& text) {
+    if (example.is_number_integer() && text.find_first_not_of("-0123456789") == std::string::npos && !text.empty())
+      return std::stoll(text);
+    if (example.is_number() && !text.empty()) {
+      char* end = nullptr;
+      double d = std::strtod(text.c_str(), &end);
+      if (end && *end == '\0') return d;
+    }
+    if (example.is_boolean() && (text == "true" || text == "false")) return text == "true";
+    return text;
+  }
+
+  void resolve_variables() {
+    for (const auto& [name, _] : options_.var_overrides)
+      if (!stack_.find_variable(name))
+        diags_.error({stack_.file, 0, 0}, "--var " + name + ": the stack declares no variable `" + name + "`",
+                     did_you_mean(name, variable_names()));
+    for (const auto& v : stack_.variables) {
+      Value value{nullptr, false, v.sensitive};
+      if (auto o = options_.var_overrides.find(v.name); o != options_.var_overrides.end()) {
+        value.value = typed_like(v.default_value, o->second);
+      } else if (auto e = v.env.empty() ? std::nullopt : env(v.env)) {
+        value.value = typed_like(v.default_value, *e);
+      } else if (v.has_default) {
+        value.value = v.default_value;
+      } else {
+        std::string hint = v.env.empty() ? "pass --var " + v.name + "=VALUE or give it a `default`"
+                                         : "set " + v.env + " or pass --var " + v.name + "=VALUE";
+        diags_.error(v.mark, "variable `" + v.name + "` has no value", hint);
+      }
+      out_.config.variables[v.name] = std::move(value);
+    }
+  }
+
+  std::vector<std::string> variable_names() const {
+    std::vector<std::string> names;
+    for (const auto& v : stack_.variables) names.push_back(v.name);
+    return names;
+  }
+
+  const provider::ProviderSchema* schema_for_type(const std::string& type, const SourceMark& mark) {
+    if (auto it = schema_cache_.find(type); it != schema_cache_.end()) return it->second;
+    auto s = schemas_(type);
+    const provider::ProviderSchema* schema = nullptr;
+    if (s) schema = *s;
+    else diags_.error(mark, "provider type `" + type + "`: " + s.error().message());
+    schema_cache_[type] = schema;
+    return schema;
+  }
+
+  void check_provider_config(const ProviderBlock& block, const provider::ProviderSchema& schema) {
+    std::vector<std::string> names;
+    for (const auto& a : schema.config) names.push_back(a.name);
+    for (auto it = block.config.begin(); it != block.config.end(); ++it) {
+      const SourceMark& m = block.marks.at(it.key());
+      auto attr = std::find_if(schema.config.begin(), schema.config.end(),
+                               [&](const auto& a) { return a.name == it.key(); });
+      if (attr == schema.config.end()) {
+        diags_.error(m, "unknown setting `" + it.key() + "` for provider `" + block.name + "` (" + block.type + ")",
+                     did_you_mean(it.key(), names));
+        continue;
+      }
+      check_references(it.value(), m, nullptr, false);
+    }
+    for (const auto& a : schema.config)
+      if (a.required && !block.config.contains(a.name))
+        diags_.error(block.mark, "provider `" + block.name + "` needs `" + a.name + "`");
+  }
+
+  void check_providers() {
+    for (const auto& block : stack_.providers) {
+      if (block.type.empty()) continue;
+      if (const auto* schema = schema_for_type(block.type, block.mark)) check_provider_config(block, *schema);
+    }
+  }
+
+  std::optional<int> count_of(const ResourceBlock& block) {
+    if (block.count.is_null()) return std::nullopt;
+    EvalContext ctx;
+    ctx.variables = &out_.config.variables;
+    ctx.stack_dir = stack_.dir;
+    ctx.env = options_.env;
+    auto v = evaluate(block.count, ctx);
+    if (!v) {
+      diags_.error(block.count_mark, "`count`: " + v.error().message());
+      return 0;
+    }
+    if (!v->value.is_number_integer() || v->value.get<long long>() < 0 || v->value.get<long long>() > 100000) {
+      diags_.error(block.count_mark, "`count` must be an integer from 0 to 100000, got " + v->value.dump());
+      return 0;
+    }
+    return static_cast<int>(v->value.get<long long>());
+  }
+
+  void add_instance(const ResourceBlock& block, std::optional<int> index, const ProviderBlock* pblock,
+                    const std::string& type, const provider::KindSchema* kind) {
+    Instance inst;
+    inst.block = &block;
+    inst.index = index;
+    inst.address = block.address() + (index ? "[" + std::to_string(*index) + "]" : "");
+    inst.provider_block = pblock;
+    inst.provider_name = block.provider;
+    inst.provider_type = type;
+    inst.schema = kind;
+    out_.config.by_address[inst.address] = out_.config.instances.size();
+    instances_of_[&block].push_back(inst.address);
+    out_.config.graph.add_node(inst.address);
+    out_.config.instances.push_back(std::move(inst));
+  }
+
+  void expand_instances() {
+    std::set<std::string> seen;
+    for (const auto& block : stack_.resources) {
+      if (!seen.insert(block.address()).second) {
+        diags_.error(block.mark, "`" + block.address() + "` is declared twice");
+        continue;
+      }
+      const ProviderBlock* pblock = stack_.find_provider(block.provider);
+      std::string type = pblock ? pblock->type : block.provider;
+      if (!pblock && block.provider != "local") {
+        std::vector<std::string> names = {"local"};
+        for (const auto& p : stack_.providers) names.push_back(p.name);
+        SourceMark m = block.marks.count("provider") ? block.marks.at("provider") : block.mark;
+        diags_.error(m, block.address() + ": no provider `" + block.provider + "` in `providers:`",
+                     did_you_mean(block.provider, names));
+        continue;
+      }
+      const provider::ProviderSchema* schema = type.empty() ? nullptr : schema_for_type(type, block.mark);
+      if (!schema) continue;
+      const provider::KindSchema* kind = schema->find_kind(block.kind);
+      if (!kind) {
+        diags_.error(block.mark, "provider `" + block.provider + "` (" + type + ") does not offer `" + block.kind + "`");
+        continue;
+      }
+      check_attributes(block, *kind);
+      auto count = count_of(block);
+      if (!count) add_instance(block, std::nullopt, pblock, type, kind);
+      for (int i = 0; count && i < *count; ++i) add_instance(block, i, pblock, type, kind);
+    }
+  }
+
+  void check_attributes(const ResourceBlock& block, const provider::KindSchema& kind) {
+    std::vector<std::string> names = {"provider", "count", "depends_on"};
+    for (const auto& a : kind.attributes)
+      if (a.settable()) names.push_back(a.name);
+    for (auto it = block.attributes.begin(); it != block.attributes.end(); ++it) {
+      const SourceMark& m = block.marks.at(it.key());
+      const auto* attr = kind.find(it.key());
+      if (!attr) {
+        diags_.error(m, "unknown key `" + it.key() + "` in " + block.address(), did_you_mean(it.key(), names));
+      } else if (!attr->settable()) {
+        diags_.error(m, "`" + it.key() + "` of " + block.address() + " is computed by the provider and cannot be set");
+      }
+    }
+    for (const auto& a : kind.attributes)
+      if (a.required && !block.attributes.contains(a.name))
+        diags_.error(block.mark, block.address() + " is missing the required `" + a.name + "`");
+  }
+
+  // Checks a reference to a resource; returns the instance addresses it
+  // depends on.
+  std::vector<std::string> check_resource_ref(const ResourceRef& ref, const SourceMark& m) {
+    const ResourceBlock* target = stack_.find_resource(ref.kind, ref.name);
+    if (!target) {
+      std::vector<std::string> candidates;
+      for (const auto& r : stack_.resources) candidates.push_back(r.address());
+      diags_.error(m, "reference to `" + ref.resource_address() + "`, which the stack does not declare",
+                   did_you_mean(ref.resource_address(), candidates));
+      return {};
+    }
+    static const std::vector<std::string> none;
+    auto found = instances_of_.find(target);
+    const std::vector<std::string>& addresses = found == instances_of_.end() ? none : found->second;
+    const Instance* any = addresses.empty() ? nullptr : out_.config.find(addresses.front());
+    bool counted = !target->count.is_null();
+    if (counted && !ref.index && !ref.attribute.empty()) {
+      diags_.error(m, "`" + ref.resource_address() + "` has `count`: pick an instance, like `" +
+                          ref.resource_address() + "[0]." + ref.attribute + "`");
+      return {};
+    }
+    if (!counted && ref.index) {
+      diags_.error(m, "`" + ref.resource_address() + "` has no `count`, so it takes no [index]");
+      return {};
+    }
+    if (ref.index && *ref.index >= static_cast<int>(addresses.size())) {
+      diags_.error(m, "`" + ref.address() + "` is out of range: `" + ref.resource_address() + "` has " +
+                          std::to_string(addresses.size()) + " instances");
+      return {};
+    }
+    if (any && !ref.attribute.empty() && !any->schema->find(ref.attribute)) {
+      std::vector<std::string> names;
+      for (const auto& a : any->schema->attributes) names.push_back(a.name);
+      diags_.error(m, "`" + ref.resource_address() + "` (" + target->kind + ") has no attribute `" + ref.attribute + "`",
+                   did_you_mean(ref.attribute, names));
+      return {};
+    }
+    if (ref.index) return {ref.address()};
+    return addresses;
+  }
+
+  // Checks every reference in a raw value; records edges for `from`.
+  void check_references(const nlohmann::json& raw, const SourceMark& m, const Instance* from, bool counted) {
+    std::vector<std::pair<Reference, std::string>> refs;
+    std::vector<std::string> errors;
+    collect_references(raw, refs, errors);
+    for (const auto& e : errors) diags_.error(m, e);
+    for (const auto& [ref, source] : refs) {
+      if (const auto* v = std::get_if<VarRef>(&ref)) {
+        if (!stack_.find_variable(v->name))
+          diags_.error(m, "reference to `var." + v->name + "`, which the stack does not declare",
+                       did_you_mean(v->name, variable_names()));
+      } else if (const auto* e = std::get_if<EnvRef>(&ref)) {
+        if (!env(e->name)) diags_.error(m, "`${env." + e->name + "}`: environment variable " + e->name + " is not set");
+      } else if (std::holds_alternative<CountIndexRef>(ref)) {
+        if (!counted) diags_.error(m, "`count.index` is only available in a resource with `count`");
+      } else if (const auto* f = std::get_if<FileRef>(&ref)) {
+        EvalContext ctx;
+        ctx.stack_dir = stack_.dir;
+        if (auto v = evaluate("${file(\"" + f->path + "\")}", ctx); !v)
+          diags_.error(m, v.error().message());
+      } else if (const auto* r = std::get_if<ResourceRef>(&ref)) {
+        if (!from && !outputs_pass_) {
+          diags_.error(m, "`${" + source + "}`: provider settings cannot refer to resources");
+          continue;
+        }
+        for (const auto& target : check_resource_ref(*r, m))
+          if (from) out_.config.graph.add_edge(from->address, target);
+      }
+    }
+  }
+
+  void check_types(const Instance& inst) {
+    EvalContext ctx = out_.config.context_for(inst, [](const std::string&, const std::string&) {
+      return std::optional<Value>(Value{nullptr, true, false});
+    });
+    ctx.env = options_.env;
+    for (auto it = inst.block->attributes.begin(); it != inst.block->attributes.end(); ++it) {
+      const auto* attr = inst.schema->find(it.key());
+      if (!attr || !attr->settable()) continue;
+      auto v = evaluate(it.value(), ctx);
+      if (!v || v->unknown) continue;  // reference errors are reported by check_references
+      if (auto problem = type_mismatch(*attr, v->value); !problem.empty())
+        diags_.error(inst.block->marks.at(it.key()), "`" + it.key() + "` of " + inst.block->address() + ": " + problem);
+    }
+  }
+
+  void check_instance(const Instance& inst) {
+    bool first = !inst.index || *inst.index == 0;  // report each problem once per block
+    Diagnostics saved = diags_;
+    for (auto it = inst.block->attributes.begin(); it != inst.block->attributes.end(); ++it)
+      check_references(it.value(), inst.block->marks.at(it.key()), &inst, inst.index.has_value());
+    for (const auto& [address, m] : inst.block->depends_on) {
+      auto ref = parse_address(address);
+      if (!ref) {
+        diags_.error(m, "depends_on: " + ref.error().message());
+        continue;
+      }
+      for (const auto& target : check_resource_ref(*ref, m)) out_.config.graph.add_edge(inst.address, target);
+    }
+    check_types(inst);
+    if (!first) diags_ = std::move(saved);
+  }
+
+  void check_outputs() {
+    outputs_pass_ = true;
+    std::set<std::string> seen;
+    for (const auto& o : stack_.outputs) {
+      if (!seen.insert(o.name).second) diags_.error(o.mark, "output `" + o.name + "` is declared twice");
+      check_references(o.value, o.mark, nullptr, false);
+    }
+  }
+
+  void check_cycles() {
+    auto cycle = out_.config.graph.find_cycle();
+    if (!cycle) return;
+    std::string path;
+    for (const auto& a : *cycle) path += (path.empty() ? "" : " -> ") + a;
+    const Instance* first = out_.config.find(cycle->front());
+    SourceMark m = first ? first->block->mark : SourceMark{stack_.file, 0, 0};
+    diags_.error(m, "dependency cycle: " + path, "break it by removing one of these references");
+  }
+
+  const Stack& stack_;
+  const SchemaSource& schemas_;
+  const ValidateOptions& options_;
+  ValidateResult& out_;
+  Diagnostics& diags_;
+  std::map<std::string, const provider::ProviderSchema*> schema_cache_;
+  bool outputs_pass_ = false;
+  std::map<const ResourceBlock*, std::vector<std::string>> instances_of_;
+};
+
+}  // namespace
+
+ValidateResult validate(const Stack& stack, const SchemaSource& schemas, const ValidateOptions& options) {
+  ValidateResult result;
+  Validator(stack, schemas, options, result).run();
+  return result;
+}
+
+}  // namespace keel::config

@@ -1,0 +1,328 @@
+#include "cli/engine/executor.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace keel::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One run of apply: the ready queue, the workers and the live state.
+class Run {
+ public:
+  Run(const Plan& plan, const config::Configuration* config, state::State& state, state::StateJournal& journal,
+      const ProviderMap& providers, ApplyHooks& hooks, const ApplyOptions& options)
+      : plan_(plan), config_(config), state_(state), journal_(journal), providers_(providers), hooks_(hooks),
+        options_(options) {}
+
+  ApplyResult execute() {
+    build_graph();
+    int workers = std::max(1, std::min<int>(options_.parallelism, static_cast<int>(nodes_.size())));
+    std::thread ticker([this] { tick(); });
+    std::vector<std::thread> pool;
+    for (int i = 0; i < workers; ++i) pool.emplace_back([this] { work(); });
+    for (auto& t : pool) t.join();
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    tick_cv_.notify_all();
+    ticker.join();
+    result_.skipped = static_cast<int>(nodes_.size()) - result_.succeeded - result_.failed;
+    return result_;
+  }
+
+ private:
+  struct Node {
+    const ResourceChange* change;
+    std::vector<size_t> dependents;
+    size_t waiting = 0;
+    Clock::time_point started;
+    int reported_ticks = 0;
+    bool running = false;
+  };
+
+  void build_graph() {
+    std::map<std::string, size_t> index;
+    for (const auto& c : plan_.changes) {
+      if (c.action == Action::NoOp) continue;
+      index[c.address] = nodes_.size();
+      nodes_.push_back({&c, {}, 0, {}, 0, false});
+    }
+    auto edge = [&](size_t from, const std::string& dep) {
+      auto it = index.find(dep);
+      if (it == index.end() || it->second == from) return;
+      nodes_[it->second].dependents.push_back(from);
+      ++nodes_[from].waiting;
+    };
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      for (const auto& d : nodes_[i].change->dependencies) edge(i, d);
+      // A resource that is going away waits for whatever still uses it
+      // according to state (an update that drops the reference, say).
+      if (nodes_[i].change->action == Action::Delete) continue;
+      if (const auto* r = state_.find(nodes_[i].change->address))
+        for (const auto& d : r->dependencies)
+          if (auto it = index.find(d); it != index.end() && nodes_[it->second].change->action == Action::Delete) {
+            nodes_[i].dependents.push_back(it->second);
+            ++nodes_[it->second].waiting;
+          }
+    }
+    for (size_t i = 0; i < nodes_.size(); ++i)
+      if (nodes_[i].waiting == 0) ready_.push_back(i);
+    remaining_ = nodes_.size();
+  }
+
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      // After a failure no new change starts: idle workers leave, and the
+      // ones in flight finish their change first.
+      cv_.wait(lock, [&] { return remaining_ == 0 || stopping_ || !ready_.empty(); });
+      if (remaining_ == 0 || stopping_) break;
+      size_t i = ready_.front();
+      ready_.pop_front();
+      Node& node = nodes_[i];
+      node.started = Clock::now();
+      node.running = true;
+      ++in_flight_;
+      lock.unlock();
+      hooks_.on_start(*node.change);
+      std::string error = run_change(*node.change);
+      auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - node.started);
+      hooks_.on_finish(*node.change, error, elapsed);
+      lock.lock();
+      finish(i, error);
+    }
+    cv_.notify_all();
+  }
+
+  void finish(size_t i, const std::string& error) {
+    Node& node = nodes_[i];
+    node.running = false;
+    --in_flight_;
+    --remaining_;
+    if (!error.empty()) {
+      ++result_.failed;
+      result_.errors.push_back(error);
+      stopping_ = true;
+    } else {
+      ++result_.succeeded;
+      for (size_t d : node.dependents)
+        if (--nodes_[d].waiting == 0) ready_.push_back(d);
+    }
+    cv_.notify_all();
+  }
+
+  // "still creating... (20s)" for slow changes.
+  void tick() {
+    std::unique_lock lock(mu_);
+    while (!done_) {
+      tick_cv_.wait_for(lock, std::chrono::seconds(1));
+      auto now = Clock::now();
+      for (auto& node : nodes_) {
+        if (!node.running) continue;
+        auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - node.started);
+        int ticks = static_cast<int>(elapsed / options_.still_running_every);
+        if (ticks > node.reported_ticks) {
+          node.reported_ticks = ticks;
+          hooks_.on_still_running(*node.change, elapsed);
+        }
+      }
+    }
+  }
+
+  // ---- one change ----
+
+  std::optional<config::Value> lookup(const std::string& address, const std::string& attribute) {
+    std::lock_guard lock(state_mu_);
+    const state::ResourceState* r = state_.find(address);
+    if (!r || r->pending()) return config::Value{nullptr, true, false};
+    auto it = r->attributes.find(attribute);
+    return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, r->sensitive.count(attribute) > 0};
+  }
+
+  Result<DesiredAttributes> desired(const ResourceChange& c) {
+    const config::Instance* inst = config_ ? config_->find(c.address) : nullptr;
+    if (!inst) return fail(ErrorCode::Internal, "no configuration for " + c.address);
+    auto d = desired_attributes(*config_, *inst, [this](const std::string& a, const std::string& attr) {
+      return lookup(a, attr);
+    });
+    if (!d) return d;
+    if (!d->unknown.empty())
+      return fail(ErrorCode::Internal, *d->unknown.begin() + " is still unknown after its dependencies were applied");
+    for (const auto& a : inst->schema->attributes)
+      if (a.sensitive) d->sensitive.insert(a.name);
+    return d;
+  }
+
+  state::ResourceState base_record(const ResourceChange& c) {
+    state::ResourceState r;
+    r.address = c.address;
+    r.kind = c.kind;
+    r.provider = c.provider;
+    r.provider_type = c.provider_type;
+    r.dependencies.assign(c.dependencies.begin(), c.dependencies.end());
+    return r;
+  }
+
+  Status put(state::ResourceState r) {
+    if (auto s = journal_.record_put(r); !s) return s;
+    std::lock_guard lock(state_mu_);
+    state_.resources[r.address] = std::move(r);
+    return {};
+  }
+
+  Status remove(const std::string& address) {
+    if (auto s = journal_.record_remove(address); !s) return s;
+    std::lock_guard lock(state_mu_);
+    state_.resources.erase(address);
+    return {};
+  }
+
+  state::ResourceState current(const std::string& address) {
+    std::lock_guard lock(state_mu_);
+    return state_.resources.at(address);
+  }
+
+  Status create(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d) {
+    provider::ResourceTags tags{options_.project, c.address};
+    state::ResourceState r = base_record(c);
+    r.sensitive = d.sensitive;
+    auto progress = [this, &c](const std::string& m) { hooks_.on_progress(c, m); };
+    if (c.adopt) {  // a crashed run may have created it already
+      auto found = p.find({c.kind, tags, "", d.values, progress});
+      if (!found) return fail(found.error().with_context("find"));
+      if (found->found) {
+        r.id = found->id;
+        r.attributes = found->attributes;
+        if (auto s = put(r); !s) return s;
+        return update_if_drifted(c, p, d, r);
+      }
+    }
+    if (auto s = journal_.record_intent(r); !s) return s;
+    {
+      std::lock_guard lock(state_mu_);
+      state_.resources[r.address] = r;
+    }
+    auto created = p.create({c.kind, tags, d.values, progress});
+    if (!created) return fail(created.error());
+    r.id = created->id;
+    r.attributes = created->attributes;
+    return put(std::move(r));
+  }
+
+  // An adopted resource may differ from the configuration (the crash came
+  // before its last update); bring it in line.
+  Status update_if_drifted(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d,
+                           state::ResourceState r) {
+    bool differs = false;
+    for (auto it = d.values.begin(); it != d.values.end(); ++it)
+      differs |= !r.attributes.contains(it.key()) || r.attributes.at(it.key()) != it.value();
+    if (!differs) return {};
+    auto updated = p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values,
+                             [this, &c](const std::string& m) { hooks_.on_progress(c, m); }});
+    if (!updated) return fail(updated.error().with_context("update"));
+    r.attributes = updated->attributes;
+    return put(std::move(r));
+  }
+
+  Status update(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d) {
+    state::ResourceState r = current(c.address);
+    auto updated = p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values,
+                             [this, &c](const std::string& m) { hooks_.on_progress(c, m); }});
+    if (!updated) return fail(updated.error());
+    r.attributes = updated->attributes;
+    r.sensitive = d.sensitive;
+    r.dependencies.assign(c.dependencies.begin(), c.dependencies.end());
+    return put(std::move(r));
+  }
+
+  Status destroy(const ResourceChange& c, provider::Provider& p) {
+    state::ResourceState r = current(c.address);
+    if (!r.pending()) {
+      auto s = p.remove({c.kind, r.id, r.attributes, [this, &c](const std::string& m) { hooks_.on_progress(c, m); }});
+      if (!s) return s;
+    }
+    return remove(c.address);
+  }
+
+  Status apply_change(const ResourceChange& c, provider::Provider& p) {
+    if (c.action == Action::Delete) return destroy(c, p);
+    auto d = desired(c);
+    if (!d) return fail(d.error());
+    switch (c.action) {
+      case Action::Create: return create(c, p, *d);
+      case Action::Update: return update(c, p, *d);
+      case Action::Replace:
+        if (auto s = destroy(c, p); !s) return s;
+        return create(c, p, *d);
+      default: return {};
+    }
+  }
+
+  std::string run_change(const ResourceChange& c) {
+    auto it = providers_.find(c.provider);
+    Status s = it == providers_.end()
+                   ? Status(fail(ErrorCode::InvalidConfig, "provider `" + c.provider + "` is not configured"))
+                   : apply_change(c, *it->second);
+    if (s) return {};
+    return std::string(to_string(c.action)) + " " + c.address + ": " + s.error().message();
+  }
+
+  const Plan& plan_;
+  const config::Configuration* config_;
+  state::State& state_;
+  state::StateJournal& journal_;
+  const ProviderMap& providers_;
+  ApplyHooks& hooks_;
+  const ApplyOptions& options_;
+
+  std::mutex mu_;  // the queue and the nodes
+  std::condition_variable cv_, tick_cv_;
+  std::vector<Node> nodes_;
+  std::deque<size_t> ready_;
+  size_t remaining_ = 0, in_flight_ = 0;
+  bool stopping_ = false, done_ = false;
+  ApplyResult result_;
+
+  std::mutex state_mu_;  // state_.resources
+};
+
+}  // namespace
+
+ApplyResult apply_plan(const Plan& plan, const config::Configuration* config, state::State& state,
+                       state::StateJournal& journal, const ProviderMap& providers, ApplyHooks& hooks,
+                       const ApplyOptions& options) {
+  return Run(plan, config, state, journal, providers, hooks, options).execute();
+}
+
+Status update_outputs(const config::Configuration& config, state::State& state) {
+  nlohmann::json outputs = nlohmann::json::object();
+  std::set<std::string> sensitive;
+  auto lookup = [&](const std::string& address, const std::string& attribute) -> std::optional<config::Value> {
+    const state::ResourceState* r = state.find(address);
+    if (!r || r->pending()) return config::Value{nullptr, true, false};
+    auto it = r->attributes.find(attribute);
+    return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, r->sensitive.count(attribute) > 0};
+  };
+  for (const auto& o : config.stack->outputs) {
+    config::EvalContext ctx;
+    ctx.variables = &config.variables;
+    ctx.stack_dir = config.stack->dir;
+    ctx.lookup = lookup;
+    auto v = config::evaluate(o.value, ctx);
+    if (!v) return fail(v.error().with_context("output " + o.name));
+    if (v->unknown) continue;  // its resource failed or was not applied
+    outputs[o.name] = v->value;
+    if (o.sensitive || v->sensitive) sensitive.insert(o.name);
+  }
+  state.outputs = std::move(outputs);
+  state.sensitive_outputs = std::move(sensitive);
+  return {};
+}
+
+}  // namespace keel::engine

@@ -1,0 +1,81 @@
+#pragma once
+// Stage 3: the plan, what apply will do. Desired configuration against state
+// (refreshed or not): create, update in place, replace, delete, or nothing.
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/config/configuration.h"
+#include "cli/state/state.h"
+
+namespace keel::engine {
+
+enum class Action { NoOp, Create, Update, Replace, Delete };
+const char* to_string(Action a);
+
+struct AttributeChange {
+  std::string name;
+  nlohmann::json before;      // null if none
+  nlohmann::json after;       // null if unknown or none
+  bool after_unknown = false; // "(known after apply)"
+  bool sensitive = false;     // "(sensitive)"
+  bool forces_replacement = false;
+};
+
+struct ResourceChange {
+  std::string address;
+  std::string kind;
+  std::string provider;       // block name
+  std::string provider_type;
+  Action action = Action::NoOp;
+  std::vector<AttributeChange> attributes;  // for create: every attribute; update/replace: changed ones
+  std::set<std::string> dependencies;       // instance addresses (desired, or state's for deletes)
+  bool adopt = false;         // a crashed run's create: look it up before creating
+};
+
+struct OutputChange {
+  std::string name;
+  nlohmann::json before, after;
+  bool after_unknown = false;
+  bool sensitive = false;
+  bool changed = false;
+};
+
+struct Plan {
+  std::string lineage;
+  long serial = 0;
+  bool destroy = false;
+  std::vector<ResourceChange> changes;  // every instance, no-ops included, in dependency order
+  std::vector<OutputChange> outputs;
+
+  bool has_changes() const;
+  // Counts for the summary line: to add, change, destroy (a replace counts
+  // once in add and once in destroy, as Terraform counts it).
+  struct Counts { int add = 0, change = 0, destroy = 0; };
+  Counts counts() const;
+};
+
+struct PlanOptions {
+  bool destroy = false;
+  std::set<std::string> targets;  // addresses; empty: everything
+};
+
+// Plans `config` against `state`. Never talks to providers (refresh is a
+// separate step that updates `state` first).
+Result<Plan> make_plan(const config::Configuration& config, const state::State& state, const PlanOptions& options);
+
+// The attributes of `instance` evaluated against `state`: values of
+// resources that exist are known; of resources being created, unknown.
+struct DesiredAttributes {
+  nlohmann::json values = nlohmann::json::object();  // unknown ones absent
+  std::set<std::string> unknown;
+  std::set<std::string> sensitive;
+};
+Result<DesiredAttributes> desired_attributes(const config::Configuration& config, const config::Instance& instance,
+                                             const config::ResourceLookup& lookup);
+
+}  // namespace keel::engine

@@ -1,0 +1,266 @@
+// Stage 3: configuration + state -> plan.
+#include <algorithm>
+#include <map>
+
+#include "cli/engine/plan.h"
+
+namespace keel::engine {
+
+const char* to_string(Action a) {
+  switch (a) {
+    case Action::NoOp: return "no-op";
+    case Action::Create: return "create";
+    case Action::Update: return "update";
+    case Action::Replace: return "replace";
+    case Action::Delete: return "delete";
+  }
+  return "?";
+}
+
+bool Plan::has_changes() const {
+  for (const auto& c : changes)
+    if (c.action != Action::NoOp) return true;
+  for (const auto& o : outputs)
+    if (o.changed) return true;
+  return false;
+}
+
+Plan::Counts Plan::counts() const {
+  Counts n;
+  for (const auto& c : changes) {
+    if (c.action == Action::Create || c.action == Action::Replace) ++n.add;
+    if (c.action == Action::Update) ++n.change;
+    if (c.action == Action::Delete || c.action == Action::Replace) ++n.destroy;
+  }
+  return n;
+}
+
+namespace {
+
+// A number or bool referenced into a string attribute becomes its text
+// ("${files.a.size}" into `content`), as Terraform converts primitives.
+nlohmann::json coerce(const provider::AttributeSchema& attr, nlohmann::json value) {
+  if (attr.type == provider::AttributeType::String && (value.is_number() || value.is_boolean()))
+    return config::to_text(value);
+  return value;
+}
+
+}  // namespace
+
+Result<DesiredAttributes> desired_attributes(const config::Configuration& config, const config::Instance& instance,
+                                             const config::ResourceLookup& lookup) {
+  DesiredAttributes out;
+  auto ctx = config.context_for(instance, lookup);
+  const auto& raw = instance.block->attributes;
+  for (const auto& attr : instance.schema->attributes) {
+    if (!attr.settable()) continue;
+    if (!raw.contains(attr.name)) {
+      if (!attr.default_value.is_null()) out.values[attr.name] = attr.default_value;
+      if (attr.sensitive) out.sensitive.insert(attr.name);
+      continue;
+    }
+    auto v = config::evaluate(raw.at(attr.name), ctx);
+    if (!v) return fail(v.error().with_context(instance.address + "." + attr.name));
+    if (v->sensitive || attr.sensitive) out.sensitive.insert(attr.name);
+    if (v->unknown) out.unknown.insert(attr.name);
+    else out.values[attr.name] = coerce(attr, std::move(v->value));
+  }
+  return out;
+}
+
+namespace {
+
+bool matches_target(const std::string& address, const std::set<std::string>& targets) {
+  if (targets.count(address)) return true;
+  auto bracket = address.find('[');
+  return bracket != std::string::npos && targets.count(address.substr(0, bracket));
+}
+
+class Planner {
+ public:
+  Planner(const config::Configuration& config, const state::State& state, const PlanOptions& options)
+      : config_(config), state_(state), options_(options) {}
+
+  Result<Plan> run() {
+    plan_.lineage = state_.lineage;
+    plan_.serial = state_.serial;
+    plan_.destroy = options_.destroy;
+    if (!options_.destroy) {
+      auto selected = selected_instances();
+      for (const auto& address : config_.graph.topological_order()) {
+        if (!selected.count(address)) continue;
+        auto s = plan_instance(*config_.find(address));
+        if (!s) return fail(s.error());
+      }
+    }
+    plan_deletes();
+    if (options_.targets.empty()) {
+      if (auto s = plan_outputs(); !s) return fail(s.error());
+    }
+    return std::move(plan_);
+  }
+
+ private:
+  std::set<std::string> selected_instances() const {
+    std::set<std::string> roots;
+    for (const auto& inst : config_.instances)
+      if (options_.targets.empty() || matches_target(inst.address, options_.targets)) roots.insert(inst.address);
+    return options_.targets.empty() ? roots : config_.graph.closure(roots);
+  }
+
+  // Values other resources see while planning: existing resources' state,
+  // and for resources being (re)created their known desired values only.
+  std::optional<config::Value> lookup(const std::string& address, const std::string& attribute) const {
+    const config::Instance* inst = config_.find(address);
+    if (!inst) return std::nullopt;
+    const auto* schema = inst->schema->find(attribute);
+    if (!schema) return std::nullopt;
+    bool sensitive = schema->sensitive;
+    auto planned = planned_.find(address);
+    if (planned != planned_.end()) {
+      const PlannedInstance& p = planned->second;
+      sensitive |= p.desired.sensitive.count(attribute) > 0;
+      bool recreated = p.action == Action::Create || p.action == Action::Replace;
+      if (p.desired.values.contains(attribute) && (recreated || p.action == Action::Update) && !schema->computed)
+        return config::Value{p.desired.values.at(attribute), false, sensitive};
+      if (recreated) return config::Value{nullptr, true, sensitive};
+    }
+    const state::ResourceState* r = state_.find(address);
+    if (!r || r->pending()) return config::Value{nullptr, true, sensitive};
+    sensitive |= r->sensitive.count(attribute) > 0;
+    auto it = r->attributes.find(attribute);
+    return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, sensitive};
+  }
+
+  void diff(const config::Instance& inst, const DesiredAttributes& desired, const state::ResourceState& r,
+            ResourceChange& change) {
+    bool replace = false;
+    for (const auto& attr : inst.schema->attributes) {
+      if (!attr.settable()) continue;
+      bool unknown = desired.unknown.count(attr.name) > 0;
+      bool set = unknown || desired.values.contains(attr.name);
+      nlohmann::json before = r.attributes.contains(attr.name) ? r.attributes.at(attr.name) : nlohmann::json();
+      if (!set && attr.computed) continue;  // the provider chose it
+      nlohmann::json after = set && !unknown ? desired.values.at(attr.name) : nlohmann::json();
+      if (!unknown && after == before) continue;
+      AttributeChange c{attr.name, before, after, unknown, desired.sensitive.count(attr.name) > 0 || attr.sensitive,
+                        attr.force_new};
+      replace |= attr.force_new;
+      change.attributes.push_back(std::move(c));
+    }
+    if (!change.attributes.empty()) change.action = replace ? Action::Replace : Action::Update;
+  }
+
+  void creation_attributes(const config::Instance& inst, const DesiredAttributes& desired, ResourceChange& change) {
+    for (const auto& attr : inst.schema->attributes) {
+      bool unknown = desired.unknown.count(attr.name) > 0 || (attr.computed && !desired.values.contains(attr.name));
+      if (!unknown && !desired.values.contains(attr.name)) continue;
+      change.attributes.push_back({attr.name, nullptr, unknown ? nlohmann::json() : desired.values.at(attr.name),
+                                   unknown, desired.sensitive.count(attr.name) > 0 || attr.sensitive, false});
+    }
+  }
+
+  Status plan_instance(const config::Instance& inst) {
+    auto desired = desired_attributes(config_, inst, [this](const std::string& a, const std::string& attr) {
+      return lookup(a, attr);
+    });
+    if (!desired) return fail(desired.error());
+    ResourceChange change;
+    change.address = inst.address;
+    change.kind = inst.block->kind;
+    change.provider = inst.provider_name;
+    change.provider_type = inst.provider_type;
+    change.dependencies = config_.graph.dependencies(inst.address);
+    const state::ResourceState* r = state_.find(inst.address);
+    if (!r || r->pending()) {
+      change.action = Action::Create;
+      change.adopt = r != nullptr;
+      creation_attributes(inst, *desired, change);
+    } else {
+      diff(inst, *desired, *r, change);
+    }
+    planned_[inst.address] = {change.action, std::move(*desired)};
+    plan_.changes.push_back(std::move(change));
+    return {};
+  }
+
+  // What state holds and the configuration no longer declares (or all of it
+  // when destroying), dependents before their dependencies.
+  void plan_deletes() {
+    Graph g;
+    for (const auto& [address, r] : state_.resources) {
+      if (!options_.destroy && config_.find(address)) continue;
+      g.add_node(address);
+      for (const auto& d : r.dependencies)
+        if (state_.find(d)) g.add_edge(d, address);  // reversed: a dependency waits for its dependents
+    }
+    std::set<std::string> selected;
+    if (!options_.targets.empty()) {
+      std::set<std::string> roots;
+      for (const auto& [address, _] : g.nodes())
+        if (matches_target(address, options_.targets)) roots.insert(address);
+      selected = g.closure(roots);  // on the reversed graph: the targets and their dependents
+    }
+    for (const auto& address : g.topological_order()) {
+      if (!options_.targets.empty() && !selected.count(address)) continue;
+      const state::ResourceState& r = state_.resources.at(address);
+      ResourceChange change;
+      change.address = address;
+      change.kind = r.kind;
+      change.provider = r.provider;
+      change.provider_type = r.provider_type;
+      change.action = Action::Delete;
+      change.dependencies = g.dependencies(address);
+      plan_.changes.push_back(std::move(change));
+    }
+  }
+
+  Status plan_outputs() {
+    auto fn = [this](const std::string& a, const std::string& attr) { return lookup(a, attr); };
+    for (const auto& o : config_.stack->outputs) {
+      OutputChange c;
+      c.name = o.name;
+      if (state_.outputs.contains(o.name)) c.before = state_.outputs.at(o.name);
+      if (!options_.destroy) {
+        config::EvalContext ctx;
+        ctx.variables = &config_.variables;
+        ctx.stack_dir = config_.stack->dir;
+        ctx.lookup = fn;
+        auto v = config::evaluate(o.value, ctx);
+        if (!v) return fail(v.error().with_context("output " + o.name));
+        c.after = v->value;
+        c.after_unknown = v->unknown;
+        c.sensitive = o.sensitive || v->sensitive;
+      }
+      c.changed = c.after_unknown || c.after != c.before;
+      plan_.outputs.push_back(std::move(c));
+    }
+    for (auto it = state_.outputs.begin(); it != state_.outputs.end(); ++it) {
+      bool declared = std::any_of(config_.stack->outputs.begin(), config_.stack->outputs.end(),
+                                  [&](const auto& o) { return o.name == it.key(); });
+      if (!declared || options_.destroy) {
+        if (declared) continue;  // already listed with after = null
+        plan_.outputs.push_back({it.key(), it.value(), nullptr, false, state_.sensitive_outputs.count(it.key()) > 0, true});
+      }
+    }
+    return {};
+  }
+
+  struct PlannedInstance {
+    Action action;
+    DesiredAttributes desired;
+  };
+  const config::Configuration& config_;
+  const state::State& state_;
+  const PlanOptions& options_;
+  Plan plan_;
+  std::map<std::string, PlannedInstance> planned_;
+};
+
+}  // namespace
+
+Result<Plan> make_plan(const config::Configuration& config, const state::State& state, const PlanOptions& options) {
+  return Planner(config, state, options).run();
+}
+
+}  // namespace keel::engine

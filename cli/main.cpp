@@ -1,0 +1,123 @@
+// keel: builds the command line and maps every command's result onto the
+// process exit code (the one table, printed by --help and in docs/cli.md).
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/commands/commands.h"
+
+namespace keel::commands {
+
+const char* exit_code_help() {
+  return "Exit codes (every command):\n"
+         "  0  success (plan: no changes, or changes without --detailed-exitcode)\n"
+         "  1  error (invalid stack, provider failure, nothing applied)\n"
+         "  2  plan --detailed-exitcode: the plan has changes\n"
+         "  3  the state is locked by another keel (the message names it)\n"
+         "  4  apply/destroy partially applied: some changes were made, then one failed\n";
+}
+
+}  // namespace keel::commands
+
+namespace {
+
+using namespace keel::commands;
+
+void setup_logging() {
+  auto logger = spdlog::stderr_color_mt("keel");
+  spdlog::set_default_logger(logger);
+  const char* level = std::getenv("KEEL_LOG");
+  spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::warn);
+}
+
+void add_targets(CLI::App* cmd, std::vector<std::string>& targets) {
+  cmd->add_option("--target", targets, "limit to ADDR and what it depends on (repeatable)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a dead plugin's pipe is an error to report, not a reason to die
+  CLI::App app{"keel: plans and applies infrastructure from a YAML stack"};
+  app.footer(exit_code_help());
+  app.set_version_flag("--version", "keel " KEEL_VERSION);
+  app.require_subcommand(1);
+
+  GlobalOptions g;
+  app.add_option("-f,--file", g.file, "the stack file")->capture_default_str();
+  app.add_option("--var", g.vars, "set a variable: NAME=VALUE (repeatable)");
+  app.add_flag("--json", g.json, "machine-readable output (docs/json-output.md)");
+
+  PlanOptions plan;
+  auto* plan_cmd = app.add_subcommand("plan", "show what apply would change");
+  add_targets(plan_cmd, plan.targets);
+  plan_cmd->add_option("--out", plan.out, "save the plan for `keel apply FILE`");
+  plan_cmd->add_flag("--detailed-exitcode", plan.detailed_exitcode, "exit 2 when there are changes");
+  plan_cmd->add_flag("--refresh,!--no-refresh", plan.refresh, "read resources back first (default on)");
+  plan_cmd->add_flag("--destroy", plan.destroy, "plan destroying everything");
+  plan_cmd->add_option("--parallelism", plan.parallelism, "concurrent provider calls")->capture_default_str();
+
+  ApplyOptions apply;
+  auto* apply_cmd = app.add_subcommand("apply", "make the infrastructure match the stack");
+  apply_cmd->add_option("plan_file", apply.plan_file, "a plan saved by `keel plan --out`");
+  add_targets(apply_cmd, apply.targets);
+  apply_cmd->add_flag("--auto-approve", apply.auto_approve, "do not ask for confirmation");
+  apply_cmd->add_flag("--refresh,!--no-refresh", apply.refresh, "read resources back first (default on)");
+  apply_cmd->add_option("--parallelism", apply.parallelism, "changes in flight at once")->capture_default_str();
+
+  ApplyOptions destroy;
+  destroy.destroy = true;
+  auto* destroy_cmd = app.add_subcommand("destroy", "delete everything in state, dependents first");
+  add_targets(destroy_cmd, destroy.targets);
+  destroy_cmd->add_flag("--auto-approve", destroy.auto_approve, "do not ask for confirmation");
+  destroy_cmd->add_flag("--refresh,!--no-refresh", destroy.refresh, "read resources back first (default on)");
+  destroy_cmd->add_option("--parallelism", destroy.parallelism, "changes in flight at once")->capture_default_str();
+
+  RefreshOptions refresh;
+  auto* refresh_cmd = app.add_subcommand("refresh", "read every resource back and record drift in state");
+  add_targets(refresh_cmd, refresh.targets);
+  refresh_cmd->add_option("--parallelism", refresh.parallelism, "reads in flight at once")->capture_default_str();
+
+  auto* validate_cmd = app.add_subcommand("validate", "check the stack and report every problem");
+  auto* schema_cmd = app.add_subcommand("schema", "print a JSON Schema of the stack format");
+  auto* graph_cmd = app.add_subcommand("graph", "print the dependency graph (Graphviz DOT)");
+
+  OutputOptions output;
+  auto* output_cmd = app.add_subcommand("output", "print outputs of the last apply");
+  output_cmd->add_option("name", output.name, "one output (the only way to see a sensitive one)");
+  output_cmd->add_flag("--raw", output.raw, "print a string output without quotes or newline");
+
+  StateOptions state;
+  auto* state_cmd = app.add_subcommand("state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID");
+  state_cmd->add_option("verb", state.verb, "list, show, rm, mv or import")->required();
+  state_cmd->add_option("args", state.args, "addresses (and an id for import)");
+
+  for (auto* sub : app.get_subcommands({})) sub->footer(exit_code_help());
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitError;
+  }
+  setup_logging();
+
+  try {
+    if (plan_cmd->parsed()) return run_plan(g, plan);
+    if (apply_cmd->parsed()) return run_apply(g, apply);
+    if (destroy_cmd->parsed()) return run_apply(g, destroy);
+    if (refresh_cmd->parsed()) return run_refresh(g, refresh);
+    if (validate_cmd->parsed()) return run_validate(g);
+    if (schema_cmd->parsed()) return run_schema(g);
+    if (graph_cmd->parsed()) return run_graph(g);
+    if (output_cmd->parsed()) return run_output(g, output);
+    if (state_cmd->parsed()) return run_state(g, state);
+  } catch (const std::exception& e) {
+    // Last resort: a library exception that escaped its boundary is a bug.
+    std::fprintf(stderr, "Error: internal: %s\n", e.what());
+  }
+  return kExitError;
+}

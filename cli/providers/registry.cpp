@@ -1,0 +1,92 @@
+#include "cli/providers/registry.h"
+
+#include <unistd.h>
+
+#include "cli/providers/local/local_provider.h"
+#include "cli/providers/plugin/plugin_provider.h"
+#include "core/files.h"
+
+namespace keel::providers {
+
+std::vector<std::string> default_plugin_dirs(const std::string& work_dir) {
+  std::vector<std::string> dirs;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) dirs.push_back(files::dirname(std::string(self, static_cast<size_t>(n))));
+  dirs.push_back(work_dir + "/plugins");
+  return dirs;
+}
+
+Registry::Registry(std::vector<std::string> plugin_dirs) : plugin_dirs_(std::move(plugin_dirs)) {}
+Registry::~Registry() = default;
+
+Result<std::unique_ptr<provider::Provider>> Registry::start(const std::string& type) {
+  if (type == "local") return local::make_local_provider();
+  std::string path = find_plugin(type, plugin_dirs_);
+  if (path.empty())
+    return fail(ErrorCode::Unavailable, "no provider `" + type + "`: keel-provider-" + type +
+                                            " is not beside keel, in .keel/plugins, on KEEL_PLUGIN_PATH or on PATH");
+  auto plugin = PluginProvider::start(path, "");
+  if (!plugin) return fail(plugin.error());
+  return std::unique_ptr<provider::Provider>(std::move(*plugin));
+}
+
+Result<const provider::ProviderSchema*> Registry::schema(const std::string& type) {
+  for (const auto& [_, p] : by_block_)
+    if (p->schema().name == type) return &p->schema();
+  if (auto it = unclaimed_.find(type); it != unclaimed_.end()) return &it->second->schema();
+  auto p = start(type);
+  if (!p) return fail(p.error());
+  const provider::ProviderSchema* s = &(*p)->schema();
+  unclaimed_[type] = std::move(*p);
+  return s;
+}
+
+config::SchemaSource Registry::schema_source() {
+  return [this](const std::string& type) { return schema(type); };
+}
+
+Result<provider::Provider*> Registry::for_block(const std::string& block, const std::string& type) {
+  if (auto it = by_block_.find(block); it != by_block_.end()) return it->second.get();
+  std::unique_ptr<provider::Provider> p;
+  if (auto it = unclaimed_.find(type); it != unclaimed_.end()) {
+    p = std::move(it->second);
+    unclaimed_.erase(it);
+  } else {
+    auto started = start(type);
+    if (!started) return fail(started.error());
+    p = std::move(*started);
+  }
+  provider::Provider* raw = p.get();
+  by_block_[block] = std::move(p);
+  return raw;
+}
+
+Result<engine::ProviderMap> Registry::configure(const config::Configuration& config,
+                                                const std::map<std::string, std::string>& blocks,
+                                                const std::string& work_dir) {
+  engine::ProviderMap out;
+  for (const auto& [name, state_type] : blocks) {
+    const config::ProviderBlock* block = config.stack->find_provider(name);
+    std::string type = block ? block->type : state_type;
+    auto p = for_block(name, type);
+    if (!p) return fail(p.error().with_context("provider " + name));
+    provider::ConfigureRequest request;
+    request.work_dir = work_dir;
+    request.project = config.stack->project;
+    request.config = nlohmann::json::object();
+    if (block) {
+      config::EvalContext ctx;
+      ctx.variables = &config.variables;
+      ctx.stack_dir = config.stack->dir;
+      auto v = config::evaluate(block->config, ctx);
+      if (!v) return fail(v.error().with_context("provider " + name));
+      request.config = v->value;
+    }
+    if (auto s = (*p)->configure(request); !s) return fail(s.error().with_context("configure provider " + name));
+    out[name] = *p;
+  }
+  return out;
+}
+
+}  // namespace keel::providers

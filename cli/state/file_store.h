@@ -1,0 +1,80 @@
+#pragma once
+// State on the local disk, in the stack's .keel directory:
+//   state.json          the last complete state (written temp+fsync+rename)
+//   state.json.backup   the one before it
+//   state.journal       changes since state.json, one JSON line each, made
+//                       durable before the call returns (group commit: one
+//                       fdatasync covers every line appended meanwhile)
+//   state.lock          flock'ed by the running keel, naming it
+//   state.key           the AES-256-GCM key, 0600, unless KEEL_STATE_KEY is set
+//
+// Apply appends to the journal after each resource instead of rewriting
+// state.json, so a run of N resources costs O(N) bytes written, and compacts
+// the journal into state.json once at the end. A run killed at any moment
+// leaves state.json plus a journal whose complete lines are replayed by the
+// next run (a torn last line is dropped: it was never acknowledged).
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "cli/state/journal.h"
+#include "cli/state/state.h"
+#include "core/crypto.h"
+#include "core/files.h"
+
+namespace keel::state {
+
+// The state key: KEEL_STATE_KEY (64 hex digits, base64 of 32 bytes, or a
+// passphrase) or `key_file`, created with 0600 and a random key on first use.
+Result<crypto::Key> load_or_create_key(const std::string& key_file);
+
+class FileStateStore : public StateJournal {
+ public:
+  explicit FileStateStore(std::string dir);  // the .keel directory
+  ~FileStateStore();
+
+  // Takes the lock for the lifetime of the store (or fails naming the
+  // holder). Every other method needs it.
+  Status lock(const std::string& command);
+  // Reads state.json (a fresh State if none) and replays a journal left by a
+  // crashed run, compacting it at once. A corrupt file is refused, never
+  // overwritten, and the error names the backup.
+  Result<State> load();
+
+  // Starts recording changes on top of `base` (its lineage and serial).
+  Status begin(const State& base);
+  // Durable when it returns.
+  Status record_intent(const ResourceState& r) override;
+  Status record_put(const ResourceState& r) override;
+  Status record_remove(const std::string& address) override;
+  // Writes `state` as the new state.json with serial+1 (state.serial is
+  // updated), keeps the previous as the backup, and drops the journal.
+  Status save(State& state);
+
+  const crypto::Key& key() const { return *key_; }
+  std::string state_path() const { return dir_ + "/state.json"; }
+  std::string journal_path() const { return dir_ + "/state.journal"; }
+  std::string backup_path() const { return dir_ + "/state.json.backup"; }
+
+ private:
+  Status append_durable(const std::string& line);
+  Result<State> read_state_file();
+  Status replay_journal(State& state, bool& replayed);
+
+  std::string dir_;
+  std::optional<files::FileLock> lock_;
+  std::optional<crypto::Key> key_;
+
+  // Group commit: appends are numbered; a caller waits until a sync covers
+  // its number, and at most one thread runs fdatasync at a time.
+  std::mutex mu_;
+  std::condition_variable synced_cv_;
+  std::unique_ptr<files::AppendFile> journal_;
+  unsigned long appended_ = 0, synced_ = 0;
+  bool syncing_ = false;
+};
+
+}  // namespace keel::state

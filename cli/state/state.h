@@ -1,0 +1,43 @@
+#pragma once
+// The state model: what keel believes exists. In memory, sensitive
+// attributes are held in clear; the codec (state_codec.h) encrypts them on
+// the way to disk.
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace keel::state {
+
+inline constexpr int kStateFormatVersion = 1;
+
+struct ResourceState {
+  std::string address;        // "databases.main", "files.a[2]"
+  std::string kind;           // "databases"
+  std::string provider;       // provider block name ("local")
+  std::string provider_type;  // "local", "example"
+  std::string id;             // empty while only an intent is recorded
+  nlohmann::json attributes = nlohmann::json::object();  // all of them, in clear in memory
+  std::set<std::string> sensitive;                        // names of sensitive attributes
+  std::vector<std::string> dependencies;                  // addresses it depended on when applied
+
+  // A create was started but its result never recorded (a crash): the next
+  // run looks the resource up by tags before creating anything.
+  bool pending() const { return id.empty(); }
+};
+
+struct State {
+  int version = kStateFormatVersion;
+  std::string lineage;  // uuid, fixed for the life of the state
+  long serial = 0;      // +1 for every saved change
+  std::map<std::string, ResourceState> resources;  // by address
+  nlohmann::json outputs = nlohmann::json::object();         // name -> value (in clear in memory)
+  std::set<std::string> sensitive_outputs;
+
+  const ResourceState* find(const std::string& address) const;
+};
+
+}  // namespace keel::state

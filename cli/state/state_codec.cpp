@@ -1,0 +1,113 @@
+#include "cli/state/state_codec.h"
+
+namespace keel::state {
+
+const ResourceState* State::find(const std::string& address) const {
+  auto it = resources.find(address);
+  return it == resources.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+std::string seal_json(const nlohmann::json& value, const crypto::Key& key, const std::string& aad) {
+  return crypto::base64_encode(crypto::seal(key, value.dump(), aad));
+}
+
+Result<nlohmann::json> open_json(const std::string& sealed, const crypto::Key& key, const std::string& aad) {
+  auto raw = crypto::base64_decode(sealed);
+  if (!raw) return fail(raw.error());
+  auto plain = crypto::open(key, *raw, aad);
+  if (!plain)
+    return fail(ErrorCode::Corrupt, "cannot decrypt the sensitive values of " + aad +
+                                        ": wrong state key (KEEL_STATE_KEY or .keel/state.key) or a damaged state");
+  try {
+    return nlohmann::json::parse(*plain);
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::Corrupt, "sensitive values of " + aad + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+nlohmann::json encode_resource(const ResourceState& r, const crypto::Key& key) {
+  nlohmann::json clear = nlohmann::json::object();
+  nlohmann::json secret = nlohmann::json::object();
+  for (auto it = r.attributes.begin(); it != r.attributes.end(); ++it)
+    (r.sensitive.count(it.key()) ? secret : clear)[it.key()] = it.value();
+  nlohmann::json j = {{"address", r.address},       {"kind", r.kind},
+                      {"provider", r.provider},     {"provider_type", r.provider_type},
+                      {"id", r.id},                 {"attributes", clear},
+                      {"dependencies", r.dependencies}};
+  if (!r.sensitive.empty()) {
+    j["sensitive_attributes"] = r.sensitive;
+    j["sealed_attributes"] = seal_json(secret, key, r.address);
+  }
+  return j;
+}
+
+Result<ResourceState> decode_resource(const nlohmann::json& j, const crypto::Key& key) {
+  try {
+    ResourceState r;
+    r.address = j.at("address").get<std::string>();
+    r.kind = j.at("kind").get<std::string>();
+    r.provider = j.at("provider").get<std::string>();
+    r.provider_type = j.value("provider_type", r.provider);
+    r.id = j.value("id", "");
+    r.attributes = j.value("attributes", nlohmann::json::object());
+    r.dependencies = j.value("dependencies", std::vector<std::string>{});
+    if (j.contains("sealed_attributes")) {
+      r.sensitive = j.value("sensitive_attributes", std::set<std::string>{});
+      auto secret = open_json(j.at("sealed_attributes").get<std::string>(), key, r.address);
+      if (!secret) return fail(secret.error());
+      for (auto it = secret->begin(); it != secret->end(); ++it) r.attributes[it.key()] = it.value();
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::Corrupt, std::string("malformed resource entry: ") + e.what());
+  }
+}
+
+nlohmann::json encode_state(const State& s, const crypto::Key& key) {
+  nlohmann::json resources = nlohmann::json::array();
+  for (const auto& [_, r] : s.resources) resources.push_back(encode_resource(r, key));
+  nlohmann::json outputs = nlohmann::json::object();
+  nlohmann::json secret = nlohmann::json::object();
+  for (auto it = s.outputs.begin(); it != s.outputs.end(); ++it)
+    (s.sensitive_outputs.count(it.key()) ? secret : outputs)[it.key()] = it.value();
+  nlohmann::json j = {{"version", s.version}, {"lineage", s.lineage}, {"serial", s.serial},
+                      {"resources", resources}, {"outputs", outputs}};
+  if (!secret.empty()) {
+    j["sensitive_outputs"] = s.sensitive_outputs;
+    j["sealed_outputs"] = seal_json(secret, key, "outputs");
+  }
+  return j;
+}
+
+Result<State> decode_state(const nlohmann::json& j, const crypto::Key& key) {
+  try {
+    State s;
+    s.version = j.at("version").get<int>();
+    if (s.version > kStateFormatVersion)
+      return fail(ErrorCode::Corrupt, "state format version " + std::to_string(s.version) +
+                                          " is newer than this keel reads (" + std::to_string(kStateFormatVersion) + ")");
+    s.lineage = j.at("lineage").get<std::string>();
+    s.serial = j.at("serial").get<long>();
+    for (const auto& rj : j.at("resources")) {
+      auto r = decode_resource(rj, key);
+      if (!r) return fail(r.error());
+      s.resources[r->address] = std::move(*r);
+    }
+    s.outputs = j.value("outputs", nlohmann::json::object());
+    if (j.contains("sealed_outputs")) {
+      s.sensitive_outputs = j.value("sensitive_outputs", std::set<std::string>{});
+      auto secret = open_json(j.at("sealed_outputs").get<std::string>(), key, "outputs");
+      if (!secret) return fail(secret.error());
+      for (auto it = secret->begin(); it != secret->end(); ++it) s.outputs[it.key()] = it.value();
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::Corrupt, std::string("malformed state: ") + e.what());
+  }
+}
+
+}  // namespace keel::state

@@ -1,0 +1,184 @@
+#include "cli/views/render.h"
+
+#include <cstdio>
+#include <unistd.h>
+
+namespace keel::views {
+
+namespace {
+
+const char* symbol(engine::Action a) {
+  switch (a) {
+    case engine::Action::Create: return "+";
+    case engine::Action::Update: return "~";
+    case engine::Action::Replace: return "-/+";
+    case engine::Action::Delete: return "-";
+    default: return " ";
+  }
+}
+
+const char* verb(engine::Action a) {
+  switch (a) {
+    case engine::Action::Create: return "created";
+    case engine::Action::Update: return "updated in place";
+    case engine::Action::Replace: return "replaced";
+    case engine::Action::Delete: return "destroyed";
+    default: return "unchanged";
+  }
+}
+
+const char* progressive(engine::Action a) {
+  switch (a) {
+    case engine::Action::Create: return "creating";
+    case engine::Action::Update: return "modifying";
+    case engine::Action::Replace: return "replacing";
+    case engine::Action::Delete: return "destroying";
+    default: return "reading";
+  }
+}
+
+std::string shown(const nlohmann::json& v, bool sensitive, bool unknown) {
+  if (sensitive) return kSensitive;
+  if (unknown) return kKnownAfterApply;
+  return render_value(v);
+}
+
+}  // namespace
+
+std::string render_value(const nlohmann::json& v) {
+  if (v.is_null()) return "null";
+  return v.dump();
+}
+
+std::string format_elapsed(std::chrono::milliseconds elapsed) {
+  char buf[32];
+  if (elapsed < std::chrono::seconds(10)) std::snprintf(buf, sizeof buf, "%.1fs", elapsed.count() / 1000.0);
+  else if (elapsed < std::chrono::minutes(1)) std::snprintf(buf, sizeof buf, "%llds", (long long)(elapsed.count() / 1000));
+  else std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(elapsed.count() / 60000), (long long)(elapsed.count() / 1000 % 60));
+  return buf;
+}
+
+std::string render_plan(const engine::Plan& plan) {
+  std::string out;
+  for (const auto& c : plan.changes) {
+    if (c.action == engine::Action::NoOp) continue;
+    out += std::string("  ") + symbol(c.action) + " " + c.address + " (" +
+           (c.action == engine::Action::Update ? "update in place" : engine::to_string(c.action)) +
+           (c.adopt ? ", adopting what an interrupted run created" : "") + ")\n";
+    size_t width = 0;
+    for (const auto& a : c.attributes) width = std::max(width, a.name.size());
+    for (const auto& a : c.attributes) {
+      std::string name = a.name + std::string(width - a.name.size(), ' ');
+      if (c.action == engine::Action::Create) {
+        out += "      " + name + " = " + shown(a.after, a.sensitive, a.after_unknown) + "\n";
+      } else {
+        out += "      " + name + " : " + shown(a.before, a.sensitive, false) + " -> " +
+               shown(a.after, a.sensitive, a.after_unknown) + (a.forces_replacement ? "  # forces replacement" : "") + "\n";
+      }
+    }
+  }
+  std::string outputs;
+  for (const auto& o : plan.outputs) {
+    if (!o.changed) continue;
+    outputs += "  " + o.name + " = " + shown(o.after, o.sensitive, o.after_unknown) + "\n";
+  }
+  if (!plan.has_changes()) return "No changes. The infrastructure matches the stack.\n";
+  std::string head = out.empty() ? "" : "keel will perform these actions:\n\n" + out + "\n";
+  if (!outputs.empty()) head += "Changes to outputs:\n" + outputs + "\n";
+  auto n = plan.counts();
+  head += "Plan: " + std::to_string(n.add) + " to add, " + std::to_string(n.change) + " to change, " +
+          std::to_string(n.destroy) + " to destroy.\n";
+  return head;
+}
+
+nlohmann::json plan_to_json(const engine::Plan& plan) {
+  nlohmann::json changes = nlohmann::json::array();
+  for (const auto& c : plan.changes) {
+    nlohmann::json attrs = nlohmann::json::array();
+    for (const auto& a : c.attributes) {
+      attrs.push_back({{"name", a.name},
+                       {"before", a.sensitive ? nlohmann::json() : a.before},
+                       {"after", a.sensitive || a.after_unknown ? nlohmann::json() : a.after},
+                       {"unknown", a.after_unknown},
+                       {"sensitive", a.sensitive},
+                       {"forces_replacement", a.forces_replacement}});
+    }
+    changes.push_back({{"address", c.address}, {"kind", c.kind}, {"provider", c.provider},
+                       {"action", engine::to_string(c.action)}, {"adopt", c.adopt}, {"attributes", attrs},
+                       {"dependencies", c.dependencies}});
+  }
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const auto& o : plan.outputs)
+    outputs.push_back({{"name", o.name}, {"changed", o.changed}, {"sensitive", o.sensitive},
+                       {"unknown", o.after_unknown},
+                       {"after", o.sensitive || o.after_unknown ? nlohmann::json() : o.after}});
+  auto n = plan.counts();
+  return {{"format_version", 1},
+          {"lineage", plan.lineage},
+          {"serial", plan.serial},
+          {"destroy", plan.destroy},
+          {"changes", changes},
+          {"outputs", outputs},
+          {"summary", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}, {"has_changes", plan.has_changes()}}}};
+}
+
+std::string render_diagnostics(const Diagnostics& diags) {
+  std::string out = diags.describe();
+  size_t errors = 0;
+  for (const auto& d : diags.items()) errors += d.severity == Diagnostic::Severity::Error;
+  if (errors) out += std::to_string(errors) + (errors == 1 ? " error" : " errors") + " in the stack; nothing was changed.\n";
+  return out;
+}
+
+nlohmann::json diagnostics_to_json(const Diagnostics& diags) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& d : diags.items())
+    arr.push_back({{"severity", d.severity == Diagnostic::Severity::Error ? "error" : "warning"},
+                   {"file", d.mark.file},
+                   {"line", d.mark.line},
+                   {"column", d.mark.column},
+                   {"summary", d.summary},
+                   {"hint", d.hint}});
+  return arr;
+}
+
+nlohmann::json masked_attributes(const state::ResourceState& r) {
+  nlohmann::json out = nlohmann::json::object();
+  for (auto it = r.attributes.begin(); it != r.attributes.end(); ++it)
+    out[it.key()] = r.sensitive.count(it.key()) ? nlohmann::json(kSensitive) : it.value();
+  return out;
+}
+
+void ApplyView::emit(const nlohmann::json& event, const std::string& text) {
+  std::lock_guard lock(mu_);
+  if (json_) std::printf("%s\n", event.dump().c_str());
+  else std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+}
+
+void ApplyView::on_start(const engine::ResourceChange& c) {
+  std::string what = progressive(c.action);
+  what[0] = static_cast<char>(std::toupper(what[0]));
+  emit({{"type", "start"}, {"address", c.address}, {"action", engine::to_string(c.action)}},
+       c.address + ": " + what + "...");
+}
+
+void ApplyView::on_progress(const engine::ResourceChange& c, const std::string& message) {
+  emit({{"type", "progress"}, {"address", c.address}, {"message", message}}, c.address + ": " + message);
+}
+
+void ApplyView::on_still_running(const engine::ResourceChange& c, std::chrono::seconds elapsed) {
+  emit({{"type", "still_running"}, {"address", c.address}, {"elapsed_seconds", elapsed.count()}},
+       c.address + ": still " + progressive(c.action) + "... (" + std::to_string(elapsed.count()) + "s elapsed)");
+}
+
+void ApplyView::on_finish(const engine::ResourceChange& c, const std::string& error, std::chrono::milliseconds elapsed) {
+  nlohmann::json event = {{"type", "finish"}, {"address", c.address}, {"action", engine::to_string(c.action)},
+                          {"ok", error.empty()}, {"elapsed_seconds", elapsed.count() / 1000.0}};
+  if (!error.empty()) event["error"] = error;
+  std::string text = error.empty() ? c.address + ": " + verb(c.action) + " after " + format_elapsed(elapsed)
+                                   : c.address + ": failed after " + format_elapsed(elapsed) + ": " + error;
+  emit(event, text);
+}
+
+}  // namespace keel::views

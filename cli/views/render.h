@@ -1,0 +1,53 @@
+#pragma once
+// Views: how plans, diagnostics and apply progress look to a person at a
+// terminal and to a CI job reading JSON. The engine never prints; it hands
+// its data types here. The JSON documents are stable (docs/json-output.md).
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/engine/executor.h"
+#include "cli/engine/plan.h"
+#include "cli/state/state.h"
+#include "core/diagnostics.h"
+
+namespace keel::views {
+
+inline constexpr const char* kSensitive = "(sensitive)";
+inline constexpr const char* kKnownAfterApply = "(known after apply)";
+
+std::string render_plan(const engine::Plan& plan);
+// Sensitive values are null with "sensitive": true; unknown ones null with
+// "unknown": true.
+nlohmann::json plan_to_json(const engine::Plan& plan);
+
+std::string render_diagnostics(const Diagnostics& diags);
+nlohmann::json diagnostics_to_json(const Diagnostics& diags);
+
+// A resource's attributes for `state show`, sensitive ones masked.
+nlohmann::json masked_attributes(const state::ResourceState& r);
+std::string render_value(const nlohmann::json& v);
+
+// Apply progress: a line when each change starts and ends, with elapsed
+// time, and "still creating... (20s)" for slow ones; or JSON lines.
+class ApplyView : public engine::ApplyHooks {
+ public:
+  explicit ApplyView(bool json) : json_(json) {}
+  void on_start(const engine::ResourceChange& c) override;
+  void on_progress(const engine::ResourceChange& c, const std::string& message) override;
+  void on_still_running(const engine::ResourceChange& c, std::chrono::seconds elapsed) override;
+  void on_finish(const engine::ResourceChange& c, const std::string& error, std::chrono::milliseconds elapsed) override;
+  // Prints one JSON line (json mode) or text line, serialised with the rest.
+  void emit(const nlohmann::json& event, const std::string& text);
+
+ private:
+  bool json_;
+  std::mutex mu_;
+};
+
+std::string format_elapsed(std::chrono::milliseconds elapsed);
+
+}  // namespace keel::views

@@ -1,0 +1,102 @@
+#pragma once
+// Spawning child processes: argv only (never a shell), environment and
+// working directory given explicitly, optional switch to another user (for
+// servers that refuse root, like PostgreSQL), output captured or inherited.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace keel::process {
+
+struct UserIds {
+  unsigned uid = 0, gid = 0;
+  std::string name, home;
+};
+// Looks a system user up by name (getpwnam).
+Result<UserIds> lookup_user(const std::string& name);
+bool running_as_root();
+
+struct Options {
+  std::vector<std::string> argv;            // argv[0] is searched on PATH
+  std::map<std::string, std::string> env;   // added to (or replacing) the inherited environment
+  std::string cwd;                          // empty: inherit
+  std::optional<UserIds> run_as;            // setgid/setuid before exec (root only)
+  std::string stdin_data;                   // written to the child's stdin, then closed
+  bool capture_output = true;               // else stdout/stderr go to /dev/null
+  std::chrono::milliseconds timeout{0};     // 0: none; at the deadline the whole process group is killed
+  bool new_process_group = true;
+};
+
+struct Outcome {
+  int exit_code = -1;    // -1 when killed by a signal
+  int signal = 0;        // the signal that ended it, 0 if none
+  bool timed_out = false;
+  std::string output;    // stdout and stderr interleaved (capture_output)
+  std::chrono::milliseconds timeout{0};  // the limit that was hit, when timed_out
+  std::string describe() const;  // "exit status 1", "killed by signal 9", "timed out"
+};
+
+// Runs to completion. A failure to start (missing binary) is an error; a
+// non-zero exit is not (look at Outcome).
+Result<Outcome> run(const Options& options);
+
+// Runs and turns a non-zero exit into an error whose message holds the
+// command name and the last lines of its output.
+Result<Outcome> run_checked(const Options& options);
+
+// Finds an executable on PATH (or checks an absolute path). Empty if none.
+std::string which(const std::string& name);
+
+// A long-lived child with pipes to its stdin and stdout (and stderr), used for
+// provider plugins.
+class Child {
+ public:
+  struct Spec {
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> env;
+  };
+  static Result<Child> start(const Spec& spec);
+  Child(Child&& other) noexcept;
+  Child& operator=(Child&& other) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();  // closes pipes, kills (SIGKILL) and reaps if still running
+
+  int stdin_fd() const { return stdin_fd_; }
+  int stdout_fd() const { return stdout_fd_; }
+  int stderr_fd() const { return stderr_fd_; }
+  long pid() const { return pid_; }
+  void close_stdin();
+  // Waits for exit; returns the Outcome (without output).
+  Outcome wait();
+  void kill(int signal);
+
+ private:
+  Child() = default;
+  long pid_ = -1;
+  int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
+  bool reaped_ = false;
+  int wait_status_ = 0;  // from waitpid, once reaped_
+};
+
+// Sets SIGPIPE to SIG_IGN (once, and only if it still has the default
+// action), so that writing to a pipe whose reader died fails with EPIPE
+// instead of killing keel. run() and Child::start() call it; children get
+// the default action back before exec.
+void ignore_sigpipe();
+
+// Is there a live process with this pid whose /proc/PID/cmdline contains
+// `name_part`? (Guards against pid reuse before signalling.)
+bool process_alive(long pid, const std::string& name_part = "");
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+Result<int> free_local_port();
+// Does something accept TCP connections on 127.0.0.1:port?
+bool port_open(int port, std::chrono::milliseconds timeout = std::chrono::milliseconds(200));
+
+}  // namespace keel::process

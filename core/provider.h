@@ -1,0 +1,165 @@
+#pragma once
+// The provider contract: what every provider offers keel, whether it is built
+// in (`local`) or an out-of-process plugin (`keel-provider-NAME`, reached
+// through the JSON-RPC protocol of docs/plugin-protocol.md).
+//
+// A provider offers resource kinds ("servers", "databases", "files", ...),
+// each with an attribute schema, and five operations on them. Every method
+// takes one request struct and returns one response struct so that the JSON
+// protocol maps onto them one to one (see core/provider_json.h).
+//
+// Threading: the engine calls one provider from many threads at once (up to
+// --parallelism), on different resources. Implementations must be safe for
+// concurrent calls on distinct resources; the engine never runs two
+// operations on the same resource at the same time.
+//
+// Errors: a Result error with ErrorCode::Transient means "worth retrying";
+// ErrorCode::InvalidConfig means the user's attributes were refused (the
+// message says which). `read` of something that no longer exists is not an
+// error: it answers `found = false`.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace keel::provider {
+
+inline constexpr int kProtocolVersion = 1;
+
+enum class AttributeType { String, Number, Integer, Bool, List, Map, Any };
+const char* to_string(AttributeType type);
+std::optional<AttributeType> attribute_type_from_string(const std::string& name);
+
+struct AttributeSchema {
+  std::string name;
+  AttributeType type = AttributeType::String;
+  std::string description;
+  bool required = false;   // the user must set it
+  bool optional = false;   // the user may set it
+  bool computed = false;   // the provider sets it (if optional too: when unset)
+  bool force_new = false;  // changing it replaces the resource
+  bool sensitive = false;  // never shown, stored encrypted
+  nlohmann::json default_value;  // null when none
+  // Allowed values for a String attribute (empty: any).
+  std::vector<std::string> one_of;
+
+  bool settable() const { return required || optional; }
+};
+
+struct KindSchema {
+  std::string kind;  // stack section: "servers", "databases", "files", ...
+  std::string description;
+  std::vector<AttributeSchema> attributes;
+
+  const AttributeSchema* find(const std::string& name) const;
+};
+
+struct ProviderSchema {
+  std::string name;     // "local", "example", "digitalocean"
+  std::string version;  // the provider's own version
+  // Settings of the `providers:` block (token, endpoint, ...).
+  std::vector<AttributeSchema> config;
+  std::vector<KindSchema> kinds;
+
+  const KindSchema* find_kind(const std::string& kind) const;
+};
+
+// Tags keel puts on everything it creates, so that a crashed run's creations
+// can be found and adopted: project and address (e.g. "databases.main").
+struct ResourceTags {
+  std::string project;
+  std::string address;
+};
+
+// Called by long operations to report progress ("waiting for action 42").
+using ProgressFn = std::function<void(const std::string& message)>;
+
+// Attributes are a JSON object: name -> value, sensitive values included in
+// clear (they are protected in state and output, not between keel and the
+// provider, which needs them).
+using Attributes = nlohmann::json;
+
+struct ConfigureRequest {
+  Attributes config;      // the provider block's settings, resolved
+  std::string work_dir;   // the stack's .keel directory (for local data)
+  std::string project;
+};
+
+struct CreateRequest {
+  std::string kind;
+  ResourceTags tags;
+  Attributes config;      // settable attributes the user gave, defaults applied
+  ProgressFn progress;
+};
+struct CreateResponse {
+  std::string id;
+  Attributes attributes;  // every attribute, computed ones included
+};
+
+struct ReadRequest {
+  std::string kind;
+  std::string id;
+  Attributes attributes;  // what state holds
+  ProgressFn progress;
+};
+struct ReadResponse {
+  bool found = false;
+  Attributes attributes;
+};
+
+struct UpdateRequest {
+  std::string kind;
+  std::string id;
+  ResourceTags tags;
+  Attributes prior;       // what state holds
+  Attributes config;      // what the user wants now
+  ProgressFn progress;
+};
+struct UpdateResponse {
+  Attributes attributes;
+};
+
+struct DeleteRequest {
+  std::string kind;
+  std::string id;
+  Attributes attributes;
+  ProgressFn progress;
+};
+
+// Find looks a resource up by keel's tags (adoption after a crash) or, for
+// `keel state import`, by id. Not finding it is not an error.
+struct FindRequest {
+  std::string kind;
+  ResourceTags tags;
+  std::string id;         // set for import; empty when finding by tags
+  Attributes config;
+  ProgressFn progress;
+};
+struct FindResponse {
+  bool found = false;
+  std::string id;
+  Attributes attributes;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  virtual const ProviderSchema& schema() const = 0;
+  // Called once, before any other operation. Checks credentials and tools.
+  virtual Status configure(const ConfigureRequest& request) = 0;
+  virtual Result<CreateResponse> create(const CreateRequest& request) = 0;
+  virtual Result<ReadResponse> read(const ReadRequest& request) = 0;
+  virtual Result<UpdateResponse> update(const UpdateRequest& request) = 0;
+  // Deleting something already gone succeeds.
+  virtual Status remove(const DeleteRequest& request) = 0;
+  virtual Result<FindResponse> find(const FindRequest& request) = 0;
+};
+
+}  // namespace keel::provider

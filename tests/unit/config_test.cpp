@@ -1,0 +1,156 @@
+#include <catch2/catch.hpp>
+
+#include "cli/config/configuration.h"
+#include "cli/config/expression.h"
+#include "tests/support/fake_provider.h"
+
+using namespace keel;
+
+namespace {
+
+struct Validated {
+  config::LoadResult loaded;
+  config::ValidateResult result;
+  std::string text() const { return loaded.diagnostics.describe() + result.diagnostics.describe(); }
+};
+
+// Loads and validates with the fake provider standing in for `local` and `fake`.
+std::unique_ptr<Validated> check(const std::string& yaml, std::map<std::string, std::string> vars = {},
+                                 std::map<std::string, std::string> env = {}) {
+  static testing::FakeProvider fake;
+  auto v = std::make_unique<Validated>();
+  v->loaded = config::load_stack_text(yaml, "keel.yaml", "/tmp");
+  config::ValidateOptions options;
+  options.var_overrides = std::move(vars);
+  options.env = [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  auto schemas = [](const std::string& type) -> Result<const provider::ProviderSchema*> {
+    if (type == "local" || type == "fake") return &fake.schema();
+    return fail(ErrorCode::Unavailable, "no such provider");
+  };
+  if (!v->loaded.diagnostics.has_errors()) v->result = config::validate(v->loaded.stack, schemas, options);
+  v->result.config.stack = &v->loaded.stack;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("templates parse references and literals", "[unit][config]") {
+  auto t = config::parse_template("postgres://${var.user}@${databases.main.host}:5432");
+  REQUIRE(t);
+  REQUIRE(t->parts.size() == 5);
+  CHECK(std::holds_alternative<config::VarRef>(*t->parts[1].reference));
+  auto ref = std::get<config::ResourceRef>(*t->parts[3].reference);
+  CHECK(ref.address() == "databases.main");
+  CHECK(ref.attribute == "host");
+  CHECK(config::parse_template("${files.a[3].size}")->is_single_reference());
+  CHECK(config::parse_template("$${literal}")->parts[0].literal == "${literal}");
+  CHECK_FALSE(config::parse_template("${var.x"));
+  CHECK_FALSE(config::parse_template("${fle(x)}"));
+}
+
+TEST_CASE("a valid stack expands count and records dependencies", "[unit][config]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  n: { default: 3 }
+files:
+  base: { path: /tmp/base, content: hello }
+  copy:
+    count: ${var.n}
+    path: /tmp/copy-${count.index}
+    content: ${files.base.size}
+    depends_on: [files.base]
+outputs:
+  first: ${files.copy[0].path}
+)");
+  INFO(v->text());
+  REQUIRE_FALSE(v->result.diagnostics.has_errors());
+  const auto& cfg = v->result.config;
+  REQUIRE(cfg.instances.size() == 4);
+  CHECK(cfg.find("files.copy[2]") != nullptr);
+  CHECK(cfg.graph.dependencies("files.copy[1]").count("files.base") == 1);
+}
+
+TEST_CASE("validate reports every problem with file:line:column", "[unit][config]") {
+  auto v = check(R"(keel: 1
+project: demo
+files:
+  a:
+    path: /tmp/a
+    contnet: x
+  b:
+    content: ${files.nope.size}
+  c:
+    path: ${files.a.colour}
+    content: 42
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(text.find("keel.yaml:6:5: error: unknown key `contnet` in files.a; did you mean `content`?") != std::string::npos);
+  CHECK(text.find("keel.yaml:7:3: error: files.b is missing the required `path`") != std::string::npos);
+  CHECK(text.find("`files.nope`, which the stack does not declare") != std::string::npos);
+  CHECK(text.find("has no attribute `colour`") != std::string::npos);
+  CHECK(text.find("keel.yaml:11:5: error: `content` of files.c: expected a string, got number") != std::string::npos);
+}
+
+TEST_CASE("cycles are refused naming the cycle", "[unit][config]") {
+  auto v = check(R"(keel: 1
+project: demo
+files:
+  a: { path: "${files.b.path}x" }
+  b: { path: "${files.a.path}y" }
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(text.find("dependency cycle: files.a -> files.b -> files.a") != std::string::npos);
+}
+
+TEST_CASE("YAML syntax errors carry their position", "[unit][config]") {
+  auto v = check("keel: 1\nproject: demo\nfiles:\n  a: { path: [unclosed\n");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(text.find("keel.yaml:") == 0);
+  CHECK(text.find("YAML syntax error") != std::string::npos);
+}
+
+TEST_CASE("variables come from --var, then env, then default", "[unit][config]") {
+  std::string yaml = R"(keel: 1
+project: demo
+variables:
+  region: { default: fra1 }
+  password: { sensitive: true, env: DEMO_PASSWORD }
+files:
+  a: { path: /tmp/a, secret: "${var.password}" }
+)";
+  auto missing = check(yaml);
+  CHECK(missing->text().find("variable `password` has no value; set DEMO_PASSWORD or pass --var password=VALUE") !=
+        std::string::npos);
+  auto from_env = check(yaml, {}, {{"DEMO_PASSWORD", "s3cret"}});
+  REQUIRE_FALSE(from_env->result.diagnostics.has_errors());
+  CHECK(from_env->result.config.variables.at("password").value == "s3cret");
+  CHECK(from_env->result.config.variables.at("password").sensitive);
+  auto overridden = check(yaml, {{"password", "x"}, {"region", "ams3"}}, {{"DEMO_PASSWORD", "s3cret"}});
+  CHECK(overridden->result.config.variables.at("password").value == "x");
+  CHECK(overridden->result.config.variables.at("region").value == "ams3");
+  auto unknown = check(yaml, {{"regoin", "x"}}, {{"DEMO_PASSWORD", "s"}});
+  CHECK(unknown->text().find("did you mean `region`?") != std::string::npos);
+}
+
+TEST_CASE("unknown top-level keys and providers get suggestions", "[unit][config]") {
+  auto v = check(R"(keel: 1
+project: demo
+fils:
+  a: { path: /x }
+files:
+  b: { provider: fke, path: /y }
+providers:
+  fake: { type: fake }
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(text.find("keel.yaml:3:1: error: unknown key `fils` in the stack; did you mean `files`?") != std::string::npos);
+}

@@ -1,0 +1,217 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "cli/config/configuration.h"
+#include "cli/engine/executor.h"
+#include "cli/engine/plan.h"
+#include "tests/support/fake_provider.h"
+
+using namespace keel;
+
+namespace {
+
+// A journal that keeps everything in memory.
+struct MemoryJournal : state::StateJournal {
+  std::vector<std::string> records;
+  std::mutex mu;
+  Status record_intent(const state::ResourceState& r) override { return add("intent " + r.address); }
+  Status record_put(const state::ResourceState& r) override { return add("put " + r.address); }
+  Status record_remove(const std::string& a) override { return add("remove " + a); }
+  Status add(std::string s) {
+    std::lock_guard lock(mu);
+    records.push_back(std::move(s));
+    return {};
+  }
+};
+
+struct Fixture {
+  testing::FakeProvider fake;
+  config::LoadResult loaded;
+  config::ValidateResult validated;
+  state::State state;
+  MemoryJournal journal;
+  engine::ApplyHooks hooks;
+
+  void load(const std::string& yaml) {
+    loaded = config::load_stack_text(yaml, "keel.yaml", "/tmp");
+    REQUIRE_FALSE(loaded.diagnostics.has_errors());
+    validated = config::validate(loaded.stack, [this](const std::string&) -> Result<const provider::ProviderSchema*> {
+      return &fake.schema();
+    }, {});
+    INFO(validated.diagnostics.describe());
+    REQUIRE_FALSE(validated.diagnostics.has_errors());
+    validated.config.stack = &loaded.stack;
+  }
+  engine::Plan plan(engine::PlanOptions options = {}) {
+    auto p = engine::make_plan(validated.config, state, options);
+    REQUIRE(p);
+    return *p;
+  }
+  engine::ApplyResult apply(const engine::Plan& p, int parallelism = 10) {
+    engine::ProviderMap providers{{"local", &fake}};
+    engine::ApplyOptions options;
+    options.parallelism = parallelism;
+    options.project = "demo";
+    auto r = engine::apply_plan(p, &validated.config, state, journal, providers, hooks, options);
+    REQUIRE(engine::update_outputs(validated.config, state));
+    return r;
+  }
+};
+
+const char* kChain = R"(keel: 1
+project: demo
+files:
+  a: { path: /a, content: hello, secret: s3cret }
+  b: { path: /b, content: "${files.a.size}" }
+outputs:
+  b_content: ${files.b.content}
+  token: ${files.a.token}
+)";
+
+engine::Action action_of(const engine::Plan& p, const std::string& address) {
+  for (const auto& c : p.changes)
+    if (c.address == address) return c.action;
+  return engine::Action::NoOp;
+}
+
+}  // namespace
+
+TEST_CASE("create, then a second plan is empty", "[unit][engine]") {
+  Fixture f;
+  f.load(kChain);
+  auto p = f.plan();
+  CHECK(action_of(p, "files.a") == engine::Action::Create);
+  CHECK(action_of(p, "files.b") == engine::Action::Create);
+  // b's content is a computed attribute of a: unknown until apply.
+  for (const auto& c : p.changes)
+    if (c.address == "files.b")
+      for (const auto& a : c.attributes)
+        if (a.name == "content") CHECK(a.after_unknown);
+  auto r = f.apply(p);
+  CHECK(r.ok());
+  CHECK(f.state.find("files.b")->attributes.at("content") == "5");
+  CHECK(f.state.outputs.at("b_content") == "5");
+  CHECK(f.state.sensitive_outputs.count("token") == 1);
+  CHECK_FALSE(f.plan().has_changes());
+}
+
+TEST_CASE("a changed attribute updates in place; a force-new one replaces", "[unit][engine]") {
+  Fixture f;
+  f.load(kChain);
+  f.apply(f.plan());
+  f.load(R"(keel: 1
+project: demo
+files:
+  a: { path: /a2, content: hello, secret: s3cret }
+  b: { path: /b, content: "changed" }
+)");
+  auto p = f.plan();
+  CHECK(action_of(p, "files.a") == engine::Action::Replace);
+  CHECK(action_of(p, "files.b") == engine::Action::Update);
+  CHECK(f.apply(p).ok());
+  CHECK(f.state.find("files.a")->attributes.at("path") == "/a2");
+  CHECK_FALSE(f.plan().has_changes());
+}
+
+TEST_CASE("sensitive values are marked in the plan", "[unit][engine]") {
+  Fixture f;
+  f.load(kChain);
+  auto p = f.plan();
+  for (const auto& c : p.changes)
+    for (const auto& a : c.attributes)
+      if (a.name == "secret" || a.name == "token") CHECK(a.sensitive);
+}
+
+TEST_CASE("removed resources are deleted, dependents first", "[unit][engine]") {
+  Fixture f;
+  f.load(kChain);
+  f.apply(f.plan());
+  engine::PlanOptions destroy;
+  destroy.destroy = true;
+  auto p = f.plan(destroy);
+  REQUIRE(p.changes.size() == 2);
+  CHECK(p.changes[0].address == "files.b");
+  CHECK(p.changes[1].address == "files.a");
+  f.journal.records.clear();
+  CHECK(f.apply(p, 10).ok());
+  CHECK(f.journal.records == std::vector<std::string>{"remove files.b", "remove files.a"});
+  CHECK(f.state.resources.empty());
+  CHECK(f.fake.objects.empty());
+}
+
+TEST_CASE("a failure stops new work but keeps what succeeded", "[unit][engine]") {
+  Fixture f;
+  f.load(R"(keel: 1
+project: demo
+files:
+  a: { path: /a }
+  b: { path: "${files.a.path}/b" }
+  c: { path: /c }
+)");
+  f.fake.fail_on = "files.a";
+  auto r = f.apply(f.plan(), 1);
+  CHECK_FALSE(r.ok());
+  CHECK(r.failed == 1);
+  CHECK(f.state.find("files.b") == nullptr);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0] == "create files.a: injected failure");
+}
+
+TEST_CASE("apply starts each node as soon as its dependencies finish", "[unit][engine]") {
+  Fixture f;
+  f.load(R"(keel: 1
+project: demo
+files:
+  slow: { path: /slow }
+  fast: { path: /fast }
+  after_fast: { path: "${files.fast.path}/x" }
+)");
+  std::atomic<bool> slow_done{false};
+  std::atomic<bool> after_fast_started_before_slow_done{false};
+  f.fake.on_create = [&](const provider::CreateRequest& r) {
+    if (r.tags.address == "files.slow") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      slow_done = true;
+    }
+    if (r.tags.address == "files.after_fast" && !slow_done) after_fast_started_before_slow_done = true;
+  };
+  CHECK(f.apply(f.plan(), 2).ok());
+  CHECK(after_fast_started_before_slow_done);
+}
+
+TEST_CASE("an interrupted create is adopted, not duplicated", "[unit][engine]") {
+  Fixture f;
+  f.load(kChain);
+  // What a crash leaves: the intent in state, the object at the provider.
+  auto created = f.fake.create({"files", {"demo", "files.a"}, {{"path", "/a"}, {"content", "hello"}, {"secret", "s3cret"}}, {}});
+  REQUIRE(created);
+  state::ResourceState pending;
+  pending.address = "files.a";
+  pending.kind = "files";
+  pending.provider = pending.provider_type = "local";
+  f.state.resources["files.a"] = pending;
+  auto p = f.plan();
+  CHECK(action_of(p, "files.a") == engine::Action::Create);
+  CHECK(f.apply(p).ok());
+  CHECK(f.fake.objects.size() == 2);  // a adopted, b created
+  CHECK(f.state.find("files.a")->id == created->id);
+}
+
+TEST_CASE("--target limits the plan to the target and its dependencies", "[unit][engine]") {
+  Fixture f;
+  f.load(R"(keel: 1
+project: demo
+files:
+  a: { path: /a }
+  b: { path: "${files.a.path}/b" }
+  c: { path: /c }
+)");
+  engine::PlanOptions options;
+  options.targets = {"files.b"};
+  auto p = f.plan(options);
+  std::set<std::string> planned;
+  for (const auto& c : p.changes) planned.insert(c.address);
+  CHECK(planned == std::set<std::string>{"files.a", "files.b"});
+}
