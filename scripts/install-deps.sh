@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what keel builds and tests with, from Debian 12 packages only.
+# Idempotent; about a minute on a fresh machine, seconds afterwards.
+# Runs apt through sudo when not root.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# Build toolchain and libraries.
+LIBS=(g++ cmake make pkg-config
+      libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev
+      libssh-dev libspdlog-dev catch2 libcpp-httplib-dev libpq-dev libssl-dev libzstd-dev)
+# The servers the local provider runs and the tests talk to. Without
+# recommends: prometheus would pull node-exporter, monitoring-plugins-standard
+# smbclient and snmp. liburiparser1 is what check_curl needs.
+TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
+       openssh-server openssh-client curl prometheus procps
+       monitoring-plugins-basic monitoring-plugins-standard liburiparser1)
+
+missing=()
+for p in "${LIBS[@]}" "${TOOLS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+# apt-get update has no lock timeout of its own: retry while another apt runs.
+for i in $(seq 1 30); do
+  $SUDO apt-get update -qq && break
+  [ "$i" = 30 ] && exit 1
+  sleep 10
+done
+$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${LIBS[@]}"
+$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${TOOLS[@]}"
+echo "install-deps: done"

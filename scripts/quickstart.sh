@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's first command: install what is missing, build keel, and apply
+# the quickstart stack (a real PostgreSQL and Redis on this machine) in
+# ./quickstart, then show how to connect.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_BENCH=OFF >/dev/null
+cmake --build build -j"$(nproc)" --target keel keel-agent keel-provider-example
+mkdir -p quickstart
+[ -f quickstart/keel.yaml ] || cp templates/quickstart/keel.yaml quickstart/keel.yaml
+cd quickstart
+../build/keel apply --auto-approve
+cat <<MSG
+
+Connect:
+  psql "\$(../build/keel output --raw db_uri)" -c 'select version()'
+  redis-cli -u "\$(../build/keel output --raw redis_uri)" ping
+Then, in quickstart/:  ../build/keel plan   (no changes)   ../build/keel destroy
+MSG
