@@ -31,7 +31,7 @@ FileStateStore::FileStateStore(std::string dir) : dir_(std::move(dir)) {}
 FileStateStore::~FileStateStore() = default;
 
 Status FileStateStore::lock(const std::string& command) {
-  if (auto s = files::make_dirs(dir_, 0700); !s) return s;
+  if (auto s = files::make_dirs(dir_, 0755); !s) return s;
   auto l = files::FileLock::acquire(dir_ + "/state.lock", command);
   if (!l) return fail(l.error());
   lock_.emplace(std::move(*l));

@@ -80,7 +80,8 @@ std::string render_plan(const engine::Plan& plan) {
   std::string outputs;
   for (const auto& o : plan.outputs) {
     if (!o.changed) continue;
-    outputs += "  " + o.name + " = " + shown(o.after, o.sensitive, o.after_unknown) + "\n";
+    bool removed = o.after.is_null() && !o.after_unknown;
+    outputs += "  " + o.name + " = " + (removed ? std::string("(removed)") : shown(o.after, o.sensitive, o.after_unknown)) + "\n";
   }
   if (!plan.has_changes()) return "No changes. The infrastructure matches the stack.\n";
   std::string head = out.empty() ? "" : "keel will perform these actions:\n\n" + out + "\n";
