@@ -1,0 +1,20 @@
+#pragma once
+// Local `databases` with engine postgres: a real PostgreSQL cluster per
+// resource (initdb + pg_ctl from /usr/lib/postgresql/VERSION/bin), listening
+// on 127.0.0.1 only, password authentication (scram-sha-256), no Unix socket.
+//
+// As root the cluster is created and run by the `postgres` system account,
+// because PostgreSQL refuses to run as root. When that account cannot reach
+// the resource directory (a project under /root, mode 700), the cluster lives
+// in /var/lib/keel-local/<first 16 hex of sha256(id)>/ instead; the
+// `data_dir` attribute says where.
+
+#include <memory>
+
+#include "cli/providers/local/common.h"
+
+namespace keel::providers::local {
+
+std::unique_ptr<Server> make_postgres_server();
+
+}  // namespace keel::providers::local
