@@ -1,0 +1,315 @@
+#include "plugins/sdk/sdk.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "core/provider_json.h"
+
+namespace keel::plugin {
+namespace {
+
+using nlohmann::json;
+using provider::ErrorDetails;
+
+thread_local std::optional<ErrorDetails> t_error_details;
+
+ErrorDetails take_error_details() {
+  ErrorDetails d = t_error_details.value_or(ErrorDetails{});
+  t_error_details.reset();
+  return d;
+}
+
+struct TestHooks {
+  std::optional<int> protocol_version;  // KEEL_PLUGIN_TEST_PROTOCOL_VERSION
+  std::string crash_on;                 // KEEL_PLUGIN_TEST_CRASH_ON
+};
+
+TestHooks read_test_hooks() {
+  TestHooks hooks;
+  if (const char* v = std::getenv("KEEL_PLUGIN_TEST_PROTOCOL_VERSION"); v && *v) {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (end && *end == '\0') hooks.protocol_version = static_cast<int>(n);
+  }
+  if (const char* v = std::getenv("KEEL_PLUGIN_TEST_CRASH_ON")) hooks.crash_on = v;
+  return hooks;
+}
+
+// Keeps the real stdout for the protocol on a private descriptor and points
+// fd 1 at stderr, so a stray printf (ours or a library's) lands in the log
+// instead of corrupting the JSON stream.
+int take_protocol_stdout() {
+  std::cout.flush();
+  std::fflush(stdout);
+  int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return STDOUT_FILENO;
+  dup2(STDERR_FILENO, STDOUT_FILENO);
+  return fd;
+}
+
+void restore_stdout(int fd) {
+  if (fd == STDOUT_FILENO) return;
+  std::cout.flush();
+  std::fflush(stdout);
+  dup2(fd, STDOUT_FILENO);
+  close(fd);
+}
+
+json response(const json& id, json result) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
+}
+
+json error_response(const json& id, json error) {
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}};
+}
+
+json error_response(const json& id, ErrorCode code, const std::string& message, int rpc_code) {
+  return error_response(id, provider::error_to_json(Error(code, message), rpc_code));
+}
+
+// State shared by the read loop and the operation threads. Held through a
+// shared_ptr by every thread, so it outlives the last one to finish.
+struct Session {
+  Session(provider::Provider& p, int fd) : provider(p), out_fd(fd) {}
+
+  provider::Provider& provider;
+  const int out_fd;
+  std::mutex write_mutex;
+  std::mutex flight_mutex;
+  std::condition_variable idle;
+  int in_flight = 0;
+
+  // One line per message, written whole under the mutex so that concurrent
+  // responses never interleave.
+  void send(const json& message) {
+    std::string line = message.dump(-1, ' ', false, json::error_handler_t::replace);
+    line += '\n';
+    std::lock_guard lock(write_mutex);
+    size_t done = 0;
+    while (done < line.size()) {
+      ssize_t n = ::write(out_fd, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // keel is gone; nothing left to tell it
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  provider::ProgressFn progress_for(const json& id) {
+    if (id.is_null()) return nullptr;
+    return [this, id](const std::string& message) {
+      send(json{{"jsonrpc", "2.0"}, {"method", "progress"}, {"params", {{"id", id}, {"message", message}}}});
+    };
+  }
+
+  void begin() {
+    std::lock_guard lock(flight_mutex);
+    ++in_flight;
+  }
+  void end() {
+    std::lock_guard lock(flight_mutex);
+    --in_flight;
+    idle.notify_all();
+  }
+  void wait_idle() {
+    std::unique_lock lock(flight_mutex);
+    idle.wait(lock, [this] { return in_flight == 0; });
+  }
+};
+
+// --- operations ----------------------------------------------------------------
+
+json bad_params(const json& id, const Error& error) {
+  return error_response(id, provider::error_to_json(error, provider::kRpcInvalidParams));
+}
+
+json answer(const json& id, const Status& status) {
+  if (status) return response(id, json::object());
+  return error_response(id, provider::error_to_json(status.error(), provider::kRpcOperationFailed,
+                                                    take_error_details()));
+}
+
+template <typename T>
+json answer(const json& id, const Result<T>& result) {
+  if (result) return response(id, provider::to_json(*result));
+  return error_response(id, provider::error_to_json(result.error(), provider::kRpcOperationFailed,
+                                                    take_error_details()));
+}
+
+json on_configure(Session& s, const json& id, const json& params) {
+  auto req = provider::configure_request_from_json(params);
+  if (!req) return bad_params(id, req.error());
+  return answer(id, s.provider.configure(*req));
+}
+
+json on_create(Session& s, const json& id, const json& params) {
+  auto req = provider::create_request_from_json(params);
+  if (!req) return bad_params(id, req.error());
+  req->progress = s.progress_for(id);
+  return answer(id, s.provider.create(*req));
+}
+
+json on_read(Session& s, const json& id, const json& params) {
+  auto req = provider::read_request_from_json(params);
+  if (!req) return bad_params(id, req.error());
+  req->progress = s.progress_for(id);
+  return answer(id, s.provider.read(*req));
+}
+
+json on_update(Session& s, const json& id, const json& params) {
+  auto req = provider::update_request_from_json(params);
+  if (!req) return bad_params(id, req.error());
+  req->progress = s.progress_for(id);
+  return answer(id, s.provider.update(*req));
+}
+
+json on_delete(Session& s, const json& id, const json& params) {
+  auto req = provider::delete_request_from_json(params);
+  if (!req) return bad_params(id, req.error());
+  req->progress = s.progress_for(id);
+  return answer(id, s.provider.remove(*req));
+}
+
+json on_find(Session& s, const json& id, const json& params) {
+  auto req = provider::find_request_from_json(params);
+  if (!req) return bad_params(id, req.error());
+  req->progress = s.progress_for(id);
+  return answer(id, s.provider.find(*req));
+}
+
+using Handler = json (*)(Session&, const json&, const json&);
+
+Handler find_operation(const std::string& method) {
+  static const std::map<std::string, Handler> operations = {
+      {"create", on_create}, {"read", on_read},     {"update", on_update},
+      {"delete", on_delete}, {"find", on_find},
+  };
+  auto it = operations.find(method);
+  return it == operations.end() ? nullptr : it->second;
+}
+
+// Runs one operation to its end and answers it (unless it was a
+// notification). Provider exceptions stop here: they are bugs, reported as
+// `internal` errors, and must not take the other requests down.
+void run_operation(const std::shared_ptr<Session>& s, Handler handler, const json& id, const json& params) {
+  json reply;
+  try {
+    reply = handler(*s, id, params);
+  } catch (const std::exception& e) {
+    reply = error_response(id, ErrorCode::Internal, std::string("provider threw: ") + e.what(),
+                           provider::kRpcOperationFailed);
+  } catch (...) {
+    reply = error_response(id, ErrorCode::Internal, "provider threw an unknown exception",
+                           provider::kRpcOperationFailed);
+  }
+  if (!id.is_null()) s->send(reply);
+}
+
+void start_operation(const std::shared_ptr<Session>& s, Handler handler, const json& id, json params) {
+  s->begin();
+  try {
+    std::thread([s, handler, id, params = std::move(params)] {
+      run_operation(s, handler, id, params);
+      s->end();
+    }).detach();
+  } catch (const std::system_error& e) {
+    s->end();
+    if (!id.is_null())
+      s->send(error_response(id, ErrorCode::Transient, std::string("cannot start a thread: ") + e.what(),
+                             provider::kRpcOperationFailed));
+  }
+}
+
+// --- the read loop ---------------------------------------------------------------
+
+json on_handshake(Session& s, const json& id, const json& params, int my_version) {
+  const json theirs = params.is_object() ? params.value("protocol_version", json()) : json();
+  if (!theirs.is_number_integer() || theirs.get<int>() != my_version) {
+    json error = provider::error_to_json(
+        Error(ErrorCode::Protocol, "plugin speaks protocol version " + std::to_string(my_version) +
+                                       ", keel speaks " + theirs.dump()));
+    error["data"]["protocol_version"] = my_version;  // keel names it in its own message
+    return error_response(id, std::move(error));
+  }
+  return response(id, json{{"protocol_version", my_version}, {"schema", provider::to_json(s.provider.schema())}});
+}
+
+struct LoopState {
+  std::shared_ptr<Session> session;
+  TestHooks hooks;
+  bool stop = false;
+  json shutdown_id;  // answered once the operations in flight are done
+};
+
+void handle_line(LoopState& st, const std::string& line) {
+  Session& s = *st.session;
+  json msg = json::parse(line, nullptr, false);
+  if (msg.is_discarded()) {
+    s.send(error_response(nullptr, ErrorCode::Protocol, "not valid JSON: " + line.substr(0, 200),
+                          provider::kRpcParseError));
+    return;
+  }
+  const json id = msg.is_object() ? msg.value("id", json()) : json();
+  if (!msg.is_object() || msg.value("jsonrpc", json()) != "2.0" || !msg.value("method", json()).is_string()) {
+    s.send(error_response(id, ErrorCode::Protocol, "not a JSON-RPC 2.0 request", provider::kRpcInvalidRequest));
+    return;
+  }
+  const std::string method = msg["method"].get<std::string>();
+  json params = msg.value("params", json::object());
+  if (!st.hooks.crash_on.empty() && method == st.hooks.crash_on) std::raise(SIGKILL);
+
+  if (method == "handshake") {
+    if (!id.is_null())
+      s.send(on_handshake(s, id, params, st.hooks.protocol_version.value_or(provider::kProtocolVersion)));
+  } else if (method == "configure") {
+    // Served inline, before the next line is read: configure comes before
+    // every other operation, even if a client pipelines requests behind it.
+    run_operation(st.session, on_configure, id, params);
+  } else if (method == "shutdown") {
+    st.stop = true;
+    st.shutdown_id = id;
+  } else if (Handler h = find_operation(method)) {
+    start_operation(st.session, h, id, std::move(params));
+  } else if (!id.is_null()) {
+    s.send(error_response(id, ErrorCode::Protocol, "unknown method \"" + method + "\"",
+                          provider::kRpcMethodNotFound));
+  }
+}
+
+}  // namespace
+
+void set_error_details(std::optional<int> http_status, std::optional<std::string> cloud_message) {
+  t_error_details = ErrorDetails{http_status, std::move(cloud_message)};
+}
+
+int serve(provider::Provider& provider) {
+  const int out_fd = take_protocol_stdout();
+  LoopState st;
+  st.session = std::make_shared<Session>(provider, out_fd);
+  st.hooks = read_test_hooks();
+  std::string line;
+  while (!st.stop && std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) handle_line(st, line);
+  }
+  st.session->wait_idle();
+  if (!st.shutdown_id.is_null()) st.session->send(response(st.shutdown_id, json::object()));
+  restore_stdout(out_fd);
+  return 0;
+}
+
+}  // namespace keel::plugin
