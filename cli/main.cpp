@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   app.footer(exit_code_help());
   app.set_version_flag("--version", "keel " KEEL_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global flags work after the command too: `keel plan --json`
 
   GlobalOptions g;
   app.add_option("-f,--file", g.file, "the stack file")->capture_default_str();

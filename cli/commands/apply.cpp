@@ -35,7 +35,10 @@ Result<nlohmann::json> read_plan_doc(const std::string& path) {
 Status check_saved_plan(const Workspace& ws, const nlohmann::json& doc, const engine::Plan& again,
                         const std::string& path) {
   const auto& saved = doc.at("plan");
-  if (saved.value("lineage", "") != ws.state.lineage)
+  // A state that did not exist yet at plan time gets its lineage when first
+  // saved, so only serial 0 on both sides stands for "still empty".
+  bool both_new = saved.value("serial", -1L) == 0 && ws.state.serial == 0 && ws.state.resources.empty();
+  if (!both_new && saved.value("lineage", "") != ws.state.lineage)
     return fail(ErrorCode::Conflict, path + " was made for another state (lineage differs)");
   if (saved.value("serial", -1L) != ws.state.serial)
     return fail(ErrorCode::Conflict, "the state has changed since " + path + " was made (serial " +

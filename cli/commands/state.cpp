@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands/workspace.h"
+#include "cli/engine/plan.h"
 #include "cli/views/render.h"
 
 namespace keel::commands {
@@ -74,7 +75,13 @@ int state_import(Workspace& ws, const std::string& address, const std::string& i
   if (ws.state.find(address)) return report_error(Error(ErrorCode::Conflict, address + " is already in state"), json);
   auto providers = ws.providers_for({address});
   if (!providers) return report_error(providers.error(), json);
-  provider::FindRequest request{inst->block->kind, {ws.stack.project, address}, id, nlohmann::json::object(), {}};
+  // The provider gets the stack's settings for the address too, so that what
+  // it reads back is spelled the way the stack spells it.
+  auto desired = engine::desired_attributes(ws.config, *inst, [&](const std::string& a, const std::string& attr) {
+    return engine::state_attribute(ws.state, a, attr);
+  });
+  if (!desired) return report_error(desired.error().with_context("import " + address), json);
+  provider::FindRequest request{inst->block->kind, {ws.stack.project, address}, id, desired->values, {}};
   auto found = providers->at(inst->provider_name)->find(request);
   if (!found) return report_error(found.error().with_context("import " + address), json);
   if (!found->found) return report_error(Error(ErrorCode::NotFound, "provider " + inst->provider_name + " has no " + inst->block->kind + " with id " + id), json);

@@ -139,10 +139,7 @@ class Run {
 
   std::optional<config::Value> lookup(const std::string& address, const std::string& attribute) {
     std::lock_guard lock(state_mu_);
-    const state::ResourceState* r = state_.find(address);
-    if (!r || r->pending()) return config::Value{nullptr, true, false};
-    auto it = r->attributes.find(attribute);
-    return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, r->sensitive.count(attribute) > 0};
+    return state_attribute(state_, address, attribute);
   }
 
   Result<DesiredAttributes> desired(const ResourceChange& c) {
@@ -303,11 +300,8 @@ ApplyResult apply_plan(const Plan& plan, const config::Configuration* config, st
 Status update_outputs(const config::Configuration& config, state::State& state) {
   nlohmann::json outputs = nlohmann::json::object();
   std::set<std::string> sensitive;
-  auto lookup = [&](const std::string& address, const std::string& attribute) -> std::optional<config::Value> {
-    const state::ResourceState* r = state.find(address);
-    if (!r || r->pending()) return config::Value{nullptr, true, false};
-    auto it = r->attributes.find(attribute);
-    return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, r->sensitive.count(attribute) > 0};
+  auto lookup = [&](const std::string& address, const std::string& attribute) {
+    return state_attribute(state, address, attribute);
   };
   for (const auto& o : config.stack->outputs) {
     config::EvalContext ctx;

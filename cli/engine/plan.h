@@ -75,6 +75,11 @@ struct DesiredAttributes {
   std::set<std::string> unknown;
   std::set<std::string> sensitive;
 };
+// An attribute's value as state holds it: unknown while the resource is
+// missing or pending, sensitive as state marks it.
+std::optional<config::Value> state_attribute(const state::State& state, const std::string& address,
+                                             const std::string& attribute);
+
 Result<DesiredAttributes> desired_attributes(const config::Configuration& config, const config::Instance& instance,
                                              const config::ResourceLookup& lookup);
 

@@ -47,6 +47,14 @@ nlohmann::json coerce(const provider::AttributeSchema& attr, nlohmann::json valu
 
 }  // namespace
 
+std::optional<config::Value> state_attribute(const state::State& state, const std::string& address,
+                                             const std::string& attribute) {
+  const state::ResourceState* r = state.find(address);
+  if (!r || r->pending()) return config::Value{nullptr, true, false};
+  auto it = r->attributes.find(attribute);
+  return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, r->sensitive.count(attribute) > 0};
+}
+
 Result<DesiredAttributes> desired_attributes(const config::Configuration& config, const config::Instance& instance,
                                              const config::ResourceLookup& lookup) {
   DesiredAttributes out;
