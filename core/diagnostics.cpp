@@ -1,6 +1,7 @@
 #include "core/diagnostics.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace keel {
 
@@ -35,8 +36,14 @@ bool Diagnostics::has_errors() const {
 }
 
 std::string Diagnostics::describe() const {
+  // In file order, as a compiler reports: the reader fixes them top down.
+  std::vector<const Diagnostic*> sorted;
+  for (const auto& d : items_) sorted.push_back(&d);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Diagnostic* a, const Diagnostic* b) {
+    return std::tie(a->mark.file, a->mark.line, a->mark.column) < std::tie(b->mark.file, b->mark.line, b->mark.column);
+  });
   std::string text;
-  for (const auto& d : items_) text += d.describe() + "\n";
+  for (const auto* d : sorted) text += d->describe() + "\n";
   return text;
 }
 

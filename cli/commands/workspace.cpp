@@ -45,7 +45,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
   config::ValidateOptions options;
   options.var_overrides = parse_vars(g.vars, bad);
   if (!bad.empty()) return fail(ErrorCode::InvalidConfig, "--var " + bad + ": expected NAME=VALUE");
-  if (!diags.has_errors()) {
+  {  // even after structural errors: every problem is reported at once
     auto validated = config::validate(ws->stack, ws->registry->schema_source(), options);
     ws->config = std::move(validated.config);
     ws->config.stack = &ws->stack;
