@@ -144,7 +144,15 @@ Status clear_for_create(const std::string& dir, const std::string& kind, const p
   }
   spdlog::debug(fmt::runtime("local: wiping the leftover of an interrupted create in {}"), dir);
   stop_leftovers(dir);
-  return files::remove_all(dir);
+  // A process we could not see (already exiting) may still delete files
+  // under us: a vanished entry is not a failure, so try again.
+  Status removed = files::remove_all(dir);
+  for (int attempt = 0; !removed && files::exists(dir) && attempt < 5; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    removed = files::remove_all(dir);
+  }
+  if (!files::exists(dir)) return {};
+  return removed;
 }
 
 Status check_removable(const Context& context, const std::string& kind, const std::string& dir) {
@@ -257,6 +265,46 @@ std::vector<long> processes_matching(const std::string& part) {
     if (cmdline.find(part) != std::string::npos && !is_zombie(pid)) pids.push_back(pid);
   }
   return pids;
+}
+
+namespace {
+
+// Processes working inside `path`: by their current directory. PostgreSQL's
+// bootstrap backends, started by initdb, name no directory in their argv but
+// chdir into the data directory.
+std::vector<long> processes_inside(const std::string& path) {
+  std::vector<long> pids;
+  std::error_code ec;
+  std::string prefix = path.back() == '/' ? path : path + "/";
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    long pid = 0;
+    auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (error != std::errc() || end != name.data() + name.size()) continue;
+    std::error_code link_ec;
+    std::string cwd = fs::read_symlink(entry.path() / "cwd", link_ec).string() + "/";
+    if (!link_ec && cwd.rfind(prefix, 0) == 0) pids.push_back(pid);
+  }
+  return pids;
+}
+
+}  // namespace
+
+void kill_processes_using(const std::vector<std::string>& paths) {
+  std::set<long> pids;
+  for (const auto& path : paths) {
+    for (long pid : processes_matching(path)) pids.insert(pid);
+    for (long pid : processes_inside(path)) pids.insert(pid);
+  }
+  pids.erase(static_cast<long>(getpid()));
+  for (long pid : pids) {
+    spdlog::debug(fmt::runtime("local: killing leftover process {}"), pid);
+    kill(static_cast<pid_t>(pid), SIGKILL);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (long pid : pids)
+    while (process::process_alive(pid) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 bool listens_on(long pid, int port) {

@@ -157,6 +157,10 @@ Status chown_to(const std::string& path, const process::UserIds& account);
 std::optional<long> read_pid_file(const std::string& path);
 // Live (non-zombie) processes whose command line contains `part`.
 std::vector<long> processes_matching(const std::string& part);
+// SIGKILLs every process whose command line names one of `paths` (what an
+// interrupted create left working there: an orphaned initdb, a half-started
+// server) and waits, with a deadline, until they are gone.
+void kill_processes_using(const std::vector<std::string>& paths);
 // Does process `pid` hold a listening TCP socket on `port`? Tells our server
 // apart from another process that took the port meanwhile.
 bool listens_on(long pid, int port);

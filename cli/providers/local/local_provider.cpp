@@ -244,6 +244,12 @@ class LocalProvider final : public provider::Provider {
   }
 
   void discard_leftover(const std::string& kind, const std::string& dir) const {
+    // A killed keel leaves its children running (initdb, say): they would
+    // keep writing while the directory is wiped and recreated.
+    std::vector<std::string> paths = {dir + "/"};
+    for (const Server* server : servers_of_kind(kind))
+      for (const auto& external : server->external_dirs(dir)) paths.push_back(external);
+    kill_processes_using(paths);
     auto st = stop_everything(kind, dir);
     if (st) st = remove_external_dirs(kind, dir);
     if (!st) spdlog::warn(fmt::runtime("local: cleaning up {}: {}"), dir, st.error().message());
