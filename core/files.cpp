@@ -157,6 +157,10 @@ bool exists(const std::string& path) {
 }
 
 Status write_atomic(const std::string& path, std::string_view data, unsigned mode) {
+  return write_atomic(path, data, mode, DirSync::Yes);
+}
+
+Status write_atomic(const std::string& path, std::string_view data, unsigned mode, DirSync dir_sync) {
   // Same directory, so that rename() is atomic (same file system); the pid
   // and random part keep concurrent writers off each other's temporaries.
   std::string dir = dirname(path);
@@ -170,6 +174,7 @@ Status write_atomic(const std::string& path, std::string_view data, unsigned mod
     ::unlink(tmp.c_str());  // after a successful rename it is gone already
     return st;
   }
+  if (dir_sync == DirSync::No) return {};
   return fsync_dir(dir);  // makes the rename itself durable
 }
 

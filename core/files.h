@@ -17,6 +17,12 @@ bool exists(const std::string& path);
 // content is on disk, never a mix. `mode` applies to the new file.
 Status write_atomic(const std::string& path, std::string_view data, unsigned mode = 0644);
 
+// Whether write_atomic also fsyncs the directory. Skipping it is for a
+// caller that writes several files in one directory and makes the last
+// write (or its own fsync_dir) cover the renames before it.
+enum class DirSync { Yes, No };
+Status write_atomic(const std::string& path, std::string_view data, unsigned mode, DirSync dir_sync);
+
 // Creates the directory and its parents (like mkdir -p) with `mode`.
 Status make_dirs(const std::string& path, unsigned mode = 0755);
 // Removes a file or a directory tree; missing is fine.

@@ -1,6 +1,7 @@
 #include "cli/commands/workspace.h"
 
 #include <atomic>
+#include <future>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -33,12 +34,32 @@ int report_error(const Error& e, bool json) {
   return e.code() == ErrorCode::Locked ? kExitLocked : kExitError;
 }
 
+namespace {
+
+// Takes the state lock and loads the state, on its own thread: parsing a
+// large state.json costs as much as parsing the stack, and the two are
+// independent until planning.
+std::future<Result<state::State>> load_state_async(state::FileStateStore& store, const std::string& command) {
+  return std::async(std::launch::async, [&store, command]() -> Result<state::State> {
+    if (auto s = store.lock(command); !s) return fail(s.error());
+    return store.load();
+  });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const std::string& command,
                                                    bool lock_state) {
   std::unique_ptr<Workspace> ws(new Workspace());
+  ws->work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
+  std::future<Result<state::State>> loading;
+  // No stack, no state: a mistyped -f must not leave a .keel/ behind.
+  if (lock_state && files::exists(g.file)) {
+    ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
+    loading = load_state_async(*ws->store, command);
+  }
   auto loaded = config::load_stack_file(g.file);
   ws->stack = std::move(loaded.stack);
-  ws->work_dir = (ws->stack.dir.empty() ? files::absolute(".", ".") : ws->stack.dir) + "/.keel";
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
   Diagnostics diags = std::move(loaded.diagnostics);
   std::string bad;
@@ -57,10 +78,8 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
   if (!diags.empty() && !g.json) std::fprintf(stderr, "%s", diags.describe().c_str());
-  if (lock_state) {
-    ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
-    if (auto s = ws->store->lock(command); !s) return fail(s.error());
-    auto st = ws->store->load();
+  if (loading.valid()) {
+    auto st = loading.get();
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
   }

@@ -32,9 +32,8 @@ const ProviderBlock* Stack::find_provider(const std::string& n) const {
 }
 
 const ResourceBlock* Stack::find_resource(const std::string& k, const std::string& n) const {
-  for (const auto& r : resources)
-    if (r.kind == k && r.name == n) return &r;
-  return nullptr;
+  auto it = resource_index.find(k + "." + n);
+  return it == resource_index.end() ? nullptr : &resources[it->second];
 }
 
 namespace {
@@ -197,6 +196,7 @@ class Loader {
         }
       }
     }
+    stack.resource_index.emplace(r.address(), stack.resources.size());
     stack.resources.push_back(std::move(r));
   }
 

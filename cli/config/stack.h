@@ -71,6 +71,10 @@ struct Stack {
   const Variable* find_variable(const std::string& name) const;
   const ProviderBlock* find_provider(const std::string& name) const;
   const ResourceBlock* find_resource(const std::string& kind, const std::string& name) const;
+
+  // Address -> index into `resources` (the first block of that address);
+  // kept by the loader, so that lookups stay O(log n) in 10,000-resource stacks.
+  std::map<std::string, size_t> resource_index;
 };
 
 // Parses the YAML text and checks the stack's own structure (top-level keys,

@@ -33,15 +33,15 @@ nlohmann::json encode_resource(const ResourceState& r, const crypto::Key& key) {
   nlohmann::json clear = nlohmann::json::object();
   nlohmann::json secret = nlohmann::json::object();
   for (auto it = r.attributes.begin(); it != r.attributes.end(); ++it)
-    (r.sensitive.count(it.key()) ? secret : clear)[it.key()] = it.value();
+    (r.sensitive.count(it.key()) && !it.value().is_null() ? secret : clear)[it.key()] = it.value();
   nlohmann::json j = {{"address", r.address},       {"kind", r.kind},
                       {"provider", r.provider},     {"provider_type", r.provider_type},
                       {"id", r.id},                 {"attributes", clear},
                       {"dependencies", r.dependencies}};
-  if (!r.sensitive.empty()) {
-    j["sensitive_attributes"] = r.sensitive;
-    j["sealed_attributes"] = seal_json(secret, key, r.address);
-  }
+  // Sealing only what holds a value keeps resources with nothing secret
+  // free of a cipher round trip on every load.
+  if (!r.sensitive.empty()) j["sensitive_attributes"] = r.sensitive;
+  if (!secret.empty()) j["sealed_attributes"] = seal_json(secret, key, r.address);
   return j;
 }
 
@@ -55,8 +55,8 @@ Result<ResourceState> decode_resource(const nlohmann::json& j, const crypto::Key
     r.id = j.value("id", "");
     r.attributes = j.value("attributes", nlohmann::json::object());
     r.dependencies = j.value("dependencies", std::vector<std::string>{});
+    r.sensitive = j.value("sensitive_attributes", std::set<std::string>{});
     if (j.contains("sealed_attributes")) {
-      r.sensitive = j.value("sensitive_attributes", std::set<std::string>{});
       auto secret = open_json(j.at("sealed_attributes").get<std::string>(), key, r.address);
       if (!secret) return fail(secret.error());
       for (auto it = secret->begin(); it != secret->end(); ++it) r.attributes[it.key()] = it.value();

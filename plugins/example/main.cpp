@@ -167,8 +167,11 @@ bool same_tags(const ResourceTags& a, const ResourceTags& b) {
 
 Status write_resource(const std::string& abs, const FileSpec& spec, const ResourceTags& tags) {
   if (auto st = files::make_dirs(files::dirname(abs)); !st) return st;
-  if (auto st = files::write_atomic(abs, spec.content, spec.mode); !st) return st;
-  return files::write_atomic(sidecar_of(abs), to_json(tags).dump() + "\n", 0644);
+  // The sidecar first, without its own directory sync: the file's write
+  // syncs the directory once for both renames.
+  if (auto st = files::write_atomic(sidecar_of(abs), to_json(tags).dump() + "\n", 0644, files::DirSync::No); !st)
+    return st;
+  return files::write_atomic(abs, spec.content, spec.mode);
 }
 
 // What is on disk now, so that keel sees drift; the settings that live only
