@@ -81,7 +81,7 @@ TEST_CASE("read_file reports a missing file as NotFound with the path", "[unit][
   CHECK(files::exists(dir.path));
 }
 
-TEST_CASE("make_dirs works like mkdir -p; remove_all removes trees", "[unit][files]") {
+TEST_CASE("make_dirs works like mkdir -p and remove_all removes trees", "[unit][files]") {
   TempDir dir;
   std::string deep = dir / "a/b/c";
   REQUIRE(files::make_dirs(deep, 0700));

@@ -97,7 +97,7 @@ TEST_CASE("create, then a second plan is empty", "[unit][engine]") {
   CHECK_FALSE(f.plan().has_changes());
 }
 
-TEST_CASE("a changed attribute updates in place; a force-new one replaces", "[unit][engine]") {
+TEST_CASE("a changed attribute updates in place and a force-new one replaces", "[unit][engine]") {
   Fixture f;
   f.load(kChain);
   f.apply(f.plan());
@@ -199,7 +199,7 @@ TEST_CASE("an interrupted create is adopted, not duplicated", "[unit][engine]") 
   CHECK(f.state.find("files.a")->id == created->id);
 }
 
-TEST_CASE("--target limits the plan to the target and its dependencies", "[unit][engine]") {
+TEST_CASE("a target limits the plan to itself and its dependencies", "[unit][engine]") {
   Fixture f;
   f.load(R"(keel: 1
 project: demo
