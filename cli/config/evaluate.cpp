@@ -48,8 +48,9 @@ struct ReferenceVisitor {
   Result<Value> operator()(const ResourceRef& r) const {
     if (!ctx.lookup) return fail(ErrorCode::InvalidConfig, "resource references are not allowed here");
     auto v = ctx.lookup(r.address(), r.attribute);
-    if (!v) return fail(ErrorCode::InvalidConfig, "`" + r.address() + "." + r.attribute + "` does not exist");
-    return *v;
+    if (v) return *v;
+    const std::string what = r.address() + "." + r.attribute;  // a named string: g++ 12 -Wrestrict false positive
+    return fail(ErrorCode::InvalidConfig, "`" + what + "` does not exist");
   }
 };
 

@@ -4,11 +4,20 @@
 
 namespace keel::config {
 
+std::string index_suffix(int index) {
+  // Appended piecewise: g++ 12 -O2 warns falsely (-Wrestrict) about
+  // "[" + std::to_string(i).
+  std::string s(1, '[');
+  s += std::to_string(index);
+  s += ']';
+  return s;
+}
+
 std::string ResourceRef::resource_address() const { return kind + "." + name; }
 
 std::string ResourceRef::address() const {
   std::string a = resource_address();
-  if (index) a += "[" + std::to_string(*index) + "]";
+  if (index) a += index_suffix(*index);
   return a;
 }
 

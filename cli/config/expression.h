@@ -45,6 +45,9 @@ struct Template {
 // `fle`", "unterminated ${").
 Result<Template> parse_template(const std::string& text);
 
+// "[2]": the suffix of an instance address.
+std::string index_suffix(int index);
+
 // Parses an address: "files.a", "files.a[2]".
 Result<ResourceRef> parse_address(const std::string& text);
 

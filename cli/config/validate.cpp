@@ -186,7 +186,7 @@ class Validator {
     Instance inst;
     inst.block = &block;
     inst.index = index;
-    inst.address = block.address() + (index ? "[" + std::to_string(*index) + "]" : "");
+    inst.address = block.address() + (index ? index_suffix(*index) : std::string());
     inst.provider_block = pblock;
     inst.provider_name = block.provider;
     inst.provider_type = type;
@@ -201,7 +201,7 @@ class Validator {
     std::set<std::string> seen;
     for (const auto& block : stack_.resources) {
       if (!seen.insert(block.address()).second) {
-        diags_.error(block.mark, "`" + block.address() + "` is declared twice");
+        diags_.error(block.mark, block.address() + " is declared twice");
         continue;
       }
       const ProviderBlock* pblock = stack_.find_provider(block.provider);

@@ -131,6 +131,14 @@ Status FileStateStore::begin(const State& base) {
   return append_durable(e.dump() + "\n");
 }
 
+Status FileStateStore::append(const std::string& line) {
+  std::lock_guard lock(mu_);
+  if (!journal_) return fail(ErrorCode::Internal, "state journal is not open");
+  if (auto s = journal_->append(line); !s) return s;
+  ++appended_;
+  return {};
+}
+
 Status FileStateStore::append_durable(const std::string& line) {
   std::unique_lock lock(mu_);
   if (!journal_) return fail(ErrorCode::Internal, "state journal is not open");
@@ -161,12 +169,12 @@ Status FileStateStore::record_intent(const ResourceState& r) {
 
 Status FileStateStore::record_put(const ResourceState& r) {
   nlohmann::json e = {{"op", "put"}, {"resource", encode_resource(r, *key_)}};
-  return append_durable(e.dump() + "\n");
+  return append(e.dump() + "\n");
 }
 
 Status FileStateStore::record_remove(const std::string& address) {
   nlohmann::json e = {{"op", "remove"}, {"address", address}};
-  return append_durable(e.dump() + "\n");
+  return append(e.dump() + "\n");
 }
 
 Status FileStateStore::save(State& state) {

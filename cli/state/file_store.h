@@ -2,9 +2,11 @@
 // State on the local disk, in the stack's .keel directory:
 //   state.json          the last complete state (written temp+fsync+rename)
 //   state.json.backup   the one before it
-//   state.journal       changes since state.json, one JSON line each, made
-//                       durable before the call returns (group commit: one
-//                       fdatasync covers every line appended meanwhile)
+//   state.journal       changes since state.json, one JSON line each, written
+//                       before the call returns (so a killed keel loses
+//                       nothing); intents are also fdatasync'ed before it
+//                       returns (group commit: one fdatasync covers every line
+//                       appended meanwhile)
 //   state.lock          flock'ed by the running keel, naming it
 //   state.key           the AES-256-GCM key, 0600, unless KEEL_STATE_KEY is set
 //
@@ -46,7 +48,12 @@ class FileStateStore : public StateJournal {
 
   // Starts recording changes on top of `base` (its lineage and serial).
   Status begin(const State& base);
-  // Durable when it returns.
+  // record_intent is on disk (fdatasync) when it returns: a create is only
+  // sent after that. record_put/record_remove are written at once, which
+  // survives the process being killed, and reach the disk with the next
+  // sync; after a power loss before it, the intent recorded earlier makes
+  // the next run adopt the resource, and an update or delete is planned
+  // again (both are idempotent).
   Status record_intent(const ResourceState& r) override;
   Status record_put(const ResourceState& r) override;
   Status record_remove(const std::string& address) override;
@@ -60,6 +67,7 @@ class FileStateStore : public StateJournal {
   std::string backup_path() const { return dir_ + "/state.json.backup"; }
 
  private:
+  Status append(const std::string& line);
   Status append_durable(const std::string& line);
   Result<State> read_state_file();
   Status replay_journal(State& state, bool& replayed);

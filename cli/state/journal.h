@@ -1,7 +1,10 @@
 #pragma once
-// Where apply records each resource the moment it changes. Implementations
-// make every record durable before returning (FileStateStore's journal; a
-// PostgreSQL store later).
+// Where apply records each resource the moment it changes (FileStateStore's
+// journal; a PostgreSQL store later). Every record is written before the
+// call returns, so a killed keel loses none; an intent is also on stable
+// storage before it returns, because the provider is asked to create only
+// after it: whatever else a power loss takes, the next run finds the
+// resource by its tags.
 
 #include <string>
 
