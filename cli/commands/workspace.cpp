@@ -53,11 +53,10 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
   std::unique_ptr<Workspace> ws(new Workspace());
   ws->work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
   std::future<Result<state::State>> loading;
-  // No stack, no state: a mistyped -f must not leave a .keel/ behind.
-  if (lock_state && files::exists(g.file)) {
-    ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
-    loading = load_state_async(*ws->store, command);
-  }
+  // An existing state loads while the stack parses. A new one is made only
+  // after the stack validates: an invalid stack leaves no .keel/ behind.
+  if (lock_state) ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
+  if (lock_state && files::exists(ws->work_dir)) loading = load_state_async(*ws->store, command);
   auto loaded = config::load_stack_file(g.file);
   ws->stack = std::move(loaded.stack);
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
@@ -78,6 +77,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
   if (!diags.empty() && !g.json) std::fprintf(stderr, "%s", diags.describe().c_str());
+  if (lock_state && !loading.valid()) loading = load_state_async(*ws->store, command);
   if (loading.valid()) {
     auto st = loading.get();
     if (!st) return fail(st.error());
