@@ -70,14 +70,13 @@ Result<std::vector<std::string>> saved_vars(const nlohmann::json& doc, const std
   return nlohmann::json::parse(*vars).get<std::vector<std::string>>();
 }
 
-bool confirm(const engine::Plan& plan, bool destroy) {
+bool confirm(bool destroy) {
   if (!isatty(STDIN_FILENO)) return false;
   std::printf("\n%s Only 'yes' will be accepted.\n  Enter a value: ",
               destroy ? "Do you really want to destroy all these resources?" : "Do you want to perform these actions?");
   std::fflush(stdout);
   std::string answer;
   std::getline(std::cin, answer);
-  (void)plan;
   return answer == "yes";
 }
 
@@ -169,7 +168,7 @@ int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
     if (plan->has_changes() && !o.auto_approve) {
       if (!isatty(STDIN_FILENO))
         return report_error(Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"), g.json);
-      if (!confirm(*plan, o.destroy)) {
+      if (!confirm(o.destroy)) {
         std::printf("Cancelled; nothing was changed.\n");
         return kExitError;
       }

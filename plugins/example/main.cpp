@@ -39,7 +39,7 @@ AttributeSchema attr(std::string name, std::string description) {
 }
 
 ProviderSchema make_schema() {
-  AttributeSchema root = attr("root", "Directory that relative paths resolve against (default: keel's work dir).");
+  AttributeSchema root = attr("root", "Directory that relative paths resolve against (default: the stack's directory); itself relative to the stack's directory.");
   root.optional = true;
 
   AttributeSchema path = attr("path", "Absolute path of the file, or relative to the provider's root.");
@@ -199,7 +199,9 @@ class ExampleProvider : public Provider {
   Status configure(const ConfigureRequest& request) override {
     auto root = string_attr(request.config, "root", "");
     if (!root) return fail(root.error());
-    const std::string base = request.work_dir.empty() ? "." : request.work_dir;
+    // keel's work_dir is <stack dir>/.keel: paths in a stack read relative
+    // to the stack, as file() references do.
+    const std::string base = request.work_dir.empty() ? "." : files::dirname(request.work_dir);
     std::lock_guard lock(mutex_);
     root_ = files::absolute(root->empty() ? base : *root, base);
     return {};
