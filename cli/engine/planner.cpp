@@ -133,11 +133,9 @@ class Planner {
         return config::Value{p.desired.values.at(attribute), false, sensitive};
       if (recreated) return config::Value{nullptr, true, sensitive};
     }
-    const state::ResourceState* r = state_.find(address);
-    if (!r || r->pending()) return config::Value{nullptr, true, sensitive};
-    sensitive |= r->sensitive.count(attribute) > 0;
-    auto it = r->attributes.find(attribute);
-    return config::Value{it == r->attributes.end() ? nlohmann::json() : *it, false, sensitive};
+    auto value = state_attribute(state_, address, attribute);
+    value->sensitive |= sensitive;
+    return value;
   }
 
   void diff(const config::Instance& inst, const DesiredAttributes& desired, const state::ResourceState& r,
