@@ -126,7 +126,12 @@ provider::KindSchema servers_schema() {
            Attr("arch", String, "Machine architecture (uname).").computed(),
            Attr("cpus", Integer, "Online CPUs.").computed(),
            Attr("memory_mb", Integer, "Physical memory in MiB.").computed(),
-           Attr("dir", String, "The host directory.").computed()}};
+           Attr("dir", String, "The host directory.").computed(),
+           Attr("checks", AttributeType::Map,
+                "Health checks the host's agent runs, name -> definition. Filled from the stack's "
+                "`checks:` entries whose `on:` selects this server; changing one reconfigures the "
+                "running agent.")
+               .optional()}};
 }
 
 void report(const provider::ProgressFn& progress, const std::string& message) {
