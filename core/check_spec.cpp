@@ -320,7 +320,7 @@ class CheckParser {
     if (skip(node)) return;
     std::string text;
     if (!read_string(key, text)) return;
-    static const std::regex with_port(R"(^(?:([A-Za-z]+)://)?(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]+\]|[^:/\[\]]+)(?::([0-9]{1,5}))?/?$)");
+    static const std::regex with_port(R"(^(?:([A-Za-z]+)://)?(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]+\]|[^:/\[\]]+)(?::([0-9]{1,5}))?(?:/[0-9]*)?$)");
     std::smatch m;
     if (!std::regex_match(text, m, with_port) || (port_required && !m[5].matched)) {
       error(*node, fmt::format("`{}` must look like host:port, got `{}`", key, text));

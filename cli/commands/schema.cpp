@@ -3,6 +3,7 @@
 // Kinds carry the attributes of the built-in `local` provider and of every
 // provider type the stack in -f names (when it can be read).
 #include <cstdio>
+#include <tuple>
 
 #include "cli/commands/commands.h"
 #include "cli/config/stack.h"
@@ -37,8 +38,80 @@ json resource_schema(const std::vector<const provider::KindSchema*>& kinds) {
   };
   for (const auto* k : kinds)
     for (const auto& a : k->attributes)
-      if (a.settable()) props[a.name] = attribute_schema(a);
+      if (a.settable() && !config::filled_from_section(k->kind, a.name)) props[a.name] = attribute_schema(a);
   return {{"type", "object"}, {"properties", props}, {"additionalProperties", false}};
+}
+
+// A value, or a "${...}" reference standing for one.
+json or_reference(json schema) {
+  if (schema == json{{"type", "string"}}) return schema;
+  return {{"anyOf", json::array({std::move(schema), {{"type", "string"}, {"pattern", "\\$\\{"}}})}};
+}
+
+// One entry of `checks:` (core/check_spec.h): `on`, exactly one type key
+// (its target, or a map of its options), the type's options beside it, and
+// the common timing keys. Per-type rules (which options go with which type,
+// threshold order) are left to `keel validate`.
+json check_schema() {
+  json text = {{"type", "string"}};
+  json number = {{"type", "number"}, {"minimum", 0}};
+  json integer = {{"type", "integer"}, {"minimum", 0}};
+  json duration = {{"description", "a duration: 500ms, 10s, 1m30s, 2h (a bare number is seconds)"},
+                   {"anyOf", json::array({{{"type", "string"}, {"pattern", "^([0-9.]+(ms|s|m|h|d))+$"}},
+                                          {{"type", "integer"}, {"minimum", 0}}})}};
+  json status = {{"anyOf", json::array({{{"type", "integer"}, {"minimum", 100}, {"maximum", 599}},
+                                        {{"type", "array"}, {"items", {{"type", "integer"}}}}})}};
+  json argv = {{"anyOf", json::array({text, {{"type", "array"}, {"items", text}}})}};
+  std::map<std::string, json> options = {
+      {"url", text},           {"method", text},          {"status", status},
+      {"body_contains", text}, {"headers", {{"type", "object"}, {"additionalProperties", text}}},
+      {"cert_days_warning", integer}, {"tls_verify", {{"type", "boolean"}}}, {"ca_file", text},
+      {"address", text},       {"command", argv},         {"conninfo", text},
+      {"query", text},         {"username", text},        {"password", text},
+      {"role", {{"enum", {"master", "replica", "slave"}}}},
+      {"path", text},          {"warning", number},       {"critical", number},
+      {"per_cpu", {{"type", "boolean"}}}, {"name", text}, {"min", integer},
+      {"max", {{"type", "integer"}, {"minimum", -1}}},
+  };
+  // Type -> (the schema of its short form, its options).
+  std::vector<std::tuple<std::string, json, std::vector<std::string>>> types = {
+      {"http",
+       text,
+       {"url", "method", "status", "body_contains", "headers", "cert_days_warning", "tls_verify", "ca_file"}},
+      {"tcp", text, {"address"}},
+      {"exec", argv, {"command"}},
+      {"postgres", text, {"conninfo", "query"}},
+      {"redis", text, {"address", "username", "password", "role"}},
+      {"disk", text, {"path", "warning", "critical"}},
+      {"memory", {{"enum", {true, nullptr}}}, {"warning", "critical"}},
+      {"load", {{"enum", {true, nullptr}}}, {"warning", "critical", "per_cpu"}},
+      {"process", text, {"name", "min", "max"}},
+  };
+  json on_address = {{"type", "string"}, {"pattern", "^servers\\.[A-Za-z_][A-Za-z0-9_-]*(\\[[0-9]+\\])?$"}};
+  json props = {
+      {"on", {{"description", "the servers that run it: servers.NAME (every instance), servers.NAME[i], or a list"},
+              {"anyOf", json::array({on_address, {{"type", "array"}, {"minItems", 1}, {"items", on_address}}})}}},
+      {"interval", or_reference(duration)},
+      {"timeout", or_reference(duration)},
+      {"success_before_passing", or_reference(integer)},
+      {"failures_before_critical", or_reference(integer)},
+  };
+  json one_type = json::array();
+  for (const auto& [type, short_form, names] : types) {
+    json own = json::object();
+    for (const auto& n : names) {
+      own[n] = or_reference(options.at(n));
+      props[n] = own[n];
+    }
+    json long_form = {{"type", "object"}, {"properties", own}, {"additionalProperties", false}};
+    props[type] = {{"anyOf", json::array({or_reference(short_form), long_form})}};
+    one_type.push_back({{"required", {type}}});
+  }
+  return {{"type", "object"},
+          {"required", {"on"}},
+          {"properties", props},
+          {"oneOf", one_type},
+          {"additionalProperties", false}};
 }
 
 json stack_schema(const std::map<std::string, std::vector<const provider::KindSchema*>>& kinds) {
@@ -68,6 +141,10 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
       {"variables", {{"type", "object"}, {"additionalProperties", variable}}},
       {"providers", {{"type", "object"}, {"additionalProperties", provider_block}}},
       {"outputs", {{"type", "object"}, {"additionalProperties", output}}},
+      {"checks",
+       {{"type", "object"},
+        {"description", "health checks the servers' agents run"},
+        {"additionalProperties", check_schema()}}},
   };
   for (const auto& kind : config::resource_kinds()) {
     auto it = kinds.find(kind);

@@ -25,6 +25,11 @@ struct Instance {
   std::string provider_name;      // block name ("local" when implicit)
   std::string provider_type;      // "local", "example", ...
   const provider::KindSchema* schema = nullptr;
+  // Raw attributes the engine fills from top-level sections, evaluated in
+  // this instance's context like the block's own: `checks` of a server, an
+  // object of check name -> definition from the `checks:` entries whose
+  // `on:` selects it. Absent when none does.
+  nlohmann::json section_attributes = nlohmann::json::object();
 };
 
 struct Configuration {

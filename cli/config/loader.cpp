@@ -2,8 +2,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <regex>
+#include <set>
 
 #include "cli/config/stack.h"
+#include "core/check_spec.h"
 #include "core/files.h"
 
 namespace keel::config {
@@ -14,9 +16,22 @@ const std::vector<std::string>& resource_kinds() {
 }
 
 const std::vector<std::string>& future_kinds() {
-  static const std::vector<std::string> kinds = {"load_balancers", "firewalls", "volumes", "checks",
-                                                 "backups", "apps"};
+  static const std::vector<std::string> kinds = {"load_balancers", "firewalls", "volumes", "backups", "apps"};
   return kinds;
+}
+
+bool filled_from_section(const std::string& kind, const std::string& attribute) {
+  return kind == "servers" && attribute == kChecksAttribute;
+}
+
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out += c;
+  }
+  return out;
 }
 
 const Variable* Stack::find_variable(const std::string& n) const {
@@ -200,6 +215,74 @@ class Loader {
     stack.resources.push_back(std::move(r));
   }
 
+  // Where every value under `node` was written, by JSON pointer.
+  void record_marks(const YAML::Node& node, const std::string& pointer,
+                    std::map<std::string, SourceMark>& marks) const {
+    marks[pointer] = mark(node);
+    if (node.IsMap()) {
+      for (const auto& kv : node) record_marks(kv.second, pointer + "/" + pointer_token(kv.first.Scalar()), marks);
+    } else if (node.IsSequence()) {
+      size_t i = 0;
+      for (const auto& item : node) record_marks(item, pointer + "/" + std::to_string(i++), marks);
+    }
+  }
+
+  void load_check_on(const YAML::Node& key, const YAML::Node& value, CheckBlock& c) {
+    c.on_mark = mark(key);
+    static const char* kHint =
+        "for example `on: servers.web`, `on: \"servers.web[0]\"` or `on: [servers.web, servers.db]`";
+    if (value.IsScalar() && !value.Scalar().empty()) {
+      c.on.emplace_back(value.Scalar(), mark(value));
+    } else if (value.IsSequence()) {
+      for (const auto& item : value) {
+        if (item.IsScalar() && !item.Scalar().empty()) c.on.emplace_back(item.Scalar(), mark(item));
+        else diags_.error(mark(item), "check `" + c.name + "`: `on:` entries must be server addresses", kHint);
+      }
+      if (value.size() == 0) diags_.error(mark(value), "check `" + c.name + "`: `on:` selects no server", kHint);
+    } else {
+      diags_.error(value.IsNull() ? c.on_mark : mark(value),
+                   "check `" + c.name + "`: `on:` must be a server address or a list of them", kHint);
+    }
+  }
+
+  // The top-level `checks:`: each entry is parsed by the agent's own check
+  // parser (so the stack and the agent accept the same definitions), and
+  // kept raw for the engine, which evaluates its references per server.
+  void load_checks(const YAML::Node& node, Stack& stack) {
+    if (!expect_map(node, "`checks`")) return;
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      CheckBlock c;
+      c.name = kv.first.Scalar();
+      c.mark = mark(kv.first);
+      if (!seen.insert(c.name).second) {
+        diags_.error(c.mark, "check `" + c.name + "` is declared twice");
+        continue;
+      }
+      checks::ParseOptions options;
+      options.file = file_;
+      options.allow_templates = true;
+      options.extra_keys = {"on"};
+      c.parsed = checks::parse_check(c.name, kv.second, options, diags_).has_value();
+      if (!kv.second.IsMap()) continue;  // parse_check reported it
+      bool has_on = false;
+      for (const auto& field : kv.second) {
+        const std::string& key = field.first.Scalar();
+        if (key == "on") {
+          has_on = true;
+          load_check_on(field.first, field.second, c);
+          continue;
+        }
+        c.body[key] = to_json(field.second);
+        record_marks(field.second, "/" + pointer_token(key), c.marks);
+      }
+      if (!has_on)
+        diags_.error(c.mark, "check `" + c.name + "` has no `on:`",
+                     "name the servers that run it, like `on: servers.web`");
+      stack.checks.push_back(std::move(c));
+    }
+  }
+
   void load_outputs(const YAML::Node& node, Stack& stack) {
     if (!expect_map(node, "`outputs`")) return;
     static const std::vector<std::string> keys = {"value", "sensitive", "description"};
@@ -237,7 +320,7 @@ class Loader {
       diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
       return;
     }
-    std::vector<std::string> top = {"keel", "project", "variables", "providers", "outputs"};
+    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "outputs"};
     for (const auto& k : resource_kinds()) top.push_back(k);
     bool saw_version = false;
     for (const auto& kv : root) {
@@ -252,6 +335,8 @@ class Loader {
         load_variables(kv.second, stack);
       } else if (key == "providers") {
         load_providers(kv.second, stack);
+      } else if (key == "checks") {
+        load_checks(kv.second, stack);
       } else if (key == "outputs") {
         load_outputs(kv.second, stack);
       } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {

@@ -19,6 +19,12 @@ const std::vector<std::string>& resource_kinds();
 // Kinds DESIGN.md names that this version does not implement yet.
 const std::vector<std::string>& future_kinds();
 
+// An attribute the engine fills from a top-level section instead of the
+// resource block: today the `checks` of servers, from `checks:`. A block that
+// sets one is refused with a pointer to the section.
+inline constexpr const char* kChecksAttribute = "checks";
+bool filled_from_section(const std::string& kind, const std::string& attribute);
+
 struct Variable {
   std::string name;
   nlohmann::json default_value;  // null when none
@@ -51,6 +57,23 @@ struct ResourceBlock {
   std::string address() const { return kind + "." + name; }
 };
 
+// One entry of the top-level `checks:` section: an agent check definition
+// (core/check_spec.h, checked by the loader) plus `on:`, the servers that
+// run it.
+struct CheckBlock {
+  std::string name;
+  std::vector<std::pair<std::string, SourceMark>> on;  // "servers.web", "servers.web[0]", as written
+  SourceMark on_mark;                                   // the `on:` key
+  nlohmann::json body = nlohmann::json::object();       // the definition without `on`, raw
+  std::map<std::string, SourceMark> marks;              // JSON pointer in `body` ("/http/url") -> where
+  SourceMark mark;                                      // the check's name
+  bool parsed = false;  // the definition passed the check parser (its "${...}" values unchecked)
+};
+
+// A key as a JSON pointer token ("~" and "/" escaped, RFC 6901), as the
+// keys of CheckBlock::marks are built.
+std::string pointer_token(const std::string& key);
+
 struct Output {
   std::string name;
   nlohmann::json value;
@@ -66,6 +89,7 @@ struct Stack {
   std::vector<Variable> variables;
   std::vector<ProviderBlock> providers;
   std::vector<ResourceBlock> resources;  // in file order
+  std::vector<CheckBlock> checks;        // in file order
   std::vector<Output> outputs;
 
   const Variable* find_variable(const std::string& name) const;

@@ -4,6 +4,7 @@
 
 #include "cli/config/configuration.h"
 #include "cli/config/expression.h"
+#include "core/check_spec.h"
 
 namespace keel::config {
 
@@ -74,6 +75,7 @@ class Validator {
     check_providers();
     expand_instances();
     for (const auto& instance : out_.config.instances) check_instance(instance);
+    for (const auto& check : stack_.checks) check_check(check);
     check_outputs();
     check_cycles();
   }
@@ -149,7 +151,7 @@ class Validator {
                      did_you_mean(it.key(), names));
         continue;
       }
-      check_references(it.value(), m, nullptr, false);
+      check_references(it.value(), m, References::NoResources, false);
     }
     for (const auto& a : schema.config)
       if (a.required && !block.config.contains(a.name))
@@ -231,11 +233,14 @@ class Validator {
   void check_attributes(const ResourceBlock& block, const provider::KindSchema& kind) {
     std::vector<std::string> names = {"provider", "count", "depends_on"};
     for (const auto& a : kind.attributes)
-      if (a.settable()) names.push_back(a.name);
+      if (a.settable() && !filled_from_section(block.kind, a.name)) names.push_back(a.name);
     for (auto it = block.attributes.begin(); it != block.attributes.end(); ++it) {
       const SourceMark& m = block.marks.at(it.key());
       const auto* attr = kind.find(it.key());
-      if (!attr) {
+      if (filled_from_section(block.kind, it.key())) {
+        diags_.error(m, "`" + it.key() + "` cannot be set inside " + block.address(),
+                     "declare them in the top-level `checks:` section with `on: " + block.address() + "`");
+      } else if (!attr) {
         diags_.error(m, "unknown key `" + it.key() + "` in " + block.address(), did_you_mean(it.key(), names));
       } else if (!attr->settable()) {
         diags_.error(m, "`" + it.key() + "` of " + block.address() + " is computed by the provider and cannot be set");
@@ -287,8 +292,14 @@ class Validator {
     return addresses;
   }
 
-  // Checks every reference in a raw value; records edges for `from`.
-  void check_references(const nlohmann::json& raw, const SourceMark& m, const Instance* from, bool counted) {
+  // Where a raw value sits: provider settings may not refer to resources.
+  enum class References { NoResources, Resources };
+
+  // Checks every reference in a raw value; returns the instance addresses
+  // it depends on.
+  std::set<std::string> check_references(const nlohmann::json& raw, const SourceMark& m, References allowed,
+                                         bool counted) {
+    std::set<std::string> depends_on;
     std::vector<std::pair<Reference, std::string>> refs;
     std::vector<std::string> errors;
     collect_references(raw, refs, errors);
@@ -308,14 +319,14 @@ class Validator {
         if (auto v = evaluate("${file(\"" + f->path + "\")}", ctx); !v)
           diags_.error(m, v.error().message());
       } else if (const auto* r = std::get_if<ResourceRef>(&ref)) {
-        if (!from && !outputs_pass_) {
+        if (allowed == References::NoResources) {
           diags_.error(m, "`${" + source + "}`: provider settings cannot refer to resources");
           continue;
         }
-        for (const auto& target : check_resource_ref(*r, m))
-          if (from) out_.config.graph.add_edge(from->address, target);
+        for (auto& target : check_resource_ref(*r, m)) depends_on.insert(std::move(target));
       }
     }
+    return depends_on;
   }
 
   void check_types(const Instance& inst) {
@@ -337,7 +348,9 @@ class Validator {
     bool first = !inst.index || *inst.index == 0;  // report each problem once per block
     Diagnostics saved = diags_;
     for (auto it = inst.block->attributes.begin(); it != inst.block->attributes.end(); ++it)
-      check_references(it.value(), inst.block->marks.at(it.key()), &inst, inst.index.has_value());
+      for (const auto& target :
+           check_references(it.value(), inst.block->marks.at(it.key()), References::Resources, inst.index.has_value()))
+        out_.config.graph.add_edge(inst.address, target);
     for (const auto& [address, m] : inst.block->depends_on) {
       auto ref = parse_address(address);
       if (!ref) {
@@ -351,12 +364,130 @@ class Validator {
   }
 
   void check_outputs() {
-    outputs_pass_ = true;
     std::set<std::string> seen;
     for (const auto& o : stack_.outputs) {
       if (!seen.insert(o.name).second) diags_.error(o.mark, "output `" + o.name + "` is declared twice");
-      check_references(o.value, o.mark, nullptr, false);
+      check_references(o.value, o.mark, References::Resources, false);
     }
+  }
+
+  // ---- the top-level `checks:` ----
+
+  // The server instances one `on:` selector picks; errors at its mark.
+  std::vector<size_t> select_servers(const CheckBlock& check, const std::string& text, const SourceMark& m) {
+    auto ref = parse_address(text);
+    if (!ref) {
+      diags_.error(m, "check `" + check.name + "`: in `on:`, " + ref.error().message(),
+                   "for example `on: servers.web` or `on: \"servers.web[0]\"`");
+      return {};
+    }
+    std::vector<std::string> servers;
+    for (const auto& r : stack_.resources)
+      if (r.kind == "servers") servers.push_back(r.address());
+    if (ref->kind != "servers") {
+      diags_.error(m, "check `" + check.name + "`: `on:` selects servers, and `" + ref->resource_address() +
+                          "` is not one",
+                   servers.empty() ? "declare the hosts under `servers:`"
+                                   : did_you_mean("servers." + ref->name, servers));
+      return {};
+    }
+    const ResourceBlock* block = stack_.find_resource(ref->kind, ref->name);
+    if (!block) {
+      diags_.error(m, "check `" + check.name + "`: `on:` selects `" + ref->resource_address() +
+                          "`, which the stack does not declare",
+                   did_you_mean(ref->resource_address(), servers));
+      return {};
+    }
+    auto found = instances_of_.find(block);
+    if (found == instances_of_.end()) return {};  // the block itself is in error
+    const std::vector<std::string>& addresses = found->second;
+    bool counted = !block->count.is_null();
+    if (!counted && ref->index) {
+      diags_.error(m, "check `" + check.name + "`: `" + ref->resource_address() +
+                          "` has no `count`, so it takes no [index]");
+      return {};
+    }
+    if (ref->index && *ref->index >= static_cast<int>(addresses.size())) {
+      diags_.error(m, "check `" + check.name + "`: `" + ref->address() + "` is out of range: `" +
+                          ref->resource_address() + "` has " + std::to_string(addresses.size()) + " instances");
+      return {};
+    }
+    std::vector<size_t> out;
+    for (const auto& a : addresses)
+      if (!ref->index || a == ref->address()) out.push_back(out_.config.by_address.at(a));
+    if (!out.empty()) {
+      const Instance& any = out_.config.instances[out.front()];
+      const auto* attr = any.schema->find(kChecksAttribute);
+      if (!attr || !attr->settable()) {
+        diags_.error(m, "check `" + check.name + "`: " + ref->resource_address() + " cannot run checks: provider `" +
+                            any.provider_name + "` (" + any.provider_type + ") has no `checks` for servers");
+        return {};
+      }
+    }
+    return out;
+  }
+
+  // Calls fn(value, pointer) for every string in a raw value.
+  template <typename Fn>
+  static void each_string(const nlohmann::json& raw, const std::string& pointer, const Fn& fn) {
+    if (raw.is_string()) {
+      fn(raw, pointer);
+    } else if (raw.is_object()) {
+      for (auto it = raw.begin(); it != raw.end(); ++it)
+        each_string(it.value(), pointer + "/" + pointer_token(it.key()), fn);
+    } else if (raw.is_array()) {
+      for (size_t i = 0; i < raw.size(); ++i) each_string(raw[i], pointer + "/" + std::to_string(i), fn);
+    }
+  }
+
+  void check_check(const CheckBlock& check) {
+    size_t problems = diags_.items().size();
+    std::vector<size_t> targets;
+    for (const auto& [text, m] : check.on)
+      for (size_t i : select_servers(check, text, m))
+        if (std::find(targets.begin(), targets.end(), i) == targets.end()) targets.push_back(i);
+    bool counted = std::all_of(targets.begin(), targets.end(),
+                               [&](size_t i) { return out_.config.instances[i].index.has_value(); });
+    // References: checked once per check, at the value that holds them; each
+    // becomes an edge from every server the check runs on.
+    std::map<std::string, SourceMark> depends_on;  // instance address -> first mark
+    each_string(check.body, "", [&](const nlohmann::json& value, const std::string& pointer) {
+      auto m = check.marks.count(pointer) ? check.marks.at(pointer) : check.mark;
+      for (const auto& target : check_references(value, m, References::Resources, counted))
+        depends_on.emplace(target, m);
+    });
+    for (size_t i : targets) {
+      Instance& inst = out_.config.instances[i];
+      for (const auto& [target, m] : depends_on) {
+        if (target == inst.address) {
+          diags_.error(m, "check `" + check.name + "` runs on " + inst.address + " and refers to it",
+                       "the agent runs on that server: use 127.0.0.1 or localhost");
+          continue;
+        }
+        if (out_.config.graph.dependencies(inst.address).count(target)) continue;  // the block refers to it too
+        out_.config.graph.add_edge(inst.address, target);
+        check_edges_.emplace(std::make_pair(inst.address, target), check.name);
+      }
+      inst.section_attributes[kChecksAttribute][check.name] = check.body;
+    }
+    if (diags_.items().size() == problems) check_resolved(check, targets);
+  }
+
+  // Values that held "${...}" were not type-checked by the loader: once the
+  // variables are in, check the definition again as the agent will (values
+  // known only after apply are left to the agent).
+  void check_resolved(const CheckBlock& check, const std::vector<size_t>& targets) {
+    if (targets.empty() || !check.parsed) return;  // the loader reported what is wrong
+    EvalContext ctx = out_.config.context_for(out_.config.instances[targets.front()],
+                                              [](const std::string&, const std::string&) {
+                                                return std::optional<Value>(Value{nullptr, true, false});
+                                              });
+    ctx.env = options_.env;
+    auto v = evaluate(check.body, ctx);
+    // Sensitive values stay out of messages; the agent checks those.
+    if (!v || v->unknown || v->sensitive || v->value == check.body) return;
+    if (auto spec = checks::check_from_json(check.name, v->value); !spec)
+      diags_.error(check.mark, "check `" + check.name + "` with its references resolved: " + spec.error().message());
   }
 
   void check_cycles() {
@@ -366,7 +497,13 @@ class Validator {
     for (const auto& a : *cycle) path += (path.empty() ? "" : " -> ") + a;
     const Instance* first = out_.config.find(cycle->front());
     SourceMark m = first ? first->block->mark : SourceMark{stack_.file, 0, 0};
-    diags_.error(m, "dependency cycle: " + path, "break it by removing one of these references");
+    std::string hint = "break it by removing one of these references";
+    for (size_t i = 0; i + 1 < cycle->size(); ++i)
+      if (auto e = check_edges_.find({(*cycle)[i], (*cycle)[i + 1]}); e != check_edges_.end()) {
+        hint += "; check `" + e->second + "` on " + e->first.first + " refers to " + e->first.second;
+        break;
+      }
+    diags_.error(m, "dependency cycle: " + path, hint);
   }
 
   const Stack& stack_;
@@ -375,7 +512,7 @@ class Validator {
   ValidateResult& out_;
   Diagnostics& diags_;
   std::map<std::string, const provider::ProviderSchema*> schema_cache_;
-  bool outputs_pass_ = false;
+  std::map<std::pair<std::string, std::string>, std::string> check_edges_;  // (server, target) -> check name
   std::map<const ResourceBlock*, std::vector<std::string>> instances_of_;
 };
 

@@ -59,15 +59,22 @@ Result<DesiredAttributes> desired_attributes(const config::Configuration& config
                                              const config::ResourceLookup& lookup) {
   DesiredAttributes out;
   auto ctx = config.context_for(instance, lookup);
-  const auto& raw = instance.block->attributes;
+  // The block's own attributes, and those filled from top-level sections
+  // (a server's `checks`); validation keeps the two apart.
+  auto raw_value = [&](const std::string& name) -> const nlohmann::json* {
+    for (const auto* raw : {&instance.block->attributes, &instance.section_attributes})
+      if (auto it = raw->find(name); it != raw->end()) return &*it;
+    return nullptr;
+  };
   for (const auto& attr : instance.schema->attributes) {
     if (!attr.settable()) continue;
-    if (!raw.contains(attr.name)) {
+    const nlohmann::json* raw = raw_value(attr.name);
+    if (!raw) {
       if (!attr.default_value.is_null()) out.values[attr.name] = attr.default_value;
       if (attr.sensitive) out.sensitive.insert(attr.name);
       continue;
     }
-    auto v = config::evaluate(raw.at(attr.name), ctx);
+    auto v = config::evaluate(*raw, ctx);
     if (!v) return fail(v.error().with_context(instance.address + "." + attr.name));
     if (v->sensitive || attr.sensitive) out.sensitive.insert(attr.name);
     if (v->unknown) out.unknown.insert(attr.name);

@@ -42,9 +42,20 @@ class FakeProvider : public provider::Provider {
     token.computed = true;
     token.sensitive = true;
     files.attributes = {path, content, secret, size, token};
+    // Servers as the stack's `checks:` reach them: a `checks` map the
+    // engine fills, and a computed host.
+    provider::KindSchema servers;
+    servers.kind = "servers";
+    AttributeSchema label = attribute("label", AttributeType::String);
+    label.optional = true;
+    AttributeSchema checks = attribute("checks", AttributeType::Map);
+    checks.optional = true;
+    AttributeSchema host = attribute("host", AttributeType::String);
+    host.computed = true;
+    servers.attributes = {label, checks, host};
     schema_.name = "fake";
     schema_.version = "0";
-    schema_.kinds = {files};
+    schema_.kinds = {files, servers};
   }
 
   const provider::ProviderSchema& schema() const override { return schema_; }
@@ -56,7 +67,7 @@ class FakeProvider : public provider::Provider {
     if (on_create) on_create(r);
     std::lock_guard lock(mu_);
     std::string id = "id-" + std::to_string(++next_id_);
-    auto attrs = computed(r.config, id);
+    auto attrs = computed(r.kind, r.config, id);
     objects[id] = {r.tags.address, attrs};
     return provider::CreateResponse{id, attrs};
   }
@@ -70,7 +81,7 @@ class FakeProvider : public provider::Provider {
   Result<provider::UpdateResponse> update(const provider::UpdateRequest& r) override {
     record("update " + r.tags.address);
     std::lock_guard lock(mu_);
-    auto attrs = computed(r.config, r.id);
+    auto attrs = computed(r.kind, r.config, r.id);
     objects[r.id] = {r.tags.address, attrs};
     return provider::UpdateResponse{attrs};
   }
@@ -102,8 +113,12 @@ class FakeProvider : public provider::Provider {
   std::function<void(const provider::CreateRequest&)> on_create;
 
  private:
-  nlohmann::json computed(const nlohmann::json& config, const std::string& id) {
+  nlohmann::json computed(const std::string& kind, const nlohmann::json& config, const std::string& id) {
     nlohmann::json attrs = config;
+    if (kind == "servers") {
+      attrs["host"] = "host-" + id;
+      return attrs;
+    }
     attrs["size"] = config.value("content", "").size();
     attrs["token"] = "tok-" + id;
     return attrs;
