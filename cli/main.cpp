@@ -18,7 +18,8 @@ const char* exit_code_help() {
          "  1  error (invalid stack, provider failure, nothing applied)\n"
          "  2  plan --detailed-exitcode: the plan has changes\n"
          "  3  the state is locked by another keel (the message names it)\n"
-         "  4  apply/destroy partially applied: some changes were made, then one failed\n";
+         "  4  apply/destroy partially applied: some changes were made, then one failed\n"
+         "keel health exits as a Nagios plugin instead (0 ok, 1 warning, 2 critical, 3 unknown).\n";
 }
 
 }  // namespace keel::commands
@@ -97,12 +98,21 @@ int main(int argc, char** argv) {
   state_cmd->add_option("verb", state.verb, "list, show, rm, mv or import")->required();
   state_cmd->add_option("args", state.args, "addresses (and an id for import)");
 
+  HealthOptions health;
+  auto* health_cmd = app.add_subcommand("health", "ask every server's agent for its checks (Nagios exit codes)");
+  add_targets(health_cmd, health.targets);
+  auto* watch_opt = health_cmd->add_option("--watch", health.interval, "redraw every SECONDS (default 2) until interrupted")
+                        ->expected(0, 1)
+                        ->default_str("2");
+
   for (auto* sub : app.get_subcommands({})) sub->footer(exit_code_help());
+  health_cmd->footer(health_exit_code_help());
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitError;
+    if (app.exit(e) == 0) return kExitOk;
+    return health_cmd->parsed() ? static_cast<int>(kHealthUnknown) : static_cast<int>(kExitError);  // a Nagios plugin's error is unknown
   }
   setup_logging();
 
@@ -116,9 +126,14 @@ int main(int argc, char** argv) {
     if (graph_cmd->parsed()) return run_graph(g);
     if (output_cmd->parsed()) return run_output(g, output);
     if (state_cmd->parsed()) return run_state(g, state);
+    if (health_cmd->parsed()) {
+      health.watch = watch_opt->count() > 0;
+      return run_health(g, health);
+    }
   } catch (const std::exception& e) {
     // Last resort: a library exception that escaped its boundary is a bug.
     std::fprintf(stderr, "Error: internal: %s\n", e.what());
+    if (health_cmd->parsed()) return kHealthUnknown;
   }
   return kExitError;
 }

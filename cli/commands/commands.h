@@ -66,7 +66,25 @@ struct StateOptions {
 };
 int run_state(const GlobalOptions& g, const StateOptions& o);
 
+// keel health [--watch [SECONDS]] [--target ADDR]...: asks every agent in
+// the state for its checks. Its exit codes are Nagios's (HealthExit), not
+// the table above, so that monitoring can run it as a plugin.
+enum HealthExit : int {
+  kHealthPassing = 0,
+  kHealthWarning = 1,
+  kHealthCritical = 2,
+  kHealthUnknown = 3,  // an unknown check, an unreachable agent, no agents, or keel's own error
+};
+struct HealthOptions {
+  std::vector<std::string> targets;  // only these servers (servers.web covers servers.web[i])
+  bool watch = false;
+  int interval = 2;                  // --watch SECONDS between rounds
+};
+int run_health(const GlobalOptions& g, const HealthOptions& o);
+
 // The exit-code table as printed in `keel --help`.
 const char* exit_code_help();
+// keel health's own table.
+const char* health_exit_code_help();
 
 }  // namespace keel::commands

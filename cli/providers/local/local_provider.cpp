@@ -121,7 +121,8 @@ provider::KindSchema caches_schema() {
 
 provider::KindSchema servers_schema() {
   return {"servers",
-          "This machine as a host: a directory under .keel/local/servers with its facts.",
+          "This machine as a host: a directory under .keel/local/servers running its own keel-agent on "
+          "127.0.0.1, with TLS and a bearer token.",
           {host_attribute(), Attr("os", String, "PRETTY_NAME from /etc/os-release.").computed(),
            Attr("arch", String, "Machine architecture (uname).").computed(),
            Attr("cpus", Integer, "Online CPUs.").computed(),
@@ -131,7 +132,21 @@ provider::KindSchema servers_schema() {
                 "Health checks the host's agent runs, name -> definition. Filled from the stack's "
                 "`checks:` entries whose `on:` selects this server; changing one reconfigures the "
                 "running agent.")
-               .optional()}};
+               .optional(),
+           Attr("agent", Bool,
+                "Whether the host's keel-agent runs: false stops it, true starts it. Read reports the "
+                "truth, so an agent that died shows as drift and apply starts it again.")
+               .optional()
+               .default_to(true),
+           Attr("agent_url", String, "The agent's API: https://127.0.0.1:PORT.").computed(),
+           Attr("agent_port", Integer, "The agent's TCP port on 127.0.0.1 (a free one).").computed(),
+           Attr("agent_ca", String, "PEM certificate of the CA that signed the agent's TLS certificate: "
+                                    "what clients trust.")
+               .computed(),
+           Attr("agent_token", String, "The bearer token of the agent's API.").computed().sensitive(),
+           Attr("agent_tls_key", String, "The private key of the agent's TLS certificate (PEM).")
+               .computed()
+               .sensitive()}};
 }
 
 void report(const provider::ProgressFn& progress, const std::string& message) {

@@ -1,0 +1,169 @@
+#include "cli/agents/client.h"
+
+#include <fmt/format.h>
+
+namespace keel::agents {
+
+namespace {
+
+using nlohmann::json;
+
+std::string string_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+long long integer_field(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? static_cast<long long>(it->get<double>()) : 0;
+}
+
+checks::CheckStatus status_field(const json& j, const char* key) {
+  return checks::status_from_string(string_field(j, key)).value_or(checks::CheckStatus::Unknown);
+}
+
+std::unexpected<Error> protocol_error(const std::string& url, const std::string& what) {
+  return fail(ErrorCode::Protocol, fmt::format("agent {}: {}", url, what));
+}
+
+}  // namespace
+
+std::optional<Endpoint> endpoint_from_attributes(const json& attributes) {
+  if (!attributes.is_object()) return std::nullopt;
+  Endpoint e{string_field(attributes, "agent_url"), string_field(attributes, "agent_ca"),
+             string_field(attributes, "agent_token")};
+  if (e.url.empty()) return std::nullopt;
+  while (!e.url.empty() && e.url.back() == '/') e.url.pop_back();
+  return e;
+}
+
+Result<CheckReport> check_report_from_json(const json& j) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
+    return fail(ErrorCode::Protocol, "a check without a name");
+  CheckReport c;
+  c.name = j["name"].get<std::string>();
+  c.type = string_field(j, "type");
+  c.status = status_field(j, "status");
+  c.output = string_field(j, "output");
+  c.last_run = string_field(j, "last_run");
+  if (auto it = j.find("last_run_unix"); it != j.end() && it->is_number()) c.last_run_unix = it->get<double>();
+  c.duration_ms = integer_field(j, "duration_ms");
+  if (auto it = j.find("interval"); it != j.end()) c.interval = *it;
+  if (auto it = j.find("history"); it != j.end() && it->is_array()) {
+    for (const auto& h : *it) {
+      if (!h.is_object()) continue;
+      c.history.push_back({string_field(h, "time"), status_field(h, "status"), string_field(h, "output"),
+                           integer_field(h, "duration_ms")});
+    }
+  }
+  return c;
+}
+
+AgentClient::AgentClient(http::HttpClient& transport, Endpoint endpoint, ClientOptions options)
+    : transport_(transport), endpoint_(std::move(endpoint)), options_(options) {}
+
+http::Request AgentClient::request(const std::string& method, const std::string& path) const {
+  http::Request r;
+  r.method = method;
+  r.url = endpoint_.url + path;
+  r.ca_pem = endpoint_.ca_pem;
+  r.bearer_token = endpoint_.token;
+  r.timeout = options_.timeout;
+  r.connect_timeout = std::min(options_.timeout, std::chrono::milliseconds(3'000));
+  r.max_response_bytes = 16u << 20;
+  r.reuse_connection = options_.reuse_connections;
+  return r;
+}
+
+Result<json> AgentClient::json_body(const http::Request& request, const http::Response& response) const {
+  json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object())
+    return protocol_error(endpoint_.url, fmt::format("{} answered HTTP {} without a JSON object", request.url,
+                                                     response.status));
+  return body;
+}
+
+Status AgentClient::ping() {
+  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::Request r = request("GET", "/v1/ping");
+  r.bearer_token.clear();  // ping is open; the token has no business there
+  auto response = http::send_checked(client, r);
+  if (!response) return fail(response.error());
+  auto body = json_body(r, *response);
+  if (!body) return fail(body.error());
+  if (string_field(*body, "status") != "ok")
+    return protocol_error(endpoint_.url, "GET /v1/ping did not answer {\"status\": \"ok\"}");
+  return {};
+}
+
+Result<HealthReport> AgentClient::health() {
+  // 429 and 503 carry the answer, so only transport errors are retried.
+  http::RetryingHttpClient client(transport_,
+                                  {.attempts = options_.attempts, .retry_status = [](long s) { return s >= 500 && s != 503; }});
+  http::Request r = request("GET", "/v1/health");
+  auto response = client.send(r);
+  if (!response) return fail(response.error());
+  if (response->status != 200 && response->status != 429 && response->status != 503)
+    return fail(http::status_error(r, *response));
+  auto body = json_body(r, *response);
+  if (!body) return fail(body.error());
+  HealthReport h;
+  h.status = status_field(*body, "status");
+  h.hostname = string_field(*body, "hostname");
+  if (auto it = body->find("counts"); it != body->end() && it->is_object())
+    for (auto c = it->begin(); c != it->end(); ++c)
+      if (c.value().is_number_integer()) h.counts[c.key()] = c.value().get<int>();
+  return h;
+}
+
+Result<std::vector<CheckReport>> AgentClient::checks() {
+  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::Request r = request("GET", "/v1/checks");
+  auto response = http::send_checked(client, r);
+  if (!response) return fail(response.error());
+  auto body = json_body(r, *response);
+  if (!body) return fail(body.error());
+  auto list = body->find("checks");
+  if (list == body->end() || !list->is_array())
+    return protocol_error(endpoint_.url, "GET /v1/checks answered without a \"checks\" list");
+  std::vector<CheckReport> out;
+  for (const auto& item : *list) {
+    auto c = check_report_from_json(item);
+    if (!c) return protocol_error(endpoint_.url, fmt::format("GET /v1/checks: {}", c.error().message()));
+    out.push_back(std::move(*c));
+  }
+  return out;
+}
+
+Result<ConfigResult> AgentClient::put_config(const json& config) {
+  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::Request r = request("PUT", "/v1/config");
+  r.body = config.dump();
+  auto response = client.send(r);
+  if (!response) return fail(response.error());
+  if (!response->ok()) {
+    Error e = http::status_error(r, *response);
+    // The agent refusing the document is a problem with the checks.
+    if (response->status >= 400 && response->status < 500 && response->status != 401 && response->status != 403 &&
+        response->status != 404 && response->status != 429)
+      return fail(ErrorCode::InvalidConfig, e.message());
+    return fail(std::move(e));
+  }
+  auto body = json_body(r, *response);
+  if (!body) return fail(body.error());
+  ConfigResult result;
+  result.applied = body->value("applied", false);
+  result.restart_required = body->value("restart_required", false);
+  auto names = [&body](const char* key, std::vector<std::string>& out) {
+    if (auto it = body->find(key); it != body->end() && it->is_array())
+      for (const auto& name : *it)
+        if (name.is_string()) out.push_back(name.get<std::string>());
+  };
+  names("added", result.added);
+  names("changed", result.changed);
+  names("removed", result.removed);
+  if (!result.applied) return protocol_error(endpoint_.url, "PUT /v1/config answered without \"applied\": true");
+  return result;
+}
+
+}  // namespace keel::agents

@@ -1,0 +1,416 @@
+#include "core/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace keel::http {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+bool has_header(const Headers& headers, std::string_view name) {
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return lower(h.first) == lower(name); });
+}
+
+// --- curl plumbing -------------------------------------------------------------
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// The calling thread's easy handle. Kept for the thread's life so that its
+// connection cache lets the next call reuse a connection.
+CURL* thread_handle() {
+  struct Handle {
+    CURL* curl = nullptr;
+    ~Handle() {
+      if (curl) curl_easy_cleanup(curl);
+    }
+  };
+  thread_local Handle handle;
+  if (!handle.curl) {
+    handle.curl = curl_easy_init();
+  } else {
+    curl_easy_reset(handle.curl);
+  }
+  return handle.curl;
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
+
+struct Exchange {
+  Response response;
+  std::size_t limit = 0;
+  bool too_big = false;
+};
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  const size_t n = size * count;
+  if (ex->response.body.size() + n > ex->limit) {
+    ex->too_big = true;
+    return 0;  // makes curl stop with CURLE_WRITE_ERROR
+  }
+  ex->response.body.append(data, n);
+  return n;
+}
+
+size_t on_header(char* data, size_t size, size_t count, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  const size_t n = size * count;
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    ex->response.headers.clear();  // a new response (after a 100 Continue, say)
+    return n;
+  }
+  const auto colon = line.find(':');
+  if (colon != std::string_view::npos && colon > 0)
+    ex->response.headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+  return n;
+}
+
+ErrorCode code_for(CURLcode code, bool connected) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      return ErrorCode::Unavailable;
+    case CURLE_OPERATION_TIMEDOUT:
+      return connected ? ErrorCode::Timeout : ErrorCode::Unavailable;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_WRITE_ERROR:  // only ours: the response was too big
+      return ErrorCode::Protocol;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return ErrorCode::InvalidConfig;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_FAILED_INIT:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_UNKNOWN_OPTION:
+    case CURLE_NOT_BUILT_IN:
+      return ErrorCode::Internal;
+    default:
+      return ErrorCode::Transient;
+  }
+}
+
+std::string describe(const Request& request) { return fmt::format("{} {}", request.method, redact_url(request.url)); }
+
+// Sets the method and the body.
+void set_method(CURL* curl, const Request& request) {
+  const std::string& m = request.method;
+  if (m == "GET" && request.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    return;
+  }
+  if (m == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    return;
+  }
+  if (m != "POST") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, m.c_str());
+  if (m == "POST" || m == "PUT" || m == "PATCH" || !request.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+  }
+}
+
+// The HTTP reason is not kept by curl; enough for messages.
+const char* reason(long status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
+  }
+}
+
+// --- retry timing ------------------------------------------------------------
+
+bool default_retry_status(long status) { return status == 429 || (status >= 500 && status != 501 && status != 505); }
+
+milliseconds backoff(const RetryPolicy& policy, int retry) {
+  // Exponential, capped, with "equal jitter": half fixed, half random, so
+  // that many clients retrying at once spread out but never retry at once.
+  const double base = std::min<double>(static_cast<double>(policy.max_backoff.count()),
+                                       static_cast<double>(policy.initial_backoff.count()) *
+                                           static_cast<double>(1LL << std::min(retry - 1, 30)));
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uniform_real_distribution<double> half(0.0, base / 2);
+  return milliseconds(static_cast<long long>(base / 2 + half(random)));
+}
+
+std::optional<long long> parse_integer(std::string_view text) {
+  text = trim(text);
+  long long value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// The server's own message from a JSON error body: {"error": "..."},
+// {"error": {"message": "..."}} or {"message": "..."}.
+std::string server_message(const std::string& body) {
+  auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_object()) {
+    auto error = json.find("error");
+    if (error != json.end() && error->is_string()) return error->get<std::string>();
+    if (error != json.end() && error->is_object() && error->contains("message") && (*error)["message"].is_string())
+      return (*error)["message"].get<std::string>();
+    auto message = json.find("message");
+    if (message != json.end() && message->is_string()) return message->get<std::string>();
+  }
+  // Not JSON: the start of the body, on one line.
+  std::string text(trim(body.substr(0, 300)));
+  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return text;
+}
+
+}  // namespace
+
+// --- Request / Response --------------------------------------------------------
+
+bool Request::idempotent() const {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" || method == "OPTIONS";
+}
+
+std::string Response::header(std::string_view name) const {
+  const std::string key = lower(name);
+  for (const auto& [k, v] : headers)
+    if (k == key) return v;
+  return "";
+}
+
+std::string redact_url(std::string_view url) {
+  std::string_view rest = url;
+  std::string out;
+  if (auto scheme = rest.find("://"); scheme != std::string_view::npos) {
+    out.append(rest.substr(0, scheme + 3));
+    rest.remove_prefix(scheme + 3);
+  }
+  const auto authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  std::string_view authority = rest.substr(0, authority_end);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  out.append(authority);
+  rest.remove_prefix(authority_end);
+  rest = rest.substr(0, std::min(rest.find_first_of("?#"), rest.size()));
+  out.append(rest);
+  return out;
+}
+
+// --- CurlHttpClient --------------------------------------------------------------
+
+CurlHttpClient::CurlHttpClient() { global_init(); }
+
+Result<Response> CurlHttpClient::send(const Request& request) {
+  global_init();
+  CURL* curl = thread_handle();
+  if (!curl) return fail(ErrorCode::Internal, describe(request) + ": curl_easy_init failed");
+
+  Exchange ex;
+  ex.limit = request.max_response_bytes;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+
+  Slist headers;
+  auto add_header = [&headers](const std::string& line) {
+    curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
+    if (grown) {
+      (void)headers.release();
+      headers.reset(grown);
+    }
+  };
+  for (const auto& [name, value] : request.headers) add_header(fmt::format("{}: {}", name, value));
+  if (!request.body.empty() && !has_header(request.headers, "content-type"))
+    add_header("Content-Type: application/json");
+  if (!has_header(request.headers, "accept")) add_header("Accept: application/json");
+  add_header("Expect:");  // no 100-continue round trip for bodies
+  if (!request.bearer_token.empty()) {
+    std::string line = "Authorization: Bearer ";
+    line += request.bearer_token;
+    add_header(line);
+  }
+
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "keel/" KEEL_VERSION);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
+  if (!request.reuse_connection) curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_blob blob{};
+  if (!request.ca_pem.empty()) {
+    blob = curl_blob{const_cast<char*>(request.ca_pem.data()), request.ca_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+    curl_easy_setopt(curl, CURLOPT_CAPATH, static_cast<char*>(nullptr));  // only the given CAs
+  } else if (!request.ca_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, request.ca_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_CAPATH, static_cast<char*>(nullptr));
+  }
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  set_method(curl, request);
+
+  const auto started = std::chrono::steady_clock::now();
+  const CURLcode code = curl_easy_perform(curl);
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started);
+  // The handle keeps pointers to our buffers and header list: drop them now.
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
+
+  if (code != CURLE_OK) {
+    // Zero until the request is about to go out (a reused connection has no
+    // connect time, so that is no sign).
+    curl_off_t pretransfer = 0;
+    curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    std::string detail = ex.too_big ? fmt::format("response larger than {} bytes", request.max_response_bytes)
+                         : error_buffer[0] ? std::string(error_buffer)
+                                           : std::string(curl_easy_strerror(code));
+    if (code == CURLE_OPERATION_TIMEDOUT && pretransfer == 0) detail = fmt::format("connect: {}", detail);
+    spdlog::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
+    return fail(code_for(code, pretransfer > 0), fmt::format("{}: {}", describe(request), detail));
+  }
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
+  spdlog::debug(fmt::runtime("http: {} -> {} ({} ms)"), describe(request), ex.response.status, elapsed.count());
+  return std::move(ex.response);
+}
+
+// --- RetryingHttpClient ----------------------------------------------------------
+
+RetryingHttpClient::RetryingHttpClient(HttpClient& inner, RetryPolicy policy)
+    : inner_(inner), policy_(std::move(policy)) {
+  if (!policy_.retry_status) policy_.retry_status = default_retry_status;
+  if (!policy_.sleep) policy_.sleep = [](milliseconds d) { std::this_thread::sleep_for(d); };
+  policy_.attempts = std::max(1, policy_.attempts);
+}
+
+Result<Response> RetryingHttpClient::send(const Request& request) {
+  const bool idempotent = request.idempotent();
+  for (int attempt = 1;; ++attempt) {
+    Result<Response> result = inner_.send(request);
+    if (attempt >= policy_.attempts) return result;
+    milliseconds delay = backoff(policy_, attempt);
+    std::string why;
+    if (result) {
+      const long status = result->status;
+      if (!policy_.retry_status(status)) return result;
+      // A non-idempotent request may have been acted on, unless the server
+      // said it was not (429 Too Many Requests, 503 Service Unavailable).
+      if (!idempotent && status != 429 && status != 503) return result;
+      const milliseconds asked = requested_delay(*result);
+      if (asked.count() >= 0) {
+        if (asked > policy_.max_retry_after) return result;
+        delay = asked;
+      }
+      why = fmt::format("HTTP {}", status);
+    } else {
+      const ErrorCode code = result.error().code();
+      const bool retryable = code == ErrorCode::Unavailable ||
+                             (idempotent && (code == ErrorCode::Transient || code == ErrorCode::Timeout));
+      if (!retryable) return result;
+      why = result.error().message();
+    }
+    spdlog::debug(fmt::runtime("http: {}: {}; attempt {} of {} in {} ms"), describe(request), why, attempt + 1,
+                  policy_.attempts, delay.count());
+    policy_.sleep(delay);
+  }
+}
+
+// --- helpers ---------------------------------------------------------------------
+
+milliseconds requested_delay(const Response& response, std::chrono::system_clock::time_point now) {
+  const auto now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::string retry_after = std::string(trim(response.header("retry-after")));
+  if (!retry_after.empty()) {
+    if (auto seconds = parse_integer(retry_after)) return milliseconds(std::max(0LL, *seconds) * 1000);
+    const time_t when = curl_getdate(retry_after.c_str(), nullptr);  // an HTTP date
+    if (when >= 0) return milliseconds(std::max<long long>(0, static_cast<long long>(when) - now_seconds) * 1000);
+  }
+  if (response.status == 429) {
+    for (const char* name : {"ratelimit-reset", "x-ratelimit-reset"}) {
+      auto value = parse_integer(response.header(name));
+      if (!value) continue;
+      // Big numbers are a Unix time (DigitalOcean, Hetzner), small ones seconds.
+      const long long seconds = *value > 1'000'000'000LL ? *value - now_seconds : *value;
+      return milliseconds(std::max(0LL, seconds) * 1000);
+    }
+  }
+  return milliseconds(-1);
+}
+
+Error status_error(const Request& request, const Response& response) {
+  const long s = response.status;
+  ErrorCode code = ErrorCode::Protocol;
+  if (s == 400 || s == 422) code = ErrorCode::InvalidConfig;
+  else if (s == 401 || s == 403) code = ErrorCode::PermissionDenied;
+  else if (s == 404 || s == 410) code = ErrorCode::NotFound;
+  else if (s == 409 || s == 412) code = ErrorCode::Conflict;
+  else if (s == 408 || s == 504) code = ErrorCode::Timeout;
+  else if (s == 429 || s >= 500) code = ErrorCode::Transient;
+  std::string message = fmt::format("{}: HTTP {}", describe(request), s);
+  if (const char* text = reason(s); *text) message += fmt::format(" {}", text);
+  if (std::string detail = server_message(response.body); !detail.empty()) {
+    message += ": ";
+    message += detail;
+  }
+  return Error(code, std::move(message));
+}
+
+Result<Response> send_checked(HttpClient& client, const Request& request) {
+  auto response = client.send(request);
+  if (!response) return response;
+  if (!response->ok()) return fail(status_error(request, *response));
+  return response;
+}
+
+}  // namespace keel::http
