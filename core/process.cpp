@@ -292,19 +292,37 @@ struct Pump {
   int out_fd = -1, in_fd = -1;
   std::string_view pending;
   std::string output;
-  bool exited = false;
+  size_t keep_first = 0;  // Options::max_output
+  bool truncated = false;
+  bool group = false;            // the child leads its own process group
+  bool kill_group_on_exit = false;
+  bool exited = false;  // the child has exited (a zombie until reaped)
+  bool reaped = false;  // ... and `status` holds its wait status
   int status = 0;
   bool timed_out = false;
 };
 
-void read_output(Pump& p) {
+void keep_output(Pump& p, const char* data, size_t n) {
+  if (p.keep_first > 0) {
+    size_t room = p.keep_first - std::min(p.keep_first, p.output.size());
+    p.output.append(data, std::min(n, room));
+    if (n > room) p.truncated = true;
+    return;
+  }
+  p.output.append(data, n);
+  // Trim in big steps so that a chatty child costs amortised O(1).
+  if (p.output.size() > 2 * kMaxOutput) p.output.erase(0, p.output.size() - kMaxOutput);
+}
+
+// Reads what the pipe holds, at most `rounds` buffers so that a writer as
+// fast as we are cannot keep us here past a deadline.
+void read_output(Pump& p, int rounds = 16) {
   char buf[65536];
-  for (;;) {
+  for (int i = 0; i < rounds;) {
     ssize_t n = ::read(p.out_fd, buf, sizeof buf);
     if (n > 0) {
-      p.output.append(buf, static_cast<size_t>(n));
-      // Trim in big steps so that a chatty child costs amortised O(1).
-      if (p.output.size() > 2 * kMaxOutput) p.output.erase(0, p.output.size() - kMaxOutput);
+      keep_output(p, buf, static_cast<size_t>(n));
+      ++i;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -329,10 +347,30 @@ void write_input(Pump& p) {
 }
 
 void try_reap(Pump& p) {
-  if (!p.exited && ::waitpid(p.pid, &p.status, WNOHANG) == p.pid) {
-    p.exited = true;
+  if (p.exited) return;
+  if (p.kill_group_on_exit) {
+    // Notice the exit but leave the zombie: while it exists its pid (the
+    // group id) cannot be reused, so the final kill(-pid) hits only our group.
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(p.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == p.pid) {
+      p.exited = true;
+      close_fd(p.pidfd);
+    }
+    return;
+  }
+  if (::waitpid(p.pid, &p.status, WNOHANG) == p.pid) {
+    p.exited = p.reaped = true;
     close_fd(p.pidfd);
   }
+}
+
+// How long output may still arrive after the child exited: a grace for
+// background children that inherited the pipe; when they are to be killed
+// anyway, never past the timeout.
+Clock::time_point drain_deadline(const Pump& p, Clock::time_point now, Clock::time_point deadline) {
+  auto until = now + kDrainGrace;
+  if (p.kill_group_on_exit && !p.timed_out) until = std::min(until, std::max(deadline, now));
+  return until;
 }
 
 int poll_wait_ms(const Pump& p, Clock::time_point now, Clock::time_point next) {
@@ -356,7 +394,7 @@ void poll_once(Pump& p, int wait_ms) {
   }
 }
 
-void pump(Pump& p, milliseconds timeout, bool group) {
+void pump(Pump& p, milliseconds timeout) {
   const auto deadline = timeout.count() > 0 ? Clock::now() + timeout : Clock::time_point::max();
   auto drain_until = Clock::time_point::max();
   for (;;) {
@@ -364,12 +402,15 @@ void pump(Pump& p, milliseconds timeout, bool group) {
     auto now = Clock::now();
     if (p.exited) {
       if (p.out_fd < 0) break;
-      if (drain_until == Clock::time_point::max()) drain_until = now + kDrainGrace;
-      if (now >= drain_until) break;
+      if (drain_until == Clock::time_point::max()) drain_until = drain_deadline(p, now, deadline);
+      if (now >= drain_until) {
+        read_output(p);  // what is already in the pipe
+        break;
+      }
     }
     if (!p.exited && !p.timed_out && now >= deadline) {
       // The whole group, so that `sh -c 'a & b'` leaves nothing behind.
-      if (group) ::kill(-p.pid, SIGKILL);
+      if (p.group) ::kill(-p.pid, SIGKILL);
       ::kill(p.pid, SIGKILL);
       p.timed_out = true;
       close_fd(p.in_fd);
@@ -377,7 +418,8 @@ void pump(Pump& p, milliseconds timeout, bool group) {
     auto next = std::min(p.timed_out ? Clock::time_point::max() : deadline, drain_until);
     poll_once(p, poll_wait_ms(p, now, next));
   }
-  if (!p.exited) wait_for(p.pid, &p.status);
+  if (p.kill_group_on_exit && p.group) ::kill(-p.pid, SIGKILL);  // the leader's zombie still holds the id
+  if (!p.reaped) wait_for(p.pid, &p.status);
 }
 
 // Child-side stdio for run(): a pipe for input if there is any (else
@@ -490,7 +532,10 @@ Result<Outcome> run(const Options& options) {
   p.in_fd = std::exchange(fds.parent_in, -1);
   p.out_fd = std::exchange(fds.parent_out, -1);
   p.pending = options.stdin_data;
-  pump(p, options.timeout, options.new_process_group);
+  p.keep_first = options.max_output;
+  p.group = options.new_process_group;
+  p.kill_group_on_exit = options.kill_group_on_exit && options.new_process_group;
+  pump(p, options.timeout);
   close_fd(p.pidfd);
   close_fd(p.in_fd);
   close_fd(p.out_fd);
@@ -498,8 +543,9 @@ Result<Outcome> run(const Options& options) {
   Outcome out = outcome_from_status(p.status);
   out.timed_out = p.timed_out;
   if (p.timed_out) out.timeout = options.timeout;
-  if (p.output.size() > kMaxOutput) p.output.erase(0, p.output.size() - kMaxOutput);
+  if (p.keep_first == 0 && p.output.size() > kMaxOutput) p.output.erase(0, p.output.size() - kMaxOutput);
   out.output = std::move(p.output);
+  out.output_truncated = p.truncated;
   return out;
 }
 

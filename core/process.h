@@ -30,6 +30,14 @@ struct Options {
   bool capture_output = true;               // else stdout/stderr go to /dev/null
   std::chrono::milliseconds timeout{0};     // 0: none; at the deadline the whole process group is killed
   bool new_process_group = true;
+  // Health checks: keep the FIRST max_output bytes (instead of the last
+  // 1 MiB) and read and drop the rest, so that a child printing megabytes
+  // never blocks on a full pipe. 0: the default (last 1 MiB).
+  size_t max_output = 0;
+  // Once the direct child has exited, SIGKILL whatever is left of its process
+  // group (a plugin's forgotten background child), after waiting a short
+  // grace for their output, never past the timeout. Needs new_process_group.
+  bool kill_group_on_exit = false;
 };
 
 struct Outcome {
@@ -38,6 +46,7 @@ struct Outcome {
   bool timed_out = false;
   std::string output;    // stdout and stderr interleaved (capture_output)
   std::chrono::milliseconds timeout{0};  // the limit that was hit, when timed_out
+  bool output_truncated = false;  // max_output was reached and the rest dropped
   std::string describe() const;  // "exit status 1", "killed by signal 9", "timed out"
 };
 

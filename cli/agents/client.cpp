@@ -136,7 +136,9 @@ Result<std::vector<CheckReport>> AgentClient::checks() {
 }
 
 Result<ConfigResult> AgentClient::put_config(const json& config) {
-  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::RetryPolicy policy;
+  policy.attempts = options_.attempts;
+  http::RetryingHttpClient client(transport_, policy);
   http::Request r = request("PUT", "/v1/config");
   r.body = config.dump();
   auto response = client.send(r);

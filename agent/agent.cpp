@@ -1,0 +1,142 @@
+#include "agent/agent.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/files.h"
+#include "core/log.h"
+
+namespace keel::agent {
+
+namespace {
+
+std::string local_hostname() {
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+nlohmann::json names(const std::vector<std::string>& list) { return nlohmann::json(list); }
+
+}  // namespace
+
+Agent::Agent(std::string config_path, AgentConfig config)
+    : config_path_(std::move(config_path)),
+      hostname_(local_hostname()),
+      config_(std::move(config)),
+      webhook_(counters_, hostname_),
+      scheduler_([this](const StatusChange& change) { on_status_change(change); }),
+      api_(ApiContext{.scheduler = &scheduler_,
+                      .counters = &counters_,
+                      .token = [this] { return current_token(); },
+                      .put_config = [this](const std::string& body) { return apply_config_text(body); },
+                      .hostname = hostname_}) {}
+
+Agent::~Agent() { stop(); }
+
+Status Agent::start() {
+  auto token = read_token(config_.token_file);
+  if (!token) return fail(token.error());
+  if (auto st = files::make_dirs(config_.state_dir, 0700); !st) return fail(st.error().with_context("state_dir"));
+  {
+    std::lock_guard lock(mutex_);
+    token_ = *token;
+  }
+  webhook_.configure(config_.webhook);
+  scheduler_.reload(config_.checks);
+  scheduler_.start();
+  if (auto st = api_.start(config_.listen_host, config_.listen_port, config_.tls); !st) {
+    scheduler_.stop();
+    return st;
+  }
+  logging::event(logging::Level::Info, "agent started",
+                 {{"version", KEEL_VERSION}, {"listen", fmt::format("{}:{}", config_.listen_host, api_.port())},
+                  {"tls", config_.tls.has_value()}, {"checks", config_.checks.size()}});
+  return {};
+}
+
+void Agent::stop() {
+  api_.stop();
+  scheduler_.stop();
+  webhook_.stop();
+}
+
+std::string Agent::current_token() const {
+  std::lock_guard lock(mutex_);
+  return token_;
+}
+
+Result<nlohmann::json> Agent::reload_from_file() {
+  auto load = load_agent_config(config_path_);
+  if (load.diagnostics.has_errors()) {
+    ++counters_.reloads_failed;
+    return fail(ErrorCode::InvalidConfig, load.diagnostics.describe());
+  }
+  return apply(std::move(load.config));
+}
+
+Result<nlohmann::json> Agent::apply_config_text(const std::string& text) {
+  // Relative paths in the body are relative to the config file, as they
+  // would be once it is written there.
+  auto load = parse_agent_config(text, "request body", files::dirname(config_path_));
+  if (load.diagnostics.has_errors()) {
+    ++counters_.reloads_failed;
+    return fail(ErrorCode::InvalidConfig, load.diagnostics.describe());
+  }
+  load.config.file = config_path_;
+  // Validate the token before the file is replaced: a refused config must
+  // leave both the running agent and its file as they were.
+  if (auto token = read_token(load.config.token_file); !token) {
+    ++counters_.reloads_failed;
+    return fail(ErrorCode::InvalidConfig, token.error().message());
+  }
+  if (auto st = files::write_atomic(config_path_, text, 0600); !st) {
+    ++counters_.reloads_failed;
+    return fail(st.error().with_context("writing the config file"));
+  }
+  return apply(std::move(load.config));
+}
+
+Result<nlohmann::json> Agent::apply(AgentConfig next) {
+  std::lock_guard lock(mutex_);
+  auto token = read_token(next.token_file);
+  if (!token) {
+    ++counters_.reloads_failed;
+    return fail(ErrorCode::InvalidConfig, token.error().message());
+  }
+  if (auto st = files::make_dirs(next.state_dir, 0700); !st) {
+    ++counters_.reloads_failed;
+    return fail(st.error().with_context("state_dir"));
+  }
+  const bool restart_required = !config_.same_listener(next);
+  auto summary = scheduler_.reload(next.checks);
+  webhook_.configure(next.webhook);
+  token_ = *token;
+  // The listener keeps its settings until a restart.
+  next.listen_host = config_.listen_host;
+  next.listen_port = config_.listen_port;
+  next.tls = config_.tls;
+  config_ = std::move(next);
+  ++counters_.reloads_ok;
+  logging::event(logging::Level::Info, "config applied",
+                 {{"added", summary.added.size()}, {"changed", summary.changed.size()},
+                  {"removed", summary.removed.size()}, {"kept", summary.kept.size()},
+                  {"restart_required", restart_required}});
+  return nlohmann::json{{"applied", true},
+                        {"added", names(summary.added)},
+                        {"changed", names(summary.changed)},
+                        {"removed", names(summary.removed)},
+                        {"restart_required", restart_required}};
+}
+
+void Agent::on_status_change(const StatusChange& change) {
+  auto level = change.to == checks::CheckStatus::Passing ? logging::Level::Info : logging::Level::Warning;
+  logging::event(level, "check status changed",
+                 {{"check", change.check}, {"type", checks::to_string(change.type)},
+                  {"from", checks::to_string(change.from)}, {"to", checks::to_string(change.to)},
+                  {"output", truncate_output(change.output, 512)}});
+  webhook_.notify(change);
+}
+
+}  // namespace keel::agent

@@ -1,0 +1,58 @@
+#pragma once
+// The running agent: its config, checks, API and webhook, and how a new
+// config is taken in (SIGHUP re-reads the file; PUT /v1/config sends one).
+// A config that fails validation is refused whole and the running one kept.
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/api.h"
+#include "agent/config.h"
+#include "agent/metrics.h"
+#include "agent/scheduler.h"
+#include "agent/webhook.h"
+#include "core/error.h"
+
+namespace keel::agent {
+
+class Agent {
+ public:
+  Agent(std::string config_path, AgentConfig config);
+  ~Agent();
+
+  // Reads the token, starts the checks, binds the API. Fails (and starts
+  // nothing) when the token or the listening socket is not usable.
+  Status start();
+  void stop();
+
+  // SIGHUP: re-reads the config file.
+  Result<nlohmann::json> reload_from_file();
+  // PUT /v1/config: validates `text`, writes it over the config file (so a
+  // restart keeps it), then applies it. The answer: {"applied": true,
+  // "added": [...], "changed": [...], "removed": [...], "restart_required": bool}.
+  Result<nlohmann::json> apply_config_text(const std::string& text);
+
+  int port() const { return api_.port(); }
+
+ private:
+  Result<nlohmann::json> apply(AgentConfig next);
+  void on_status_change(const StatusChange& change);
+  std::string current_token() const;
+
+  std::string config_path_;
+  std::string hostname_;
+  AgentCounters counters_;
+
+  mutable std::mutex mutex_;  // guards config_ and token_; serialises reloads
+  AgentConfig config_;
+  std::string token_;
+
+  Webhook webhook_;
+  CheckScheduler scheduler_;
+  ApiServer api_;
+};
+
+}  // namespace keel::agent

@@ -1,0 +1,203 @@
+#include "agent/config.h"
+
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/files.h"
+#include "core/time.h"
+
+namespace keel::agent {
+
+bool AgentConfig::same_listener(const AgentConfig& other) const {
+  auto tls_key = [](const std::optional<TlsConfig>& t) {
+    return t ? t->cert_file + "\n" + t->key_file : std::string();
+  };
+  return listen_host == other.listen_host && listen_port == other.listen_port && tls_key(tls) == tls_key(other.tls);
+}
+
+namespace {
+
+const std::vector<std::string> kTopKeys = {"listen", "token_file", "tls", "state_dir", "checks", "webhook"};
+
+class ConfigParser {
+ public:
+  ConfigParser(std::string file, std::string base_dir, Diagnostics& diags)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)), diags_(diags) {}
+
+  void parse(const YAML::Node& root, AgentConfig& config) {
+    if (!root.IsMap()) {
+      diags_.error(mark(root), "an agent config must be a map (listen, token_file, checks, ...)");
+      return;
+    }
+    for (const auto& kv : root) {
+      const std::string& key = kv.first.Scalar();
+      if (key == "listen") parse_listen(kv.second, config);
+      else if (key == "token_file") config.token_file = path(kv.second, "token_file");
+      else if (key == "tls") parse_tls(kv.second, config);
+      else if (key == "state_dir") config.state_dir = path(kv.second, "state_dir");
+      else if (key == "checks") parse_checks(kv.second, config);
+      else if (key == "webhook") parse_webhook(kv.second, config);
+      else diags_.error(mark(kv.first), fmt::format("unknown key `{}` in the agent config", key), did_you_mean(key, kTopKeys));
+    }
+    if (config.token_file.empty())
+      diags_.error({file_, 1, 1}, "missing `token_file`", "the agent refuses to serve its API without a token");
+    if (config.state_dir.empty()) config.state_dir = base_dir_;
+  }
+
+ private:
+  SourceMark mark(const YAML::Node& node) const {
+    auto m = node.Mark();
+    if (m.line < 0) return {file_, 0, 0};
+    return {file_, m.line + 1, m.column + 1};
+  }
+
+  std::string scalar(const YAML::Node& node, const std::string& what) {
+    if (node.IsScalar() && !node.Scalar().empty()) return node.Scalar();
+    diags_.error(mark(node), fmt::format("`{}` must be a non-empty string", what));
+    return {};
+  }
+
+  std::string path(const YAML::Node& node, const std::string& what) {
+    std::string p = scalar(node, what);
+    if (p.empty()) return p;
+    return files::absolute(files::expand_home(p), base_dir_);
+  }
+
+  void parse_listen(const YAML::Node& node, AgentConfig& config) {
+    std::string text = scalar(node, "listen");
+    static const std::regex pattern(R"(^(\[[^\]]+\]|[^:\[\]]+):([0-9]{1,5})$)");
+    std::smatch m;
+    if (text.empty()) return;
+    if (!std::regex_match(text, m, pattern) || std::stoi(m[2].str()) > 65535) {
+      diags_.error(mark(node), fmt::format("`listen` must be host:port, got `{}`", text), "for example 127.0.0.1:7300");
+      return;
+    }
+    config.listen_host = m[1].str();
+    if (config.listen_host.front() == '[') config.listen_host = config.listen_host.substr(1, config.listen_host.size() - 2);
+    config.listen_port = std::stoi(m[2].str());
+  }
+
+  void parse_tls(const YAML::Node& node, AgentConfig& config) {
+    if (!node.IsMap()) {
+      diags_.error(mark(node), "`tls` must be a map with `cert` and `key`");
+      return;
+    }
+    TlsConfig tls;
+    for (const auto& kv : node) {
+      const std::string& key = kv.first.Scalar();
+      if (key == "cert") tls.cert_file = path(kv.second, "tls.cert");
+      else if (key == "key") tls.key_file = path(kv.second, "tls.key");
+      else diags_.error(mark(kv.first), fmt::format("unknown key `{}` in `tls`", key), did_you_mean(key, {"cert", "key"}));
+    }
+    if (tls.cert_file.empty() || tls.key_file.empty()) {
+      diags_.error(mark(node), "`tls` needs both `cert` and `key` (PEM files)");
+      return;
+    }
+    config.tls = tls;
+  }
+
+  void parse_checks(const YAML::Node& node, AgentConfig& config) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) {
+      diags_.error(mark(node), "`checks` must be a map of check name to definition");
+      return;
+    }
+    std::set<std::string> seen;
+    checks::ParseOptions options;
+    options.file = file_;
+    for (const auto& kv : node) {
+      const std::string& name = kv.first.Scalar();
+      if (!seen.insert(name).second) {
+        diags_.error(mark(kv.first), fmt::format("check `{}` is defined twice", name));
+        continue;
+      }
+      if (auto spec = checks::parse_check(name, kv.second, options, diags_)) config.checks.push_back(std::move(*spec));
+    }
+  }
+
+  void parse_webhook(const YAML::Node& node, AgentConfig& config) {
+    if (node.IsNull()) return;
+    WebhookConfig hook;
+    if (node.IsScalar()) {
+      hook.url = node.Scalar();
+    } else if (node.IsMap()) {
+      for (const auto& kv : node) {
+        const std::string& key = kv.first.Scalar();
+        if (key == "url") {
+          hook.url = scalar(kv.second, "webhook.url");
+        } else if (key == "timeout") {
+          auto d = timeutil::parse_duration(kv.second.IsScalar() ? kv.second.Scalar() : "");
+          if (!d) diags_.error(mark(kv.second), fmt::format("`webhook.timeout`: {}", d.error().message()));
+          else hook.timeout = *d;
+        } else if (key == "attempts") {
+          try {
+            hook.attempts = kv.second.as<int>();
+            if (hook.attempts < 1 || hook.attempts > 100) throw YAML::Exception(kv.second.Mark(), "range");
+          } catch (const YAML::Exception&) {
+            diags_.error(mark(kv.second), "`webhook.attempts` must be a whole number from 1 to 100");
+          }
+        } else {
+          diags_.error(mark(kv.first), fmt::format("unknown key `{}` in `webhook`", key),
+                       did_you_mean(key, {"url", "timeout", "attempts"}));
+        }
+      }
+    }
+    if (hook.url.rfind("http://", 0) != 0 && hook.url.rfind("https://", 0) != 0) {
+      diags_.error(mark(node), "`webhook.url` must be an http:// or https:// URL");
+      return;
+    }
+    config.webhook = hook;
+  }
+
+  std::string file_;
+  std::string base_dir_;
+  Diagnostics& diags_;
+};
+
+}  // namespace
+
+ConfigLoad parse_agent_config(const std::string& text, const std::string& file, const std::string& base_dir) {
+  ConfigLoad load;
+  load.config.file = file;
+  std::string dir = !base_dir.empty() ? base_dir : files::dirname(files::absolute(file.empty() ? "." : file, "."));
+  ConfigParser parser(file, dir, load.diagnostics);
+  try {
+    parser.parse(YAML::Load(text), load.config);
+  } catch (const YAML::Exception& e) {
+    load.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+  }
+  return load;
+}
+
+ConfigLoad load_agent_config(const std::string& path) {
+  auto text = files::read_file(path);
+  if (!text) {
+    ConfigLoad load;
+    load.diagnostics.error({path, 0, 0}, fmt::format("cannot read the agent config: {}", text.error().message()));
+    return load;
+  }
+  return parse_agent_config(*text, path);
+}
+
+Result<std::string> read_token(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
+    return fail(ErrorCode::PermissionDenied,
+                fmt::format("token file {} is readable by others (mode {:o}); chmod 600 it", path, st.st_mode & 0777));
+  auto text = files::read_file(path);
+  if (!text) return fail(text.error().with_context("token file"));
+  std::string token = *text;
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(token.begin());
+  if (token.size() < 16)
+    return fail(ErrorCode::InvalidConfig, fmt::format("token file {} holds no token of at least 16 characters", path));
+  return token;
+}
+
+}  // namespace keel::agent

@@ -1,0 +1,64 @@
+#pragma once
+// The agent's config file (YAML; JSON is YAML too, so the CLI may render it
+// as JSON):
+//
+//   listen: 127.0.0.1:7300            # host:port; default 127.0.0.1:7300
+//   token_file: /etc/keel/agent.token # the bearer token; required
+//   tls: { cert: agent.crt, key: agent.key }   # optional; PEM files
+//   state_dir: /var/lib/keel-agent    # default: the config file's directory
+//   checks:                           # core/check_spec.h, without `on:`
+//     web: { http: "http://127.0.0.1:8080/healthz", interval: 10s }
+//   webhook: { url: "https://hooks.example/keel", timeout: 5s, attempts: 5 }
+//
+// Relative paths are relative to the config file's directory.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/check_spec.h"
+#include "core/diagnostics.h"
+#include "core/error.h"
+
+namespace keel::agent {
+
+struct TlsConfig {
+  std::string cert_file, key_file;
+};
+
+struct WebhookConfig {
+  std::string url;
+  std::chrono::milliseconds timeout{5000};
+  int attempts = 5;  // with exponential backoff between them
+};
+
+struct AgentConfig {
+  std::string file;  // where it was read from (empty for PUT bodies)
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 7300;
+  std::string token_file;
+  std::optional<TlsConfig> tls;
+  std::string state_dir;
+  std::vector<checks::CheckSpec> checks;  // in file order, names unique
+  std::optional<WebhookConfig> webhook;
+
+  // Settings that only take effect at a restart (the listening socket).
+  bool same_listener(const AgentConfig& other) const;
+};
+
+struct ConfigLoad {
+  AgentConfig config;
+  Diagnostics diagnostics;
+};
+
+// Parses config text; `file` names it in diagnostics and anchors relative
+// paths (its directory; `base_dir` overrides that when given).
+ConfigLoad parse_agent_config(const std::string& text, const std::string& file, const std::string& base_dir = {});
+ConfigLoad load_agent_config(const std::string& path);
+
+// Reads and trims the token file; refuses an empty one or one readable by
+// others (it is a password).
+Result<std::string> read_token(const std::string& path);
+
+}  // namespace keel::agent
