@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: install what is missing, build keel, and apply
-# the quickstart stack (a real PostgreSQL and Redis on this machine) in
-# ./quickstart, then show how to connect.
+# the quickstart stack (a real PostgreSQL and Redis on this machine, and a
+# host whose agent checks both) in ./quickstart, then ask the agent for
+# health and show how to connect.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,10 +12,14 @@ mkdir -p quickstart
 [ -f quickstart/keel.yaml ] || cp templates/quickstart/keel.yaml quickstart/keel.yaml
 cd quickstart
 ../build/keel apply --auto-approve
+# The agent's first runs are spread over half a second; give them a moment.
+sleep 2
+../build/keel health || true
 cat <<MSG
 
 Connect:
   psql "\$(../build/keel output --raw db_uri)" -c 'select version()'
   redis-cli -u "\$(../build/keel output --raw redis_uri)" ping
+  ../build/keel health --watch            (the agent's checks; Ctrl-C to stop)
 Then, in quickstart/:  ../build/keel plan   (no changes)   ../build/keel destroy
 MSG

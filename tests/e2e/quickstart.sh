@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first experience: the quickstart stack (a real PostgreSQL and
-# Redis through the local provider), from validate to destroy, checked with
-# the real clients.
+# Redis through the local provider, and a host whose agent checks both), from
+# validate to destroy, checked with the real clients and `keel health`.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 # 0700, as a project in root's home (the tests run as root in CI): the
@@ -19,7 +19,7 @@ assert_contains "$WORK/last.out" "valid"
 step "apply"
 expect_ok keel apply --auto-approve
 cp "$WORK/last.out" "$WORK/apply.out"
-assert_contains "$WORK/apply.out" "Apply complete! Resources: 2 added"
+assert_contains "$WORK/apply.out" "Apply complete! Resources: 3 added"
 
 step "outputs and the real clients"
 DB_URI=$(keel output --raw db_uri) || fail "keel output --raw db_uri failed"
@@ -44,6 +44,15 @@ if [[ $(id -u) == 0 ]]; then
   ps -eo args= | grep -qF -- "-D $ext/data" || fail "no postmaster runs from $ext/data (expected outside the 0700 project)"
 fi
 
+step "health: the agent's postgres, redis and disk checks pass"
+wait_until 30 "$KEEL_BUILD_DIR/keel" health >/dev/null 2>&1 || true
+expect_ok keel health
+cp "$WORK/last.out" "$WORK/health.out"
+for check in database sessions disk; do
+  grep -Eq "servers\.app +$check +passing" "$WORK/health.out" || { show "$WORK/health.out"; fail "keel health: $check is not passing"; }
+done
+assert_not_contains "$WORK/health.out" "$DB_URI" "keel health printed the database URI"
+
 step "plan after apply: no changes"
 expect_ok keel plan --detailed-exitcode
 assert_contains "$WORK/last.out" "No changes"
@@ -65,12 +74,12 @@ assert_not_contains "$WORK/output.json" "$DB_URI" "keel output --json printed th
 
 step "state list"
 expect_ok keel state list
-[[ $(sort "$WORK/last.out") == $'caches.sessions\ndatabases.main' ]] ||
-  { show "$WORK/last.out"; fail "keel state list should list exactly caches.sessions and databases.main"; }
+[[ $(sort "$WORK/last.out") == $'caches.sessions\ndatabases.main\nservers.app' ]] ||
+  { show "$WORK/last.out"; fail "keel state list should list exactly caches.sessions, databases.main and servers.app"; }
 
 step "destroy"
 expect_ok keel destroy --auto-approve
-assert_contains "$WORK/last.out" "Destroy complete! Resources: 2 destroyed"
+assert_contains "$WORK/last.out" "Destroy complete! Resources: 3 destroyed"
 
 # The servers go away with their ports (a stopped server may take a moment
 # to release its socket, hence the short wait).

@@ -4,7 +4,7 @@
 //
 //   databases  a PostgreSQL cluster (initdb + pg_ctl) on a free 127.0.0.1 port
 //   caches     a redis-server or memcached process on a free 127.0.0.1 port
-//   servers    a host directory with this machine's facts (an agent later)
+//   servers    a host directory running its own keel-agent (TLS, token, checks)
 //
 // Everything lives under the stack's .keel/local/<kind>/<name>/ (the id of the
 // resource). Where a server program is missing, operations fail with
