@@ -18,8 +18,15 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        openssh-server openssh-client curl prometheus procps
        monitoring-plugins-basic monitoring-plugins-standard liburiparser1)
 
+# --bench: what bench/agent_bench compares keel-agent with (not needed by
+# the tests).
+BENCH=()
+if [ "${1:-}" = "--bench" ]; then
+  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk)
+fi
+
 missing=()
-for p in "${LIBS[@]}" "${TOOLS[@]}"; do
+for p in "${LIBS[@]}" "${TOOLS[@]}" "${BENCH[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
@@ -34,5 +41,5 @@ for i in $(seq 1 30); do
   sleep 10
 done
 $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${LIBS[@]}"
-$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${TOOLS[@]}"
+$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${TOOLS[@]}" "${BENCH[@]}"
 echo "install-deps: done"
