@@ -32,7 +32,7 @@ Status post_webhook(const WebhookConfig& config, const std::string& body);
 
 class Webhook {
  public:
-  // One delivery attempt; the default POSTs with libcurl (core/http_client).
+  // One delivery attempt; the default is post_webhook (cpp-httplib).
   using Poster = std::function<Status(const WebhookConfig& config, const std::string& body)>;
 
   static constexpr size_t kMaxQueued = 1000;

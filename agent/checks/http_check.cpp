@@ -4,26 +4,37 @@
 // endpoint said). `body_contains` looks at the first 64 KiB of the body;
 // https also reports how soon the server's certificate expires.
 //
+// It uses cpp-httplib's client, the library that already serves the agent's
+// API, rather than libcurl: Debian's libcurl loads some twenty more shared
+// libraries (GnuTLS, Kerberos, LDAP, ...) and costs about 3.4 MB of resident
+// memory in every agent (see docs/decisions.md).
+//
 // Cost matters (the agent runs thousands of these): each thread keeps one
-// libcurl easy handle, so connections, TLS sessions and DNS answers are
-// reused from one run to the next; curl_easy_reset clears the options but
-// keeps those caches.
+// client per origin (and TLS settings), so connections are kept alive and
+// reused from one run to the next.
 //
 // Header values may carry tokens: none is ever put into the output.
 
-#include <dlfcn.h>
 #include <strings.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
 
-#include <curl/curl.h>
 #include <fmt/format.h>
+#include <httplib.h>
 #include <openssl/asn1.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "agent/checks/check.h"
 
@@ -31,46 +42,102 @@ namespace keel::agent {
 namespace {
 
 using checks::CheckStatus;
+using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxBody = 64 * 1024;  // more is not read: the transfer is stopped
-constexpr long kMaxConnections = 16;    // per thread: one per target, for a typical host's checks
-constexpr long kCaCacheSeconds = 600;
+constexpr size_t kMaxClients = 16;      // per thread: one per target, for a typical host's checks
+// A client loads its CA file once; a CA file rotated in place should count
+// after this long (and a client unused this long is dropped).
+constexpr auto kClientLifetime = std::chrono::seconds(600);
 
-// ---- the per-thread handle --------------------------------------------------
+// ---- the URL ----------------------------------------------------------------------
 
-struct EasyHandle {
-  CURL* curl = nullptr;
-  EasyHandle() {
-    // curl_global_init is not thread-safe in every libcurl build: once.
-    static std::once_flag once;
-    std::call_once(once, [] { ::curl_global_init(CURL_GLOBAL_DEFAULT); });
-    curl = ::curl_easy_init();
-  }
-  ~EasyHandle() {
-    if (curl) ::curl_easy_cleanup(curl);
-  }
-  EasyHandle(const EasyHandle&) = delete;
-  EasyHandle& operator=(const EasyHandle&) = delete;
+struct Url {
+  bool https = false;
+  std::string host;       // without brackets
+  int port = 0;
+  std::string authority;  // for the Host header: host[:port], brackets kept
+  std::string target;     // path and query, "/" at least
+  std::string user, password;
+  bool has_user = false;
 };
 
-CURL* thread_handle() {
-  thread_local EasyHandle handle;
-  if (handle.curl) ::curl_easy_reset(handle.curl);
-  return handle.curl;
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+Result<Url> parse_url(std::string_view text) {
+  Url url;
+  const size_t scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) return fail(ErrorCode::InvalidConfig, "URL without a scheme");
+  const std::string_view scheme = text.substr(0, scheme_end);
+  if (scheme.size() == 5 && ::strncasecmp(scheme.data(), "https", 5) == 0) url.https = true;
+  else if (!(scheme.size() == 4 && ::strncasecmp(scheme.data(), "http", 4) == 0))
+    return fail(ErrorCode::InvalidConfig, fmt::format("unsupported URL scheme \"{}\"", scheme.substr(0, 20)));
+  std::string_view rest = text.substr(scheme_end + 3);
+  if (const size_t hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
+  const size_t authority_end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, authority_end);
+  std::string_view target = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  url.target = target.empty() ? "/" : target.front() == '?' ? fmt::format("/{}", target) : std::string(target);
+
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    url.has_user = true;
+    url.user = percent_decoded(userinfo.substr(0, colon));
+    if (colon != std::string_view::npos) url.password = percent_decoded(userinfo.substr(colon + 1));
+    authority = authority.substr(at + 1);
+  }
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return fail(ErrorCode::InvalidConfig, "bad IPv6 address in the URL");
+    url.host = std::string(authority.substr(1, close - 1));
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail(ErrorCode::InvalidConfig, "bad port in the URL");
+      port_text = after.substr(1);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (url.host.empty()) return fail(ErrorCode::InvalidConfig, "URL without a host");
+  const int default_port = url.https ? 443 : 80;
+  url.port = default_port;
+  if (!port_text.empty()) {
+    int port = 0;
+    for (char c : port_text) {
+      if (c < '0' || c > '9' || port > 65535) return fail(ErrorCode::InvalidConfig, "bad port in the URL");
+      port = port * 10 + (c - '0');
+    }
+    if (port < 1 || port > 65535) return fail(ErrorCode::InvalidConfig, "bad port in the URL");
+    url.port = port;
+  }
+  const std::string host = url.host.find(':') != std::string::npos ? fmt::format("[{}]", url.host) : url.host;
+  url.authority = url.port == default_port ? host : fmt::format("{}:{}", host, url.port);
+  return url;
 }
 
 // ---- the server certificate ---------------------------------------------------
-
-// SSL_get0_peer_certificate lives in libssl, which libcurl has loaded but
-// keel does not link; looking it up at run time also keeps the check working
-// (without the expiry) under a libcurl built for another TLS library.
-using PeerCertificateFn = X509* (*)(const SSL*);
-
-PeerCertificateFn peer_certificate_fn() {
-  static const PeerCertificateFn fn =
-      reinterpret_cast<PeerCertificateFn>(::dlsym(RTLD_DEFAULT, "SSL_get0_peer_certificate"));
-  return fn;
-}
 
 struct CertExpiry {
   bool known = false;
@@ -78,18 +145,8 @@ struct CertExpiry {
   bool expired = false;
 };
 
-// Asked while the transfer runs: afterwards libcurl has detached the
-// connection and no longer hands out its SSL pointer.
-CertExpiry certificate_expiry(CURL* curl) {
+CertExpiry expiry_of(const X509* cert) {
   CertExpiry out;
-  curl_tlssessioninfo* info = nullptr;
-  if (::curl_easy_getinfo(curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info || !info->internals ||
-      info->backend != CURLSSLBACKEND_OPENSSL) {
-    return out;
-  }
-  PeerCertificateFn peer_certificate = peer_certificate_fn();
-  if (!peer_certificate) return out;
-  X509* cert = peer_certificate(static_cast<const SSL*>(info->internals));
   const ASN1_TIME* not_after = cert ? ::X509_get0_notAfter(cert) : nullptr;
   int days = 0, seconds = 0;
   if (!not_after || ::ASN1_TIME_diff(&days, &seconds, nullptr, not_after) != 1) return out;
@@ -99,113 +156,217 @@ CertExpiry certificate_expiry(CURL* curl) {
   return out;
 }
 
-// ---- one transfer ---------------------------------------------------------------
+// ---- the per-thread clients -----------------------------------------------------
+
+struct Target {
+  std::unique_ptr<httplib::ClientImpl> client;
+  bool verify = true;
+  CertExpiry cert;  // of the last handshake: a reused connection keeps its certificate
+  Clock::time_point created, used;
+};
+
+// OpenSSL calls this in every handshake, whether the chain is to be verified
+// or not (httplib verifies the host name itself, afterwards).
+int on_verify_certificate(X509_STORE_CTX* ctx, void* arg) {
+  auto& target = *static_cast<Target*>(arg);
+  target.cert = expiry_of(::X509_STORE_CTX_get0_cert(ctx));
+  return target.verify ? ::X509_verify_cert(ctx) : 1;
+}
+
+std::unique_ptr<Target> make_target(const Url& url, const checks::HttpCheck& check) {
+  auto target = std::make_unique<Target>();
+  target->verify = check.tls_verify;
+  target->created = Clock::now();
+  if (url.https) {
+    auto client = std::make_unique<httplib::SSLClient>(url.host, url.port);
+    client->enable_server_certificate_verification(check.tls_verify);
+    if (!check.ca_file.empty()) client->set_ca_cert_path(check.ca_file);
+    if (SSL_CTX* ctx = client->ssl_context()) ::SSL_CTX_set_cert_verify_callback(ctx, on_verify_certificate, target.get());
+    target->client = std::move(client);
+  } else {
+    target->client = std::make_unique<httplib::ClientImpl>(url.host, url.port);
+  }
+  target->client->set_keep_alive(true);
+  target->client->set_follow_location(false);
+  return target;
+}
+
+Target& thread_target(const Url& url, const checks::HttpCheck& check) {
+  thread_local std::unordered_map<std::string, std::unique_ptr<Target>> targets;
+  const auto now = Clock::now();
+  std::erase_if(targets, [&](const auto& item) { return now - item.second->created > kClientLifetime; });
+  std::string key = fmt::format("{}|{}|{}|{}|{}", url.https ? "https" : "http", url.host, url.port,
+                                check.tls_verify ? 1 : 0, check.ca_file);
+  auto found = targets.find(key);
+  if (found == targets.end()) {
+    if (targets.size() >= kMaxClients) {
+      auto oldest = std::min_element(targets.begin(), targets.end(),
+                                     [](const auto& a, const auto& b) { return a.second->used < b.second->used; });
+      targets.erase(oldest);
+    }
+    found = targets.emplace(std::move(key), make_target(url, check)).first;
+  }
+  found->second->used = now;
+  return *found->second;
+}
+
+// ---- the deadline of the whole check -----------------------------------------------
+
+// httplib bounds each connect, read and write by its timeout, not the whole
+// request (a server that trickles its headers could hold a check for long):
+// one thread for the process stops a client's request at the check's
+// deadline, by shutting its socket down (httplib's stop(), which is meant to
+// be called from another thread).
+class Watchdog {
+ public:
+  struct Arm {
+    httplib::ClientImpl* client = nullptr;
+    enum State { Armed, Stopping, Fired } state = Armed;
+    std::multimap<Clock::time_point, Arm*>::iterator at;
+  };
+
+  static Watchdog& instance() {
+    static Watchdog* watchdog = new Watchdog;  // never destroyed: its thread runs until exit
+    return *watchdog;
+  }
+
+  // False when no thread could be started (the per-read timeouts still hold).
+  bool arm(Arm& arm, Clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    if (!started_) {
+      try {
+        std::thread([this] { run(); }).detach();
+      } catch (const std::system_error&) {
+        return false;
+      }
+      started_ = true;
+    }
+    arm.state = Arm::Armed;
+    arm.at = armed_.emplace(deadline, &arm);
+    if (arm.at == armed_.begin()) wake_.notify_one();
+    return true;
+  }
+
+  // After this the watchdog no longer touches arm.client. True if it fired.
+  bool disarm(Arm& arm) {
+    std::unique_lock lock(mutex_);
+    stopped_.wait(lock, [&] { return arm.state != Arm::Stopping; });
+    if (arm.state == Arm::Armed) armed_.erase(arm.at);
+    return arm.state == Arm::Fired;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (armed_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      auto first = armed_.begin();
+      if (Clock::now() < first->first) {
+        wake_.wait_until(lock, first->first);
+        continue;
+      }
+      Arm* due = first->second;
+      armed_.erase(first);
+      due->state = Arm::Stopping;
+      // stop() waits while the client connects: not under our lock, which
+      // every other check's arm() and disarm() need. disarm() waits for it.
+      lock.unlock();
+      due->client->stop();
+      lock.lock();
+      due->state = Arm::Fired;
+      stopped_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, stopped_;
+  std::multimap<Clock::time_point, Arm*> armed_;
+  bool started_ = false;
+};
+
+// ---- the request ------------------------------------------------------------------
+
+std::string basic_credentials(const std::string& user, const std::string& password) {
+  const std::string plain = fmt::format("{}:{}", user, password);
+  std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
+  const int n = ::EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                  reinterpret_cast<const unsigned char*>(plain.data()), static_cast<int>(plain.size()));
+  encoded.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return fmt::format("Basic {}", encoded);
+}
 
 struct Transfer {
-  CURL* curl = nullptr;
-  bool https = false;
   bool keep_body = false;  // body_contains is set
   std::string body;        // its first kMaxBody bytes, when kept
   size_t body_bytes = 0;
   bool body_cut = false;   // more than kMaxBody arrived, and we stopped there
-  char reason[64] = {};    // the reason phrase of the (last) status line
-  bool looked_at_cert = false;
-  CertExpiry cert;
+  bool timed_out = false;  // the deadline passed while the body arrived
+  Clock::time_point deadline;
 };
 
-// "HTTP/1.1 404 Not Found\r\n" -> "Not Found"; HTTP/2 has none.
-void remember_reason(Transfer& t, std::string_view line) {
-  size_t first = line.find(' ');
-  size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
-  std::string_view reason = second == std::string_view::npos ? std::string_view() : line.substr(second + 1);
-  while (!reason.empty() && (reason.back() == '\r' || reason.back() == '\n')) reason.remove_suffix(1);
-  size_t n = std::min(reason.size(), sizeof t.reason - 1);
-  for (size_t i = 0; i < n; ++i) t.reason[i] = (reason[i] >= 0x20 && reason[i] < 0x7f) ? reason[i] : ' ';
-  t.reason[n] = '\0';
+void build_request(httplib::Request& req, const checks::HttpCheck& check, const Url& url, Transfer& t) {
+  req.method = check.method.empty() ? "GET" : check.method;
+  req.path = url.target;
+  for (const auto& [name, value] : check.headers) req.headers.emplace(name, value);
+  if (!req.has_header("Host")) req.headers.emplace("Host", url.authority);
+  if (!req.has_header("User-Agent")) req.headers.emplace("User-Agent", "keel-agent/" KEEL_VERSION);
+  if (url.has_user && !req.has_header("Authorization"))
+    req.headers.emplace("Authorization", basic_credentials(url.user, url.password));
+  // httplib sends "Content-Length: 0" for an empty POST, PUT or PATCH, as
+  // servers expect of these methods, and reads no body after HEAD.
+  req.content_receiver = [&t](const char* data, size_t size, uint64_t, uint64_t) {
+    if (Clock::now() >= t.deadline) {
+      t.timed_out = true;
+      return false;
+    }
+    const size_t room = kMaxBody - t.body_bytes;
+    const size_t take = std::min(size, room);
+    if (t.keep_body) t.body.append(data, take);
+    t.body_bytes += take;
+    if (size > room) {
+      t.body_cut = true;
+      return false;  // stops the transfer (Error::Canceled, which we expect)
+    }
+    return true;
+  };
 }
 
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto& t = *static_cast<Transfer*>(user);
-  const size_t total = size * count;
-  std::string_view line(data, total);
-  if (line.starts_with("HTTP/")) remember_reason(t, line);
-  if (t.https && !t.looked_at_cert) {
-    t.looked_at_cert = true;
-    t.cert = certificate_expiry(t.curl);
+std::string failure_text(httplib::Error error, const Url& url, const Target& target, long long ms,
+                         std::chrono::milliseconds timeout, const checks::HttpCheck& check) {
+  using httplib::Error;
+  const std::string where = url.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", url.host, url.port)
+                                                                     : fmt::format("{}:{}", url.host, url.port);
+  const bool late = ms + 20 >= timeout.count();
+  switch (error) {
+    case Error::ConnectionTimeout:
+      return fmt::format("connecting to {} timed out after {} ms", where, ms);
+    case Error::Connection:
+      return late ? fmt::format("connecting to {} timed out after {} ms", where, ms)
+                  : fmt::format("could not connect to {}", where);
+    case Error::Read:
+    case Error::Write:
+    case Error::Unknown:
+      return late ? fmt::format("timed out after {} ms waiting for {}", ms, where)
+                  : fmt::format("no valid HTTP response from {} (connection closed or not HTTP)", where);
+    case Error::SSLConnection:
+      return late ? fmt::format("TLS handshake with {} timed out after {} ms", where, ms)
+                  : fmt::format("TLS handshake with {} failed", where);
+    case Error::SSLLoadingCerts:
+      return check.ca_file.empty() ? std::string("cannot load the system's CA certificates")
+                                   : fmt::format("cannot load the CA certificates from {}", check.ca_file);
+    case Error::SSLServerVerification: {
+      const long verify = static_cast<const httplib::SSLClient&>(*target.client).get_openssl_verify_result();
+      if (verify != X509_V_OK) return fmt::format("SSL certificate problem: {}", ::X509_verify_cert_error_string(verify));
+      return fmt::format("SSL: the certificate of {} does not match the host name", where);
+    }
+    case Error::Compression:
+      return fmt::format("cannot decompress the response of {}", where);
+    default:
+      return fmt::format("request to {} failed ({})", where, httplib::to_string(error));
   }
-  return total;
-}
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  auto& t = *static_cast<Transfer*>(user);
-  const size_t total = size * count;
-  const size_t room = kMaxBody - t.body_bytes;
-  const size_t take = std::min(total, room);
-  if (t.keep_body) t.body.append(data, take);
-  t.body_bytes += take;
-  if (total > room) {
-    t.body_cut = true;
-    return 0;  // stops the transfer (CURLE_WRITE_ERROR, which we expect)
-  }
-  return total;
-}
-
-struct HeaderList {
-  curl_slist* list = nullptr;
-  ~HeaderList() { ::curl_slist_free_all(list); }
-};
-
-bool has_body_method(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
-
-void set_method(CURL* curl, const std::string& method) {
-  if (method.empty() || method == "GET") return;
-  if (method == "HEAD") {
-    ::curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-    return;
-  }
-  ::curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  // An empty body, so that the request says "Content-Length: 0" as servers
-  // expect of these methods.
-  if (has_body_method(method)) {
-    ::curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-    ::curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
-  }
-}
-
-bool set_headers(CURL* curl, const checks::HttpCheck& check, HeaderList& headers) {
-  for (const auto& [name, value] : check.headers) {
-    // "Name;" is how libcurl is told to send a header with an empty value.
-    std::string line = value.empty() ? fmt::format("{};", name) : fmt::format("{}: {}", name, value);
-    curl_slist* grown = ::curl_slist_append(headers.list, line.c_str());
-    if (!grown) return false;
-    headers.list = grown;
-  }
-  if (headers.list) ::curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.list);
-  return true;
-}
-
-void set_options(CURL* curl, const checks::HttpCheck& check, std::chrono::milliseconds timeout, Transfer& t,
-                 char* error_buffer) {
-  ::curl_easy_setopt(curl, CURLOPT_URL, check.url.c_str());
-  ::curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  ::curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  ::curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  ::curl_easy_setopt(curl, CURLOPT_MAXCONNECTS, kMaxConnections);
-  ::curl_easy_setopt(curl, CURLOPT_USERAGENT, "keel-agent/" KEEL_VERSION);
-  ::curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  ::curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  ::curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
-  ::curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  ::curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
-  if (!check.tls_verify) {
-    ::curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-    ::curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-  if (!check.ca_file.empty()) ::curl_easy_setopt(curl, CURLOPT_CAINFO, check.ca_file.c_str());
-  // libcurl keeps a parsed CA store per handle, by file name, for 24 hours by
-  // default; a CA file rotated in place should count sooner than that.
-  ::curl_easy_setopt(curl, CURLOPT_CA_CACHE_TIMEOUT, kCaCacheSeconds);
-  set_method(curl, check.method);
 }
 
 // ---- judging the response -------------------------------------------------------
@@ -225,11 +386,22 @@ std::string shortened(std::string_view text, size_t limit = 60) {
   return fmt::format("{}...", text.substr(0, limit));
 }
 
-CheckResult judge(const checks::HttpCheck& check, const Transfer& t, long code, long long ms) {
+// The reason phrase of the status line, printable and bounded.
+std::string clean_reason(std::string_view reason) {
+  while (!reason.empty() && (reason.back() == '\r' || reason.back() == '\n' || reason.back() == ' '))
+    reason.remove_suffix(1);
+  std::string out(reason.substr(0, 63));
+  for (char& c : out) c = (c >= 0x20 && c < 0x7f) ? c : ' ';
+  return out;
+}
+
+CheckResult judge(const checks::HttpCheck& check, const Transfer& t, const CertExpiry& cert, long code,
+                  std::string_view reason_phrase, long long ms) {
   CheckResult result;
   result.status = status_rule(check, code);
-  result.output = t.reason[0] ? fmt::format("HTTP {} {} in {} ms", code, t.reason, ms)
-                              : fmt::format("HTTP {} in {} ms", code, ms);
+  const std::string reason = clean_reason(reason_phrase);
+  result.output = !reason.empty() ? fmt::format("HTTP {} {} in {} ms", code, reason, ms)
+                                  : fmt::format("HTTP {} in {} ms", code, ms);
   if (result.status != CheckStatus::Passing && !check.expect_status.empty()) {
     result.output += fmt::format(" (expected {})", fmt::join(check.expect_status, ", "));
   }
@@ -238,13 +410,13 @@ CheckResult judge(const checks::HttpCheck& check, const Transfer& t, long code, 
     result.output += fmt::format("; body does not contain \"{}\"{}", shortened(check.body_contains),
                                  t.body_cut ? " (in its first 64 KiB)" : "");
   }
-  if (t.cert.known && t.cert.expired) {
+  if (cert.known && cert.expired) {
     result.status = checks::worst(result.status, CheckStatus::Critical);
-    result.output += t.cert.days < 0 ? fmt::format("; certificate expired {} days ago", -t.cert.days)
-                                     : std::string("; certificate expired");
-  } else if (t.cert.known && t.cert.days < check.cert_days_warning) {
+    result.output += cert.days < 0 ? fmt::format("; certificate expired {} days ago", -cert.days)
+                                   : std::string("; certificate expired");
+  } else if (cert.known && cert.days < check.cert_days_warning) {
     result.status = checks::worst(result.status, CheckStatus::Warning);
-    result.output += fmt::format("; certificate expires in {} day{}", t.cert.days, t.cert.days == 1 ? "" : "s");
+    result.output += fmt::format("; certificate expires in {} day{}", cert.days, cert.days == 1 ? "" : "s");
   }
   return result;
 }
@@ -252,31 +424,37 @@ CheckResult judge(const checks::HttpCheck& check, const Transfer& t, long code, 
 }  // namespace
 
 CheckResult run_http_check(const checks::HttpCheck& check, std::chrono::milliseconds timeout) {
-  CURL* curl = thread_handle();
-  if (!curl) return {CheckStatus::Unknown, "cannot initialise libcurl"};
-  Transfer t;
-  t.curl = curl;
-  t.https = check.url.size() >= 8 && ::strncasecmp(check.url.c_str(), "https://", 8) == 0;
-  t.keep_body = !check.body_contains.empty();
-  char error_buffer[CURL_ERROR_SIZE];
-  error_buffer[0] = '\0';
-  set_options(curl, check, timeout, t, error_buffer);
-  HeaderList headers;
-  if (!set_headers(curl, check, headers)) return {CheckStatus::Unknown, "out of memory"};
+  const auto start = Clock::now();
+  auto url = parse_url(check.url);
+  if (!url) return {CheckStatus::Critical, fmt::format("bad URL: {}", url.error().message())};
+  Target& target = thread_target(*url, check);
+  if (!target.client->is_valid()) return {CheckStatus::Unknown, "cannot set up the HTTP client"};
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(timeout);
+  target.client->set_connection_timeout(micros);
+  target.client->set_read_timeout(micros);
+  target.client->set_write_timeout(micros);
 
-  const CURLcode rc = ::curl_easy_perform(curl);
-  // Options point at locals (the error buffer, the header list): drop them now.
-  ::curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-  ::curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-  if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && t.body_cut)) {
-    return {CheckStatus::Critical, error_buffer[0] ? std::string(error_buffer) : ::curl_easy_strerror(rc)};
+  Transfer t;
+  t.keep_body = !check.body_contains.empty();
+  t.deadline = start + timeout;
+  httplib::Request req;
+  build_request(req, check, *url, t);
+  httplib::Response res;
+  httplib::Error error = httplib::Error::Success;
+  Watchdog::Arm arm;
+  arm.client = target.client.get();
+  const bool armed = Watchdog::instance().arm(arm, t.deadline);
+  const bool ok = target.client->send(req, res, error);
+  const bool stopped = armed && Watchdog::instance().disarm(arm);
+  const long long ms = detail::elapsed_ms(start);
+  if (!ok && !(error == httplib::Error::Canceled && t.body_cut)) {
+    if (stopped) return {CheckStatus::Critical, fmt::format("timed out after {} ms", ms)};
+    if (t.timed_out) return {CheckStatus::Critical, fmt::format("timed out after {} ms reading the body", ms)};
+    return {CheckStatus::Critical, failure_text(error, *url, target, ms, timeout, check)};
   }
-  long code = 0;
-  ::curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-  if (code == 0) return {CheckStatus::Critical, "no HTTP response"};
-  curl_off_t micros = 0;
-  ::curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &micros);
-  return judge(check, t, code, static_cast<long long>(micros / 1000));
+  if (res.status <= 0) return {CheckStatus::Critical, "no HTTP response"};
+  const CertExpiry cert = url->https ? target.cert : CertExpiry{};
+  return judge(check, t, cert, res.status, res.reason, ms);
 }
 
 }  // namespace keel::agent
