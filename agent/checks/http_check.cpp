@@ -31,12 +31,12 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <openssl/asn1.h>
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
 #include "agent/checks/check.h"
+#include "core/crypto.h"
 
 namespace keel::agent {
 namespace {
@@ -290,12 +290,7 @@ class Watchdog {
 // ---- the request ------------------------------------------------------------------
 
 std::string basic_credentials(const std::string& user, const std::string& password) {
-  const std::string plain = fmt::format("{}:{}", user, password);
-  std::string encoded(4 * ((plain.size() + 2) / 3) + 1, '\0');
-  const int n = ::EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                  reinterpret_cast<const unsigned char*>(plain.data()), static_cast<int>(plain.size()));
-  encoded.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return fmt::format("Basic {}", encoded);
+  return fmt::format("Basic {}", crypto::base64_encode(fmt::format("{}:{}", user, password)));
 }
 
 struct Transfer {
