@@ -265,7 +265,9 @@ class Watchdog {
       }
       auto first = armed_.begin();
       if (Clock::now() < first->first) {
-        wake_.wait_until(lock, first->first);
+        // A copy: disarm() may erase the node (and its key) while we wait.
+        const Clock::time_point deadline = first->first;
+        wake_.wait_until(lock, deadline);
         continue;
       }
       Arm* due = first->second;
