@@ -10,19 +10,21 @@ export DEBIAN_FRONTEND=noninteractive
 # Build toolchain and libraries.
 LIBS=(g++ cmake make pkg-config
       libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev
-      libssh-dev libspdlog-dev catch2 libcpp-httplib-dev libpq-dev libssl-dev libzstd-dev)
+      libssh-dev libspdlog-dev catch2 libcpp-httplib-dev libpq-dev libssl-dev libzstd-dev
+      libxml2-dev libhowardhinnant-date-dev)
 # The servers the local provider runs and the tests talk to. Without
 # recommends: prometheus would pull node-exporter, monitoring-plugins-standard
 # smbclient and snmp. liburiparser1 is what check_curl needs.
 TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        openssh-server openssh-client curl prometheus procps
-       monitoring-plugins-basic monitoring-plugins-standard liburiparser1)
+       monitoring-plugins-basic monitoring-plugins-standard liburiparser1
+       restic awscli)
 
-# --bench: what bench/agent_bench compares keel-agent with (not needed by
-# the tests).
+# --bench: what bench/agent_bench and bench/dr_bench compare keel with (not
+# needed by the tests).
 BENCH=()
 if [ "${1:-}" = "--bench" ]; then
-  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk)
+  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk pgbackrest)
 fi
 
 missing=()

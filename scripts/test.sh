@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# s3rver and AWS's own SigV4 signer (npm), for the S3 tests.
+tests/support/install-npm-tools.sh
 BUILD=build
 FLAGS=(-DCMAKE_BUILD_TYPE=Release)
 if [ "${KEEL_SANITIZE:-0}" = 1 ]; then
