@@ -1,5 +1,9 @@
 #include "core/time.h"
 
+#include <cstdio>
+
+#include <date/date.h>
+
 #include <cctype>
 #include <cmath>
 #include <ctime>
@@ -83,6 +87,36 @@ std::string rfc3339(std::chrono::system_clock::time_point when) {
   ::gmtime_r(&seconds, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+Result<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
+  auto invalid = [&] {
+    return fail(ErrorCode::InvalidConfig, fmt::format("`{}` is not an RFC 3339 time (2026-11-27T18:13:55Z)", text));
+  };
+  // date::parse would do this, but g++ 12 warns (-Wmaybe-uninitialized)
+  // inside it at -O2; the format is fixed enough for sscanf.
+  std::string input(text);
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, consumed = 0;
+  double sec = 0;
+  if (std::sscanf(input.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%lf%n", &y, &mo, &d, &h, &mi, &sec, &consumed) != 6)
+    return invalid();
+  std::string_view zone = std::string_view(input).substr(static_cast<size_t>(consumed));
+  int offset_minutes = 0;
+  if (zone == "Z" || zone == "z") {
+    offset_minutes = 0;
+  } else {
+    int oh = 0, om = 0, n = 0;
+    char sign = 0;
+    if (std::sscanf(std::string(zone).c_str(), "%c%2d:%2d%n", &sign, &oh, &om, &n) != 3 ||
+        static_cast<size_t>(n) != zone.size() || (sign != '+' && sign != '-'))
+      return invalid();
+    offset_minutes = (sign == '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(mo)}, date::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec < 0 || sec >= 61) return invalid();
+  auto when = date::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi - offset_minutes} +
+              std::chrono::round<std::chrono::microseconds>(std::chrono::duration<double>(sec));
+  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(when);
 }
 
 }  // namespace keel::timeutil

@@ -20,5 +20,8 @@ std::string format_duration(std::chrono::milliseconds duration);
 double unix_seconds(std::chrono::system_clock::time_point when);
 // RFC 3339 UTC with milliseconds: "2026-11-27T18:13:55.123Z".
 std::string rfc3339(std::chrono::system_clock::time_point when);
+// Reads what rfc3339() writes, and any RFC 3339 time with an offset
+// ("2026-11-27T19:13:55+01:00", fractions optional). InvalidConfig otherwise.
+Result<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 
 }  // namespace keel::timeutil
