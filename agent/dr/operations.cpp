@@ -94,9 +94,12 @@ Status remove_orphans(Destination& dest, const std::string& job) {
 
 Result<json> apply_policy(Destination& dest, const Job& job) {
   json kept = json::array(), removed = json::array();
-  if (job.retention.empty()) return json{{"kept", kept}, {"removed", removed}};
   auto manifests = read_manifests(dest, job.name);
   if (!manifests) return fail(manifests.error());
+  if (job.retention.empty()) {  // keeps everything, as restic refuses to forget without a policy
+    for (const auto& m : *manifests) kept.push_back(m["id"]);
+    return json{{"kept", kept}, {"removed", removed}};
+  }
   std::vector<SnapshotRef> refs;
   for (const auto& m : *manifests) {
     auto started = timeutil::parse_rfc3339(m.value("started", ""));

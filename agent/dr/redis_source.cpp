@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <signal.h>
 #include <sstream>
@@ -32,10 +35,13 @@ constexpr int kScanBatch = 500;
 // private directory; stopped and removed by the destructor.
 class PrivateRedis {
  public:
-  static Result<std::unique_ptr<PrivateRedis>> prepare(const std::string& work_dir, const std::string& label) {
-    std::string dir = fmt::format("{}/redis-{}-{}", work_dir, label, crypto::hex_encode(crypto::random_bytes(4)));
-    if (auto made = files::make_dirs(dir, 0700); !made) return fail(made.error());
-    return std::unique_ptr<PrivateRedis>(new PrivateRedis(dir));
+  // The directory is under /tmp, not the agent's state directory: a Unix
+  // socket path must fit in 108 bytes. mkdtemp makes it 0700.
+  static Result<std::unique_ptr<PrivateRedis>> prepare(const std::string& label) {
+    std::string pattern = fmt::format("/tmp/keel-dr-{}.XXXXXX", label);
+    if (::mkdtemp(pattern.data()) == nullptr)
+      return fail(ErrorCode::Internal, fmt::format("mkdtemp {}: {}", pattern, std::strerror(errno)));
+    return std::unique_ptr<PrivateRedis>(new PrivateRedis(pattern));
   }
   ~PrivateRedis() {
     if (server_) {
@@ -252,7 +258,7 @@ Result<std::unique_ptr<DumpStream>> start_dump_of(const RedisSource& s) {
 }
 
 Result<std::unique_ptr<RestoreSink>> start_restore_of(const RedisSource& s, const std::string& target,
-                                                      const std::string& work_dir) {
+                                                      const std::string&) {
   std::string host = s.host;
   int port = s.port;
   if (!target.empty()) {
@@ -265,7 +271,7 @@ Result<std::unique_ptr<RestoreSink>> start_restore_of(const RedisSource& s, cons
       return fail(ErrorCode::InvalidConfig, fmt::format("restore target `{}`: expected HOST:PORT of a Redis server", target));
     }
   }
-  auto scratch = PrivateRedis::prepare(work_dir, "restore");
+  auto scratch = PrivateRedis::prepare("restore");
   if (!scratch) return fail(scratch.error());
   auto sink = std::make_unique<RedisRestore>(std::move(*scratch), host, port, s.password);
   if (auto ok = sink->open(); !ok) return fail(ok.error());
@@ -273,8 +279,8 @@ Result<std::unique_ptr<RestoreSink>> start_restore_of(const RedisSource& s, cons
 }
 
 Result<std::unique_ptr<ScratchTarget>> make_scratch_of(const RedisSource&, const std::string&,
-                                                       const std::string& work_dir) {
-  auto server = PrivateRedis::prepare(work_dir, "drill");
+                                                       const std::string&) {
+  auto server = PrivateRedis::prepare("drill");
   if (!server) return fail(server.error());
   auto scratch = std::make_unique<RedisScratch>(std::move(*server));
   if (auto ok = scratch->open(); !ok) return fail(ok.error());
