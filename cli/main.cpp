@@ -105,13 +105,37 @@ int main(int argc, char** argv) {
                         ->expected(0, 1)
                         ->default_str("2");
 
+  BackupOptions backup;
+  auto* backup_cmd = app.add_subcommand("backup", "run, list and prune a backup job; export the backup key");
+  backup_cmd->require_subcommand(1);
+  auto job_command = [&backup](CLI::App* parent, const char* name, const char* what) {
+    auto* cmd = parent->add_subcommand(name, what);
+    cmd->add_option("name", backup.job, "the job, as named under `backups:`")->required();
+    return cmd;
+  };
+  auto* backup_run = job_command(backup_cmd, "run", "back up now and follow the run");
+  auto* backup_list = job_command(backup_cmd, "list", "the job's backups, newest first");
+  auto* backup_prune = job_command(backup_cmd, "prune", "apply the job's retention now");
+  auto* backup_key = backup_cmd->add_subcommand("key", "the stack's backup encryption key");
+  backup_key->require_subcommand(1);
+  auto* backup_key_export = backup_key->add_subcommand("export", "print the key (base64) for safekeeping");
+  auto* restore_cmd = job_command(&app, "restore", "restore a backup of the job and follow the run");
+  restore_cmd->add_option("--snapshot", backup.snapshot, "the backup to restore (default: the newest)");
+  restore_cmd->add_option("--to", backup.to,
+                          "another target: a database name, a cache's host:port, a directory (files: required)");
+  auto* drill_cmd = job_command(&app, "drill", "restore the newest backup into a scratch target and verify it");
+
   for (auto* sub : app.get_subcommands({})) sub->footer(exit_code_help());
   health_cmd->footer(health_exit_code_help());
+  for (auto* sub : {backup_cmd, backup_run, backup_list, backup_prune, backup_key, backup_key_export, restore_cmd, drill_cmd})
+    sub->footer(backup_exit_code_help());
+  auto backup_parsed = [&] { return backup_cmd->parsed() || restore_cmd->parsed() || drill_cmd->parsed(); };
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (app.exit(e) == 0) return kExitOk;
+    if (backup_parsed()) return kBackupUsage;
     return health_cmd->parsed() ? static_cast<int>(kHealthUnknown) : static_cast<int>(kExitError);  // a Nagios plugin's error is unknown
   }
   setup_logging();
@@ -130,10 +154,20 @@ int main(int argc, char** argv) {
       health.watch = watch_opt->count() > 0;
       return run_health(g, health);
     }
+    if (backup_parsed()) {
+      backup.action = backup_run->parsed()          ? "run"
+                      : backup_list->parsed()       ? "list"
+                      : backup_prune->parsed()      ? "prune"
+                      : backup_key_export->parsed() ? "key-export"
+                      : restore_cmd->parsed()       ? "restore"
+                                                    : "drill";
+      return run_backup(g, backup);
+    }
   } catch (const std::exception& e) {
     // Last resort: a library exception that escaped its boundary is a bug.
     std::fprintf(stderr, "Error: internal: %s\n", e.what());
     if (health_cmd->parsed()) return kHealthUnknown;
+    if (backup_parsed()) return kBackupFailed;
   }
   return kExitError;
 }

@@ -1,5 +1,7 @@
 #include "cli/agents/client.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace keel::agents {
@@ -24,6 +26,17 @@ checks::CheckStatus status_field(const json& j, const char* key) {
 
 std::unexpected<Error> protocol_error(const std::string& url, const std::string& what) {
   return fail(ErrorCode::Protocol, fmt::format("agent {}: {}", url, what));
+}
+
+// A job name or run id as one URL path segment: unreserved characters kept,
+// everything else percent-encoded.
+std::string path_segment(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+    else out += fmt::format("%{:02X}", c);
+  }
+  return out;
 }
 
 }  // namespace
@@ -166,6 +179,74 @@ Result<ConfigResult> AgentClient::put_config(const json& config) {
   names("removed", result.removed);
   if (!result.applied) return protocol_error(endpoint_.url, "PUT /v1/config answered without \"applied\": true");
   return result;
+}
+
+Result<JobRun> job_run_from_json(const json& j) {
+  if (!j.is_object() || string_field(j, "id").empty()) return fail(ErrorCode::Protocol, "a run without an id");
+  JobRun r;
+  r.id = string_field(j, "id");
+  r.job = string_field(j, "job");
+  r.kind = string_field(j, "kind");
+  r.status = string_field(j, "status");
+  if (r.status != "running" && r.status != "succeeded" && r.status != "failed")
+    return fail(ErrorCode::Protocol, fmt::format("run {} has status `{}`", r.id, r.status));
+  r.started = string_field(j, "started");
+  r.finished = string_field(j, "finished");
+  if (auto it = j.find("duration_seconds"); it != j.end() && it->is_number()) r.duration_seconds = it->get<double>();
+  r.bytes_read = integer_field(j, "bytes_read");
+  r.bytes_stored = integer_field(j, "bytes_stored");
+  r.snapshot = string_field(j, "snapshot");
+  r.error = string_field(j, "error");
+  if (auto it = j.find("result"); it != j.end() && it->is_object()) r.result = *it;
+  r.raw = j;
+  return r;
+}
+
+Result<JobRun> AgentClient::start_run(const std::string& job, const std::string& action, const json& body) {
+  // POST is retried only where the agent cannot have acted on it (no
+  // connection, 429, 503): a run is never started twice.
+  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::Request r = request("POST", fmt::format("/v1/jobs/{}/{}", path_segment(job), path_segment(action)));
+  r.body = body.dump();
+  auto response = client.send(r);
+  if (!response) return fail(response.error());
+  if (!response->ok()) {
+    Error e = http::status_error(r, *response);
+    json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+    if (response->status == 409 && answer.is_object() && !string_field(answer, "run_id").empty())
+      return fail(ErrorCode::Conflict, fmt::format("{} (run {}; follow it or wait for it to finish)", e.message(),
+                                                   string_field(answer, "run_id")));
+    return fail(std::move(e));
+  }
+  auto answer = json_body(r, *response);
+  if (!answer) return fail(answer.error());
+  auto run = job_run_from_json(answer->value("run", json()));
+  if (!run) return protocol_error(endpoint_.url, fmt::format("POST {}: {}", r.url, run.error().message()));
+  return run;
+}
+
+Result<JobRun> AgentClient::run(const std::string& id) {
+  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::Request r = request("GET", fmt::format("/v1/runs/{}", path_segment(id)));
+  auto response = http::send_checked(client, r);
+  if (!response) return fail(response.error());
+  auto answer = json_body(r, *response);
+  if (!answer) return fail(answer.error());
+  auto run = job_run_from_json(answer->value("run", json()));
+  if (!run) return protocol_error(endpoint_.url, fmt::format("GET {}: {}", r.url, run.error().message()));
+  return run;
+}
+
+Result<json> AgentClient::backups(const std::string& job) {
+  http::RetryingHttpClient client(transport_, {.attempts = options_.attempts});
+  http::Request r = request("GET", fmt::format("/v1/backups/{}", path_segment(job)));
+  auto response = http::send_checked(client, r);
+  if (!response) return fail(response.error());
+  auto answer = json_body(r, *response);
+  if (!answer) return fail(answer.error());
+  if (!answer->contains("backups") || !(*answer)["backups"].is_array())
+    return protocol_error(endpoint_.url, fmt::format("GET {} answered without a \"backups\" list", r.url));
+  return answer;
 }
 
 }  // namespace keel::agents

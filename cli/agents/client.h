@@ -1,7 +1,8 @@
 #pragma once
 // The CLI's side of keel-agent's /v1 API (docs/agent.md): ping, health,
-// checks and pushing a config, over HTTPS verified against the agent's own
-// CA, with its bearer token.
+// checks, pushing a config, and disaster-recovery jobs (starting runs,
+// following them, listing backups), over HTTPS verified against the agent's
+// own CA, with its bearer token.
 //
 // Used by the local provider (waiting for a new agent, reconfiguring a
 // running one) and by `keel health`. Owns no thread and no global state; an
@@ -10,8 +11,9 @@
 //
 // Errors: the HTTP client's (Unavailable: no connection; Timeout;
 // Transient), PermissionDenied for a refused token (401), InvalidConfig for
-// a config the agent refused (4xx, with its message), Protocol for an answer
-// that is not the documented JSON.
+// a config the agent refused (4xx, with its message), NotFound for an
+// unknown job or run, Conflict for a job that is already running, Protocol
+// for an answer that is not the documented JSON.
 
 #include <chrono>
 #include <map>
@@ -70,6 +72,27 @@ struct ConfigResult {
   bool restart_required = false;     // e.g. listen or tls changed
 };
 
+// One run of a backup job (RUN in docs/agent.md): a backup, restore, drill
+// or prune, started by the API or the schedule.
+struct JobRun {
+  std::string id, job;
+  std::string kind;                // backup | restore | drill | prune
+  std::string status;              // running | succeeded | failed
+  std::string started, finished;   // RFC 3339; finished is empty while running
+  double duration_seconds = 0;
+  long long bytes_read = 0, bytes_stored = 0;
+  std::string snapshot;            // the backup made or restored; empty: none
+  std::string error;               // why it failed; empty: none
+  nlohmann::json result = nlohmann::json::object();  // kind-specific (drill: rto_seconds, ...)
+  nlohmann::json raw = nlohmann::json::object();     // the whole object as the agent sent it
+
+  bool running() const { return status == "running"; }
+  bool succeeded() const { return status == "succeeded"; }
+};
+
+// Parses RUN (exposed for tests).
+Result<JobRun> job_run_from_json(const nlohmann::json& j);
+
 struct ClientOptions {
   std::chrono::milliseconds timeout{5'000};  // per attempt
   int attempts = 3;                          // for transport errors and 5xx
@@ -89,6 +112,16 @@ class AgentClient {
   Result<std::vector<CheckReport>> checks();
   // PUT /v1/config with the whole config document.
   Result<ConfigResult> put_config(const nlohmann::json& config);
+
+  // POST /v1/jobs/JOB/ACTION (run, drill, prune, restore) with `body`: the
+  // run it started (202). NotFound for an unknown job; Conflict when a run of
+  // the job is in progress (the message names that run).
+  Result<JobRun> start_run(const std::string& job, const std::string& action,
+                           const nlohmann::json& body = nlohmann::json::object());
+  // GET /v1/runs/ID.
+  Result<JobRun> run(const std::string& id);
+  // GET /v1/backups/JOB: {"job", "backups": [MANIFEST, ...]}, newest first.
+  Result<nlohmann::json> backups(const std::string& job);
 
   const Endpoint& endpoint() const { return endpoint_; }
 

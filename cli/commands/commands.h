@@ -82,9 +82,28 @@ struct HealthOptions {
 };
 int run_health(const GlobalOptions& g, const HealthOptions& o);
 
+// keel backup run|list|prune NAME, keel backup key export, keel restore
+// NAME [--snapshot ID] [--to TARGET], keel drill NAME: the agent of the
+// job's server (found in the state) asked to act; runs are followed to
+// their end. Exit codes of their own (BackupExit).
+enum BackupExit : int {
+  kBackupOk = 0,      // the run succeeded (a drill: verified too)
+  kBackupFailed = 1,  // the run failed, or the agent could not be asked
+  kBackupUsage = 2,   // bad flags, no state, unknown job
+};
+struct BackupOptions {
+  std::string action;    // run, list, prune, restore, drill, key-export
+  std::string job;
+  std::string snapshot;  // restore: this backup (default: the newest)
+  std::string to;        // restore: another target (default: the original)
+};
+int run_backup(const GlobalOptions& g, const BackupOptions& o);
+
 // The exit-code table as printed in `keel --help`.
 const char* exit_code_help();
 // keel health's own table.
 const char* health_exit_code_help();
+// keel backup's, restore's and drill's.
+const char* backup_exit_code_help();
 
 }  // namespace keel::commands

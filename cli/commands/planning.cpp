@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "cli/config/backups.h"
+
 namespace keel::commands {
 
 Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& request, bool json) {
@@ -19,6 +21,10 @@ Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& reque
       std::fprintf(out, "\n");
     }
   }
+  // The servers that run backups get the stack's key, kept in state (made
+  // now when there is none; saved with the state by apply).
+  if (!request.destroy && config::runs_backups(ws.config))
+    config::attach_backup_key(ws.config, state::ensure_backup_key(ws.state));
   engine::PlanOptions options;
   options.destroy = request.destroy;
   options.targets.insert(request.targets.begin(), request.targets.end());

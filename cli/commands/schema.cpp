@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "cli/commands/commands.h"
+#include "cli/config/backups.h"
 #include "cli/config/stack.h"
 #include "cli/providers/registry.h"
 #include "core/files.h"
@@ -145,6 +146,10 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
        {{"type", "object"},
         {"description", "health checks the servers' agents run"},
         {"additionalProperties", check_schema()}}},
+      {"backups",
+       {{"type", "object"},
+        {"description", "backup jobs the servers' agents run"},
+        {"additionalProperties", config::backup_json_schema()}}},
   };
   for (const auto& kind : config::resource_kinds()) {
     auto it = kinds.find(kind);

@@ -4,7 +4,11 @@
 #include <regex>
 #include <set>
 
+#include <fmt/format.h>
+
+#include "cli/config/backups.h"
 #include "cli/config/stack.h"
+#include "cli/config/yaml_values.h"
 #include "core/check_spec.h"
 #include "core/files.h"
 
@@ -16,12 +20,21 @@ const std::vector<std::string>& resource_kinds() {
 }
 
 const std::vector<std::string>& future_kinds() {
-  static const std::vector<std::string> kinds = {"load_balancers", "firewalls", "volumes", "backups", "apps"};
+  static const std::vector<std::string> kinds = {"load_balancers", "firewalls", "volumes", "apps"};
   return kinds;
 }
 
 bool filled_from_section(const std::string& kind, const std::string& attribute) {
-  return kind == "servers" && attribute == kChecksAttribute;
+  return kind == "servers" && (attribute == kChecksAttribute || attribute == kBackupsAttribute ||
+                               attribute == kBackupKeyAttribute);
+}
+
+std::string section_hint(const std::string& address, const std::string& attribute) {
+  if (attribute == kBackupsAttribute)
+    return fmt::format("declare them in the top-level `backups:` section with `runs_on: {}`", address);
+  if (attribute == kBackupKeyAttribute)
+    return "keel makes the stack's backup key itself; `keel backup key export` prints it";
+  return fmt::format("declare them in the top-level `checks:` section with `on: {}`", address);
 }
 
 std::string pointer_token(const std::string& key) {
@@ -51,49 +64,67 @@ const ResourceBlock* Stack::find_resource(const std::string& k, const std::strin
   return it == resource_index.end() ? nullptr : &resources[it->second];
 }
 
+SourceMark yaml_mark(const YAML::Node& node, const std::string& file) {
+  auto m = node.Mark();
+  if (m.line < 0) return {file, 0, 0};
+  return {file, m.line + 1, m.column + 1};  // yaml-cpp marks are 0-based
+}
+
+namespace {
+
+nlohmann::json yaml_scalar(const YAML::Node& node) {
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!") return s;
+  static const std::regex integer("[-+]?[0-9]+");
+  static const std::regex real("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (std::regex_match(s, integer) && s.size() < 18) return std::stoll(s);
+  if (std::regex_match(s, real)) return std::stod(s);
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: return yaml_scalar(node);
+    case YAML::NodeType::Sequence: {
+      auto arr = nlohmann::json::array();
+      for (const auto& item : node) arr.push_back(yaml_to_json(item));
+      return arr;
+    }
+    case YAML::NodeType::Map: {
+      auto obj = nlohmann::json::object();
+      for (const auto& kv : node) obj[kv.first.Scalar()] = yaml_to_json(kv.second);
+      return obj;
+    }
+    default: return nullptr;
+  }
+}
+
+void record_yaml_marks(const YAML::Node& node, const std::string& pointer, const std::string& file,
+                       std::map<std::string, SourceMark>& marks) {
+  marks[pointer] = yaml_mark(node, file);
+  if (node.IsMap()) {
+    for (const auto& kv : node)
+      record_yaml_marks(kv.second, pointer + "/" + pointer_token(kv.first.Scalar()), file, marks);
+  } else if (node.IsSequence()) {
+    size_t i = 0;
+    for (const auto& item : node) record_yaml_marks(item, pointer + "/" + std::to_string(i++), file, marks);
+  }
+}
+
 namespace {
 
 class Loader {
  public:
   Loader(std::string file, Diagnostics& diags) : file_(std::move(file)), diags_(diags) {}
 
-  SourceMark mark(const YAML::Node& node) const {
-    auto m = node.Mark();
-    if (m.line < 0) return {file_, 0, 0};
-    return {file_, m.line + 1, m.column + 1};  // yaml-cpp marks are 0-based
-  }
+  SourceMark mark(const YAML::Node& node) const { return yaml_mark(node, file_); }
 
-  // YAML scalars carry no type in yaml-cpp: plain ones are typed the way YAML
-  // 1.2's core schema types them, quoted ones stay strings.
-  nlohmann::json scalar(const YAML::Node& node) const {
-    const std::string& s = node.Scalar();
-    if (node.Tag() == "!") return s;
-    static const std::regex integer("[-+]?[0-9]+");
-    static const std::regex real("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
-    if (s == "true" || s == "True" || s == "TRUE") return true;
-    if (s == "false" || s == "False" || s == "FALSE") return false;
-    if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-    if (std::regex_match(s, integer) && s.size() < 18) return std::stoll(s);
-    if (std::regex_match(s, real)) return std::stod(s);
-    return s;
-  }
-
-  nlohmann::json to_json(const YAML::Node& node) const {
-    switch (node.Type()) {
-      case YAML::NodeType::Scalar: return scalar(node);
-      case YAML::NodeType::Sequence: {
-        auto arr = nlohmann::json::array();
-        for (const auto& item : node) arr.push_back(to_json(item));
-        return arr;
-      }
-      case YAML::NodeType::Map: {
-        auto obj = nlohmann::json::object();
-        for (const auto& kv : node) obj[kv.first.Scalar()] = to_json(kv.second);
-        return obj;
-      }
-      default: return nullptr;
-    }
-  }
+  nlohmann::json to_json(const YAML::Node& node) const { return yaml_to_json(node); }
 
   bool expect_map(const YAML::Node& node, const std::string& what) {
     if (node.IsMap()) return true;
@@ -215,16 +246,9 @@ class Loader {
     stack.resources.push_back(std::move(r));
   }
 
-  // Where every value under `node` was written, by JSON pointer.
   void record_marks(const YAML::Node& node, const std::string& pointer,
                     std::map<std::string, SourceMark>& marks) const {
-    marks[pointer] = mark(node);
-    if (node.IsMap()) {
-      for (const auto& kv : node) record_marks(kv.second, pointer + "/" + pointer_token(kv.first.Scalar()), marks);
-    } else if (node.IsSequence()) {
-      size_t i = 0;
-      for (const auto& item : node) record_marks(item, pointer + "/" + std::to_string(i++), marks);
-    }
+    record_yaml_marks(node, pointer, file_, marks);
   }
 
   void load_check_on(const YAML::Node& key, const YAML::Node& value, CheckBlock& c) {
@@ -320,7 +344,7 @@ class Loader {
       diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
       return;
     }
-    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "outputs"};
+    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "backups", "outputs"};
     for (const auto& k : resource_kinds()) top.push_back(k);
     bool saw_version = false;
     for (const auto& kv : root) {
@@ -337,6 +361,8 @@ class Loader {
         load_providers(kv.second, stack);
       } else if (key == "checks") {
         load_checks(kv.second, stack);
+      } else if (key == "backups") {
+        load_backups(kv.second, file_, stack, diags_);
       } else if (key == "outputs") {
         load_outputs(kv.second, stack);
       } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {

@@ -20,10 +20,15 @@ const std::vector<std::string>& resource_kinds();
 const std::vector<std::string>& future_kinds();
 
 // An attribute the engine fills from a top-level section instead of the
-// resource block: today the `checks` of servers, from `checks:`. A block that
-// sets one is refused with a pointer to the section.
+// resource block: the `checks` of servers, from `checks:`; their `backups`
+// (the jobs whose `runs_on` they are) from `backups:`, and `backup_key`, the
+// stack's backup key, which keel makes. A block that sets one is refused with
+// a pointer to the section (section_hint).
 inline constexpr const char* kChecksAttribute = "checks";
+inline constexpr const char* kBackupsAttribute = "backups";
+inline constexpr const char* kBackupKeyAttribute = "backup_key";
 bool filled_from_section(const std::string& kind, const std::string& attribute);
+std::string section_hint(const std::string& address, const std::string& attribute);
 
 struct Variable {
   std::string name;
@@ -70,6 +75,22 @@ struct CheckBlock {
   bool parsed = false;  // the definition passed the check parser (its "${...}" values unchecked)
 };
 
+// One entry of the top-level `backups:` section (docs/stack.md#backups), as
+// far as the loader can check it alone. `body` is already the agent's job
+// definition but for `source` (which the validator builds from the source
+// resource's attributes) and defaults that need the environment.
+struct BackupBlock {
+  std::string name;
+  SourceMark mark;                 // the job's name
+  std::string source;              // "databases.main", "caches.c[0]"; empty for `{ files: [...] }`
+  SourceMark source_mark;
+  std::string runs_on;             // "servers.db", "servers.web[0]"; empty: the default
+  SourceMark runs_on_mark;
+  std::string scheme;              // of `to`: "file", "s3", "sftp"; empty when not known yet
+  nlohmann::json body = nlohmann::json::object();  // raw: schedule, to, s3, sftp, retention, rpo, drill (+ files source)
+  std::map<std::string, SourceMark> marks;         // JSON pointer in `body` -> where
+};
+
 // A key as a JSON pointer token ("~" and "/" escaped, RFC 6901), as the
 // keys of CheckBlock::marks are built.
 std::string pointer_token(const std::string& key);
@@ -90,6 +111,7 @@ struct Stack {
   std::vector<ProviderBlock> providers;
   std::vector<ResourceBlock> resources;  // in file order
   std::vector<CheckBlock> checks;        // in file order
+  std::vector<BackupBlock> backups;      // in file order
   std::vector<Output> outputs;
 
   const Variable* find_variable(const std::string& name) const;

@@ -2,6 +2,9 @@
 #include <cstdlib>
 #include <set>
 
+#include <fmt/format.h>
+
+#include "cli/config/backups.h"
 #include "cli/config/configuration.h"
 #include "cli/config/expression.h"
 #include "core/check_spec.h"
@@ -76,6 +79,7 @@ class Validator {
     expand_instances();
     for (const auto& instance : out_.config.instances) check_instance(instance);
     for (const auto& check : stack_.checks) check_check(check);
+    for (const auto& job : stack_.backups) check_backup(job);
     check_outputs();
     check_cycles();
   }
@@ -239,7 +243,7 @@ class Validator {
       const auto* attr = kind.find(it.key());
       if (filled_from_section(block.kind, it.key())) {
         diags_.error(m, "`" + it.key() + "` cannot be set inside " + block.address(),
-                     "declare them in the top-level `checks:` section with `on: " + block.address() + "`");
+                     section_hint(block.address(), it.key()));
       } else if (!attr) {
         diags_.error(m, "unknown key `" + it.key() + "` in " + block.address(), did_you_mean(it.key(), names));
       } else if (!attr->settable()) {
@@ -466,7 +470,7 @@ class Validator {
         }
         if (out_.config.graph.dependencies(inst.address).count(target)) continue;  // the block refers to it too
         out_.config.graph.add_edge(inst.address, target);
-        check_edges_.emplace(std::make_pair(inst.address, target), check.name);
+        check_edges_.emplace(std::make_pair(inst.address, target), fmt::format("check `{}`", check.name));
       }
       inst.section_attributes[kChecksAttribute][check.name] = check.body;
     }
@@ -490,6 +494,195 @@ class Validator {
       diags_.error(check.mark, "check `" + check.name + "` with its references resolved: " + spec.error().message());
   }
 
+  // ---- the top-level `backups:` ----
+
+  // The one instance `text` names (an address the loader let through);
+  // errors at `m`, prefixed with `what`. Null after an error, or when the
+  // block itself is in error (reported there).
+  const Instance* one_instance(const std::string& what, const std::string& text, const SourceMark& m,
+                               const std::string& kind, const std::string& hint) {
+    auto ref = parse_address(text);
+    if (!ref) {
+      diags_.error(m, fmt::format("{}: {}", what, ref.error().message()), hint);
+      return nullptr;
+    }
+    std::vector<std::string> candidates;
+    for (const auto& r : stack_.resources)
+      if (r.kind == (kind.empty() ? ref->kind : kind)) candidates.push_back(r.address());
+    const ResourceBlock* block = stack_.find_resource(ref->kind, ref->name);
+    if (!kind.empty() && ref->kind != kind) {
+      diags_.error(m, fmt::format("{}: `{}` is not one of the stack's {}", what, text, kind),
+                   candidates.empty() ? hint : did_you_mean(kind + "." + ref->name, candidates));
+      return nullptr;
+    }
+    if (!block) {
+      std::string suggestion = did_you_mean(ref->resource_address(), candidates);
+      diags_.error(m, fmt::format("{}: the stack declares no `{}`", what, ref->resource_address()),
+                   suggestion.empty() ? hint : suggestion);
+      return nullptr;
+    }
+    auto found = instances_of_.find(block);
+    if (found == instances_of_.end()) return nullptr;
+    const bool counted = !block->count.is_null();
+    const std::string address = ref->resource_address();
+    if (counted && !ref->index) {
+      diags_.error(m, fmt::format("{}: `{}` has `count`: name one instance, like `\"{}[0]\"`", what, address, address));
+      return nullptr;
+    }
+    if (!counted && ref->index) {
+      diags_.error(m, fmt::format("{}: `{}` has no `count`, so it takes no [index]", what, address));
+      return nullptr;
+    }
+    if (ref->index && *ref->index >= static_cast<int>(found->second.size())) {
+      diags_.error(m, fmt::format("{}: `{}` is out of range: `{}` has {} instances", what, ref->address(), address,
+                                  found->second.size()));
+      return nullptr;
+    }
+    return out_.config.find(ref->address());
+  }
+
+  static bool can_run_backups(const Instance& server) {
+    const auto* attr = server.schema->find(kBackupsAttribute);
+    return attr && attr->settable();
+  }
+
+  // `agent: false` literally: that server's agent is stopped.
+  static bool agent_wanted(const Instance& server) {
+    auto it = server.block->attributes.find("agent");
+    return it == server.block->attributes.end() || *it != false;
+  }
+
+  // Without `runs_on`: a job on something of this machine (a local resource,
+  // or files) runs on the stack's only local server with an agent.
+  const Instance* default_backup_server(const BackupBlock& job, const Instance* source) {
+    if (source && source->provider_type != "local") {
+      diags_.error(job.mark, fmt::format("backup `{}` has no `runs_on`", job.name),
+                   fmt::format("{} is not on this machine: name the server whose agent runs the job, like "
+                               "`runs_on: servers.db`",
+                               source->address));
+      return nullptr;
+    }
+    std::vector<const Instance*> candidates;
+    for (const auto& inst : out_.config.instances)
+      if (inst.block->kind == "servers" && inst.provider_type == "local" && can_run_backups(inst) &&
+          agent_wanted(inst))
+        candidates.push_back(&inst);
+    if (candidates.size() == 1) return candidates.front();
+    std::vector<std::string> names;
+    for (const auto* c : candidates) names.push_back(c->address);
+    diags_.error(job.mark,
+                 fmt::format("backup `{}` has no `runs_on`, and the stack has {} local servers with an agent", job.name,
+                             candidates.size()),
+                 candidates.empty()
+                     ? "the job runs in a server's keel-agent: declare one (`servers: { ops: {} }`) and it is the default"
+                     : fmt::format("name the server whose agent runs it: `runs_on: \"{}\"` (one of: {})", names.front(),
+                                   fmt::join(names, ", ")));
+    return nullptr;
+  }
+
+  const Instance* backup_server(const BackupBlock& job, const Instance* source) {
+    if (job.runs_on.empty()) return default_backup_server(job, source);
+    const Instance* server =
+        one_instance(fmt::format("backup `{}`: `runs_on`", job.name), job.runs_on, job.runs_on_mark, "servers",
+                     "for example `runs_on: servers.db` or `runs_on: \"servers.web[0]\"`");
+    if (server && !can_run_backups(*server)) {
+      diags_.error(job.runs_on_mark,
+                   fmt::format("backup `{}`: {} cannot run backups: provider `{}` ({}) has no `backups` for servers",
+                               job.name, server->address, server->provider_name, server->provider_type));
+      return nullptr;
+    }
+    return server;
+  }
+
+  // The engine the source runs, which must be one keel backs up: postgres
+  // for databases, redis for caches.
+  std::optional<std::string> source_engine(const BackupBlock& job, const Instance& source) {
+    const std::string wanted = source.block->kind == "databases" ? "postgres" : "redis";
+    nlohmann::json engine;
+    if (auto it = source.block->attributes.find("engine"); it != source.block->attributes.end()) {
+      EvalContext ctx = out_.config.context_for(source, nullptr);
+      ctx.env = options_.env;
+      if (auto v = evaluate(*it, ctx); v && !v->unknown) engine = v->value;
+    } else if (const auto* attr = source.schema->find("engine")) {
+      engine = attr->default_value;
+    }
+    if (engine.is_string() && engine != wanted) {
+      diags_.error(job.source_mark,
+                   fmt::format("backup `{}`: {} runs {}, and keel backs up {} {} only", job.name, source.address,
+                               engine.get<std::string>(), wanted, source.block->kind),
+                   engine == "memcached" ? "memcached keeps nothing on disk to back up" : "");
+      return std::nullopt;
+    }
+    if (!source.schema->find("host") || !source.schema->find("port")) {
+      diags_.error(job.source_mark, fmt::format("backup `{}`: provider `{}` does not report the `host` and `port` of {}",
+                                                job.name, source.provider_name, source.address));
+      return std::nullopt;
+    }
+    return wanted;
+  }
+
+  // S3 keys not in the stack are keel's own AWS_ACCESS_KEY_ID and
+  // AWS_SECRET_ACCESS_KEY, as references: resolved at apply, sealed in state.
+  void default_s3_keys(const BackupBlock& job, nlohmann::json& body) {
+    if (job.scheme != "s3") return;
+    nlohmann::json& s3 = body["s3"];
+    if (!s3.is_object()) s3 = nlohmann::json::object();
+    if (s3.contains("access_key_id")) return;
+    if (!env("AWS_ACCESS_KEY_ID") || !env("AWS_SECRET_ACCESS_KEY")) {
+      diags_.error(job.marks.count("/to") ? job.marks.at("/to") : job.mark,
+                   fmt::format("backup `{}` goes to S3 without keys, and AWS_ACCESS_KEY_ID and "
+                               "AWS_SECRET_ACCESS_KEY are not both set",
+                               job.name),
+                   "set them for keel, or give `s3: { access_key_id: ..., secret_access_key: ... }` "
+                   "(from sensitive variables)");
+      return;
+    }
+    s3["access_key_id"] = "${env.AWS_ACCESS_KEY_ID}";
+    s3["secret_access_key"] = "${env.AWS_SECRET_ACCESS_KEY}";
+  }
+
+  // Every reference of the job becomes an edge from the server that runs it.
+  void backup_edges(const BackupBlock& job, const Instance& server, const Instance* source) {
+    std::map<std::string, SourceMark> depends_on;  // instance address -> first mark
+    each_string(job.body, "", [&](const nlohmann::json& value, const std::string& pointer) {
+      auto m = job.marks.count(pointer) ? job.marks.at(pointer) : job.mark;
+      for (const auto& target : check_references(value, m, References::Resources, false))
+        depends_on.emplace(target, m);
+    });
+    if (source) depends_on.emplace(source->address, job.source_mark);
+    for (const auto& [target, m] : depends_on) {
+      if (target == server.address) {
+        diags_.error(m, fmt::format("backup `{}` runs on {} and refers to it", job.name, server.address),
+                     "the agent runs on that server: use 127.0.0.1 or localhost");
+        continue;
+      }
+      if (out_.config.graph.dependencies(server.address).count(target)) continue;
+      out_.config.graph.add_edge(server.address, target);
+      check_edges_.emplace(std::make_pair(server.address, target), fmt::format("backup `{}`", job.name));
+    }
+  }
+
+  // Files the job under its server's `backups`, in the agent's shape.
+  void check_backup(const BackupBlock& job) {
+    const size_t problems = diags_.items().size();
+    const Instance* source = nullptr;
+    std::optional<std::string> engine;
+    if (!job.source.empty()) {
+      source = one_instance(fmt::format("backup `{}`: `source`", job.name), job.source, job.source_mark, "",
+                            "for example `source: databases.main`");
+      if (!source || !(engine = source_engine(job, *source))) return;
+    }
+    const Instance* server = backup_server(job, source);
+    if (!server) return;
+    nlohmann::json body = job.body;
+    if (source) body["source"] = resource_source(*engine, source->address, *source->schema);
+    default_s3_keys(job, body);
+    backup_edges(job, *server, source);
+    if (diags_.items().size() != problems) return;
+    Instance& inst = out_.config.instances[out_.config.by_address.at(server->address)];
+    inst.section_attributes[kBackupsAttribute][job.name] = std::move(body);
+  }
+
   void check_cycles() {
     auto cycle = out_.config.graph.find_cycle();
     if (!cycle) return;
@@ -500,7 +693,7 @@ class Validator {
     std::string hint = "break it by removing one of these references";
     for (size_t i = 0; i + 1 < cycle->size(); ++i)
       if (auto e = check_edges_.find({(*cycle)[i], (*cycle)[i + 1]}); e != check_edges_.end()) {
-        hint += "; check `" + e->second + "` on " + e->first.first + " refers to " + e->first.second;
+        hint += "; " + e->second + " on " + e->first.first + " refers to " + e->first.second;
         break;
       }
     diags_.error(m, "dependency cycle: " + path, hint);
@@ -512,7 +705,8 @@ class Validator {
   ValidateResult& out_;
   Diagnostics& diags_;
   std::map<std::string, const provider::ProviderSchema*> schema_cache_;
-  std::map<std::pair<std::string, std::string>, std::string> check_edges_;  // (server, target) -> check name
+  // (server, target) -> what made the edge: "check `web`", "backup `main`".
+  std::map<std::pair<std::string, std::string>, std::string> check_edges_;
   std::map<const ResourceBlock*, std::vector<std::string>> instances_of_;
 };
 

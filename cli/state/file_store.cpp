@@ -27,6 +27,26 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file) {
   return key;
 }
 
+Result<std::optional<State>> read_saved_state(const std::string& dir) {
+  const std::string path = dir + "/state.json";
+  if (!files::exists(path)) return std::optional<State>();
+  const char* env_key = std::getenv("KEEL_STATE_KEY");
+  const std::string key_file = dir + "/state.key";
+  // Never let load_or_create_key make a new key here: it would not open
+  // this state, and would be left behind.
+  if ((!env_key || !*env_key) && !files::exists(key_file))
+    return fail(ErrorCode::NotFound, path + " has no key: set KEEL_STATE_KEY to the key this state was written with");
+  auto key = load_or_create_key(key_file);
+  if (!key) return fail(key.error());
+  auto text = files::read_file(path);
+  if (!text) return fail(text.error());
+  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail(ErrorCode::Corrupt, path + " is not valid JSON");
+  auto decoded = decode_state(j, *key);
+  if (!decoded) return fail(decoded.error().with_context(path));
+  return std::optional<State>(std::move(*decoded));
+}
+
 FileStateStore::FileStateStore(std::string dir) : dir_(std::move(dir)) {}
 FileStateStore::~FileStateStore() = default;
 

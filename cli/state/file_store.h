@@ -33,6 +33,12 @@ namespace keel::state {
 // passphrase) or `key_file`, created with 0600 and a random key on first use.
 Result<crypto::Key> load_or_create_key(const std::string& key_file);
 
+// The state as last saved in `dir` (a .keel directory), read without the
+// lock, for commands that only look (health, backup): they work while an
+// apply runs and never make it fail on the lock. No state yet: nullopt. A
+// state without its key is an error naming KEEL_STATE_KEY, never a new key.
+Result<std::optional<State>> read_saved_state(const std::string& dir);
+
 class FileStateStore : public StateJournal {
  public:
   explicit FileStateStore(std::string dir);  // the .keel directory

@@ -36,8 +36,23 @@ struct State {
   std::map<std::string, ResourceState> resources;  // by address
   nlohmann::json outputs = nlohmann::json::object();         // name -> value (in clear in memory)
   std::set<std::string> sensitive_outputs;
+  // Secrets of the stack itself, not of one resource: "backup_key", the
+  // key every backup of the stack is encrypted with. Always sealed on disk.
+  std::map<std::string, std::string> secrets;
 
   const ResourceState* find(const std::string& address) const;
 };
+
+inline constexpr const char* kBackupKeySecret = "backup_key";
+
+// The stack's backup key as text (base64 of 32 bytes): the one in `secrets`,
+// else the one a server holds (its `backup_key` attribute: an apply killed
+// before it saved `secrets` had already handed it out, and backups were made
+// with it). Empty when there is none.
+std::string find_backup_key(const State& state);
+
+// find_backup_key(), or a new random key when there is none; recorded in
+// `secrets`, which the next save writes.
+const std::string& ensure_backup_key(State& state);
 
 }  // namespace keel::state

@@ -7,6 +7,23 @@ const ResourceState* State::find(const std::string& address) const {
   return it == resources.end() ? nullptr : &it->second;
 }
 
+std::string find_backup_key(const State& state) {
+  if (auto it = state.secrets.find(kBackupKeySecret); it != state.secrets.end() && !it->second.empty())
+    return it->second;
+  for (const auto& [_, r] : state.resources) {
+    auto it = r.attributes.find(kBackupKeySecret);
+    if (r.kind == "servers" && it != r.attributes.end() && it->is_string() && !it->get<std::string>().empty())
+      return it->get<std::string>();
+  }
+  return {};
+}
+
+const std::string& ensure_backup_key(State& state) {
+  std::string key = find_backup_key(state);
+  if (key.empty()) key = crypto::key_to_text(crypto::random_key());
+  return state.secrets[kBackupKeySecret] = std::move(key);
+}
+
 namespace {
 
 std::string seal_json(const nlohmann::json& value, const crypto::Key& key, const std::string& aad) {
@@ -80,6 +97,7 @@ nlohmann::json encode_state(const State& s, const crypto::Key& key) {
     j["sensitive_outputs"] = s.sensitive_outputs;
     j["sealed_outputs"] = seal_json(secret, key, "outputs");
   }
+  if (!s.secrets.empty()) j["sealed_secrets"] = seal_json(s.secrets, key, "secrets");
   return j;
 }
 
@@ -103,6 +121,12 @@ Result<State> decode_state(const nlohmann::json& j, const crypto::Key& key) {
       auto secret = open_json(j.at("sealed_outputs").get<std::string>(), key, "outputs");
       if (!secret) return fail(secret.error());
       for (auto it = secret->begin(); it != secret->end(); ++it) s.outputs[it.key()] = it.value();
+    }
+    // Absent in states written before stack secrets existed.
+    if (j.contains("sealed_secrets")) {
+      auto secrets = open_json(j.at("sealed_secrets").get<std::string>(), key, "secrets");
+      if (!secrets) return fail(secrets.error());
+      s.secrets = secrets->get<std::map<std::string, std::string>>();
     }
     return s;
   } catch (const nlohmann::json::exception& e) {

@@ -188,7 +188,8 @@ Paths paths_in(const std::string& dir) {
                join(dir, "ca.pem"),
                join(dir, "agent-state"),
                join(dir, "agent.pid"),
-               join(dir, "agent.log")};
+               join(dir, "agent.log"),
+               join(dir, "backup.key")};
 }
 
 Result<std::string> find_binary() {
@@ -208,18 +209,25 @@ Result<std::string> find_binary() {
               "PATH (build it with `cmake --build BUILD --target keel-agent`, or set `agent: false` on the server)");
 }
 
-nlohmann::json render_config(const Paths& paths, int port, const nlohmann::json& checks) {
-  return nlohmann::json{{"listen", fmt::format("127.0.0.1:{}", port)},
+nlohmann::json render_config(const Paths& paths, int port, const nlohmann::json& checks,
+                             const nlohmann::json& backups) {
+  nlohmann::json config{{"listen", fmt::format("127.0.0.1:{}", port)},
                         {"token_file", paths.token},
                         {"tls", {{"cert", paths.cert}, {"key", paths.key}}},
                         {"state_dir", paths.state_dir},
                         {"checks", checks.is_object() ? checks : nlohmann::json::object()}};
+  // Only hosts that run jobs name a key file: the agent requires it then.
+  if (backups.is_object() && !backups.empty()) {
+    config["backup_key_file"] = paths.backup_key;
+    config["backups"] = backups;
+  }
+  return config;
 }
 
 Status write_config(const Paths& paths, const nlohmann::json& config) {
   std::string text =
       "# keel-agent config, written by keel's local provider (keel apply). JSON is YAML too.\n"
-      "# Changes made here are replaced at the next apply: edit the stack's `checks:` instead.\n";
+      "# Changes made here are replaced at the next apply: edit the stack's `checks:` and `backups:` instead.\n";
   text += config.dump(2);
   text += '\n';
   return files::write_atomic(paths.config, text, 0600);

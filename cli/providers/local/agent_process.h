@@ -10,6 +10,8 @@
 //   agent-key.pem    the TLS private key (0600)
 //   agent-cert.pem   the TLS certificate for 127.0.0.1 / localhost
 //   ca.pem           the CA that signed it: what clients trust
+//   backup.key       the stack's backup key, base64 (0600), when the host
+//                    runs backup jobs
 //   agent-state/     the agent's state_dir
 //   agent.pid        the daemon's pid, written by keel when it starts it
 //   agent.log        the agent's stdout and stderr, appended
@@ -29,7 +31,7 @@
 namespace keel::providers::local::agent {
 
 struct Paths {
-  std::string dir, config, token, key, cert, ca, state_dir, pid, log;
+  std::string dir, config, token, key, cert, ca, state_dir, pid, log, backup_key;
 };
 Paths paths_in(const std::string& dir);
 
@@ -38,8 +40,11 @@ Paths paths_in(const std::string& dir);
 Result<std::string> find_binary();
 
 // The agent's config document: listen on 127.0.0.1:port with TLS, the
-// token file, the state directory, and `checks` (null: none).
-nlohmann::json render_config(const Paths& paths, int port, const nlohmann::json& checks);
+// token file, the state directory, `checks` (null: none), and `backups`
+// (null or empty: none; else with `backup_key_file` naming paths.backup_key,
+// which the caller writes).
+nlohmann::json render_config(const Paths& paths, int port, const nlohmann::json& checks,
+                             const nlohmann::json& backups = nullptr);
 // Writes it to paths.config (atomically, 0600).
 Status write_config(const Paths& paths, const nlohmann::json& config);
 

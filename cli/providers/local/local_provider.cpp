@@ -133,6 +133,17 @@ provider::KindSchema servers_schema() {
                 "`checks:` entries whose `on:` selects this server; changing one reconfigures the "
                 "running agent.")
                .optional(),
+           Attr("backups", AttributeType::Map,
+                "Backup jobs the host's agent runs, name -> definition (the agent's form, the source's "
+                "address and credentials included). Filled from the stack's `backups:` entries that run on "
+                "this server; changing one reconfigures the running agent.")
+               .optional()
+               .sensitive(),
+           Attr("backup_key", String,
+                "The stack's backup encryption key (base64), given to the agent as backup.key (0600) when "
+                "the host runs backups. Made by keel and kept in state; `keel backup key export` prints it.")
+               .optional()
+               .sensitive(),
            Attr("agent", Bool,
                 "Whether the host's keel-agent runs: false stops it, true starts it. Read reports the "
                 "truth, so an agent that died shows as drift and apply starts it again.")

@@ -68,6 +68,12 @@ std::string agent_url(int port) { return fmt::format("https://127.0.0.1:{}", por
 
 // --- settings -------------------------------------------------------------------
 
+std::string string_of(const Json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+
 // The `checks` setting: null (none) or a map of name -> definition, each
 // checked as the agent will check it, so that a typo fails the apply here
 // with every problem named rather than in the agent's log.
@@ -103,16 +109,52 @@ Json agent_checks(const Json& checks) {
   return out;
 }
 
+// The `backups` setting: null (none) or a map of job name -> the agent's job
+// definition (the engine builds them from the stack's `backups:`; the agent
+// checks them fully), and `backup_key`, which a host with jobs must have.
+Result<Json> backups_setting(const Json& config) {
+  if (!config.is_object() || !config.contains("backups") || config["backups"].is_null()) return Json();
+  const Json& backups = config["backups"];
+  if (!backups.is_object())
+    return fail(ErrorCode::InvalidConfig, "backups must be a map of job name -> definition");
+  for (auto it = backups.begin(); it != backups.end(); ++it)
+    if (!it.value().is_object())
+      return fail(ErrorCode::InvalidConfig, fmt::format("backup `{}` must be a map", it.key()));
+  if (!backups.empty() && string_of(config, "backup_key").empty())
+    return fail(ErrorCode::InvalidConfig, "a host that runs backups needs the stack's backup_key");
+  return backups;
+}
+
+Json backup_key_setting(const Json& config) {
+  const std::string key = string_of(config, "backup_key");
+  return key.empty() ? Json() : Json(key);
+}
+
+bool runs_backups(const Instance& instance) {
+  const Json backups = instance.secrets.value("backups", Json());
+  return backups.is_object() && !backups.empty();
+}
+
 Json agent_config(const Instance& instance) {
-  return agent::render_config(paths_of(instance), instance.port(), agent_checks(instance.secrets.value("checks", Json())));
+  return agent::render_config(paths_of(instance), instance.port(), agent_checks(instance.secrets.value("checks", Json())),
+                              runs_backups(instance) ? instance.secrets.at("backups") : Json());
+}
+
+// backup.key (0600) beside the config that names it: written before the
+// agent reads the config, removed when the host runs no jobs any more.
+Status write_backup_key(const Instance& instance) {
+  const std::string path = paths_of(instance).backup_key;
+  if (!runs_backups(instance)) return files::exists(path) ? files::remove_all(path) : Status{};
+  return files::write_atomic(path, string_of(instance.secrets, "backup_key"), 0600);
+}
+
+// What the agent reads at start: the key file, then the config naming it.
+Status write_agent_files(const Instance& instance) {
+  if (auto st = write_backup_key(instance); !st) return st;
+  return agent::write_config(paths_of(instance), agent_config(instance));
 }
 
 // --- the agent's material -----------------------------------------------------------
-
-std::string string_of(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // Token, TLS certificate and key, a port, and their files: made when missing
 // (a new host, or one recorded before servers ran agents), rewritten when a
@@ -161,7 +203,7 @@ Status start_agent(const Context& context, Instance& instance, const provider::P
   const agent::Paths paths = paths_of(instance);
   for (int attempt = 1;; ++attempt) {
     report(progress, fmt::format("starting keel-agent for {} on 127.0.0.1:{}", instance.tags.address, instance.port()));
-    if (auto st = agent::write_config(paths, agent_config(instance)); !st) return st;
+    if (auto st = write_agent_files(instance); !st) return st;
     auto started = agent::start({*binary, paths, instance.port(), string_of(instance.facts, "agent_ca")});
     if (started) return {};
     if (started.error().code() != ErrorCode::Conflict || attempt == kStartAttempts) return fail(started.error());
@@ -176,6 +218,7 @@ Status start_agent(const Context& context, Instance& instance, const provider::P
 // Hands the running agent its new config (it keeps the state of the checks
 // that did not change), restarting it only when it says it must.
 Status reconfigure_agent(const Context& context, Instance& instance, const provider::ProgressFn& progress) {
+  if (auto st = write_backup_key(instance); !st) return st;  // the agent checks that the file is there
   http::CurlHttpClient curl;
   agents::AgentClient client(curl,
                              {agent_url(instance.port()), string_of(instance.facts, "agent_ca"),
@@ -211,6 +254,8 @@ Result<provider::Attributes> attributes(const Instance& instance) {
   for (const char* key : {"os", "arch", "cpus", "memory_mb"}) a[key] = facts.value(key, Json());
   a["dir"] = instance.dir;
   a["checks"] = instance.secrets.value("checks", Json());
+  a["backups"] = instance.secrets.value("backups", Json());
+  a["backup_key"] = instance.secrets.value("backup_key", Json());
   const int port = instance.port();
   a["agent"] = agent::running(paths_of(instance), port);
   a["agent_port"] = port > 0 ? Json(port) : Json();
@@ -241,6 +286,8 @@ Result<provider::CreateResponse> create(const Context& context, const provider::
   if (!want_agent) return fail(want_agent.error());
   auto checks = checks_setting(request.config);
   if (!checks) return fail(checks.error());
+  auto backups = backups_setting(request.config);
+  if (!backups) return fail(backups.error());
   if (*want_agent) {  // before anything is made
     if (auto binary = agent::find_binary(); !binary) return fail(binary.error());
   }
@@ -253,12 +300,14 @@ Result<provider::CreateResponse> create(const Context& context, const provider::
   Instance instance{.dir = *dir, .kind = kKind, .tags = request.tags};
   instance.facts["host"] = "127.0.0.1";
   instance.secrets["checks"] = *checks;
+  instance.secrets["backups"] = *backups;
+  instance.secrets["backup_key"] = backup_key_setting(request.config);
   auto build = [&]() -> Status {
     report(request.progress, fmt::format("making the host directory {}", instance.dir));
     if (auto made = ensure_agent_material(context, instance); !made) return fail(made.error());
     if (*want_agent) {
       if (auto st = start_agent(context, instance, request.progress); !st) return st;
-    } else if (auto st = agent::write_config(paths_of(instance), agent_config(instance)); !st) {
+    } else if (auto st = write_agent_files(instance); !st) {
       return st;
     }
     return save_instance(instance);  // meta.json last: the host is complete
@@ -292,6 +341,9 @@ Result<provider::UpdateResponse> update(const Context& context, const provider::
   if (!want_agent) return fail(want_agent.error());
   auto checks = checks_setting(request.config);
   if (!checks) return fail(checks.error());
+  auto backups = backups_setting(request.config);
+  if (!backups) return fail(backups.error());
+  const Json backup_key = backup_key_setting(request.config);
 
   auto made = ensure_agent_material(context, *instance);
   if (!made) return fail(made.error());
@@ -301,13 +353,21 @@ Result<provider::UpdateResponse> update(const Context& context, const provider::
   const agent::Paths paths = paths_of(*instance);
   bool running = agent::running(paths, instance->port());
 
-  if (instance->secrets.value("checks", Json()) != *checks) {
+  const bool checks_changed = instance->secrets.value("checks", Json()) != *checks;
+  const bool backups_changed = instance->secrets.value("backups", Json()) != *backups ||
+                               instance->secrets.value("backup_key", Json()) != backup_key;
+  if (checks_changed || backups_changed) {
     instance->secrets["checks"] = *checks;
+    instance->secrets["backups"] = *backups;
+    instance->secrets["backup_key"] = backup_key;
     if (running && *want_agent) {
-      report(request.progress, "sending the new checks to keel-agent");
+      report(request.progress, fmt::format("sending the new {} to keel-agent",
+                                           checks_changed && backups_changed ? "checks and backup jobs"
+                                           : checks_changed                  ? "checks"
+                                                                             : "backup jobs"));
       if (auto st = reconfigure_agent(context, *instance, request.progress); !st) return fail(st.error());
     }
-    if (auto st = agent::write_config(paths, agent_config(*instance)); !st) return fail(st.error());
+    if (auto st = write_agent_files(*instance); !st) return fail(st.error());
     if (auto st = save_instance(*instance); !st) return fail(st.error());
     running = agent::running(paths, instance->port());
   }

@@ -6,12 +6,13 @@
 // with TLS from a CA made for it and a random bearer token.
 //
 //   create   generates token, CA and certificate, writes the agent config
-//            from the `checks` attribute, starts the agent detached and
-//            waits for it to answer
+//            from the `checks` and `backups` attributes (and backup.key,
+//            0600, from `backup_key` when the host runs jobs), starts the
+//            agent detached and waits for it to answer
 //   read     reports whether the agent runs (`agent`), so a dead agent is
 //            drift that the next apply repairs
-//   update   pushes changed `checks` to the running agent (PUT /v1/config,
-//            no restart) and rewrites its config; starts or stops the
+//   update   pushes changed `checks` and `backups` to the running agent
+//            (PUT /v1/config, no restart) and rewrites its config; starts or stops the
 //            agent as `agent` says
 //   remove   stops the agent (SIGTERM, SIGKILL after 5 s), then deletes the
 //            directory
