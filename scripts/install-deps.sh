@@ -24,7 +24,7 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
 # needed by the tests).
 BENCH=()
 if [ "${1:-}" = "--bench" ]; then
-  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk pgbackrest)
+  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk pgbackrest zstd)
 fi
 
 missing=()

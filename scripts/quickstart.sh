@@ -7,13 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_BENCH=OFF >/dev/null
-cmake --build build -j"$(nproc)" --target keel keel-agent keel-provider-example
+cmake --build build -j"$(nproc)" --target keel keel-agent keel-dr keel-provider-example
 mkdir -p quickstart
 [ -f quickstart/keel.yaml ] || cp templates/quickstart/keel.yaml quickstart/keel.yaml
 cd quickstart
 ../build/keel apply --auto-approve
 # The agent's first runs are spread over half a second; give them a moment.
-sleep 2
+../build/keel backup run main
+../build/keel drill main
+sleep 1
 ../build/keel health || true
 cat <<MSG
 
@@ -21,5 +23,7 @@ Connect:
   psql "\$(../build/keel output --raw db_uri)" -c 'select version()'
   redis-cli -u "\$(../build/keel output --raw redis_uri)" ping
   ../build/keel health --watch            (the agent's checks; Ctrl-C to stop)
+  ../build/keel backup list main          (backups in ~/keel-backups/quickstart)
+  ../build/keel backup key export         (keep it safe: without it no backup can be read)
 Then, in quickstart/:  ../build/keel plan   (no changes)   ../build/keel destroy
 MSG

@@ -11,6 +11,9 @@ e2e_setup private
 new_stack STACK quickstart
 cp "$KEEL_SOURCE_DIR/templates/quickstart/keel.yaml" "$STACK/keel.yaml"
 cd "$STACK"
+# The template backs up to ~/keel-backups/quickstart: keep it in the test's dir.
+export HOME="$WORK/home"
+mkdir -p "$HOME"
 
 step "validate"
 expect_ok keel validate
@@ -44,11 +47,16 @@ if [[ $(id -u) == 0 ]]; then
   ps -eo args= | grep -qF -- "-D $ext/data" || fail "no postmaster runs from $ext/data (expected outside the 0700 project)"
 fi
 
-step "health: the agent's postgres, redis and disk checks pass"
+step "backup and drill: the template's job runs and proves it restores"
+expect_ok keel backup run main
+expect_ok keel drill main
+ls "$HOME"/keel-backups/quickstart/main/*.manifest.json >/dev/null || fail "no backup manifest in ~/keel-backups/quickstart/main"
+
+step "health: the agent's postgres, redis, disk and dr checks pass"
 wait_until 30 "$KEEL_BUILD_DIR/keel" health >/dev/null 2>&1 || true
 expect_ok keel health
 cp "$WORK/last.out" "$WORK/health.out"
-for check in database sessions disk; do
+for check in database sessions disk dr-main; do
   grep -Eq "servers\.app +$check +passing" "$WORK/health.out" || { show "$WORK/health.out"; fail "keel health: $check is not passing"; }
 done
 assert_not_contains "$WORK/health.out" "$DB_URI" "keel health printed the database URI"
