@@ -19,6 +19,39 @@ std::string local_hostname() {
 
 nlohmann::json names(const std::vector<std::string>& list) { return nlohmann::json(list); }
 
+// Often enough to notice an rpo passing within a minute; a run's end
+// triggers it too.
+constexpr auto kDrCheckInterval = std::chrono::seconds(60);
+
+// The file's checks plus one `dr-NAME` per backup job.
+std::vector<checks::CheckSpec> all_checks(const AgentConfig& config) {
+  std::vector<checks::CheckSpec> specs = config.checks;
+  for (const auto& job : config.backups) {
+    checks::CheckSpec spec;
+    spec.name = dr_check_name(job.name);
+    spec.type = checks::CheckType::Dr;
+    spec.interval = kDrCheckInterval;
+    spec.timeout = std::chrono::seconds(5);
+    spec.params = checks::DrCheck{job.name};
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+// The backup key, read only when there are jobs to use it.
+Result<std::string> backup_key(const AgentConfig& config) {
+  if (config.backups.empty()) return std::string();
+  return read_backup_key(config.backup_key_file);
+}
+
+JobsSettings jobs_settings(const AgentConfig& config, std::string key) {
+  JobsSettings settings;
+  settings.jobs = config.backups;
+  settings.worker = config.dr_worker.empty() ? default_dr_worker() : config.dr_worker;
+  settings.key = std::move(key);
+  return settings;
+}
+
 }  // namespace
 
 Agent::Agent(std::string config_path, AgentConfig config)
@@ -26,37 +59,49 @@ Agent::Agent(std::string config_path, AgentConfig config)
       hostname_(local_hostname()),
       config_(std::move(config)),
       webhook_(counters_, hostname_),
-      scheduler_([this](const StatusChange& change) { on_status_change(change); }),
+      jobs_([this](const Run& run) { scheduler_.trigger(dr_check_name(run.job)); }),
+      scheduler_([this](const StatusChange& change) { on_status_change(change); },
+                 [this](const checks::CheckSpec& spec) { return run_any_check(spec); }),
       api_(ApiContext{.scheduler = &scheduler_,
                       .counters = &counters_,
                       .token = [this] { return current_token(); },
                       .put_config = [this](const std::string& body) { return apply_config_text(body); },
-                      .hostname = hostname_}) {}
+                      .hostname = hostname_,
+                      .jobs = &jobs_}) {}
 
 Agent::~Agent() { stop(); }
 
 Status Agent::start() {
   auto token = read_token(config_.token_file);
   if (!token) return fail(token.error());
+  auto key = backup_key(config_);
+  if (!key) return fail(key.error());
   if (auto st = files::make_dirs(config_.state_dir, 0700); !st) return fail(st.error().with_context("state_dir"));
   {
     std::lock_guard lock(mutex_);
     token_ = *token;
   }
+  if (auto st = jobs_.start(config_.state_dir); !st) return st;
+  jobs_.configure(jobs_settings(config_, std::move(*key)));
   webhook_.configure(config_.webhook);
-  scheduler_.reload(config_.checks);
+  scheduler_.reload(all_checks(config_));
   scheduler_.start();
   if (auto st = api_.start(config_.listen_host, config_.listen_port, config_.tls); !st) {
     scheduler_.stop();
+    jobs_.stop();
     return st;
   }
   logging::event(logging::Level::Info, "agent started",
                  {{"version", KEEL_VERSION}, {"listen", fmt::format("{}:{}", config_.listen_host, api_.port())},
-                  {"tls", config_.tls.has_value()}, {"checks", config_.checks.size()}});
+                  {"tls", config_.tls.has_value()}, {"checks", config_.checks.size()},
+                  {"backups", config_.backups.size()}});
   return {};
 }
 
 void Agent::stop() {
+  // Jobs first: that also cancels a GET /v1/backups in flight, which the
+  // API's stop would otherwise wait for.
+  jobs_.stop();
   api_.stop();
   scheduler_.stop();
   webhook_.stop();
@@ -91,6 +136,10 @@ Result<nlohmann::json> Agent::apply_config_text(const std::string& text) {
     ++counters_.reloads_failed;
     return fail(ErrorCode::InvalidConfig, token.error().message());
   }
+  if (auto key = backup_key(load.config); !key) {
+    ++counters_.reloads_failed;
+    return fail(ErrorCode::InvalidConfig, key.error().message());
+  }
   if (auto st = files::write_atomic(config_path_, text, 0600); !st) {
     ++counters_.reloads_failed;
     return fail(st.error().with_context("writing the config file"));
@@ -105,12 +154,18 @@ Result<nlohmann::json> Agent::apply(AgentConfig next) {
     ++counters_.reloads_failed;
     return fail(ErrorCode::InvalidConfig, token.error().message());
   }
+  auto key = backup_key(next);
+  if (!key) {
+    ++counters_.reloads_failed;
+    return fail(ErrorCode::InvalidConfig, key.error().message());
+  }
   if (auto st = files::make_dirs(next.state_dir, 0700); !st) {
     ++counters_.reloads_failed;
     return fail(st.error().with_context("state_dir"));
   }
   const bool restart_required = !config_.same_listener(next);
-  auto summary = scheduler_.reload(next.checks);
+  jobs_.configure(jobs_settings(next, std::move(*key)));
+  auto summary = scheduler_.reload(all_checks(next));
   webhook_.configure(next.webhook);
   token_ = *token;
   // The listener keeps its settings until a restart.
@@ -128,6 +183,11 @@ Result<nlohmann::json> Agent::apply(AgentConfig next) {
                         {"changed", names(summary.changed)},
                         {"removed", names(summary.removed)},
                         {"restart_required", restart_required}};
+}
+
+CheckResult Agent::run_any_check(const checks::CheckSpec& spec) {
+  if (const auto* dr = std::get_if<checks::DrCheck>(&spec.params)) return jobs_.dr_check(dr->job);
+  return run_check(spec);
 }
 
 void Agent::on_status_change(const StatusChange& change) {

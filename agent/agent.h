@@ -1,6 +1,6 @@
 #pragma once
-// The running agent: its config, checks, API and webhook, and how a new
-// config is taken in (SIGHUP re-reads the file; PUT /v1/config sends one).
+// The running agent: its config, checks, backup jobs, API and webhook, and
+// how a new config is taken in (SIGHUP re-reads the file; PUT /v1/config sends one).
 // A config that fails validation is refused whole and the running one kept.
 
 #include <memory>
@@ -11,6 +11,7 @@
 
 #include "agent/api.h"
 #include "agent/config.h"
+#include "agent/jobs/job_scheduler.h"
 #include "agent/metrics.h"
 #include "agent/scheduler.h"
 #include "agent/webhook.h"
@@ -39,6 +40,7 @@ class Agent {
 
  private:
   Result<nlohmann::json> apply(AgentConfig next);
+  CheckResult run_any_check(const checks::CheckSpec& spec);
   void on_status_change(const StatusChange& change);
   std::string current_token() const;
 
@@ -51,6 +53,7 @@ class Agent {
   std::string token_;
 
   Webhook webhook_;
+  JobScheduler jobs_;          // before scheduler_: the dr checks read it
   CheckScheduler scheduler_;
   ApiServer api_;
 };

@@ -48,6 +48,48 @@ Json run_to_json(const CheckRun& run, size_t output_limit) {
           {"duration_ms", run.duration.count() / 1000.0}};
 }
 
+int error_http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::NotFound: return 404;
+    case ErrorCode::InvalidConfig: return 400;
+    case ErrorCode::Conflict: return 409;
+    case ErrorCode::Timeout: return 504;
+    case ErrorCode::Unavailable:
+    case ErrorCode::Transient: return 503;
+    default: return 500;
+  }
+}
+
+// The body of POST /v1/jobs/NAME/ACTION: nothing, except for a restore,
+// which may name a snapshot and a target: {"snapshot": "ID", "to": "TARGET"}.
+Result<RunRequest> run_request(const std::string& action, const std::string& body) {
+  RunRequest request;
+  request.kind = action == "run" ? RunKind::Backup : *run_kind_from_string(action);
+  if (request.kind != RunKind::Restore || body.empty()) return request;
+  auto json = Json::parse(body, nullptr, false);
+  if (!json.is_object()) return fail(ErrorCode::InvalidConfig, R"(the body must be a JSON object: {"snapshot"?: "ID", "to"?: "TARGET"})");
+  for (const auto& [key, value] : json.items()) {
+    if ((key != "snapshot" && key != "to") || !value.is_string() || value.get<std::string>().empty())
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("unknown or empty `{}` in the body; it takes \"snapshot\" and \"to\" (strings)", key));
+    (key == "snapshot" ? request.snapshot : request.target) = value.get<std::string>();
+  }
+  return request;
+}
+
+void answer_start(httplib::Response& res, const std::string& job, const StartAnswer& answer) {
+  using Outcome = StartAnswer::Outcome;
+  switch (answer.outcome) {
+    case Outcome::Started: return send_json(res, 202, {{"run", to_json(*answer.run)}});
+    case Outcome::UnknownJob: return send_error(res, 404, fmt::format("no backup job named `{}`", job));
+    case Outcome::Busy:
+      return send_json(res, 409, {{"error", fmt::format("job `{}` has a {} run in progress", job,
+                                                        to_string(answer.run->kind))},
+                                  {"run_id", answer.run->id}});
+    case Outcome::Stopping: return send_error(res, 503, "the agent is stopping");
+  }
+}
+
 bool authorized(const httplib::Request& req, const std::string& token) {
   const std::string header = req.get_header_value("Authorization");
   static const std::string prefix = "Bearer ";
@@ -81,6 +123,22 @@ Json check_to_json(const CheckSnapshot& c, bool with_history) {
     for (const auto& run : c.history) j["history"].push_back(run_to_json(run, kHistoryOutputLimit));
   }
   return j;
+}
+
+Json job_to_json(const JobView& j) {
+  auto time_or_null = [](const std::optional<Run::TimePoint>& t) { return t ? Json(timeutil::rfc3339(*t)) : Json(nullptr); };
+  auto run_or_null = [](const std::optional<Run>& r) { return r ? to_json(*r) : Json(nullptr); };
+  return {{"name", j.name},
+          {"source", to_string(j.source)},
+          {"to", j.to},
+          {"schedule", j.schedule.empty() ? Json(nullptr) : Json(j.schedule)},
+          {"next_run", time_or_null(j.next_run)},
+          {"drill_every", j.drill_every ? Json(timeutil::format_duration(*j.drill_every)) : Json(nullptr)},
+          {"next_drill", time_or_null(j.next_drill)},
+          {"running_run", j.running_run ? Json(*j.running_run) : Json(nullptr)},
+          {"last_backup", run_or_null(j.last_backup)},
+          {"last_drill", run_or_null(j.last_drill)},
+          {"last_success", time_or_null(j.last_success)}};
 }
 
 ApiServer::ApiServer(ApiContext context) : context_(std::move(context)) {}
@@ -221,8 +279,47 @@ void ApiServer::add_routes() {
 
   s.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
     res.set_content(render_metrics(ctx.scheduler->snapshot(), ctx.scheduler->aggregate(), *ctx.counters,
-                                   read_process_stats()),
+                                   read_process_stats(), ctx.jobs ? ctx.jobs->metrics() : std::vector<JobMetrics>{}),
                     "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  if (ctx.jobs) add_job_routes();
+}
+
+void ApiServer::add_job_routes() {
+  auto& s = *server_;
+  JobScheduler& jobs = *context_.jobs;
+
+  s.Get("/v1/jobs", [&jobs](const httplib::Request&, httplib::Response& res) {
+    Json list = Json::array();
+    for (const auto& job : jobs.jobs()) list.push_back(job_to_json(job));
+    send_json(res, 200, {{"jobs", list}});
+  });
+
+  s.Post(R"(/v1/jobs/([^/]+)/(run|drill|prune|restore))", [&jobs](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1].str();
+    auto request = run_request(req.matches[2].str(), req.body);
+    if (!request) return send_error(res, 400, request.error().message());
+    answer_start(res, name, jobs.start_run(name, *request));
+  });
+
+  s.Get(R"(/v1/runs/([^/]+))", [&jobs](const httplib::Request& req, httplib::Response& res) {
+    auto run = jobs.find_run(req.matches[1].str());
+    if (!run) return send_error(res, 404, fmt::format("no run with id `{}`", req.matches[1].str()));
+    send_json(res, 200, {{"run", to_json(*run)}});
+  });
+
+  s.Get("/v1/runs", [&jobs](const httplib::Request& req, httplib::Response& res) {
+    Json list = Json::array();
+    for (const auto& run : jobs.runs(req.get_param_value("job"))) list.push_back(to_json(run));
+    send_json(res, 200, {{"runs", list}});
+  });
+
+  s.Get(R"(/v1/backups/([^/]+))", [&jobs](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.matches[1].str();
+    auto backups = jobs.list_backups(name);
+    if (!backups) return send_error(res, error_http_status(backups.error().code()), backups.error().message());
+    send_json(res, 200, {{"job", name}, {"backups", *backups}});
   });
 }
 

@@ -7,6 +7,10 @@
 //   GET  /v1/checks/NAME          one check
 //   POST /v1/checks/NAME/run      runs it now and answers with the result
 //   PUT  /v1/config               replaces the config (body: YAML or JSON)
+//   GET  /v1/jobs                 the backup jobs, their next and last runs
+//   POST /v1/jobs/NAME/run|drill|prune|restore   starts a run: 202 {"run": RUN}; 409 while one is in progress
+//   GET  /v1/runs/ID, GET /v1/runs?job=NAME      runs (newest first)
+//   GET  /v1/backups/NAME         the job's backups, as keel-dr lists them
 //   GET  /metrics                 Prometheus text format
 //
 // Every route but /v1/ping wants `Authorization: Bearer TOKEN` (compared in
@@ -21,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/config.h"
+#include "agent/jobs/job_scheduler.h"
 #include "agent/metrics.h"
 #include "agent/scheduler.h"
 #include "core/error.h"
@@ -39,6 +44,7 @@ struct ApiContext {
   // Applies a new config document; the JSON answer of PUT /v1/config.
   std::function<Result<nlohmann::json>(const std::string& body)> put_config;
   std::string hostname;
+  JobScheduler* jobs = nullptr;
 };
 
 inline constexpr size_t kMaxRequestBody = 1 << 20;
@@ -58,6 +64,7 @@ class ApiServer {
 
  private:
   void add_routes();
+  void add_job_routes();
 
   ApiContext context_;
   std::unique_ptr<httplib::Server> server_;
@@ -68,5 +75,8 @@ class ApiServer {
 // The JSON form of a check for the API and webhook (no secrets: the
 // definition itself is not included).
 nlohmann::json check_to_json(const CheckSnapshot& check, bool with_history);
+// A job for GET /v1/jobs (no credentials: `to` without a password, no
+// definition).
+nlohmann::json job_to_json(const JobView& job);
 
 }  // namespace keel::agent

@@ -1,9 +1,11 @@
 #include "agent/config.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <regex>
 #include <set>
 
@@ -23,7 +25,8 @@ bool AgentConfig::same_listener(const AgentConfig& other) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"listen", "token_file", "tls", "state_dir", "checks", "webhook"};
+const std::vector<std::string> kTopKeys = {"listen", "token_file", "tls",     "state_dir",      "checks",
+                                           "webhook", "backups",   "dr_worker", "backup_key_file"};
 
 class ConfigParser {
  public:
@@ -43,11 +46,15 @@ class ConfigParser {
       else if (key == "state_dir") config.state_dir = path(kv.second, "state_dir");
       else if (key == "checks") parse_checks(kv.second, config);
       else if (key == "webhook") parse_webhook(kv.second, config);
+      else if (key == "backups") parse_backups(kv.second, config);
+      else if (key == "backup_key_file") config.backup_key_file = path(kv.second, "backup_key_file");
+      else if (key == "dr_worker") config.dr_worker = path(kv.second, "dr_worker");
       else diags_.error(mark(kv.first), fmt::format("unknown key `{}` in the agent config", key), did_you_mean(key, kTopKeys));
     }
     if (config.token_file.empty())
       diags_.error({file_, 1, 1}, "missing `token_file`", "the agent refuses to serve its API without a token");
     if (config.state_dir.empty()) config.state_dir = base_dir_;
+    check_backups(config);
   }
 
  private:
@@ -67,6 +74,26 @@ class ConfigParser {
     std::string p = scalar(node, what);
     if (p.empty()) return p;
     return files::absolute(files::expand_home(p), base_dir_);
+  }
+
+  void parse_backups(const YAML::Node& node, AgentConfig& config) {
+    backups_ = node;
+    config.backups = parse_backup_jobs(node, file_, base_dir_, diags_);
+  }
+
+  // What ties the backups to the rest of the file: the key, and the names of
+  // their built-in checks.
+  void check_backups(const AgentConfig& config) {
+    if (!backups_ || !backups_->IsMap() || backups_->size() == 0) return;
+    if (config.backup_key_file.empty())
+      diags_.error(mark(*backups_), "`backups` needs `backup_key_file`",
+                   "a file (mode 0600) holding 32 random bytes as base64: head -c 32 /dev/urandom | base64");
+    for (const auto& job : config.backups)
+      for (const auto& check : config.checks)
+        if (check.name == dr_check_name(job.name))
+          diags_.error(mark(*backups_),
+                       fmt::format("check `{}` has the name of backup `{}`'s built-in check", check.name, job.name),
+                       "rename the check");
   }
 
   void parse_listen(const YAML::Node& node, AgentConfig& config) {
@@ -158,6 +185,7 @@ class ConfigParser {
   std::string file_;
   std::string base_dir_;
   Diagnostics& diags_;
+  std::optional<YAML::Node> backups_;
 };
 
 }  // namespace
@@ -183,6 +211,16 @@ ConfigLoad load_agent_config(const std::string& path) {
     return load;
   }
   return parse_agent_config(*text, path);
+}
+
+std::string default_dr_worker() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto beside = self.parent_path() / "keel-dr";
+    if (::access(beside.c_str(), X_OK) == 0) return beside.string();
+  }
+  return "keel-dr";
 }
 
 Result<std::string> read_token(const std::string& path) {

@@ -9,6 +9,10 @@
 //   checks:                           # core/check_spec.h, without `on:`
 //     web: { http: "http://127.0.0.1:8080/healthz", interval: 10s }
 //   webhook: { url: "https://hooks.example/keel", timeout: 5s, attempts: 5 }
+//   backup_key_file: backup.key       # with backups: the key, base64, mode 0600
+//   dr_worker: /usr/lib/keel/keel-dr  # default: keel-dr beside keel-agent, else PATH
+//   backups:                          # agent/jobs/job_config.h
+//     app-db: { source: { postgres: {...} }, to: "file:///var/backups/keel", schedule: "0 3 * * *" }
 //
 // Relative paths are relative to the config file's directory.
 
@@ -17,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/jobs/job_config.h"
 #include "core/check_spec.h"
 #include "core/diagnostics.h"
 #include "core/error.h"
@@ -42,6 +47,9 @@ struct AgentConfig {
   std::string state_dir;
   std::vector<checks::CheckSpec> checks;  // in file order, names unique
   std::optional<WebhookConfig> webhook;
+  std::string backup_key_file;            // required when `backups` is not empty
+  std::string dr_worker;                  // empty: the default (default_dr_worker())
+  std::vector<BackupJob> backups;         // in file order, names unique
 
   // Settings that only take effect at a restart (the listening socket).
   bool same_listener(const AgentConfig& other) const;
@@ -60,5 +68,9 @@ ConfigLoad load_agent_config(const std::string& path);
 // Reads and trims the token file; refuses an empty one or one readable by
 // others (it is a password).
 Result<std::string> read_token(const std::string& path);
+
+// keel-dr in the directory of the running executable when it is there
+// (installed side by side), else "keel-dr" to be found on PATH.
+std::string default_dr_worker();
 
 }  // namespace keel::agent

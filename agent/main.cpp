@@ -24,7 +24,7 @@ int check_config(const std::string& path) {
   auto load = agent::load_agent_config(path);
   for (const auto& d : load.diagnostics.items()) std::fprintf(stderr, "%s\n", d.describe().c_str());
   if (load.diagnostics.has_errors()) return 1;
-  std::printf("%s: ok (%zu checks)\n", path.c_str(), load.config.checks.size());
+  std::printf("%s: ok (%zu checks, %zu backups)\n", path.c_str(), load.config.checks.size(), load.config.backups.size());
   return 0;
 }
 

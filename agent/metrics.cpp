@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -138,6 +139,47 @@ void render_agent(Exposition& x, const std::vector<CheckSnapshot>& checks, Check
   x.sample("keel_agent_build_info", fmt::format("version=\"{}\"", KEEL_VERSION), 1);
 }
 
+std::string job_label(const JobMetrics& m) { return fmt::format("job=\"{}\"", escape_label_value(m.job)); }
+
+// One gauge family with a sample for each job that has the value.
+template <typename Value>
+void job_gauge(Exposition& x, const char* name, const char* help, const std::vector<JobMetrics>& jobs,
+               std::optional<Value> JobMetrics::*field) {
+  x.family(name, "gauge", help);
+  for (const auto& m : jobs)
+    if (m.*field) x.sample(name, job_label(m), static_cast<double>(*(m.*field)));
+}
+
+// Only for agents with backup jobs: an agent without any keeps its page as
+// it was.
+void render_jobs(Exposition& x, const std::vector<JobMetrics>& jobs) {
+  if (jobs.empty()) return;
+  job_gauge(x, "keel_backup_last_success_timestamp_seconds", "When the newest successful backup finished (Unix time).",
+            jobs, &JobMetrics::backup_last_success);
+  x.family("keel_backup_bytes", "gauge", "Size of the newest successful backup: raw (read) and stored.");
+  for (const auto& m : jobs) {
+    if (m.backup_raw_bytes)
+      x.sample("keel_backup_bytes", fmt::format("{},kind=\"raw\"", job_label(m)),
+               static_cast<double>(*m.backup_raw_bytes));
+    if (m.backup_stored_bytes)
+      x.sample("keel_backup_bytes", fmt::format("{},kind=\"stored\"", job_label(m)),
+               static_cast<double>(*m.backup_stored_bytes));
+  }
+  job_gauge(x, "keel_backup_duration_seconds", "Duration of the newest successful backup.", jobs,
+            &JobMetrics::backup_duration);
+  job_gauge(x, "keel_drill_last_success_timestamp_seconds", "When the newest successful drill finished (Unix time).",
+            jobs, &JobMetrics::drill_last_success);
+  job_gauge(x, "keel_restore_duration_seconds",
+            "Restore time of the newest restore or drill (for a drill, its measured RTO).", jobs,
+            &JobMetrics::restore_duration);
+  x.family("keel_job_runs_total", "counter", "Backup job runs since the agent started, by kind and status.");
+  for (const auto& m : jobs)
+    for (const auto& [key, count] : m.runs_total)
+      x.sample("keel_job_runs_total",
+               fmt::format("{},kind=\"{}\",status=\"{}\"", job_label(m), to_string(key.first), key.second),
+               static_cast<double>(count));
+}
+
 void render_process(Exposition& x, const ProcessStats& p) {
   x.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
   x.sample("process_cpu_seconds_total", "", p.cpu_seconds);
@@ -183,10 +225,12 @@ std::string escape_label_value(const std::string& value) {
 }
 
 std::string render_metrics(const std::vector<CheckSnapshot>& checks, checks::CheckStatus aggregate,
-                           const AgentCounters& counters, const ProcessStats& process) {
+                           const AgentCounters& counters, const ProcessStats& process,
+                           const std::vector<JobMetrics>& jobs) {
   Exposition x;
   render_checks(x, checks);
   render_agent(x, checks, aggregate, counters);
+  render_jobs(x, jobs);
   render_process(x, process);
   return x.take();
 }

@@ -12,6 +12,9 @@
 //   keel_agent_config_reloads_total{result}, keel_agent_webhook_deliveries_total{result},
 //   keel_agent_api_errors_total
 //   keel_agent_build_info{version}
+//   keel_backup_last_success_timestamp_seconds{job}, keel_backup_bytes{job,kind="raw|stored"},
+//   keel_backup_duration_seconds{job}, keel_drill_last_success_timestamp_seconds{job},
+//   keel_restore_duration_seconds{job}, keel_job_runs_total{job,kind,status}
 //   process_cpu_seconds_total, process_resident_memory_bytes,
 //   process_virtual_memory_bytes, process_start_time_seconds, process_open_fds,
 //   process_threads  (the names Prometheus' own clients use)
@@ -20,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/jobs/job_scheduler.h"
 #include "agent/scheduler.h"
 
 namespace keel::agent {
@@ -39,7 +43,8 @@ struct ProcessStats {
 ProcessStats read_process_stats();
 
 std::string render_metrics(const std::vector<CheckSnapshot>& checks, checks::CheckStatus aggregate,
-                           const AgentCounters& counters, const ProcessStats& process);
+                           const AgentCounters& counters, const ProcessStats& process,
+                           const std::vector<JobMetrics>& jobs = {});
 
 // A label value escaped for the text format (backslash, quote, newline).
 std::string escape_label_value(const std::string& value);

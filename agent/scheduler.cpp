@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <functional>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@ struct CheckScheduler::Entry {
   CheckSnapshot state;
   Clock::time_point next_due;
   bool removed = false;
+  bool rerun = false;  // trigger() during a run: due again when it ends
 };
 
 CheckScheduler::CheckScheduler(ChangeListener on_change, Runner runner)
@@ -165,6 +167,7 @@ void CheckScheduler::finish(const std::shared_ptr<Entry>& entry, CheckRun run) {
     const auto now = Clock::now();
     const auto started = now - run.duration;
     entry->next_due = std::max(std::chrono::time_point_cast<Clock::duration>(started + s.spec.interval), now);
+    if (std::exchange(entry->rerun, false)) entry->next_due = now;
     wake_scheduler_.notify_one();
 
     ++s.runs;
@@ -229,6 +232,16 @@ std::optional<CheckSnapshot> CheckScheduler::run_now(const std::string& name, st
     return entry->state.runs >= wanted || entry->removed || stopping_;
   });
   return to_snapshot(*entry);
+}
+
+void CheckScheduler::trigger(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return;
+  it->second->next_due = Clock::now();
+  // The run in flight may have read the state before what triggered this.
+  if (it->second->state.running) it->second->rerun = true;
+  wake_scheduler_.notify_one();
 }
 
 size_t CheckScheduler::worker_count() const {

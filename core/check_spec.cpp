@@ -73,6 +73,7 @@ const char* to_string(CheckType type) {
     case CheckType::Memory: return "memory";
     case CheckType::Load: return "load";
     case CheckType::Process: return "process";
+    case CheckType::Dr: return "dr";
   }
   return "?";
 }
@@ -491,6 +492,7 @@ struct ParamsToJson {
     return {{"warning", c.warning}, {"critical", c.critical}, {"per_cpu", c.per_cpu}};
   }
   Json operator()(const ProcessCheck& c) const { return {{"name", c.name}, {"min", c.min}, {"max", c.max}}; }
+  Json operator()(const DrCheck& c) const { return {{"job", c.job}}; }
 };
 
 }  // namespace

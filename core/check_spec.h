@@ -47,9 +47,12 @@ CheckStatus worst(CheckStatus a, CheckStatus b);
 
 // ---- definitions ----------------------------------------------------------
 
-enum class CheckType { Http, Tcp, Exec, Postgres, Redis, Disk, Memory, Load, Process };
+// Dr is the agent's built-in check of a backup job (`dr-NAME`, one per job in
+// its `backups:`): it is never written in a file, so check_type_names() and
+// the parser leave it out.
+enum class CheckType { Http, Tcp, Exec, Postgres, Redis, Disk, Memory, Load, Process, Dr };
 const char* to_string(CheckType type);
-const std::vector<std::string>& check_type_names();
+const std::vector<std::string>& check_type_names();  // the types a file may use
 
 struct HttpCheck {
   std::string url;
@@ -95,8 +98,12 @@ struct ProcessCheck {
   int max = -1;                        // more running: warning; -1 no limit
 };
 
+struct DrCheck {
+  std::string job;                     // the backup job whose run history it judges
+};
+
 using CheckParams = std::variant<HttpCheck, TcpCheck, ExecCheck, PostgresCheck, RedisCheck, DiskCheck,
-                                 MemoryCheck, LoadCheck, ProcessCheck>;
+                                 MemoryCheck, LoadCheck, ProcessCheck, DrCheck>;
 
 struct CheckSpec {
   std::string name;

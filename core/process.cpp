@@ -567,7 +567,7 @@ std::string which(const std::string& name) {
 
 Result<Child> Child::start(const Spec& spec) {
   ignore_sigpipe();
-  auto plan = make_plan(spec.argv, spec.env, "", std::nullopt, false);
+  auto plan = make_plan(spec.argv, spec.env, "", std::nullopt, spec.new_process_group);
   if (!plan) return fail(plan.error());
   Pipe pipes[3];
   auto close_all = [&] {
@@ -598,6 +598,7 @@ Result<Child> Child::start(const Spec& spec) {
   child.stdin_fd_ = pipes[0].write;
   child.stdout_fd_ = pipes[1].read;
   child.stderr_fd_ = pipes[2].read;
+  child.group_ = spec.new_process_group;
   return child;
 }
 
@@ -607,6 +608,7 @@ Child::Child(Child&& other) noexcept
       stdout_fd_(std::exchange(other.stdout_fd_, -1)),
       stderr_fd_(std::exchange(other.stderr_fd_, -1)),
       reaped_(std::exchange(other.reaped_, true)),
+      group_(other.group_),
       wait_status_(other.wait_status_) {}
 
 Child& Child::operator=(Child&& other) noexcept {
@@ -617,6 +619,7 @@ Child& Child::operator=(Child&& other) noexcept {
     stdout_fd_ = std::exchange(other.stdout_fd_, -1);
     stderr_fd_ = std::exchange(other.stderr_fd_, -1);
     reaped_ = std::exchange(other.reaped_, true);
+    group_ = other.group_;
     wait_status_ = other.wait_status_;
   }
   return *this;
@@ -629,7 +632,7 @@ Child::~Child() {
   if (pid_ <= 0 || reaped_) return;
   pid_t pid = static_cast<pid_t>(pid_);
   if (::waitpid(pid, &wait_status_, WNOHANG) == pid) return;
-  ::kill(pid, SIGKILL);
+  ::kill(group_ ? -pid : pid, SIGKILL);
   wait_for(pid, &wait_status_);
 }
 
@@ -645,7 +648,7 @@ Outcome Child::wait() {
 
 void Child::kill(int signal) {
   // Once reaped, the pid may belong to someone else.
-  if (pid_ > 0 && !reaped_) ::kill(static_cast<pid_t>(pid_), signal);
+  if (pid_ > 0 && !reaped_) ::kill(group_ ? -static_cast<pid_t>(pid_) : static_cast<pid_t>(pid_), signal);
 }
 
 // --- processes and ports --------------------------------------------------------

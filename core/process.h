@@ -62,12 +62,15 @@ Result<Outcome> run_checked(const Options& options);
 std::string which(const std::string& name);
 
 // A long-lived child with pipes to its stdin and stdout (and stderr), used for
-// provider plugins.
+// provider plugins and the agent's keel-dr workers.
 class Child {
  public:
   struct Spec {
     std::vector<std::string> argv;
     std::map<std::string, std::string> env;
+    // The child leads a new process group, and kill() and the destructor
+    // signal the whole group (a worker's pg_dump dies with it).
+    bool new_process_group = false;
   };
   static Result<Child> start(const Spec& spec);
   Child(Child&& other) noexcept;
@@ -90,6 +93,7 @@ class Child {
   long pid_ = -1;
   int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
   bool reaped_ = false;
+  bool group_ = false;   // leads its own process group
   int wait_status_ = 0;  // from waitpid, once reaped_
 };
 

@@ -234,6 +234,16 @@ class JobLoader {
               "how many snapshots to keep, as restic's `forget --keep-*` counts them");
       out[key] = n;
     });
+    // All counts 0 would mean "keep nothing"; the agent refuses that, and
+    // restic refuses to forget without a policy. Leaving `retention` out
+    // keeps every backup.
+    bool keeps_nothing = !out.empty();
+    for (auto& [key, n] : out.items()) keeps_nothing = keeps_nothing && n.is_number_integer() && n.get<long long>() == 0;
+    if (ok && keeps_nothing) {
+      error(value, "`retention` keeps nothing: every count is 0",
+            "leave `retention` out to keep every backup, or set a count such as `keep_last: 7`");
+      return;
+    }
     if (ok) keep("retention", value, out);
   }
 

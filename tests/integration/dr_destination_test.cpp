@@ -31,12 +31,19 @@
 #include "core/crypto.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "tests/support/services.h"
 
 using namespace keel;
 using namespace keel::dr;
 namespace fs = std::filesystem;
 
 namespace {
+
+using keel::testing::s3rver;
+using keel::testing::sshd;
+using keel::testing::Service;
+using keel::testing::run;
+using keel::testing::support_script;
 
 // ---------------------------------------------------------------------------
 // Temp dirs, scripts, servers
@@ -62,89 +69,6 @@ struct TempDir {
   std::string operator/(const std::string& name) const { return path + "/" + name; }
   std::string path;
 };
-
-// tests/support of this source tree: KEEL_SOURCE_DIR when set, else found
-// from this file's path (CMake compiles it by its absolute path).
-std::string support_script(const std::string& name) {
-  const char* source = std::getenv("KEEL_SOURCE_DIR");
-  fs::path root = source ? fs::path(source) : fs::path(__FILE__).parent_path().parent_path().parent_path();
-  return (root / "tests" / "support" / name).string();
-}
-
-Result<process::Outcome> run(std::vector<std::string> argv) {
-  process::Options options;
-  options.argv = std::move(argv);
-  options.timeout = std::chrono::seconds(180);  // s3rver's first npm install
-  return process::run_checked(options);
-}
-
-// KEY=value lines, split at the first '='.
-std::map<std::string, std::string> read_env_file(const std::string& path) {
-  std::map<std::string, std::string> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);)
-    if (auto eq = line.find('='); eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  return out;
-}
-
-// A server started by a tests/support script in its own temp dir, stopped
-// when the test process exits.
-class Service {
- public:
-  Service(std::string start, std::function<void(const std::string&)> stop, const std::string& env_file)
-      : stop_(std::move(stop)) {
-    auto started = run({support_script(start), dir_.path});
-    if (!started) {
-      error_ = started.error().message();
-      return;
-    }
-    env_ = read_env_file(dir_ / env_file);
-    running_ = true;
-  }
-  ~Service() {
-    if (running_) stop_(dir_.path);
-  }
-  Service(const Service&) = delete;
-  Service& operator=(const Service&) = delete;
-
-  bool running() const { return running_; }
-  const std::string& error() const { return error_; }
-  std::string env(const std::string& key) const {
-    auto it = env_.find(key);
-    return it == env_.end() ? "" : it->second;
-  }
-  const TempDir& dir() const { return dir_; }
-
- private:
-  TempDir dir_{"keel-dr-service"};
-  std::function<void(const std::string&)> stop_;
-  std::map<std::string, std::string> env_;
-  std::string error_;
-  bool running_ = false;
-};
-
-// The shared sshd, or nullptr after a WARN saying why the caller skips.
-const Service* sshd() {
-  if (!process::running_as_root()) {
-    WARN("skipped: start-sshd.sh needs root (sshd switches to the login user)");
-    return nullptr;
-  }
-  static Service service("start-sshd.sh", [](const std::string& dir) { (void)run({support_script("stop-sshd.sh"), dir}); },
-                         "sshd.env");
-  if (!service.running()) FAIL("start-sshd.sh: " << service.error());
-  return &service;
-}
-
-const Service* s3rver() {
-  if (!fs::exists(support_script("start-s3.sh"))) {
-    WARN("skipped: tests/support/start-s3.sh is not there yet");
-    return nullptr;
-  }
-  static Service service("start-s3.sh", [](const std::string& dir) { (void)run({support_script("stop-s3.sh"), dir}); },
-                         "s3.env");
-  if (!service.running()) FAIL("start-s3.sh: " << service.error());
-  return &service;
-}
 
 // ---------------------------------------------------------------------------
 // Destinations under test
@@ -591,7 +515,7 @@ TEST_CASE("sftp destination: a dropped connection fails fast with a Transient er
 
   // Our sshd serves each connection in a child of its listener: ending those
   // children (processes this test started) cuts every session to it.
-  std::ifstream pid_file(server->dir() / "sshd.pid");
+  std::ifstream pid_file(server->dir() + "/sshd.pid");
   long listener = 0;
   REQUIRE(pid_file >> listener);
   REQUIRE(process::process_alive(listener, "sshd"));

@@ -17,6 +17,7 @@
 #include "cli/providers/local/local_provider.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "tests/support/services.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
@@ -162,6 +163,70 @@ TEST_CASE("postgres: back up, drop the table, restore, count the rows; drills pa
     auto refused = dr::run_restore(job, other, "", "");
     REQUIRE_FALSE(refused);
     CHECK(refused.error().message().find("sealed with key") != std::string::npos);
+  }
+}
+
+// The same PostgreSQL round trip to S3 (s3rver) and over SFTP (sshd), where
+// restore first copies the backup to the spool and checks it there.
+TEST_CASE("postgres to S3 and over SFTP: back up, drop, restore; a flipped byte is refused",
+          "[integration][dr][postgres][s3][sftp]") {
+  LocalServices services;
+  auto db = services.create("databases", "main", {{"engine", "postgres"}, {"running", true}});
+  sql(db, "CREATE TABLE orders (id int primary key); INSERT INTO orders SELECT generate_series(1, 2000);");
+  dr::PostgresSource source;
+  source.port = db["port"];
+  source.user = db["user"];
+  source.password = db["password"];
+  source.database = db["database"];
+  auto context = context_in(services.dir.path, crypto::random_key());
+  std::string prefix = "ops-" + crypto::hex_encode(crypto::random_bytes(4));
+
+  std::vector<dr::Job> jobs;
+  if (const auto* s3 = keel::testing::s3rver()) {
+    auto job = job_named("main", source, "");
+    job.destination.url = fmt::format("s3://{}/{}", s3->env("S3_BUCKET"), prefix);
+    job.destination.s3.endpoint = s3->env("S3_ENDPOINT");
+    job.destination.s3.region = s3->env("S3_REGION");
+    job.destination.s3.path_style = true;
+    job.destination.s3.access_key_id = s3->env("S3_ACCESS_KEY_ID");
+    job.destination.s3.secret_access_key = s3->env("S3_SECRET_ACCESS_KEY");
+    jobs.push_back(job);
+  }
+  std::string sftp_dir = services.dir.path + "/sftp-store";
+  if (const auto* ssh = keel::testing::sshd()) {
+    auto job = job_named("main", source, "");
+    job.destination.url = fmt::format("sftp://{}@127.0.0.1:{}{}", ssh->env("SSH_TEST_USER"), ssh->env("SSH_TEST_PORT"), sftp_dir);
+    job.destination.sftp.key_file = ssh->env("SSH_TEST_KEY");
+    job.destination.sftp.known_hosts_file = ssh->env("SSH_TEST_KNOWN_HOSTS");
+    jobs.push_back(job);
+  }
+  for (const auto& job : jobs) {
+    INFO(job.destination.url);
+    auto backup = dr::run_backup(job, context);
+    INFO((backup ? "" : backup.error().message()));
+    id_of(backup);
+    sql(db, "DROP TABLE orders;");
+    auto restored = dr::run_restore(job, context, "", "");
+    INFO((restored ? "" : restored.error().message()));
+    REQUIRE(restored);
+    CHECK(sql(db, "SELECT count(*) FROM orders") == "2000");
+    auto listed = dr::list_backups(job);
+    REQUIRE(listed);
+    CHECK((*listed)["backups"].size() == 1);
+  }
+  // A flipped byte over SFTP (the files are on this machine) is refused.
+  if (jobs.size() == 2) {
+    auto listed = dr::list_backups(jobs[1]);
+    REQUIRE(listed);
+    std::string data = sftp_dir + "/main/" + (*listed)["backups"][0]["id"].get<std::string>() + ".kdr";
+    auto bytes = files::read_file(data);
+    REQUIRE(bytes);
+    (*bytes)[40] ^= 0x01;
+    REQUIRE(files::write_atomic(data, *bytes, 0600));
+    auto refused = dr::run_restore(jobs[1], context, "", "");
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code() == ErrorCode::Corrupt);
+    CHECK(std::filesystem::is_empty(context.spool_dir));  // the spooled copy is gone
   }
 }
 

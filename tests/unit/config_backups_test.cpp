@@ -161,6 +161,8 @@ TEST_CASE("backups: every structural error names its line and column", "[config]
       {"  main: { source: databases.main, to: file:///b, schedule: \"0 25 * * *\" }\n", "out of range"},
       {"  main: { source: databases.main, to: file:///b, retention: { keep_last: -1 } }\n",
        "keel.yaml:11:74: error: backup `main`: `retention.keep_last` must be a whole number, 0 or more"},
+      {"  main: { source: databases.main, to: file:///b, retention: { keep_last: 0, keep_daily: 0 } }\n",
+       "`retention` keeps nothing: every count is 0"},
       {"  main: { source: databases.main, to: file:///b, retention: { keep_lats: 1 } }\n",
        "unknown key `keep_lats` in `retention`; did you mean `keep_last`?"},
       {"  main: { source: databases.main, to: file:///b, rpo: soon }\n", "keel.yaml:11:55: error: backup `main`: `rpo`:"},
