@@ -23,6 +23,8 @@
 #include "core/http_client.h"
 #include "core/process.h"
 #include "core/tls.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/eventually.h"
 
 using namespace keel;
 using nlohmann::json;
@@ -31,40 +33,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using keel::testing::TempDir;
+using keel::testing::eventually;
+
 std::string build_dir() {
   const char* dir = std::getenv("KEEL_BUILD_DIR");
   if (!dir) FAIL("KEEL_BUILD_DIR is not set (ctest sets it)");
   return dir;
 }
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-agent-test.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) FAIL("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
-
 process::Options command(std::vector<std::string> argv) {
   process::Options options;
   options.argv = std::move(argv);
   return options;
-}
-
-template <typename F>
-bool eventually(F done, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
 }
 
 // An HTTP target whose /healthz answers with `status` (changeable), and

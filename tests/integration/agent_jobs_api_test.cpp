@@ -19,6 +19,8 @@
 
 #include "core/files.h"
 #include "core/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/eventually.h"
 
 using namespace keel;
 using nlohmann::json;
@@ -27,6 +29,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using keel::testing::TempDir;
+using keel::testing::eventually;
+
 const char* const kKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const char* const kPassword = "pg-password-never-logged";
 
@@ -34,30 +39,6 @@ std::string agent_bin() {
   const char* bin = std::getenv("KEEL_AGENT_BIN");
   if (!bin) FAIL("KEEL_AGENT_BIN is not set (ctest sets it)");
   return bin;
-}
-
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-jobs-api.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) FAIL("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
-
-template <typename F>
-bool eventually(F done, std::chrono::milliseconds limit = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
 }
 
 // The fake worker: a backup takes a second; every request is kept in

@@ -32,12 +32,15 @@
 #include "core/files.h"
 #include "core/process.h"
 #include "tests/support/services.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keel;
 using namespace keel::dr;
 namespace fs = std::filesystem;
 
 namespace {
+
+using keel::testing::TempDir;
 
 using keel::testing::s3rver;
 using keel::testing::sshd;
@@ -53,22 +56,6 @@ template <typename R>
 std::string why(const R& result) {
   return result ? std::string() : result.error().message();
 }
-
-struct TempDir {
-  explicit TempDir(const char* tag = "keel-dr-dest-test") {
-    std::string tmpl = (fs::temp_directory_path() / fmt::format("{}.XXXXXX", tag)).string();
-    if (!::mkdtemp(tmpl.data())) FAIL("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
 
 // ---------------------------------------------------------------------------
 // Destinations under test

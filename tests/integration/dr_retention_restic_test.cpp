@@ -23,22 +23,14 @@
 #include "agent/dr/retention.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keel;
 using Strings = std::vector<std::string>;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/keel-retention-restic-XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { (void)files::remove_all(path); }
-};
+using keel::testing::TempDir;
 
 // A restic repository in a temporary directory, with its own cache.
 class ResticRepo {

@@ -35,6 +35,7 @@
 #include "agent/dr/s3_request.h"
 #include "core/crypto.h"
 #include "core/process.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keel;
 using namespace keel::dr;
@@ -42,6 +43,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
+
+using keel::testing::TempDir;
 
 constexpr std::size_t kMiB = 1u << 20;
 
@@ -57,22 +60,6 @@ bool in_ci() {
     WARN("skipped: " << why); \
     return;                   \
   } while (0)
-
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-s3-test.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) FAIL("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
 
 // tests/support of this tree: KEEL_SOURCE_DIR, or found from this file's
 // path (CMake compiles it by its absolute path).

@@ -19,6 +19,7 @@
 #include "cli/providers/plugin/plugin_provider.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keel;
 using namespace keel::provider;
@@ -28,6 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using keel::testing::TempDir;
+
 const std::string kPluginName = "keel-provider-example";
 
 std::string example_path() {
@@ -35,20 +38,6 @@ std::string example_path() {
   if (!dir) FAIL("KEEL_BUILD_DIR is not set (ctest sets it)");
   return std::string(dir) + "/" + kPluginName;
 }
-
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-plugin-test.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) FAIL("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
 
 std::unique_ptr<PluginProvider> start_example(std::map<std::string, std::string> env = {}) {
   auto plugin = PluginProvider::start(example_path(), kPluginName, std::move(env));

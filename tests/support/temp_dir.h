@@ -18,6 +18,7 @@ struct TempDir {
     path = pattern;
   }
   ~TempDir() { (void)keel::files::remove_all(path); }
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };

@@ -26,8 +26,13 @@
 #include "agent/checks/check.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/eventually.h"
 
 namespace {
+
+using keel::testing::TempDir;
+using keel::testing::eventually;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -61,31 +66,10 @@ keel::checks::HttpCheck http_to(const std::string& url) {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 std::string file_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char pattern[] = "/tmp/keel-checks-test.XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~TempDir() { (void)keel::files::remove_all(path); }
-};
 
 // Live (not zombie) processes whose process group is `pgid`.
 std::vector<long> live_members(long pgid) {

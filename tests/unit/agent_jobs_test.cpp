@@ -25,6 +25,8 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/eventually.h"
 
 using namespace keel;
 using namespace keel::agent;
@@ -35,29 +37,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "keel-jobs-test.XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) FAIL("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::string path;
-};
-
-template <typename F>
-bool eventually(F done, std::chrono::milliseconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
+using keel::testing::TempDir;
+using keel::testing::eventually;
 
 const char* const kKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";  // 32 bytes, base64
 

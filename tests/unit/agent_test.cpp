@@ -15,6 +15,7 @@
 #include "agent/webhook.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "tests/support/eventually.h"
 
 using namespace keel;
 using namespace keel::agent;
@@ -22,6 +23,8 @@ using checks::CheckStatus;
 using namespace std::chrono_literals;
 
 namespace {
+
+using keel::testing::eventually;
 
 checks::CheckSpec spec(const std::string& name, std::chrono::milliseconds interval = 100ms) {
   auto parsed = checks::check_from_json(name, {{"tcp", "127.0.0.1:9"}, {"interval", "100ms"}});
@@ -31,16 +34,6 @@ checks::CheckSpec spec(const std::string& name, std::chrono::milliseconds interv
 }
 
 // Waits (bounded) until `done` holds.
-template <typename F>
-bool eventually(F done, std::chrono::milliseconds limit = 5000ms) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
-
 }  // namespace
 
 TEST_CASE("agent config: a full config parses", "[agent][config]") {

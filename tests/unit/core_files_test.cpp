@@ -10,24 +10,15 @@
 #include <vector>
 
 #include "core/files.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keel;
 
 namespace {
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/keel-files-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { (void)files::remove_all(path); }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using keel::testing::TempDir;
 
+// A fresh directory under $TMPDIR, removed with everything in it.
 unsigned mode_of(const std::string& path) {
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);

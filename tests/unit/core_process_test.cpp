@@ -13,12 +13,15 @@
 #include <thread>
 
 #include "core/process.h"
+#include "tests/support/eventually.h"
 
 using namespace keel;
 using namespace std::chrono_literals;
 namespace process = keel::process;
 
 namespace {
+
+using keel::testing::eventually;
 
 process::Options sh(const std::string& script) {
   process::Options options;
@@ -27,16 +30,6 @@ process::Options sh(const std::string& script) {
 }
 
 // Waits for a condition with a deadline instead of a fixed sleep.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::seconds limit = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 // Reads from fd until `want` bytes arrived or EOF.
 std::string read_n(int fd, size_t want) {
   std::string out;
