@@ -62,8 +62,11 @@ Result<json> dispatch(const std::string& op, const dr::Job& job, const dr::RunCo
 int main() {
   // Dies with the agent that started it: an orphaned backup would hold the
   // job's destination while the restarted agent starts another.
+  // (Compared with the parent seen before prctl, not with 1: an agent may
+  // itself be PID 1 in a container.)
+  const pid_t parent = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() == 1) return 1;
+  if (::getppid() != parent) return 1;
 
   std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   json request = json::parse(input, nullptr, false);
