@@ -34,6 +34,7 @@
 #include "agent/dr/destination.h"
 #include "agent/dr/s3_request.h"
 #include "core/crypto.h"
+#include "tests/support/capture_server.h"
 #include "core/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -84,62 +85,8 @@ std::string pattern(std::size_t size, unsigned seed) {
 
 // --- a server that records requests ---------------------------------------------
 
-struct Captured {
-  std::string method;
-  std::string target;  // as sent, still encoded
-  std::string path;    // decoded by the server
-  httplib::Params params;
-  httplib::Headers headers;
-  std::string body;
-
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-  bool has_param(const std::string& name) const { return params.count(name) > 0; }
-  std::string param(const std::string& name) const {
-    auto it = params.find(name);
-    return it == params.end() ? "" : it->second;
-  }
-};
-
-class CaptureServer {
- public:
-  using Respond = std::function<void(const Captured&, httplib::Response&)>;
-  explicit CaptureServer(Respond respond = nullptr) : respond_(std::move(respond)) {
-    server_.set_keep_alive_max_count(1);
-    // Routed handlers, not a pre-routing one: httplib reads the body only for those.
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      Captured c{req.method, req.target, req.path, req.params, req.headers, req.body};
-      res.status = 200;
-      std::lock_guard lock(mu_);  // one request at a time: the fake's state is simple
-      requests_.push_back(c);
-      if (respond_) respond_(c, res);
-    };
-    server_.Get(".*", handler).Put(".*", handler).Post(".*", handler).Delete(".*", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
-  }
-  ~CaptureServer() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<Captured> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  httplib::Server server_;
-  Respond respond_;
-  std::mutex mu_;
-  std::vector<Captured> requests_;
-  int port_ = 0;
-  std::thread thread_;
-};
+using keel::testing::Captured;
+using keel::testing::CaptureServer;
 
 // --- the reference signer ------------------------------------------------------------
 
@@ -519,7 +466,7 @@ TEST_CASE("S3 signatures of virtual-hosted requests match AWS's own signer", "[i
 
 TEST_CASE("S3 destination request flow: one PUT below a part, multipart above", "[integration][dr][s3]") {
   FakeS3 fake;
-  CaptureServer server([&](const Captured& req, httplib::Response& res) { fake.respond(req, res); });
+  CaptureServer server([&](const Captured& req, httplib::Response& res, int) { fake.respond(req, res); });
   auto dest = fake_destination(server.port(), "/backups/");
   CHECK(dest->describe() == "s3://bkt/backups");
 
@@ -578,7 +525,7 @@ TEST_CASE("S3 cleanup_leftovers aborts every unfinished upload under the prefix"
     fake.uploads[id];
     fake.upload_keys[id] = key;
   }
-  CaptureServer server([&](const Captured& req, httplib::Response& res) { fake.respond(req, res); });
+  CaptureServer server([&](const Captured& req, httplib::Response& res, int) { fake.respond(req, res); });
   auto dest = fake_destination(server.port(), "p");
   auto cleaned = dest->cleanup_leftovers("job/");
   INFO((cleaned ? "" : cleaned.error().message()));

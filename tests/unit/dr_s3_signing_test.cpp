@@ -19,6 +19,7 @@
 #include "agent/dr/destination.h"
 #include "agent/dr/s3_request.h"
 #include "core/crypto.h"
+#include "tests/support/capture_server.h"
 
 using namespace keel;
 using namespace keel::dr;
@@ -26,61 +27,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Captured {
-  std::string method;
-  std::string target;  // as sent: path and query, still encoded
-  std::string path;    // decoded by the server
-  httplib::Headers headers;
-  std::string body;
-
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
-
-// Answers every request with `respond` (default: 200, empty) and records it.
-class CaptureServer {
- public:
-  using Respond = std::function<void(const Captured&, httplib::Response&, int index)>;
-  explicit CaptureServer(Respond respond = nullptr) : respond_(std::move(respond)) {
-    server_.set_keep_alive_max_count(1);
-    // Routed handlers, not a pre-routing one: httplib reads the body only for those.
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      Captured c{req.method, req.target, req.path, req.headers, req.body};
-      int index = 0;
-      {
-        std::lock_guard lock(mu_);
-        requests_.push_back(c);
-        index = static_cast<int>(requests_.size()) - 1;
-      }
-      res.status = 200;
-      if (respond_) respond_(c, res, index);
-    };
-    server_.Get(".*", handler).Put(".*", handler).Post(".*", handler).Delete(".*", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
-  }
-  ~CaptureServer() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<Captured> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  httplib::Server server_;
-  Respond respond_;
-  std::mutex mu_;
-  std::vector<Captured> requests_;
-  int port_ = 0;
-  std::thread thread_;
-};
+using keel::testing::Captured;
+using keel::testing::CaptureServer;
 
 constexpr const char* kAccessKey = "AKIAIOSFODNN7EXAMPLE";
 constexpr const char* kSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
