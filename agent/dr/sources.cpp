@@ -34,33 +34,33 @@ std::string string_of(const json& object, const char* key, const std::string& fa
   return object[key].is_string() ? object[key].get<std::string>() : object[key].dump();
 }
 
+// host, port and password, which both servers have.
+template <typename Server>
+Status read_server(const json& object, const char* type, Server& s) {
+  if (!object.is_object()) return invalid(fmt::format("{} must be a map", type));
+  s.host = string_of(object, "host", s.host);
+  auto port = port_of(object, s.port);
+  if (!port) return fail(port.error());
+  s.port = *port;
+  s.password = string_of(object, "password");
+  return {};
+}
+
 }  // namespace
 
 Result<Source> source_from_json(const json& j) {
   if (!j.is_object() || j.size() != 1) return invalid("expected exactly one of postgres, redis or files");
   if (j.contains("postgres")) {
-    const json& p = j["postgres"];
-    if (!p.is_object()) return invalid("postgres must be a map");
     PostgresSource s;
-    s.host = string_of(p, "host", s.host);
-    auto port = port_of(p, s.port);
-    if (!port) return fail(port.error());
-    s.port = *port;
-    s.user = string_of(p, "user");
-    s.password = string_of(p, "password");
-    s.database = string_of(p, "database");
+    if (auto ok = read_server(j["postgres"], "postgres", s); !ok) return fail(ok.error());
+    s.user = string_of(j["postgres"], "user");
+    s.database = string_of(j["postgres"], "database");
     if (s.database.empty()) return invalid("postgres needs `database`");
     return s;
   }
   if (j.contains("redis")) {
-    const json& r = j["redis"];
-    if (!r.is_object()) return invalid("redis must be a map");
     RedisSource s;
-    s.host = string_of(r, "host", s.host);
-    auto port = port_of(r, s.port);
-    if (!port) return fail(port.error());
-    s.port = *port;
-    s.password = string_of(r, "password");
+    if (auto ok = read_server(j["redis"], "redis", s); !ok) return fail(ok.error());
     return s;
   }
   if (j.contains("files")) {
