@@ -1,5 +1,7 @@
 #include "core/http_client.h"
 
+#include "core/curl_easy.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -21,110 +23,12 @@ namespace keel::http {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
+using curl::Exchange;
+using curl::lower;
+using curl::trim;
 
 bool has_header(const Headers& headers, std::string_view name) {
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return lower(h.first) == lower(name); });
-}
-
-// --- curl plumbing -------------------------------------------------------------
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-// The calling thread's easy handle. Kept for the thread's life so that its
-// connection cache lets the next call reuse a connection.
-CURL* thread_handle() {
-  struct Handle {
-    CURL* curl = nullptr;
-    ~Handle() {
-      if (curl) curl_easy_cleanup(curl);
-    }
-  };
-  thread_local Handle handle;
-  if (!handle.curl) {
-    handle.curl = curl_easy_init();
-  } else {
-    curl_easy_reset(handle.curl);
-  }
-  return handle.curl;
-}
-
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-struct Exchange {
-  Response response;
-  std::size_t limit = 0;
-  bool too_big = false;
-};
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  auto* ex = static_cast<Exchange*>(user);
-  const size_t n = size * count;
-  if (ex->response.body.size() + n > ex->limit) {
-    ex->too_big = true;
-    return 0;  // makes curl stop with CURLE_WRITE_ERROR
-  }
-  ex->response.body.append(data, n);
-  return n;
-}
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto* ex = static_cast<Exchange*>(user);
-  const size_t n = size * count;
-  std::string_view line(data, n);
-  if (line.rfind("HTTP/", 0) == 0) {
-    ex->response.headers.clear();  // a new response (after a 100 Continue, say)
-    return n;
-  }
-  const auto colon = line.find(':');
-  if (colon != std::string_view::npos && colon > 0)
-    ex->response.headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
-  return n;
-}
-
-ErrorCode code_for(CURLcode code, bool connected) {
-  switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-      return ErrorCode::Unavailable;
-    case CURLE_OPERATION_TIMEDOUT:
-      return connected ? ErrorCode::Timeout : ErrorCode::Unavailable;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_WRITE_ERROR:  // only ours: the response was too big
-      return ErrorCode::Protocol;
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      return ErrorCode::InvalidConfig;
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_FAILED_INIT:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-    case CURLE_UNKNOWN_OPTION:
-    case CURLE_NOT_BUILT_IN:
-      return ErrorCode::Internal;
-    default:
-      return ErrorCode::Transient;
-  }
 }
 
 std::string describe(const Request& request) { return fmt::format("{} {}", request.method, redact_url(request.url)); }
@@ -243,25 +147,19 @@ std::string redact_url(std::string_view url) {
 
 // --- CurlHttpClient --------------------------------------------------------------
 
-CurlHttpClient::CurlHttpClient() { global_init(); }
+CurlHttpClient::CurlHttpClient() { curl::global_init(); }
 
 Result<Response> CurlHttpClient::send(const Request& request) {
-  global_init();
-  CURL* curl = thread_handle();
+  curl::global_init();
+  CURL* curl = curl::thread_handle();
   if (!curl) return fail(ErrorCode::Internal, describe(request) + ": curl_easy_init failed");
 
   Exchange ex;
   ex.limit = request.max_response_bytes;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
-  Slist headers;
-  auto add_header = [&headers](const std::string& line) {
-    curl_slist* grown = curl_slist_append(headers.get(), line.c_str());
-    if (grown) {
-      (void)headers.release();
-      headers.reset(grown);
-    }
-  };
+  curl::Slist headers;
+  auto add_header = [&headers](const std::string& line) { curl::append(headers, line); };
   for (const auto& [name, value] : request.headers) add_header(fmt::format("{}: {}", name, value));
   if (!request.body.empty() && !has_header(request.headers, "content-type"))
     add_header("Content-Type: application/json");
@@ -294,10 +192,7 @@ Result<Response> CurlHttpClient::send(const Request& request) {
     curl_easy_setopt(curl, CURLOPT_CAPATH, static_cast<char*>(nullptr));
   }
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
+  curl::collect_response(curl, ex);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   set_method(curl, request);
 
@@ -318,7 +213,7 @@ Result<Response> CurlHttpClient::send(const Request& request) {
                                            : std::string(curl_easy_strerror(code));
     if (code == CURLE_OPERATION_TIMEDOUT && pretransfer == 0) detail = fmt::format("connect: {}", detail);
     spdlog::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
-    return fail(code_for(code, pretransfer > 0), fmt::format("{}: {}", describe(request), detail));
+    return fail(curl::error_code(code, pretransfer > 0), fmt::format("{}: {}", describe(request), detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
   spdlog::debug(fmt::runtime("http: {} -> {} ({} ms)"), describe(request), ex.response.status, elapsed.count());

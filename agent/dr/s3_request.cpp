@@ -17,139 +17,17 @@
 #include <spdlog/spdlog.h>
 
 #include "core/crypto.h"
+#include "core/curl_easy.h"
 
 namespace keel::dr::s3 {
 
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
-
-// --- curl plumbing ---------------------------------------------------------------
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-// The calling thread's easy handle, kept so that its connection cache lets
-// the next request reuse the connection (a multipart upload is many requests).
-CURL* thread_handle() {
-  struct Handle {
-    CURL* curl = nullptr;
-    ~Handle() {
-      if (curl) curl_easy_cleanup(curl);
-    }
-  };
-  thread_local Handle handle;
-  if (!handle.curl) {
-    handle.curl = curl_easy_init();
-  } else {
-    curl_easy_reset(handle.curl);
-  }
-  return handle.curl;
-}
-
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-void append(Slist& list, const std::string& line) {
-  if (curl_slist* grown = curl_slist_append(list.get(), line.c_str())) {
-    (void)list.release();
-    list.reset(grown);
-  }
-}
-
-struct Exchange {
-  std::string_view body;  // what is uploaded
-  std::size_t sent = 0;
-  http::Response response;
-  std::size_t limit = 0;
-  bool too_big = false;
-};
-
-size_t on_read(char* buffer, size_t size, size_t count, void* user) {
-  auto* ex = static_cast<Exchange*>(user);
-  const size_t n = std::min(size * count, ex->body.size() - ex->sent);
-  std::memcpy(buffer, ex->body.data() + ex->sent, n);
-  ex->sent += n;
-  return n;
-}
-
-// libcurl rewinds the body when it has to send it again (a reused connection
-// that turned out closed, a 100-continue answered otherwise).
-int on_seek(void* user, curl_off_t offset, int origin) {
-  auto* ex = static_cast<Exchange*>(user);
-  if (origin != SEEK_SET || offset < 0 || static_cast<std::size_t>(offset) > ex->body.size())
-    return CURL_SEEKFUNC_CANTSEEK;
-  ex->sent = static_cast<std::size_t>(offset);
-  return CURL_SEEKFUNC_OK;
-}
-
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  auto* ex = static_cast<Exchange*>(user);
-  const size_t n = size * count;
-  if (ex->response.body.size() + n > ex->limit) {
-    ex->too_big = true;
-    return 0;  // makes curl stop with CURLE_WRITE_ERROR
-  }
-  ex->response.body.append(data, n);
-  return n;
-}
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto* ex = static_cast<Exchange*>(user);
-  const size_t n = size * count;
-  std::string_view line(data, n);
-  if (line.rfind("HTTP/", 0) == 0) {
-    ex->response.headers.clear();  // a new response (after a 100 Continue)
-    return n;
-  }
-  const auto colon = line.find(':');
-  if (colon != std::string_view::npos && colon > 0)
-    ex->response.headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
-  return n;
-}
-
-ErrorCode code_for(CURLcode code, bool connected) {
-  switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-      return ErrorCode::Unavailable;
-    case CURLE_OPERATION_TIMEDOUT:
-      return connected ? ErrorCode::Timeout : ErrorCode::Unavailable;
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_WRITE_ERROR:  // only ours: the response was too big
-      return ErrorCode::Protocol;
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      return ErrorCode::InvalidConfig;
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_FAILED_INIT:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-    case CURLE_UNKNOWN_OPTION:
-    case CURLE_NOT_BUILT_IN:
-      return ErrorCode::Internal;
-    default:
-      return ErrorCode::Transient;
-  }
-}
+using http::curl::append;
+using http::curl::Exchange;
+using http::curl::lower;
+using http::curl::Slist;
 
 // PUT and POST send their body (possibly empty) through the read callback:
 // unlike CURLOPT_POSTFIELDS this adds no Content-Type of libcurl's own.
@@ -160,12 +38,7 @@ void set_method(CURL* curl, const Request& request, Exchange& ex) {
   } else if (m == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (m == "PUT" || m == "POST") {
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &ex);
-    curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
-    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &ex);
+    http::curl::upload_body(curl, ex);
     if (m == "POST") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "POST");
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, m.c_str());
@@ -397,13 +270,13 @@ std::string Client::describe(std::string_view key) const {
 }
 
 Result<http::Response> Client::send_once(const Request& request) const {
-  global_init();
+  http::curl::global_init();
   const std::string what = fmt::format("{} {}", request.operation, describe(request.key));
-  CURL* curl = thread_handle();
+  CURL* curl = http::curl::thread_handle();
   if (!curl) return fail(ErrorCode::Internal, what + ": curl_easy_init failed");
 
   Exchange ex;
-  ex.body = request.body;
+  ex.upload = request.body;
   ex.limit = request.max_response_bytes;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
@@ -435,10 +308,7 @@ Result<http::Response> Client::send_once(const Request& request) const {
   curl_easy_setopt(curl, CURLOPT_PASSWORD, config_.secret_access_key.c_str());
   if (connect_to) curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to.get());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
+  http::curl::collect_response(curl, ex);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   set_method(curl, request, ex);
 
@@ -455,7 +325,7 @@ Result<http::Response> Client::send_once(const Request& request) const {
     const std::string detail = ex.too_big ? fmt::format("response larger than {} bytes", request.max_response_bytes)
                                : error_buffer[0] ? std::string(error_buffer)
                                                  : std::string(curl_easy_strerror(code));
-    return fail(code_for(code, pretransfer > 0), fmt::format("{}: {}", what, detail));
+    return fail(http::curl::error_code(code, pretransfer > 0), fmt::format("{}: {}", what, detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
   return std::move(ex.response);
