@@ -47,10 +47,29 @@ struct ReferenceVisitor {
   }
   Result<Value> operator()(const ResourceRef& r) const {
     if (!ctx.lookup) return fail(ErrorCode::InvalidConfig, "resource references are not allowed here");
+    if (r.every_instance) return every_instance(r);
     auto v = ctx.lookup(r.address(), r.attribute);
     if (v) return *v;
     const std::string what = r.address() + "." + r.attribute;  // a named string: g++ 12 -Wrestrict false positive
     return fail(ErrorCode::InvalidConfig, "`" + what + "` does not exist");
+  }
+
+  // "${KIND.NAME[*].attr}": a list, unknown while any element is.
+  Result<Value> every_instance(const ResourceRef& r) const {
+    if (!ctx.instances) return fail(ErrorCode::InvalidConfig, "`" + r.address() + "` cannot be expanded here");
+    Value out{nlohmann::json::array(), false, false};
+    for (const auto& address : ctx.instances(r.resource_address())) {
+      auto v = ctx.lookup(address, r.attribute);
+      if (!v) {
+        const std::string what = address + "." + r.attribute;
+        return fail(ErrorCode::InvalidConfig, "`" + what + "` does not exist");
+      }
+      out.unknown |= v->unknown;
+      out.sensitive |= v->sensitive;
+      out.value.push_back(v->value);
+    }
+    if (out.unknown) out.value = nullptr;
+    return out;
   }
 };
 

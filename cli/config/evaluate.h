@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,9 @@ struct EvalContext {
   std::string stack_dir;            // file() paths are relative to it
   std::optional<int> count_index;   // inside a resource with count
   ResourceLookup lookup;            // may be empty: resource references then fail
+  // The instance addresses of a resource ("files.a" -> "files.a[0]",
+  // "files.a[1]"; itself when it has no count), for "[*]" references.
+  std::function<std::vector<std::string>(const std::string& resource_address)> instances;
   // Environment lookup; defaults to getenv. Tests inject their own.
   std::function<std::optional<std::string>(const std::string&)> env;
 };

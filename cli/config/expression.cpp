@@ -18,6 +18,7 @@ std::string ResourceRef::resource_address() const { return kind + "." + name; }
 std::string ResourceRef::address() const {
   std::string a = resource_address();
   if (index) a += index_suffix(*index);
+  if (every_instance) a += "[*]";
   return a;
 }
 
@@ -94,11 +95,15 @@ Result<Reference> parse_reference(const std::string& raw) {
   }
   if (parts.size() < 2 || parts.size() > 3)
     return fail(ErrorCode::InvalidConfig, "`" + expr + "` is not a reference: use var.NAME, env.NAME, file(PATH) or KIND.NAME.ATTRIBUTE");
-  auto name = split_index(parts[1]);
+  bool splat = parts[1].size() > 3 && parts[1].ends_with("[*]");
+  auto name = split_index(splat ? parts[1].substr(0, parts[1].size() - 3) : parts[1]);
   if (!name) return fail(name.error());
   if (!is_identifier(head) || !is_identifier(name->first))
     return fail(ErrorCode::InvalidConfig, "`" + expr + "` is not a valid reference");
-  ResourceRef ref{head, name->first, name->second, parts.size() == 3 ? parts[2] : ""};
+  if (splat && (name->second || parts.size() != 3))
+    return fail(ErrorCode::InvalidConfig, "`" + expr + "`: [*] takes an attribute, like `" + head + "." +
+                                              name->first + "[*].id`");
+  ResourceRef ref{head, name->first, name->second, parts.size() == 3 ? parts[2] : "", splat};
   if (parts.size() == 3 && !is_identifier(ref.attribute))
     return fail(ErrorCode::InvalidConfig, "`" + expr + "`: bad attribute name");
   return ref;

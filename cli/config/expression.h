@@ -1,6 +1,7 @@
 #pragma once
 // Interpolations inside stack values: "${var.x}", "${env.X}", "${file(path)}",
-// "${count.index}" and "${KIND.NAME.attr}" / "${KIND.NAME[i].attr}".
+// "${count.index}" and "${KIND.NAME.attr}" / "${KIND.NAME[i].attr}", and the
+// splat "${KIND.NAME[*].attr}": a list of that attribute of every instance.
 // "$${" writes a literal "${".
 //
 // A string that is exactly one interpolation keeps the referenced value's
@@ -24,7 +25,8 @@ struct ResourceRef {
   std::string kind, name;
   std::optional<int> index;  // [i]
   std::string attribute;     // empty: the resource itself (depends_on-like)
-  std::string address() const;           // "files.a" or "files.a[2]"
+  bool every_instance = false;  // [*]: the attribute of every instance, as a list
+  std::string address() const;           // "files.a", "files.a[2]" or "files.a[*]"
   std::string resource_address() const;  // always without index
 };
 using Reference = std::variant<VarRef, EnvRef, FileRef, CountIndexRef, ResourceRef>;

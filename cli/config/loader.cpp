@@ -15,12 +15,13 @@
 namespace keel::config {
 
 const std::vector<std::string>& resource_kinds() {
-  static const std::vector<std::string> kinds = {"servers", "databases", "caches", "files"};
+  static const std::vector<std::string> kinds = {"servers", "databases", "caches", "files",
+                                                 "load_balancers", "firewalls", "volumes"};
   return kinds;
 }
 
 const std::vector<std::string>& future_kinds() {
-  static const std::vector<std::string> kinds = {"load_balancers", "firewalls", "volumes", "apps"};
+  static const std::vector<std::string> kinds = {"apps"};
   return kinds;
 }
 

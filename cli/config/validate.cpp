@@ -22,6 +22,12 @@ EvalContext Configuration::context_for(const Instance& instance, ResourceLookup 
   ctx.stack_dir = stack->dir;
   ctx.count_index = instance.index;
   ctx.lookup = std::move(lookup);
+  ctx.instances = [this](const std::string& resource_address) {
+    std::vector<std::string> out;
+    for (const auto& inst : instances)
+      if (inst.block && inst.block->address() == resource_address) out.push_back(inst.address);
+    return out;
+  };
   return ctx;
 }
 
@@ -271,6 +277,7 @@ class Validator {
     const std::vector<std::string>& addresses = found == instances_of_.end() ? none : found->second;
     const Instance* any = addresses.empty() ? nullptr : out_.config.find(addresses.front());
     bool counted = !target->count.is_null();
+    if (ref.every_instance) return known_attribute(ref, any, m) ? addresses : std::vector<std::string>{};
     if (counted && !ref.index && !ref.attribute.empty()) {
       diags_.error(m, "`" + ref.resource_address() + "` has `count`: pick an instance, like `" +
                           ref.resource_address() + "[0]." + ref.attribute + "`");
@@ -285,15 +292,19 @@ class Validator {
                           std::to_string(addresses.size()) + " instances");
       return {};
     }
-    if (any && !ref.attribute.empty() && !any->schema->find(ref.attribute)) {
-      std::vector<std::string> names;
-      for (const auto& a : any->schema->attributes) names.push_back(a.name);
-      diags_.error(m, "`" + ref.resource_address() + "` (" + target->kind + ") has no attribute `" + ref.attribute + "`",
-                   did_you_mean(ref.attribute, names));
-      return {};
-    }
+    if (!ref.attribute.empty() && !known_attribute(ref, any, m)) return {};
     if (ref.index) return {ref.address()};
     return addresses;
+  }
+
+  // Does the referenced kind have the attribute? Reports it when not.
+  bool known_attribute(const ResourceRef& ref, const Instance* any, const SourceMark& m) {
+    if (!any || any->schema->find(ref.attribute)) return true;
+    std::vector<std::string> names;
+    for (const auto& a : any->schema->attributes) names.push_back(a.name);
+    diags_.error(m, "`" + ref.resource_address() + "` (" + any->block->kind + ") has no attribute `" + ref.attribute + "`",
+                 did_you_mean(ref.attribute, names));
+    return false;
   }
 
   // Where a raw value sits: provider settings may not refer to resources.

@@ -1,5 +1,6 @@
 #include "cli/engine/executor.h"
 
+#include <cctype>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -267,7 +268,30 @@ class Run {
                    ? Status(fail(ErrorCode::InvalidConfig, "provider `" + c.provider + "` is not configured"))
                    : apply_change(c, *it->second);
     if (s) return {};
-    return std::string(to_string(c.action)) + " " + c.address + ": " + s.error().message();
+    std::string where;
+    if (s.error().code() == ErrorCode::InvalidConfig && config_)
+      if (const config::Instance* inst = config_->find(c.address))
+        where = " (" + blamed_mark(*inst->block, s.error().message()).describe() + ")";
+    return std::string(to_string(c.action)) + " " + c.address + where + ": " + s.error().message();
+  }
+
+  // Where in the stack a refused value sits: the attribute the provider's
+  // message names ("You specified an invalid size ..."), else the block.
+  static SourceMark blamed_mark(const config::ResourceBlock& block, const std::string& message) {
+    size_t best = std::string::npos;
+    SourceMark mark = block.mark;
+    for (const auto& [name, m] : block.marks) {
+      for (size_t at = message.find(name); at != std::string::npos; at = message.find(name, at + 1)) {
+        auto word = [&](size_t i) { return std::isalnum(static_cast<unsigned char>(message[i])) || message[i] == '_'; };
+        bool whole = (at == 0 || !word(at - 1)) && (at + name.size() == message.size() || !word(at + name.size()));
+        if (whole && at < best) {
+          best = at;
+          mark = m;
+        }
+        if (whole) break;
+      }
+    }
+    return mark;
   }
 
   const Plan& plan_;

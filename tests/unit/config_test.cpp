@@ -154,3 +154,47 @@ providers:
   INFO(text);
   CHECK(text.find("keel.yaml:3:1: error: unknown key `fils` in the stack; did you mean `files`?") != std::string::npos);
 }
+
+TEST_CASE("[*] refers to an attribute of every instance, as a list", "[unit][config]") {
+  auto ref = config::parse_template("${servers.web[*].id}");
+  REQUIRE(ref);
+  const auto& r = std::get<config::ResourceRef>(*ref->parts[0].reference);
+  CHECK(r.every_instance);
+  CHECK(r.address() == "servers.web[*]");
+  CHECK_FALSE(config::parse_template("${servers.web[*]}"));
+  CHECK_FALSE(config::parse_template("${servers.web[0][*].id}"));
+
+  auto v = check(R"(keel: 1
+project: demo
+files:
+  base: { count: 3, path: "/tmp/base-${count.index}" }
+  single: { path: /tmp/single }
+  all: { path: /tmp/all, content: "${files.base[*].size}" }
+  one: { path: /tmp/one, content: "${files.single[*].size}" }
+)");
+  INFO(v->text());
+  REQUIRE_FALSE(v->result.diagnostics.has_errors());
+  auto typo = check(R"(keel: 1
+project: demo
+files:
+  base: { count: 3, path: "/tmp/base-${count.index}" }
+  typo: { path: /tmp/typo, content: "${files.base[*].sise}" }
+)");
+  CHECK(typo->text().find("`files.base` (files) has no attribute `sise`; did you mean `size`?") != std::string::npos);
+  const auto& cfg = v->result.config;
+  CHECK(cfg.graph.dependencies("files.all") == std::set<std::string>{"files.base[0]", "files.base[1]", "files.base[2]"});
+  CHECK(cfg.graph.dependencies("files.one") == std::set<std::string>{"files.single"});
+
+  // Evaluated: a list in instance order; unknown while any element is.
+  std::map<std::string, config::Value> known = {{"files.base[0]", {10, false, false}},
+                                                {"files.base[1]", {11, false, false}},
+                                                {"files.base[2]", {12, false, false}}};
+  auto ctx = cfg.context_for(*cfg.find("files.all"), [&](const std::string& address, const std::string&) {
+    return std::optional<config::Value>(known.at(address));
+  });
+  auto value = config::evaluate("${files.base[*].size}", ctx);
+  REQUIRE(value);
+  CHECK(value->value == nlohmann::json::array({10, 11, 12}));
+  known["files.base[1]"] = {nullptr, true, false};
+  CHECK(config::evaluate("${files.base[*].size}", ctx)->unknown);
+}
