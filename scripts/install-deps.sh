@@ -18,7 +18,7 @@ LIBS=(g++ cmake make pkg-config
 TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        openssh-server openssh-client curl prometheus procps
        monitoring-plugins-basic monitoring-plugins-standard liburiparser1
-       restic awscli)
+       restic awscli jq)
 
 # --bench: what bench/agent_bench and bench/dr_bench compare keel with (not
 # needed by the tests).

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-# s3rver and AWS's own SigV4 signer (npm), for the S3 tests.
+# s3rver and AWS's own SigV4 signer for the S3 tests, and Prism for the
+# cloud contract tests (npm).
 tests/support/install-npm-tools.sh
 BUILD=build
 FLAGS=(-DCMAKE_BUILD_TYPE=Release)

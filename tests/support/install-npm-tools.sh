@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # install-npm-tools.sh [DIR]
 #
-# Installs the npm packages the S3 tests use into DIR (default
+# Installs the npm packages the tests use into DIR (default
 # $HOME/.cache/keel-npm), with `npm install --prefix DIR`:
 #   s3rver                 an S3-compatible server (tests/support/start-s3.sh)
 #   @aws-sdk/signature-v4  AWS's own SigV4 signer, the reference that
 #   @aws-crypto/sha256-js  tests/support/sigv4_reference.mjs checks keel's
 #                          signing against (the signer needs a sha256 class)
+#   @stoplight/prism-cli   Prism, the validating proxy built from a vendor's
+#                          OpenAPI document (tests/support/start-cloudsim.sh);
+#                          5.14.x is the last line that runs on Node 20
 # Versions are pinned. Idempotent: when DIR already holds exactly these
 # versions it returns at once, without touching the registry. The tests find
 # the packages through KEEL_NPM_PREFIX, or the same default.
 set -euo pipefail
 
-PACKAGES=(s3rver@3.7.1 @aws-sdk/signature-v4@3.374.0 @aws-crypto/sha256-js@5.2.0)
+PACKAGES=(s3rver@3.7.1 @aws-sdk/signature-v4@3.374.0 @aws-crypto/sha256-js@5.2.0 @stoplight/prism-cli@5.14.2)
 DIR=${1:-${KEEL_NPM_PREFIX:-$HOME/.cache/keel-npm}}
 STAMP="$DIR/.keel-npm-tools"
 
@@ -25,7 +28,8 @@ wanted=$(printf '%s\n' "${PACKAGES[@]}")
 up_to_date() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x "$DIR/node_modules/.bin/s3rver" ] &&
     [ -f "$DIR/node_modules/@aws-sdk/signature-v4/package.json" ] &&
-    [ -f "$DIR/node_modules/@aws-crypto/sha256-js/package.json" ]
+    [ -f "$DIR/node_modules/@aws-crypto/sha256-js/package.json" ] &&
+    [ -x "$DIR/node_modules/.bin/prism" ]
 }
 if up_to_date; then
   echo "install-npm-tools: ${PACKAGES[*]} already in $DIR"
