@@ -15,7 +15,10 @@
 //
 // Errors: a Result error with ErrorCode::Transient means "worth retrying";
 // ErrorCode::InvalidConfig means the user's attributes were refused (the
-// message says which). `read` of something that no longer exists is not an
+// message says which). A create that fails with InvalidConfig,
+// PermissionDenied, NotFound or Conflict must have made nothing (the engine
+// then forgets its intent); after any other error something may exist, and
+// the next run looks for it with `find`. `read` of something that no longer exists is not an
 // error: it answers `found = false`.
 
 #include <functional>

@@ -207,10 +207,22 @@ class Run {
       state_.resources[r.address] = r;
     }
     auto created = p.create({c.kind, tags, d.values, progress});
-    if (!created) return fail(created.error());
+    if (!created) {
+      // A refusal made nothing: forget the intent, so state holds no trace
+      // of it. Any other failure may have made something; the intent stays
+      // for the next run to find and adopt.
+      if (nothing_was_made(created.error().code()))
+        if (auto s = remove(c.address); !s) return s;
+      return fail(created.error());
+    }
     r.id = created->id;
     r.attributes = created->attributes;
     return put(std::move(r));
+  }
+
+  static bool nothing_was_made(ErrorCode code) {
+    return code == ErrorCode::InvalidConfig || code == ErrorCode::PermissionDenied || code == ErrorCode::NotFound ||
+           code == ErrorCode::Conflict;
   }
 
   // An adopted resource may differ from the configuration (the crash came
@@ -276,8 +288,11 @@ class Run {
   }
 
   // Where in the stack a refused value sits: the attribute the provider's
-  // message names ("You specified an invalid size ..."), else the block.
-  static SourceMark blamed_mark(const config::ResourceBlock& block, const std::string& message) {
+  // message names, in any case ("You specified an invalid size ...",
+  // "Version 4 is not available"), else the block.
+  static SourceMark blamed_mark(const config::ResourceBlock& block, const std::string& text) {
+    std::string message = text;
+    for (char& ch : message) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     size_t best = std::string::npos;
     SourceMark mark = block.mark;
     for (const auto& [name, m] : block.marks) {
