@@ -180,6 +180,12 @@ Result<Response> CurlHttpClient::send(const Request& request) {
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
   if (!request.reuse_connection) curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+  // On a reused connection that dies before any answer, libcurl silently
+  // sends the request again. A POST that the server carried out before the
+  // connection died would then be carried out twice (two droplets), behind
+  // the back of the caller's own "did it happen?" check. A fresh connection
+  // for what is not safe to repeat makes that failure the caller's to see.
+  if (!request.idempotent()) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_blob blob{};

@@ -60,7 +60,9 @@ struct Request {
   // wait for idle keep-alive connections).
   bool reuse_connection = true;
 
-  // GET, HEAD, PUT, DELETE, OPTIONS: safe to send twice.
+  // GET, HEAD, PUT, DELETE, OPTIONS: safe to send twice. Anything else goes
+  // out on a fresh connection, never a reused one: libcurl would silently
+  // resend it if the reused connection died before answering.
   bool idempotent() const;
 };
 

@@ -72,7 +72,7 @@ std::string page_url(const Call& call, int64_t page, int64_t per_page) {
 Json paged(const Call& call, const std::string& key, const std::vector<Json>& items) {
   const int64_t total = static_cast<int64_t>(items.size());
   const int64_t page = std::max<int64_t>(1, query_int(call, "page", 1));
-  const int64_t per_page = std::clamp<int64_t>(query_int(call, "per_page", 20), 1, 200);
+  const int64_t per_page = std::clamp<int64_t>(query_int(call, "per_page", 20), 1, call.max_per_page);
   const int64_t last = std::max<int64_t>(1, (total + per_page - 1) / per_page);
 
   Json slice = Json::array();

@@ -34,6 +34,7 @@ struct Call {
   std::string base_url;
   TimePoint now;                   // the tenant's clock when the request arrived
   double provision_seconds = 2.0;  // the tenant's setting at that moment
+  int max_per_page = 200;          // lists never give more per page (DigitalOcean: 200)
 
   // The first value of a query parameter; nullopt when absent.
   std::optional<std::string> query_value(const std::string& name) const {

@@ -71,6 +71,7 @@ void Simulator::serve(size_t cloud, const httplib::Request& req, httplib::Respon
   const Route* route = api.router().find(req.method, req.path, call.params);
   Admission admission = t.admit(req.method + " " + (route ? route->pattern : "(unknown route)"), req.method);
   call.provision_seconds = admission.provision_seconds;
+  call.max_per_page = admission.max_per_page;
   if (admission.latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(admission.latency_ms));
 
   Reply reply = answer(cloud, t, route, call, admission);

@@ -29,6 +29,7 @@ Json TenantConfig::to_json() const {
               {"latency_ms", latency_ms},
               {"rate_limit_per_minute", rate_limit_per_minute},
               {"fault_rate", fault_rate},
+              {"max_per_page", max_per_page},
               {"faults", faults},
               {"fault_methods", fault_methods}};
 }
@@ -100,6 +101,10 @@ std::expected<TenantConfig, std::string> TenantConfig::merged(const Json& patch)
       auto v = integer_in(value, key, 0, 1'000'000);
       if (!v) return Problem(v.error());
       next.rate_limit_per_minute = *v;
+    } else if (key == "max_per_page") {
+      auto v = integer_in(value, key, 1, 200);
+      if (!v) return Problem(v.error());
+      next.max_per_page = *v;
     } else if (key == "fault_rate") {
       auto v = number_in(value, key, 0, 1);
       if (!v) return Problem(v.error());
@@ -115,7 +120,7 @@ std::expected<TenantConfig, std::string> TenantConfig::merged(const Json& patch)
     } else {
       return Problem("unknown setting `" + key +
                      "` (known: provision_seconds, latency_ms, rate_limit_per_minute, fault_rate, faults, "
-                     "fault_methods)");
+                     "fault_methods, max_per_page)");
     }
   }
   return next;
@@ -155,6 +160,7 @@ Admission Tenant::admit(const std::string& route, const std::string& method) {
   ++by_route_[route];
   a.latency_ms = config_.latency_ms;
   a.provision_seconds = config_.provision_seconds;
+  a.max_per_page = config_.max_per_page;
   a.limits = limiter_.peek(now);
   if (!a.limits.allowed) {
     // A rejected request does not take a slot: DigitalOcean counts only

@@ -35,6 +35,9 @@ struct TenantConfig {
   int latency_ms = 0;
   int rate_limit_per_minute = 250;  // 0: unlimited
   double fault_rate = 0.0;          // probability that a request gets a fault
+  // Lists give at most this many per page whatever per_page asks (1..200):
+  // a test makes a client page through a few resources.
+  int max_per_page = 200;
   std::map<std::string, double> fault_weights{
       {"429", 1}, {"500", 1}, {"503", 1}, {"reset", 1}, {"lost_response", 1}};
   std::set<std::string> fault_methods{"DELETE", "GET", "PATCH", "POST", "PUT"};
@@ -52,6 +55,7 @@ struct Admission {
   RateLimiter::Verdict limits;  // for the ratelimit-* headers
   int latency_ms = 0;
   double provision_seconds = 0;
+  int max_per_page = 200;
 };
 
 class Tenant {

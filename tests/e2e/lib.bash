@@ -248,3 +248,32 @@ wait_until() {
     sleep 0.1
   done
 }
+
+# --- the DigitalOcean simulator (do_*.sh) ---
+#
+# cloudsim_tenant: this test's own account in keel-cloudsim, which the CTest
+# fixture `cloudsim` started once for the run, behind Prism validating every
+# request and response against DigitalOcean's OpenAPI document. The account
+# is a fresh token (exported as DIGITALOCEAN_TOKEN, which the provider reads,
+# as doctl does); DO_ENDPOINT is where the provider must point (Prism).
+# sim METHOD PATH [JSON] calls the simulator itself (its /_sim admin API);
+# sim_count KIND prints how many KIND (droplets, databases, load_balancers,
+# firewalls, volumes) the account holds.
+cloudsim_tenant() {
+  : "${KEEL_CLOUDSIM_ENV:?run through ctest: the cloudsim fixture writes KEEL_CLOUDSIM_ENV}"
+  [[ -s $KEEL_CLOUDSIM_ENV ]] || fail "no simulator: $KEEL_CLOUDSIM_ENV is missing (did fixture.cloudsim.start pass?)"
+  CLOUDSIM_URL=$(sed -n 's/^CLOUDSIM_URL=//p' "$KEEL_CLOUDSIM_ENV")
+  DO_ENDPOINT=$(sed -n 's/^DO_ENDPOINT=//p' "$KEEL_CLOUDSIM_ENV")
+  local contract
+  contract=$(sed -n 's/^DO_CONTRACT=//p' "$KEEL_CLOUDSIM_ENV")
+  [[ $contract == prism ]] || echo "--- [$E2E_NAME] contract check $contract"
+  DIGITALOCEAN_TOKEN="e2e-$E2E_NAME-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  export DO_ENDPOINT DIGITALOCEAN_TOKEN
+}
+
+sim() {
+  curl -sS --fail-with-body -X "$1" -H "Authorization: Bearer $DIGITALOCEAN_TOKEN" \
+    -H 'Content-Type: application/json' ${3:+--data "$3"} "$CLOUDSIM_URL$2"
+}
+
+sim_count() { sim GET /_sim/stats | jq -r ".resources.$1"; }

@@ -19,6 +19,7 @@
 #include "cli/providers/plugin/plugin_provider.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "tests/support/provider_conformance.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keel;
@@ -292,4 +293,12 @@ TEST_CASE("find_plugin looks in the given dirs, KEEL_PLUGIN_PATH, then PATH", "[
 
   if (old_plugin_path) ::setenv("KEEL_PLUGIN_PATH", saved.c_str(), 1);
   else ::unsetenv("KEEL_PLUGIN_PATH");
+}
+
+TEST_CASE("the example plugin passes the provider conformance suite", "[integration][plugin]") {
+  TempDir root("conformance");
+  auto p = start_example();
+  configure(*p, root);
+  testing::check_conformance(*p, {"files", json{{"path", "conformance.txt"}, {"content", "one"}, {"mode", "0644"}},
+                                  json{{"content", "two"}}, {"sha256", "size"}});
 }

@@ -1,0 +1,113 @@
+#pragma once
+// The per-kind interface of keel-provider-digitalocean and what every kind
+// shares: the API client, the waiter, the coalesced list sources and the
+// project.
+//
+// A Kind implements the five operations of core/provider.h for one stack
+// section (servers, databases, caches, load_balancers, firewalls, volumes);
+// provider.cpp dispatches to it by request.kind. Kinds are created by
+// configure(); their schemas are known before (the handshake needs them).
+//
+// Rules every kind follows:
+// - create tags (or, for load balancers and firewalls, names) what it makes
+//   so that find() adopts it after a crash, and sends the POST through
+//   ApiClient::send_once with a lookup, so that a lost response adopts the
+//   resource instead of making a second one;
+// - read() serves from the kind's SnapshotSource (one list call for many
+//   reads, at most Context::read_max_age old); a resource missing from the
+//   list is fetched alone once (it may lack keel's tag, e.g. after import)
+//   and answers found=false when the API says 404;
+// - attributes come back as the cloud holds them, in the user's spelling
+//   when the meaning is the same (attributes.h: prefer_known), so that plan
+//   shows real drift and nothing else;
+// - remove() of something already gone succeeds.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/provider.h"
+#include "plugins/digitalocean/api_client.h"
+#include "plugins/digitalocean/snapshots.h"
+#include "plugins/digitalocean/waiter.h"
+
+namespace keel::digitalocean {
+
+// The list calls shared by the kinds (see snapshots.h).
+struct Sources {
+  Sources(ApiClient& api, const std::string& project);
+
+  SnapshotSource droplets;        // GET /v2/droplets?tag_name=keel:<project>
+  SnapshotSource databases;       // GET /v2/databases?tag_name=keel:<project> (databases and caches)
+  SnapshotSource load_balancers;  // GET /v2/load_balancers
+  SnapshotSource firewalls;       // GET /v2/firewalls
+  SnapshotSource volumes;         // GET /v2/volumes
+  SnapshotSource actions;         // GET /v2/actions?per_page=200, the first page (newest first)
+};
+
+struct Context {
+  ApiClient& api;
+  Waiter& waiter;
+  Sources& sources;
+  std::string project;
+  std::chrono::milliseconds read_max_age{0};
+};
+
+class Kind {
+ public:
+  virtual ~Kind() = default;
+  virtual Result<provider::CreateResponse> create(const provider::CreateRequest& request) = 0;
+  virtual Result<provider::ReadResponse> read(const provider::ReadRequest& request) = 0;
+  virtual Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) = 0;
+  virtual Status remove(const provider::DeleteRequest& request) = 0;
+  virtual Result<provider::FindResponse> find(const provider::FindRequest& request) = 0;
+};
+
+provider::KindSchema droplets_schema();
+provider::KindSchema databases_schema();
+provider::KindSchema caches_schema();
+provider::KindSchema load_balancers_schema();
+provider::KindSchema firewalls_schema();
+provider::KindSchema volumes_schema();
+
+std::unique_ptr<Kind> make_droplets(Context& context);
+std::unique_ptr<Kind> make_databases(Context& context);
+std::unique_ptr<Kind> make_caches(Context& context);
+std::unique_ptr<Kind> make_load_balancers(Context& context);
+std::unique_ptr<Kind> make_firewalls(Context& context);
+std::unique_ptr<Kind> make_volumes(Context& context);
+
+// --- shared steps ---------------------------------------------------------------------------
+
+// Starts an action on a droplet or volume (POST `resource_path`/actions, e.g.
+// resource_path "/v2/droplets/123") and follows it until it completes. After
+// a lost response, the resource's recent actions tell whether it started.
+Status run_action(Context& context, const std::string& resource_path, const nlohmann::json& body,
+                  const std::string& what, const provider::ProgressFn& progress);
+
+// GET `path` and the object under `key`; nullopt on 404.
+Result<std::optional<nlohmann::json>> get_one(ApiClient& api, const std::string& path, const std::string& key);
+
+// DELETE `path`; 404 (already gone) succeeds.
+Status delete_gone_ok(ApiClient& api, const std::string& path, const provider::ProgressFn& progress);
+
+// Whether `id` can go into a path as it is (uuids, numbers); one that cannot
+// is no id DigitalOcean gave out, so nothing has it.
+bool safe_id(const std::string& id);
+
+// Reports progress when there is someone to hear it.
+void report(const provider::ProgressFn& progress, const std::string& message);
+
+// Which of `items` carry `tag` in their "tags"; the oldest first (by
+// created_at, then id), so that duplicates made by a lost response resolve
+// the same way every time.
+std::vector<nlohmann::json> tagged(const std::vector<nlohmann::json>& items, const std::string& tag);
+// Which of `items` are named `name`, the oldest first.
+std::vector<nlohmann::json> named(const std::vector<nlohmann::json>& items, const std::string& name);
+
+}  // namespace keel::digitalocean
