@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "cli/config/expression.h"
 #include "core/files.h"
 
@@ -56,13 +58,12 @@ struct ReferenceVisitor {
 
   // "${KIND.NAME[*].attr}": a list, unknown while any element is.
   Result<Value> every_instance(const ResourceRef& r) const {
-    if (!ctx.instances) return fail(ErrorCode::InvalidConfig, "`" + r.address() + "` cannot be expanded here");
+    if (!ctx.instances) return fail(ErrorCode::InvalidConfig, fmt::format("`{}` cannot be expanded here", r.address()));
     Value out{nlohmann::json::array(), false, false};
     for (const auto& address : ctx.instances(r.resource_address())) {
       auto v = ctx.lookup(address, r.attribute);
       if (!v) {
-        const std::string what = address + "." + r.attribute;
-        return fail(ErrorCode::InvalidConfig, "`" + what + "` does not exist");
+        return fail(ErrorCode::InvalidConfig, fmt::format("`{}.{}` does not exist", address, r.attribute));
       }
       out.unknown |= v->unknown;
       out.sensitive |= v->sensitive;

@@ -302,7 +302,7 @@ class Validator {
     if (!any || any->schema->find(ref.attribute)) return true;
     std::vector<std::string> names;
     for (const auto& a : any->schema->attributes) names.push_back(a.name);
-    diags_.error(m, "`" + ref.resource_address() + "` (" + any->block->kind + ") has no attribute `" + ref.attribute + "`",
+    diags_.error(m, fmt::format("`{}` ({}) has no attribute `{}`", ref.resource_address(), any->block->kind, ref.attribute),
                  did_you_mean(ref.attribute, names));
     return false;
   }
