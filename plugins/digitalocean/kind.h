@@ -55,7 +55,7 @@ struct Context {
   Waiter& waiter;
   Sources& sources;
   std::string project;
-  std::chrono::milliseconds read_max_age{0};
+  std::chrono::milliseconds read_max_age{5000};
 };
 
 class Kind {
