@@ -15,7 +15,6 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "plugins/digitalocean/attributes.h"
 #include "plugins/digitalocean/kind.h"
@@ -169,17 +168,11 @@ class Clusters final : public Kind {
   }
 
   Result<ReadResponse> read(const ReadRequest& request) override {
-    auto snapshot = c_.sources.databases.recent(c_.read_max_age, request.progress);
-    if (!snapshot) return fail(snapshot.error());
-    std::optional<json> db;
-    if (const json* d = (*snapshot)->find(request.id)) db = *d;
-    else {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      db = std::move(*one);
-    }
-    if (!db) return ReadResponse{false, json::object()};
-    return ReadResponse{true, attributes(f_, *db, request.attributes)};
+    auto db = listed_or_fetched(c_.sources.databases, c_.read_max_age, request.id, request.progress,
+                                [this](const std::string& id) { return fetch(id); });
+    if (!db) return fail(db.error());
+    if (!*db) return ReadResponse{false, json::object()};
+    return ReadResponse{true, attributes(f_, **db, request.attributes)};
   }
 
   Result<UpdateResponse> update(const UpdateRequest& request) override {
@@ -253,16 +246,8 @@ class Clusters final : public Kind {
     return known;
   }
 
-  Result<std::optional<json>> by_tag(const std::string& tag) {
-    auto snapshot = c_.sources.databases.get(Clock::now());
-    if (!snapshot) return fail(snapshot.error());
-    auto matches = tagged((*snapshot)->items, tag);
-    if (matches.empty()) return std::optional<json>();
-    if (matches.size() > 1)
-      spdlog::warn("DigitalOcean: {} clusters carry the tag {}: adopting the oldest ({})", matches.size(), tag,
-                   id_text(field(matches[0], "id")));
-    return std::optional<json>(matches.front());
-  }
+  Result<std::optional<json>> by_tag(const std::string& tag) { return oldest_tagged(c_.sources.databases, tag); }
+
 
   Result<std::optional<json>> fetch(const std::string& id) {
     if (!safe_id(id)) return std::optional<json>();

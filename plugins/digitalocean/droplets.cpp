@@ -290,19 +290,8 @@ class Droplets final : public Kind {
 
  private:
   // The oldest droplet carrying `tag`, from a list taken now.
-  Result<std::optional<json>> by_tag(const std::string& tag) {
-    auto snapshot = c_.sources.droplets.get(Clock::now());
-    if (!snapshot) return fail(snapshot.error());
-    auto matches = tagged((*snapshot)->items, tag);
-    if (matches.empty()) return std::optional<json>();
-    if (matches.size() > 1) {
-      std::string others;
-      for (size_t i = 1; i < matches.size(); ++i) others += fmt::format("{}{}", others.empty() ? "" : ", ", id_text(field(matches[i], "id")));
-      spdlog::warn("DigitalOcean: several droplets carry the tag {}: adopting the oldest ({}); also there: {}", tag,
-                   id_text(field(matches[0], "id")), others);
-    }
-    return std::optional<json>(matches.front());
-  }
+  Result<std::optional<json>> by_tag(const std::string& tag) { return oldest_tagged(c_.sources.droplets, tag); }
+
 
   // One GET; nullopt on 404 (or an id that cannot be a droplet's).
   Result<std::optional<json>> fetch(const std::string& id) {
@@ -313,10 +302,8 @@ class Droplets final : public Kind {
   // From the coalesced snapshot; a droplet missing from it (no keel tag,
   // or deleted) is asked for alone.
   Result<std::optional<json>> lookup_id(const std::string& id, const ProgressFn& progress) {
-    auto snapshot = c_.sources.droplets.recent(c_.read_max_age, progress);
-    if (!snapshot) return fail(snapshot.error());
-    if (const json* d = (*snapshot)->find(id)) return std::optional<json>(*d);
-    return fetch(id);
+    return listed_or_fetched(c_.sources.droplets, c_.read_max_age, id, progress,
+                             [this](const std::string& one) { return fetch(one); });
   }
 
   Result<json> wait_active(const std::string& id, const json& droplet, const ProgressFn& progress) {

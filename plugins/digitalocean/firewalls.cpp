@@ -20,7 +20,6 @@
 #include <charconv>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "plugins/digitalocean/attributes.h"
 #include "plugins/digitalocean/kind.h"
@@ -310,17 +309,11 @@ class Firewalls final : public Kind {
   }
 
   Result<ReadResponse> read(const ReadRequest& request) override {
-    auto snapshot = c_.sources.firewalls.recent(c_.read_max_age, request.progress);
-    if (!snapshot) return fail(snapshot.error());
-    std::optional<json> fw;
-    if (const json* found = (*snapshot)->find(request.id)) fw = *found;
-    else {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      fw = std::move(*one);
-    }
-    if (!fw) return ReadResponse{false, json::object()};
-    return ReadResponse{true, attributes(*fw, request.attributes)};
+    auto fw = listed_or_fetched(c_.sources.firewalls, c_.read_max_age, request.id, request.progress,
+                                [this](const std::string& id) { return fetch(id); });
+    if (!fw) return fail(fw.error());
+    if (!*fw) return ReadResponse{false, json::object()};
+    return ReadResponse{true, attributes(**fw, request.attributes)};
   }
 
   Result<UpdateResponse> update(const UpdateRequest& request) override {
@@ -375,16 +368,8 @@ class Firewalls final : public Kind {
   }
 
  private:
-  Result<std::optional<json>> by_name(const std::string& name) {
-    auto snapshot = c_.sources.firewalls.get(Clock::now());
-    if (!snapshot) return fail(snapshot.error());
-    auto matches = named((*snapshot)->items, name);
-    if (matches.empty()) return std::optional<json>();
-    if (matches.size() > 1)
-      spdlog::warn("DigitalOcean: {} firewalls are named {}: adopting the oldest ({})", matches.size(), name,
-                   id_text(field(matches[0], "id")));
-    return std::optional<json>(matches.front());
-  }
+  Result<std::optional<json>> by_name(const std::string& name) { return oldest_named(c_.sources.firewalls, name); }
+
 
   Result<std::optional<json>> fetch(const std::string& id) {
     if (!safe_id(id)) return std::optional<json>();

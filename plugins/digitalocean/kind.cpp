@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/time.h"
 #include "plugins/digitalocean/attributes.h"
@@ -61,6 +62,15 @@ bool safe_id(const std::string& id) {
 
 void report(const ProgressFn& progress, const std::string& message) {
   if (progress) progress(message);
+}
+
+Result<std::optional<json>> listed_or_fetched(SnapshotSource& source, std::chrono::milliseconds max_age,
+                                              const std::string& id, const ProgressFn& progress,
+                                              const FetchOne& fetch) {
+  auto snapshot = source.recent(max_age, progress);
+  if (!snapshot) return fail(snapshot.error());
+  if (const json* listed = (*snapshot)->find(id)) return std::optional<json>(*listed);
+  return fetch(id);
 }
 
 Result<std::optional<json>> get_one(ApiClient& api, const std::string& path, const std::string& key) {
@@ -145,6 +155,33 @@ std::vector<json> named(const std::vector<json>& items, const std::string& name)
     if (field_string(item, "name") == name) out.push_back(item);
   std::sort(out.begin(), out.end(), older);
   return out;
+}
+
+namespace {
+
+Result<std::optional<json>> oldest(SnapshotSource& source, const std::string& what,
+                                   const std::function<std::vector<json>(const std::vector<json>&)>& select) {
+  auto snapshot = source.get(Clock::now());
+  if (!snapshot) return fail(snapshot.error());
+  auto matches = select((*snapshot)->items);
+  if (matches.empty()) return std::optional<json>();
+  if (matches.size() > 1) {
+    std::string others;
+    for (size_t i = 1; i < matches.size(); ++i) others += fmt::format("{}{}", others.empty() ? "" : ", ", id_text(field(matches[i], "id")));
+    spdlog::warn("DigitalOcean: several {} {}: adopting the oldest ({}); also there: {}", source.name(), what,
+                 id_text(field(matches[0], "id")), others);
+  }
+  return std::optional<json>(matches.front());
+}
+
+}  // namespace
+
+Result<std::optional<json>> oldest_tagged(SnapshotSource& source, const std::string& tag) {
+  return oldest(source, fmt::format("carry the tag {}", tag), [&](const std::vector<json>& items) { return tagged(items, tag); });
+}
+
+Result<std::optional<json>> oldest_named(SnapshotSource& source, const std::string& name) {
+  return oldest(source, fmt::format("are named {}", name), [&](const std::vector<json>& items) { return named(items, name); });
 }
 
 }  // namespace keel::digitalocean

@@ -23,6 +23,7 @@
 // - remove() of something already gone succeeds.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,6 +94,13 @@ Status run_action(Context& context, const std::string& resource_path, const nloh
 // GET `path` and the object under `key`; nullopt on 404.
 Result<std::optional<nlohmann::json>> get_one(ApiClient& api, const std::string& path, const std::string& key);
 
+// A resource as read() sees it: from its kind's list (at most `max_age` old)
+// when the list holds it, else `fetch(id)` alone (nullopt: it is gone).
+using FetchOne = std::function<Result<std::optional<nlohmann::json>>(const std::string& id)>;
+Result<std::optional<nlohmann::json>> listed_or_fetched(SnapshotSource& source, std::chrono::milliseconds max_age,
+                                                         const std::string& id, const provider::ProgressFn& progress,
+                                                         const FetchOne& fetch);
+
 // DELETE `path`; 404 (already gone) succeeds.
 Status delete_gone_ok(ApiClient& api, const std::string& path, const provider::ProgressFn& progress);
 
@@ -109,5 +117,11 @@ void report(const provider::ProgressFn& progress, const std::string& message);
 std::vector<nlohmann::json> tagged(const std::vector<nlohmann::json>& items, const std::string& tag);
 // Which of `items` are named `name`, the oldest first.
 std::vector<nlohmann::json> named(const std::vector<nlohmann::json>& items, const std::string& name);
+
+// The oldest resource in a list fresh from `source` that carries `tag` (or
+// is named `name`): what find() adopts. nullopt when none does; when several
+// do (a duplicate from before), the others are named in the log.
+Result<std::optional<nlohmann::json>> oldest_tagged(SnapshotSource& source, const std::string& tag);
+Result<std::optional<nlohmann::json>> oldest_named(SnapshotSource& source, const std::string& name);
 
 }  // namespace keel::digitalocean

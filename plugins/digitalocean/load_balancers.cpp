@@ -20,7 +20,6 @@
 #include <charconv>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "plugins/digitalocean/attributes.h"
 #include "plugins/digitalocean/kind.h"
@@ -364,17 +363,11 @@ class LoadBalancers final : public Kind {
   }
 
   Result<ReadResponse> read(const ReadRequest& request) override {
-    auto snapshot = c_.sources.load_balancers.recent(c_.read_max_age, request.progress);
-    if (!snapshot) return fail(snapshot.error());
-    std::optional<json> lb;
-    if (const json* found = (*snapshot)->find(request.id)) lb = *found;
-    else {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      lb = std::move(*one);
-    }
-    if (!lb) return ReadResponse{false, json::object()};
-    return ReadResponse{true, attributes(*lb, request.attributes)};
+    auto lb = listed_or_fetched(c_.sources.load_balancers, c_.read_max_age, request.id, request.progress,
+                                [this](const std::string& id) { return fetch(id); });
+    if (!lb) return fail(lb.error());
+    if (!*lb) return ReadResponse{false, json::object()};
+    return ReadResponse{true, attributes(**lb, request.attributes)};
   }
 
   Result<UpdateResponse> update(const UpdateRequest& request) override {
@@ -434,16 +427,8 @@ class LoadBalancers final : public Kind {
   }
 
  private:
-  Result<std::optional<json>> by_name(const std::string& name) {
-    auto snapshot = c_.sources.load_balancers.get(Clock::now());
-    if (!snapshot) return fail(snapshot.error());
-    auto matches = named((*snapshot)->items, name);
-    if (matches.empty()) return std::optional<json>();
-    if (matches.size() > 1)
-      spdlog::warn("DigitalOcean: {} load balancers are named {}: adopting the oldest ({})", matches.size(), name,
-                   id_text(field(matches[0], "id")));
-    return std::optional<json>(matches.front());
-  }
+  Result<std::optional<json>> by_name(const std::string& name) { return oldest_named(c_.sources.load_balancers, name); }
+
 
   Result<std::optional<json>> fetch(const std::string& id) {
     if (!safe_id(id)) return std::optional<json>();

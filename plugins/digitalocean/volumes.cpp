@@ -14,7 +14,6 @@
 #include <algorithm>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "plugins/digitalocean/attributes.h"
 #include "plugins/digitalocean/kind.h"
@@ -149,17 +148,11 @@ class Volumes final : public Kind {
   }
 
   Result<ReadResponse> read(const ReadRequest& request) override {
-    auto snapshot = c_.sources.volumes.recent(c_.read_max_age, request.progress);
-    if (!snapshot) return fail(snapshot.error());
-    std::optional<json> volume;
-    if (const json* found = (*snapshot)->find(request.id)) volume = *found;
-    else {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      volume = std::move(*one);
-    }
-    if (!volume) return ReadResponse{false, json::object()};
-    return ReadResponse{true, attributes(*volume, request.attributes)};
+    auto volume = listed_or_fetched(c_.sources.volumes, c_.read_max_age, request.id, request.progress,
+                                [this](const std::string& id) { return fetch(id); });
+    if (!volume) return fail(volume.error());
+    if (!*volume) return ReadResponse{false, json::object()};
+    return ReadResponse{true, attributes(**volume, request.attributes)};
   }
 
   Result<UpdateResponse> update(const UpdateRequest& request) override {
@@ -250,16 +243,8 @@ class Volumes final : public Kind {
     return st;
   }
 
-  Result<std::optional<json>> by_tag(const std::string& tag) {
-    auto snapshot = c_.sources.volumes.get(Clock::now());
-    if (!snapshot) return fail(snapshot.error());
-    auto matches = tagged((*snapshot)->items, tag);
-    if (matches.empty()) return std::optional<json>();
-    if (matches.size() > 1)
-      spdlog::warn("DigitalOcean: {} volumes carry the tag {}: adopting the oldest ({})", matches.size(), tag,
-                   id_text(field(matches[0], "id")));
-    return std::optional<json>(matches.front());
-  }
+  Result<std::optional<json>> by_tag(const std::string& tag) { return oldest_tagged(c_.sources.volumes, tag); }
+
 
   Result<std::optional<json>> fetch(const std::string& id) {
     if (!safe_id(id)) return std::optional<json>();
