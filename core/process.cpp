@@ -17,11 +17,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iterator>
 #include <mutex>
 #include <sstream>
 #include <system_error>
+
+#include "core/files.h"
 
 extern char** environ;
 
@@ -658,14 +659,18 @@ bool process_alive(long pid, const std::string& name_part) {
   // EPERM: it exists but belongs to another user.
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
   std::string proc = "/proc/" + std::to_string(pid);
-  std::ifstream stat_file(proc + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // read_file, not an istreambuf_iterator: reading /proc of a process that
+  // exits meanwhile fails with ESRCH, which libstdc++'s filebuf throws.
+  auto stat_text = files::read_file(proc + "/stat");
+  if (!stat_text) return false;  // it just went away
+  const std::string& stat = *stat_text;
   // "pid (comm) S ...": comm may hold spaces and parentheses, so find the last ')'.
   size_t paren = stat.rfind(')');
   if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z') return false;
   if (name_part.empty()) return true;
-  std::ifstream cmd_file(proc + "/cmdline");
-  std::string cmdline((std::istreambuf_iterator<char>(cmd_file)), std::istreambuf_iterator<char>());
+  auto cmdline_text = files::read_file(proc + "/cmdline");
+  if (!cmdline_text) return false;
+  std::string cmdline = std::move(*cmdline_text);
   std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
   return cmdline.find(name_part) != std::string::npos;
 }

@@ -260,9 +260,10 @@ std::vector<long> processes_matching(const std::string& part) {
     long pid = 0;
     auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), pid);
     if (error != std::errc() || end != name.data() + name.size()) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(part) != std::string::npos && !is_zombie(pid)) pids.push_back(pid);
+    // A process that exits while we read fails the read (ESRCH); an
+    // istreambuf_iterator would throw it out of libstdc++'s filebuf.
+    auto cmdline = files::read_file((entry.path() / "cmdline").string());
+    if (cmdline && cmdline->find(part) != std::string::npos && !is_zombie(pid)) pids.push_back(pid);
   }
   return pids;
 }
