@@ -157,39 +157,51 @@ void CheckScheduler::worker_loop() {
 }
 
 void CheckScheduler::finish(const std::shared_ptr<Entry>& entry, CheckRun run) {
-  std::optional<StatusChange> change;
-  {
-    std::lock_guard lock(mutex_);
-    CheckSnapshot& s = entry->state;
-    s.running = false;
-    run_finished_.notify_all();
-    if (entry->removed) return;
-    const auto now = Clock::now();
-    const auto started = now - run.duration;
-    entry->next_due = std::max(std::chrono::time_point_cast<Clock::duration>(started + s.spec.interval), now);
-    if (std::exchange(entry->rerun, false)) entry->next_due = now;
-    wake_scheduler_.notify_one();
+  std::unique_lock lock(mutex_);
+  CheckSnapshot& s = entry->state;
+  s.running = false;
+  run_finished_.notify_all();
+  if (entry->removed) return;
+  const auto now = Clock::now();
+  const auto started = now - run.duration;
+  entry->next_due = std::max(std::chrono::time_point_cast<Clock::duration>(started + s.spec.interval), now);
+  if (std::exchange(entry->rerun, false)) entry->next_due = now;
+  wake_scheduler_.notify_one();
 
-    ++s.runs;
-    ++s.results_total[run.result];
-    s.output = run.output;
-    const CheckStatus before = s.status;
-    if (run.result == CheckStatus::Passing) {
-      ++s.consecutive_successes;
-      s.consecutive_failures = 0;
-      if (s.consecutive_successes >= std::max(1, s.spec.success_before_passing)) s.status = CheckStatus::Passing;
-    } else {
-      ++s.consecutive_failures;
-      s.consecutive_successes = 0;
-      if (s.consecutive_failures >= std::max(1, s.spec.failures_before_critical)) s.status = run.result;
-    }
-    s.history.push_back(run);
-    if (s.history.size() > kHistory) s.history.pop_front();
-    s.last_run = std::move(run);
-    if (s.status != before)
-      change = StatusChange{s.spec.name, s.spec.type, before, s.status, s.output, s.last_run->time};
+  ++s.runs;
+  ++s.results_total[run.result];
+  s.output = run.output;
+  const CheckStatus before = s.status;
+  if (run.result == CheckStatus::Passing) {
+    ++s.consecutive_successes;
+    s.consecutive_failures = 0;
+    if (s.consecutive_successes >= std::max(1, s.spec.success_before_passing)) s.status = CheckStatus::Passing;
+  } else {
+    ++s.consecutive_failures;
+    s.consecutive_successes = 0;
+    if (s.consecutive_failures >= std::max(1, s.spec.failures_before_critical)) s.status = run.result;
   }
-  if (change && on_change_) on_change_(*change);
+  s.history.push_back(run);
+  if (s.history.size() > kHistory) s.history.pop_front();
+  s.last_run = std::move(run);
+  if (s.status != before && on_change_)
+    pending_changes_.push_back(StatusChange{s.spec.name, s.spec.type, before, s.status, s.output, s.last_run->time});
+  deliver_changes(lock);
+}
+
+// One worker at a time calls the listener, without the lock held (it may
+// log or queue a webhook); the others leave their changes to it.
+void CheckScheduler::deliver_changes(std::unique_lock<std::mutex>& lock) {
+  if (delivering_changes_) return;
+  delivering_changes_ = true;
+  while (!pending_changes_.empty()) {
+    StatusChange change = std::move(pending_changes_.front());
+    pending_changes_.pop_front();
+    lock.unlock();
+    on_change_(change);
+    lock.lock();
+  }
+  delivering_changes_ = false;
 }
 
 CheckSnapshot CheckScheduler::to_snapshot(const Entry& entry) const { return entry.state; }

@@ -106,6 +106,7 @@ class CheckScheduler {
   void worker_loop();
   void dispatch(const std::shared_ptr<Entry>& entry);  // with mutex_ held
   void finish(const std::shared_ptr<Entry>& entry, CheckRun run);
+  void deliver_changes(std::unique_lock<std::mutex>& lock);
   CheckSnapshot to_snapshot(const Entry& entry) const;
 
   ChangeListener on_change_;
@@ -120,6 +121,10 @@ class CheckScheduler {
   std::deque<std::shared_ptr<Entry>> queue_;
   size_t workers_ = 0, idle_workers_ = 0;
   bool stopping_ = false;
+  // Changes wait here so that listeners see them in the order they
+  // happened, though runs finish on different workers.
+  std::deque<StatusChange> pending_changes_;
+  bool delivering_changes_ = false;
   std::thread scheduler_thread_;
 };
 
