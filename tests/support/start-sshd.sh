@@ -123,6 +123,10 @@ AllowTcpForwarding yes
 PermitTTY yes
 PrintMotd no
 PrintLastLog no
+# bash run by sshd as a top-level non-interactive shell reads root's ~/.bashrc
+# (Debian builds bash that way); with SHLVL set it does not, so a slow
+# .bashrc on the test machine does not slow every command down.
+SetEnv SHLVL=1
 UseDNS no
 MaxStartups 100
 MaxSessions 100
