@@ -5,6 +5,9 @@
 #include <cctype>
 #include <thread>
 
+#include "cli/agents/tunnel.h"
+#include "cli/ssh/hosts.h"
+
 namespace keel::agents {
 
 namespace {
@@ -16,6 +19,26 @@ bool matches(const std::string& address, const std::vector<std::string>& filters
   for (const auto& f : filters)
     if (address == f || address.rfind(f + "[", 0) == 0) return true;
   return false;
+}
+
+// The agent's checks, through an SSH forward when the server is reached over
+// SSH (its session and forward last for this one call).
+Result<std::vector<CheckReport>> ask_checks(const Target& t, http::HttpClient& transport, const PollOptions& options) {
+  auto via = ssh::target_from_attributes(t.attributes);
+  if (!via) return fail(via.error());
+  std::unique_ptr<ssh::Session> session;
+  if (*via) {
+    auto connected = ssh::Session::connect(**via);
+    if (!connected) return fail(connected.error());
+    session = std::move(*connected);
+  }
+  auto agent = reach_agent(t.attributes.is_object() ? t.attributes : nlohmann::json{{"agent_url", t.endpoint.url},
+                                                                                    {"agent_ca", t.endpoint.ca_pem},
+                                                                                    {"agent_token", t.endpoint.token}},
+                           session.get());
+  if (!agent) return fail(agent.error());
+  AgentClient client(transport, agent->endpoint, options.client);
+  return client.checks();
 }
 
 }  // namespace
@@ -51,7 +74,7 @@ std::vector<Target> agent_targets(const state::State& state, const std::vector<s
     if (r.kind != "servers" || r.pending() || !matches(address, filters)) continue;
     auto endpoint = endpoint_from_attributes(r.attributes);
     if (!endpoint) continue;
-    out.push_back({address, std::move(*endpoint)});
+    out.push_back({address, std::move(*endpoint), r.attributes});
   }
   std::sort(out.begin(), out.end(), [](const Target& a, const Target& b) { return address_less(a.address, b.address); });
   return out;
@@ -67,8 +90,7 @@ std::vector<HostHealth> poll(const std::vector<Target>& targets, http::HttpClien
       HostHealth& h = hosts[i];
       h.address = t.address;
       h.agent_url = t.endpoint.url;
-      AgentClient client(transport, t.endpoint, options.client);
-      auto checks = client.checks();
+      auto checks = ask_checks(t, transport, options);
       if (!checks) {
         h.reachable = false;
         h.status = CheckStatus::Unknown;

@@ -24,7 +24,8 @@ namespace keel::agents {
 // A server in the state that runs an agent.
 struct Target {
   std::string address;  // "servers.web[0]"
-  Endpoint endpoint;
+  Endpoint endpoint;    // as the state records it (for an SSH host: as the host sees it)
+  nlohmann::json attributes;  // the server's, to reach it over SSH (cli/agents/tunnel.h)
 };
 
 // Servers (kind `servers`) whose attributes name an agent (agent_url), in
@@ -56,8 +57,9 @@ struct PollOptions {
 };
 
 // Asks every target's agent for its checks, all at once (up to
-// max_parallel threads). Never fails: an agent that does not answer is an
-// unreachable host with the reason.
+// max_parallel threads), through an SSH forward for servers reached over
+// SSH. Never fails: an agent that does not answer (or a host that cannot be
+// reached) is an unreachable host with the reason.
 std::vector<HostHealth> poll(const std::vector<Target>& targets, http::HttpClient& transport,
                              const PollOptions& options = {});
 

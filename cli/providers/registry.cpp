@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "cli/providers/local/local_provider.h"
+#include "cli/providers/ssh/ssh_provider.h"
 #include "cli/providers/plugin/plugin_provider.h"
 #include "core/files.h"
 
@@ -22,6 +23,7 @@ Registry::~Registry() = default;
 
 Result<std::unique_ptr<provider::Provider>> Registry::start(const std::string& type) {
   if (type == "local") return local::make_local_provider();
+  if (type == "ssh") return ssh_host::make_ssh_provider();
   std::string path = find_plugin(type, plugin_dirs_);
   if (path.empty())
     return fail(ErrorCode::Unavailable, "no provider `" + type + "`: keel-provider-" + type +

@@ -13,6 +13,7 @@
 #include "cli/providers/local/postgres.h"
 #include "cli/providers/local/redis.h"
 #include "cli/providers/local/server_host.h"
+#include "cli/providers/schema_builder.h"
 #include "core/files.h"
 
 namespace keel::providers::local {
@@ -27,37 +28,7 @@ using provider::AttributeType;
 // it; so many fresh ports are tried before giving up.
 constexpr int kStartAttempts = 4;
 
-// Builds one schema entry as a readable chain:
-//   Attr("port", Integer, "...").optional().computed()
-class Attr {
- public:
-  Attr(std::string name, AttributeType type, std::string description) {
-    schema_.name = std::move(name);
-    schema_.type = type;
-    schema_.description = std::move(description);
-  }
-  Attr& required() { return set(schema_.required); }
-  Attr& optional() { return set(schema_.optional); }
-  Attr& computed() { return set(schema_.computed); }
-  Attr& force_new() { return set(schema_.force_new); }
-  Attr& sensitive() { return set(schema_.sensitive); }
-  Attr& default_to(Json value) {
-    schema_.default_value = std::move(value);
-    return *this;
-  }
-  Attr& one_of(std::vector<std::string> values) {
-    schema_.one_of = std::move(values);
-    return *this;
-  }
-  operator AttributeSchema() const { return schema_; }
-
- private:
-  Attr& set(bool& flag) {
-    flag = true;
-    return *this;
-  }
-  AttributeSchema schema_;
-};
+using schema::Attr;
 
 constexpr auto String = AttributeType::String;
 constexpr auto Integer = AttributeType::Integer;
