@@ -18,13 +18,16 @@ LIBS=(g++ cmake make pkg-config
 TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        openssh-server openssh-client curl prometheus procps
        monitoring-plugins-basic monitoring-plugins-standard liburiparser1
-       restic awscli jq)
+       restic awscli jq
+       iproute2)
+# iproute2: tests/support/start-ssh-hosts.sh --netns gives each test host a
+# network namespace and a veth pair.
 
-# --bench: what bench/agent_bench and bench/dr_bench compare keel with (not
-# needed by the tests).
+# --bench: what bench/agent_bench, bench/dr_bench and bench/ssh_bench.sh
+# compare keel with (not needed by the tests); ansible-core for ssh_bench.
 BENCH=()
 if [ "${1:-}" = "--bench" ]; then
-  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk pgbackrest zstd)
+  BENCH=(prometheus-node-exporter prometheus-blackbox-exporter wrk pgbackrest zstd ansible-core)
 fi
 
 missing=()

@@ -1,0 +1,154 @@
+// keel agent install|upgrade|status [SELECTOR...]: keel-agent on servers
+// reached over SSH, as the state records them (cli/providers/ssh/remote_agent.h).
+//
+//   install  writes the binaries (when they differ), config, token and TLS
+//            files the state holds, (re)starts the agent and waits for it
+//   upgrade  only the binaries: uploaded when they differ from this keel's,
+//            then a restart and a wait
+//   status   installed? running (answers through the tunnel)? this keel's
+//            binaries? under systemd or the supervisor?
+//
+// The state is only read: token and TLS material are made by `keel apply`,
+// so a server without them is told to run it.
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands/commands.h"
+#include "cli/commands/workspace.h"
+#include "cli/providers/ssh/remote_agent.h"
+#include "cli/ssh/hosts.h"
+#include "cli/state/file_store.h"
+#include "core/files.h"
+
+namespace keel::commands {
+
+namespace {
+
+using nlohmann::json;
+namespace agent = providers::ssh_host;
+
+struct HostResult {
+  std::string address, host;
+  bool ok = false;
+  agent::AgentStatus status;
+  std::string error;
+};
+
+std::string string_of(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+HostResult act_on(const std::string& verb, const ssh::Host& host) {
+  HostResult r;
+  r.address = host.address;
+  r.host = host.target.describe();
+  auto settings = agent::agent_settings(host.attributes.value("agent", json(true)));
+  if (!settings) {
+    r.error = settings.error().message();
+    return r;
+  }
+  const agent::AgentMaterial material{string_of(host.attributes, "agent_token"), string_of(host.attributes, "agent_ca"),
+                                      string_of(host.attributes, "agent_cert"),
+                                      string_of(host.attributes, "agent_tls_key")};
+  if (verb != "status" && !material.complete()) {
+    r.error = "the state holds no keel-agent token and certificate for it: set `agent: true` and run keel apply";
+    return r;
+  }
+  auto session = ssh::Session::connect(host.target);
+  if (!session) {
+    r.error = session.error().message();
+    return r;
+  }
+  if (verb == "status") {
+    r.status = agent::status(**session, *settings, material);
+    r.ok = r.status.running;
+    r.error = r.status.installed ? r.status.error : "not installed";
+    return r;
+  }
+  Status done = verb == "install"
+                    ? agent::install(**session, *settings, material,
+                                     {host.attributes.value("checks", json()), host.attributes.value("backups", json()),
+                                      string_of(host.attributes, "backup_key")},
+                                     nullptr, /*restart=*/true)
+                    : agent::upgrade(**session, *settings, material, nullptr);
+  r.ok = done.has_value();
+  if (!done) r.error = done.error().message();
+  r.status = agent::status(**session, *settings, material);
+  return r;
+}
+
+json to_json(const std::string& verb, const std::vector<HostResult>& results) {
+  json hosts = json::array();
+  int failed = 0;
+  for (const auto& r : results) {
+    failed += r.ok ? 0 : 1;
+    hosts.push_back({{"address", r.address},
+                     {"host", r.host},
+                     {"ok", r.ok},
+                     {"installed", r.status.installed},
+                     {"running", r.status.running},
+                     {"current", r.status.current},
+                     {"service", r.status.service.empty() ? json() : json(r.status.service)},
+                     {"error", r.ok || r.error.empty() ? json() : json(r.error)}});
+  }
+  return {{"action", verb}, {"hosts", hosts}, {"summary", {{"ok", results.size() - failed}, {"failed", failed}}}};
+}
+
+void print_text(const std::vector<HostResult>& results) {
+  size_t width = 4;
+  for (const auto& r : results) width = std::max(width, r.address.size());
+  for (const auto& r : results) {
+    std::string detail;
+    if (r.status.installed)
+      detail = fmt::format("{}{}{}", r.status.running ? "running" : "not answering",
+                           r.status.service.empty() ? "" : fmt::format(" ({})", r.status.service),
+                           r.status.current ? ", this keel's version" : ", another version");
+    if (!r.ok && !r.error.empty()) detail += fmt::format("{}{}", detail.empty() ? "" : ": ", r.error);
+    std::printf("%-*s  %-4s  %s\n", static_cast<int>(width), r.address.c_str(), r.ok ? "ok" : "FAIL", detail.c_str());
+  }
+  size_t failed = 0;
+  for (const auto& r : results) failed += r.ok ? 0 : 1;
+  std::printf("\n%zu host%s: %zu ok, %zu failed\n", results.size(), results.size() == 1 ? "" : "s",
+              results.size() - failed, failed);
+}
+
+}  // namespace
+
+int run_agent(const GlobalOptions& g, const AgentOptions& o) {
+  if (o.verb != "install" && o.verb != "upgrade" && o.verb != "status")
+    return report_error(Error(ErrorCode::InvalidConfig, "keel agent: use install, upgrade or status"), g.json);
+  const std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
+  auto loaded = state::read_saved_state(work_dir);
+  if (!loaded) return report_error(loaded.error(), g.json);
+  if (!*loaded)
+    return report_error(Error(ErrorCode::NotFound, fmt::format("no state in {}: run keel apply first", work_dir)),
+                        g.json);
+  auto hosts = ssh::select_hosts(**loaded, o.selectors);
+  if (!hosts) return report_error(hosts.error(), g.json);
+  if (hosts->empty())
+    return report_error(Error(ErrorCode::InvalidConfig, "no selected server is reached over SSH (provider: ssh)"),
+                        g.json);
+
+  std::vector<HostResult> results(hosts->size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < hosts->size(); i = next++) results[i] = act_on(o.verb, (*hosts)[i]);
+  };
+  std::vector<std::thread> pool;
+  for (int i = 0; i < std::min<int>(std::max(1, o.forks), static_cast<int>(hosts->size())); ++i) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+
+  if (g.json) std::printf("%s\n", to_json(o.verb, results).dump(2).c_str());
+  else print_text(results);
+  for (const auto& r : results)
+    if (!r.ok) return kExitError;
+  return kExitOk;
+}
+
+}  // namespace keel::commands

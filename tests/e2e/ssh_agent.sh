@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The `ssh` provider and keel-agent installed over SSH: two real sshd hosts
+# (tests/support/start-ssh-hosts.sh, each with its own /opt/keel) become
+# servers with their facts recorded and an agent each (agent: {port}: they
+# share 127.0.0.1); keel health reaches the agents through SSH forwards; a
+# changed check reaches the agent; an agent killed behind keel's back is
+# drift that apply repairs; keel agent status|upgrade|install; a host whose
+# key changed is named and refused; neither the agent token nor the user's
+# private key ever leaves where it belongs; destroy removes the agents.
+set -euo pipefail
+source "$(dirname "$0")/lib.bash"
+e2e_setup
+
+SUPPORT="$KEEL_SOURCE_DIR/tests/support"
+[[ $(id -u) == 0 ]] || fail "needs root (the test hosts are sshd in namespaces)"
+command -v jq >/dev/null || fail "jq is needed"
+
+HOSTS="$WORK/hosts"
+STACK=""
+agent_cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n $STACK && -d $STACK/.keel ]]; then
+    (cd "$STACK" && timeout 120 "$KEEL" destroy --auto-approve --no-refresh >"$WORK/destroy.log" 2>&1) ||
+      { echo "cleanup: keel destroy failed:" >&2; show "$WORK/destroy.log"; }
+  fi
+  [[ -e $HOSTS/hosts.env ]] && "$SUPPORT/stop-ssh-hosts.sh" "$HOSTS" >"$WORK/stop-hosts.log" 2>&1
+  (exit "$rc")
+  e2e_cleanup
+}
+trap agent_cleanup EXIT
+
+step "two sshd hosts"
+"$SUPPORT/start-ssh-hosts.sh" "$HOSTS" 2 >"$WORK/start-hosts.log" 2>&1 || { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh failed"; }
+# shellcheck disable=SC1091
+source "$HOSTS/hosts.env"
+read -r P1 P2 <<<"$SSH_HOSTS_PORTS"
+on_host() { # on_host PORT CMD: runs CMD on a test host with OpenSSH's client
+  ssh -q -o BatchMode=yes -o UserKnownHostsFile="$SSH_HOSTS_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+    -i "$SSH_HOSTS_KEY" -p "$1" "$SSH_HOSTS_USER@127.0.0.1" "$2"
+}
+
+new_stack STACK agent
+cd "$STACK"
+A1=$((20000 + RANDOM % 20000)); A2=$((A1 + 1))
+write_stack() { # write_stack CHECK_COMMAND
+  cat >keel.yaml <<YAML
+keel: 1
+project: agenttest
+servers:
+  h1: { provider: ssh, host: 127.0.0.1, port: $P1, user: $SSH_HOSTS_USER, key: $SSH_HOSTS_KEY, known_hosts: $SSH_HOSTS_KNOWN_HOSTS, agent: { port: $A1 } }
+  h2: { provider: ssh, host: 127.0.0.1, port: $P2, user: $SSH_HOSTS_USER, key: $SSH_HOSTS_KEY, known_hosts: $SSH_HOSTS_KNOWN_HOSTS, agent: { port: $A2 } }
+checks:
+  marker: { on: [servers.h1, servers.h2], exec: "$1", interval: 2s }
+YAML
+}
+write_stack "true"
+
+step "apply reaches both hosts, records their facts and installs the agents"
+expect_ok keel apply --auto-approve
+cp "$WORK/last.out" "$WORK/apply.out"
+assert_contains "$WORK/apply.out" "uploading keel-agent"
+keel state show servers.h1 >"$WORK/show.out" 2>&1
+for fact in os arch cpus memory_mb hostname; do assert_contains "$WORK/show.out" "$fact"; done
+on_host "$P1" "test -x /opt/keel/agent/bin/keel-agent && test -x /opt/keel/agent/bin/keel-dr" || fail "no agent binaries on h1"
+mode=$(on_host "$P1" "stat -c %a /opt/keel/agent/agent.token /opt/keel/agent/agent-key.pem /opt/keel/agent/agent.yaml" | sort -u)
+[[ $mode == 600 ]] || fail "agent secrets on the host are not 0600: $mode"
+run_rc rc keel plan --detailed-exitcode
+[[ $rc == 0 ]] || { show "$WORK/last.out"; fail "a plan after apply is not empty (exit $rc)"; }
+
+step "keel health reaches both agents through SSH forwards"
+wait_until 30 bash -c "cd '$STACK' && '$KEEL' health --json | jq -e '.hosts | length == 2 and all(.status == \"passing\")' >/dev/null" ||
+  { keel health >"$WORK/health.out" 2>&1 || true; show "$WORK/health.out"; fail "the agents do not report the check passing"; }
+
+step "a changed check reaches the agents without a reinstall"
+write_stack "false"
+expect_ok keel apply --auto-approve
+assert_not_contains "$WORK/last.out" "uploading keel-agent" "the binaries were uploaded again though they did not change"
+wait_until 30 bash -c "cd '$STACK' && '$KEEL' health --json | jq -e '.hosts | all(.status == \"warning\")' >/dev/null" ||
+  { keel health >"$WORK/health.out" 2>&1 || true; show "$WORK/health.out"; fail "the changed check did not reach the agents"; }
+write_stack "true"
+expect_ok keel apply --auto-approve
+
+step "an agent killed behind keel's back is drift, and apply repairs it"
+on_host "$P2" 'kill -9 "$(cat /opt/keel/agent/supervisor.pid)" "$(cat /opt/keel/agent/agent.pid)"'
+run_rc rc keel plan --detailed-exitcode
+[[ $rc == 2 ]] || { show "$WORK/last.out"; fail "a dead agent is not drift (plan exit $rc)"; }
+assert_contains "$WORK/last.out" "servers.h2"
+expect_ok keel apply --auto-approve
+expect_ok keel agent status
+assert_contains "$WORK/last.out" "2 hosts: 2 ok"
+
+step "keel agent upgrade and install"
+expect_ok keel agent upgrade servers.h1
+assert_contains "$WORK/last.out" "this keel's version"
+expect_ok keel agent install --json
+jq -e '.hosts | length == 2 and all(.ok and .running)' "$WORK/last.out" >/dev/null || { show "$WORK/last.out"; fail "agent install --json"; }
+
+step "secrets stay where they belong"
+TOKEN=$(on_host "$P1" "cat /opt/keel/agent/agent.token")
+[[ ${#TOKEN} -ge 20 ]] || fail "no token on the host"
+for f in "$WORK"/*.out "$WORK"/last.out .keel/state.json; do
+  assert_not_contains "$f" "$TOKEN" "the agent token is in $f"
+done
+KEYLINE=$(sed -n 2p "$SSH_HOSTS_KEY")
+if on_host "$P1" "grep -rqF -- '$KEYLINE' /opt/keel"; then fail "the user's private key was uploaded"; fi
+
+step "a host whose key changed is named, and the other still works"
+"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" rekey 2 >"$WORK/rekey.log" 2>&1 || { show "$WORK/rekey.log"; fail "rekey failed"; }
+expect_rc 1 keel agent status
+assert_contains "$WORK/last.out" "servers.h2"
+assert_contains "$WORK/last.out" "CHANGED"
+assert_contains "$WORK/last.out" "1 ok, 1 failed"
+run_rc rc keel health
+[[ $rc != 0 ]] || fail "keel health passes with a host that cannot be verified"
+"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" stop 2 >/dev/null 2>&1
+expect_ok keel state rm servers.h2
+
+step "destroy removes the agent keel installed"
+expect_ok keel destroy --auto-approve
+if on_host "$P1" "test -e /opt/keel/agent"; then fail "/opt/keel/agent is still on h1 after destroy"; fi
