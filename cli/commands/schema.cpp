@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "cli/commands/commands.h"
+#include "cli/config/apps.h"
 #include "cli/config/backups.h"
 #include "cli/config/stack.h"
 #include "cli/providers/registry.h"
@@ -150,6 +151,10 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
        {{"type", "object"},
         {"description", "backup jobs the servers' agents run"},
         {"additionalProperties", config::backup_json_schema()}}},
+      {"apps",
+       {{"type", "object"},
+        {"description", "applications keel deploy rolls out over SSH"},
+        {"additionalProperties", config::app_json_schema()}}},
   };
   for (const auto& kind : config::resource_kinds()) {
     auto it = kinds.find(kind);
@@ -169,7 +174,7 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
 int run_schema(const GlobalOptions& g) {
   std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
   providers::Registry registry(providers::default_plugin_dirs(work_dir));
-  std::set<std::string> types = {"local"};
+  std::set<std::string> types(config::builtin_provider_types().begin(), config::builtin_provider_types().end());
   if (files::exists(g.file)) {
     auto loaded = config::load_stack_file(g.file);
     for (const auto& p : loaded.stack.providers)

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/config/apps.h"
 #include "cli/config/backups.h"
 #include "cli/config/stack.h"
 #include "cli/config/yaml_values.h"
@@ -21,7 +22,7 @@ const std::vector<std::string>& resource_kinds() {
 }
 
 const std::vector<std::string>& future_kinds() {
-  static const std::vector<std::string> kinds = {"apps"};
+  static const std::vector<std::string> kinds = {};
   return kinds;
 }
 
@@ -345,7 +346,7 @@ class Loader {
       diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
       return;
     }
-    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "backups", "outputs"};
+    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "backups", "apps", "outputs"};
     for (const auto& k : resource_kinds()) top.push_back(k);
     bool saw_version = false;
     for (const auto& kv : root) {
@@ -364,6 +365,8 @@ class Loader {
         load_checks(kv.second, stack);
       } else if (key == "backups") {
         load_backups(kv.second, file_, stack, diags_);
+      } else if (key == "apps") {
+        load_apps(kv.second, file_, stack, diags_);
       } else if (key == "outputs") {
         load_outputs(kv.second, stack);
       } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {

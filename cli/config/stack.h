@@ -16,6 +16,18 @@ namespace keel::config {
 
 // The resource kinds a stack may declare, in the order they are listed.
 const std::vector<std::string>& resource_kinds();
+// Provider types built into keel: `provider: local` and `provider: ssh`
+// work without a `providers:` block.
+inline const std::vector<std::string>& builtin_provider_types() {
+  static const std::vector<std::string> types = {"local", "ssh"};
+  return types;
+}
+inline bool is_builtin_provider(const std::string& type) {
+  for (const auto& t : builtin_provider_types())
+    if (t == type) return true;
+  return false;
+}
+
 // Kinds DESIGN.md names that this version does not implement yet.
 const std::vector<std::string>& future_kinds();
 
@@ -91,6 +103,27 @@ struct BackupBlock {
   std::map<std::string, SourceMark> marks;         // JSON pointer in `body` -> where
 };
 
+// One entry of the top-level `apps:` section (docs/deploy.md): an
+// application that `keel deploy NAME` rolls out to servers over SSH. Apps
+// are not resources: no provider, nothing in the plan or the state. String
+// values are kept raw (they may hold "${var.x}" / "${env.X}"); the deploy
+// evaluates them.
+struct AppBlock {
+  std::string name;
+  SourceMark mark;                                          // the app's name
+  std::vector<std::pair<std::string, SourceMark>> servers;  // selectors as written: "servers.web", "servers.web[0]"
+  std::string artifact;       // a .tar.gz/.tgz/.tar file or a directory, relative to Stack::dir
+  std::string path;           // the app's root on the host (default /opt/keel/apps/NAME)
+  std::string before, after;  // shell commands run in the new release's directory; empty: none
+  std::string start;          // shell command run after the switch; empty: none
+  std::vector<std::pair<std::string, SourceMark>> health;  // names of checks in `checks:`
+  long long health_timeout_ms = 60'000;
+  int batch = 1;               // hosts at a time, or a percentage of them with batch_percent
+  bool batch_percent = false;
+  int keep_releases = 5;
+  std::map<std::string, SourceMark> marks;  // key ("artifact", "rollout/batch") -> where its value is
+};
+
 // A key as a JSON pointer token ("~" and "/" escaped, RFC 6901), as the
 // keys of CheckBlock::marks are built.
 std::string pointer_token(const std::string& key);
@@ -112,6 +145,7 @@ struct Stack {
   std::vector<ResourceBlock> resources;  // in file order
   std::vector<CheckBlock> checks;        // in file order
   std::vector<BackupBlock> backups;      // in file order
+  std::vector<AppBlock> apps;            // in file order
   std::vector<Output> outputs;
 
   const Variable* find_variable(const std::string& name) const;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/config/apps.h"
 #include "cli/config/backups.h"
 #include "cli/config/configuration.h"
 #include "cli/config/expression.h"
@@ -86,6 +87,7 @@ class Validator {
     for (const auto& instance : out_.config.instances) check_instance(instance);
     for (const auto& check : stack_.checks) check_check(check);
     for (const auto& job : stack_.backups) check_backup(job);
+    for (const auto& app : stack_.apps) check_app(app);
     check_outputs();
     check_cycles();
   }
@@ -218,8 +220,8 @@ class Validator {
       }
       const ProviderBlock* pblock = stack_.find_provider(block.provider);
       std::string type = pblock ? pblock->type : block.provider;
-      if (!pblock && block.provider != "local") {
-        std::vector<std::string> names = {"local"};
+      if (!pblock && !is_builtin_provider(block.provider)) {
+        std::vector<std::string> names = builtin_provider_types();
         for (const auto& p : stack_.providers) names.push_back(p.name);
         SourceMark m = block.marks.count("provider") ? block.marks.at("provider") : block.mark;
         diags_.error(m, block.address() + ": no provider `" + block.provider + "` in `providers:`",
@@ -692,6 +694,104 @@ class Validator {
     if (diags_.items().size() != problems) return;
     Instance& inst = out_.config.instances[out_.config.by_address.at(server->address)];
     inst.section_attributes[kBackupsAttribute][job.name] = std::move(body);
+  }
+
+  // ---- the top-level `apps:` ----
+
+  // The server instances one selector of an app's `servers:` picks, as
+  // indexes into the configuration's instances; errors at `m`.
+  std::vector<size_t> app_servers(const AppBlock& app, const std::string& text, const SourceMark& m) {
+    static const char* kHint = "for example `servers: servers.web` or `servers: \"servers.web[0]\"`";
+    const std::string what = fmt::format("app `{}`: `servers`", app.name);
+    auto ref = parse_address(text);
+    if (!ref) {
+      diags_.error(m, fmt::format("{}: {}", what, ref.error().message()), kHint);
+      return {};
+    }
+    std::vector<std::string> servers;
+    for (const auto& r : stack_.resources)
+      if (r.kind == "servers") servers.push_back(r.address());
+    if (ref->kind != "servers" || !ref->attribute.empty() || ref->every_instance) {
+      diags_.error(m, fmt::format("{}: `{}` is not one of the stack's servers", what, text),
+                   servers.empty() ? "declare the hosts under `servers:`" : did_you_mean("servers." + ref->name, servers));
+      return {};
+    }
+    const ResourceBlock* block = stack_.find_resource(ref->kind, ref->name);
+    if (!block) {
+      diags_.error(m, fmt::format("{}: the stack declares no `{}`", what, ref->resource_address()),
+                   did_you_mean(ref->resource_address(), servers));
+      return {};
+    }
+    auto found = instances_of_.find(block);
+    if (found == instances_of_.end()) return {};  // the block itself is in error
+    const std::vector<std::string>& addresses = found->second;
+    if (block->count.is_null() && ref->index) {
+      diags_.error(m, fmt::format("{}: `{}` has no `count`, so it takes no [index]", what, ref->resource_address()));
+      return {};
+    }
+    if (ref->index && *ref->index >= static_cast<int>(addresses.size())) {
+      diags_.error(m, fmt::format("{}: `{}` is out of range: `{}` has {} instances", what, ref->address(),
+                                  ref->resource_address(), addresses.size()));
+      return {};
+    }
+    std::vector<size_t> out;
+    for (const auto& a : addresses)
+      if (!ref->index || a == ref->address()) out.push_back(out_.config.by_address.at(a));
+    return out;
+  }
+
+  // String values are evaluated by `keel deploy` with the variables and the
+  // environment; apps are deployed to what exists, so they name no resource.
+  void check_app_references(const AppBlock& app, const std::string& key, const std::string& value) {
+    if (value.empty()) return;
+    const SourceMark m = app.marks.count(key) ? app.marks.at(key) : app.mark;
+    std::vector<std::pair<Reference, std::string>> refs;
+    std::vector<std::string> errors;
+    collect_references(value, refs, errors);
+    for (const auto& [ref, source] : refs)
+      if (std::holds_alternative<ResourceRef>(ref)) {
+        diags_.error(m, fmt::format("app `{}`: `{}` cannot refer to resources (`${{{}}}`)", app.name, key, source),
+                     "an app takes variables and the environment: `${var.NAME}`, `${env.NAME}`");
+        return;
+      }
+    check_references(value, m, References::Resources, false);
+  }
+
+  void check_app(const AppBlock& app) {
+    std::vector<size_t> targets;
+    for (const auto& [text, m] : app.servers)
+      for (size_t i : app_servers(app, text, m))
+        if (std::find(targets.begin(), targets.end(), i) == targets.end()) targets.push_back(i);
+    for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+             {"artifact", app.artifact}, {"path", app.path}, {"before", app.before}, {"after", app.after},
+             {"start", app.start}})
+      check_app_references(app, key, value);
+    std::vector<std::string> check_names;
+    for (const auto& c : stack_.checks) check_names.push_back(c.name);
+    for (const auto& [name, m] : app.health) {
+      auto check = std::find_if(stack_.checks.begin(), stack_.checks.end(),
+                                [&](const CheckBlock& c) { return c.name == name; });
+      if (check == stack_.checks.end()) {
+        std::string suggestion = did_you_mean(name, check_names);
+        diags_.error(m, fmt::format("app `{}`: `health` names `{}`, which `checks:` does not declare", app.name, name),
+                     suggestion.empty() ? "the deploy waits for checks of the stack's `checks:` section to pass on "
+                                          "each host"
+                                        : suggestion);
+        continue;
+      }
+      // The agent of every host the app runs on must run the check.
+      std::vector<std::string> missing;
+      for (size_t i : targets) {
+        const auto& checks = out_.config.instances[i].section_attributes;
+        if (!checks.contains(kChecksAttribute) || !checks[kChecksAttribute].contains(name))
+          missing.push_back(out_.config.instances[i].address);
+      }
+      if (!missing.empty())
+        diags_.error(m, fmt::format("app `{}`: health check `{}` does not run on {}", app.name, name,
+                                    fmt::join(missing, ", ")),
+                     fmt::format("the deploy asks each host's agent: add them to the `on:` of the check at {}",
+                                 check->mark.describe()));
+    }
   }
 
   void check_cycles() {
