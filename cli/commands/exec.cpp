@@ -1,0 +1,126 @@
+// keel exec SELECTOR... -- COMMAND [--forks N] [--group] [--timeout SECONDS]:
+// COMMAND (the words after `--`, joined with spaces as ssh joins them) run
+// with /bin/sh on every selected host over SSH, at most --forks hosts at a
+// time; host lines as they arrive (or each host's output together with
+// --group), then a summary of exit statuses. Exit 0 when every host ran it
+// and it exited 0, else 1.
+//
+// Like keel health, it reads the last saved state (.keel/state.json)
+// without taking the state lock, so it works while an apply runs, and does
+// not need the stack to be valid: the hosts and how to reach them are the
+// `ssh` maps the ssh provider recorded (cli/ssh/hosts.h).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli/agents/health.h"
+#include "cli/commands/commands.h"
+#include "cli/commands/workspace.h"
+#include "cli/fleet/exec.h"
+#include "cli/ssh/hosts.h"
+#include "cli/state/file_store.h"
+#include "cli/views/exec_view.h"
+#include "core/files.h"
+
+namespace keel::commands {
+
+namespace {
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+void write(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+}  // namespace
+
+int run_exec(const GlobalOptions& g, const ExecOptions& o) {
+  if (o.selectors.empty())
+    return report_error(Error(ErrorCode::InvalidConfig,
+                              "keel exec: name the hosts: keel exec SELECTOR... -- COMMAND "
+                              "(servers.web, servers.web[0], servers or all)"),
+                        g.json);
+  const std::string command = join_words(o.command);
+  if (command.find_first_not_of(" \t") == std::string::npos)
+    return report_error(Error(ErrorCode::InvalidConfig,
+                              "keel exec: no command: give it after `--`: keel exec SELECTOR... -- COMMAND"),
+                        g.json);
+  if (o.forks < 1)
+    return report_error(Error(ErrorCode::InvalidConfig, "--forks takes a number of hosts, at least 1"), g.json);
+  if (o.timeout < 0)
+    return report_error(Error(ErrorCode::InvalidConfig, "--timeout takes a number of seconds (0: none)"), g.json);
+
+  const std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
+  auto loaded = state::read_saved_state(work_dir);
+  if (!loaded) return report_error(loaded.error(), g.json);
+  if (!*loaded)
+    return report_error(Error(ErrorCode::NotFound,
+                              fmt::format("no state in {}: no servers yet (run keel apply first)", work_dir)),
+                        g.json);
+  std::vector<std::string> skipped;
+  auto hosts = ssh::select_hosts(**loaded, o.selectors, &skipped);
+  if (!hosts) return report_error(hosts.error(), g.json);
+  std::sort(skipped.begin(), skipped.end(), agents::address_less);
+  if (hosts->empty())
+    return report_error(Error(ErrorCode::InvalidConfig,
+                              fmt::format("none of the selected servers can be reached over SSH (no `ssh` in "
+                                          "their state): {}",
+                                          views::compact_addresses(skipped))),
+                        g.json);
+  if (!skipped.empty() && !g.json)
+    std::fprintf(stderr, "keel: skipped, not reachable over SSH (no `ssh` in their state): %s\n",
+                 views::compact_addresses(skipped).c_str());
+
+  std::size_t width = 0;
+  for (const auto& h : *hosts) width = std::max(width, h.address.size());
+
+  fleet::ExecOptions options;
+  options.command = command;
+  options.forks = o.forks;
+  options.timeout = std::chrono::seconds(o.timeout);
+  options.collect_output = g.json || o.group;
+
+  fleet::ExecHooks hooks;
+  if (!g.json && !o.group) {
+    // Streamed: the host's stdout lines on stdout, its stderr lines on
+    // stderr, each behind its address; keel's own word about a host that
+    // did not run (or finish) the command on stderr at once.
+    hooks.on_line = [width](const ssh::Host& host, ssh::Stream stream, std::string_view line) {
+      write(stream == ssh::Stream::Stdout ? stdout : stderr, views::exec_line(host.address, width, line));
+    };
+    hooks.on_finish = [width](const fleet::HostRun& run) {
+      if (auto line = views::exec_problem_line(run, width); !line.empty()) write(stderr, line);
+    };
+  } else if (!g.json) {
+    hooks.on_finish = [](const fleet::HostRun& run) { write(stdout, views::render_exec_group(run)); };
+  }
+
+  ssh::Connections connections;
+  fleet::SshRunner runner(connections);
+  const auto started = std::chrono::steady_clock::now();
+  const auto runs = fleet::run_on_hosts(*hosts, options, runner, hooks);
+  const auto total =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const int code = fleet::summarize(runs).all_ok() ? kExitOk : kExitError;
+
+  if (g.json) {
+    const auto doc = views::exec_to_json(command, runs, skipped, total, code);
+    // Remote output need not be UTF-8: invalid bytes become U+FFFD.
+    write(stdout, fmt::format("{}\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)));
+  } else {
+    write(stdout, fmt::format("\n{}", views::render_exec_summary(runs, total)));
+  }
+  return code;
+}
+
+}  // namespace keel::commands
