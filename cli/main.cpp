@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 #include "cli/commands/commands.h"
 
@@ -17,7 +18,7 @@ const char* exit_code_help() {
          "  0  success (plan: no changes, or changes without --detailed-exitcode)\n"
          "  1  error (invalid stack, provider failure, nothing applied)\n"
          "  2  plan --detailed-exitcode: the plan has changes\n"
-         "  3  the state is locked by another keel (the message names it)\n"
+         "  3  the state (deploy: the app's deploy lock) is locked by another keel (the message names it)\n"
          "  4  apply/destroy partially applied: some changes were made, then one failed\n"
          "keel health exits as a Nagios plugin instead (0 ok, 1 warning, 2 critical, 3 unknown).\n";
 }
@@ -125,6 +126,31 @@ int main(int argc, char** argv) {
                           "another target: a database name, a cache's host:port, a directory (files: required)");
   auto* drill_cmd = job_command(&app, "drill", "restore the newest backup into a scratch target and verify it");
 
+  ExecOptions exec;
+  auto* exec_cmd = app.add_subcommand("exec", "run a command over SSH on servers: exec SELECTOR... -- COMMAND");
+  exec_cmd->add_option("selector", exec.selectors, "servers.web, servers.web[0], servers or all (several may be given)")
+      ->required();
+  exec_cmd->add_option("--forks", exec.forks, "hosts at once")->capture_default_str();
+  exec_cmd->add_flag("--group", exec.group, "print each host's output together when it ends");
+  exec_cmd->add_option("--timeout", exec.timeout, "seconds for each host's command (default: none)");
+
+  DeployOptions deploy;
+  auto* deploy_cmd = app.add_subcommand("deploy", "roll an app of the stack's `apps:` out to its servers, batch by batch");
+  deploy_cmd->add_option("app", deploy.app, "the app, as named under `apps:`")->required();
+  deploy_cmd->add_flag("--rollback", deploy.rollback, "return every host to the release before its current one");
+
+  AgentOptions agent;
+  auto* agent_cmd = app.add_subcommand("agent", "install, upgrade or look at keel-agent on servers reached over SSH");
+  agent_cmd->require_subcommand(1);
+  for (const char* verb : {"install", "upgrade", "status"}) {
+    auto* sub = agent_cmd->add_subcommand(verb, verb == std::string("install")   ? "install or reinstall the agent, then wait for it"
+                                                : verb == std::string("upgrade") ? "put this keel's agent binaries in place and restart it"
+                                                                                 : "is it installed, running, this keel's version?");
+    sub->add_option("selector", agent.selectors, "servers.web, servers.web[0], servers or all (default: all)");
+    sub->add_option("--forks", agent.forks, "hosts at once")->capture_default_str();
+    sub->callback([&agent, verb] { agent.verb = verb; });
+  }
+
   for (auto* sub : app.get_subcommands({})) sub->footer(exit_code_help());
   health_cmd->footer(health_exit_code_help());
   for (auto* sub : {backup_cmd, backup_run, backup_list, backup_prune, backup_key, backup_key_export, restore_cmd, drill_cmd})
@@ -132,7 +158,20 @@ int main(int argc, char** argv) {
   auto backup_parsed = [&] { return backup_cmd->parsed() || restore_cmd->parsed() || drill_cmd->parsed(); };
 
   try {
-    app.parse(argc, argv);
+    // keel exec SELECTOR... -- COMMAND: the words after the first `--` are
+    // the remote command, never keel's flags or selectors.
+    int keel_argc = argc;
+    for (int i = 1; i < argc; ++i) {
+      if (std::string_view(argv[i]) != "--") continue;
+      for (int j = 1; j < i; ++j) {
+        if (std::string_view(argv[j]) != "exec") continue;
+        exec.command.assign(argv + i + 1, argv + argc);
+        keel_argc = i;
+        break;
+      }
+      break;
+    }
+    app.parse(keel_argc, argv);
   } catch (const CLI::ParseError& e) {
     if (app.exit(e) == 0) return kExitOk;
     if (backup_parsed()) return kBackupUsage;
@@ -150,6 +189,9 @@ int main(int argc, char** argv) {
     if (graph_cmd->parsed()) return run_graph(g);
     if (output_cmd->parsed()) return run_output(g, output);
     if (state_cmd->parsed()) return run_state(g, state);
+    if (deploy_cmd->parsed()) return run_deploy(g, deploy);
+    if (exec_cmd->parsed()) return run_exec(g, exec);
+    if (agent_cmd->parsed()) return run_agent(g, agent);
     if (health_cmd->parsed()) {
       health.watch = watch_opt->count() > 0;
       return run_health(g, health);

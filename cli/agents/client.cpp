@@ -148,6 +148,25 @@ Result<std::vector<CheckReport>> AgentClient::checks() {
   return out;
 }
 
+Result<CheckReport> AgentClient::run_check(const std::string& name) {
+  // Retried only where the agent cannot have acted on it; a run it did
+  // start is joined by the next request anyway.
+  http::RetryPolicy policy;
+  policy.attempts = options_.attempts;
+  http::RetryingHttpClient client(transport_, policy);
+  http::Request r = request("POST", fmt::format("/v1/checks/{}/run", path_segment(name)));
+  auto response = client.send(r);
+  if (!response) return fail(response.error());
+  if (response->status == 404)
+    return fail(ErrorCode::NotFound, fmt::format("agent {}: no check named `{}`", endpoint_.url, name));
+  if (!response->ok()) return fail(http::status_error(r, *response));
+  auto body = json_body(r, *response);
+  if (!body) return fail(body.error());
+  auto check = check_report_from_json(*body);
+  if (!check) return protocol_error(endpoint_.url, fmt::format("POST {}: {}", r.url, check.error().message()));
+  return check;
+}
+
 Result<ConfigResult> AgentClient::put_config(const json& config) {
   http::RetryPolicy policy;
   policy.attempts = options_.attempts;

@@ -110,6 +110,11 @@ class AgentClient {
   Result<HealthReport> health();
   // GET /v1/checks.
   Result<std::vector<CheckReport>> checks();
+  // POST /v1/checks/NAME/run: the agent runs the check now (or joins the
+  // run in flight), waits for it and answers the check. The request may
+  // take as long as the check's timeout: give the client a timeout to match.
+  // NotFound for a check the agent does not run.
+  Result<CheckReport> run_check(const std::string& name);
   // PUT /v1/config with the whole config document.
   Result<ConfigResult> put_config(const nlohmann::json& config);
 

@@ -99,6 +99,39 @@ struct BackupOptions {
 };
 int run_backup(const GlobalOptions& g, const BackupOptions& o);
 
+// keel exec SELECTOR... -- COMMAND: COMMAND run over SSH on every selected
+// host, --forks at a time. Exit 0 when every host ran it and it exited 0,
+// else 1 (a non-zero status, a host that could not be reached).
+struct ExecOptions {
+  std::vector<std::string> selectors;  // servers.web, servers.web[0], servers or all
+  std::vector<std::string> command;    // the words after `--`, joined with spaces (as ssh does)
+  int forks = 20;                      // hosts at once
+  bool group = false;                  // each host's output together when it ends
+  int timeout = 0;                     // seconds for each host's command; 0: none
+};
+int run_exec(const GlobalOptions& g, const ExecOptions& o);
+
+// keel deploy APP [--rollback]: the app of the stack's `apps:` rolled out
+// over SSH batch by batch, gated on the hosts' agents' checks; a failed
+// batch is put back and the rollout stops (docs/deploy.md). Exit 0 when
+// every host is on the new release (or, --rollback, the one before), 1
+// when the rollout failed, 3 when another rollout of the app holds its lock.
+struct DeployOptions {
+  std::string app;
+  bool rollback = false;  // every host back to the release before its current one
+};
+int run_deploy(const GlobalOptions& g, const DeployOptions& o);
+
+// keel agent install|upgrade|status [SELECTOR...]: keel-agent on servers
+// reached over SSH (provider: ssh), from what the state records. Exit 0
+// when every host is done (status: every agent answers), else 1.
+struct AgentOptions {
+  std::string verb;                    // install, upgrade, status
+  std::vector<std::string> selectors;  // none: every server reached over SSH
+  int forks = 20;                      // hosts at once
+};
+int run_agent(const GlobalOptions& g, const AgentOptions& o);
+
 // The exit-code table as printed in `keel --help`.
 const char* exit_code_help();
 // keel health's own table.

@@ -905,7 +905,8 @@ TEST_CASE("ssh hosts: each host has its own /opt/keel, goes down, comes back, ch
   auto bg = h1->run("setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!");
   REQUIRE(bg.has_value());
   long pid = std::stol(bg->output);
-  CHECK(process::process_alive(pid, "sleep"));
+  // The background job may not have exec'd sleep yet when `echo` answers.
+  CHECK(keel::testing::eventually([&] { return process::process_alive(pid, "sleep"); }, 5s));
   h1.reset();
   hosts.ctl("stop", 1);
   CHECK(keel::testing::eventually([&] { return !process::process_alive(pid, "sleep"); }, 5s));
