@@ -11,37 +11,17 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
 
-SUPPORT="$KEEL_SOURCE_DIR/tests/support"
 command -v jq >/dev/null || fail "jq is needed to read keel deploy --json"
-[[ $(id -u) == 0 ]] || fail "needs root (the test hosts are sshd in namespaces)"
 [[ -x $KEEL_BUILD_DIR/keel-agent ]] || fail "keel-agent is not built in $KEEL_BUILD_DIR"
 
-HOSTS="$WORK/hosts"
 STACK=""
-# The hosts stop before lib.bash's cleanup looks for leftovers (their sshd
-# and agents name $WORK); the stack is destroyed first without a refresh,
-# since a host may have been left down by a failed check.
-deploy_cleanup() {
-  local rc=$?
-  set +e
-  if [[ -n $STACK && -d $STACK/.keel ]]; then
-    (cd "$STACK" && timeout 120 "$KEEL" destroy --auto-approve --no-refresh >"$WORK/deploy-destroy.log" 2>&1) ||
-      { echo "cleanup: keel destroy --no-refresh failed:" >&2; show "$WORK/deploy-destroy.log"; }
-  fi
-  [[ -e $HOSTS/hosts.env ]] && "$SUPPORT/stop-ssh-hosts.sh" "$HOSTS" >"$WORK/stop-hosts.log" 2>&1
-  (exit "$rc")
-  e2e_cleanup
-}
-trap deploy_cleanup EXIT
 
 # A TCP port on 127.0.0.1 that is free now (the hosts share the network, so
 # each agent needs a port of its own).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 step "four sshd hosts"
-"$SUPPORT/start-ssh-hosts.sh" "$HOSTS" 4 >"$WORK/start-hosts.log" 2>&1 || { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh failed"; }
-# shellcheck disable=SC1091
-source "$HOSTS/hosts.env"
+start_ssh_hosts 4
 read -r -a PORTS <<<"$SSH_HOSTS_PORTS"
 [[ ${#PORTS[@]} == 4 ]] || fail "hosts.env has no four ports: $SSH_HOSTS_PORTS"
 
@@ -209,7 +189,7 @@ keel deploy web --var artifact=dist/v6.tar.gz --var before="sleep 4; test -f VER
 DOWN=$!
 bg_started
 wait_until 60 grep -q "batch 1/2" "$WORK/down.out" || { show "$WORK/down.out"; fail "the deploy did not start its first batch"; }
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" stop 3 >"$WORK/ctl.log" 2>&1 || { show "$WORK/ctl.log"; fail "ssh-host-ctl stop 3"; }
+ssh_host_ctl stop 3
 rc=0
 wait "$DOWN" || rc=$?
 [[ $rc == 1 ]] || { show "$WORK/down.out"; fail "a deploy with a host down exited $rc, expected 1"; }
@@ -218,7 +198,7 @@ assert_contains "$WORK/down.out" "2 hosts of earlier batches stay on release"
 [[ $(version_on 1) == v6 && $(version_on 2) == v6 ]] || { show "$WORK/down.out"; fail "the first batch is not on v6"; }
 [[ $(version_on 4) == v5 ]] || { show "$WORK/down.out"; fail "host 4 is on $(version_on 4), expected v5"; }
 [[ $(release_on 3) == "$V5" ]] || { show "$WORK/down.out"; fail "host 3 (down) is on $(release_on 3), expected $V5"; }
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" start 3 >"$WORK/ctl.log" 2>&1 || { show "$WORK/ctl.log"; fail "ssh-host-ctl start 3"; }
+ssh_host_ctl start 3
 
 step "unknown app"
 expect_rc 1 keel deploy wbe

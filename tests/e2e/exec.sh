@@ -8,32 +8,12 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
 
-SUPPORT="$KEEL_SOURCE_DIR/tests/support"
 command -v jq >/dev/null || fail "jq is needed to read keel exec --json"
-[[ $(id -u) == 0 ]] || fail "needs root (the test hosts are sshd in namespaces)"
 
-HOSTS="$WORK/hosts"
 STACK=""
-# The hosts stop before lib.bash's cleanup looks for leftovers (their sshd
-# command lines name $WORK); the stack is destroyed first without a refresh,
-# since a host may have been left down by a failed check.
-exec_cleanup() {
-  local rc=$?
-  set +e
-  if [[ -n $STACK && -d $STACK/.keel ]]; then
-    (cd "$STACK" && timeout 120 "$KEEL" destroy --auto-approve --no-refresh >"$WORK/exec-destroy.log" 2>&1) ||
-      { echo "cleanup: keel destroy --no-refresh failed:" >&2; show "$WORK/exec-destroy.log"; }
-  fi
-  [[ -e $HOSTS/hosts.env ]] && "$SUPPORT/stop-ssh-hosts.sh" "$HOSTS" >"$WORK/stop-hosts.log" 2>&1
-  (exit "$rc")
-  e2e_cleanup
-}
-trap exec_cleanup EXIT
 
 step "three sshd hosts"
-"$SUPPORT/start-ssh-hosts.sh" "$HOSTS" 3 >"$WORK/start-hosts.log" 2>&1 || { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh failed"; }
-# shellcheck disable=SC1091
-source "$HOSTS/hosts.env"
+start_ssh_hosts 3
 read -r P1 P2 P3 <<<"$SSH_HOSTS_PORTS"
 [[ -n $P1 && -n $P2 && -n $P3 ]] || fail "hosts.env has no three ports: $SSH_HOSTS_PORTS"
 
@@ -158,8 +138,8 @@ mkdir -p "$WORK/empty"
 assert_contains "$WORK/nostate.err" "no state"
 
 step "a host down and a host with a changed key are reported by name; the other still runs"
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" stop 1 >"$WORK/ctl.log" 2>&1 || { show "$WORK/ctl.log"; fail "ssh-host-ctl stop 1"; }
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" rekey 3 >"$WORK/ctl.log" 2>&1 || { show "$WORK/ctl.log"; fail "ssh-host-ctl rekey 3"; }
+ssh_host_ctl stop 1
+ssh_host_ctl rekey 3
 start=$SECONDS
 exec_rc 1 faults servers -- echo hi
 ((SECONDS - start < 60)) || fail "keel exec with a host down took $((SECONDS - start))s"
@@ -182,7 +162,7 @@ jq_is '[.hosts[].error | type]' '["string","null","string"]' faults.json
 jq_is '.summary | [.ok, .failed, .unreachable]' '[1,0,2]' faults.json
 
 step "the hosts back (started; the new key accepted): every host runs again"
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" start 1 >"$WORK/ctl.log" 2>&1 || { show "$WORK/ctl.log"; fail "ssh-host-ctl start 1"; }
+ssh_host_ctl start 1
 grep -vF "[127.0.0.1]:$P3 " "$SSH_HOSTS_KNOWN_HOSTS" >"$WORK/known_hosts.new"
 echo "[127.0.0.1]:$P3 $(cut -d' ' -f1,2 "$HOSTS/h3/ssh_host_ed25519_key.pub")" >>"$WORK/known_hosts.new"
 cat "$WORK/known_hosts.new" >"$SSH_HOSTS_KNOWN_HOSTS"

@@ -277,3 +277,42 @@ sim() {
 }
 
 sim_count() { sim GET /_sim/stats | jq -r ".resources.$1"; }
+
+# --- SSH test hosts (exec.sh, deploy.sh, ssh_*.sh) ---
+#
+# start_ssh_hosts N [--netns]: N sshd hosts (tests/support/start-ssh-hosts.sh,
+# each with its own /opt/keel) in $HOSTS=$WORK/hosts, with their hosts.env
+# sourced: SSH_HOSTS_KEY, SSH_HOSTS_KNOWN_HOSTS, SSH_HOSTS_USER,
+# SSH_HOSTS_ADDRS, SSH_HOSTS_PORTS. Needs root. At exit, before the usual
+# cleanup, every stack is destroyed without a refresh (a test may leave a
+# host down) and the hosts are stopped, with whatever their sessions left
+# running (their sshd command lines name $WORK, which the cleanup checks).
+# ssh_host_ctl stop|start|rekey I acts on host I (1-based).
+HOSTS=""
+start_ssh_hosts() {
+  [[ $(id -u) == 0 ]] || fail "needs root (the test hosts are sshd in namespaces)"
+  HOSTS="$WORK/hosts"
+  trap ssh_hosts_cleanup EXIT
+  "$KEEL_SOURCE_DIR/tests/support/start-ssh-hosts.sh" "$HOSTS" "$@" >"$WORK/start-hosts.log" 2>&1 ||
+    { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh $* failed"; }
+  # shellcheck disable=SC1091
+  source "$HOSTS/hosts.env"
+}
+
+ssh_host_ctl() {
+  "$KEEL_SOURCE_DIR/tests/support/ssh-host-ctl.sh" "$HOSTS" "$@" >"$WORK/ssh-host-ctl.log" 2>&1 ||
+    { show "$WORK/ssh-host-ctl.log"; fail "ssh-host-ctl.sh $* failed"; }
+}
+
+ssh_hosts_cleanup() {
+  local rc=$? dir
+  set +e
+  for dir in "${E2E_STACKS[@]}"; do
+    [[ -d $dir/.keel ]] || continue
+    (cd "$dir" && timeout 120 "$KEEL" destroy --auto-approve --no-refresh >"$WORK/hosts-destroy.log" 2>&1) ||
+      { echo "cleanup: keel destroy --no-refresh in $dir failed:" >&2; show "$WORK/hosts-destroy.log"; }
+  done
+  [[ -e $HOSTS/hosts.env ]] && "$KEEL_SOURCE_DIR/tests/support/stop-ssh-hosts.sh" "$HOSTS" >"$WORK/stop-hosts.log" 2>&1
+  (exit "$rc")
+  e2e_cleanup
+}

@@ -11,29 +11,11 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
 
-SUPPORT="$KEEL_SOURCE_DIR/tests/support"
-[[ $(id -u) == 0 ]] || fail "needs root (the test hosts are sshd in namespaces)"
 command -v jq >/dev/null || fail "jq is needed"
 
-HOSTS="$WORK/hosts"
-STACK=""
-agent_cleanup() {
-  local rc=$?
-  set +e
-  if [[ -n $STACK && -d $STACK/.keel ]]; then
-    (cd "$STACK" && timeout 120 "$KEEL" destroy --auto-approve --no-refresh >"$WORK/destroy.log" 2>&1) ||
-      { echo "cleanup: keel destroy failed:" >&2; show "$WORK/destroy.log"; }
-  fi
-  [[ -e $HOSTS/hosts.env ]] && "$SUPPORT/stop-ssh-hosts.sh" "$HOSTS" >"$WORK/stop-hosts.log" 2>&1
-  (exit "$rc")
-  e2e_cleanup
-}
-trap agent_cleanup EXIT
 
 step "two sshd hosts"
-"$SUPPORT/start-ssh-hosts.sh" "$HOSTS" 2 >"$WORK/start-hosts.log" 2>&1 || { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh failed"; }
-# shellcheck disable=SC1091
-source "$HOSTS/hosts.env"
+start_ssh_hosts 2
 read -r P1 P2 <<<"$SSH_HOSTS_PORTS"
 on_host() { # on_host PORT CMD: runs CMD on a test host with OpenSSH's client
   ssh -q -o BatchMode=yes -o UserKnownHostsFile="$SSH_HOSTS_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
@@ -106,14 +88,14 @@ KEYLINE=$(sed -n 2p "$SSH_HOSTS_KEY")
 if on_host "$P1" "grep -rqF -- '$KEYLINE' /opt/keel"; then fail "the user's private key was uploaded"; fi
 
 step "a host whose key changed is named, and the other still works"
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" rekey 2 >"$WORK/rekey.log" 2>&1 || { show "$WORK/rekey.log"; fail "rekey failed"; }
+ssh_host_ctl rekey 2
 expect_rc 1 keel agent status
 assert_contains "$WORK/last.out" "servers.h2"
 assert_contains "$WORK/last.out" "CHANGED"
 assert_contains "$WORK/last.out" "1 ok, 1 failed"
 run_rc rc keel health
 [[ $rc != 0 ]] || fail "keel health passes with a host that cannot be verified"
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" stop 2 >/dev/null 2>&1
+ssh_host_ctl stop 2
 expect_ok keel state rm servers.h2
 
 step "destroy removes the agent keel installed"

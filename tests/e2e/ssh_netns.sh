@@ -9,30 +9,12 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
 
-SUPPORT="$KEEL_SOURCE_DIR/tests/support"
-[[ $(id -u) == 0 ]] || fail "needs root (network namespaces)"
 command -v ip >/dev/null || fail "needs iproute2 (ip netns)"
 command -v jq >/dev/null || fail "jq is needed"
 
-HOSTS="$WORK/hosts"
-STACK=""
-netns_cleanup() {
-  local rc=$?
-  set +e
-  if [[ -n $STACK && -d $STACK/.keel ]]; then
-    (cd "$STACK" && timeout 120 "$KEEL" destroy --auto-approve --no-refresh >"$WORK/destroy.log" 2>&1) ||
-      { echo "cleanup: keel destroy failed:" >&2; show "$WORK/destroy.log"; }
-  fi
-  [[ -e $HOSTS/hosts.env ]] && "$SUPPORT/stop-ssh-hosts.sh" "$HOSTS" >"$WORK/stop-hosts.log" 2>&1
-  (exit "$rc")
-  e2e_cleanup
-}
-trap netns_cleanup EXIT
 
 step "two hosts in network namespaces"
-"$SUPPORT/start-ssh-hosts.sh" "$HOSTS" 2 --netns >"$WORK/start-hosts.log" 2>&1 || { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh --netns failed"; }
-# shellcheck disable=SC1091
-source "$HOSTS/hosts.env"
+start_ssh_hosts 2 --netns
 read -r ADDR1 ADDR2 <<<"$SSH_HOSTS_ADDRS"
 read -r P1 P2 <<<"$SSH_HOSTS_PORTS"
 [[ $ADDR1 != 127.0.0.1 && $ADDR1 != "$ADDR2" ]] || fail "the hosts have no addresses of their own: $SSH_HOSTS_ADDRS"
@@ -59,7 +41,7 @@ wait_until 30 bash -c "cd '$STACK' && '$KEEL' health --json | jq -e '.hosts | le
   { keel health >"$WORK/health.out" 2>&1 || true; show "$WORK/health.out"; fail "the agents do not both pass"; }
 
 step "a host that goes down is named; the other still passes"
-"$SUPPORT/ssh-host-ctl.sh" "$HOSTS" stop 2 >"$WORK/ctl.log" 2>&1 || { show "$WORK/ctl.log"; fail "ssh-host-ctl stop failed"; }
+ssh_host_ctl stop 2
 run_rc rc keel health --json
 [[ $rc == 3 ]] || { show "$WORK/last.out"; fail "keel health with a host down exited $rc, expected 3 (unknown)"; }
 jq -e '.hosts[] | select(.address == "servers.a") | .status == "passing"' "$WORK/last.out" >/dev/null ||
