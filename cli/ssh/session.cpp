@@ -99,7 +99,8 @@ Status verify_host_key(ssh_session session, const Target& t) {
         if (ssh_session_update_known_hosts(session) != SSH_OK)
           return fail(ErrorCode::Internal,
                       fmt::format("{}: cannot add its host key to {}: {}", where, file, ssh_get_error(session)));
-        spdlog::info(fmt::runtime("ssh: added the host key of {} ({}) to {}"), where, server_key_fingerprint(session),
+        // As OpenSSH does ("Permanently added ..."): trusting a key is worth a line.
+        spdlog::warn(fmt::runtime("ssh: added the host key of {} ({}) to {}"), where, server_key_fingerprint(session),
                      file);
         return {};
       }
@@ -464,8 +465,10 @@ Result<std::unique_ptr<Forward>> Session::forward(const std::string& remote_host
     ssh_channel channel = ssh_channel_new(carrier);
     if (channel && ssh_channel_open_forward(channel, remote_host.c_str(), remote_port, "127.0.0.1", port) == SSH_OK)
       return channel;
-    spdlog::warn(fmt::runtime("ssh {}: cannot forward to {}:{}: {}"), target.describe(), remote_host, remote_port,
-                 ssh_get_error(carrier));
+    // The local client sees its connection closed; a caller waiting for a
+    // service to come up expects refusals, so this is not a warning.
+    spdlog::debug(fmt::runtime("ssh {}: cannot forward to {}:{}: {}"), target.describe(), remote_host, remote_port,
+                  ssh_get_error(carrier));
     if (channel) ssh_channel_free(channel);
     return nullptr;
   };
