@@ -215,7 +215,14 @@ nlohmann::json render_config(const Paths& paths, int port, const nlohmann::json&
                         {"token_file", paths.token},
                         {"tls", {{"cert", paths.cert}, {"key", paths.key}}},
                         {"state_dir", paths.state_dir},
-                        {"checks", checks.is_object() ? checks : nlohmann::json::object()}};
+                        {"checks", nlohmann::json::object()}};
+  // The definitions as the agent wants them: without the stack's `on:`.
+  if (checks.is_object())
+    for (auto it = checks.begin(); it != checks.end(); ++it) {
+      nlohmann::json definition = it.value();
+      if (definition.is_object()) definition.erase("on");
+      config["checks"][it.key()] = std::move(definition);
+    }
   // Only hosts that run jobs name a key file: the agent requires it then.
   if (backups.is_object() && !backups.empty()) {
     config["backup_key_file"] = paths.backup_key;

@@ -40,7 +40,8 @@ Paths paths_in(const std::string& dir);
 Result<std::string> find_binary();
 
 // The agent's config document: listen on 127.0.0.1:port with TLS, the
-// token file, the state directory, `checks` (null: none), and `backups`
+// token file, the state directory, `checks` (null: none; the stack's form,
+// whose `on:` is dropped here), and `backups`
 // (null or empty: none; else with `backup_key_file` naming paths.backup_key,
 // which the caller writes).
 nlohmann::json render_config(const Paths& paths, int port, const nlohmann::json& checks,

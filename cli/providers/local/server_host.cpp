@@ -97,18 +97,6 @@ Result<Json> checks_setting(const Json& config) {
   return checks;
 }
 
-// The definitions as the agent's config wants them: without the stack's `on:`.
-Json agent_checks(const Json& checks) {
-  Json out = Json::object();
-  if (!checks.is_object()) return out;
-  for (auto it = checks.begin(); it != checks.end(); ++it) {
-    Json definition = it.value();
-    if (definition.is_object()) definition.erase("on");
-    out[it.key()] = std::move(definition);
-  }
-  return out;
-}
-
 // The `backups` setting: null (none) or a map of job name -> the agent's job
 // definition (the engine builds them from the stack's `backups:`; the agent
 // checks them fully), and `backup_key`, which a host with jobs must have.
@@ -136,7 +124,7 @@ bool runs_backups(const Instance& instance) {
 }
 
 Json agent_config(const Instance& instance) {
-  return agent::render_config(paths_of(instance), instance.port(), agent_checks(instance.secrets.value("checks", Json())),
+  return agent::render_config(paths_of(instance), instance.port(), instance.secrets.value("checks", Json()),
                               runs_backups(instance) ? instance.secrets.at("backups") : Json());
 }
 

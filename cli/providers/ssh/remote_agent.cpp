@@ -120,22 +120,11 @@ Result<RemoteFacts> remote_facts(ssh::Session& session, const AgentSettings& s) 
   return f;
 }
 
-json agent_checks(const json& checks) {
-  json out = json::object();
-  if (!checks.is_object()) return out;
-  for (auto it = checks.begin(); it != checks.end(); ++it) {
-    json definition = it.value();
-    if (definition.is_object()) definition.erase("on");
-    out[it.key()] = std::move(definition);
-  }
-  return out;
-}
-
 bool runs_backups(const AgentJobs& jobs) { return jobs.backups.is_object() && !jobs.backups.empty(); }
 
 std::string config_text(const AgentSettings& s, const AgentJobs& jobs) {
   const auto paths = local::agent::paths_in(s.dir);
-  json config = local::agent::render_config(paths, s.port, agent_checks(jobs.checks),
+  json config = local::agent::render_config(paths, s.port, jobs.checks,
                                             runs_backups(jobs) ? jobs.backups : json());
   return "# keel-agent config, written by keel over SSH (keel apply). JSON is YAML too.\n"
          "# Replaced at the next apply: edit the stack's `checks:` and `backups:` instead.\n" +

@@ -48,7 +48,7 @@ struct AgentMaterial {
 Result<AgentMaterial> generate_material();
 
 struct AgentJobs {
-  nlohmann::json checks;  // name -> definition (the stack's, `on:` removed here), or null
+  nlohmann::json checks;  // name -> definition as the stack has it (render_config drops `on:`), or null
   nlohmann::json backups;  // name -> the agent's job definition, or null
   std::string backup_key;  // base64; needed when there are backups
 };
