@@ -147,6 +147,30 @@ for i in $(seq 1 "$N"); do
   wait "${pids[$((i - 1))]}" || failed+=("$i")
 done
 
+# A port picked above may be taken by another test before sshd binds it
+# (ctest runs tests in parallel): such a host moves to a fresh port, its
+# host.env and known_hosts line with it, up to three times.
+retry_on_new_port() {
+  local i=$1 h="$DIR/h$1" old new attempt
+  for attempt in 1 2 3; do
+    grep -q "Address already in use" "$h/sshd.log" 2>/dev/null || return 1
+    old=${PORTS_OUT[$((i - 1))]}
+    new=$(N=1 pick_ports)
+    info "host $i: port $old was taken meanwhile; trying $new (attempt $attempt)"
+    sed -i "s/^HOST_PORT=.*/HOST_PORT=$new/" "$h/host.env"
+    sed -i "s/^\[127.0.0.1\]:$old /[127.0.0.1]:$new /" "$DIR/known_hosts"
+    PORTS_OUT[i - 1]=$new
+    : > "$h/sshd.log"
+    "$CTL" "$DIR" start "$i" </dev/null >"$h/start.out" 2>&1 && return 0
+  done
+  return 1
+}
+if [ "$NETNS" = 0 ] && [ ${#failed[@]} -gt 0 ]; then
+  still=()
+  for i in "${failed[@]}"; do retry_on_new_port "$i" || still+=("$i"); done
+  failed=("${still[@]}")
+fi
+
 {
   echo "SSH_HOSTS_COUNT=$N"
   echo "SSH_HOSTS_KEY=$DIR/id_ed25519"
