@@ -165,4 +165,14 @@ json sorted(const json& list) {
   return out;
 }
 
+json canonical_ids(const json& ids) {
+  json out = json::array();
+  if (!ids.is_array()) return out;
+  for (const json& id : ids) {
+    auto n = numeric_id(id, "id");
+    out.push_back(n ? json(*n) : id);
+  }
+  return sorted(out);
+}
+
 }  // namespace keel::digitalocean

@@ -74,5 +74,8 @@ json prefer_known(const json& known, const json& cloud, const std::function<json
 json prefer_known(const json& known, const json& cloud);
 // Sorted copy of a JSON array (null -> []).
 json sorted(const json& list);
+// Sorted ids, those given as "42" as numbers: droplet ids as the user may
+// write them and as the API answers them compare equal.
+json canonical_ids(const json& ids);
 
 }  // namespace keel::digitalocean

@@ -1,15 +1,7 @@
-// firewalls: DigitalOcean Cloud Firewalls.
-//
-// DigitalOcean's API gives firewalls no tags of their own (a firewall's
-// `tags` are the droplet tags it applies to): keel knows its firewalls by
-// name (the user's `name`, else `<project>-<name>[-<index>]`).
-//
-// create  POST /v2/firewalls, then waits for `succeeded` (firewalls
-//         snapshot: GET /v2/firewalls, all pages).
-// read    that snapshot.
-// update  in place: PUT /v2/firewalls/{id} with the whole configuration.
-// delete  DELETE /v2/firewalls/{id}.
-// find    by name, or by id (import).
+// firewalls: DigitalOcean Cloud Firewalls, a NamedKind (named_kind.h: found
+// by name, changed with one PUT of the whole configuration). A firewall's
+// `tags` are the droplet tags it applies to, not tags of its own. It has
+// settled when its status is `succeeded`.
 //
 // A rule is `{protocol: tcp, ports: "22", from: ["0.0.0.0/0"]}` (outbound:
 // `to`), or the short form `{tcp: 22, from: [...]}`; besides addresses,
@@ -22,23 +14,12 @@
 #include <fmt/format.h>
 
 #include "plugins/digitalocean/attributes.h"
-#include "plugins/digitalocean/kind.h"
+#include "plugins/digitalocean/named_kind.h"
 #include "plugins/digitalocean/naming.h"
 
 namespace keel::digitalocean {
 
 namespace {
-
-using provider::CreateRequest;
-using provider::CreateResponse;
-using provider::DeleteRequest;
-using provider::FindRequest;
-using provider::FindResponse;
-using provider::ProgressFn;
-using provider::ReadRequest;
-using provider::ReadResponse;
-using provider::UpdateRequest;
-using provider::UpdateResponse;
 
 const json& everywhere() {
   static const json all = json::array({"0.0.0.0/0", "::/0"});
@@ -229,23 +210,8 @@ json reported_rules(const json& fw, const json& known, const Direction& d) {
   return cloud;
 }
 
-json canonical_ids(const json& ids) {
-  json out = json::array();
-  if (!ids.is_array()) return out;
-  for (const json& id : ids) {
-    auto n = numeric_id(id, "id");
-    out.push_back(n ? json(*n) : id);
-  }
-  return sorted(out);
-}
-
-struct FirewallSpec {
-  std::string name;
-  json body;
-};
-
-Result<FirewallSpec> spec_from(const json& config, const std::string& fallback_name) {
-  FirewallSpec s;
+Result<NamedKind::Body> spec_from(const json& config, const std::string& fallback_name) {
+  NamedKind::Body s;
   auto name = optional_string(config, "name");
   if (!name) return fail(name.error());
   s.name = name->value_or(fallback_name);
@@ -268,7 +234,7 @@ Result<FirewallSpec> spec_from(const json& config, const std::string& fallback_n
   return s;
 }
 
-json attributes(const json& fw, const json& known) {
+json firewall_attributes(const json& fw, const json& known) {
   json a = json::object();
   a["id"] = id_text(field(fw, "id"));
   const std::string name = field_string(fw, "name");
@@ -282,119 +248,23 @@ json attributes(const json& fw, const json& known) {
   return a;
 }
 
-class Firewalls final : public Kind {
+// Firewalls settle once DigitalOcean applied them to their droplets.
+class Firewalls final : public NamedKind {
  public:
-  explicit Firewalls(Context& context) : c_(context) {}
-
-  Result<CreateResponse> create(const CreateRequest& request) override {
-    auto spec = spec_from(request.config, default_name(request.tags, NameRules::Firewall));
-    if (!spec) return fail(spec.error());
-    Call call;
-    call.method = "POST";
-    call.path = "/v2/firewalls";
-    call.body = spec->body;
-    call.progress = request.progress;
-    const std::string name = spec->name;
-    Lookup lookup = [&]() -> Result<std::optional<json>> { return by_name(name); };
-    report(request.progress, fmt::format("creating firewall {}", name));
-    auto sent = c_.api.send_once(call, lookup);
-    c_.sources.firewalls.invalidate();
-    if (!sent) return fail(sent.error());
-    json fw = sent->adopted ? sent->body : field(sent->body, "firewall");
-    const std::string id = id_text(field(fw, "id"));
-    if (id.empty()) return fail(ErrorCode::Protocol, "POST /v2/firewalls: the response holds no firewall id");
-    auto done = wait_succeeded(id, fw, request.progress);
-    if (!done) return fail(done.error());
-    return CreateResponse{id, attributes(*done, request.config)};
-  }
-
-  Result<ReadResponse> read(const ReadRequest& request) override {
-    auto fw = listed_or_fetched(c_.sources.firewalls, c_.read_max_age, request.id, request.progress,
-                                [this](const std::string& id) { return fetch(id); });
-    if (!fw) return fail(fw.error());
-    if (!*fw) return ReadResponse{false, json::object()};
-    return ReadResponse{true, attributes(**fw, request.attributes)};
-  }
-
-  Result<UpdateResponse> update(const UpdateRequest& request) override {
-    const std::string fallback_name = field_string(request.prior, "name");
-    auto spec = spec_from(request.config, fallback_name.empty() ? default_name(request.tags, NameRules::Firewall) : fallback_name);
-    if (!spec) return fail(spec.error());
-    if (!safe_id(request.id)) return fail(ErrorCode::NotFound, fmt::format("no firewall {}", request.id));
-    Call call;
-    call.method = "PUT";
-    call.path = fmt::format("/v2/firewalls/{}", request.id);
-    call.body = spec->body;
-    call.progress = request.progress;
-    report(request.progress, fmt::format("updating firewall {}", request.id));
-    auto put = c_.api.send(call);
-    c_.sources.firewalls.invalidate();
-    if (!put) return fail(put.error());
-    json fw = field(*put, "firewall");
-    if (!fw.is_object()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      if (!*one) return fail(ErrorCode::NotFound, fmt::format("firewall {} disappeared during the update", request.id));
-      fw = std::move(**one);
-    }
-    auto done = wait_succeeded(request.id, fw, request.progress);
-    if (!done) return fail(done.error());
-    return UpdateResponse{attributes(*done, request.config)};
-  }
-
-  Status remove(const DeleteRequest& request) override {
-    if (!safe_id(request.id)) return {};
-    report(request.progress, fmt::format("deleting firewall {}", request.id));
-    auto st = delete_gone_ok(c_.api, fmt::format("/v2/firewalls/{}", request.id), request.progress);
-    c_.sources.firewalls.invalidate();
-    return st;
-  }
-
-  Result<FindResponse> find(const FindRequest& request) override {
-    std::optional<json> fw;
-    if (!request.id.empty()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      fw = std::move(*one);
-    } else {
-      auto name = optional_string(request.config, "name");
-      if (!name) return fail(name.error());
-      auto found = by_name(name->value_or(default_name(request.tags, NameRules::Firewall)));
-      if (!found) return fail(found.error());
-      fw = std::move(*found);
-    }
-    if (!fw) return FindResponse{};
-    return FindResponse{true, id_text(field(*fw, "id")), attributes(*fw, request.config)};
-  }
+  explicit Firewalls(Context& context)
+      : NamedKind(context, {"firewall", "/v2/firewalls", "firewall", NameRules::Firewall, &Sources::firewalls,
+                            "to be applied", std::chrono::minutes(10)}) {}
 
  private:
-  Result<std::optional<json>> by_name(const std::string& name) { return oldest_named(c_.sources.firewalls, name); }
-
-
-  Result<std::optional<json>> fetch(const std::string& id) {
-    if (!safe_id(id)) return std::optional<json>();
-    return get_one(c_.api, fmt::format("/v2/firewalls/{}", id), "firewall");
+  Result<Body> body_from(const json& config, const std::string& fallback_name) const override {
+    return spec_from(config, fallback_name);
   }
-
-  Result<json> wait_succeeded(const std::string& id, const json& fw, const ProgressFn& progress) {
+  json attributes(const json& fw, const json& known) const override { return firewall_attributes(fw, known); }
+  Result<bool> settled(const std::string& id, const json& fw) const override {
     const std::string status = field_string(fw, "status");
-    if (status == "succeeded" || status.empty()) return fw;
-    Watch watch;
-    watch.what = fmt::format("firewall {}", id);
-    watch.goal = "to be applied";
-    watch.id = id;
-    watch.source = &c_.sources.firewalls;
-    watch.fetch_one = [this, id] { return fetch(id); };
-    watch.done = [id](const json& f) -> Result<bool> {
-      const std::string s = field_string(f, "status");
-      if (s == "failed") return fail(ErrorCode::Transient, fmt::format("DigitalOcean: firewall {} failed to apply", id));
-      return s == "succeeded" || s.empty();
-    };
-    watch.timeout = std::chrono::minutes(10);
-    return c_.waiter.until(watch, progress);
+    if (status == "failed") return fail(ErrorCode::Transient, fmt::format("DigitalOcean: firewall {} failed to apply", id));
+    return status == "succeeded" || status.empty();
   }
-
-  Context& c_;
 };
 
 }  // namespace

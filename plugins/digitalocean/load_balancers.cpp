@@ -1,15 +1,6 @@
-// load_balancers: DigitalOcean Load Balancers.
-//
-// DigitalOcean's API gives load balancers no tags: keel knows its own by
-// name (the user's `name`, else `<project>-<name>[-<index>]`).
-//
-// create  POST /v2/load_balancers, then waits for `active` (load balancers
-//         snapshot: GET /v2/load_balancers, all pages).
-// read    that snapshot.
-// update  in place: PUT /v2/load_balancers/{id} with the whole
-//         configuration (region and vpc are force-new).
-// delete  DELETE /v2/load_balancers/{id}.
-// find    by name, or by id (import).
+// load_balancers: DigitalOcean Load Balancers, a NamedKind (named_kind.h:
+// found by name, changed with one PUT of the whole configuration; region
+// and vpc are force-new). It has settled when its status is `active`.
 //
 // Rules are written `{entry: "https:443", target: "http:8080",
 // certificate_id: ..., tls_passthrough: ...}` and become DigitalOcean's
@@ -22,23 +13,12 @@
 #include <fmt/format.h>
 
 #include "plugins/digitalocean/attributes.h"
-#include "plugins/digitalocean/kind.h"
+#include "plugins/digitalocean/named_kind.h"
 #include "plugins/digitalocean/naming.h"
 
 namespace keel::digitalocean {
 
 namespace {
-
-using provider::CreateRequest;
-using provider::CreateResponse;
-using provider::DeleteRequest;
-using provider::FindRequest;
-using provider::FindResponse;
-using provider::ProgressFn;
-using provider::ReadRequest;
-using provider::ReadResponse;
-using provider::UpdateRequest;
-using provider::UpdateResponse;
 
 const std::vector<std::string> kEntryProtocols = {"http", "https", "http2", "http3", "tcp", "udp"};
 const std::vector<std::string> kTargetProtocols = {"http", "https", "http2", "tcp", "udp"};
@@ -228,24 +208,9 @@ json canonical_sticky(const json& s) {
               {"cookie_ttl_seconds", field(s, "cookie_ttl_seconds")}};
 }
 
-json canonical_ids(const json& ids) {
-  json out = json::array();
-  if (!ids.is_array()) return out;
-  for (const json& id : ids) {
-    auto n = numeric_id(id, "id");
-    out.push_back(n ? json(*n) : id);
-  }
-  return sorted(out);
-}
-
 // The load balancer as the user configured it, as DigitalOcean's request body.
-struct LbSpec {
-  std::string name;
-  json body;
-};
-
-Result<LbSpec> spec_from(const json& config, const std::string& fallback_name) {
-  LbSpec s;
+Result<NamedKind::Body> spec_from(const json& config, const std::string& fallback_name) {
+  NamedKind::Body s;
   auto name = optional_string(config, "name");
   if (!name) return fail(name.error());
   s.name = name->value_or(fallback_name);
@@ -289,7 +254,7 @@ Result<LbSpec> spec_from(const json& config, const std::string& fallback_name) {
   return s;
 }
 
-json attributes(const json& lb, const json& known) {
+json load_balancer_attributes(const json& lb, const json& known) {
   json a = json::object();
   auto or_known = [&](const std::string& cloud, const char* name) {
     return cloud.empty() ? value_of(known, name) : json(cloud);
@@ -336,123 +301,23 @@ json attributes(const json& lb, const json& known) {
   return a;
 }
 
-class LoadBalancers final : public Kind {
+// Load balancers settle once they are active.
+class LoadBalancers final : public NamedKind {
  public:
-  explicit LoadBalancers(Context& context) : c_(context) {}
-
-  Result<CreateResponse> create(const CreateRequest& request) override {
-    auto spec = spec_from(request.config, default_name(request.tags, NameRules::LoadBalancer));
-    if (!spec) return fail(spec.error());
-    Call call;
-    call.method = "POST";
-    call.path = "/v2/load_balancers";
-    call.body = spec->body;
-    call.progress = request.progress;
-    const std::string name = spec->name;
-    Lookup lookup = [&]() -> Result<std::optional<json>> { return by_name(name); };
-    report(request.progress, fmt::format("creating load balancer {}", name));
-    auto sent = c_.api.send_once(call, lookup);
-    c_.sources.load_balancers.invalidate();
-    if (!sent) return fail(sent.error());
-    json lb = sent->adopted ? sent->body : field(sent->body, "load_balancer");
-    const std::string id = id_text(field(lb, "id"));
-    if (id.empty()) return fail(ErrorCode::Protocol, "POST /v2/load_balancers: the response holds no load balancer id");
-    auto active = wait_active(id, lb, request.progress);
-    if (!active) return fail(active.error());
-    return CreateResponse{id, attributes(*active, request.config)};
-  }
-
-  Result<ReadResponse> read(const ReadRequest& request) override {
-    auto lb = listed_or_fetched(c_.sources.load_balancers, c_.read_max_age, request.id, request.progress,
-                                [this](const std::string& id) { return fetch(id); });
-    if (!lb) return fail(lb.error());
-    if (!*lb) return ReadResponse{false, json::object()};
-    return ReadResponse{true, attributes(**lb, request.attributes)};
-  }
-
-  Result<UpdateResponse> update(const UpdateRequest& request) override {
-    const std::string fallback_name = field_string(request.prior, "name");
-    auto spec = spec_from(request.config, fallback_name.empty() ? default_name(request.tags, NameRules::LoadBalancer) : fallback_name);
-    if (!spec) return fail(spec.error());
-    if (!safe_id(request.id)) return fail(ErrorCode::NotFound, fmt::format("no load balancer {}", request.id));
-    Call call;
-    call.method = "PUT";
-    call.path = fmt::format("/v2/load_balancers/{}", request.id);
-    call.body = spec->body;
-    call.progress = request.progress;
-    report(request.progress, fmt::format("updating load balancer {}", request.id));
-    auto done = c_.api.send(call);
-    c_.sources.load_balancers.invalidate();
-    if (!done) return fail(done.error());
-    json lb = field(*done, "load_balancer");
-    if (!lb.is_object()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      if (!*one) return fail(ErrorCode::NotFound, fmt::format("load balancer {} disappeared during the update", request.id));
-      lb = std::move(**one);
-    }
-    auto active = wait_active(request.id, lb, request.progress);
-    if (!active) return fail(active.error());
-    return UpdateResponse{attributes(*active, request.config)};
-  }
-
-  Status remove(const DeleteRequest& request) override {
-    if (!safe_id(request.id)) return {};
-    report(request.progress, fmt::format("deleting load balancer {}", request.id));
-    auto st = delete_gone_ok(c_.api, fmt::format("/v2/load_balancers/{}", request.id), request.progress);
-    c_.sources.load_balancers.invalidate();
-    return st;
-  }
-
-  Result<FindResponse> find(const FindRequest& request) override {
-    std::optional<json> lb;
-    if (!request.id.empty()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      lb = std::move(*one);
-    } else {
-      auto name = optional_string(request.config, "name");
-      if (!name) return fail(name.error());
-      auto found = by_name(name->value_or(default_name(request.tags, NameRules::LoadBalancer)));
-      if (!found) return fail(found.error());
-      lb = std::move(*found);
-      if (lb && field_string(*lb, "status") == "new") {
-        auto active = wait_active(id_text(field(*lb, "id")), *lb, request.progress);
-        if (!active) return fail(active.error());
-        lb = std::move(*active);
-      }
-    }
-    if (!lb) return FindResponse{};
-    return FindResponse{true, id_text(field(*lb, "id")), attributes(*lb, request.config)};
-  }
+  explicit LoadBalancers(Context& context)
+      : NamedKind(context, {"load balancer", "/v2/load_balancers", "load_balancer", NameRules::LoadBalancer,
+                            &Sources::load_balancers, "to become active"}) {}
 
  private:
-  Result<std::optional<json>> by_name(const std::string& name) { return oldest_named(c_.sources.load_balancers, name); }
-
-
-  Result<std::optional<json>> fetch(const std::string& id) {
-    if (!safe_id(id)) return std::optional<json>();
-    return get_one(c_.api, fmt::format("/v2/load_balancers/{}", id), "load_balancer");
+  Result<Body> body_from(const json& config, const std::string& fallback_name) const override {
+    return spec_from(config, fallback_name);
   }
-
-  Result<json> wait_active(const std::string& id, const json& lb, const ProgressFn& progress) {
-    if (field_string(lb, "status") == "active") return lb;
-    Watch watch;
-    watch.what = fmt::format("load balancer {}", id);
-    watch.goal = "to become active";
-    watch.id = id;
-    watch.source = &c_.sources.load_balancers;
-    watch.fetch_one = [this, id] { return fetch(id); };
-    watch.done = [id](const json& l) -> Result<bool> {
-      const std::string status = field_string(l, "status");
-      if (status == "errored")
-        return fail(ErrorCode::Transient, fmt::format("DigitalOcean: load balancer {} errored", id));
-      return status == "active";
-    };
-    return c_.waiter.until(watch, progress);
+  json attributes(const json& lb, const json& known) const override { return load_balancer_attributes(lb, known); }
+  Result<bool> settled(const std::string& id, const json& lb) const override {
+    const std::string status = field_string(lb, "status");
+    if (status == "errored") return fail(ErrorCode::Transient, fmt::format("DigitalOcean: load balancer {} errored", id));
+    return status == "active";
   }
-
-  Context& c_;
 };
 
 }  // namespace
