@@ -82,9 +82,10 @@ wait_for_line() {  # FILE PATTERN PID SECONDS
 
 # Both ports first: the simulator's links must point at Prism (--public-url).
 SIM_PORT=$(free_port)
+PROVISION=20
 PRISM_PORT=$(free_port "$SIM_PORT")
 API=http://127.0.0.1:$PRISM_PORT
-"$SIM_BIN" --listen "127.0.0.1:$SIM_PORT" --provision-seconds 2 --rate-limit 250/min --public-url "$API" \
+"$SIM_BIN" --listen "127.0.0.1:$SIM_PORT" --provision-seconds "$PROVISION" --rate-limit 250/min --public-url "$API" \
   > "$WORK/sim.out" 2> "$WORK/sim.log" < /dev/null &
 PIDS+=($!)
 wait_for_line "$WORK/sim.out" "keel-cloudsim listening on http://127.0.0.1:$SIM_PORT" "$!" 20
@@ -144,6 +145,12 @@ sim() {
 }
 # Skips provisioning time on this tenant's clock instead of sleeping.
 advance() { sim POST /_sim/clock/advance "{\"seconds\": $1}" >/dev/null; }
+# The steps below are written for a 2 s provisioning time (every status and
+# action takes that or half of it); the simulator runs with PROVISION
+# seconds, so that a slow machine never sees provisioning end between two
+# calls that expect it unfinished. `advance_scaled N` moves on N seconds of
+# that 2 s world.
+advance_scaled() { advance $(($1 * PROVISION / 2)); }
 step() { echo "contract-smoke: $*"; }
 
 # ------------------------------------------------------ catalog, account ---
@@ -176,7 +183,7 @@ api GET "/v2/droplets/$D1" 200
 expect '.droplet.status == "new" and (.droplet.networks.v4 | length) == 0' "new, without addresses"
 api GET "/v2/actions/$CREATE_ACTION" 200
 expect '.action.status == "in-progress"' "create in progress"
-advance 3
+advance_scaled 3
 api GET "/v2/droplets/$D1" 200
 expect '.droplet.status == "active" and (.droplet.networks.v4 | length) == 2 and (.droplet.networks.v6 | length) == 1' \
   "active, with addresses"
@@ -198,7 +205,7 @@ act() {  # act DROPLET JSON: posts an action, lets it complete, checks it comple
   api POST "/v2/droplets/$1/actions" 201 "$2"
   local id
   id=$(field .action.id)
-  advance 2
+  advance_scaled 2
   api GET "/v2/droplets/$1/actions/$id" 200
   expect '.action.status == "completed"' "action $2 completed"
 }
@@ -212,7 +219,7 @@ expect '.droplet.size_slug == "s-2vcpu-4gb" and .droplet.size.slug == "s-2vcpu-4
 act "$D1" '{"type":"power_on"}'
 api POST "/v2/droplets/$D1/actions" 201 '{"type":"reboot"}'
 api POST "/v2/droplets/$D1/actions" 422 '{"type":"power_cycle"}'  # one pending event at a time
-advance 2
+advance_scaled 2
 act "$D1" '{"type":"rename","name":"web-1-renamed"}'
 act "$D1" '{"type":"disable_backups"}'
 act "$D1" '{"type":"enable_backups"}'
@@ -244,7 +251,7 @@ api GET "/v2/volumes/$V1" 200
 api POST "/v2/volumes/$V1/actions" 202 "{\"type\":\"attach\",\"droplet_id\":$D2}"
 VA=$(field .action.id)
 expect '.action.status == "in-progress" and .action.type == "attach_volume"' "attach in progress"
-advance 2
+advance_scaled 2
 api GET "/v2/volumes/$V1/actions/$VA" 200
 expect '.action.status == "completed"' "attach completed"
 api GET "/v2/volumes/$V1" 200
@@ -255,11 +262,11 @@ api POST "/v2/volumes/$V2/actions" 422 "{\"type\":\"attach\",\"droplet_id\":$D2}
 api DELETE "/v2/volumes/$V1" 409
 api POST "/v2/volumes/$V1/actions" 422 '{"type":"resize","size_gigabytes":5}'
 api POST "/v2/volumes/$V1/actions" 202 '{"type":"resize","size_gigabytes":20}'
-advance 2
+advance_scaled 2
 api GET "/v2/volumes/$V1/actions" 200
 expect '.meta.total == 2' "the volume's actions"
 api POST "/v2/volumes/$V1/actions" 202 "{\"type\":\"detach\",\"droplet_id\":$D2}"
-advance 2
+advance_scaled 2
 api GET "/v2/volumes/$V1" 200
 expect '.volume.droplet_ids == [] and .volume.size_gigabytes == 20' "detached and grown"
 api POST "/v2/volumes/$V1/actions" 422 "{\"type\":\"detach\",\"droplet_id\":$D2}"
@@ -286,7 +293,7 @@ api POST /v2/databases 422 '{"name":"big-db","engine":"pg","region":"fra1","size
 api GET "/v2/databases/$DB" 200
 expect '.database.status == "creating"' "still creating"
 api PUT "/v2/databases/$DB/resize" 422 '{"size":"db-s-2vcpu-4gb","num_nodes":2}'  # not online yet
-advance 3
+advance_scaled 3
 api GET "/v2/databases/$DB" 200
 expect '.database.status == "online"' "online"
 api GET /v2/databases 200
@@ -296,7 +303,7 @@ expect '(.databases | length) == 1' "by tag"
 api PUT "/v2/databases/$DB/resize" 202 '{"size":"db-s-2vcpu-4gb","num_nodes":2}'
 api GET "/v2/databases/$DB" 200
 expect '.database.status == "resizing"' "resizing"
-advance 2
+advance_scaled 2
 api GET "/v2/databases/$DB" 200
 expect '.database.status == "online" and .database.size == "db-s-2vcpu-4gb" and .database.num_nodes == 2' "resized"
 api PUT "/v2/databases/$DB/firewall" 204 \
@@ -318,7 +325,7 @@ expect '(.load_balancer.droplet_ids | length) == 3' "the tag's droplets"
 api POST /v2/load_balancers 422 "{\"name\":\"bad\",\"region\":\"fra1\",$LB_RULES,\"droplet_ids\":[1]}"
 api POST /v2/load_balancers 422 "{\"name\":\"far\",\"region\":\"nyc1\",$LB_RULES,\"droplet_ids\":[$D2]}"
 api POST /v2/load_balancers 422 '{"name":"tls","region":"fra1","forwarding_rules":[{"entry_protocol":"https","entry_port":443,"target_protocol":"http","target_port":80}],"droplet_ids":[]}'
-advance 3
+advance_scaled 3
 api GET "/v2/load_balancers/$LB" 200
 expect '.load_balancer.status == "active" and .load_balancer.ip != ""' "active, with an ip"
 api GET "/v2/load_balancers?per_page=1" 200
@@ -343,7 +350,7 @@ expect '.firewall.status == "waiting" and (.firewall.pending_changes | length) =
 api POST /v2/firewalls 400 '{"name":"bad-fw","inbound_rules":[{"protocol":"tcp","ports":"99999","sources":{"addresses":["0.0.0.0/0"]}}]}'
 api POST /v2/firewalls 400 '{"name":"bad-fw","inbound_rules":[{"protocol":"tcp","ports":"22","sources":{"addresses":["not-an-address"]}}]}'
 api POST /v2/firewalls 400 '{"name":"bad-fw","inbound_rules":[{"protocol":"tcp","ports":"22","sources":{"droplet_ids":[1]}}]}'
-advance 3
+advance_scaled 3
 api GET "/v2/firewalls/$FW" 200
 expect '.firewall.status == "succeeded" and .firewall.pending_changes == []' "succeeded"
 api PUT "/v2/firewalls/$FW" 200 '{"name":"web-fw-2","inbound_rules":[{"protocol":"udp","ports":"53","sources":{"tags":["web"]}}]}'
@@ -351,7 +358,7 @@ expect '.firewall.status == "waiting" and .firewall.name == "web-fw-2" and .fire
 api POST "/v2/firewalls/$FW/droplets" 204 "{\"droplet_ids\":[$D4]}"
 api POST "/v2/firewalls/$FW/droplets" 400 '{"droplet_ids":[1]}'
 api POST "/v2/firewalls/$FW/tags" 204 '{"tags":["env:smoke"]}'
-advance 2
+advance_scaled 2
 api GET "/v2/firewalls/$FW" 200
 expect ".firewall.status == \"succeeded\" and .firewall.droplet_ids == [$D4] and .firewall.tags == [\"env:smoke\"]" "members added"
 api DELETE "/v2/firewalls/$FW/droplets" 204 "{\"droplet_ids\":[$D4]}"
@@ -438,7 +445,7 @@ step "admin API: changes behind the client's back still fit the document"
 export AUTH_TOKEN="$TOKEN-admin"
 api POST /v2/droplets 202 '{"name":"db-1","region":"lon1","size":"s-1vcpu-1gb","image":"debian-11-x64"}'
 D=$(field .droplet.id)
-advance 3
+advance_scaled 3
 sim PATCH "/_sim/resources/droplets/$D" '{"size_slug":"s-2vcpu-2gb","name":"db-1-renamed"}' >/dev/null
 api GET "/v2/droplets/$D" 200
 expect '.droplet.size.slug == "s-2vcpu-2gb" and .droplet.vcpus == 2 and .droplet.name == "db-1-renamed"' "patched"
