@@ -214,22 +214,16 @@ class Clusters final : public Kind {
   }
 
   Result<FindResponse> find(const FindRequest& request) override {
-    std::optional<json> db;
-    if (!request.id.empty()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      db = std::move(*one);
-    } else {
-      auto found = by_tag(address_tag(request.tags));
-      if (!found) return fail(found.error());
-      db = std::move(*found);
-      if (db && field_string(*db, "status") == "creating") {
-        const std::string id = id_text(field(*db, "id"));
-        auto online = wait_online(id, *db, field_string(*db, "size"), field_integer(*db, "num_nodes").value_or(1),
-                                  request.progress);
-        if (!online) return fail(online.error());
-        db = std::move(*online);
-      }
+    auto found = by_id_or_address_tag(request, c_.sources.databases, [this](const std::string& id) { return fetch(id); });
+    if (!found) return fail(found.error());
+    std::optional<json> db = std::move(*found);
+    if (request.id.empty() && db && field_string(*db, "status") == "creating") {
+      // a cluster a crashed create left behind: wait for it as create would have
+      const std::string id = id_text(field(*db, "id"));
+      auto online = wait_online(id, *db, field_string(*db, "size"), field_integer(*db, "num_nodes").value_or(1),
+                                request.progress);
+      if (!online) return fail(online.error());
+      db = std::move(*online);
     }
     if (!db) return FindResponse{};
     return FindResponse{true, id_text(field(*db, "id")), attributes(f_, *db, request.config)};
@@ -247,7 +241,6 @@ class Clusters final : public Kind {
   }
 
   Result<std::optional<json>> by_tag(const std::string& tag) { return oldest_tagged(c_.sources.databases, tag); }
-
 
   Result<std::optional<json>> fetch(const std::string& id) {
     if (!safe_id(id)) return std::optional<json>();

@@ -268,16 +268,9 @@ class Droplets final : public Kind {
   }
 
   Result<FindResponse> find(const FindRequest& request) override {
-    std::optional<json> droplet;
-    if (!request.id.empty()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      droplet = std::move(*one);
-    } else {
-      auto found = by_tag(address_tag(request.tags));
-      if (!found) return fail(found.error());
-      droplet = std::move(*found);
-    }
+    auto found = by_id_or_address_tag(request, c_.sources.droplets, [this](const std::string& id) { return fetch(id); });
+    if (!found) return fail(found.error());
+    std::optional<json> droplet = std::move(*found);
     if (!droplet) return FindResponse{};
     const std::string id = id_text(field(*droplet, "id"));
     if (request.id.empty() && field_string(*droplet, "status") == "new") {
@@ -291,7 +284,6 @@ class Droplets final : public Kind {
  private:
   // The oldest droplet carrying `tag`, from a list taken now.
   Result<std::optional<json>> by_tag(const std::string& tag) { return oldest_tagged(c_.sources.droplets, tag); }
-
 
   // One GET; nullopt on 404 (or an id that cannot be a droplet's).
   Result<std::optional<json>> fetch(const std::string& id) {

@@ -184,4 +184,10 @@ Result<std::optional<json>> oldest_named(SnapshotSource& source, const std::stri
   return oldest(source, fmt::format("are named {}", name), [&](const std::vector<json>& items) { return named(items, name); });
 }
 
+Result<std::optional<json>> by_id_or_address_tag(const provider::FindRequest& request, SnapshotSource& source,
+                                                 const FetchOne& fetch) {
+  if (!request.id.empty()) return fetch(request.id);
+  return oldest_tagged(source, address_tag(request.tags));
+}
+
 }  // namespace keel::digitalocean

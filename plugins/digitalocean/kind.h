@@ -124,4 +124,9 @@ std::vector<nlohmann::json> named(const std::vector<nlohmann::json>& items, cons
 Result<std::optional<nlohmann::json>> oldest_tagged(SnapshotSource& source, const std::string& tag);
 Result<std::optional<nlohmann::json>> oldest_named(SnapshotSource& source, const std::string& name);
 
+// What find() of a tagged kind starts from: the resource with request.id
+// (import), else the oldest in `source` carrying the request's address tag.
+Result<std::optional<nlohmann::json>> by_id_or_address_tag(const provider::FindRequest& request, SnapshotSource& source,
+                                                           const FetchOne& fetch);
+
 }  // namespace keel::digitalocean

@@ -206,18 +206,10 @@ class Volumes final : public Kind {
   }
 
   Result<FindResponse> find(const FindRequest& request) override {
-    std::optional<json> volume;
-    if (!request.id.empty()) {
-      auto one = fetch(request.id);
-      if (!one) return fail(one.error());
-      volume = std::move(*one);
-    } else {
-      auto found = by_tag(address_tag(request.tags));
-      if (!found) return fail(found.error());
-      volume = std::move(*found);
-    }
-    if (!volume) return FindResponse{};
-    return FindResponse{true, id_text(field(*volume, "id")), attributes(*volume, request.config)};
+    auto volume = by_id_or_address_tag(request, c_.sources.volumes, [this](const std::string& id) { return fetch(id); });
+    if (!volume) return fail(volume.error());
+    if (!*volume) return FindResponse{};
+    return FindResponse{true, id_text(field(**volume, "id")), attributes(**volume, request.config)};
   }
 
  private:
@@ -244,7 +236,6 @@ class Volumes final : public Kind {
   }
 
   Result<std::optional<json>> by_tag(const std::string& tag) { return oldest_tagged(c_.sources.volumes, tag); }
-
 
   Result<std::optional<json>> fetch(const std::string& id) {
     if (!safe_id(id)) return std::optional<json>();
