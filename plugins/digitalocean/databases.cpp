@@ -148,19 +148,13 @@ class Clusters final : public Kind {
                  {"size", spec->size},     {"num_nodes", spec->nodes},
                  {"tags", json::array({project_tag(request.tags.project), tag})}};
     if (spec->version) body["version"] = *spec->version;
-    Call call;
-    call.method = "POST";
-    call.path = "/v2/databases";
-    call.body = std::move(body);
-    call.progress = request.progress;
-    Lookup lookup = [&]() -> Result<std::optional<json>> { return by_tag(tag); };
-    report(request.progress, fmt::format("creating {} cluster {}", spec->engine.keel, spec->name));
-    auto sent = c_.api.send_once(call, lookup);
-    c_.sources.databases.invalidate();
-    if (!sent) return fail(sent.error());
-    json db = sent->adopted ? sent->body : field(sent->body, "database");
-    const std::string id = id_text(field(db, "id"));
-    if (id.empty()) return fail(ErrorCode::Protocol, "POST /v2/databases: the response holds no database id");
+    auto made = create_once(c_.api, c_.sources.databases,
+                            {"/v2/databases", "database", fmt::format("{} cluster {}", spec->engine.keel, spec->name),
+                             std::move(body), [&]() -> Result<std::optional<json>> { return by_tag(tag); }},
+                            request.progress);
+    if (!made) return fail(made.error());
+    const std::string& id = made->id;
+    const json& db = made->resource;
     // The connection (and its password) comes with the creation's answer.
     auto online = wait_online(id, db, spec->size, spec->nodes, request.progress);
     if (!online) return fail(online.error());

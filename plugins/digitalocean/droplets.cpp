@@ -187,22 +187,15 @@ class Droplets final : public Kind {
     if (spec->user_data) body["user_data"] = *spec->user_data;
     if (spec->vpc) body["vpc_uuid"] = *spec->vpc;
 
-    Call call;
-    call.method = "POST";
-    call.path = "/v2/droplets";
-    call.body = std::move(body);
-    call.progress = request.progress;
-    Lookup lookup = [&]() -> Result<std::optional<json>> { return by_tag(tag); };
-    report(request.progress, fmt::format("creating droplet {}", spec->name));
-    auto sent = c_.api.send_once(call, lookup);
-    c_.sources.droplets.invalidate();
-    if (!sent) return fail(sent.error());
-
-    json droplet = sent->adopted ? sent->body : field(sent->body, "droplet");
-    const std::string id = id_text(field(droplet, "id"));
-    if (id.empty()) return fail(ErrorCode::Protocol, "POST /v2/droplets: the response holds no droplet id");
-    if (!sent->adopted && field_string(droplet, "status") != "active") {
-      for (const json& link : field(field(sent->body, "links"), "actions")) {
+    auto made = create_once(c_.api, c_.sources.droplets,
+                            {"/v2/droplets", "droplet", fmt::format("droplet {}", spec->name), std::move(body),
+                             [&]() -> Result<std::optional<json>> { return by_tag(tag); }},
+                            request.progress);
+    if (!made) return fail(made.error());
+    const std::string& id = made->id;
+    const json& droplet = made->resource;
+    if (!made->adopted && field_string(droplet, "status") != "active") {
+      for (const json& link : field(field(made->answer, "links"), "actions")) {
         auto action = field_integer(link, "id");
         if (!action || field_string(link, "rel") != "create") continue;
         if (auto st = c_.waiter.action(*action, fmt::format("create droplet {}", id), request.progress); !st)

@@ -101,6 +101,26 @@ Status delete_gone_ok(ApiClient& api, const std::string& path, const ProgressFn&
   return {};
 }
 
+Result<Created> create_once(ApiClient& api, SnapshotSource& source, const CreateCall& create, const ProgressFn& progress) {
+  Call call;
+  call.method = "POST";
+  call.path = create.collection;
+  call.body = create.body;
+  call.progress = progress;
+  report(progress, fmt::format("creating {}", create.what));
+  auto sent = api.send_once(call, create.lookup);
+  source.invalidate();
+  if (!sent) return fail(sent.error());
+  Created made;
+  made.adopted = sent->adopted;
+  made.resource = sent->adopted ? sent->body : field(sent->body, create.key);
+  if (!sent->adopted) made.answer = std::move(sent->body);
+  made.id = id_text(field(made.resource, "id"));
+  if (made.id.empty())
+    return fail(ErrorCode::Protocol, fmt::format("POST {}: the response holds no {} id", create.collection, create.key));
+  return made;
+}
+
 Status run_action(Context& context, const std::string& resource_path, const json& body, const std::string& what,
                   const ProgressFn& progress) {
   const auto sent_at = std::chrono::system_clock::now();

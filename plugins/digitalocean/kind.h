@@ -85,6 +85,27 @@ std::unique_ptr<Kind> make_volumes(Context& context);
 
 // --- shared steps ---------------------------------------------------------------------------
 
+// A create's POST: where, what, and how to find what a lost response made.
+struct CreateCall {
+  std::string collection;  // "/v2/droplets"
+  std::string key;         // "droplet": the object in the answer
+  std::string what;        // "droplet acme-web-0": for progress
+  nlohmann::json body;
+  Lookup lookup;           // by the address tag, or by name
+};
+// What it made.
+struct Created {
+  std::string id;
+  nlohmann::json resource;  // the object answered, or what the lookup found
+  nlohmann::json answer;    // the whole answer (its links); null when adopted
+  bool adopted = false;
+};
+// Sends the POST once (ApiClient::send_once: after a lost response the
+// lookup adopts instead of sending again), then invalidates `source`, which
+// no longer holds everything there is.
+Result<Created> create_once(ApiClient& api, SnapshotSource& source, const CreateCall& call,
+                            const provider::ProgressFn& progress);
+
 // Starts an action on a droplet or volume (POST `resource_path`/actions, e.g.
 // resource_path "/v2/droplets/123") and follows it until it completes. After
 // a lost response, the resource's recent actions tell whether it started.

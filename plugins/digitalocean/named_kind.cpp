@@ -24,25 +24,15 @@ NamedKind::NamedKind(Context& context, Traits traits) : c_(context), traits_(std
 Result<CreateResponse> NamedKind::create(const CreateRequest& request) {
   auto spec = body_from(request.config, default_name(request.tags, traits_.name_rules));
   if (!spec) return fail(spec.error());
-  Call call;
-  call.method = "POST";
-  call.path = traits_.collection;
-  call.body = spec->body;
-  call.progress = request.progress;
   const std::string name = spec->name;
-  Lookup lookup = [&]() -> Result<std::optional<json>> { return by_name(name); };
-  report(request.progress, fmt::format("creating {} {}", traits_.noun, name));
-  auto sent = c_.api.send_once(call, lookup);
-  source().invalidate();
-  if (!sent) return fail(sent.error());
-  json made = sent->adopted ? sent->body : field(sent->body, traits_.key);
-  const std::string id = id_text(field(made, "id"));
-  if (id.empty())
-    return fail(ErrorCode::Protocol,
-                fmt::format("POST {}: the response holds no {} id", traits_.collection, traits_.noun));
-  auto done = wait_settled(id, made, request.progress);
+  auto made = create_once(c_.api, source(),
+                          {traits_.collection, traits_.key, fmt::format("{} {}", traits_.noun, name), spec->body,
+                           [&]() -> Result<std::optional<json>> { return by_name(name); }},
+                          request.progress);
+  if (!made) return fail(made.error());
+  auto done = wait_settled(made->id, made->resource, request.progress);
   if (!done) return fail(done.error());
-  return CreateResponse{id, attributes(*done, request.config)};
+  return CreateResponse{made->id, attributes(*done, request.config)};
 }
 
 Result<ReadResponse> NamedKind::read(const ReadRequest& request) {

@@ -124,19 +124,13 @@ class Volumes final : public Kind {
                  {"tags", json::array({project_tag(request.tags.project), tag})}};
     if (spec->filesystem) body["filesystem_type"] = *spec->filesystem;
     if (spec->description) body["description"] = *spec->description;
-    Call call;
-    call.method = "POST";
-    call.path = "/v2/volumes";
-    call.body = std::move(body);
-    call.progress = request.progress;
-    Lookup lookup = [&]() -> Result<std::optional<json>> { return by_tag(tag); };
-    report(request.progress, fmt::format("creating volume {}", spec->name));
-    auto sent = c_.api.send_once(call, lookup);
-    c_.sources.volumes.invalidate();
-    if (!sent) return fail(sent.error());
-    json volume = sent->adopted ? sent->body : field(sent->body, "volume");
-    const std::string id = id_text(field(volume, "id"));
-    if (id.empty()) return fail(ErrorCode::Protocol, "POST /v2/volumes: the response holds no volume id");
+    auto made = create_once(c_.api, c_.sources.volumes,
+                            {"/v2/volumes", "volume", fmt::format("volume {}", spec->name), std::move(body),
+                             [&]() -> Result<std::optional<json>> { return by_tag(tag); }},
+                            request.progress);
+    if (!made) return fail(made.error());
+    const std::string id = made->id;
+    json volume = std::move(made->resource);
     if (spec->droplet) {
       if (auto st = attach(id, volume, *spec, request.progress); !st) return fail(st.error());
       auto now = fetch(id);
