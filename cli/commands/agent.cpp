@@ -22,8 +22,6 @@
 #include "cli/commands/workspace.h"
 #include "cli/providers/ssh/remote_agent.h"
 #include "cli/ssh/hosts.h"
-#include "cli/state/file_store.h"
-#include "core/files.h"
 
 namespace keel::commands {
 
@@ -123,13 +121,9 @@ void print_text(const std::vector<HostResult>& results) {
 int run_agent(const GlobalOptions& g, const AgentOptions& o) {
   if (o.verb != "install" && o.verb != "upgrade" && o.verb != "status")
     return report_error(Error(ErrorCode::InvalidConfig, "keel agent: use install, upgrade or status"), g.json);
-  const std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
-  auto loaded = state::read_saved_state(work_dir);
-  if (!loaded) return report_error(loaded.error(), g.json);
-  if (!*loaded)
-    return report_error(Error(ErrorCode::NotFound, fmt::format("no state in {}: run keel apply first", work_dir)),
-                        g.json);
-  auto hosts = ssh::select_hosts(**loaded, o.selectors);
+  auto saved = saved_state(g, "run keel apply first");
+  if (!saved) return report_error(saved.error(), g.json);
+  auto hosts = ssh::select_hosts(*saved, o.selectors);
   if (!hosts) return report_error(hosts.error(), g.json);
   if (hosts->empty())
     return report_error(Error(ErrorCode::InvalidConfig, "no selected server is reached over SSH (provider: ssh)"),

@@ -78,15 +78,6 @@ int run_error(const Error& e, bool json) {
   return e.code() == ErrorCode::NotFound ? kBackupUsage : kBackupFailed;
 }
 
-Result<state::State> saved_state(const GlobalOptions& g) {
-  const std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
-  auto loaded = state::read_saved_state(work_dir);
-  if (!loaded) return fail(loaded.error());
-  if (!*loaded)
-    return fail(ErrorCode::NotFound, fmt::format("no state in {}: `keel apply` a stack with `backups:` first", work_dir));
-  return std::move(**loaded);
-}
-
 // A job and the agent of the server that runs it.
 struct JobHost {
   std::string job;
@@ -210,7 +201,7 @@ int list_backups(const GlobalOptions& g, const JobHost& host) {
 }
 
 int export_key(const GlobalOptions& g) {
-  auto s = saved_state(g);
+  auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
   if (!s) return usage_error(s.error(), g.json);
   const std::string key = state::find_backup_key(*s);
   if (key.empty())
@@ -229,7 +220,7 @@ int export_key(const GlobalOptions& g) {
 
 int run_backup(const GlobalOptions& g, const BackupOptions& o) {
   if (o.action == "key-export") return export_key(g);
-  auto s = saved_state(g);
+  auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
   if (!s) return usage_error(s.error(), g.json);
   auto host = find_job(*s, o.job);
   if (!host) return usage_error(host.error(), g.json);

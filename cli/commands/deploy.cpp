@@ -139,13 +139,9 @@ int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
   if (!spec) return report_error(spec.error(), g.json);
 
   const std::string& work_dir = (*ws)->work_dir;
-  auto saved = state::read_saved_state(work_dir);
+  auto saved = saved_state(g, "run `keel apply` to create the servers first");
   if (!saved) return report_error(saved.error(), g.json);
-  if (!*saved)
-    return report_error(Error(ErrorCode::InvalidConfig,
-                              fmt::format("no state in {}: run `keel apply` to create the servers first", work_dir)),
-                        g.json);
-  auto hosts = app_hosts(config, *app, **saved);
+  auto hosts = app_hosts(config, *app, *saved);
   if (!hosts) return report_error(hosts.error(), g.json);
 
   if (auto s = files::make_dirs(work_dir, 0755); !s) return report_error(s.error(), g.json);

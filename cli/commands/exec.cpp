@@ -20,9 +20,7 @@
 #include "cli/commands/workspace.h"
 #include "cli/fleet/exec.h"
 #include "cli/ssh/hosts.h"
-#include "cli/state/file_store.h"
 #include "cli/views/exec_view.h"
-#include "core/files.h"
 
 namespace keel::commands {
 
@@ -60,15 +58,10 @@ int run_exec(const GlobalOptions& g, const ExecOptions& o) {
   if (o.timeout < 0)
     return report_error(Error(ErrorCode::InvalidConfig, "--timeout takes a number of seconds (0: none)"), g.json);
 
-  const std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
-  auto loaded = state::read_saved_state(work_dir);
-  if (!loaded) return report_error(loaded.error(), g.json);
-  if (!*loaded)
-    return report_error(Error(ErrorCode::NotFound,
-                              fmt::format("no state in {}: no servers yet (run keel apply first)", work_dir)),
-                        g.json);
+  auto saved = saved_state(g, "no servers yet (run keel apply first)");
+  if (!saved) return report_error(saved.error(), g.json);
   std::vector<std::string> skipped;
-  auto hosts = ssh::select_hosts(**loaded, o.selectors, &skipped);
+  auto hosts = ssh::select_hosts(*saved, o.selectors, &skipped);
   if (!hosts) return report_error(hosts.error(), g.json);
   std::sort(skipped.begin(), skipped.end(), agents::address_less);
   if (hosts->empty())

@@ -20,9 +20,7 @@
 #include "cli/agents/health.h"
 #include "cli/commands/workspace.h"
 #include "cli/state/file_store.h"
-#include "cli/state/state_codec.h"
 #include "cli/views/health_view.h"
-#include "core/files.h"
 #include "core/http_client.h"
 
 namespace keel::commands {
@@ -42,29 +40,6 @@ using Clock = std::chrono::system_clock;
 
 volatile sig_atomic_t g_interrupted = 0;
 void on_interrupt(int) { g_interrupted = 1; }
-
-// The state as last saved, read without the lock. No state yet: nullopt.
-Result<std::optional<state::State>> read_state(const GlobalOptions& g) {
-  const std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
-  const std::string path = work_dir + "/state.json";
-  if (!files::exists(path)) return std::optional<state::State>();
-  const char* env_key = std::getenv("KEEL_STATE_KEY");
-  const std::string key_file = work_dir + "/state.key";
-  // Never let load_or_create_key make a new key here: it would not open
-  // this state, and would be left behind.
-  if ((!env_key || !*env_key) && !files::exists(key_file))
-    return fail(ErrorCode::NotFound,
-                fmt::format("{} has no key: set KEEL_STATE_KEY to the key this state was written with", path));
-  auto key = state::load_or_create_key(key_file);
-  if (!key) return fail(key.error());
-  auto text = files::read_file(path);
-  if (!text) return fail(text.error());
-  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(ErrorCode::Corrupt, fmt::format("{} is not valid JSON", path));
-  auto decoded = state::decode_state(j, *key);
-  if (!decoded) return fail(decoded.error().with_context(path));
-  return std::optional<state::State>(std::move(*decoded));
-}
 
 views::HealthTableStyle table_style() {
   views::HealthTableStyle style;
@@ -138,7 +113,7 @@ int error_exit(const Error& e, bool json) {
 int run_health(const GlobalOptions& g, const HealthOptions& o) {
   if (o.interval < 1)
     return error_exit(Error(ErrorCode::InvalidConfig, "--watch takes a number of seconds, at least 1"), g.json);
-  auto loaded = read_state(g);
+  auto loaded = state::read_saved_state(work_dir_of(g));
   if (!loaded) return error_exit(loaded.error(), g.json);
   std::vector<agents::Target> targets;
   if (*loaded) targets = agents::agent_targets(**loaded, o.targets);
@@ -161,7 +136,8 @@ int run_health(const GlobalOptions& g, const HealthOptions& o) {
     if (!first) {
       // Servers come and go with applies: look at the state again (keeping
       // the last good list if it cannot be read at the moment).
-      if (auto again = read_state(g); again && *again) targets = agents::agent_targets(**again, o.targets);
+      auto again = state::read_saved_state(work_dir_of(g));
+      if (again && *again) targets = agents::agent_targets(**again, o.targets);
       else if (again) targets.clear();
     }
     Round round = ask(targets, transport);

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "cli/commands/commands.h"
+#include "cli/commands/workspace.h"
 #include "cli/config/apps.h"
 #include "cli/config/backups.h"
 #include "cli/config/stack.h"
@@ -172,7 +173,7 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
 }  // namespace
 
 int run_schema(const GlobalOptions& g) {
-  std::string work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
+  const std::string work_dir = work_dir_of(g);
   providers::Registry registry(providers::default_plugin_dirs(work_dir));
   std::set<std::string> types(config::builtin_provider_types().begin(), config::builtin_provider_types().end());
   if (files::exists(g.file)) {

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "cli/views/render.h"
 #include "core/files.h"
 
@@ -34,6 +36,16 @@ int report_error(const Error& e, bool json) {
   return e.code() == ErrorCode::Locked ? kExitLocked : kExitError;
 }
 
+std::string work_dir_of(const GlobalOptions& g) { return files::dirname(files::absolute(g.file, ".")) + "/.keel"; }
+
+Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do) {
+  const std::string work_dir = work_dir_of(g);
+  auto loaded = state::read_saved_state(work_dir);
+  if (!loaded) return fail(loaded.error());
+  if (!*loaded) return fail(ErrorCode::NotFound, fmt::format("no state in {}: {}", work_dir, what_to_do));
+  return std::move(**loaded);
+}
+
 namespace {
 
 // Takes the state lock and loads the state, on its own thread: parsing a
@@ -51,7 +63,7 @@ std::future<Result<state::State>> load_state_async(state::FileStateStore& store,
 Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const std::string& command,
                                                    bool lock_state) {
   std::unique_ptr<Workspace> ws(new Workspace());
-  ws->work_dir = files::dirname(files::absolute(g.file, ".")) + "/.keel";
+  ws->work_dir = work_dir_of(g);
   std::future<Result<state::State>> loading;
   // An existing state loads while the stack parses. A new one is made only
   // after the stack validates: an invalid stack leaves no .keel/ behind.

@@ -38,6 +38,15 @@ class Workspace {
   Workspace() = default;
 };
 
+// <stack dir>/.keel for the stack `g.file` names.
+std::string work_dir_of(const GlobalOptions& g);
+
+// The state last saved beside the stack, read without the state lock, for
+// commands that only look or act on hosts (health, exec, deploy, agent,
+// backup): they work while an apply runs. No state yet is NotFound, naming
+// the directory and saying `what_to_do`.
+Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do);
+
 // Maps an error to its exit code and prints it to stderr.
 int report_error(const Error& e, bool json);
 std::map<std::string, std::string> parse_vars(const std::vector<std::string>& vars, std::string& bad);
