@@ -130,15 +130,17 @@ std::optional<Failure> take_failure() {
 
 // --- RateBudget --------------------------------------------------------------------------
 
-RateBudget::RateBudget(milliseconds max_wait) : max_wait_(max_wait) {}
+RateBudget::RateBudget(milliseconds max_wait, Clock clock)
+    : max_wait_(max_wait), clock_(clock ? std::move(clock) : Clock([] { return system_clock::now(); })) {}
 
 RateBudget::Ticket RateBudget::acquire(const ProgressFn& progress) {
   std::unique_lock lock(mutex_);
   std::optional<system_clock::time_point> wait_started;
   steady_clock::time_point last_report{};
   for (;;) {
-    const auto now = system_clock::now();
+    const auto now = clock_();
     system_clock::time_point until{};
+    bool capped = false;  // by max_wait
     std::string why;
     if (now < paused_until_) {
       until = paused_until_;
@@ -147,15 +149,19 @@ RateBudget::Ticket RateBudget::acquire(const ProgressFn& progress) {
       // ratelimit-reset is in whole seconds: the oldest request expires
       // within the second after it.
       const auto reset = reset_at_ + std::chrono::seconds(1);
-      const bool waited_enough = wait_started && now - *wait_started >= max_wait_;
+      // Counted from the last probe too: otherwise every request that has
+      // waited max_wait would go at once, not just one.
+      const bool waited_enough = wait_started && now - std::max(*wait_started, probed_at_) >= max_wait_;
       if (now < reset && !waited_enough) {
         until = reset;
+        capped = true;
         why = "the request budget is spent";
       } else {
         // The window has moved on: one request probes it, and the others
         // wait for its answer (which sets the pace again) or a second.
         remaining_ = 1;
         reset_at_ = now;
+        probed_at_ = now;
       }
     }
     if (until == system_clock::time_point{}) {
@@ -179,8 +185,11 @@ RateBudget::Ticket RateBudget::acquire(const ProgressFn& progress) {
       lock.lock();
       continue;
     }
-    const auto limit = wait_started ? *wait_started + max_wait_ : until;
-    changed_.wait_until(lock, std::min({until, limit, now + std::chrono::seconds(5)}));
+    // A 429's pause has no cap: a limit already past would make this spin.
+    const auto limit = capped ? std::max(*wait_started, probed_at_) + max_wait_ : until;
+    // Relative to `now`, which may come from a test's clock (a steady wait
+    // also sits out a jump of the wall clock in at most five seconds).
+    changed_.wait_for(lock, std::min({until, limit, now + std::chrono::seconds(5)}) - now);
   }
 }
 
@@ -202,7 +211,7 @@ void RateBudget::release(Ticket ticket, const http::Response* response) {
     if (reset && (fresh || reset_at_ == system_clock::time_point{})) {
       // A Unix time (DigitalOcean); a small number would be seconds from now.
       reset_at_ = *reset > 1'000'000'000LL ? system_clock::from_time_t(static_cast<std::time_t>(*reset))
-                                            : system_clock::now() + std::chrono::seconds(std::max(0LL, *reset));
+                                            : clock_() + std::chrono::seconds(std::max(0LL, *reset));
     }
   }
   changed_.notify_all();

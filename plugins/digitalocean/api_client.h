@@ -66,8 +66,9 @@ struct ApiOptions {
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{10'000};
   std::chrono::milliseconds timeout{30'000};  // one exchange
-  // The longest a request waits for the budget in one go (a reset far in the
-  // future is a clock skew); afterwards one request probes the API.
+  // The longest a request waits for the budget in one go, counted from the
+  // last probe if that is later (a reset far in the future is a clock skew);
+  // afterwards one request probes the API.
   std::chrono::milliseconds max_budget_wait{3'600'000};
   // How to sleep between attempts; unset: std::this_thread::sleep_for.
   std::function<void(std::chrono::milliseconds)> sleep;
@@ -117,7 +118,10 @@ std::optional<Failure> take_failure();
 // the last fresh response arrived; the others can only lower the estimate.
 class RateBudget {
  public:
-  explicit RateBudget(std::chrono::milliseconds max_wait = std::chrono::hours(1));
+  // Where the time comes from: a parameter only so that unit tests can move
+  // time on instead of sleeping; unset: std::chrono::system_clock::now.
+  using Clock = std::function<std::chrono::system_clock::time_point()>;
+  explicit RateBudget(std::chrono::milliseconds max_wait = std::chrono::hours(1), Clock clock = {});
 
   // What release() needs to know about a request sent.
   struct Ticket {
@@ -141,12 +145,14 @@ class RateBudget {
 
  private:
   const std::chrono::milliseconds max_wait_;
+  const Clock clock_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<long long> remaining_;  // unknown until the first response says
   std::chrono::system_clock::time_point reset_at_{};
   std::chrono::system_clock::time_point paused_until_{};
   std::chrono::system_clock::time_point logged_until_{};
+  std::chrono::system_clock::time_point probed_at_{};  // when a request last probed a spent budget
   int in_flight_ = 0;
   std::uint64_t epoch_ = 0;  // counts fresh responses
 };
