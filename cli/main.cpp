@@ -40,6 +40,12 @@ void add_targets(CLI::App* cmd, std::vector<std::string>& targets) {
   cmd->add_option("--target", targets, "limit to ADDR and what it depends on (repeatable)");
 }
 
+// Not on destroy, which deletes everything it touches anyway.
+CLI::Option* add_replace(CLI::App* cmd, std::vector<std::string>& replace) {
+  return cmd->add_option("--replace", replace,
+                         "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,13 +67,15 @@ int main(int argc, char** argv) {
   plan_cmd->add_option("--out", plan.out, "save the plan for `keel apply FILE`");
   plan_cmd->add_flag("--detailed-exitcode", plan.detailed_exitcode, "exit 2 when there are changes");
   plan_cmd->add_flag("--refresh,!--no-refresh", plan.refresh, "read resources back first (default on)");
-  plan_cmd->add_flag("--destroy", plan.destroy, "plan destroying everything");
+  auto* plan_destroy = plan_cmd->add_flag("--destroy", plan.destroy, "plan destroying everything");
+  add_replace(plan_cmd, plan.replace)->excludes(plan_destroy);
   plan_cmd->add_option("--parallelism", plan.parallelism, "concurrent provider calls")->capture_default_str();
 
   ApplyOptions apply;
   auto* apply_cmd = app.add_subcommand("apply", "make the infrastructure match the stack");
   apply_cmd->add_option("plan_file", apply.plan_file, "a plan saved by `keel plan --out`");
   add_targets(apply_cmd, apply.targets);
+  add_replace(apply_cmd, apply.replace);
   apply_cmd->add_flag("--auto-approve", apply.auto_approve, "do not ask for confirmation");
   apply_cmd->add_flag("--refresh,!--no-refresh", apply.refresh, "read resources back first (default on)");
   apply_cmd->add_option("--parallelism", apply.parallelism, "changes in flight at once")->capture_default_str();

@@ -143,10 +143,16 @@ int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
   ApplyOptions o = given_options;
   std::optional<nlohmann::json> saved;
   if (!o.plan_file.empty()) {
+    // As Terraform: a saved plan already holds its replacements.
+    if (!o.replace.empty())
+      return report_error(Error(ErrorCode::InvalidConfig,
+                                "--replace cannot be used with a saved plan; pass it to `keel plan --out` instead"),
+                          g.json);
     auto doc = read_plan_doc(o.plan_file);
     if (!doc) return report_error(doc.error(), g.json);
     saved = *doc;
     o.targets = doc->value("targets", std::vector<std::string>{});
+    o.replace = doc->value("replace", std::vector<std::string>{});
     o.refresh = doc->value("refresh", true);
     o.destroy = doc->value("destroy", false);
     g.file = doc->at("stack").value("file", g.file);
@@ -158,7 +164,7 @@ int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
   }
   auto ws = Workspace::open(g, o.destroy ? "keel destroy" : "keel apply", true);
   if (!ws) return report_error(ws.error(), g.json);
-  PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism};
+  PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism, o.replace};
   auto plan = make_workspace_plan(**ws, request, g.json);
   if (!plan) return report_error(plan.error(), g.json);
   if (saved) {

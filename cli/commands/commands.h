@@ -26,6 +26,7 @@ struct GlobalOptions {
 
 struct PlanOptions {
   std::vector<std::string> targets;
+  std::vector<std::string> replace;  // replace these even when unchanged
   std::string out;          // write the plan here
   bool detailed_exitcode = false;
   bool refresh = true;
@@ -36,6 +37,7 @@ int run_plan(const GlobalOptions& g, const PlanOptions& o);
 
 struct ApplyOptions {
   std::vector<std::string> targets;
+  std::vector<std::string> replace;  // replace these even when unchanged (never with destroy)
   std::string plan_file;    // apply a saved plan
   bool auto_approve = false;
   bool refresh = true;

@@ -21,6 +21,7 @@ Status write_plan_file(const std::string& path, const Workspace& ws, const Globa
       {"plan", views::plan_to_json(plan)},
       {"stack", {{"file", files::absolute(g.file, ".")}, {"sha256", crypto::sha256_hex(*stack_text)}}},
       {"targets", o.targets},
+      {"replace", o.replace},
       {"refresh", o.refresh},
       {"destroy", o.destroy},
       {"sealed_vars", crypto::base64_encode(crypto::seal(ws.store->key(), vars.dump(), "plan"))},
@@ -33,7 +34,7 @@ Status write_plan_file(const std::string& path, const Workspace& ws, const Globa
 int run_plan(const GlobalOptions& g, const PlanOptions& o) {
   auto ws = Workspace::open(g, "keel plan", true);
   if (!ws) return report_error(ws.error(), g.json);
-  PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism};
+  PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism, o.replace};
   auto planned = make_workspace_plan(**ws, request, g.json);
   if (!planned) return report_error(planned.error(), g.json);
   if (!o.out.empty()) {

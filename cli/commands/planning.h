@@ -15,10 +15,12 @@ struct PlanRequest {
   bool refresh = true;
   bool destroy = false;
   int parallelism = 10;
+  std::vector<std::string> replace;
 };
 
 // Refreshes (in memory) when asked, prints drift (to stderr in JSON mode),
-// and plans.
+// and plans. A --replace address not in the state yet is a warning on
+// stderr: it is created anyway.
 Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& request, bool json);
 
 }  // namespace keel::commands

@@ -35,6 +35,7 @@ struct ResourceChange {
   std::vector<AttributeChange> attributes;  // for create: every attribute; update/replace: changed ones
   std::set<std::string> dependencies;       // instance addresses (desired, or state's for deletes)
   bool adopt = false;         // a crashed run's create: look it up before creating
+  bool replace_requested = false;  // Replace because --replace named it (attributes may be unchanged)
 };
 
 struct OutputChange {
@@ -62,10 +63,22 @@ struct Plan {
 struct PlanOptions {
   bool destroy = false;
   std::set<std::string> targets;  // addresses; empty: everything
+  std::set<std::string> replace;  // addresses to replace even when unchanged (Terraform's -replace)
 };
 
+// Whether `address` is one of `selectors`, or an instance of one named
+// without its index (`servers.web` covers `servers.web[2]`): the rule of
+// --target and --replace.
+bool matches_address(const std::string& address, const std::set<std::string>& selectors);
+
+// Every --replace address must name a declared instance, within the
+// --target selection if there is one. make_plan checks this too; callers
+// may check first to fail before refreshing.
+Status check_replace(const config::Configuration& config, const PlanOptions& options);
+
 // Plans `config` against `state`. Never talks to providers (refresh is a
-// separate step that updates `state` first).
+// separate step that updates `state` first). An instance --replace names
+// that state does not hold yet is planned as a create.
 Result<Plan> make_plan(const config::Configuration& config, const state::State& state, const PlanOptions& options);
 
 // The attributes of `instance` evaluated against `state`: values of

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "cli/engine/plan.h"
 
 namespace keel::engine {
@@ -83,13 +85,47 @@ Result<DesiredAttributes> desired_attributes(const config::Configuration& config
   return out;
 }
 
+bool matches_address(const std::string& address, const std::set<std::string>& selectors) {
+  if (selectors.count(address)) return true;
+  auto bracket = address.find('[');
+  return bracket != std::string::npos && selectors.count(address.substr(0, bracket));
+}
+
 namespace {
 
-bool matches_target(const std::string& address, const std::set<std::string>& targets) {
-  if (targets.count(address)) return true;
-  auto bracket = address.find('[');
-  return bracket != std::string::npos && targets.count(address.substr(0, bracket));
+// The declared instances a plan covers: everything, or the targets and what
+// they depend on.
+std::set<std::string> selected_instances(const config::Configuration& config, const std::set<std::string>& targets) {
+  std::set<std::string> roots;
+  for (const auto& inst : config.instances)
+    if (targets.empty() || matches_address(inst.address, targets)) roots.insert(inst.address);
+  return targets.empty() ? roots : config.graph.closure(roots);
 }
+
+}  // namespace
+
+Status check_replace(const config::Configuration& config, const PlanOptions& options) {
+  if (options.replace.empty()) return {};
+  auto selected = selected_instances(config, options.targets);
+  for (const auto& address : options.replace) {
+    bool declared = false, in_selection = false;
+    for (const auto& inst : config.instances) {
+      if (!matches_address(inst.address, {address})) continue;
+      declared = true;
+      in_selection |= selected.count(inst.address) > 0;
+    }
+    // A typo must not pass for "nothing to replace".
+    if (!declared)
+      return fail(ErrorCode::InvalidConfig, fmt::format("--replace {}: no such resource in the stack", address));
+    if (!in_selection)
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("--replace {}: outside the --target selection; target it too, or drop the --replace",
+                              address));
+  }
+  return {};
+}
+
+namespace {
 
 class Planner {
  public:
@@ -101,7 +137,8 @@ class Planner {
     plan_.serial = state_.serial;
     plan_.destroy = options_.destroy;
     if (!options_.destroy) {
-      auto selected = selected_instances();
+      if (auto s = check_replace(config_, options_); !s) return fail(s.error());
+      auto selected = selected_instances(config_, options_.targets);
       for (const auto& address : config_.graph.topological_order()) {
         if (!selected.count(address)) continue;
         auto s = plan_instance(*config_.find(address));
@@ -116,13 +153,6 @@ class Planner {
   }
 
  private:
-  std::set<std::string> selected_instances() const {
-    std::set<std::string> roots;
-    for (const auto& inst : config_.instances)
-      if (options_.targets.empty() || matches_target(inst.address, options_.targets)) roots.insert(inst.address);
-    return options_.targets.empty() ? roots : config_.graph.closure(roots);
-  }
-
   // Values other resources see while planning: existing resources' state,
   // and for resources being (re)created their known desired values only.
   std::optional<config::Value> lookup(const std::string& address, const std::string& attribute) const {
@@ -138,7 +168,10 @@ class Planner {
       bool recreated = p.action == Action::Create || p.action == Action::Replace;
       if (p.desired.values.contains(attribute) && (recreated || p.action == Action::Update) && !schema->computed)
         return config::Value{p.desired.values.at(attribute), false, sensitive};
-      if (recreated) return config::Value{nullptr, true, sensitive};
+      // An update to a value known only after apply leaves it unknown too,
+      // so that the unknown carries on down a chain of references.
+      bool unknown_update = p.action == Action::Update && p.desired.unknown.count(attribute) > 0;
+      if (recreated || unknown_update) return config::Value{nullptr, true, sensitive};
     }
     auto value = state_attribute(state_, address, attribute);
     value->sensitive |= sensitive;
@@ -191,6 +224,10 @@ class Planner {
       creation_attributes(inst, *desired, change);
     } else {
       diff(inst, *desired, *r, change);
+      if (matches_address(inst.address, options_.replace)) {
+        change.action = Action::Replace;
+        change.replace_requested = true;
+      }
     }
     planned_[inst.address] = {change.action, std::move(*desired)};
     plan_.changes.push_back(std::move(change));
@@ -211,7 +248,7 @@ class Planner {
     if (!options_.targets.empty()) {
       std::set<std::string> roots;
       for (const auto& [address, _] : g.nodes())
-        if (matches_target(address, options_.targets)) roots.insert(address);
+        if (matches_address(address, options_.targets)) roots.insert(address);
       selected = g.closure(roots);  // on the reversed graph: the targets and their dependents
     }
     for (const auto& address : g.topological_order()) {

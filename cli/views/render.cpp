@@ -64,6 +64,7 @@ std::string render_plan(const engine::Plan& plan) {
     if (c.action == engine::Action::NoOp) continue;
     out += std::string("  ") + symbol(c.action) + " " + c.address + " (" +
            (c.action == engine::Action::Update ? "update in place" : engine::to_string(c.action)) +
+           (c.replace_requested ? ", as requested" : "") +
            (c.adopt ? ", adopting what an interrupted run created" : "") + ")\n";
     size_t width = 0;
     for (const auto& a : c.attributes) width = std::max(width, a.name.size());
@@ -105,7 +106,8 @@ nlohmann::json plan_to_json(const engine::Plan& plan) {
                        {"forces_replacement", a.forces_replacement}});
     }
     changes.push_back({{"address", c.address}, {"kind", c.kind}, {"provider", c.provider},
-                       {"action", engine::to_string(c.action)}, {"adopt", c.adopt}, {"attributes", attrs},
+                       {"action", engine::to_string(c.action)}, {"replace_requested", c.replace_requested},
+                       {"adopt", c.adopt}, {"attributes", attrs},
                        {"dependencies", c.dependencies}});
   }
   nlohmann::json outputs = nlohmann::json::array();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Drift: servers stopped or deleted behind keel's back are seen by refresh
-# and plan, and apply brings them back.
+# and plan, and apply brings them back; --replace recreates a healthy one.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
@@ -76,6 +76,25 @@ step "apply creates it again"
 expect_ok keel apply --auto-approve
 MC_PORT=$(keel output --raw memcached_port)
 port_open "$MC_PORT" || fail "memcached does not listen on $MC_PORT after apply"
+expect_ok keel plan --detailed-exitcode
+
+step "--replace recreates a healthy redis, through a saved plan"
+expect_rc 1 keel plan --replace caches.nope
+assert_contains "$WORK/last.out" "--replace caches.nope"
+expect_rc 1 keel destroy --replace caches.sessions --auto-approve
+OLD_PID=$(head -n1 "$REDIS_DIR/redis.pid")
+pid_alive "$OLD_PID" || fail "destroy --replace touched redis"
+expect_ok keel plan --replace caches.sessions --out replace.plan
+assert_contains "$WORK/last.out" "caches.sessions (replace, as requested)"
+assert_contains "$WORK/last.out" "Plan: 1 to add, 0 to change, 1 to destroy."
+[[ $(json_get replace.plan '[c["replace_requested"] for c in d["plan"]["changes"] if c["action"] != "no-op"]') == "[True]" ]] ||
+  { show replace.plan; fail "the saved plan does not mark caches.sessions as replace_requested"; }
+expect_ok keel apply replace.plan </dev/null
+assert_contains "$WORK/last.out" "Apply complete! Resources: 1 added, 0 changed, 1 destroyed."
+wait_until 10 bash -c "! ps -o stat= -p $OLD_PID | grep -qv Z" || fail "the replaced redis $OLD_PID still runs"
+[[ $(head -n1 "$REDIS_DIR/redis.pid") != "$OLD_PID" ]] || fail "redis.pid still names the replaced redis"
+REDIS_URI=$(keel output --raw redis_uri)
+[[ $(redis-cli -u "$REDIS_URI" ping 2>/dev/null) == PONG ]] || fail "the new redis does not answer"
 expect_ok keel plan --detailed-exitcode
 
 step "destroy"

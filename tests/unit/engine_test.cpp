@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include "cli/config/configuration.h"
@@ -214,4 +215,117 @@ files:
   std::set<std::string> planned;
   for (const auto& c : p.changes) planned.insert(c.address);
   CHECK(planned == std::set<std::string>{"files.a", "files.b"});
+}
+
+namespace {
+
+const char* kCounted = R"(keel: 1
+project: demo
+files:
+  w: { count: 2, path: "/w${count.index}" }
+  v: { path: /v }
+)";
+
+engine::PlanOptions replacing(std::set<std::string> addresses) {
+  engine::PlanOptions options;
+  options.replace = std::move(addresses);
+  return options;
+}
+
+const engine::ResourceChange& change_of(const engine::Plan& p, const std::string& address) {
+  for (const auto& c : p.changes)
+    if (c.address == address) return c;
+  FAIL("no change for " << address);
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("--replace plans an unchanged resource as a replacement", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kChain);
+  f.apply(f.plan());
+  auto p = f.plan(replacing({"files.b"}));
+  const auto& b = change_of(p, "files.b");
+  CHECK(b.action == engine::Action::Replace);
+  CHECK(b.replace_requested);
+  CHECK(b.attributes.empty());  // nothing changed: the request is the only reason
+  CHECK(action_of(p, "files.a") == engine::Action::NoOp);
+  CHECK(p.counts().add == 1);
+  CHECK(p.counts().destroy == 1);
+  auto old_id = f.state.find("files.b")->id;
+  CHECK(f.apply(p).ok());
+  CHECK(f.state.find("files.b")->id != old_id);
+  CHECK_FALSE(f.plan().has_changes());
+}
+
+TEST_CASE("--replace of an indexed address replaces that instance only", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kCounted);
+  f.apply(f.plan());
+  auto p = f.plan(replacing({"files.w[1]"}));
+  CHECK(action_of(p, "files.w[0]") == engine::Action::NoOp);
+  CHECK(action_of(p, "files.w[1]") == engine::Action::Replace);
+  CHECK(action_of(p, "files.v") == engine::Action::NoOp);
+}
+
+TEST_CASE("--replace without an index replaces every instance", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kCounted);
+  f.apply(f.plan());
+  auto p = f.plan(replacing({"files.w"}));
+  CHECK(action_of(p, "files.w[0]") == engine::Action::Replace);
+  CHECK(action_of(p, "files.w[1]") == engine::Action::Replace);
+  CHECK(action_of(p, "files.v") == engine::Action::NoOp);
+}
+
+TEST_CASE("--replace of an address the stack does not declare is an error", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kCounted);
+  f.apply(f.plan());
+  for (const char* address : {"files.nope", "files.w[2]", "files.v[0]"}) {
+    auto p = engine::make_plan(f.validated.config, f.state, replacing({address}));
+    REQUIRE_FALSE(p);
+    CHECK(p.error().code() == ErrorCode::InvalidConfig);
+    CHECK_THAT(p.error().message(), Catch::Contains(std::string("--replace ") + address));
+  }
+}
+
+TEST_CASE("--replace outside the --target selection is an error", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kCounted);
+  f.apply(f.plan());
+  auto options = replacing({"files.v"});
+  options.targets = {"files.w"};
+  auto p = engine::make_plan(f.validated.config, f.state, options);
+  REQUIRE_FALSE(p);
+  CHECK_THAT(p.error().message(), Catch::Contains("--target"));
+  options.targets = {"files.v"};
+  CHECK(engine::make_plan(f.validated.config, f.state, options));
+}
+
+TEST_CASE("--replace of what is not created yet plans a create", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kChain);
+  auto p = f.plan(replacing({"files.a"}));
+  CHECK(action_of(p, "files.a") == engine::Action::Create);
+  CHECK_FALSE(change_of(p, "files.a").replace_requested);
+}
+
+TEST_CASE("dependents of a replaced resource see its computed attributes as unknown", "[unit][engine][replace]") {
+  Fixture f;
+  f.load(kChain);  // b's content is a's computed size
+  f.apply(f.plan());
+  auto p = f.plan(replacing({"files.a"}));
+  CHECK(action_of(p, "files.a") == engine::Action::Replace);
+  const auto& b = change_of(p, "files.b");
+  CHECK(b.action == engine::Action::Update);
+  CHECK_FALSE(b.replace_requested);
+  REQUIRE(b.attributes.size() == 1);
+  CHECK(b.attributes[0].name == "content");
+  CHECK(b.attributes[0].after_unknown);
+  for (const auto& o : p.outputs)
+    if (o.name == "b_content") CHECK(o.after_unknown);
+  CHECK(f.apply(p).ok());
+  CHECK(f.state.find("files.b")->attributes.at("content") == "5");
 }
