@@ -29,6 +29,7 @@
 #include "agent/dr/object_name.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/ssh/host_key.h"
 
 namespace keel::dr {
 namespace {
@@ -314,24 +315,6 @@ Result<SessionPtr> configure_session(const Endpoint& ep, const std::string& know
   return session;
 }
 
-// "ssh-ed25519 SHA256:..." for the server's key, for the error messages.
-std::string server_key_fingerprint(ssh_session session) {
-  ssh_key key = nullptr;
-  if (ssh_get_server_publickey(session, &key) != SSH_OK) return "unknown key";
-  unsigned char* hash = nullptr;
-  size_t hash_len = 0;
-  const char* type = ssh_key_type_to_char(ssh_key_type(key));
-  std::string out = type ? type : "unknown key type";
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) == 0) {
-    char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
-    if (text) out += fmt::format(" {}", text);
-    ssh_string_free_char(text);
-    ssh_clean_pubkey_hash(&hash);
-  }
-  ssh_key_free(key);
-  return out;
-}
-
 Status verify_host_key(ssh_session session, const Endpoint& ep, const std::string& known_hosts) {
   std::string where = fmt::format("{}:{}", ep.host, ep.port);
   switch (ssh_session_is_known_server(session)) {
@@ -341,18 +324,19 @@ Status verify_host_key(ssh_session session, const Endpoint& ep, const std::strin
                   fmt::format("host key of {} has CHANGED: the server offers {}, which does not match {}; this can "
                               "be a man-in-the-middle attack. If the server was reinstalled, check the new "
                               "fingerprint out of band and replace its line in {}",
-                              where, server_key_fingerprint(session), known_hosts, known_hosts));
+                              where, ssh_keys::server_key_fingerprint(session), known_hosts, known_hosts));
     case SSH_KNOWN_HOSTS_OTHER:
       return fail(ErrorCode::PermissionDenied,
                   fmt::format("host key of {} has CHANGED: {} holds a key of another type for it, the server offers "
                               "{}; this can be a man-in-the-middle attack",
-                              where, known_hosts, server_key_fingerprint(session)));
+                              where, known_hosts, ssh_keys::server_key_fingerprint(session)));
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       return fail(ErrorCode::InvalidConfig,
                   fmt::format("host key of {} is not in {} (the server offers {}); check that fingerprint and add "
                               "the key, e.g. ssh-keyscan -p {} {} >> {}",
-                              where, known_hosts, server_key_fingerprint(session), ep.port, ep.host, known_hosts));
+                              where, known_hosts, ssh_keys::server_key_fingerprint(session), ep.port, ep.host,
+                              known_hosts));
     case SSH_KNOWN_HOSTS_ERROR: break;
   }
   return fail(ErrorCode::InvalidConfig,

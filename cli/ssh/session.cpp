@@ -21,6 +21,7 @@
 #include "cli/ssh/channel_pump.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/ssh/host_key.h"
 
 namespace keel::ssh {
 
@@ -59,24 +60,6 @@ std::string known_hosts_file(const Target& t) {
   return files::expand_home(t.known_hosts.empty() ? std::string("~/.ssh/known_hosts") : t.known_hosts);
 }
 
-// "ssh-ed25519 SHA256:..." of the server's key, for the error messages.
-std::string server_key_fingerprint(ssh_session session) {
-  ssh_key key = nullptr;
-  if (ssh_get_server_publickey(session, &key) != SSH_OK) return "an unknown key";
-  unsigned char* hash = nullptr;
-  size_t hash_len = 0;
-  const char* type = ssh_key_type_to_char(ssh_key_type(key));
-  std::string out = type ? type : "unknown key type";
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hash_len) == 0) {
-    char* text = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hash_len);
-    if (text) out += fmt::format(" {}", text);
-    ssh_string_free_char(text);
-    ssh_clean_pubkey_hash(&hash);
-  }
-  ssh_key_free(key);
-  return out;
-}
-
 // The host key against known_hosts, as `policy` says. A changed key is
 // refused whatever the policy: that is what the policy protects against.
 Status verify_host_key(ssh_session session, const Target& t) {
@@ -90,7 +73,7 @@ Status verify_host_key(ssh_session session, const Target& t) {
                   fmt::format("{}: the host key has CHANGED: the server offers {}, which does not match {}. This can "
                               "be a man-in-the-middle attack; if the host was reinstalled, check the new fingerprint "
                               "out of band and remove the old line (ssh-keygen -R '[{}]:{}' -f {})",
-                              where, server_key_fingerprint(session), file, t.host, t.port, file));
+                              where, ssh_keys::server_key_fingerprint(session), file, t.host, t.port, file));
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       if (t.host_key_policy == HostKeyPolicy::AcceptNew) {
@@ -100,14 +83,14 @@ Status verify_host_key(ssh_session session, const Target& t) {
           return fail(ErrorCode::Internal,
                       fmt::format("{}: cannot add its host key to {}: {}", where, file, ssh_get_error(session)));
         // As OpenSSH does ("Permanently added ..."): trusting a key is worth a line.
-        spdlog::warn(fmt::runtime("ssh: added the host key of {} ({}) to {}"), where, server_key_fingerprint(session),
-                     file);
+        spdlog::warn(fmt::runtime("ssh: added the host key of {} ({}) to {}"), where,
+                     ssh_keys::server_key_fingerprint(session), file);
         return {};
       }
       return fail(ErrorCode::NotFound,
                   fmt::format("{}: its host key is not in {} (the server offers {}); check that fingerprint and add "
                               "it (ssh-keyscan -p {} {} >> {}), or set host_key_check: accept-new",
-                              where, file, server_key_fingerprint(session), t.port, t.host, file));
+                              where, file, ssh_keys::server_key_fingerprint(session), t.port, t.host, file));
     case SSH_KNOWN_HOSTS_ERROR: break;
   }
   return fail(ErrorCode::InvalidConfig,
