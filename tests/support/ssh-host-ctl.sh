@@ -149,6 +149,8 @@ do_start() {
   /usr/sbin/sshd -t -f "$H/sshd_config" || die "host $I: sshd config test failed"
   ensure_netns
   rm -f -- "$H/sshd.pid" "$H/mntns"
+  local log_from
+  log_from=$(( $(stat -c %s "$H/sshd.log" 2>/dev/null || echo 0) + 1 ))
   local enter=()
   [ -z "${HOST_NETNS:-}" ] || enter=(nsenter "--net=/run/netns/$HOST_NETNS")
   # unshare's shell mounts, then becomes sshd, which daemonizes: the daemon
@@ -163,6 +165,12 @@ do_start() {
   deadline=$(( $(now_ms) + 30000 ))
   until [ -s "$H/sshd.pid" ] && port_in_use "$HOST_ADDR" "$HOST_PORT"; do
     if [ "$(now_ms)" -ge "$deadline" ]; then tail -n 20 "$H/sshd.log" >&2; die "host $I: sshd not listening"; fi
+    # A port taken meanwhile: sshd gives up at once, so need we
+    # (start-ssh-hosts.sh then moves the host to another port).
+    if tail -c "+$log_from" "$H/sshd.log" 2>/dev/null | grep -q 'Cannot bind any address'; then
+      tail -n 5 "$H/sshd.log" >&2
+      die "host $I: sshd cannot bind $HOST_ADDR:$HOST_PORT"
+    fi
     sleep 0.05
   done
   pid=$(cat "$H/sshd.pid")
