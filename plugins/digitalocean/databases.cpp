@@ -24,17 +24,6 @@ namespace keel::digitalocean {
 
 namespace {
 
-using provider::CreateRequest;
-using provider::CreateResponse;
-using provider::DeleteRequest;
-using provider::FindRequest;
-using provider::FindResponse;
-using provider::ProgressFn;
-using provider::ReadRequest;
-using provider::ReadResponse;
-using provider::UpdateRequest;
-using provider::UpdateResponse;
-
 struct Engine {
   std::string keel;  // as the stack says it
   std::string api;   // as DigitalOcean says it

@@ -24,17 +24,6 @@ namespace keel::digitalocean {
 
 namespace {
 
-using provider::CreateRequest;
-using provider::CreateResponse;
-using provider::DeleteRequest;
-using provider::FindRequest;
-using provider::FindResponse;
-using provider::ProgressFn;
-using provider::ReadRequest;
-using provider::ReadResponse;
-using provider::UpdateRequest;
-using provider::UpdateResponse;
-
 constexpr std::size_t kMaxUserData = 64 * 1024;
 
 // DigitalOcean's droplet backups. Not `backups`: on servers keel reserves

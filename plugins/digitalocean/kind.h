@@ -39,6 +39,17 @@
 
 namespace keel::digitalocean {
 
+// The requests and answers of the operations every kind implements.
+using provider::CreateRequest;
+using provider::CreateResponse;
+using provider::DeleteRequest;
+using provider::FindRequest;
+using provider::FindResponse;
+using provider::ReadRequest;
+using provider::ReadResponse;
+using provider::UpdateRequest;
+using provider::UpdateResponse;
+
 // The list calls shared by the kinds (see snapshots.h).
 struct Sources {
   Sources(ApiClient& api, const std::string& project);

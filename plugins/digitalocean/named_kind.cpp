@@ -8,17 +8,6 @@
 
 namespace keel::digitalocean {
 
-using provider::CreateRequest;
-using provider::CreateResponse;
-using provider::DeleteRequest;
-using provider::FindRequest;
-using provider::FindResponse;
-using provider::ProgressFn;
-using provider::ReadRequest;
-using provider::ReadResponse;
-using provider::UpdateRequest;
-using provider::UpdateResponse;
-
 NamedKind::NamedKind(Context& context, Traits traits) : c_(context), traits_(std::move(traits)) {}
 
 Result<CreateResponse> NamedKind::create(const CreateRequest& request) {

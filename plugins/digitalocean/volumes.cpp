@@ -23,17 +23,6 @@ namespace keel::digitalocean {
 
 namespace {
 
-using provider::CreateRequest;
-using provider::CreateResponse;
-using provider::DeleteRequest;
-using provider::FindRequest;
-using provider::FindResponse;
-using provider::ProgressFn;
-using provider::ReadRequest;
-using provider::ReadResponse;
-using provider::UpdateRequest;
-using provider::UpdateResponse;
-
 constexpr long long kMaxSize = 16 * 1024;
 
 struct VolumeSpec {
