@@ -241,7 +241,7 @@ const engine::ResourceChange& change_of(const engine::Plan& p, const std::string
 
 }  // namespace
 
-TEST_CASE("--replace plans an unchanged resource as a replacement", "[unit][engine][replace]") {
+TEST_CASE("replace requested: an unchanged resource is planned as a replacement", "[unit][engine][replace]") {
   Fixture f;
   f.load(kChain);
   f.apply(f.plan());
@@ -259,7 +259,7 @@ TEST_CASE("--replace plans an unchanged resource as a replacement", "[unit][engi
   CHECK_FALSE(f.plan().has_changes());
 }
 
-TEST_CASE("--replace of an indexed address replaces that instance only", "[unit][engine][replace]") {
+TEST_CASE("replace requested: an indexed address replaces that instance only", "[unit][engine][replace]") {
   Fixture f;
   f.load(kCounted);
   f.apply(f.plan());
@@ -269,7 +269,7 @@ TEST_CASE("--replace of an indexed address replaces that instance only", "[unit]
   CHECK(action_of(p, "files.v") == engine::Action::NoOp);
 }
 
-TEST_CASE("--replace without an index replaces every instance", "[unit][engine][replace]") {
+TEST_CASE("replace requested: an address without an index replaces every instance", "[unit][engine][replace]") {
   Fixture f;
   f.load(kCounted);
   f.apply(f.plan());
@@ -279,7 +279,7 @@ TEST_CASE("--replace without an index replaces every instance", "[unit][engine][
   CHECK(action_of(p, "files.v") == engine::Action::NoOp);
 }
 
-TEST_CASE("--replace of an address the stack does not declare is an error", "[unit][engine][replace]") {
+TEST_CASE("replace requested: an address the stack does not declare is an error", "[unit][engine][replace]") {
   Fixture f;
   f.load(kCounted);
   f.apply(f.plan());
@@ -291,7 +291,7 @@ TEST_CASE("--replace of an address the stack does not declare is an error", "[un
   }
 }
 
-TEST_CASE("--replace outside the --target selection is an error", "[unit][engine][replace]") {
+TEST_CASE("replace requested: an address outside the target selection is an error", "[unit][engine][replace]") {
   Fixture f;
   f.load(kCounted);
   f.apply(f.plan());
@@ -304,7 +304,7 @@ TEST_CASE("--replace outside the --target selection is an error", "[unit][engine
   CHECK(engine::make_plan(f.validated.config, f.state, options));
 }
 
-TEST_CASE("--replace of what is not created yet plans a create", "[unit][engine][replace]") {
+TEST_CASE("replace requested: what is not created yet is planned as a create", "[unit][engine][replace]") {
   Fixture f;
   f.load(kChain);
   auto p = f.plan(replacing({"files.a"}));
