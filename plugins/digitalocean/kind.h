@@ -11,8 +11,9 @@
 // Rules every kind follows:
 // - create tags (or, for load balancers and firewalls, names) what it makes
 //   so that find() adopts it after a crash, and sends the POST through
-//   ApiClient::send_once with a lookup, so that a lost response adopts the
-//   resource instead of making a second one;
+//   create_once() with a lookup by that tag or name, so that a lost response
+//   adopts the resource instead of making a second one (the kinds found by
+//   name share all five operations: named_kind.h);
 // - read() serves from the kind's SnapshotSource (one list call for many
 //   reads, at most Context::read_max_age old); a resource missing from the
 //   list is fetched alone once (it may lack keel's tag, e.g. after import)
