@@ -98,19 +98,50 @@ Result<Value> evaluate_string(const std::string& text, const EvalContext& ctx) {
 
 }  // namespace
 
+namespace {
+
+// Where `part` (a value inside a list or map, at `pointer`) is sensitive or
+// unknown, as pointers from the enclosing value.
+void add_paths(const std::string& pointer, const std::set<std::string>& inner, bool whole, std::set<std::string>& out) {
+  if (!whole) return;
+  if (inner.empty()) out.insert(pointer);
+  for (const auto& p : inner) out.insert(pointer + p);
+}
+
+std::string pointer_token(const std::string& key) {
+  std::string out;
+  for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+  return out;
+}
+
+}  // namespace
+
 Result<Value> evaluate(const nlohmann::json& raw, const EvalContext& ctx) {
   if (raw.is_string()) return evaluate_string(raw.get<std::string>(), ctx);
   if (!raw.is_array() && !raw.is_object()) return Value{raw, false, false};
   Value out{raw.is_array() ? nlohmann::json::array() : nlohmann::json::object(), false, false};
-  for (auto it = raw.begin(); it != raw.end(); ++it) {
+  out.partial = out.value;
+  size_t index = 0;
+  for (auto it = raw.begin(); it != raw.end(); ++it, ++index) {
     auto v = evaluate(it.value(), ctx);
     if (!v) return v;
+    std::string pointer = "/";  // appended, not concatenated: g++ 12's -Wrestrict misfires on "/" + string
+    pointer += raw.is_array() ? std::to_string(index) : pointer_token(it.key());
     out.unknown |= v->unknown;
     out.sensitive |= v->sensitive;
-    if (raw.is_array()) out.value.push_back(v->value);
-    else out.value[it.key()] = v->value;
+    add_paths(pointer, v->sensitive_paths, v->sensitive, out.sensitive_paths);
+    add_paths(pointer, v->unknown_paths, v->unknown, out.unknown_paths);
+    const nlohmann::json& known = v->unknown ? v->partial : v->value;
+    if (raw.is_array()) {
+      out.value.push_back(v->value);
+      out.partial.push_back(known);
+    } else {
+      out.value[it.key()] = v->value;
+      out.partial[it.key()] = known;
+    }
   }
   if (out.unknown) out.value = nullptr;
+  else out.partial = nullptr;
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,15 @@ struct Value {
   nlohmann::json value;  // null when unknown
   bool unknown = false;
   bool sensitive = false;
+  // Inside a list or map, which parts are sensitive or unknown, as JSON
+  // pointers from the value ("/database/postgres"), so that a plan can show
+  // the rest. Empty for a scalar, and for a list or map whose sensitive
+  // (unknown) parts are not known apart: then the whole is.
+  std::set<std::string> sensitive_paths{};
+  std::set<std::string> unknown_paths{};
+  // A list or map with unknown parts: the known parts, null where unknown
+  // (`value` is null, as for any unknown value).
+  nlohmann::json partial{};
 };
 
 // Looks up an attribute of a resource instance ("files.a[1]", "sha256").

@@ -12,6 +12,7 @@
 #include "cli/config/yaml_values.h"
 #include "core/check_spec.h"
 #include "core/files.h"
+#include "core/text.h"
 
 namespace keel::config {
 
@@ -19,6 +20,10 @@ const std::vector<std::string>& resource_kinds() {
   static const std::vector<std::string> kinds = {"servers", "databases", "caches", "files",
                                                  "load_balancers", "firewalls", "volumes"};
   return kinds;
+}
+
+bool holds_data(const std::string& kind) {
+  return kind == "databases" || kind == "caches" || kind == "volumes";
 }
 
 const std::vector<std::string>& future_kinds() {
@@ -215,6 +220,86 @@ class Loader {
     }
   }
 
+  void load_lifecycle(const YAML::Node& node, ResourceBlock& r) {
+    if (!node.IsMap()) {
+      diags_.error(mark(node), "`lifecycle` must be a map", "for example `lifecycle: { prevent_destroy: true }`");
+      return;
+    }
+    for (const auto& field : node) {
+      if (field.first.Scalar() != "prevent_destroy") {
+        unknown_key(field.first, "`lifecycle` of " + r.address(), {"prevent_destroy"});
+        continue;
+      }
+      auto b = to_json(field.second);
+      if (!b.is_boolean()) diags_.error(mark(field.second), "`prevent_destroy` must be true or false");
+      else r.lifecycle.prevent_destroy = b.get<bool>();
+      r.lifecycle.mark = mark(field.second);
+    }
+  }
+
+  // `moved: [{ from: servers.web, to: servers.app }, ...]`.
+  void load_moved(const YAML::Node& node, Stack& stack) {
+    static const char* kHint = "for example `moved: [{ from: servers.web, to: servers.app }]`";
+    if (node.IsNull()) return;
+    if (!node.IsSequence()) {
+      diags_.error(mark(node), "`moved` must be a list of `{ from: ADDRESS, to: ADDRESS }`", kHint);
+      return;
+    }
+    for (const auto& item : node) {
+      MovedBlock m;
+      m.mark = mark(item);
+      if (!item.IsMap()) {
+        diags_.error(m.mark, "a `moved` entry must be `{ from: ADDRESS, to: ADDRESS }`", kHint);
+        continue;
+      }
+      for (const auto& field : item) {
+        const std::string& key = field.first.Scalar();
+        if (key != "from" && key != "to") {
+          unknown_key(field.first, "a `moved` entry", {"from", "to"});
+          continue;
+        }
+        auto value = string_value(field.second, "`" + key + "`");
+        if (!value) continue;
+        if (!is_address(*value)) {
+          diags_.error(mark(field.second), "`" + key + ": " + *value + "` is not a resource address",
+                       "like `servers.web` or `servers.web[1]`");
+          continue;
+        }
+        (key == "from" ? m.from : m.to) = *value;
+      }
+      if (m.from.empty() || m.to.empty()) {
+        if (item.size() == 2) continue;  // a bad value, reported above
+        diags_.error(m.mark, "a `moved` entry needs both `from` and `to`", kHint);
+        continue;
+      }
+      if (m.from.substr(0, m.from.find('.')) != m.to.substr(0, m.to.find('.')))
+        diags_.error(m.mark, "cannot move " + m.from + " to " + m.to + ": the kind must stay the same");
+      else if (m.from.find('[') == std::string::npos && m.to.find('[') != std::string::npos)
+        diags_.error(m.mark, "cannot move every instance of " + m.from + " to the one instance " + m.to);
+      else if (m.from == m.to)
+        diags_.error(m.mark, "`from` and `to` are the same address");
+      else
+        stack.moved.push_back(std::move(m));
+    }
+  }
+
+  // KIND.NAME or KIND.NAME[INDEX], KIND one of the resource kinds.
+  static bool is_address(const std::string& s) {
+    auto dot = s.find('.');
+    if (dot == std::string::npos) return false;
+    const auto& kinds = resource_kinds();
+    if (std::find(kinds.begin(), kinds.end(), s.substr(0, dot)) == kinds.end()) return false;
+    std::string name = s.substr(dot + 1);
+    auto bracket = name.find('[');
+    if (bracket != std::string::npos) {
+      if (name.back() != ']' || bracket + 2 >= name.size()) return false;
+      for (size_t i = bracket + 1; i + 1 < name.size(); ++i)
+        if (!text::is_digit(name[i])) return false;
+      name = name.substr(0, bracket);
+    }
+    return text::is_name(name, 256, "_", "_-");
+  }
+
   void load_resource(const std::string& kind, const YAML::Node& key, const YAML::Node& body, Stack& stack) {
     ResourceBlock r;
     r.kind = kind;
@@ -238,6 +323,8 @@ class Loader {
           r.count_mark = mark(field.second);
         } else if (k == "depends_on") {
           load_depends_on(field.second, r);
+        } else if (k == "lifecycle") {
+          load_lifecycle(field.second, r);
         } else {
           r.attributes[k] = to_json(field.second);
           r.marks[k] = mark(field.first);
@@ -346,7 +433,7 @@ class Loader {
       diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
       return;
     }
-    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "backups", "apps", "outputs"};
+    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "backups", "apps", "moved", "outputs"};
     for (const auto& k : resource_kinds()) top.push_back(k);
     bool saw_version = false;
     for (const auto& kv : root) {
@@ -369,6 +456,8 @@ class Loader {
         load_apps(kv.second, file_, stack, diags_);
       } else if (key == "outputs") {
         load_outputs(kv.second, stack);
+      } else if (key == "moved") {
+        load_moved(kv.second, stack);
       } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {
         if (!expect_map(kv.second, "`" + key + "`")) continue;
         for (const auto& r : kv.second) load_resource(key, r.first, r.second, stack);

@@ -28,6 +28,10 @@ inline bool is_builtin_provider(const std::string& type) {
   return false;
 }
 
+// Kinds whose resources hold data (databases, caches, volumes): deleting
+// or replacing one loses what is in it, which the plan says in so many words.
+bool holds_data(const std::string& kind);
+
 // Kinds DESIGN.md names that this version does not implement yet.
 const std::vector<std::string>& future_kinds();
 
@@ -60,6 +64,14 @@ struct ProviderBlock {
   SourceMark mark;
 };
 
+// `lifecycle:` of a resource block: what keel must not do to it.
+struct Lifecycle {
+  // Terraform's prevent_destroy: a plan that would delete or replace the
+  // resource while the stack declares it fails, naming it.
+  bool prevent_destroy = false;
+  SourceMark mark;  // the `prevent_destroy` value
+};
+
 struct ResourceBlock {
   std::string kind;      // "databases"
   std::string name;      // "main"
@@ -67,6 +79,7 @@ struct ResourceBlock {
   nlohmann::json count;  // null when not given; an integer or a "${...}" string
   SourceMark count_mark;
   std::vector<std::pair<std::string, SourceMark>> depends_on;  // addresses
+  Lifecycle lifecycle;
   nlohmann::json attributes = nlohmann::json::object();  // provider attributes, raw
   std::map<std::string, SourceMark> marks;                // attribute -> where
   SourceMark mark;
@@ -128,6 +141,14 @@ struct AppBlock {
 // keys of CheckBlock::marks are built.
 std::string pointer_token(const std::string& key);
 
+// One entry of the top-level `moved:` list (Terraform's `moved` blocks): a
+// resource renamed in the stack, so that the plan moves what state holds
+// instead of deleting the old address and creating the new one.
+struct MovedBlock {
+  std::string from, to;  // "servers.web", "servers.web[1]"
+  SourceMark mark;       // the entry
+};
+
 struct Output {
   std::string name;
   nlohmann::json value;
@@ -146,6 +167,7 @@ struct Stack {
   std::vector<CheckBlock> checks;        // in file order
   std::vector<BackupBlock> backups;      // in file order
   std::vector<AppBlock> apps;            // in file order
+  std::vector<MovedBlock> moved;         // in file order: applied in this order
   std::vector<Output> outputs;
 
   const Variable* find_variable(const std::string& name) const;

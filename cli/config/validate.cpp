@@ -243,7 +243,7 @@ class Validator {
   }
 
   void check_attributes(const ResourceBlock& block, const provider::KindSchema& kind) {
-    std::vector<std::string> names = {"provider", "count", "depends_on"};
+    std::vector<std::string> names = {"provider", "count", "depends_on", "lifecycle"};
     for (const auto& a : kind.attributes)
       if (a.settable() && !filled_from_section(block.kind, a.name)) names.push_back(a.name);
     for (auto it = block.attributes.begin(); it != block.attributes.end(); ++it) {

@@ -21,6 +21,11 @@ class Run {
         options_(options) {}
 
   ApplyResult execute() {
+    if (auto s = record_dependencies(); !s) {
+      result_.errors.push_back("record dependencies: " + s.error().message());
+      for (const auto& c : plan_.changes) result_.skipped += c.action != Action::NoOp;
+      return result_;
+    }
     build_graph();
     int workers = std::max(1, std::min<int>(options_.parallelism, static_cast<int>(nodes_.size())));
     std::thread ticker([this] { tick(); });
@@ -47,6 +52,23 @@ class Run {
     bool running = false;
   };
 
+  // What an unchanged resource depends on may still have changed (a
+  // `depends_on` added, a reference moved to another resource): state keeps
+  // the stack's current edges, which later deletes and destroys order by.
+  Status record_dependencies() {
+    for (const auto& c : plan_.changes) {
+      if (c.action != Action::NoOp) continue;
+      auto it = state_.resources.find(c.address);
+      if (it == state_.resources.end() || it->second.pending()) continue;
+      std::vector<std::string> deps(c.dependencies.begin(), c.dependencies.end());
+      if (it->second.dependencies == deps) continue;
+      state::ResourceState r = it->second;
+      r.dependencies = std::move(deps);
+      if (auto s = put(std::move(r)); !s) return s;
+    }
+    return {};
+  }
+
   void build_graph() {
     std::map<std::string, size_t> index;
     for (const auto& c : plan_.changes) {
@@ -60,17 +82,37 @@ class Run {
       nodes_[it->second].dependents.push_back(from);
       ++nodes_[from].waiting;
     };
+    // `first` must finish before `then` starts.
+    auto order = [&](size_t first, size_t then) {
+      nodes_[first].dependents.push_back(then);
+      ++nodes_[then].waiting;
+    };
+    // What each change used according to state, among the changes.
+    auto used_by_state = [&](size_t i, auto&& each) {
+      const auto* r = state_.find(nodes_[i].change->address);
+      if (!r) return;
+      for (const auto& d : r->dependencies)
+        if (auto it = index.find(d); it != index.end() && it->second != i) each(it->second);
+    };
     for (size_t i = 0; i < nodes_.size(); ++i) {
       for (const auto& d : nodes_[i].change->dependencies) edge(i, d);
       // A resource that is going away waits for whatever still uses it
       // according to state (an update that drops the reference, say).
-      if (nodes_[i].change->action == Action::Delete) continue;
-      if (const auto* r = state_.find(nodes_[i].change->address))
-        for (const auto& d : r->dependencies)
-          if (auto it = index.find(d); it != index.end() && nodes_[it->second].change->action == Action::Delete) {
-            nodes_[i].dependents.push_back(it->second);
-            ++nodes_[it->second].waiting;
-          }
+      if (nodes_[i].change->action != Action::Delete)
+        used_by_state(i, [&](size_t d) {
+          if (nodes_[d].change->action == Action::Delete) order(i, d);
+        });
+    }
+    // A replaced resource is destroyed before it is made again: what is being
+    // deleted and used it goes first, as in a destroy. Unless that deleted
+    // resource must itself wait for the replacement (an update it waits for
+    // needs the new resource's values): then the plan cannot order both,
+    // and the replaced resource is destroyed while its user still stands.
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i].change->action != Action::Delete) continue;
+      used_by_state(i, [&](size_t x) {
+        if (nodes_[x].change->action == Action::Replace && !reaches(x, i)) order(i, x);
+      });
     }
     for (size_t i = 0; i < nodes_.size(); ++i)
       if (nodes_[i].waiting == 0) ready_.push_back(i);
@@ -82,8 +124,17 @@ class Run {
     for (;;) {
       // After a failure no new change starts: idle workers leave, and the
       // ones in flight finish their change first.
-      cv_.wait(lock, [&] { return remaining_ == 0 || stopping_ || !ready_.empty(); });
+      cv_.wait(lock, [&] { return remaining_ == 0 || stopping_ || !ready_.empty() || stuck(); });
+      if (stuck()) {
+        // Nothing runs and nothing can start: the plan's graph has a cycle
+        // (stale dependencies in state). Stop rather than wait for ever.
+        stopping_ = true;
+        result_.errors.push_back("internal: " + std::to_string(remaining_) +
+                                 " changes wait on each other in a cycle; nothing more was started");
+        break;
+      }
       if (remaining_ == 0 || stopping_) break;
+      if (interrupt_requested()) break;
       size_t i = ready_.front();
       ready_.pop_front();
       Node& node = nodes_[i];
@@ -100,6 +151,32 @@ class Run {
     }
     cv_.notify_all();
   }
+
+  // Whether `to` waits, directly or not, for `from` (a path along dependents).
+  bool reaches(size_t from, size_t to) const {
+    std::vector<size_t> todo{from};
+    std::vector<bool> seen(nodes_.size());
+    while (!todo.empty()) {
+      size_t n = todo.back();
+      todo.pop_back();
+      if (n == to) return true;
+      if (seen[n]) continue;
+      seen[n] = true;
+      for (size_t d : nodes_[n].dependents) todo.push_back(d);
+    }
+    return false;
+  }
+
+  // Called with mu_ held: the first thread to see the request stops the run.
+  bool interrupt_requested() {
+    if (!options_.interrupted || !options_.interrupted->load()) return false;
+    stopping_ = true;
+    result_.interrupted = true;
+    cv_.notify_all();
+    return true;
+  }
+
+  bool stuck() const { return !stopping_ && remaining_ > 0 && in_flight_ == 0 && ready_.empty(); }
 
   void finish(size_t i, const std::string& error) {
     Node& node = nodes_[i];
@@ -122,7 +199,8 @@ class Run {
   void tick() {
     std::unique_lock lock(mu_);
     while (!done_) {
-      tick_cv_.wait_for(lock, std::chrono::seconds(1));
+      tick_cv_.wait_for(lock, std::chrono::milliseconds(200));
+      interrupt_requested();  // idle workers wait on cv_: wake them to leave
       auto now = Clock::now();
       for (auto& node : nodes_) {
         if (!node.running) continue;
@@ -190,6 +268,7 @@ class Run {
     provider::ResourceTags tags{options_.project, c.address};
     state::ResourceState r = base_record(c);
     r.sensitive = d.sensitive;
+    r.sensitive_paths = d.sensitive_paths;
     auto progress = [this, &c](const std::string& m) { hooks_.on_progress(c, m); };
     if (c.adopt) {  // a crashed run may have created it already
       auto found = p.find({c.kind, tags, "", d.values, progress});
@@ -247,6 +326,7 @@ class Run {
     if (!updated) return fail(updated.error());
     r.attributes = updated->attributes;
     r.sensitive = d.sensitive;
+    r.sensitive_paths = d.sensitive_paths;
     r.dependencies.assign(c.dependencies.begin(), c.dependencies.end());
     return put(std::move(r));
   }

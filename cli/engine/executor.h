@@ -7,6 +7,7 @@
 //
 // The executor never prints: progress goes to ApplyHooks, which views render.
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <string>
@@ -35,6 +36,9 @@ struct ApplyOptions {
   int parallelism = 10;
   std::string project;
   std::chrono::seconds still_running_every{10};
+  // Set (from a signal watcher) to stop gracefully: nothing new starts, the
+  // changes in flight finish and are recorded. May be null.
+  const std::atomic<bool>* interrupted = nullptr;
 };
 
 struct ApplyResult {
@@ -42,7 +46,8 @@ struct ApplyResult {
   int failed = 0;      // changes that returned an error
   int skipped = 0;     // never started (a dependency failed, or the run stopped)
   std::vector<std::string> errors;  // "create files.a: ..." one per failure
-  bool ok() const { return failed == 0 && skipped == 0; }
+  bool interrupted = false;  // stopped by ApplyOptions::interrupted
+  bool ok() const { return failed == 0 && skipped == 0 && errors.empty(); }
 };
 
 using ProviderMap = std::map<std::string, provider::Provider*>;  // by provider block name

@@ -2,6 +2,7 @@
 // Stage 3: the plan, what apply will do. Desired configuration against state
 // (refreshed or not): create, update in place, replace, delete, or nothing.
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/config/configuration.h"
+#include "cli/state/moves.h"
 #include "cli/state/state.h"
 
 namespace keel::engine {
@@ -20,10 +22,17 @@ const char* to_string(Action a);
 struct AttributeChange {
   std::string name;
   nlohmann::json before;      // null if none
-  nlohmann::json after;       // null if unknown or none
+  nlohmann::json after;       // null if unknown or none (but see after_partial)
   bool after_unknown = false; // "(known after apply)"
-  bool sensitive = false;     // "(sensitive)"
+  bool sensitive = false;     // "(sensitive)": masked, but for sensitive_paths
   bool forces_replacement = false;
+  // A list or map only partly sensitive: the parts to mask, before and after
+  // (JSON pointers). Both empty while `sensitive`: mask it whole.
+  std::set<std::string> before_sensitive_paths{}, after_sensitive_paths{};
+  // A list or map only partly unknown: the known parts and where the unknown
+  // ones are.
+  nlohmann::json after_partial{};
+  std::set<std::string> after_unknown_paths{};
 };
 
 struct ResourceChange {
@@ -35,6 +44,7 @@ struct ResourceChange {
   std::vector<AttributeChange> attributes;  // for create: every attribute; update/replace: changed ones
   std::set<std::string> dependencies;       // instance addresses (desired, or state's for deletes)
   bool adopt = false;         // a crashed run's create: look it up before creating
+  bool data_loss = false;     // a delete or replace of a kind that holds data (config::holds_data)
   bool replace_requested = false;  // Replace because --replace named it (attributes may be unchanged)
 };
 
@@ -50,6 +60,9 @@ struct Plan {
   std::string lineage;
   long serial = 0;
   bool destroy = false;
+  // The stack's `moved:` entries that this plan applies to state (already
+  // applied to the state it was planned against).
+  std::vector<state::Move> moved;
   std::vector<ResourceChange> changes;  // every instance, no-ops included, in dependency order
   std::vector<OutputChange> outputs;
 
@@ -86,7 +99,16 @@ Result<Plan> make_plan(const config::Configuration& config, const state::State& 
 struct DesiredAttributes {
   nlohmann::json values = nlohmann::json::object();  // unknown ones absent
   std::set<std::string> unknown;
-  std::set<std::string> sensitive;
+  std::set<std::string> sensitive;  // attribute names: sealed in state, masked in plans
+  // A list or map attribute only partly sensitive (a server's `checks` with
+  // one database URI in them): the sensitive parts, as JSON pointers. The
+  // attribute is in `sensitive` too (sealed whole in state); plans mask only
+  // these parts. Absent: the whole attribute is masked.
+  std::map<std::string, std::set<std::string>> sensitive_paths;
+  // A list or map attribute only partly unknown: the known parts (null where
+  // unknown) and where the unknown parts are, for the plan to show.
+  std::map<std::string, nlohmann::json> partial;
+  std::map<std::string, std::set<std::string>> unknown_paths;
 };
 // An attribute's value as state holds it: unknown while the resource is
 // missing or pending, sensitive as state marks it.

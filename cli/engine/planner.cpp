@@ -20,6 +20,7 @@ const char* to_string(Action a) {
 }
 
 bool Plan::has_changes() const {
+  if (!moved.empty()) return true;
   for (const auto& c : changes)
     if (c.action != Action::NoOp) return true;
   for (const auto& o : outputs)
@@ -79,6 +80,12 @@ Result<DesiredAttributes> desired_attributes(const config::Configuration& config
     auto v = config::evaluate(*raw, ctx);
     if (!v) return fail(v.error().with_context(instance.address + "." + attr.name));
     if (v->sensitive || attr.sensitive) out.sensitive.insert(attr.name);
+    if (v->sensitive && !attr.sensitive && !v->sensitive_paths.empty())
+      out.sensitive_paths[attr.name] = std::move(v->sensitive_paths);
+    if (v->unknown && !v->unknown_paths.empty()) {
+      out.partial[attr.name] = std::move(v->partial);
+      out.unknown_paths[attr.name] = std::move(v->unknown_paths);
+    }
     if (v->unknown) out.unknown.insert(attr.name);
     else out.values[attr.name] = coerce(attr, std::move(v->value));
   }
@@ -146,10 +153,35 @@ class Planner {
       }
     }
     plan_deletes();
+    for (auto& c : plan_.changes)
+      c.data_loss = (c.action == Action::Delete || c.action == Action::Replace) && config::holds_data(c.kind);
+    if (auto s = check_prevent_destroy(); !s) return fail(s.error());
     if (options_.targets.empty()) {
       if (auto s = plan_outputs(); !s) return fail(s.error());
     }
     return std::move(plan_);
+  }
+
+  // lifecycle.prevent_destroy, as Terraform has it: a plan that would delete
+  // or replace a protected resource the stack declares is refused.
+  Status check_prevent_destroy() const {
+    for (const auto& c : plan_.changes) {
+      if (c.action != Action::Delete && c.action != Action::Replace) continue;
+      const config::Instance* inst = config_.find(c.address);
+      if (!inst || !inst->block->lifecycle.prevent_destroy) continue;
+      std::string why;
+      if (c.action == Action::Delete) why = "destroy it";
+      else if (c.replace_requested) why = "replace it, as --replace asks";
+      else
+        for (const auto& a : c.attributes)
+          if (a.forces_replacement) why = "replace it, because `" + a.name + "` changed and cannot change in place";
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("{} has lifecycle.prevent_destroy set ({}), and this plan would {}. "
+                              "Set prevent_destroy to false first if you mean it, or leave it out of the plan "
+                              "(--target)",
+                              c.address, inst->block->lifecycle.mark.describe(), why));
+    }
+    return {};
   }
 
  private:
@@ -189,8 +221,10 @@ class Planner {
       if (!set && attr.computed) continue;  // the provider chose it
       nlohmann::json after = set && !unknown ? desired.values.at(attr.name) : nlohmann::json();
       if (!unknown && after == before) continue;
-      AttributeChange c{attr.name, before, after, unknown, desired.sensitive.count(attr.name) > 0 || attr.sensitive,
-                        attr.force_new};
+      bool sensitive = desired.sensitive.count(attr.name) > 0 || attr.sensitive || r.sensitive.count(attr.name) > 0;
+      AttributeChange c{attr.name, before, after, unknown, sensitive, attr.force_new};
+      if (sensitive) masks(attr.name, desired, r, c);
+      partly_known(attr.name, desired, c);
       replace |= attr.force_new;
       change.attributes.push_back(std::move(c));
     }
@@ -198,12 +232,36 @@ class Planner {
   }
 
   void creation_attributes(const config::Instance& inst, const DesiredAttributes& desired, ResourceChange& change) {
+    static const state::ResourceState nothing;
     for (const auto& attr : inst.schema->attributes) {
       bool unknown = desired.unknown.count(attr.name) > 0 || (attr.computed && !desired.values.contains(attr.name));
       if (!unknown && !desired.values.contains(attr.name)) continue;
-      change.attributes.push_back({attr.name, nullptr, unknown ? nlohmann::json() : desired.values.at(attr.name),
-                                   unknown, desired.sensitive.count(attr.name) > 0 || attr.sensitive, false});
+      AttributeChange c{attr.name, nullptr, unknown ? nlohmann::json() : desired.values.at(attr.name), unknown,
+                        desired.sensitive.count(attr.name) > 0 || attr.sensitive, false};
+      if (c.sensitive) masks(attr.name, desired, nothing, c);
+      partly_known(attr.name, desired, c);
+      change.attributes.push_back(std::move(c));
     }
+  }
+
+  // The parts of a partly sensitive list or map to mask, before and after.
+  // When either side is sensitive as a whole, both are masked whole.
+  static void masks(const std::string& name, const DesiredAttributes& desired, const state::ResourceState& r,
+                    AttributeChange& c) {
+    auto after = desired.sensitive_paths.find(name);
+    bool after_whole = desired.sensitive.count(name) > 0 && after == desired.sensitive_paths.end();
+    auto before = r.sensitive_paths.find(name);
+    bool before_whole = r.sensitive.count(name) > 0 && before == r.sensitive_paths.end();
+    if (after_whole || before_whole) return;  // both path sets stay empty: mask it whole
+    if (after != desired.sensitive_paths.end()) c.after_sensitive_paths = after->second;
+    if (before != r.sensitive_paths.end()) c.before_sensitive_paths = before->second;
+  }
+
+  static void partly_known(const std::string& name, const DesiredAttributes& desired, AttributeChange& c) {
+    auto partial = desired.partial.find(name);
+    if (!c.after_unknown || partial == desired.partial.end()) return;
+    c.after_partial = partial->second;
+    c.after_unknown_paths = desired.unknown_paths.at(name);
   }
 
   Status plan_instance(const config::Instance& inst) {
@@ -235,14 +293,17 @@ class Planner {
   }
 
   // What state holds and the configuration no longer declares (or all of it
-  // when destroying), dependents before their dependencies.
+  // when destroying), dependents before their dependencies. Only those are
+  // nodes: a dependency the stack still declares is never pulled in, however
+  // many deleted resources depended on it.
   void plan_deletes() {
+    auto going = [&](const std::string& address) { return options_.destroy || !config_.find(address); };
     Graph g;
     for (const auto& [address, r] : state_.resources) {
-      if (!options_.destroy && config_.find(address)) continue;
+      if (!going(address)) continue;
       g.add_node(address);
       for (const auto& d : r.dependencies)
-        if (state_.find(d)) g.add_edge(d, address);  // reversed: a dependency waits for its dependents
+        if (state_.find(d) && going(d)) g.add_edge(d, address);  // reversed: a dependency waits for its dependents
     }
     std::set<std::string> selected;
     if (!options_.targets.empty()) {

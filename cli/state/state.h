@@ -22,6 +22,10 @@ struct ResourceState {
   std::string id;             // empty while only an intent is recorded
   nlohmann::json attributes = nlohmann::json::object();  // all of them, in clear in memory
   std::set<std::string> sensitive;                        // names of sensitive attributes
+  // A sensitive list or map attribute only partly secret: the secret parts
+  // (JSON pointers), for plans to mask only them. The attribute is still
+  // sealed whole. Absent: all of it is secret.
+  std::map<std::string, std::set<std::string>> sensitive_paths;
   std::vector<std::string> dependencies;                  // addresses it depended on when applied
 
   // A create was started but its result never recorded (a crash): the next
@@ -33,6 +37,11 @@ struct State {
   int version = kStateFormatVersion;
   std::string lineage;  // uuid, fixed for the life of the state
   long serial = 0;      // +1 for every saved change
+  // The stack this state belongs to: its `project:` and its file's name in
+  // the stack's directory. Empty in a state never applied (or written by a
+  // keel before 0.2); recorded by the next save. See stack_binding.h.
+  std::string project;
+  std::string stack_file;
   std::map<std::string, ResourceState> resources;  // by address
   nlohmann::json outputs = nlohmann::json::object();         // name -> value (in clear in memory)
   std::set<std::string> sensitive_outputs;

@@ -58,6 +58,7 @@ nlohmann::json encode_resource(const ResourceState& r, const crypto::Key& key) {
   // Sealing only what holds a value keeps resources with nothing secret
   // free of a cipher round trip on every load.
   if (!r.sensitive.empty()) j["sensitive_attributes"] = r.sensitive;
+  if (!r.sensitive_paths.empty()) j["sensitive_paths"] = r.sensitive_paths;
   if (!secret.empty()) j["sealed_attributes"] = seal_json(secret, key, r.address);
   return j;
 }
@@ -73,6 +74,7 @@ Result<ResourceState> decode_resource(const nlohmann::json& j, const crypto::Key
     r.attributes = j.value("attributes", nlohmann::json::object());
     r.dependencies = j.value("dependencies", std::vector<std::string>{});
     r.sensitive = j.value("sensitive_attributes", std::set<std::string>{});
+    r.sensitive_paths = j.value("sensitive_paths", std::map<std::string, std::set<std::string>>{});
     if (j.contains("sealed_attributes")) {
       auto secret = open_json(j.at("sealed_attributes").get<std::string>(), key, r.address);
       if (!secret) return fail(secret.error());
@@ -93,6 +95,8 @@ nlohmann::json encode_state(const State& s, const crypto::Key& key) {
     (s.sensitive_outputs.count(it.key()) ? secret : outputs)[it.key()] = it.value();
   nlohmann::json j = {{"version", s.version}, {"lineage", s.lineage}, {"serial", s.serial},
                       {"resources", resources}, {"outputs", outputs}};
+  if (!s.project.empty()) j["project"] = s.project;
+  if (!s.stack_file.empty()) j["stack_file"] = s.stack_file;
   if (!secret.empty()) {
     j["sensitive_outputs"] = s.sensitive_outputs;
     j["sealed_outputs"] = seal_json(secret, key, "outputs");
@@ -110,6 +114,8 @@ Result<State> decode_state(const nlohmann::json& j, const crypto::Key& key) {
                                           " is newer than this keel reads (" + std::to_string(kStateFormatVersion) + ")");
     s.lineage = j.at("lineage").get<std::string>();
     s.serial = j.at("serial").get<long>();
+    s.project = j.value("project", "");
+    s.stack_file = j.value("stack_file", "");
     for (const auto& rj : j.at("resources")) {
       auto r = decode_resource(rj, key);
       if (!r) return fail(r.error());

@@ -52,7 +52,11 @@ class FakeProvider : public provider::Provider {
     checks.optional = true;
     AttributeSchema host = attribute("host", AttributeType::String);
     host.computed = true;
-    servers.attributes = {label, checks, host};
+    // A map the stack sets directly (checks come from `checks:`), for plans
+    // of nested values.
+    AttributeSchema settings = attribute("settings", AttributeType::Map);
+    settings.optional = true;
+    servers.attributes = {label, checks, host, settings};
     schema_.name = "fake";
     schema_.version = "0";
     schema_.kinds = {files, servers};
