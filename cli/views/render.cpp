@@ -1,5 +1,7 @@
 #include "cli/views/render.h"
 
+#include "cli/views/attribute_diff.h"
+
 #include <cstdio>
 #include <unistd.h>
 
@@ -43,6 +45,48 @@ std::string shown(const nlohmann::json& v, bool sensitive, bool unknown) {
   return render_value(v);
 }
 
+std::string leaf_side(bool present, bool sensitive, bool unknown, const nlohmann::json& value) {
+  if (!present) return "(none)";
+  if (sensitive) return kSensitive;
+  if (unknown) return kKnownAfterApply;
+  return render_value(value);
+}
+
+// The attribute lines under a change: `name = value` for a create; for an
+// update or replace, one `path : before -> after` line per changed leaf.
+std::string render_attributes(const engine::ResourceChange& c) {
+  struct Line {
+    std::string name, text;
+  };
+  std::vector<Line> lines;
+  for (const auto& a : c.attributes) {
+    if (c.action == engine::Action::Create) {
+      lines.push_back({a.name, " = " + shown_after(a)});
+      continue;
+    }
+    for (const auto& leaf : leaf_changes(a))
+      lines.push_back({leaf.path, " : " + leaf_side(leaf.had, leaf.before_sensitive, false, leaf.before) + " -> " +
+                                      leaf_side(leaf.has, leaf.after_sensitive, leaf.after_unknown, leaf.after) +
+                                      (a.forces_replacement ? "  # forces replacement" : "")});
+  }
+  size_t width = 0;
+  for (const auto& l : lines) width = std::max(width, l.name.size());
+  std::string out;
+  for (const auto& l : lines) out += "      " + l.name + std::string(width - l.name.size(), ' ') + l.text + "\n";
+  return out;
+}
+
+nlohmann::json leaf_to_json(const LeafChange& leaf) {
+  return {{"path", leaf.path},
+          {"pointer", leaf.pointer},
+          {"action", !leaf.had ? "create" : !leaf.has ? "delete" : "update"},
+          {"before", leaf.before},
+          {"after", leaf.after},
+          {"before_sensitive", leaf.before_sensitive},
+          {"after_sensitive", leaf.after_sensitive},
+          {"unknown", leaf.after_unknown}};
+}
+
 }  // namespace
 
 std::string render_value(const nlohmann::json& v) {
@@ -60,23 +104,17 @@ std::string format_elapsed(std::chrono::milliseconds elapsed) {
 
 std::string render_plan(const engine::Plan& plan) {
   std::string out;
+  for (const auto& m : plan.moved) out += "  " + m.from + " has moved to " + m.to + "\n";
   for (const auto& c : plan.changes) {
     if (c.action == engine::Action::NoOp) continue;
     out += std::string("  ") + symbol(c.action) + " " + c.address + " (" +
            (c.action == engine::Action::Update ? "update in place" : engine::to_string(c.action)) +
            (c.replace_requested ? ", as requested" : "") +
            (c.adopt ? ", adopting what an interrupted run created" : "") + ")\n";
-    size_t width = 0;
-    for (const auto& a : c.attributes) width = std::max(width, a.name.size());
-    for (const auto& a : c.attributes) {
-      std::string name = a.name + std::string(width - a.name.size(), ' ');
-      if (c.action == engine::Action::Create) {
-        out += "      " + name + " = " + shown(a.after, a.sensitive, a.after_unknown) + "\n";
-      } else {
-        out += "      " + name + " : " + shown(a.before, a.sensitive, false) + " -> " +
-               shown(a.after, a.sensitive, a.after_unknown) + (a.forces_replacement ? "  # forces replacement" : "") + "\n";
-      }
-    }
+    if (c.data_loss)
+      out += "      # " + c.address + " holds data: " + (c.action == engine::Action::Delete ? "deleting" : "replacing") +
+             " it loses the data in it\n";
+    out += render_attributes(c);
   }
   std::string outputs;
   for (const auto& o : plan.outputs) {
@@ -87,6 +125,10 @@ std::string render_plan(const engine::Plan& plan) {
   if (!plan.has_changes()) return "No changes. The infrastructure matches the stack.\n";
   std::string head = out.empty() ? "" : "keel will perform these actions:\n\n" + out + "\n";
   if (!outputs.empty()) head += "Changes to outputs:\n" + outputs + "\n";
+  std::string losing;
+  for (const auto& c : plan.changes)
+    if (c.data_loss) losing += (losing.empty() ? "" : ", ") + c.address;
+  if (!losing.empty()) head += "Data will be lost in: " + losing + ".\n";
   auto n = plan.counts();
   head += "Plan: " + std::to_string(n.add) + " to add, " + std::to_string(n.change) + " to change, " +
           std::to_string(n.destroy) + " to destroy.\n";
@@ -98,16 +140,25 @@ nlohmann::json plan_to_json(const engine::Plan& plan) {
   for (const auto& c : plan.changes) {
     nlohmann::json attrs = nlohmann::json::array();
     for (const auto& a : c.attributes) {
-      attrs.push_back({{"name", a.name},
-                       {"before", a.sensitive ? nlohmann::json() : a.before},
-                       {"after", a.sensitive || a.after_unknown ? nlohmann::json() : a.after},
-                       {"unknown", a.after_unknown},
-                       {"sensitive", a.sensitive},
-                       {"forces_replacement", a.forces_replacement}});
+      nlohmann::json attr = {{"name", a.name},
+                             {"before", masked_before(a)},
+                             {"after", masked_after(a)},
+                             {"unknown", a.after_unknown},
+                             {"sensitive", a.sensitive},
+                             {"forces_replacement", a.forces_replacement}};
+      if (!a.before_sensitive_paths.empty() || !a.after_sensitive_paths.empty())
+        attr["sensitive_paths"] = {{"before", a.before_sensitive_paths}, {"after", a.after_sensitive_paths}};
+      if (!a.after_unknown_paths.empty()) attr["unknown_paths"] = a.after_unknown_paths;
+      if (c.action != engine::Action::Create) {
+        nlohmann::json leaves = nlohmann::json::array();
+        for (const auto& leaf : leaf_changes(a)) leaves.push_back(leaf_to_json(leaf));
+        attr["changes"] = std::move(leaves);
+      }
+      attrs.push_back(std::move(attr));
     }
     changes.push_back({{"address", c.address}, {"kind", c.kind}, {"provider", c.provider},
                        {"action", engine::to_string(c.action)}, {"replace_requested", c.replace_requested},
-                       {"adopt", c.adopt}, {"attributes", attrs},
+                       {"adopt", c.adopt}, {"data_loss", c.data_loss}, {"attributes", attrs},
                        {"dependencies", c.dependencies}});
   }
   nlohmann::json outputs = nlohmann::json::array();
@@ -116,8 +167,11 @@ nlohmann::json plan_to_json(const engine::Plan& plan) {
                        {"unknown", o.after_unknown},
                        {"after", o.sensitive || o.after_unknown ? nlohmann::json() : o.after}});
   auto n = plan.counts();
+  nlohmann::json moved = nlohmann::json::array();
+  for (const auto& m : plan.moved) moved.push_back({{"from", m.from}, {"to", m.to}});
   return {{"format_version", 1},
           {"lineage", plan.lineage},
+          {"moved", moved},
           {"serial", plan.serial},
           {"destroy", plan.destroy},
           {"changes", changes},
