@@ -20,6 +20,7 @@ const char* exit_code_help() {
          "  2  plan --detailed-exitcode: the plan has changes\n"
          "  3  the state (deploy: the app's deploy lock) is locked by another keel (the message names it)\n"
          "  4  apply/destroy partially applied: some changes were made, then one failed\n"
+         "  130  apply/destroy interrupted (Ctrl-C, SIGTERM): the changes in flight finished and were saved\n"
          "keel health exits as a Nagios plugin instead (0 ok, 1 warning, 2 critical, 3 unknown).\n";
 }
 
@@ -57,7 +58,7 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags work after the command too: `keel plan --json`
 
   GlobalOptions g;
-  app.add_option("-f,--file", g.file, "the stack file")->capture_default_str();
+  auto* file_opt = app.add_option("-f,--file", g.file, "the stack file")->capture_default_str();
   app.add_option("--var", g.vars, "set a variable: NAME=VALUE (repeatable)");
   app.add_flag("--json", g.json, "machine-readable output (docs/json-output.md)");
 
@@ -103,9 +104,10 @@ int main(int argc, char** argv) {
   output_cmd->add_flag("--raw", output.raw, "print a string output without quotes or newline");
 
   StateOptions state;
-  auto* state_cmd = app.add_subcommand("state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID");
+  auto* state_cmd = app.add_subcommand("state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind");
   state_cmd->add_option("verb", state.verb, "list, show, rm, mv or import")->required();
   state_cmd->add_option("args", state.args, "addresses (and an id for import)");
+  state_cmd->add_flag("--auto-approve", state.auto_approve, "rm: do not ask before forgetting what still exists");
 
   HealthOptions health;
   auto* health_cmd = app.add_subcommand("health", "ask every server's agent for its checks (Nagios exit codes)");
@@ -132,6 +134,7 @@ int main(int argc, char** argv) {
   restore_cmd->add_option("--snapshot", backup.snapshot, "the backup to restore (default: the newest)");
   restore_cmd->add_option("--to", backup.to,
                           "another target: a database name, a cache's host:port, a directory (files: required)");
+  restore_cmd->add_flag("--auto-approve", backup.auto_approve, "do not ask before overwriting the target");
   auto* drill_cmd = job_command(&app, "drill", "restore the newest backup into a scratch target and verify it");
 
   ExecOptions exec;
@@ -186,6 +189,7 @@ int main(int argc, char** argv) {
     return health_cmd->parsed() ? static_cast<int>(kHealthUnknown) : static_cast<int>(kExitError);  // a Nagios plugin's error is unknown
   }
   setup_logging();
+  g.file_given = file_opt->count() > 0;
 
   try {
     if (plan_cmd->parsed()) return run_plan(g, plan);

@@ -3,6 +3,9 @@
 #include <iostream>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
+#include "cli/commands/interrupt_watch.h"
 #include "cli/commands/planning.h"
 #include "cli/views/render.h"
 #include "core/crypto.h"
@@ -70,24 +73,19 @@ Result<std::vector<std::string>> saved_vars(const nlohmann::json& doc, const std
   return nlohmann::json::parse(*vars).get<std::vector<std::string>>();
 }
 
-bool confirm(bool destroy) {
-  if (!isatty(STDIN_FILENO)) return false;
-  std::printf("\n%s Only 'yes' will be accepted.\n  Enter a value: ",
-              destroy ? "Do you really want to destroy all these resources?" : "Do you want to perform these actions?");
-  std::fflush(stdout);
-  std::string answer;
-  std::getline(std::cin, answer);
-  return answer == "yes";
-}
-
 void print_summary(const engine::ApplyResult& r, const engine::Plan& plan, bool json, bool destroy,
                    const state::State& state) {
   auto n = plan.counts();
   if (json) {
     nlohmann::json event = {{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
-                            {"skipped", r.skipped}, {"errors", r.errors}, {"serial", state.serial},
+                            {"skipped", r.skipped}, {"errors", r.errors}, {"interrupted", r.interrupted},
+                            {"serial", state.serial},
                             {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}};
     std::printf("%s\n", event.dump().c_str());
+    return;
+  }
+  if (r.interrupted && r.failed == 0) {
+    std::printf("\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
     return;
   }
   if (!r.ok()) {
@@ -109,7 +107,8 @@ void print_summary(const engine::ApplyResult& r, const engine::Plan& plan, bool 
   }
 }
 
-int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, const ApplyOptions& o) {
+int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, const ApplyOptions& o,
+            InterruptWatch& watch) {
   std::vector<std::string> touched;
   for (const auto& c : plan.changes)
     if (c.action != engine::Action::NoOp) touched.push_back(c.address);
@@ -119,7 +118,17 @@ int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, con
   engine::ApplyOptions options;
   options.parallelism = o.parallelism;
   options.project = ws.stack.project;
+  options.interrupted = &watch.interrupted();
+  watch.graceful([] {
+    std::fprintf(stderr, "\nInterrupt received: the changes in flight finish and are saved; nothing new starts. "
+                         "Press Ctrl-C again to stop at once.\n");
+  });
   engine::ApplyResult result;
+  // The renames of `moved:` are saved before anything else: a journal of
+  // changes at the new addresses must never be replayed onto a state.json
+  // that still holds the old ones.
+  if (!plan.moved.empty() && !touched.empty())
+    if (auto s = ws.store->save(ws.state); !s) return report_error(s.error().with_context("save the moves"), g.json);
   if (!touched.empty()) {
     if (auto s = ws.store->begin(ws.state); !s) return report_error(s.error(), g.json);
     result = engine::apply_plan(plan, &ws.config, ws.state, *ws.store, *providers, view, options);
@@ -132,6 +141,7 @@ int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, con
   }
   if (auto s = ws.store->save(ws.state); !s) return report_error(s.error().with_context("save state"), g.json);
   print_summary(result, plan, g.json, o.destroy, ws.state);
+  if (result.interrupted && result.failed == 0) return kExitInterrupted;
   if (result.ok()) return kExitOk;
   return result.succeeded > 0 ? kExitPartiallyApplied : kExitError;
 }
@@ -139,6 +149,7 @@ int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, con
 }  // namespace
 
 int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
+  InterruptWatch watch;  // before any thread starts (interrupt_watch.h)
   GlobalOptions g = given;
   ApplyOptions o = given_options;
   std::optional<nlohmann::json> saved;
@@ -151,6 +162,12 @@ int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
     auto doc = read_plan_doc(o.plan_file);
     if (!doc) return report_error(doc.error(), g.json);
     saved = *doc;
+    const std::string planned_for = doc->at("stack").value("file", "");
+    if (g.file_given && files::absolute(g.file, ".") != planned_for)
+      return report_error(Error(ErrorCode::Conflict, fmt::format("{} was made for the stack file {}, not {}; apply it "
+                                                                 "without -f, or plan {} again",
+                                                                 o.plan_file, planned_for, g.file, g.file)),
+                          g.json);
     o.targets = doc->value("targets", std::vector<std::string>{});
     o.replace = doc->value("replace", std::vector<std::string>{});
     o.refresh = doc->value("refresh", true);
@@ -164,6 +181,15 @@ int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
   }
   auto ws = Workspace::open(g, o.destroy ? "keel destroy" : "keel apply", true);
   if (!ws) return report_error(ws.error(), g.json);
+  if (saved) {
+    const std::string project = saved->at("stack").value("project", (*ws)->stack.project);
+    if (project != (*ws)->stack.project)
+      return report_error(Error(ErrorCode::Conflict,
+                                fmt::format("{} was made for project `{}`, and {} now declares project `{}`; run "
+                                            "`keel plan` again",
+                                            o.plan_file, project, g.file, (*ws)->stack.project)),
+                          g.json);
+  }
   PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism, o.replace};
   auto plan = make_workspace_plan(**ws, request, g.json);
   if (!plan) return report_error(plan.error(), g.json);
@@ -174,13 +200,14 @@ int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
     if (plan->has_changes() && !o.auto_approve) {
       if (!isatty(STDIN_FILENO))
         return report_error(Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"), g.json);
-      if (!confirm(o.destroy)) {
+      if (!confirm(o.destroy ? "Do you really want to destroy all these resources?"
+                             : "Do you want to perform these actions?")) {
         std::printf("Cancelled; nothing was changed.\n");
         return kExitError;
       }
     }
   }
-  return execute(**ws, *plan, g, o);
+  return execute(**ws, *plan, g, o, watch);
 }
 
 }  // namespace keel::commands

@@ -83,6 +83,7 @@ struct JobHost {
   std::string job;
   std::string server;  // "servers.db"
   agents::Endpoint endpoint;
+  json definition;     // the job as the server's agent has it (source, to, ...)
 };
 
 // Job name -> the server whose `backups` hold it.
@@ -113,7 +114,7 @@ Result<JobHost> find_job(const state::State& s, const std::string& name) {
     return fail(ErrorCode::Unavailable,
                 fmt::format("{} runs backup `{}` but the state names no agent for it (agent_url)", it->second->address,
                             name));
-  return JobHost{name, it->second->address, *endpoint};
+  return JobHost{name, it->second->address, *endpoint, it->second->attributes.at("backups").at(name)};
 }
 
 // One line on stderr, redrawn in place.
@@ -216,6 +217,46 @@ int export_key(const GlobalOptions& g) {
   return kBackupOk;
 }
 
+// What a restore writes into, in words: the job's source, or the --to target.
+std::string restore_target(const JobHost& host, const std::string& to) {
+  const json source = host.definition.value("source", json::object());
+  auto at = [](const json& s) { return fmt::format("{}:{}", s.value("host", "?"), s.value("port", json(0)).dump()); };
+  if (source.contains("postgres")) {
+    const json& pg = source["postgres"];
+    return to.empty() ? fmt::format("the PostgreSQL database `{}` at {}", pg.value("database", "?"), at(pg))
+                      : fmt::format("the PostgreSQL database `{}` at {} (created if missing)", to, at(pg));
+  }
+  if (source.contains("redis"))
+    return to.empty() ? fmt::format("the Redis server at {}", at(source["redis"])) : "the Redis server at " + to;
+  if (source.contains("files")) return to.empty() ? "the job's files, in place" : "the directory " + to;
+  return to.empty() ? "the job's source" : to;
+}
+
+// keel restore overwrites what is there: it says what, and a person says
+// yes; without a terminal, --auto-approve says it.
+Status approve_restore(const JobHost& host, const BackupOptions& o) {
+  if (o.auto_approve) return {};
+  std::string backup = o.snapshot.empty() ? "the newest backup" : "backup " + o.snapshot;
+  http::CurlHttpClient transport;
+  agents::AgentClient client(transport, host.endpoint, client_options());
+  if (auto listed = client.backups(host.job)) {
+    const json& all = (*listed)["backups"];
+    for (const auto& m : all)
+      if (o.snapshot.empty() ? &m == &all.front() : m.value("id", "") == o.snapshot)
+        backup = fmt::format("backup {} (taken {})", m.value("id", "?"), m.value("finished", m.value("started", "?")));
+  }
+  const std::string target = restore_target(host, o.to);
+  if (!::isatty(STDIN_FILENO))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("keel restore {} would overwrite {} with {}; not on a terminal, so nobody can approve: "
+                            "pass --auto-approve",
+                            host.job, target, backup));
+  std::printf("keel restore %s (on %s):\n  from  %s\n  into  %s\n  Whatever is there now is replaced.\n",
+              host.job.c_str(), host.server.c_str(), backup.c_str(), target.c_str());
+  if (!confirm("Do you want to restore?")) return fail(ErrorCode::InvalidConfig, "cancelled; nothing was restored");
+  return {};
+}
+
 }  // namespace
 
 int run_backup(const GlobalOptions& g, const BackupOptions& o) {
@@ -227,6 +268,7 @@ int run_backup(const GlobalOptions& g, const BackupOptions& o) {
   if (o.action == "list") return list_backups(g, *host);
   json body = json::object();
   if (o.action == "restore") {
+    if (auto approved = approve_restore(*host, o); !approved) return usage_error(approved.error(), g.json);
     if (!o.snapshot.empty()) body["snapshot"] = o.snapshot;
     if (!o.to.empty()) body["to"] = o.to;
   }

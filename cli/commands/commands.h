@@ -16,10 +16,12 @@ enum ExitCode : int {
   kExitChanges = 2,            // plan --detailed-exitcode: there are changes
   kExitLocked = 3,             // the state is locked by another keel
   kExitPartiallyApplied = 4,   // apply/destroy changed some resources, then failed
+  kExitInterrupted = 130,      // apply/destroy stopped by Ctrl-C (SIGINT) or SIGTERM; state saved
 };
 
 struct GlobalOptions {
   std::string file = "keel.yaml";
+  bool file_given = false;  // -f was on the command line (not the default)
   std::vector<std::string> vars;  // "name=value"
   bool json = false;
 };
@@ -63,8 +65,9 @@ struct OutputOptions {
 int run_output(const GlobalOptions& g, const OutputOptions& o);
 
 struct StateOptions {
-  std::string verb;       // list, show, rm, mv, import
+  std::string verb;       // list, show, rm, mv, import, rebind
   std::vector<std::string> args;
+  bool auto_approve = false;  // rm: do not ask before forgetting resources that still exist
 };
 int run_state(const GlobalOptions& g, const StateOptions& o);
 
@@ -98,6 +101,7 @@ struct BackupOptions {
   std::string job;
   std::string snapshot;  // restore: this backup (default: the newest)
   std::string to;        // restore: another target (default: the original)
+  bool auto_approve = false;  // restore: do not ask before overwriting the target
 };
 int run_backup(const GlobalOptions& g, const BackupOptions& o);
 
@@ -133,6 +137,10 @@ struct AgentOptions {
   int forks = 20;                      // hosts at once
 };
 int run_agent(const GlobalOptions& g, const AgentOptions& o);
+
+// Asks `question` on the terminal ("Only 'yes' will be accepted"); false
+// when the answer is anything else, or when stdin is not a terminal.
+bool confirm(const std::string& question);
 
 // The exit-code table as printed in `keel --help`.
 const char* exit_code_help();

@@ -122,7 +122,7 @@ struct RemoveOnExit {
 int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
   const std::string command = fmt::format("keel deploy {}{}", o.app, o.rollback ? " --rollback" : "");
   auto ws = Workspace::open(g, command, false);
-  if (!ws) return kExitError;  // the diagnostics are printed already
+  if (!ws) return report_error(ws.error(), g.json);
   config::Configuration& config = (*ws)->config;
   const config::AppBlock* app = config::find_app((*ws)->stack, o.app);
   if (!app) {

@@ -19,7 +19,8 @@ Status write_plan_file(const std::string& path, const Workspace& ws, const Globa
   nlohmann::json doc = {
       {"format_version", 1},
       {"plan", views::plan_to_json(plan)},
-      {"stack", {{"file", files::absolute(g.file, ".")}, {"sha256", crypto::sha256_hex(*stack_text)}}},
+      {"stack", {{"file", files::absolute(g.file, ".")}, {"sha256", crypto::sha256_hex(*stack_text)},
+                 {"project", ws.stack.project}}},
       {"targets", o.targets},
       {"replace", o.replace},
       {"refresh", o.refresh},

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/config/backups.h"
+#include "cli/engine/moves.h"
 
 namespace keel::commands {
 
@@ -51,6 +52,10 @@ Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& reque
   options.replace.insert(request.replace.begin(), request.replace.end());
   // Before refreshing: a mistyped address should not wait for the providers.
   if (auto s = engine::check_replace(ws.config, options); !s) return fail(s.error());
+  // The stack's renames first, so that refresh and the plan see the moved
+  // resources at their new addresses.
+  auto moved = engine::apply_moves(ws.config, ws.state);
+  if (!moved) return fail(moved.error());
   if (request.refresh) {
     auto drift = ws.refresh(request.targets, request.parallelism);
     if (!drift) return fail(drift.error());
@@ -61,7 +66,9 @@ Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& reque
   if (!request.destroy && config::runs_backups(ws.config))
     config::attach_backup_key(ws.config, state::ensure_backup_key(ws.state));
   auto plan = engine::make_plan(ws.config, ws.state, options);
-  if (plan) warn_replace_not_created(*plan, options.replace);
+  if (!plan) return plan;
+  plan->moved = std::move(*moved);
+  warn_replace_not_created(*plan, options.replace);
   return plan;
 }
 

@@ -1,8 +1,12 @@
 // keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID
 #include <cstdio>
+#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "cli/commands/workspace.h"
 #include "cli/engine/plan.h"
+#include "cli/state/moves.h"
 #include "cli/views/render.h"
 
 namespace keel::commands {
@@ -48,25 +52,58 @@ int save(Workspace& ws, bool json, const std::string& done) {
   return kExitOk;
 }
 
-int state_rm(Workspace& ws, const std::vector<std::string>& addresses, bool json) {
+// The addresses whose resources still exist (or may: a provider that
+// cannot say counts as "may"), which `state rm` would leave unmanaged.
+std::vector<std::string> still_existing(Workspace& ws, const std::vector<std::string>& addresses) {
+  std::vector<std::string> out;
+  auto providers = ws.providers_for(addresses);
+  for (const auto& a : addresses) {
+    const state::ResourceState* r = ws.state.find(a);
+    if (r->pending()) continue;
+    if (!providers) {
+      out.push_back(a + " (cannot ask its provider: " + providers.error().message() + ")");
+      continue;
+    }
+    auto got = providers->at(r->provider)->read({r->kind, r->id, r->attributes, {}});
+    if (!got) out.push_back(a + " (cannot read it: " + got.error().message() + ")");
+    else if (got->found) out.push_back(a + " (id " + r->id + ")");
+  }
+  return out;
+}
+
+int state_rm(Workspace& ws, const std::vector<std::string>& addresses, bool json, bool auto_approve) {
   for (const auto& a : addresses)
     if (!ws.state.find(a)) return report_error(Error(ErrorCode::NotFound, "no " + a + " in state"), json);
+  if (!auto_approve) {
+    auto existing = still_existing(ws, addresses);
+    if (!existing.empty()) {
+      std::string list;
+      for (const auto& e : existing) list += "\n  " + e;
+      std::string what = "these still exist, and keel would stop managing them (it does not delete them):" + list;
+      if (!isatty(STDIN_FILENO))
+        return report_error(Error(ErrorCode::InvalidConfig,
+                                  what + "\nNot on a terminal, so nobody can approve: pass --auto-approve"),
+                            json);
+      std::printf("keel state rm: %s\n", what.c_str());
+      if (!confirm("Do you want to remove them from state?")) {
+        std::printf("Cancelled; the state is unchanged.\n");
+        return kExitError;
+      }
+    }
+  }
   for (const auto& a : addresses) ws.state.resources.erase(a);
   return save(ws, json, "Removed " + std::to_string(addresses.size()) + " resource(s) from state; they still exist where they are.");
 }
 
 int state_mv(Workspace& ws, const std::string& from, const std::string& to, bool json) {
-  const state::ResourceState* r = ws.state.find(from);
-  if (!r) return report_error(Error(ErrorCode::NotFound, "no " + from + " in state"), json);
-  if (ws.state.find(to)) return report_error(Error(ErrorCode::Conflict, to + " is already in state"), json);
-  auto dot = to.find('.');
-  if (dot == std::string::npos || to.substr(0, dot) != r->kind)
-    return report_error(Error(ErrorCode::InvalidConfig, "cannot move " + from + " to " + to + ": the kind must stay " + r->kind), json);
-  state::ResourceState moved = *r;
-  moved.address = to;
-  ws.state.resources.erase(from);
-  ws.state.resources[to] = std::move(moved);
-  return save(ws, json, "Moved " + from + " to " + to + ".");
+  auto moved = state::move_resource(ws.state, from, to);
+  if (!moved) return report_error(moved.error(), json);
+  std::string done;
+  for (const auto& m : *moved) {
+    if (!done.empty()) done += '\n';
+    done += fmt::format("Moved {} to {}.", m.from, m.to);
+  }
+  return save(ws, json, done);
 }
 
 int state_import(Workspace& ws, const std::string& address, const std::string& id, bool json) {
@@ -100,21 +137,27 @@ int state_import(Workspace& ws, const std::string& address, const std::string& i
   return save(ws, json, "Imported " + address + " (id " + found->id + ").");
 }
 
+int state_rebind(Workspace& ws, const GlobalOptions& g, bool json) {
+  // Workspace::open has recorded the stack's project and file in memory.
+  return save(ws, json, "The state now belongs to " + g.file + " (project `" + ws.stack.project + "`).");
+}
+
 }  // namespace
 
 int run_state(const GlobalOptions& g, const StateOptions& o) {
   auto need = [&](size_t n) { return o.args.size() == n; };
   bool ok = (o.verb == "list" && need(0)) || (o.verb == "show" && need(1)) || (o.verb == "rm" && !o.args.empty()) ||
-            (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2));
+            (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2)) || (o.verb == "rebind" && need(0));
   if (!ok)
-    return report_error(Error(ErrorCode::InvalidConfig, "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID"), g.json);
-  auto ws = Workspace::open(g, "keel state " + o.verb, true);
+    return report_error(Error(ErrorCode::InvalidConfig, "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind"), g.json);
+  auto ws = Workspace::open(g, "keel state " + o.verb, true, o.verb != "rebind");
   if (!ws) return report_error(ws.error(), g.json);
   Workspace& w = **ws;
   if (o.verb == "list") return state_list(w, g.json);
   if (o.verb == "show") return state_show(w, o.args[0], g.json);
-  if (o.verb == "rm") return state_rm(w, o.args, g.json);
+  if (o.verb == "rm") return state_rm(w, o.args, g.json, o.auto_approve);
   if (o.verb == "mv") return state_mv(w, o.args[0], o.args[1], g.json);
+  if (o.verb == "rebind") return state_rebind(w, g, g.json);
   return state_import(w, o.args[0], o.args[1], g.json);
 }
 

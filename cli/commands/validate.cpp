@@ -7,7 +7,7 @@ namespace keel::commands {
 
 int run_validate(const GlobalOptions& g) {
   auto ws = Workspace::open(g, "keel validate", false);
-  if (!ws) return kExitError;  // the diagnostics are printed already
+  if (!ws) return report_error(ws.error(), g.json);
   size_t n = (*ws)->config.instances.size();
   if (g.json) std::printf("%s\n", nlohmann::json({{"valid", true}, {"resources", n}, {"diagnostics", nlohmann::json::array()}}).dump().c_str());
   else std::printf("The stack is valid: %zu resource%s.\n", n, n == 1 ? "" : "s");
@@ -16,7 +16,7 @@ int run_validate(const GlobalOptions& g) {
 
 int run_graph(const GlobalOptions& g) {
   auto ws = Workspace::open(g, "keel graph", false);
-  if (!ws) return kExitError;
+  if (!ws) return report_error(ws.error(), g.json);
   std::printf("%s", (*ws)->config.graph.to_dot().c_str());
   return kExitOk;
 }

@@ -4,10 +4,14 @@
 #include <future>
 #include <cstdio>
 #include <mutex>
+#include <iostream>
 #include <thread>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "cli/state/stack_binding.h"
 #include "cli/views/render.h"
 #include "core/files.h"
 
@@ -26,14 +30,36 @@ std::map<std::string, std::string> parse_vars(const std::vector<std::string>& va
   return out;
 }
 
+namespace {
+
+// The diagnostics of an invalid stack under --json, held by Workspace::open
+// for report_error, so that the command prints one document with both.
+std::optional<nlohmann::json> g_invalid_stack;
+
+}  // namespace
+
 int report_error(const Error& e, bool json) {
   if (json) {
     nlohmann::json j = {{"error", {{"kind", to_string(e.code())}, {"message", e.message()}}}};
+    if (g_invalid_stack) {
+      j["valid"] = false;
+      j["diagnostics"] = std::move(*g_invalid_stack);
+      g_invalid_stack.reset();
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::fprintf(stderr, "Error: %s\n", e.message().c_str());
   }
   return e.code() == ErrorCode::Locked ? kExitLocked : kExitError;
+}
+
+bool confirm(const std::string& question) {
+  if (!isatty(STDIN_FILENO)) return false;
+  std::printf("\n%s Only 'yes' will be accepted.\n  Enter a value: ", question.c_str());
+  std::fflush(stdout);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "yes";
 }
 
 std::string work_dir_of(const GlobalOptions& g) { return files::dirname(files::absolute(g.file, ".")) + "/.keel"; }
@@ -61,7 +87,7 @@ std::future<Result<state::State>> load_state_async(state::FileStateStore& store,
 }  // namespace
 
 Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const std::string& command,
-                                                   bool lock_state) {
+                                                   bool lock_state, bool check_binding) {
   std::unique_ptr<Workspace> ws(new Workspace());
   ws->work_dir = work_dir_of(g);
   std::future<Result<state::State>> loading;
@@ -84,7 +110,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
     diags.add(std::move(validated.diagnostics));
   }
   if (diags.has_errors()) {
-    if (g.json) std::printf("%s\n", nlohmann::json({{"valid", false}, {"diagnostics", views::diagnostics_to_json(diags)}}).dump().c_str());
+    if (g.json) g_invalid_stack = views::diagnostics_to_json(diags);  // printed with the error, as one document
     else std::fprintf(stderr, "%s", views::render_diagnostics(diags).c_str());
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
@@ -94,6 +120,9 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
     auto st = loading.get();
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
+    if (check_binding)
+      if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
+    state::bind(ws->state, ws->stack.project, g.file);  // recorded by the next save
   }
   return ws;
 }

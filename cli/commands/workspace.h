@@ -19,7 +19,10 @@ class Workspace {
   // Loads and validates the stack; with `lock_state`, takes the state lock
   // and loads the state. Diagnostics are printed (text or JSON) and turn
   // into an InvalidConfig error.
-  static Result<std::unique_ptr<Workspace>> open(const GlobalOptions& g, const std::string& command, bool lock_state);
+  // The state must belong to this stack (state/stack_binding.h) unless
+  // `check_binding` is false (`keel state rebind`, which records it).
+  static Result<std::unique_ptr<Workspace>> open(const GlobalOptions& g, const std::string& command, bool lock_state,
+                                                 bool check_binding = true);
 
   config::Stack stack;
   config::Configuration config;

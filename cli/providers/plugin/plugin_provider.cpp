@@ -429,7 +429,9 @@ Result<std::unique_ptr<PluginProvider>> PluginProvider::start(const std::string&
                                                               const std::string& plugin_name,
                                                               std::map<std::string, std::string> extra_env) {
   const std::string name = plugin_name.empty() ? base_name(executable_path) : plugin_name;
-  auto child = process::Child::start({{executable_path}, std::move(extra_env)});
+  // In a process group of its own: a Ctrl-C at the terminal reaches keel,
+  // which lets the operations in flight finish, and not the plugin running them.
+  auto child = process::Child::start({{executable_path}, std::move(extra_env), /*new_process_group=*/true});
   if (!child) return fail(child.error().with_context("start provider plugin " + name));
   std::unique_ptr<PluginProvider> plugin(new PluginProvider(std::make_unique<Connection>(std::move(*child), name)));
   if (auto shaken = plugin->handshake(); !shaken) {

@@ -1,0 +1,47 @@
+#include "cli/state/stack_binding.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/files.h"
+
+namespace keel::state {
+
+namespace {
+
+std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+}  // namespace
+
+Status check_binding(const State& state, const std::string& project, const std::string& stack_file,
+                     const std::string& work_dir) {
+  const std::string name = file_name(stack_file);
+  if (!state.project.empty() && state.project != project)
+    return fail(ErrorCode::Conflict,
+                fmt::format("the state in {} belongs to project `{}` (stack file {}), but {} declares project `{}`. "
+                            "Planning one against the other would delete everything of `{}`, so keel refuses. "
+                            "Give each stack its own directory (docs/state.md#one-state-per-stack); if you renamed "
+                            "the project on purpose, run `keel -f {} state rebind`",
+                            work_dir, state.project, state.stack_file.empty() ? "?" : state.stack_file, stack_file,
+                            project, state.project, stack_file));
+  if (!state.stack_file.empty() && state.stack_file != name) {
+    const std::string recorded = files::dirname(work_dir) + "/" + state.stack_file;
+    if (files::exists(recorded))
+      return fail(ErrorCode::Conflict,
+                  fmt::format("the state in {} belongs to the stack file {} (project `{}`), and {} is another stack "
+                              "file beside it. Two stacks cannot share one state: give each its own directory "
+                              "(docs/state.md#one-state-per-stack). If {} replaces {}, remove {} or run "
+                              "`keel -f {} state rebind`",
+                              work_dir, state.stack_file, state.project.empty() ? project : state.project, name, name,
+                              state.stack_file, state.stack_file, stack_file));
+  }
+  return {};
+}
+
+void bind(State& state, const std::string& project, const std::string& stack_file) {
+  state.project = project;
+  state.stack_file = file_name(stack_file);
+}
+
+}  // namespace keel::state
