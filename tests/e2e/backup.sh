@@ -102,7 +102,7 @@ SNAPSHOT=$(json_get "$WORK/run.json" 'd["snapshot"]')
 [[ $(json_get "$WORK/run.json" 'd["bytes_stored"] > 0') == True ]] || fail "the backup stored no bytes"
 grep -rqa "item 500" "$BACKUPS/main" && fail "the backup holds the rows in clear"
 sql "DROP TABLE items;" >/dev/null
-expect_ok keel restore main
+expect_ok keel restore main --auto-approve
 assert_contains "$WORK/last.out" "Restore main succeeded"
 [[ $(sql "SELECT count(*) FROM items") == 1000 ]] || fail "the restore did not bring back 1000 rows"
 
@@ -115,11 +115,11 @@ expect_ok keel backup list main
 for text in ID TIME AGE SIZE SHA256 "$SNAPSHOT"; do assert_contains "$WORK/last.out" "$text"; done
 
 step "restore --snapshot and --to another database"
-expect_ok keel restore main --snapshot "$SNAPSHOT" --to restored_copy
+expect_ok keel restore main --snapshot "$SNAPSHOT" --to restored_copy --auto-approve
 copy_uri="${DB_URI%/*}/restored_copy"
 [[ $(PGCONNECT_TIMEOUT=10 psql "$copy_uri" -XAtq -c "SELECT count(*) FROM items") == 1000 ]] ||
   fail "the restore --to restored_copy does not hold 1000 rows"
-expect_rc 1 keel restore main --snapshot no-such-snapshot
+expect_rc 1 keel restore main --snapshot no-such-snapshot --auto-approve
 
 step "Redis: keys, backup, FLUSHALL, restore"
 for i in 1 2 3; do [[ $(redis SET "key$i" "value $i") == OK ]] || fail "redis SET key$i failed"; done
@@ -127,7 +127,7 @@ run_json "$WORK/redis-run.json" backup run sessions
 [[ $rc == 0 ]] || { show "$WORK/redis-run.json"; show "$WORK/redis-run.json.err"; fail "keel backup run sessions exited $rc"; }
 [[ $(redis FLUSHALL) == OK ]] || fail "redis FLUSHALL failed"
 [[ -z $(redis GET key2) ]] || fail "FLUSHALL left key2"
-expect_ok keel restore sessions
+expect_ok keel restore sessions --auto-approve
 [[ $(redis GET key2) == "value 2" ]] || fail "the restore did not bring back key2 (GET answered '$(redis GET key2)')"
 
 step "drill: passes for a good verify query, exit 1 for a bad one"

@@ -57,7 +57,7 @@ for job in to-s3 to-sftp; do
   step "$job: backup, drop, restore, count"
   expect_ok keel backup run "$job"
   sql "DROP TABLE items;" >/dev/null
-  expect_ok keel restore "$job"
+  expect_ok keel restore "$job" --auto-approve
   [[ $(sql "SELECT count(*) FROM items") == 1000 ]] || fail "$job: the restore does not hold 1000 rows"
   keel_json backup list "$job" >"$WORK/$job.json" || fail "keel backup list $job failed"
   [[ $(json_get "$WORK/$job.json" 'len(d["backups"])') == 1 ]] || { show "$WORK/$job.json"; fail "$job: expected one backup"; }

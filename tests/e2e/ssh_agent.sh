@@ -96,7 +96,7 @@ assert_contains "$WORK/last.out" "1 ok, 1 failed"
 run_rc rc keel health
 [[ $rc != 0 ]] || fail "keel health passes with a host that cannot be verified"
 ssh_host_ctl stop 2
-expect_ok keel state rm servers.h2
+expect_ok keel state rm servers.h2 --auto-approve
 
 step "destroy removes the agent keel installed"
 expect_ok keel destroy --auto-approve

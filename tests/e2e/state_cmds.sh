@@ -82,7 +82,7 @@ expect_ok keel plan --detailed-exitcode
 
 step "state rm, then state import brings files.b back"
 b_before=$(identity "$OUT/b.txt")
-expect_ok keel state rm files.b
+expect_ok keel state rm files.b --auto-approve
 expect_ok keel state list
 [[ $(cat "$WORK/last.out") == files.c ]] || { show "$WORK/last.out"; fail "after state rm files.b, state list should be files.c only"; }
 [[ -f $OUT/b.txt ]] || fail "state rm deleted the file itself"
