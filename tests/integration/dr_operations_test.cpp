@@ -210,13 +210,13 @@ TEST_CASE("postgres to S3 and over SFTP: back up, drop, restore; a flipped byte 
     INFO((restored ? "" : restored.error().message()));
     REQUIRE(restored);
     CHECK(sql(db, "SELECT count(*) FROM orders") == "2000");
-    auto listed = dr::list_backups(job);
+    auto listed = dr::list_backups(job, context);
     REQUIRE(listed);
     CHECK((*listed)["backups"].size() == 1);
   }
   // A flipped byte over SFTP (the files are on this machine) is refused.
   if (jobs.size() == 2) {
-    auto listed = dr::list_backups(jobs[1]);
+    auto listed = dr::list_backups(jobs[1], context);
     REQUIRE(listed);
     std::string data = sftp_dir + "/main/" + (*listed)["backups"][0]["id"].get<std::string>() + ".kdr";
     auto bytes = files::read_file(data);
@@ -284,7 +284,7 @@ TEST_CASE("files: back up, restore into a directory, retention prunes", "[integr
     ids.push_back(id_of(backup));
     std::this_thread::sleep_for(1100ms);  // distinct ids and times
   }
-  auto listed = dr::list_backups(job);
+  auto listed = dr::list_backups(job, context);
   REQUIRE(listed);
   REQUIRE((*listed)["backups"].size() == 2);
   CHECK((*listed)["backups"][0]["id"] == ids[2]);
@@ -334,11 +334,11 @@ TEST_CASE("keel-dr killed in the middle of a backup leaves nothing listed", "[in
   child->wait();
 
   dr::Job parsed = *dr::job_from_json(job);
-  auto listed = dr::list_backups(parsed);
+  auto context = context_in(dir.path, *crypto::key_from_text(key));
+  auto listed = dr::list_backups(parsed, context);
   REQUIRE(listed);
   CHECK((*listed)["backups"].empty());
   // The next backup cleans up what the killed one left.
-  auto context = context_in(dir.path, *crypto::key_from_text(key));
   REQUIRE(files::remove_all(dir.path + "/data/big"));
   REQUIRE(dr::run_backup(parsed, context));
   std::vector<std::string> names;
