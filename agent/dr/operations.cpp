@@ -311,6 +311,7 @@ Result<json> run_backup(const Job& job, const RunContext& context) {
 
 Result<json> run_restore(const Job& job, const RunContext& context, const std::string& snapshot,
                          const std::string& target) {
+  if (auto ok = check_restore_target(job.source, target); !ok) return fail(ok.error());
   auto dest = open_for(job);
   if (!dest) return fail(dest.error());
   auto manifest = find_snapshot(**dest, job, context, snapshot, Purpose::Restore);

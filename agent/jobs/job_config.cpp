@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/dr/restore_target.h"
 #include "core/check_spec.h"
 #include "core/crypto.h"
 #include "core/files.h"
@@ -423,6 +424,15 @@ Result<std::string> read_backup_key(const std::string& path) {
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("backup key file {} must hold a key of 32 bytes as base64 (44 characters)", path));
   return key;
+}
+
+Status check_restore_target(const BackupJob& job, const std::string& target) {
+  const char* kind = to_string(job.source);
+  std::string host;
+  if (auto source = job.definition.find("source"); source != job.definition.end() && source->is_object())
+    if (auto params = source->find(kind); params != source->end() && params->is_object())
+      if (auto h = params->find("host"); h != params->end() && h->is_string()) host = h->get<std::string>();
+  return dr::check_restore_target(kind, host, target);
 }
 
 std::string public_destination(const std::string& url) {

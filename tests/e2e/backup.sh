@@ -121,6 +121,10 @@ copy_uri="${DB_URI%/*}/restored_copy"
   fail "the restore --to restored_copy does not hold 1000 rows"
 expect_rc 1 keel restore main --snapshot no-such-snapshot
 
+step "restore --to is a database name, never a connection string (that would send the password there)"
+expect_rc 1 keel restore main --to "host=127.0.0.2 dbname=restored_copy"
+assert_contains "$WORK/last.out" "not a plain database name"
+
 step "Redis: keys, backup, FLUSHALL, restore"
 for i in 1 2 3; do [[ $(redis SET "key$i" "value $i") == OK ]] || fail "redis SET key$i failed"; done
 run_json "$WORK/redis-run.json" backup run sessions

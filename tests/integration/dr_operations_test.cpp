@@ -121,6 +121,10 @@ TEST_CASE("postgres: back up, drop the table, restore, count the rows; drills pa
   SECTION("into a new database, leaving the original alone") {
     auto copy = dr::run_restore(job, context, id, "main_copy");
     REQUIRE(copy);
+    // Never a connection string: that would send the password elsewhere.
+    auto elsewhere = dr::run_restore(job, context, id, "host=127.0.0.2 dbname=main_copy");
+    REQUIRE_FALSE(elsewhere);
+    CHECK(elsewhere.error().code() == ErrorCode::InvalidConfig);
     CHECK(sql(db, "SELECT count(*) FROM users") == "5000");
     auto uri = db["uri"].get<std::string>();
     db["uri"] = uri.substr(0, uri.rfind('/')) + "/main_copy";

@@ -1,13 +1,16 @@
 // The agent's side of backup jobs that keel-dr relies on: destination URLs
 // and job names checked by hand (no std::regex on input: long values used to
-// be able to overflow the stack).
+// be able to overflow the stack), and restore targets refused before a run
+// starts.
 
 #include <catch2/catch.hpp>
 
 #include <yaml-cpp/yaml.h>
 
 #include "agent/jobs/job_config.h"
+#include "agent/jobs/job_scheduler.h"
 #include "core/diagnostics.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -23,6 +26,15 @@ std::string problems_with(const std::string& name, const std::string& to) {
   auto jobs = parse_backup_jobs(backups, "agent.yaml", "/etc/keel", diags);
   CHECK(jobs.size() == (diags.has_errors() ? 0u : 1u));
   return diags.has_errors() ? diags.describe() : "";
+}
+
+BackupJob job_of(const std::string& kind, nlohmann::json params) {
+  BackupJob job;
+  job.name = "j";
+  job.source = kind == "postgres" ? SourceKind::Postgres : kind == "redis" ? SourceKind::Redis : SourceKind::Files;
+  job.to = "file:///tmp/x";
+  job.definition = {{"name", "j"}, {"source", {{kind, std::move(params)}}}, {"to", job.to}};
+  return job;
 }
 
 }  // namespace
@@ -58,3 +70,33 @@ TEST_CASE("job config: a job name is never `.` or `..` (it is a folder of the de
   CHECK_FALSE(problems_with("..", "file:///x").empty());
 }
 
+TEST_CASE("job config: restore targets are checked against the job's source", "[dr][config][security]") {
+  auto pg = job_of("postgres", {{"host", "10.0.0.5"}, {"port", 5432}, {"database", "app"}});
+  CHECK(check_restore_target(pg, ""));
+  CHECK(check_restore_target(pg, "app_copy"));
+  CHECK_FALSE(check_restore_target(pg, "host=elsewhere dbname=app"));
+  auto redis = job_of("redis", {{"host", "10.0.0.5"}, {"port", 6379}});
+  CHECK(check_restore_target(redis, "10.0.0.5:6380"));
+  CHECK_FALSE(check_restore_target(redis, "10.0.0.6:6379"));
+  auto files = job_of("files", nlohmann::json::array({"/srv"}));
+  CHECK(check_restore_target(files, "/restore"));
+  CHECK_FALSE(check_restore_target(files, "restore"));
+}
+
+TEST_CASE("the agent refuses a restore to a connection string before it starts a run", "[dr][config][security]") {
+  testing::TempDir dir;
+  JobScheduler jobs;
+  REQUIRE(jobs.start(dir.path));
+  jobs.configure({{job_of("postgres", {{"host", "127.0.0.1"}, {"port", 5432}, {"database", "app"}})},
+                  "/nonexistent/keel-dr",
+                  "UOjr19zM9dLZWy8xzDVg9j57BK8jlGw2+GFPwqBo+s4="});
+  RunRequest request;
+  request.kind = RunKind::Restore;
+  request.target = "host=127.0.0.2 dbname=app";
+  auto answer = jobs.start_run("j", request);
+  CHECK(answer.outcome == StartAnswer::Outcome::Refused);
+  CHECK_THAT(answer.error, Catch::Contains("not a plain database name"));
+  CHECK_FALSE(answer.run);
+  CHECK(jobs.runs("j").empty());
+  jobs.stop();
+}

@@ -1,10 +1,12 @@
-// Manifests: what parse_manifest() accepts, and what the MAC binds.
+// Manifests: what parse_manifest() accepts, what the MAC binds, and the
+// restore targets keel-dr and the agent accept.
 
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/dr/manifest.h"
+#include "agent/dr/restore_target.h"
 #include "agent/dr/sealed_stream.h"
 #include "tests/support/dr_v1_fixture.h"
 
@@ -144,4 +146,33 @@ TEST_CASE("backup ids have one shape", "[dr][manifest]") {
   for (const char* bad : {"", "20261127T030000Z-1a2b3", "20261127T030000Z-1A2B3C", "2026112xT030000Z-1a2b3c",
                           "20261127T030000Z_1a2b3c", "../20261127T030000", "20261127T030000Z-1a2b3c\n"})
     CHECK_FALSE(valid_backup_id(bad));
+}
+
+TEST_CASE("a restore target means no more than it says", "[dr][restore][security]") {
+  // PostgreSQL: a plain database name, never a libpq connection string.
+  CHECK(check_restore_target("postgres", "", ""));
+  CHECK(check_restore_target("postgres", "", "main_copy"));
+  CHECK(check_restore_target("postgres", "", "app-2.restored"));
+  const std::vector<std::string> bad_names = {"host=elsewhere", "host=elsewhere dbname=app", "dbname=app",
+                                              "postgresql://h/db", "postgres://h/db", "a b", "1db", "app'; DROP",
+                                              "x\ny", std::string(64, 'a')};
+  for (const auto& bad : bad_names) {
+    INFO(bad);
+    auto ok = check_restore_target("postgres", "", bad);
+    REQUIRE_FALSE(ok);
+    CHECK(ok.error().code() == ErrorCode::InvalidConfig);
+    CHECK_THAT(ok.error().message(), Catch::Contains("restore target"));
+  }
+  // Redis: a port of the job's own host.
+  CHECK(check_restore_target("redis", "127.0.0.1", "127.0.0.1:6380"));
+  CHECK(check_restore_target("redis", "127.0.0.1", "localhost:6380"));
+  CHECK(check_restore_target("redis", "10.0.0.5", "6380"));
+  CHECK(check_restore_target("redis", "10.0.0.5", "10.0.0.5:6380"));
+  CHECK_FALSE(check_restore_target("redis", "10.0.0.5", "evil.example:6379"));
+  CHECK_FALSE(check_restore_target("redis", "127.0.0.1", "127.0.0.1:99999"));
+  CHECK_FALSE(check_restore_target("redis", "127.0.0.1", "127.0.0.1:"));
+  // Files: an absolute directory.
+  CHECK(check_restore_target("files", "", "/srv/restore"));
+  CHECK_FALSE(check_restore_target("files", "", "relative/dir"));
+  CHECK_FALSE(check_restore_target("files", "", "/srv/\x1b[2Jdir"));
 }

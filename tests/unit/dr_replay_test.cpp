@@ -222,3 +222,18 @@ TEST_CASE("backups of format 1 still restore when named, and never count as the 
   CHECK((*listed)["backups"][1]["authenticated"] == false);
   CHECK(s.restored_version().value_or("") == "new");
 }
+
+TEST_CASE("bad requests to keel-dr's operations are errors, not crashes", "[dr][replay]") {
+  Setup s;
+  s.backup("v1");
+  CHECK_FALSE(dr::run_restore(s.job, s.context, "../../etc", s.dir / "r"));
+  CHECK_FALSE(dr::run_restore(s.job, s.context, "", "relative"));
+  auto job_json = Json{{"name", "../x"}, {"source", {{"files", {"/tmp"}}}}, {"to", "file:///tmp/x"}};
+  CHECK_FALSE(dr::job_from_json(job_json));
+  job_json["name"] = "ok";
+  job_json["s3"] = {{"path_style", "yes"}};
+  CHECK(dr::job_from_json(job_json));
+  CHECK_FALSE(dr::job_from_json(Json::array()));
+  auto pg = Json{{"name", "db"}, {"source", {{"postgres", {{"database", "host=evil dbname=x"}}}}}, {"to", "file:///x"}};
+  CHECK_FALSE(dr::job_from_json(pg));
+}
