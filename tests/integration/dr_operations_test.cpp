@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -298,6 +299,17 @@ TEST_CASE("files: back up, restore into a directory, retention prunes", "[integr
   INFO((restored ? "" : restored.error().message()));
   REQUIRE(restored);
   CHECK(files::read_file(dir.path + "/restored" + data + "/sub/b.txt").value_or("") == "beta");
+  // Over a target where someone planted a symlink on the way: refused, and
+  // nothing is written where it points.
+  std::string outside = dir.path + "/outside", hostile = dir.path + "/hostile";
+  REQUIRE(files::make_dirs(outside));
+  REQUIRE(files::make_dirs(hostile));
+  std::string first = data.substr(1, data.find('/', 1) - 1);  // "tmp"
+  std::filesystem::create_directory_symlink(outside, hostile + "/" + first);
+  auto through = dr::run_restore(job, context, ids[1], hostile);
+  REQUIRE_FALSE(through);
+  CHECK_THAT(through.error().message(), Catch::Contains("symlink"));
+  CHECK(std::filesystem::is_empty(outside));
   CHECK_FALSE(dr::run_restore(job, context, ids[0], dir.path + "/x"));  // pruned
   CHECK_FALSE(dr::run_restore(job, context, "", ""));                   // files need a target
 
