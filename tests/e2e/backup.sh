@@ -144,6 +144,18 @@ expect_ok keel backup run broken
 expect_rc 1 keel drill broken
 assert_contains "$WORK/last.out" "Drill broken failed"
 
+step "a backup copied under a newer name (by whoever holds the destination) is not taken as the newest"
+REPLAY=20991231T235959Z-abcdef
+cp "$BACKUPS/main/main/$SNAPSHOT.kdr" "$BACKUPS/main/main/$REPLAY.kdr"
+cp "$BACKUPS/main/main/$SNAPSHOT.manifest.json" "$BACKUPS/main/main/$REPLAY.manifest.json"
+run_json "$WORK/list3.json" backup list main
+[[ $(json_get "$WORK/list3.json" 'd["backups"][0]["id"]') != "$REPLAY" ]] || fail "the replayed copy is listed as the newest"
+[[ $(json_get "$WORK/list3.json" '[b["id"] for b in d["backups"]].count("'$REPLAY'")') == 0 ]] || fail "the replayed copy is listed"
+run_json "$WORK/restore3.json" restore main
+[[ $rc == 0 ]] || { show "$WORK/restore3.json"; show "$WORK/restore3.json.err"; fail "restore with a replayed copy present failed"; }
+assert_contains "$WORK/restore3.json" "$SNAPSHOT"
+rm "$BACKUPS/main/main/$REPLAY.kdr" "$BACKUPS/main/main/$REPLAY.manifest.json"
+
 step "usage errors: unknown job (exit 2, the jobs named), bad flags"
 expect_rc 2 keel backup run nope
 assert_contains "$WORK/last.out" "main"
