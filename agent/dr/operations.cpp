@@ -47,9 +47,14 @@ Status remove_orphans(Destination& dest, const std::string& job) {
   std::set<std::string> manifests;
   for (const auto& o : *objects)
     if (o.name.ends_with(kManifestSuffix)) manifests.insert(o.name.substr(0, o.name.size() - kManifestSuffix.size()));
+  const std::string prefix = job + "/";
   for (const auto& o : *objects) {
     if (!o.name.ends_with(kDataSuffix)) continue;
-    if (!manifests.contains(o.name.substr(0, o.name.size() - kDataSuffix.size())))
+    // Only keel's own names (JOB/ID.kdr): anything else someone put in the
+    // destination is left alone, and cannot make the clean-up fail.
+    std::string stem = o.name.substr(0, o.name.size() - kDataSuffix.size());
+    if (!valid_backup_id(std::string_view(stem).substr(prefix.size()))) continue;
+    if (!manifests.contains(stem))
       if (auto ok = dest.remove(o.name); !ok) return ok;
   }
   return {};

@@ -237,3 +237,14 @@ TEST_CASE("bad requests to keel-dr's operations are errors, not crashes", "[dr][
   auto pg = Json{{"name", "db"}, {"source", {{"postgres", {{"database", "host=evil dbname=x"}}}}}, {"to", "file:///x"}};
   CHECK_FALSE(dr::job_from_json(pg));
 }
+
+TEST_CASE("the clean-up before a backup removes only keel's own orphaned data objects", "[dr][replay]") {
+  Setup s;
+  s.put(s.store + "/docs/notes.kdr", "someone's file");
+  s.put(s.store + "/docs/sub/20261127T030000Z-1a2b3c.kdr", "not at keel's place");
+  s.put(s.path("docs", "20261127T030000Z-1a2b3c", ".kdr"), "orphaned data of a killed run");
+  s.backup("v1");
+  CHECK(std::filesystem::exists(s.store + "/docs/notes.kdr"));
+  CHECK(std::filesystem::exists(s.store + "/docs/sub/20261127T030000Z-1a2b3c.kdr"));
+  CHECK_FALSE(std::filesystem::exists(s.path("docs", "20261127T030000Z-1a2b3c", ".kdr")));
+}
