@@ -87,6 +87,7 @@ void answer_start(httplib::Response& res, const std::string& job, const StartAns
                                                         to_string(answer.run->kind))},
                                   {"run_id", answer.run->id}});
     case Outcome::Stopping: return send_error(res, 503, "the agent is stopping");
+    case Outcome::Refused: return send_error(res, 400, answer.error);
   }
 }
 

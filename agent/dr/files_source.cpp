@@ -1,9 +1,11 @@
 // Files: a tar archive (GNU tar) of the listed paths, stored relative to /
-// so that a restore can put them under any directory.
+// so that a restore can put them under any directory. Restores write it
+// with TarExtractor, not `tar --extract` (tar_extract.h says why).
 
 #include <spdlog/fmt/fmt.h>
 
 #include "agent/dr/source_impl.h"
+#include "agent/dr/tar_extract.h"
 #include "core/crypto.h"
 #include "core/files.h"
 #include "core/process.h"
@@ -13,11 +15,25 @@ namespace {
 
 constexpr std::chrono::minutes kVerifyTimeout{10};
 
-Result<std::unique_ptr<PipedProcess>> start_untar(const std::string& dir) {
-  if (auto made = files::make_dirs(dir, 0700); !made) return fail(made.error().with_context("restore directory"));
-  process::Child::Spec spec;
-  spec.argv = {"tar", "--extract", "--file=-", "--directory=" + dir};
-  return PipedProcess::start("tar --extract", spec);
+// A restore into a directory through TarExtractor (tar_extract.h), which
+// never follows a symlink inside it.
+class FilesRestore final : public RestoreSink {
+ public:
+  FilesRestore(std::unique_ptr<TarExtractor> extractor, std::string dir)
+      : extractor_(std::move(extractor)), dir_(std::move(dir)) {}
+  Status write(std::string_view raw) override { return extractor_->write(raw); }
+  Status finish() override { return extractor_->finish(); }
+  std::string target() const override { return dir_; }
+
+ private:
+  std::unique_ptr<TarExtractor> extractor_;
+  std::string dir_;
+};
+
+Result<std::unique_ptr<RestoreSink>> start_untar(const std::string& dir) {
+  auto extractor = TarExtractor::start(dir);
+  if (!extractor) return fail(extractor.error());
+  return std::make_unique<FilesRestore>(std::move(*extractor), dir);
 }
 
 class FilesScratch final : public ScratchTarget {
@@ -66,18 +82,15 @@ Result<std::unique_ptr<RestoreSink>> start_restore_of(const FilesSource&, const 
   if (target.empty() || target.front() != '/')
     return fail(ErrorCode::InvalidConfig,
                 "a files backup is restored into a directory: give an absolute path as the target (--to DIR)");
-  auto process = start_untar(target);
-  if (!process) return fail(process.error());
-  return std::make_unique<ProcessRestore>(std::move(*process), target);
+  return start_untar(target);
 }
 
 Result<std::unique_ptr<ScratchTarget>> make_scratch_of(const FilesSource&, const std::string& job,
                                                        const std::string& work_dir) {
   std::string dir = fmt::format("{}/drill-{}-{}", work_dir, identifier_part(job), crypto::hex_encode(crypto::random_bytes(4)));
-  auto process = start_untar(dir);
-  if (!process) return fail(process.error());
-  auto sink = std::make_unique<ProcessRestore>(std::move(*process), dir);
-  return std::make_unique<FilesScratch>(dir, std::move(sink));
+  auto sink = start_untar(dir);
+  if (!sink) return fail(sink.error());
+  return std::make_unique<FilesScratch>(dir, std::move(*sink));
 }
 
 }  // namespace keel::dr

@@ -6,7 +6,10 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "agent/dr/catalog.h"
+#include "agent/dr/manifest.h"
 #include "agent/dr/sealed_stream.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::dr {
@@ -15,23 +18,7 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::system_clock;
 
-constexpr std::string_view kDataSuffix = ".kdr";
-constexpr std::string_view kManifestSuffix = ".manifest.json";
 constexpr std::size_t kReadSize = 1u << 20;
-constexpr std::size_t kMaxManifest = 64u << 10;
-
-std::string data_name(const std::string& job, const std::string& id) { return fmt::format("{}/{}{}", job, id, kDataSuffix); }
-std::string manifest_name(const std::string& job, const std::string& id) {
-  return fmt::format("{}/{}{}", job, id, kManifestSuffix);
-}
-
-std::string new_backup_id(Clock::time_point now) {
-  std::time_t t = Clock::to_time_t(now);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, crypto::hex_encode(crypto::random_bytes(3)));
-}
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -43,36 +30,12 @@ Result<std::unique_ptr<Destination>> open_for(const Job& job) {
   return dest;
 }
 
-Result<std::string> read_small(Destination& dest, const std::string& name) {
-  auto reader = dest.open(name);
-  if (!reader) return fail(reader.error());
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    auto n = (*reader)->read(buf, sizeof buf);
-    if (!n) return fail(n.error());
-    if (*n == 0) return out;
-    out.append(buf, *n);
-    if (out.size() > kMaxManifest) return fail(ErrorCode::Corrupt, name + ": manifest too large");
-  }
-}
-
-// Every complete backup of the job, newest first.
-Result<std::vector<json>> read_manifests(Destination& dest, const std::string& job) {
-  auto objects = dest.list(job + "/");
-  if (!objects) return fail(objects.error());
-  std::vector<json> out;
-  for (const auto& object : *objects) {
-    if (!object.name.ends_with(kManifestSuffix)) continue;
-    auto text = read_small(dest, object.name);
-    if (!text) return fail(text.error());
-    json manifest = json::parse(*text, nullptr, false);
-    if (manifest.is_discarded() || !manifest.is_object() || !manifest.contains("id"))
-      return fail(ErrorCode::Corrupt, fmt::format("{}: {}: not a keel manifest", dest.describe(), object.name));
-    out.push_back(std::move(manifest));
-  }
-  std::sort(out.begin(), out.end(), [](const json& a, const json& b) { return a["id"] > b["id"]; });
-  return out;
+Result<Catalog> catalog_of(Destination& dest, const Job& job, const RunContext& context) {
+  auto catalog = read_catalog(dest, job.name, context.key);
+  if (!catalog) return fail(catalog.error().with_context(dest.describe()));
+  for (const auto& r : catalog->refused)
+    fmt::print(stderr, "keel-dr: {}: {}: ignored: {}\n", dest.describe(), r.object, r.error);
+  return catalog;
 }
 
 // Data objects whose manifest was never written: a run that died between
@@ -84,27 +47,44 @@ Status remove_orphans(Destination& dest, const std::string& job) {
   std::set<std::string> manifests;
   for (const auto& o : *objects)
     if (o.name.ends_with(kManifestSuffix)) manifests.insert(o.name.substr(0, o.name.size() - kManifestSuffix.size()));
+  const std::string prefix = job + "/";
   for (const auto& o : *objects) {
     if (!o.name.ends_with(kDataSuffix)) continue;
-    if (!manifests.contains(o.name.substr(0, o.name.size() - kDataSuffix.size())))
+    // Only keel's own names (JOB/ID.kdr): anything else someone put in the
+    // destination is left alone, and cannot make the clean-up fail.
+    std::string stem = o.name.substr(0, o.name.size() - kDataSuffix.size());
+    if (!valid_backup_id(std::string_view(stem).substr(prefix.size()))) continue;
+    if (!manifests.contains(stem))
       if (auto ok = dest.remove(o.name); !ok) return ok;
   }
   return {};
 }
 
-Result<json> apply_policy(Destination& dest, const Job& job) {
-  json kept = json::array(), removed = json::array();
-  auto manifests = read_manifests(dest, job.name);
-  if (!manifests) return fail(manifests.error());
-  if (job.retention.empty()) {  // keeps everything, as restic refuses to forget without a policy
-    for (const auto& m : *manifests) kept.push_back(m["id"]);
-    return json{{"kept", kept}, {"removed", removed}};
-  }
+// The snapshots retention decides on: the authenticated backups by their
+// authenticated start, then the legacy (format 1) ones, whose claimed times
+// are capped at the oldest authenticated backup's: a format 1 manifest,
+// which anyone holding the destination can write, never outranks an
+// authenticated backup. Refused manifests are neither counted nor removed.
+std::vector<SnapshotRef> retention_refs(const Catalog& catalog) {
   std::vector<SnapshotRef> refs;
-  for (const auto& m : *manifests) {
-    auto started = timeutil::parse_rfc3339(m.value("started", ""));
-    if (!started) return fail(ErrorCode::Corrupt, fmt::format("manifest {}: bad `started`", m["id"].get<std::string>()));
-    refs.push_back({m["id"].get<std::string>(), *started});
+  for (const auto& m : catalog.authenticated) refs.push_back({m.id, m.started_at});
+  for (const auto& m : catalog.legacy) {
+    auto when = m.started_at;
+    if (!catalog.authenticated.empty()) when = std::min(when, catalog.authenticated.back().started_at);
+    refs.push_back({m.id, when});
+  }
+  return refs;
+}
+
+Result<json> apply_policy(Destination& dest, const Job& job, const RunContext& context) {
+  json kept = json::array(), removed = json::array(), ignored = json::array();
+  auto catalog = catalog_of(dest, job, context);
+  if (!catalog) return fail(catalog.error());
+  for (const auto& r : catalog->refused) ignored.push_back(r.object);
+  auto refs = retention_refs(*catalog);
+  if (job.retention.empty()) {  // keeps everything, as restic refuses to forget without a policy
+    for (const auto& r : refs) kept.push_back(r.id);
+    return json{{"kept", kept}, {"removed", removed}, {"ignored", ignored}};
   }
   auto decisions = apply_retention(refs, job.retention);
   if (!decisions) return fail(decisions.error());
@@ -118,18 +98,14 @@ Result<json> apply_policy(Destination& dest, const Job& job) {
     if (auto ok = dest.remove(data_name(job.name, d.snapshot.id)); !ok) return fail(ok.error());
     removed.push_back(d.snapshot.id);
   }
-  return json{{"kept", kept}, {"removed", removed}};
+  return json{{"kept", kept}, {"removed", removed}, {"ignored", ignored}};
 }
 
-Result<json> find_snapshot(Destination& dest, const Job& job, const std::string& snapshot) {
-  auto manifests = read_manifests(dest, job.name);
-  if (!manifests) return fail(manifests.error());
-  if (manifests->empty()) return fail(ErrorCode::NotFound, fmt::format("job {} has no backups in {}", job.name, dest.describe()));
-  if (snapshot.empty()) return manifests->front();
-  for (const auto& m : *manifests)
-    if (m["id"] == snapshot) return m;
-  return fail(ErrorCode::NotFound, fmt::format("job {} has no backup {} (newest: {})", job.name, snapshot,
-                                               manifests->front()["id"].get<std::string>()));
+Result<Manifest> find_snapshot(Destination& dest, const Job& job, const RunContext& context,
+                               const std::string& snapshot, Purpose purpose) {
+  auto catalog = catalog_of(dest, job, context);
+  if (!catalog) return fail(catalog.error());
+  return choose_backup(*catalog, job.name, snapshot, purpose, dest.describe());
 }
 
 // Throttles progress reports to a few per second.
@@ -155,14 +131,14 @@ class ProgressReporter {
 // whole backup has been checked.
 class VerifiedReader {
  public:
-  VerifiedReader(Destination& dest, const Job& job, const RunContext& context, json manifest)
+  VerifiedReader(Destination& dest, const Job& job, const RunContext& context, Manifest manifest)
       : dest_(dest), job_(job), context_(context), manifest_(std::move(manifest)), reporter_(context) {}
   ~VerifiedReader() {
     if (spool_) (void)spool_->remove(spool_name_);
   }
 
   Status verify() {
-    std::string id = manifest_["id"];
+    const std::string& id = manifest_.id;
     auto reader = dest_.open(data_name(job_.name, id));
     if (!reader) return fail(reader.error());
     std::unique_ptr<ObjectWriter> spool_writer;
@@ -170,7 +146,7 @@ class VerifiedReader {
       auto spool = open_file_destination(context_.spool_dir);
       if (!spool) return fail(spool.error().with_context("spool"));
       spool_ = std::move(*spool);
-      spool_name_ = id + kDataSuffix.data();
+      spool_name_ = id + std::string(kDataSuffix);
       auto w = spool_->create(spool_name_);
       if (!w) return fail(w.error().with_context("spool"));
       spool_writer = std::move(*w);
@@ -180,16 +156,14 @@ class VerifiedReader {
     options.progress = [&](std::uint64_t n) { reporter_.report({"verify", n, 0}); };
     auto totals = unseal(**reader, context_.key, options);
     if (!totals) return fail(totals.error().with_context("backup " + id));
-    if (totals->sha256 != manifest_.value("sha256", "") ||
-        totals->stored_bytes != manifest_.value("stored_bytes", std::uint64_t{0}))
-      return fail(ErrorCode::Corrupt, fmt::format("backup {}: its sha256 or size differs from its manifest", id));
+    if (auto ok = matches_manifest(*totals); !ok) return ok;
     if (spool_writer)
       if (auto ok = spool_writer->commit(); !ok) return fail(ok.error().with_context("spool"));
     return {};
   }
 
   Result<StreamTotals> restore_into(RestoreSink& sink) {
-    std::string id = manifest_["id"];
+    const std::string& id = manifest_.id;
     auto reader = spool_ ? spool_->open(spool_name_) : dest_.open(data_name(job_.name, id));
     if (!reader) return fail(reader.error());
     std::uint64_t written = 0, read = 0;
@@ -208,10 +182,29 @@ class VerifiedReader {
   }
 
  private:
+  // The data must be what the manifest describes: the same bytes (SHA-256
+  // and size), and a format-2 stream sealed for the same job, id and time.
+  Status matches_manifest(const StreamTotals& totals) const {
+    const Manifest& m = manifest_;
+    if (totals.binding) {
+      const StreamBinding& b = *totals.binding;
+      if (b != StreamBinding{m.job, m.id, m.started, m.source})
+        return fail(ErrorCode::Corrupt, fmt::format("backup {}: its data was sealed as backup {} of job {} ({} {}), "
+                                                    "not what its manifest says (a replayed or swapped object)",
+                                                    m.id, b.id, b.job, b.source, b.started));
+    }
+    if (totals.format != m.format)
+      return fail(ErrorCode::Corrupt, fmt::format("backup {}: its data is of format {}, its manifest of format {}",
+                                                  m.id, totals.format, m.format));
+    if (totals.sha256 != m.sha256 || totals.stored_bytes != m.stored_bytes)
+      return fail(ErrorCode::Corrupt, fmt::format("backup {}: its sha256 or size differs from its manifest", m.id));
+    return {};
+  }
+
   Destination& dest_;
   const Job& job_;
   const RunContext& context_;
-  json manifest_;
+  Manifest manifest_;
   ProgressReporter reporter_;
   std::unique_ptr<Destination> spool_;
   std::string spool_name_;
@@ -242,9 +235,13 @@ std::string string_at(const json& j, const char* key) {
 
 Result<Job> job_from_json(const json& j) {
   Job job;
+  if (!j.is_object()) return fail(ErrorCode::InvalidConfig, "job: expected a JSON object");
   job.name = string_at(j, "name");
-  if (job.name.empty()) return fail(ErrorCode::InvalidConfig, "job without a name");
-  auto source = source_from_json(j.value("source", json()));
+  // The name becomes a folder of the destination and is bound into every
+  // backup: the agent's own rule for job names (job_config.h).
+  if (!text::is_name(job.name, 61, "_.-", "_.-") || job.name == "." || job.name == "..")
+    return fail(ErrorCode::InvalidConfig, fmt::format("job name `{}`: letters, digits, `_`, `-` and `.` only", job.name));
+  auto source = source_from_json(j.contains("source") ? j["source"] : json());
   if (!source) return fail(source.error().with_context("job " + job.name));
   job.source = std::move(*source);
   job.destination.url = string_at(j, "to");
@@ -252,7 +249,7 @@ Result<Job> job_from_json(const json& j) {
     const json& s3 = j["s3"];
     job.destination.s3.endpoint = string_at(s3, "endpoint");
     if (s3.contains("region")) job.destination.s3.region = string_at(s3, "region");
-    job.destination.s3.path_style = s3.value("path_style", false);
+    job.destination.s3.path_style = s3.contains("path_style") && s3["path_style"].is_boolean() && s3["path_style"].get<bool>();
     job.destination.s3.access_key_id = string_at(s3, "access_key_id");
     job.destination.s3.secret_access_key = string_at(s3, "secret_access_key");
   }
@@ -260,7 +257,7 @@ Result<Job> job_from_json(const json& j) {
     job.destination.sftp.key_file = string_at(j["sftp"], "key");
     job.destination.sftp.known_hosts_file = string_at(j["sftp"], "known_hosts");
   }
-  auto retention = retention_from_json(j.value("retention", json()));
+  auto retention = retention_from_json(j.contains("retention") ? j["retention"] : json());
   if (!retention) return fail(retention.error().with_context("job " + job.name));
   job.retention = *retention;
   if (j.contains("drill") && j["drill"].is_object()) job.verify = string_at(j["drill"], "verify");
@@ -271,14 +268,18 @@ Result<json> run_backup(const Job& job, const RunContext& context) {
   auto dest = open_for(job);
   if (!dest) return fail(dest.error());
   if (auto ok = remove_orphans(**dest, job.name); !ok) return fail(ok.error().with_context("clean up"));
-  auto started = Clock::now();
-  std::string id = new_backup_id(started);
-  auto out = (*dest)->create(data_name(job.name, id));
+  Manifest manifest;
+  manifest.started_at = Clock::now();
+  manifest.started = timeutil::rfc3339(manifest.started_at);
+  manifest.id = new_backup_id(manifest.started_at);
+  manifest.job = job.name;
+  manifest.source = source_type(job.source);
+  auto out = (*dest)->create(data_name(job.name, manifest.id));
   if (!out) return fail(out.error());
   auto dump = start_dump(job.source);
   if (!dump) return fail(dump.error());
 
-  SealingWriter sealer(**out, context.key);
+  SealingWriter sealer(**out, context.key, StreamBinding{manifest.job, manifest.id, manifest.started, manifest.source});
   ProgressReporter reporter(context);
   std::string buffer(kReadSize, '\0');
   for (;;) {
@@ -294,32 +295,31 @@ Result<json> run_backup(const Job& job, const RunContext& context) {
   if (auto ok = (*out)->commit(); !ok) return fail(ok.error().with_context("store"));
   reporter.report({"backup", totals->raw_bytes, totals->stored_bytes}, true);
 
-  json manifest = {{"id", id},
-                   {"job", job.name},
-                   {"source", source_type(job.source)},
-                   {"started", timeutil::rfc3339(started)},
-                   {"finished", timeutil::rfc3339(Clock::now())},
-                   {"raw_bytes", totals->raw_bytes},
-                   {"stored_bytes", totals->stored_bytes},
-                   {"sha256", totals->sha256},
-                   {"key_id", key_id(context.key)},
-                   {"format", "keel-dr/1 zstd aes-256-gcm"},
-                   {"keel_version", KEEL_VERSION}};
-  auto manifest_out = (*dest)->create(manifest_name(job.name, id));
+  manifest.finished_at = Clock::now();
+  manifest.finished = timeutil::rfc3339(manifest.finished_at);
+  manifest.raw_bytes = totals->raw_bytes;
+  manifest.stored_bytes = totals->stored_bytes;
+  manifest.sha256 = totals->sha256;
+  manifest.key_id = key_id(context.key);
+  manifest.keel_version = KEEL_VERSION;
+  seal_manifest(manifest, context.key);
+  json stored = to_json(manifest);
+  auto manifest_out = (*dest)->create(manifest_name(job.name, manifest.id));
   if (!manifest_out) return fail(manifest_out.error());
-  if (auto ok = (*manifest_out)->write(manifest.dump(2) + "\n"); !ok) return fail(ok.error());
+  if (auto ok = (*manifest_out)->write(stored.dump(2) + "\n"); !ok) return fail(ok.error());
   if (auto ok = (*manifest_out)->commit(); !ok) return fail(ok.error().with_context("store manifest"));
 
-  auto retention = apply_policy(**dest, job);
+  auto retention = apply_policy(**dest, job, context);
   if (!retention) return fail(retention.error().with_context("retention (the backup itself is stored)"));
-  return json{{"manifest", manifest}, {"retention", *retention}};
+  return json{{"manifest", stored}, {"retention", *retention}};
 }
 
 Result<json> run_restore(const Job& job, const RunContext& context, const std::string& snapshot,
                          const std::string& target) {
+  if (auto ok = check_restore_target(job.source, target); !ok) return fail(ok.error());
   auto dest = open_for(job);
   if (!dest) return fail(dest.error());
-  auto manifest = find_snapshot(**dest, job, snapshot);
+  auto manifest = find_snapshot(**dest, job, context, snapshot, Purpose::Restore);
   if (!manifest) return fail(manifest.error());
   VerifiedReader reader(**dest, job, context, *manifest);
   if (auto ok = reader.verify(); !ok) return fail(ok.error().with_context("refusing to restore"));
@@ -327,16 +327,21 @@ Result<json> run_restore(const Job& job, const RunContext& context, const std::s
   if (!sink) return fail(sink.error());
   auto totals = reader.restore_into(**sink);
   if (!totals) return fail(totals.error());
-  return json{{"snapshot", (*manifest)["id"]}, {"target", (*sink)->target()}, {"raw_bytes", totals->raw_bytes}};
+  json out = {{"snapshot", manifest->id},
+              {"target", (*sink)->target()},
+              {"raw_bytes", totals->raw_bytes},
+              {"authenticated", manifest->format == 2}};
+  if (manifest->format == 1)
+    out["warning"] = fmt::format("backup {} is of format 1: its job, id and time are not authenticated", manifest->id);
+  return out;
 }
 
 Result<json> run_drill(const Job& job, const RunContext& context, const std::string& snapshot, json* result) {
   auto started = Clock::now();
   auto dest = open_for(job);
   if (!dest) return fail(dest.error());
-  auto manifest = find_snapshot(**dest, job, snapshot);
-  if (!manifest) return fail(manifest.error());
-  auto backup_finished = timeutil::parse_rfc3339(manifest->value("finished", ""));
+  auto manifest = find_snapshot(**dest, job, context, snapshot, Purpose::Drill);
+  if (!manifest) return fail(manifest.error().with_context("drill"));
   VerifiedReader reader(**dest, job, context, *manifest);
   if (auto ok = reader.verify(); !ok) return fail(ok.error().with_context("drill"));
   auto scratch = make_scratch_target(job.source, job.name, context.spool_dir);
@@ -351,32 +356,36 @@ Result<json> run_drill(const Job& job, const RunContext& context, const std::str
     if (!v) return fail(v.error().with_context("drill verify"));
     verdict = *v;
   }
-  json out = {{"snapshot", (*manifest)["id"]},
+  // The backup's age from its authenticated finish time (a drill uses
+  // authenticated backups only), never less than zero.
+  double rpo = std::max(0.0, seconds_between(manifest->finished_at, started));
+  json out = {{"snapshot", manifest->id},
               {"verified", verdict.passed},
               {"verify_output", verdict.output.substr(0, 4096)},
               {"rto_seconds", seconds_between(started, restored)},
-              {"rpo_seconds", backup_finished ? seconds_between(*backup_finished, started) : 0.0},
+              {"rpo_seconds", rpo},
+              {"backup_finished", manifest->finished},
               {"raw_bytes", totals->raw_bytes}};
   if (result) *result = out;
   if (!verdict.passed)
-    return fail(ErrorCode::Corrupt, fmt::format("drill of backup {}: verify failed: {}",
-                                                (*manifest)["id"].get<std::string>(), verdict.output.substr(0, 500)));
+    return fail(ErrorCode::Corrupt,
+                fmt::format("drill of backup {}: verify failed: {}", manifest->id, verdict.output.substr(0, 500)));
   return out;
 }
 
-Result<json> run_prune(const Job& job, const RunContext&) {
+Result<json> run_prune(const Job& job, const RunContext& context) {
   auto dest = open_for(job);
   if (!dest) return fail(dest.error());
   if (auto ok = remove_orphans(**dest, job.name); !ok) return fail(ok.error().with_context("clean up"));
-  return apply_policy(**dest, job);
+  return apply_policy(**dest, job, context);
 }
 
-Result<json> list_backups(const Job& job) {
+Result<json> list_backups(const Job& job, const RunContext& context) {
   auto dest = open_for(job);
   if (!dest) return fail(dest.error());
-  auto manifests = read_manifests(**dest, job.name);
-  if (!manifests) return fail(manifests.error());
-  return json{{"backups", *manifests}};
+  auto catalog = catalog_of(**dest, job, context);
+  if (!catalog) return fail(catalog.error());
+  return catalog_to_json(*catalog);
 }
 
 }  // namespace keel::dr

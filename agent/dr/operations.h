@@ -8,7 +8,10 @@
 //                          its manifest does
 //
 // IDs are the backup's UTC start time plus a random suffix
-// ("20261127T030000Z-1a2b3c"), so names sort by age.
+// ("20261127T030000Z-1a2b3c"). Which manifests are trusted, and which
+// backup is the newest, is catalog.h's business: restores and drills use
+// authenticated backups, and check the data against its manifest before
+// anything reaches the target.
 
 #include <chrono>
 #include <cstdint>
@@ -57,6 +60,6 @@ Result<nlohmann::json> run_restore(const Job& job, const RunContext& context, co
 Result<nlohmann::json> run_drill(const Job& job, const RunContext& context, const std::string& snapshot,
                                  nlohmann::json* result);
 Result<nlohmann::json> run_prune(const Job& job, const RunContext& context);
-Result<nlohmann::json> list_backups(const Job& job);
+Result<nlohmann::json> list_backups(const Job& job, const RunContext& context);
 
 }  // namespace keel::dr

@@ -22,6 +22,7 @@
 #include "agent/dr/source_impl.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/text.h"
 
 namespace keel::dr {
 namespace {
@@ -259,17 +260,17 @@ Result<std::unique_ptr<DumpStream>> start_dump_of(const RedisSource& s) {
 
 Result<std::unique_ptr<RestoreSink>> start_restore_of(const RedisSource& s, const std::string& target,
                                                       const std::string&) {
+  // check_restore_target() has checked the shape: PORT, or HOST:PORT on
+  // the job's own host.
   std::string host = s.host;
   int port = s.port;
   if (!target.empty()) {
     auto colon = target.rfind(':');
-    try {
-      if (colon == std::string::npos) throw std::invalid_argument("no port");
-      host = target.substr(0, colon);
-      port = std::stoi(target.substr(colon + 1));
-    } catch (...) {
+    if (colon != std::string::npos) host = target.substr(0, colon);
+    auto parsed = text::parse_port(colon == std::string::npos ? target : target.substr(colon + 1));
+    if (!parsed)
       return fail(ErrorCode::InvalidConfig, fmt::format("restore target `{}`: expected HOST:PORT of a Redis server", target));
-    }
+    port = *parsed;
   }
   auto scratch = PrivateRedis::prepare("restore");
   if (!scratch) return fail(scratch.error());

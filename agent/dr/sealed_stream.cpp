@@ -11,15 +11,21 @@
 namespace keel::dr {
 namespace {
 
-constexpr std::string_view kMagic = "KEELDR01";
+constexpr std::string_view kMagicV1 = "KEELDR01", kMagicV2 = "KEELDR02";
 constexpr std::size_t kKeyIdSize = 8, kSaltSize = 16, kTagSize = 16, kNonceSize = 12;
-constexpr std::size_t kHeaderSize = kMagic.size() + kKeyIdSize + kSaltSize + 4;
+// The part every format has; format 2 follows it with the binding.
+constexpr std::size_t kFixedHeaderSize = kMagicV1.size() + kKeyIdSize + kSaltSize + 4;
+constexpr std::size_t kMaxBindingSize = 4 * 256;
 constexpr std::size_t kFrameHeaderSize = 5;
 constexpr std::size_t kMaxChunkSize = 16u << 20;  // refuse absurd sizes from a damaged header
 constexpr unsigned char kFinal = 1;
 
 void put_u32(std::string& out, std::uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+void put_u16(std::string& out, std::uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v & 0xff));
 }
 void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
@@ -36,8 +42,8 @@ std::string key_id_raw(const crypto::Key& key) {
   return crypto::sha256_raw(input).substr(0, kKeyIdSize);
 }
 
-crypto::Key data_key(const crypto::Key& key, std::string_view salt) {
-  std::string message = "keel-dr-v1";
+crypto::Key data_key(const crypto::Key& key, int format, std::string_view salt) {
+  std::string message = format == 1 ? "keel-dr-v1" : "keel-dr-v2";
   message.append(salt);
   crypto::Key out{};
   size_t out_len = 0;
@@ -118,6 +124,30 @@ std::unexpected<Error> corrupt(const std::string& what) {
   return fail(ErrorCode::Corrupt, "backup is damaged or not a keel backup: " + what);
 }
 
+// job, id, started, source: each a u8 length and its bytes.
+std::string encode_binding(const StreamBinding& b) {
+  std::string out;
+  for (const std::string* field : {&b.job, &b.id, &b.started, &b.source}) {
+    out.push_back(static_cast<char>(std::min<std::size_t>(field->size(), 255)));
+    out.append(field->substr(0, 255));
+  }
+  return out;
+}
+
+std::optional<StreamBinding> decode_binding(std::string_view bytes) {
+  StreamBinding b;
+  for (std::string* field : {&b.job, &b.id, &b.started, &b.source}) {
+    if (bytes.empty()) return std::nullopt;
+    auto size = static_cast<unsigned char>(bytes.front());
+    bytes.remove_prefix(1);
+    if (bytes.size() < size) return std::nullopt;
+    field->assign(bytes.substr(0, size));
+    bytes.remove_prefix(size);
+  }
+  if (!bytes.empty()) return std::nullopt;
+  return b;
+}
+
 }  // namespace
 
 std::string key_id(const crypto::Key& key) { return crypto::hex_encode(key_id_raw(key)); }
@@ -125,11 +155,15 @@ std::string key_id(const crypto::Key& key) { return crypto::hex_encode(key_id_ra
 // ---- writing ----
 
 struct SealingWriter::State {
-  State(const crypto::Key& key, int level) : salt(crypto::random_bytes(kSaltSize)), gcm(data_key(key, salt), true) {
-    header.append(kMagic);
+  State(const crypto::Key& key, const StreamBinding& binding, int level)
+      : salt(crypto::random_bytes(kSaltSize)), gcm(data_key(key, 2, salt), true) {
+    header.append(kMagicV2);
     header.append(key_id_raw(key));
     header.append(salt);
     put_u32(header, kChunkSize);
+    std::string bound = encode_binding(binding);
+    put_u16(header, static_cast<std::uint16_t>(bound.size()));
+    header.append(bound);
     cctx = ZSTD_createCCtx();
     ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     // A second thread compresses while this one seals and stores: the
@@ -151,8 +185,8 @@ struct SealingWriter::State {
   Sha256 sha;
 };
 
-SealingWriter::SealingWriter(ObjectWriter& out, const crypto::Key& key, int zstd_level)
-    : out_(out), state_(std::make_unique<State>(key, zstd_level)) {}
+SealingWriter::SealingWriter(ObjectWriter& out, const crypto::Key& key, const StreamBinding& binding, int zstd_level)
+    : out_(out), state_(std::make_unique<State>(key, binding, zstd_level)) {}
 
 SealingWriter::~SealingWriter() = default;
 
@@ -296,20 +330,45 @@ class Decompressor {
 };
 
 struct Header {
-  std::string bytes, key_id, salt;
+  std::string bytes, key_id, salt;  // bytes: the whole header, as authenticated
   std::uint32_t chunk_size = 0;
+  int format = 0;
+  std::optional<StreamBinding> binding;
 };
+
+// Format 2's binding, after the fixed part of the header.
+Status read_binding(StoredInput& input, Header& h) {
+  std::string length, bound;
+  auto got = input.read_exact(length, 2);
+  if (!got) return fail(got.error());
+  if (!*got) return corrupt("truncated in the header");
+  std::size_t size = (static_cast<unsigned char>(length[0]) << 8) | static_cast<unsigned char>(length[1]);
+  if (size > kMaxBindingSize) return corrupt(fmt::format("header binding of {} bytes", size));
+  got = input.read_exact(bound, size);
+  if (!got) return fail(got.error());
+  if (!*got && size > 0) return corrupt("truncated in the header");
+  h.binding = decode_binding(bound);
+  if (!h.binding) return corrupt("malformed header binding");
+  h.bytes += length;
+  h.bytes += bound;
+  return {};
+}
 
 Result<Header> read_header(StoredInput& input, const crypto::Key& key) {
   Header h;
-  auto got = input.read_exact(h.bytes, kHeaderSize);
+  auto got = input.read_exact(h.bytes, kFixedHeaderSize);
   if (!got) return fail(got.error());
   if (!*got) return corrupt("empty");
-  if (std::string_view(h.bytes).substr(0, kMagic.size()) != kMagic) return corrupt("unknown format (bad magic)");
-  h.key_id = h.bytes.substr(kMagic.size(), kKeyIdSize);
-  h.salt = h.bytes.substr(kMagic.size() + kKeyIdSize, kSaltSize);
-  h.chunk_size = get_u32(h.bytes.data() + kMagic.size() + kKeyIdSize + kSaltSize);
+  std::string_view magic = std::string_view(h.bytes).substr(0, kMagicV1.size());
+  if (magic == kMagicV1) h.format = 1;
+  else if (magic == kMagicV2) h.format = 2;
+  else return corrupt("unknown format (bad magic)");
+  h.key_id = h.bytes.substr(kMagicV1.size(), kKeyIdSize);
+  h.salt = h.bytes.substr(kMagicV1.size() + kKeyIdSize, kSaltSize);
+  h.chunk_size = get_u32(h.bytes.data() + kMagicV1.size() + kKeyIdSize + kSaltSize);
   if (h.chunk_size == 0 || h.chunk_size > kMaxChunkSize) return corrupt(fmt::format("chunk size {}", h.chunk_size));
+  if (h.format == 2)
+    if (auto ok = read_binding(input, h); !ok) return fail(ok.error());
   if (h.key_id != key_id_raw(key))
     return fail(ErrorCode::Corrupt, fmt::format("backup was sealed with key {} but this agent has key {}: "
                                                 "restore needs the stack's backup key",
@@ -323,9 +382,11 @@ Result<StreamTotals> unseal(ObjectReader& in, const crypto::Key& key, const Unse
   StoredInput input(in, options);
   auto header = read_header(input, key);
   if (!header) return fail(header.error());
-  Gcm gcm(data_key(key, header->salt), false);
+  Gcm gcm(data_key(key, header->format, header->salt), false);
   Decompressor zstd;
   StreamTotals totals;
+  totals.format = header->format;
+  totals.binding = header->binding;
   std::string frame_header, body, plain;
   for (std::uint64_t index = 0;; ++index) {
     auto got = input.read_exact(frame_header, kFrameHeaderSize);

@@ -5,6 +5,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "agent/dr/restore_target.h"
 #include "agent/dr/source_impl.h"
 
 namespace keel::dr {
@@ -56,6 +57,11 @@ Result<Source> source_from_json(const json& j) {
     s.user = string_of(j["postgres"], "user");
     s.database = string_of(j["postgres"], "database");
     if (s.database.empty()) return invalid("postgres needs `database`");
+    // libpq reads a --dbname with `=` or a URI prefix as a connection
+    // string, which would override host, port and user.
+    if (s.database.find('=') != std::string::npos || s.database.starts_with("postgres://") ||
+        s.database.starts_with("postgresql://"))
+      return invalid("postgres `database` must be a database name, not a connection string");
     return s;
   }
   if (j.contains("redis")) {
@@ -87,8 +93,14 @@ Result<std::unique_ptr<DumpStream>> start_dump(const Source& source) {
   return std::visit([](const auto& s) { return start_dump_of(s); }, source);
 }
 
+Status check_restore_target(const Source& source, const std::string& target) {
+  const auto* redis = std::get_if<RedisSource>(&source);
+  return check_restore_target(source_type(source), redis ? redis->host : std::string(), target);
+}
+
 Result<std::unique_ptr<RestoreSink>> start_restore(const Source& source, const std::string& target,
                                                    const std::string& work_dir) {
+  if (auto ok = check_restore_target(source, target); !ok) return fail(ok.error());
   return std::visit([&](const auto& s) { return start_restore_of(s, target, work_dir); }, source);
 }
 

@@ -56,8 +56,13 @@ class RestoreSink {
   virtual std::string target() const = 0;  // for messages: "database app2", "redis 127.0.0.1:6380", "/srv/restore"
 };
 
+// Whether `target` is something a restore of `source` may write to
+// (restore_target.h): InvalidConfig, saying why, otherwise.
+Status check_restore_target(const Source& source, const std::string& target);
+
 // A restore into `target` (empty: the original): a database name, a
 // "host:port" Redis instance, or a directory (required for files).
+// The target is checked with check_restore_target() first.
 // `work_dir` holds temporary files (Redis loads an RDB from a file).
 Result<std::unique_ptr<RestoreSink>> start_restore(const Source& source, const std::string& target,
                                                    const std::string& work_dir);

@@ -5,14 +5,15 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "agent/dr/restore_target.h"
 #include "core/check_spec.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::agent {
@@ -40,6 +41,37 @@ std::string scheme_of(const std::string& url) {
   return colon == std::string::npos ? std::string() : url.substr(0, colon);
 }
 
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// The destination URL's shape, by hand (no std::regex on input):
+//   file:///PATH
+//   s3://BUCKET[/PREFIX]                     BUCKET without `/`, `@`, `:`
+//   sftp://[USER@]HOST[:PORT][/PATH]         USER without `/`, `@`; HOST without `/`, `@`, `:`
+bool well_formed_url(const std::string& scheme, std::string_view url) {
+  if (has_control(url)) return false;
+  std::string_view rest = url.substr(scheme.size() + 3);
+  std::string_view authority = rest.substr(0, rest.find('/'));
+  auto plain = [](std::string_view part, std::string_view banned) {
+    return !part.empty() && part.find_first_of(banned) == std::string_view::npos;
+  };
+  if (scheme == "file") return authority.empty() && rest.starts_with("/");
+  if (scheme == "s3") return plain(authority, "@:");
+  if (scheme != "sftp") return false;
+  if (auto at = authority.find('@'); at != std::string_view::npos) {
+    if (!plain(authority.substr(0, at), "@")) return false;
+    authority.remove_prefix(at + 1);
+  }
+  auto colon = authority.find(':');
+  if (colon != std::string_view::npos) {
+    std::string_view port = authority.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), text::is_digit)) return false;
+    authority = authority.substr(0, colon);
+  }
+  return plain(authority, "@:");
+}
+
 // Reads one job. Every reader reports its own problems and counts them, so
 // that a job with any problem is dropped whole.
 class JobParser {
@@ -49,7 +81,7 @@ class JobParser {
 
   std::optional<BackupJob> parse(const YAML::Node& key, const YAML::Node& node) {
     if (!valid_job_name(name_))
-      error(key, fmt::format("backup name `{}` must hold only letters, digits, `_`, `-` and `.` (at most 61)", name_));
+      error(key, fmt::format("backup name `{}` must hold only letters, digits, `_`, `-` and `.` (at most 61, not `.` or `..`)", name_));
     if (!node.IsMap()) {
       error(node, fmt::format("backup `{}` must be a map with `source` and `to`", name_));
       return std::nullopt;
@@ -241,13 +273,8 @@ class JobParser {
   void read_to(const YAML::Node& node, BackupJob& job) {
     std::string url = string(node, "to");
     if (url.empty()) return;
-    static const std::regex file_url(R"(^file:///.*$)");
-    static const std::regex s3_url(R"(^s3://[^/@:]+(/.*)?$)");
-    static const std::regex sftp_url(R"(^sftp://([^/@]+@)?[^/@:]+(:[0-9]{1,5})?(/.*)?$)");
     const std::string scheme = scheme_of(url);
-    bool ok = (scheme == "file" && std::regex_match(url, file_url)) ||
-              (scheme == "s3" && std::regex_match(url, s3_url)) ||
-              (scheme == "sftp" && std::regex_match(url, sftp_url));
+    bool ok = (scheme == "file" || scheme == "s3" || scheme == "sftp") && well_formed_url(scheme, url);
     if (!ok) {
       error(node,
             scheme == "file" || scheme == "s3" || scheme == "sftp"
@@ -351,8 +378,8 @@ const char* to_string(SourceKind kind) {
 }
 
 bool valid_job_name(const std::string& name) {
-  static const std::regex pattern("[A-Za-z0-9_.-]{1,61}");
-  return std::regex_match(name, pattern);
+  // A folder of the destination: never `.` or `..`.
+  return text::is_name(name, 61, "_.-", "_.-") && name != "." && name != "..";
 }
 
 std::string dr_check_name(const std::string& job) { return fmt::format("dr-{}", job); }
@@ -397,6 +424,15 @@ Result<std::string> read_backup_key(const std::string& path) {
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("backup key file {} must hold a key of 32 bytes as base64 (44 characters)", path));
   return key;
+}
+
+Status check_restore_target(const BackupJob& job, const std::string& target) {
+  const char* kind = to_string(job.source);
+  std::string host;
+  if (auto source = job.definition.find("source"); source != job.definition.end() && source->is_object())
+    if (auto params = source->find(kind); params != source->end() && params->is_object())
+      if (auto h = params->find("host"); h != params->end() && h->is_string()) host = h->get<std::string>();
+  return dr::check_restore_target(kind, host, target);
 }
 
 std::string public_destination(const std::string& url) {

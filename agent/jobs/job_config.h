@@ -64,6 +64,12 @@ std::vector<BackupJob> parse_backup_jobs(const YAML::Node& node, const std::stri
 // trimmed. Errors never quote the file's content.
 Result<std::string> read_backup_key(const std::string& path);
 
+// Whether `target` may be the target of a restore of `job`: the rule of
+// agent/dr/restore_target.h (a plain database name for postgres, a port of
+// the job's own host for redis, an absolute directory for files; empty:
+// the original). InvalidConfig, saying why, otherwise.
+Status check_restore_target(const BackupJob& job, const std::string& target);
+
 // A destination URL fit for logs and API answers: a password in its user
 // info is dropped ("sftp://u:pw@h/d" -> "sftp://u@h/d").
 std::string public_destination(const std::string& url);

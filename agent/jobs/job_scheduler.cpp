@@ -253,6 +253,9 @@ StartAnswer JobScheduler::start_run(const std::string& job, const RunRequest& re
   } else if (auto busy = in_flight_.find(job); busy != in_flight_.end()) {
     answer.outcome = StartAnswer::Outcome::Busy;
     answer.run = busy->second->run;
+  } else if (auto bad = check_restore_target(state->second.job, request.target.value_or("")); !bad) {
+    answer.outcome = StartAnswer::Outcome::Refused;  // before keel-dr sees it (it checks again)
+    answer.error = bad.error().message();
   } else {
     answer.run = launch(state->second, request);
   }

@@ -53,9 +53,10 @@ struct RunRequest {
 };
 
 struct StartAnswer {
-  enum class Outcome { Started, UnknownJob, Busy, Stopping };
+  enum class Outcome { Started, UnknownJob, Busy, Stopping, Refused };
   Outcome outcome = Outcome::Started;
   std::optional<Run> run;  // Started: the new run; Busy: the one in progress
+  std::string error;       // Refused: why (a restore target it may not have)
 };
 
 // One job for GET /v1/jobs (nothing secret in it).

@@ -121,6 +121,10 @@ copy_uri="${DB_URI%/*}/restored_copy"
   fail "the restore --to restored_copy does not hold 1000 rows"
 expect_rc 1 keel restore main --snapshot no-such-snapshot --auto-approve
 
+step "restore --to is a database name, never a connection string (that would send the password there)"
+expect_rc 1 keel restore main --to "host=127.0.0.2 dbname=restored_copy"
+assert_contains "$WORK/last.out" "not a plain database name"
+
 step "Redis: keys, backup, FLUSHALL, restore"
 for i in 1 2 3; do [[ $(redis SET "key$i" "value $i") == OK ]] || fail "redis SET key$i failed"; done
 run_json "$WORK/redis-run.json" backup run sessions
@@ -139,6 +143,18 @@ run_json "$WORK/drill.json" drill main
 expect_ok keel backup run broken
 expect_rc 1 keel drill broken
 assert_contains "$WORK/last.out" "Drill broken failed"
+
+step "a backup copied under a newer name (by whoever holds the destination) is not taken as the newest"
+REPLAY=20991231T235959Z-abcdef
+cp "$BACKUPS/main/main/$SNAPSHOT.kdr" "$BACKUPS/main/main/$REPLAY.kdr"
+cp "$BACKUPS/main/main/$SNAPSHOT.manifest.json" "$BACKUPS/main/main/$REPLAY.manifest.json"
+run_json "$WORK/list3.json" backup list main
+[[ $(json_get "$WORK/list3.json" 'd["backups"][0]["id"]') != "$REPLAY" ]] || fail "the replayed copy is listed as the newest"
+[[ $(json_get "$WORK/list3.json" '[b["id"] for b in d["backups"]].count("'$REPLAY'")') == 0 ]] || fail "the replayed copy is listed"
+run_json "$WORK/restore3.json" restore main
+[[ $rc == 0 ]] || { show "$WORK/restore3.json"; show "$WORK/restore3.json.err"; fail "restore with a replayed copy present failed"; }
+assert_contains "$WORK/restore3.json" "$SNAPSHOT"
+rm "$BACKUPS/main/main/$REPLAY.kdr" "$BACKUPS/main/main/$REPLAY.manifest.json"
 
 step "usage errors: unknown job (exit 2, the jobs named), bad flags"
 expect_rc 2 keel backup run nope

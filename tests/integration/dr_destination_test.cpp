@@ -312,6 +312,53 @@ TEST_CASE("dr destination conformance: file", "[integration][dr][destination][fi
   });
 }
 
+TEST_CASE("file destination: symlinks planted in it are never followed", "[integration][dr][destination][file]") {
+  TempDir root;
+  std::string dir = root.path + "/store", outside = root.path + "/outside";
+  REQUIRE(files::make_dirs(dir));
+  REQUIRE(files::make_dirs(outside));
+  REQUIRE(files::write_atomic(outside + "/secret", "secret", 0600));
+  auto dest = open_file_destination(dir);
+  REQUIRE(dest.has_value());
+
+  // A job's folder pointing elsewhere: nothing is written, read or removed there.
+  fs::create_directory_symlink(outside, dir + "/job");
+  auto w = (*dest)->create("job/x.kdr");
+  REQUIRE_FALSE(w);
+  CHECK(w.error().code() == ErrorCode::Corrupt);
+  CHECK_THAT(w.error().message(), Catch::Contains("symlink"));
+  CHECK_FALSE((*dest)->open("job/secret"));
+  CHECK_FALSE((*dest)->remove("job/secret"));
+  CHECK(fs::exists(outside + "/secret"));
+  auto listed = (*dest)->list("job/");
+  REQUIRE(listed);
+  CHECK(listed->empty());
+
+  // An object that is a symlink (to a file outside), or a fifo: refused
+  // at once, never read through or waited on.
+  REQUIRE(files::make_dirs(dir + "/other"));
+  fs::create_symlink(outside + "/secret", dir + "/other/a.manifest.json");
+  auto r = (*dest)->open("other/a.manifest.json");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == ErrorCode::Corrupt);
+  REQUIRE(::mkfifo((dir + "/other/b.manifest.json").c_str(), 0600) == 0);
+  auto fifo = (*dest)->open("other/b.manifest.json");
+  REQUIRE_FALSE(fifo);
+  CHECK(fifo.error().code() == ErrorCode::Corrupt);
+  listed = (*dest)->list("other/");
+  REQUIRE(listed);
+  CHECK(listed->empty());
+
+  // A symlink at an object's final name is replaced by the commit.
+  fs::create_symlink(outside + "/secret", dir + "/other/c.kdr");
+  auto c = (*dest)->create("other/c.kdr");
+  REQUIRE(c);
+  REQUIRE((*c)->write("new"));
+  REQUIRE((*c)->commit());
+  CHECK(files::read_file(outside + "/secret").value_or("") == "secret");
+  CHECK_FALSE(fs::is_symlink(dir + "/other/c.kdr"));
+}
+
 TEST_CASE("dr destination conformance: sftp", "[integration][dr][destination][sftp]") {
   const Service* server = sshd();
   if (!server) return;

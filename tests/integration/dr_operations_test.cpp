@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -121,6 +122,10 @@ TEST_CASE("postgres: back up, drop the table, restore, count the rows; drills pa
   SECTION("into a new database, leaving the original alone") {
     auto copy = dr::run_restore(job, context, id, "main_copy");
     REQUIRE(copy);
+    // Never a connection string: that would send the password elsewhere.
+    auto elsewhere = dr::run_restore(job, context, id, "host=127.0.0.2 dbname=main_copy");
+    REQUIRE_FALSE(elsewhere);
+    CHECK(elsewhere.error().code() == ErrorCode::InvalidConfig);
     CHECK(sql(db, "SELECT count(*) FROM users") == "5000");
     auto uri = db["uri"].get<std::string>();
     db["uri"] = uri.substr(0, uri.rfind('/')) + "/main_copy";
@@ -210,13 +215,13 @@ TEST_CASE("postgres to S3 and over SFTP: back up, drop, restore; a flipped byte 
     INFO((restored ? "" : restored.error().message()));
     REQUIRE(restored);
     CHECK(sql(db, "SELECT count(*) FROM orders") == "2000");
-    auto listed = dr::list_backups(job);
+    auto listed = dr::list_backups(job, context);
     REQUIRE(listed);
     CHECK((*listed)["backups"].size() == 1);
   }
   // A flipped byte over SFTP (the files are on this machine) is refused.
   if (jobs.size() == 2) {
-    auto listed = dr::list_backups(jobs[1]);
+    auto listed = dr::list_backups(jobs[1], context);
     REQUIRE(listed);
     std::string data = sftp_dir + "/main/" + (*listed)["backups"][0]["id"].get<std::string>() + ".kdr";
     auto bytes = files::read_file(data);
@@ -284,7 +289,7 @@ TEST_CASE("files: back up, restore into a directory, retention prunes", "[integr
     ids.push_back(id_of(backup));
     std::this_thread::sleep_for(1100ms);  // distinct ids and times
   }
-  auto listed = dr::list_backups(job);
+  auto listed = dr::list_backups(job, context);
   REQUIRE(listed);
   REQUIRE((*listed)["backups"].size() == 2);
   CHECK((*listed)["backups"][0]["id"] == ids[2]);
@@ -294,6 +299,17 @@ TEST_CASE("files: back up, restore into a directory, retention prunes", "[integr
   INFO((restored ? "" : restored.error().message()));
   REQUIRE(restored);
   CHECK(files::read_file(dir.path + "/restored" + data + "/sub/b.txt").value_or("") == "beta");
+  // Over a target where someone planted a symlink on the way: refused, and
+  // nothing is written where it points.
+  std::string outside = dir.path + "/outside", hostile = dir.path + "/hostile";
+  REQUIRE(files::make_dirs(outside));
+  REQUIRE(files::make_dirs(hostile));
+  std::string first = data.substr(1, data.find('/', 1) - 1);  // "tmp"
+  std::filesystem::create_directory_symlink(outside, hostile + "/" + first);
+  auto through = dr::run_restore(job, context, ids[1], hostile);
+  REQUIRE_FALSE(through);
+  CHECK_THAT(through.error().message(), Catch::Contains("symlink"));
+  CHECK(std::filesystem::is_empty(outside));
   CHECK_FALSE(dr::run_restore(job, context, ids[0], dir.path + "/x"));  // pruned
   CHECK_FALSE(dr::run_restore(job, context, "", ""));                   // files need a target
 
@@ -334,11 +350,11 @@ TEST_CASE("keel-dr killed in the middle of a backup leaves nothing listed", "[in
   child->wait();
 
   dr::Job parsed = *dr::job_from_json(job);
-  auto listed = dr::list_backups(parsed);
+  auto context = context_in(dir.path, *crypto::key_from_text(key));
+  auto listed = dr::list_backups(parsed, context);
   REQUIRE(listed);
   CHECK((*listed)["backups"].empty());
   // The next backup cleans up what the killed one left.
-  auto context = context_in(dir.path, *crypto::key_from_text(key));
   REQUIRE(files::remove_all(dir.path + "/data/big"));
   REQUIRE(dr::run_backup(parsed, context));
   std::vector<std::string> names;

@@ -4,6 +4,7 @@
 
 #include "agent/dr/sealed_stream.h"
 #include "core/crypto.h"
+#include "tests/support/dr_v1_fixture.h"
 
 namespace {
 
@@ -40,9 +41,12 @@ class MemoryReader final : public ObjectReader {
 // Random-looking data compresses badly, so it spans several chunks.
 std::string incompressible(std::size_t n) { return crypto::random_bytes(n); }
 
-std::string seal(const crypto::Key& key, const std::string& raw, std::size_t piece = 65536) {
+const StreamBinding kBinding{"main", "20261127T030000Z-1a2b3c", "2026-11-27T03:00:00.000Z", "postgres"};
+
+std::string seal(const crypto::Key& key, const std::string& raw, std::size_t piece = 65536,
+                 const StreamBinding& binding = kBinding) {
   MemoryWriter out;
-  SealingWriter writer(out, key);
+  SealingWriter writer(out, key, binding);
   for (std::size_t at = 0; at < raw.size(); at += piece)
     REQUIRE(writer.write(std::string_view(raw).substr(at, piece)));
   auto totals = writer.finish();
@@ -53,7 +57,8 @@ std::string seal(const crypto::Key& key, const std::string& raw, std::size_t pie
   return out.data;
 }
 
-Result<std::string> unseal_all(const crypto::Key& key, const std::string& stored, std::size_t max_read = 1 << 20) {
+Result<std::string> unseal_all(const crypto::Key& key, const std::string& stored, std::size_t max_read = 1 << 20,
+                               StreamTotals* totals_out = nullptr) {
   MemoryReader in(stored, max_read);
   std::string raw;
   UnsealOptions options;
@@ -63,7 +68,13 @@ Result<std::string> unseal_all(const crypto::Key& key, const std::string& stored
   };
   auto totals = unseal(in, key, options);
   if (!totals) return fail(totals.error());
+  if (totals_out) *totals_out = *totals;
   return raw;
+}
+
+// The fixed part of a format-2 header, then the binding's length and bytes.
+std::size_t header_size(const StreamBinding& b = kBinding) {
+  return 36 + 2 + 4 + b.job.size() + b.id.size() + b.started.size() + b.source.size();
 }
 
 }  // namespace
@@ -107,8 +118,9 @@ TEST_CASE("a flipped byte anywhere is refused as corrupt", "[dr][stream]") {
 TEST_CASE("a truncated stream is refused, also at a chunk boundary", "[dr][stream]") {
   auto key = crypto::random_key();
   std::string stored = seal(key, incompressible(2 * kChunkSize + 100));
-  std::size_t first_chunk_end = 36 + 5 + kChunkSize + 16;
-  for (std::size_t keep : {std::size_t{0}, std::size_t{10}, std::size_t{36}, first_chunk_end, stored.size() - 1}) {
+  std::size_t first_chunk_end = header_size() + 5 + kChunkSize + 16;
+  for (std::size_t keep : {std::size_t{0}, std::size_t{10}, std::size_t{36}, std::size_t{40}, header_size(),
+                           first_chunk_end, stored.size() - 1}) {
     auto back = unseal_all(key, stored.substr(0, keep));
     REQUIRE_FALSE(back);
     CHECK(back.error().code() == ErrorCode::Corrupt);
@@ -135,9 +147,9 @@ TEST_CASE("another key is refused before decryption, naming both key ids", "[dr]
 TEST_CASE("chunks swapped between positions fail their tags", "[dr][stream]") {
   auto key = crypto::random_key();
   std::string stored = seal(key, incompressible(3 * kChunkSize));
-  std::size_t frame = 5 + kChunkSize + 16;
-  std::string swapped = stored.substr(0, 36) + stored.substr(36 + frame, frame) + stored.substr(36, frame) +
-                        stored.substr(36 + 2 * frame);
+  std::size_t frame = 5 + kChunkSize + 16, h = header_size();
+  std::string swapped = stored.substr(0, h) + stored.substr(h + frame, frame) + stored.substr(h, frame) +
+                        stored.substr(h + 2 * frame);
   REQUIRE(swapped.size() == stored.size());
   auto back = unseal_all(key, swapped);
   REQUIRE_FALSE(back);
@@ -158,4 +170,46 @@ TEST_CASE("unseal without a sink checks tags and reports the stored hash", "[dr]
   REQUIRE(totals);
   CHECK(totals->sha256 == crypto::sha256_hex(stored));
   CHECK(copy == stored);
+}
+
+TEST_CASE("a stream says what it was sealed for, and that cannot be changed", "[dr][stream]") {
+  auto key = crypto::random_key();
+  std::string stored = seal(key, "rows");
+  StreamTotals totals;
+  REQUIRE(unseal_all(key, stored, 1 << 20, &totals));
+  CHECK(totals.format == 2);
+  REQUIRE(totals.binding);
+  CHECK(*totals.binding == kBinding);
+
+  // Another job's name in the header (same length, so the stream still
+  // parses): every chunk's tag fails.
+  std::string edited = stored;
+  std::size_t at = edited.find("main");
+  REQUIRE(at != std::string::npos);
+  edited.replace(at, 4, "mail");
+  auto back = unseal_all(key, edited);
+  REQUIRE_FALSE(back);
+  CHECK_THAT(back.error().message(), Catch::Contains("authentication tag"));
+
+  // A binding length that runs past the header, or a malformed binding.
+  std::string bad_length = stored;
+  bad_length[37] = static_cast<char>(0xff);
+  CHECK_FALSE(unseal_all(key, bad_length));
+  std::string bad_field = stored;
+  bad_field[38] = static_cast<char>(200);  // the job's length past the binding
+  auto malformed = unseal_all(key, bad_field);
+  REQUIRE_FALSE(malformed);
+  CHECK(malformed.error().code() == ErrorCode::Corrupt);
+}
+
+TEST_CASE("a format 1 stream (written before bindings) still reads, and says it has none", "[dr][stream]") {
+  auto key = crypto::key_from_text(testing::dr_v1::kKey);
+  REQUIRE(key);
+  StreamTotals totals;
+  auto raw = unseal_all(*key, testing::dr_v1::data(), 1 << 20, &totals);
+  REQUIRE(raw);
+  CHECK(totals.format == 1);
+  CHECK_FALSE(totals.binding);
+  CHECK(raw->size() == 10240);  // a tar archive
+  CHECK(raw->find("written by keel-dr format 1") != std::string::npos);
 }
