@@ -226,8 +226,13 @@ std::string restore_target(const JobHost& host, const std::string& to) {
     return to.empty() ? fmt::format("the PostgreSQL database `{}` at {}", pg.value("database", "?"), at(pg))
                       : fmt::format("the PostgreSQL database `{}` at {} (created if missing)", to, at(pg));
   }
-  if (source.contains("redis"))
-    return to.empty() ? fmt::format("the Redis server at {}", at(source["redis"])) : "the Redis server at " + to;
+  if (source.contains("redis")) {
+    if (to.empty()) return fmt::format("the Redis server at {}", at(source["redis"]));
+    // A bare port is on the job's own host (agent/dr/restore_target.h).
+    return to.find(':') == std::string::npos
+               ? fmt::format("the Redis server at {}:{}", source["redis"].value("host", "?"), to)
+               : "the Redis server at " + to;
+  }
   if (source.contains("files")) return to.empty() ? "the job's files, in place" : "the directory " + to;
   return to.empty() ? "the job's source" : to;
 }
