@@ -6,12 +6,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "core/files.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::agent {
@@ -27,6 +27,29 @@ namespace {
 
 const std::vector<std::string> kTopKeys = {"listen", "token_file", "tls",     "state_dir",      "checks",
                                            "webhook", "backups",   "dr_worker", "backup_key_file"};
+
+// "host:port" or "[v6-address]:port"; port 0 means any free one. By hand,
+// not with std::regex: the text comes from PUT /v1/config bodies, and
+// libstdc++'s matcher overflows the stack on long input.
+std::optional<std::pair<std::string, int>> parse_host_port(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (host.empty() || host.find_first_of("[]") != std::string_view::npos) return std::nullopt;
+  } else if (host.empty() || host.find_first_of(":[]") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  int number = 0;
+  for (char c : port) {
+    if (!text::is_digit(c)) return std::nullopt;
+    number = number * 10 + (c - '0');
+  }
+  if (number > 65535) return std::nullopt;
+  return std::pair{std::string(host), number};
+}
 
 class ConfigParser {
  public:
@@ -98,16 +121,14 @@ class ConfigParser {
 
   void parse_listen(const YAML::Node& node, AgentConfig& config) {
     std::string text = scalar(node, "listen");
-    static const std::regex pattern(R"(^(\[[^\]]+\]|[^:\[\]]+):([0-9]{1,5})$)");
-    std::smatch m;
     if (text.empty()) return;
-    if (!std::regex_match(text, m, pattern) || std::stoi(m[2].str()) > 65535) {
+    auto listen = parse_host_port(text);
+    if (!listen) {
       diags_.error(mark(node), fmt::format("`listen` must be host:port, got `{}`", text), "for example 127.0.0.1:7300");
       return;
     }
-    config.listen_host = m[1].str();
-    if (config.listen_host.front() == '[') config.listen_host = config.listen_host.substr(1, config.listen_host.size() - 2);
-    config.listen_port = std::stoi(m[2].str());
+    config.listen_host = listen->first;
+    config.listen_port = listen->second;
   }
 
   void parse_tls(const YAML::Node& node, AgentConfig& config) {
