@@ -113,6 +113,7 @@ std::string Agent::current_token() const {
 }
 
 Result<nlohmann::json> Agent::reload_from_file() {
+  std::lock_guard reload(reload_mutex_);
   auto load = load_agent_config(config_path_);
   if (load.diagnostics.has_errors()) {
     ++counters_.reloads_failed;
@@ -122,6 +123,7 @@ Result<nlohmann::json> Agent::reload_from_file() {
 }
 
 Result<nlohmann::json> Agent::apply_config_text(const std::string& text) {
+  std::lock_guard reload(reload_mutex_);
   // Relative paths in the body are relative to the config file, as they
   // would be once it is written there.
   auto load = parse_agent_config(text, "request body", files::dirname(config_path_));

@@ -48,7 +48,11 @@ class Agent {
   std::string hostname_;
   AgentCounters counters_;
 
-  mutable std::mutex mutex_;  // guards config_ and token_; serialises reloads
+  // Taken for a whole reload (validate, write the file, apply), so that two
+  // PUT /v1/config at once cannot leave the file with one config and the
+  // agent running the other. Never taken by the API's token check.
+  std::mutex reload_mutex_;
+  mutable std::mutex mutex_;  // guards config_ and token_
   AgentConfig config_;
   std::string token_;
 
