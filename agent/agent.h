@@ -34,6 +34,9 @@ class Agent {
   // PUT /v1/config: validates `text`, writes it over the config file (so a
   // restart keeps it), then applies it. The answer: {"applied": true,
   // "added": [...], "changed": [...], "removed": [...], "restart_required": bool}.
+  // PermissionDenied when the file says `remote_config: false`, when `text`
+  // changes a host-only setting, or when it has an exec check that
+  // `exec_allowed` does not list; InvalidConfig when it does not validate.
   Result<nlohmann::json> apply_config_text(const std::string& text);
 
   int port() const { return api_.port(); }
@@ -43,6 +46,8 @@ class Agent {
   CheckResult run_any_check(const checks::CheckSpec& spec);
   void on_status_change(const StatusChange& change);
   std::string current_token() const;
+  AgentConfig running_config() const;
+  Result<nlohmann::json> refuse_config(Error error);
 
   std::string config_path_;
   std::string hostname_;
