@@ -345,10 +345,16 @@ std::string default_dr_worker() {
 }
 
 Result<std::string> read_token(const std::string& path) {
+  // A token is a short line; anything else named here (a device, a log
+  // file, through a PUT /v1/config body) must not be read into memory.
+  constexpr off_t kMaxTokenFile = 4096;
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
     return fail(ErrorCode::PermissionDenied,
                 fmt::format("token file {} is readable by others (mode {:o}); chmod 600 it", path, st.st_mode & 0777));
+  if (::stat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > kMaxTokenFile))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("token file {} is not a regular file of at most {} bytes", path, kMaxTokenFile));
   auto text = files::read_file(path);
   if (!text) return fail(text.error().with_context("token file"));
   std::string token = *text;

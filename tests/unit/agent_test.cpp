@@ -98,6 +98,11 @@ TEST_CASE("agent config: the token file must be private and non-trivial", "[agen
   CHECK(*token == "0123456789abcdef0123");
   REQUIRE(files::write_atomic(path, "short", 0600));
   CHECK_FALSE(read_token(path));
+  // Not a token: a big file, a directory.
+  REQUIRE(files::write_atomic(path, std::string(10'000, 'a'), 0600));
+  CHECK(read_token(path).error().message().find("at most 4096 bytes") != std::string::npos);
+  ::chmod(dir.c_str(), 0700);
+  CHECK_FALSE(read_token(dir.string()));
   std::filesystem::remove_all(dir);
 }
 
