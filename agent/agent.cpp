@@ -79,7 +79,7 @@ Status Agent::start() {
   if (!key) return fail(key.error());
   if (auto st = files::make_dirs(config_.state_dir, 0700); !st) return fail(st.error().with_context("state_dir"));
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(token_mutex_);
     token_ = *token;
   }
   if (auto st = jobs_.start(config_.state_dir); !st) return st;
@@ -109,7 +109,7 @@ void Agent::stop() {
 }
 
 std::string Agent::current_token() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(token_mutex_);
   return token_;
 }
 
@@ -183,7 +183,10 @@ Result<nlohmann::json> Agent::apply(AgentConfig next) {
   jobs_.configure(jobs_settings(next, std::move(*key)));
   auto summary = scheduler_.reload(all_checks(next));
   webhook_.configure(next.webhook);
-  token_ = *token;
+  {
+    std::lock_guard token_lock(token_mutex_);
+    token_ = *token;
+  }
   // The listener keeps its settings until a restart.
   next.listen_host = config_.listen_host;
   next.listen_port = config_.listen_port;

@@ -57,8 +57,11 @@ class Agent {
   // PUT /v1/config at once cannot leave the file with one config and the
   // agent running the other. Never taken by the API's token check.
   std::mutex reload_mutex_;
-  mutable std::mutex mutex_;  // guards config_ and token_
+  mutable std::mutex mutex_;  // guards config_
   AgentConfig config_;
+  // Apart from mutex_: the API's gate thread checks the token of every
+  // request and must not wait for a reload in progress.
+  mutable std::mutex token_mutex_;
   std::string token_;
 
   Webhook webhook_;

@@ -25,6 +25,7 @@ constexpr size_t kApiWorkers = 8;
 constexpr size_t kHistoryOutputLimit = 512;
 // What of a request's path a log line shows (the path is the client's).
 constexpr size_t kLoggedPathLimit = 200;
+constexpr int kErrorLinesPerSecond = 20;
 
 Response json_response(int status, const Json& body) {
   Response res;
@@ -362,13 +363,28 @@ void ApiServer::log(const Request& req, const Response& res) const {
   // 429 and 503 from /v1/health are answers about the checks, not errors.
   if (res.status < 400 || (req.path == "/v1/health" && (res.status == 429 || res.status == 503))) return;
   ++context_.counters->api_errors;
+  long long left_out = 0;
+  {
+    std::lock_guard lock(log_budget_.mutex);
+    auto now = std::chrono::steady_clock::now();
+    if (now - log_budget_.window >= std::chrono::seconds(1)) {
+      log_budget_.window = now;
+      log_budget_.lines = 0;
+    }
+    if (++log_budget_.lines > kErrorLinesPerSecond) {
+      ++log_budget_.left_out;
+      return;
+    }
+    std::swap(left_out, log_budget_.left_out);
+  }
   std::string message;
   auto body = Json::parse(res.body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_string()) message = body["error"];
   std::string path = req.path.size() > kLoggedPathLimit ? req.path.substr(0, kLoggedPathLimit) + "..." : req.path;
-  logging::event(res.status >= 500 ? logging::Level::Error : logging::Level::Warning, "api error",
-                 {{"method", req.method}, {"path", path}, {"status", res.status},
-                  {"remote", req.remote_addr}, {"error", message}});
+  nlohmann::ordered_json fields = {{"method", req.method}, {"path", path}, {"status", res.status},
+                                   {"remote", req.remote_addr}, {"error", message}};
+  if (left_out > 0) fields["not_logged_before"] = left_out;
+  logging::event(res.status >= 500 ? logging::Level::Error : logging::Level::Warning, "api error", fields);
 }
 
 }  // namespace keel::agent

@@ -21,8 +21,10 @@
 // {"error": "..."} and is logged (without the token). Bodies over 1 MiB get
 // 413, heads over 16 KiB or with over 100 fields 431 (agent/httpd).
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -80,8 +82,19 @@ class ApiServer {
   void log(const httpd::Request& request, const httpd::Response& response) const;
 
  private:
+  // At most kErrorLinesPerSecond "api error" lines a second, so that a flood
+  // of refused requests does not flood the log (each is still counted in
+  // keel_agent_api_errors_total); the next line says how many were left out.
+  struct LogBudget {
+    std::mutex mutex;
+    std::chrono::steady_clock::time_point window;
+    int lines = 0;
+    long long left_out = 0;
+  };
+
   ApiContext context_;
   std::unique_ptr<httpd::Server> server_;
+  mutable LogBudget log_budget_;
 };
 
 // The JSON form of a check for the API and webhook (no secrets: the

@@ -228,6 +228,9 @@ TEST_CASE("agent api: the bearer scheme in any case, the token exact", "[agent][
   }
   // A handler is never reached without the token, whoever calls it.
   CHECK(t.api.handle(t.request("GET", "/v1/checks")).status == 401);
+  // A flood of refusals is counted whole, though not all logged.
+  for (int i = 0; i < 100; ++i) t.api.log(t.request("GET", "/v1/checks"), *t.api.admit(t.request("GET", "/v1/checks")));
+  CHECK(t.counters.api_errors == 100);
 }
 
 TEST_CASE("agent api: routes, 404 and 405, without std::regex", "[agent][httpd]") {
