@@ -128,6 +128,17 @@ TEST_CASE("agent config: listen is parsed by hand, whatever its length", "[agent
   CHECK(listen(std::string(100'000, 'a') + ":1").config.listen_host.size() == 100'000);
 }
 
+TEST_CASE("agent config: a malformed duration is a diagnostic, not an exception", "[agent][config]") {
+  // Found by fuzz_agent_config: "8s." made std::stod throw on ".".
+  for (const std::string timeout : {"8s.", ".", ".s", "1..5s", "999999999999d"}) {
+    auto load = parse_agent_config("token_file: t\nwebhook: { url: \"http://127.0.0.1:9/\", timeout: \"" + timeout +
+                                       "\" }\n",
+                                   "agent.yaml", "/etc/keel");
+    INFO(timeout);
+    CHECK(load.diagnostics.describe().find("is not a duration") != std::string::npos);
+  }
+}
+
 TEST_CASE("agent config: remote_config and exec_allowed, the host's own settings", "[agent][config]") {
   auto load = parse_agent_config(R"(token_file: t
 remote_config: false
