@@ -275,6 +275,19 @@ ConfigLoad parse_agent_config(const std::string& text, const std::string& file, 
   ConfigLoad load;
   load.config.file = file;
   std::string dir = !base_dir.empty() ? base_dir : files::dirname(files::absolute(file.empty() ? "." : file, "."));
+  // YAML is Unicode: a config that is not valid UTF-8 is refused before
+  // parsing, rather than having its bytes changed when PUT /v1/config
+  // writes it back out with the host's settings (found by fuzz_agent_config).
+  if (!text::is_valid_utf8(text)) {
+    int line = 1;
+    for (std::string_view rest = text; !rest.empty(); ++line) {
+      size_t nl = rest.find('\n');
+      if (!text::is_valid_utf8(rest.substr(0, nl))) break;
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
+    load.diagnostics.error({file, line, 1}, "the config is not valid UTF-8 (YAML must be)");
+    return load;
+  }
   ConfigParser parser(file, dir, load.diagnostics);
   try {
     parser.parse(YAML::Load(text), load.config, load.keys);

@@ -128,6 +128,12 @@ TEST_CASE("agent config: listen is parsed by hand, whatever its length", "[agent
   CHECK(listen(std::string(100'000, 'a') + ":1").config.listen_host.size() == 100'000);
 }
 
+TEST_CASE("agent config: text that is not UTF-8 is refused with its line", "[agent][config]") {
+  // Found by fuzz_agent_config: yaml-cpp wrote such bytes back changed.
+  auto load = parse_agent_config("token_file: t\nchecks:\n  web: { http: \"http://127.0.0.1/\xff\" }\n", "agent.yaml");
+  CHECK(load.diagnostics.describe().find("agent.yaml:3:1: error: the config is not valid UTF-8") != std::string::npos);
+}
+
 TEST_CASE("agent config: a malformed duration is a diagnostic, not an exception", "[agent][config]") {
   // Found by fuzz_agent_config: "8s." made std::stod throw on ".".
   for (const std::string timeout : {"8s.", ".", ".s", "1..5s", "999999999999d"}) {
