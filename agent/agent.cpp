@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/files.h"
 #include "core/log.h"
@@ -78,7 +79,7 @@ Status Agent::start() {
   if (!key) return fail(key.error());
   if (auto st = files::make_dirs(config_.state_dir, 0700); !st) return fail(st.error().with_context("state_dir"));
   {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(token_mutex_);
     token_ = *token;
   }
   if (auto st = jobs_.start(config_.state_dir); !st) return st;
@@ -108,11 +109,12 @@ void Agent::stop() {
 }
 
 std::string Agent::current_token() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(token_mutex_);
   return token_;
 }
 
 Result<nlohmann::json> Agent::reload_from_file() {
+  std::lock_guard reload(reload_mutex_);
   auto load = load_agent_config(config_path_);
   if (load.diagnostics.has_errors()) {
     ++counters_.reloads_failed;
@@ -122,29 +124,43 @@ Result<nlohmann::json> Agent::reload_from_file() {
 }
 
 Result<nlohmann::json> Agent::apply_config_text(const std::string& text) {
+  std::lock_guard reload(reload_mutex_);
+  const AgentConfig host = running_config();
+  if (!host.remote_config)
+    return refuse_config(Error(ErrorCode::PermissionDenied,
+                               "remote config changes are turned off on this agent (`remote_config: false` in its "
+                               "file): edit the file on the host, then send SIGHUP"));
   // Relative paths in the body are relative to the config file, as they
   // would be once it is written there.
   auto load = parse_agent_config(text, "request body", files::dirname(config_path_));
-  if (load.diagnostics.has_errors()) {
-    ++counters_.reloads_failed;
-    return fail(ErrorCode::InvalidConfig, load.diagnostics.describe());
-  }
+  if (load.diagnostics.has_errors()) return refuse_config(Error(ErrorCode::InvalidConfig, load.diagnostics.describe()));
+  if (auto change = host_only_change(load, host)) return refuse_config(Error(ErrorCode::PermissionDenied, *change));
   load.config.file = config_path_;
+  load.config.remote_config = host.remote_config;
+  load.config.exec_allowed = host.exec_allowed;
+  load.config.dr_worker = host.dr_worker;
+  if (auto problems = exec_checks_not_allowed(load.config); !problems.empty())
+    return refuse_config(Error(ErrorCode::PermissionDenied, fmt::format("{}", fmt::join(problems, "; "))));
+  auto file_text = with_host_settings(text, host);
+  if (!file_text) return refuse_config(file_text.error());
   // Validate the token before the file is replaced: a refused config must
   // leave both the running agent and its file as they were.
-  if (auto token = read_token(load.config.token_file); !token) {
-    ++counters_.reloads_failed;
-    return fail(ErrorCode::InvalidConfig, token.error().message());
-  }
-  if (auto key = backup_key(load.config); !key) {
-    ++counters_.reloads_failed;
-    return fail(ErrorCode::InvalidConfig, key.error().message());
-  }
-  if (auto st = files::write_atomic(config_path_, text, 0600); !st) {
-    ++counters_.reloads_failed;
-    return fail(st.error().with_context("writing the config file"));
-  }
+  if (auto token = read_token(load.config.token_file); !token)
+    return refuse_config(Error(ErrorCode::InvalidConfig, token.error().message()));
+  if (auto key = backup_key(load.config); !key) return refuse_config(Error(ErrorCode::InvalidConfig, key.error().message()));
+  if (auto st = files::write_atomic(config_path_, *file_text, 0600); !st)
+    return refuse_config(st.error().with_context("writing the config file"));
   return apply(std::move(load.config));
+}
+
+AgentConfig Agent::running_config() const {
+  std::lock_guard lock(mutex_);
+  return config_;
+}
+
+Result<nlohmann::json> Agent::refuse_config(Error error) {
+  ++counters_.reloads_failed;
+  return fail(std::move(error));
 }
 
 Result<nlohmann::json> Agent::apply(AgentConfig next) {
@@ -167,7 +183,10 @@ Result<nlohmann::json> Agent::apply(AgentConfig next) {
   jobs_.configure(jobs_settings(next, std::move(*key)));
   auto summary = scheduler_.reload(all_checks(next));
   webhook_.configure(next.webhook);
-  token_ = *token;
+  {
+    std::lock_guard token_lock(token_mutex_);
+    token_ = *token;
+  }
   // The listener keeps its settings until a restart.
   next.listen_host = config_.listen_host;
   next.listen_port = config_.listen_port;

@@ -34,6 +34,9 @@ class Agent {
   // PUT /v1/config: validates `text`, writes it over the config file (so a
   // restart keeps it), then applies it. The answer: {"applied": true,
   // "added": [...], "changed": [...], "removed": [...], "restart_required": bool}.
+  // PermissionDenied when the file says `remote_config: false`, when `text`
+  // changes a host-only setting, or when it has an exec check that
+  // `exec_allowed` does not list; InvalidConfig when it does not validate.
   Result<nlohmann::json> apply_config_text(const std::string& text);
 
   int port() const { return api_.port(); }
@@ -43,13 +46,22 @@ class Agent {
   CheckResult run_any_check(const checks::CheckSpec& spec);
   void on_status_change(const StatusChange& change);
   std::string current_token() const;
+  AgentConfig running_config() const;
+  Result<nlohmann::json> refuse_config(Error error);
 
   std::string config_path_;
   std::string hostname_;
   AgentCounters counters_;
 
-  mutable std::mutex mutex_;  // guards config_ and token_; serialises reloads
+  // Taken for a whole reload (validate, write the file, apply), so that two
+  // PUT /v1/config at once cannot leave the file with one config and the
+  // agent running the other. Never taken by the API's token check.
+  std::mutex reload_mutex_;
+  mutable std::mutex mutex_;  // guards config_
   AgentConfig config_;
+  // Apart from mutex_: the API's gate thread checks the token of every
+  // request and must not wait for a reload in progress.
+  mutable std::mutex token_mutex_;
   std::string token_;
 
   Webhook webhook_;

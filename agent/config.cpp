@@ -6,12 +6,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <regex>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "core/files.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::agent {
@@ -25,21 +26,61 @@ bool AgentConfig::same_listener(const AgentConfig& other) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"listen", "token_file", "tls",     "state_dir",      "checks",
-                                           "webhook", "backups",   "dr_worker", "backup_key_file"};
+const std::vector<std::string> kTopKeys = {"listen",    "token_file",      "tls",           "state_dir",
+                                           "checks",    "webhook",         "backups",       "dr_worker",
+                                           "backup_key_file", "remote_config", "exec_allowed"};
+
+// Whether `exec_allowed` (when set) lists the command of an exec check; by
+// exact path, so that PATH cannot pick another program of the same name.
+bool exec_permitted(const AgentConfig& config, const checks::CheckSpec& check) {
+  if (!config.exec_allowed || check.type != checks::CheckType::Exec) return true;
+  const auto& argv = std::get<checks::ExecCheck>(check.params).argv;
+  const auto& allowed = *config.exec_allowed;
+  return !argv.empty() && std::find(allowed.begin(), allowed.end(), argv.front()) != allowed.end();
+}
+
+std::string exec_not_allowed_message(const checks::CheckSpec& check) {
+  const auto& argv = std::get<checks::ExecCheck>(check.params).argv;
+  return fmt::format("exec check `{}` runs `{}`, which `exec_allowed` does not list", check.name,
+                     argv.empty() ? std::string() : argv.front());
+}
+
+// "host:port" or "[v6-address]:port"; port 0 means any free one. By hand,
+// not with std::regex: the text comes from PUT /v1/config bodies, and
+// libstdc++'s matcher overflows the stack on long input.
+std::optional<std::pair<std::string, int>> parse_host_port(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (host.empty() || host.find_first_of("[]") != std::string_view::npos) return std::nullopt;
+  } else if (host.empty() || host.find_first_of(":[]") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  int number = 0;
+  for (char c : port) {
+    if (!text::is_digit(c)) return std::nullopt;
+    number = number * 10 + (c - '0');
+  }
+  if (number > 65535) return std::nullopt;
+  return std::pair{std::string(host), number};
+}
 
 class ConfigParser {
  public:
   ConfigParser(std::string file, std::string base_dir, Diagnostics& diags)
       : file_(std::move(file)), base_dir_(std::move(base_dir)), diags_(diags) {}
 
-  void parse(const YAML::Node& root, AgentConfig& config) {
+  void parse(const YAML::Node& root, AgentConfig& config, std::set<std::string>& keys) {
     if (!root.IsMap()) {
       diags_.error(mark(root), "an agent config must be a map (listen, token_file, checks, ...)");
       return;
     }
     for (const auto& kv : root) {
       const std::string& key = kv.first.Scalar();
+      keys.insert(key);
       if (key == "listen") parse_listen(kv.second, config);
       else if (key == "token_file") config.token_file = path(kv.second, "token_file");
       else if (key == "tls") parse_tls(kv.second, config);
@@ -49,12 +90,15 @@ class ConfigParser {
       else if (key == "backups") parse_backups(kv.second, config);
       else if (key == "backup_key_file") config.backup_key_file = path(kv.second, "backup_key_file");
       else if (key == "dr_worker") config.dr_worker = path(kv.second, "dr_worker");
+      else if (key == "remote_config") parse_remote_config(kv.second, config);
+      else if (key == "exec_allowed") parse_exec_allowed(kv.second, config);
       else diags_.error(mark(kv.first), fmt::format("unknown key `{}` in the agent config", key), did_you_mean(key, kTopKeys));
     }
     if (config.token_file.empty())
       diags_.error({file_, 1, 1}, "missing `token_file`", "the agent refuses to serve its API without a token");
     if (config.state_dir.empty()) config.state_dir = base_dir_;
     check_backups(config);
+    check_exec_allowed(config);
   }
 
  private:
@@ -98,16 +142,51 @@ class ConfigParser {
 
   void parse_listen(const YAML::Node& node, AgentConfig& config) {
     std::string text = scalar(node, "listen");
-    static const std::regex pattern(R"(^(\[[^\]]+\]|[^:\[\]]+):([0-9]{1,5})$)");
-    std::smatch m;
     if (text.empty()) return;
-    if (!std::regex_match(text, m, pattern) || std::stoi(m[2].str()) > 65535) {
+    auto listen = parse_host_port(text);
+    if (!listen) {
       diags_.error(mark(node), fmt::format("`listen` must be host:port, got `{}`", text), "for example 127.0.0.1:7300");
       return;
     }
-    config.listen_host = m[1].str();
-    if (config.listen_host.front() == '[') config.listen_host = config.listen_host.substr(1, config.listen_host.size() - 2);
-    config.listen_port = std::stoi(m[2].str());
+    config.listen_host = listen->first;
+    config.listen_port = listen->second;
+  }
+
+  void parse_remote_config(const YAML::Node& node, AgentConfig& config) {
+    if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false")) {
+      config.remote_config = node.Scalar() == "true";
+      return;
+    }
+    diags_.error(mark(node), "`remote_config` must be true or false",
+                 "false refuses PUT /v1/config: the config then changes only through this file and SIGHUP");
+  }
+
+  void parse_exec_allowed(const YAML::Node& node, AgentConfig& config) {
+    if (!node.IsSequence()) {
+      diags_.error(mark(node), "`exec_allowed` must be a list of commands (absolute paths)",
+                   "for example [/usr/lib/nagios/plugins/check_tcp]; [] allows no exec check");
+      return;
+    }
+    std::vector<std::string> allowed;
+    for (const auto& item : node) {
+      if (!item.IsScalar() || item.Scalar().empty() || item.Scalar().front() != '/') {
+        diags_.error(mark(item), "each `exec_allowed` entry must be an absolute path",
+                     "exec checks must then name their command by that same path");
+        continue;
+      }
+      allowed.push_back(item.Scalar());
+    }
+    config.exec_allowed = std::move(allowed);
+  }
+
+  // After the whole file: the list may come before or after the checks.
+  void check_exec_allowed(const AgentConfig& config) {
+    for (const auto& check : config.checks) {
+      if (exec_permitted(config, check)) continue;
+      auto where = check_marks_.find(check.name);
+      diags_.error(where == check_marks_.end() ? SourceMark{file_, 1, 1} : where->second, exec_not_allowed_message(check),
+                   "add its absolute path to `exec_allowed` in the agent's file, or drop the check");
+    }
   }
 
   void parse_tls(const YAML::Node& node, AgentConfig& config) {
@@ -144,6 +223,7 @@ class ConfigParser {
         diags_.error(mark(kv.first), fmt::format("check `{}` is defined twice", name));
         continue;
       }
+      check_marks_[name] = mark(kv.second);
       if (auto spec = checks::parse_check(name, kv.second, options, diags_)) config.checks.push_back(std::move(*spec));
     }
   }
@@ -186,6 +266,7 @@ class ConfigParser {
   std::string base_dir_;
   Diagnostics& diags_;
   std::optional<YAML::Node> backups_;
+  std::map<std::string, SourceMark> check_marks_;  // where each check is defined
 };
 
 }  // namespace
@@ -194,9 +275,22 @@ ConfigLoad parse_agent_config(const std::string& text, const std::string& file, 
   ConfigLoad load;
   load.config.file = file;
   std::string dir = !base_dir.empty() ? base_dir : files::dirname(files::absolute(file.empty() ? "." : file, "."));
+  // YAML is Unicode: a config that is not valid UTF-8 is refused before
+  // parsing, rather than having its bytes changed when PUT /v1/config
+  // writes it back out with the host's settings (found by fuzz_agent_config).
+  if (!text::is_valid_utf8(text)) {
+    int line = 1;
+    for (std::string_view rest = text; !rest.empty(); ++line) {
+      size_t nl = rest.find('\n');
+      if (!text::is_valid_utf8(rest.substr(0, nl))) break;
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    }
+    load.diagnostics.error({file, line, 1}, "the config is not valid UTF-8 (YAML must be)");
+    return load;
+  }
   ConfigParser parser(file, dir, load.diagnostics);
   try {
-    parser.parse(YAML::Load(text), load.config);
+    parser.parse(YAML::Load(text), load.config, load.keys);
   } catch (const YAML::Exception& e) {
     load.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
   }
@@ -213,6 +307,46 @@ ConfigLoad load_agent_config(const std::string& path) {
   return parse_agent_config(*text, path);
 }
 
+std::optional<std::string> host_only_change(const ConfigLoad& body, const AgentConfig& host) {
+  const AgentConfig& next = body.config;
+  for (const auto& key : kHostOnlyKeys) {
+    if (!body.keys.contains(key)) continue;
+    const bool same = key == "remote_config"  ? next.remote_config == host.remote_config
+                      : key == "exec_allowed" ? next.exec_allowed == host.exec_allowed
+                                              : next.dr_worker == host.dr_worker;
+    if (!same)
+      return fmt::format("`{}` can only be changed in the agent's own file on the host; "
+                         "PUT /v1/config may leave it out or repeat it unchanged",
+                         key);
+  }
+  return std::nullopt;
+}
+
+Result<std::string> with_host_settings(const std::string& text, const AgentConfig& host) {
+  if (host.remote_config && !host.exec_allowed && host.dr_worker.empty()) return text;
+  try {
+    YAML::Node doc = YAML::Load(text);
+    if (!host.remote_config) doc["remote_config"] = false;
+    if (host.exec_allowed) doc["exec_allowed"] = *host.exec_allowed;
+    if (!host.dr_worker.empty()) doc["dr_worker"] = host.dr_worker;
+    YAML::Emitter out;
+    out << doc;
+    if (!out.good()) return fail(ErrorCode::Internal, fmt::format("writing the config: {}", out.GetLastError()));
+    return std::string("# Written by PUT /v1/config, with this host's own settings (remote_config, exec_allowed,\n"
+                       "# dr_worker) kept from the file it replaced.\n") +
+           out.c_str() + "\n";
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::InvalidConfig, fmt::format("request body: {}", e.what()));
+  }
+}
+
+std::vector<std::string> exec_checks_not_allowed(const AgentConfig& config) {
+  std::vector<std::string> problems;
+  for (const auto& check : config.checks)
+    if (!exec_permitted(config, check)) problems.push_back(exec_not_allowed_message(check));
+  return problems;
+}
+
 std::string default_dr_worker() {
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -224,10 +358,16 @@ std::string default_dr_worker() {
 }
 
 Result<std::string> read_token(const std::string& path) {
+  // A token is a short line; anything else named here (a device, a log
+  // file, through a PUT /v1/config body) must not be read into memory.
+  constexpr off_t kMaxTokenFile = 4096;
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0)
     return fail(ErrorCode::PermissionDenied,
                 fmt::format("token file {} is readable by others (mode {:o}); chmod 600 it", path, st.st_mode & 0777));
+  if (::stat(path.c_str(), &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > kMaxTokenFile))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("token file {} is not a regular file of at most {} bytes", path, kMaxTokenFile));
   auto text = files::read_file(path);
   if (!text) return fail(text.error().with_context("token file"));
   std::string token = *text;

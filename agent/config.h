@@ -13,11 +13,18 @@
 //   dr_worker: /usr/lib/keel/keel-dr  # default: keel-dr beside keel-agent, else PATH
 //   backups:                          # agent/jobs/job_config.h
 //     app-db: { source: { postgres: {...} }, to: "file:///var/backups/keel", schedule: "0 3 * * *" }
+//   remote_config: true               # false: PUT /v1/config answers 403
+//   exec_allowed: [/usr/lib/nagios/plugins/check_tcp]   # the only commands exec checks may run
 //
 // Relative paths are relative to the config file's directory.
+//
+// The host's own settings (kHostOnlyKeys: remote_config, exec_allowed,
+// dr_worker) say what the agent lets the token holder run; PUT /v1/config
+// cannot change them (agent/agent.cpp).
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +57,10 @@ struct AgentConfig {
   std::string backup_key_file;            // required when `backups` is not empty
   std::string dr_worker;                  // empty: the default (default_dr_worker())
   std::vector<BackupJob> backups;         // in file order, names unique
+  bool remote_config = true;              // false: PUT /v1/config is refused (403)
+  // When set, the only commands (argv[0], absolute paths) an exec check may
+  // run; an empty list allows none.
+  std::optional<std::vector<std::string>> exec_allowed;
 
   // Settings that only take effect at a restart (the listening socket).
   bool same_listener(const AgentConfig& other) const;
@@ -58,7 +69,27 @@ struct AgentConfig {
 struct ConfigLoad {
   AgentConfig config;
   Diagnostics diagnostics;
+  std::set<std::string> keys;  // the top-level keys the text sets
 };
+
+// Settings only the agent's own file sets: what programs the agent runs for
+// whoever holds the token. A PUT /v1/config body may leave them out or
+// repeat them unchanged.
+inline const std::vector<std::string> kHostOnlyKeys = {"remote_config", "exec_allowed", "dr_worker"};
+
+// What a PUT /v1/config body (`body`) would change of the host-only
+// settings of the running config (`host`), as an error message; nullopt
+// when it leaves them out or repeats them unchanged.
+std::optional<std::string> host_only_change(const ConfigLoad& body, const AgentConfig& host);
+
+// The config text a PUT /v1/config writes over the file: `text` with the
+// host-only settings of `host` set in it (re-emitted as YAML), or `text`
+// itself when `host` has only their defaults.
+Result<std::string> with_host_settings(const std::string& text, const AgentConfig& host);
+
+// The exec checks of `config` whose command `exec_allowed` does not list,
+// one message each (none when exec_allowed is not set).
+std::vector<std::string> exec_checks_not_allowed(const AgentConfig& config);
 
 // Parses config text; `file` names it in diagnostics and anchors relative
 // paths (its directory; `base_dir` overrides that when given).

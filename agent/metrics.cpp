@@ -135,6 +135,12 @@ void render_agent(Exposition& x, const std::vector<CheckSnapshot>& checks, Check
   x.sample("keel_agent_webhook_deliveries_total", "result=\"failed\"", static_cast<double>(counters.webhook_failed.load()));
   x.family("keel_agent_api_errors_total", "counter", "API requests answered with an error status.");
   x.sample("keel_agent_api_errors_total", "", static_cast<double>(counters.api_errors.load()));
+  x.family("keel_agent_api_connections_dropped_total", "counter",
+           "API connections closed without an answer: too slow for a deadline, or pushed out at a cap.");
+  x.sample("keel_agent_api_connections_dropped_total", "reason=\"deadline\"",
+           static_cast<double>(counters.api_dropped_deadline.load()));
+  x.sample("keel_agent_api_connections_dropped_total", "reason=\"evicted\"",
+           static_cast<double>(counters.api_dropped_evicted.load()));
   x.family("keel_agent_build_info", "gauge", "Always 1; the labels describe the build.");
   x.sample("keel_agent_build_info", fmt::format("version=\"{}\"", KEEL_VERSION), 1);
 }

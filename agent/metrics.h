@@ -10,7 +10,7 @@
 //   keel_agent_health_status                 the worst check, same values
 //   keel_agent_checks{status}                how many checks are in each status
 //   keel_agent_config_reloads_total{result}, keel_agent_webhook_deliveries_total{result},
-//   keel_agent_api_errors_total
+//   keel_agent_api_errors_total, keel_agent_api_connections_dropped_total{reason="deadline|evicted"}
 //   keel_agent_build_info{version}
 //   keel_backup_last_success_timestamp_seconds{job}, keel_backup_bytes{job,kind="raw|stored"},
 //   keel_backup_duration_seconds{job}, keel_drill_last_success_timestamp_seconds{job},
@@ -32,6 +32,9 @@ struct AgentCounters {
   std::atomic<long long> reloads_ok{0}, reloads_failed{0};
   std::atomic<long long> webhook_delivered{0}, webhook_failed{0};
   std::atomic<long long> api_errors{0};
+  // Connections the API closed without an answer: too slow for a deadline,
+  // or pushed out by a newer one at a cap (agent/httpd/server.h).
+  std::atomic<long long> api_dropped_deadline{0}, api_dropped_evicted{0};
 };
 
 struct ProcessStats {

@@ -43,7 +43,12 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     size_t start = i;
     while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
     if (start == i || i - start > 12) return bad_duration(text);
-    double number = std::stod(std::string(text.substr(start, i - start)));
+    // std::stod throws on "." (no digit), and would read "1..5" as 1.
+    const std::string_view number_text = text.substr(start, i - start);
+    if (number_text.find_first_of("0123456789") == std::string_view::npos ||
+        number_text.find('.') != number_text.rfind('.'))
+      return bad_duration(text);
+    double number = std::stod(std::string(number_text));
     const Unit* unit = nullptr;
     for (const auto& u : kUnits)
       if (text.substr(i, u.suffix.size()) == u.suffix) {
@@ -54,7 +59,11 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     if (last_unit && unit->ms >= last_unit) return bad_duration(text);
     last_unit = unit->ms;
     i += unit->suffix.size();
-    total += std::llround(number * static_cast<double>(unit->ms));
+    // 100 years at most: 999999999999d would overflow the milliseconds.
+    constexpr double kMaxMs = 100.0 * 365 * 24 * 3600 * 1000;
+    const double ms = number * static_cast<double>(unit->ms);
+    if (ms > kMaxMs || static_cast<double>(total) + ms > kMaxMs) return bad_duration(text);
+    total += std::llround(ms);
   }
   return std::chrono::milliseconds(total);
 }

@@ -2,9 +2,14 @@
 // checks against targets this test serves, reloads through PUT /v1/config
 // and SIGHUP, /metrics through promtool, logs, and the webhook.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,8 +21,11 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "agent/config.h"
 
 #include "core/files.h"
 #include "core/http_client.h"
@@ -87,7 +95,8 @@ class Target {
 // One keel-agent with TLS and a token, in its own directory.
 class AgentUnderTest {
  public:
-  AgentUnderTest(const TempDir& dir, const std::string& checks_yaml, const std::string& extra = "") : dir_(dir) {
+  AgentUnderTest(const TempDir& dir, const std::string& checks_yaml, const std::string& extra = "", bool tls = true)
+      : tls_(tls), dir_(dir) {
     auto certs = tls::generate_local_certificates();
     REQUIRE(certs);
     ca = certs->ca_cert_pem;
@@ -106,8 +115,8 @@ class AgentUnderTest {
   ~AgentUnderTest() { stop(); }
 
   std::string config_text(const std::string& checks_yaml) const {
-    return "listen: 127.0.0.1:" + std::to_string(port) +
-           "\ntoken_file: token\ntls: { cert: agent.crt, key: agent.key }\nchecks:\n" + checks_yaml;
+    return "listen: 127.0.0.1:" + std::to_string(port) + "\ntoken_file: token\n" +
+           (tls_ ? "tls: { cert: agent.crt, key: agent.key }\n" : "") + "checks:\n" + checks_yaml;
   }
 
   void start() {
@@ -135,7 +144,7 @@ class AgentUnderTest {
                               bool with_token = true) {
     http::Request request;
     request.method = method;
-    request.url = "https://127.0.0.1:" + std::to_string(port) + path;
+    request.url = (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port) + path;
     request.ca_pem = ca;
     request.body = body;
     request.timeout = 10s;
@@ -151,10 +160,19 @@ class AgentUnderTest {
 
   std::string log() const { return files::read_file(dir_ / "agent.log").value_or(""); }
 
+  // The agent's resident memory, from /proc (kB).
+  long rss_kb() const {
+    std::ifstream status("/proc/" + std::to_string(child_->pid()) + "/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+  }
+
   std::string ca, token, config_path;
   int port = 0;
 
  private:
+  bool tls_;
   const TempDir& dir_;
   std::optional<process::Child> child_;
   http::CurlHttpClient client_;
@@ -201,7 +219,8 @@ TEST_CASE("agent: the API wants the token, answers JSON, and survives bad reques
   CHECK(json::parse(broken->body)["error"].get<std::string>().find("request body:") != std::string::npos);
 
   auto huge = agent.call("PUT", "/v1/config", std::string(2 << 20, 'x'));
-  if (huge) CHECK(huge->status == 413);  // httplib may also just close the connection
+  REQUIRE(huge);
+  CHECK(huge->status == 413);
 
   // Still alive and well after all that.
   REQUIRE(eventually([&] { return check_status(agent, "web") == "passing"; }));
@@ -364,4 +383,273 @@ TEST_CASE("agent: --check-config reports file:line:column", "[agent]") {
   out = process::run(command({build_dir() + "/keel-agent", "--check-config", dir / "good.yaml"}));
   REQUIRE(out);
   CHECK(out->exit_code == 0);
+}
+
+// ---- attacks on the API (issue 14): clients without the token, slow ones,
+// big ones, and racing config pushes. ------------------------------------------
+
+namespace {
+
+// A TCP connection to the agent that sends raw bytes, for what a well-behaved
+// client library would never send.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  }
+  ~RawClient() { ::close(fd_); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  // False once the agent has closed (or reset) the connection.
+  bool send(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // What arrives until the agent closes, or `limit` passes.
+  std::string read_all(std::chrono::milliseconds limit = 10s) {
+    std::string out;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return out;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  // Whether the agent has closed the connection (without waiting).
+  bool closed() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    char buf[4096];
+    return ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT) <= 0;
+  }
+
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string status_line(const std::string& answer) { return answer.substr(0, answer.find("\r\n")); }
+
+// The time a health request takes, which must answer 200.
+std::chrono::milliseconds timed_health(AgentUnderTest& agent) {
+  auto started = std::chrono::steady_clock::now();
+  auto health = agent.call("GET", "/v1/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+}
+
+}  // namespace
+
+TEST_CASE("agent attack: 50 clients trickling heads do not stop health, and their deadline closes them", "[agent][attack]") {
+  TempDir dir;
+  AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n", "", false);
+  REQUIRE(eventually([&] { return check_status(agent, "ok") == "passing"; }));
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 50; ++i) {
+    slow.push_back(std::make_unique<RawClient>(agent.port));
+    REQUIRE(slow.back()->send("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
+  }
+  // Every slow client goes on trickling a byte every 200 ms, while a
+  // legitimate client asks for health, again and again.
+  const auto started = std::chrono::steady_clock::now();
+  std::chrono::milliseconds worst{0};
+  int open = 50;
+  while (open > 0 && std::chrono::steady_clock::now() - started < 40s) {
+    open = 0;
+    for (auto& c : slow)
+      if (c && c->send("a")) ++open;
+    worst = std::max(worst, timed_health(agent));
+    std::this_thread::sleep_for(200ms);
+  }
+  INFO("the slowest health answer took " << worst.count() << " ms");
+  // Before, 8 of them held every API thread and health never answered.
+  CHECK(worst < 5s);
+  // The whole head has a deadline (10 s), however steadily it trickles:
+  // none is open after at most 40 s.
+  CHECK(open == 0);
+  auto metrics = agent.call("GET", "/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("keel_agent_api_connections_dropped_total{reason=\"deadline\"} 50") != std::string::npos);
+}
+
+TEST_CASE("agent attack: 50 stalled TLS handshakes and a flood of connections do not stop health", "[agent][attack]") {
+  TempDir dir;
+  AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n");
+  REQUIRE(eventually([&] { return check_status(agent, "ok") == "passing"; }));
+  std::vector<std::unique_ptr<RawClient>> stalled;
+  for (int i = 0; i < 50; ++i) {
+    stalled.push_back(std::make_unique<RawClient>(agent.port));
+    if (i % 2) REQUIRE(stalled.back()->send(std::string("\x16\x03\x01\x02\x00\x01", 6)));  // a ClientHello's start
+  }
+  CHECK(timed_health(agent) < 5s);
+  // Past the per-peer cap (64 from one address), the oldest go first: the
+  // newest, quick client is answered.
+  for (int i = 0; i < 200; ++i) stalled.push_back(std::make_unique<RawClient>(agent.port));
+  CHECK(timed_health(agent) < 5s);
+  REQUIRE(eventually([&] { return stalled.front()->closed(); }));
+}
+
+TEST_CASE("agent attack: header floods get 431 and leave no memory behind", "[agent][attack]") {
+  TempDir dir;
+  AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n", "", false);
+  REQUIRE(eventually([&] { return check_status(agent, "ok") == "passing"; }));
+  const long before = agent.rss_kb();
+
+  std::string many = "GET /v1/health HTTP/1.1\r\n";
+  for (int i = 0; i < 10'000; ++i) many += "X-" + std::to_string(i) + ": y\r\n";
+  RawClient count(agent.port);
+  count.send(many + "\r\n");
+  CHECK(status_line(count.read_all()) == "HTTP/1.1 431 Request Header Fields Too Large");
+
+  // 30 MB of headers: the agent answers and stops reading after 16 KiB.
+  RawClient flood(agent.port);
+  std::string chunk;
+  for (int i = 0; i < 1000; ++i) chunk += "X-Filler-" + std::to_string(i) + ": " + std::string(20, 'z') + "\r\n";
+  size_t sent = 0;
+  flood.send("GET /v1/health HTTP/1.1\r\n");
+  while (sent < 30'000'000 && flood.send(chunk)) sent += chunk.size();
+  CHECK(sent < 30'000'000);  // the agent closed the connection long before
+  const long after = agent.rss_kb();
+  INFO("RSS " << before << " kB before, " << after << " kB after");
+  CHECK(after - before < 8 * 1024);
+  CHECK(timed_health(agent) < 5s);
+}
+
+TEST_CASE("agent attack: a 100 MB body without the token gets 401 unread, chunked bodies get 413", "[agent][attack]") {
+  TempDir dir;
+  AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n", "", false);
+  const long before = agent.rss_kb();
+
+  RawClient big(agent.port);
+  REQUIRE(big.send("PUT /v1/config HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"));
+  // The answer comes before any body byte is sent.
+  std::string answer = big.read_all(10s);
+  CHECK(status_line(answer) == "HTTP/1.1 401 Unauthorized");
+  size_t sent = 0;
+  const std::string mb(1 << 20, 'x');
+  while (sent < 100'000'000 && big.send(mb)) sent += mb.size();
+  INFO("sent " << sent << " bytes before the agent closed");
+  CHECK(sent < 20'000'000);
+  CHECK(agent.rss_kb() - before < 8 * 1024);
+
+  // With the token, 2 MiB sent chunked: 413, whatever the framing.
+  RawClient chunked(agent.port);
+  REQUIRE(chunked.send("PUT /v1/config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + agent.token +
+                       "\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  for (int i = 0; i < 32; ++i)
+    if (!chunked.send("10000\r\n" + std::string(0x10000, 'x') + "\r\n")) break;
+  CHECK(status_line(chunked.read_all()) == "HTTP/1.1 413 Content Too Large");
+  CHECK(agent.rss_kb() - before < 8 * 1024);
+
+  // A chunked config under the limit is taken like any other.
+  const std::string body = agent.config_text("  ok: { exec: [/bin/true], interval: 1h }\n  b: { exec: [/bin/true] }\n");
+  RawClient good(agent.port);
+  REQUIRE(good.send("PUT /v1/config HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: bearer " + agent.token +
+                    "\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt::format("{:x}\r\n{}\r\n0\r\n\r\n", body.size(), body)));
+  answer = good.read_all();
+  INFO(answer);
+  CHECK(status_line(answer) == "HTTP/1.1 200 OK");
+  CHECK(answer.find("\"added\":[\"b\"]") != std::string::npos);
+}
+
+TEST_CASE("agent attack: `bearer` in lower case is the same scheme", "[agent][attack]") {
+  TempDir dir;
+  AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n", "", false);
+  for (const std::string scheme : {"bearer", "BEARER", "Bearer"}) {
+    RawClient c(agent.port);
+    REQUIRE(c.send("GET /v1/checks HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + scheme + " " +
+                   agent.token + "\r\n\r\n"));
+    CHECK(status_line(c.read_all()) == "HTTP/1.1 200 OK");
+  }
+  RawClient basic(agent.port);
+  REQUIRE(basic.send("GET /v1/checks HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + agent.token + "\r\n\r\n"));
+  CHECK(status_line(basic.read_all()) == "HTTP/1.1 401 Unauthorized");
+}
+
+TEST_CASE("agent attack: concurrent PUT /v1/config leave the file and the running config alike", "[agent][attack]") {
+  TempDir dir;
+  AgentUnderTest agent(dir, "  first: { exec: [/bin/true], interval: 1h }\n");
+  std::vector<std::thread> threads;
+  std::atomic<int> applied{0};
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] {
+      http::CurlHttpClient client;
+      for (int i = 0; i < 5; ++i) {
+        std::string name = fmt::format("c{}x{}", t, i);
+        http::Request request;
+        request.method = "PUT";
+        request.url = "https://127.0.0.1:" + std::to_string(agent.port) + "/v1/config";
+        request.ca_pem = agent.ca;
+        request.bearer_token = agent.token;
+        request.timeout = 30s;
+        request.body = agent.config_text("  " + name + ": { exec: [/bin/true], interval: 1h }\n");
+        auto r = client.send(request);
+        if (r && r->status == 200) ++applied;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(applied == 30);
+  auto running = agent.get_json("/v1/checks")["checks"];
+  REQUIRE(running.size() == 1);
+  // The agent restarted from its file runs what it ran before.
+  const std::string name = running[0]["name"];
+  CHECK(files::read_file(agent.config_path).value().find("  " + name + ":") != std::string::npos);
+}
+
+TEST_CASE("agent: remote_config false refuses PUT /v1/config, exec_allowed bounds what exec checks run", "[agent][attack]") {
+  TempDir dir;
+  SECTION("remote_config: false") {
+    AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n", "remote_config: false\n");
+    auto put = agent.call("PUT", "/v1/config", agent.config_text("  evil: { exec: [/bin/sh, -c, id] }\n"));
+    REQUIRE(put);
+    CHECK(put->status == 403);
+    CHECK(json::parse(put->body)["error"].get<std::string>().find("remote_config: false") != std::string::npos);
+    CHECK(agent.get_json("/v1/checks")["checks"].size() == 1);
+    CHECK(files::read_file(agent.config_path).value().find("evil") == std::string::npos);
+  }
+  SECTION("exec_allowed") {
+    AgentUnderTest agent(dir, "  ok: { exec: [/bin/true], interval: 1h }\n", "exec_allowed: [/bin/true]\n");
+    auto evil = agent.call("PUT", "/v1/config", agent.config_text("  evil: { exec: [/bin/sh, -c, id] }\n"));
+    REQUIRE(evil);
+    CHECK(evil->status == 403);
+    CHECK(json::parse(evil->body)["error"].get<std::string>().find("`/bin/sh`, which `exec_allowed` does not list") !=
+          std::string::npos);
+    auto widen = agent.call("PUT", "/v1/config",
+                            agent.config_text("  evil: { exec: [/bin/sh, -c, id] }\n") + "exec_allowed: [/bin/true, /bin/sh]\n");
+    REQUIRE(widen);
+    CHECK(widen->status == 403);
+    // An allowed one is applied, and the file keeps the host's list for the
+    // next start.
+    auto good = agent.call("PUT", "/v1/config", agent.config_text("  again: { exec: [/bin/true], interval: 1h }\n"));
+    REQUIRE(good);
+    CHECK(good->status == 200);
+    auto reread = agent::parse_agent_config(files::read_file(agent.config_path).value(), agent.config_path);
+    REQUIRE_FALSE(reread.diagnostics.has_errors());
+    REQUIRE(reread.config.exec_allowed);
+    CHECK(*reread.config.exec_allowed == std::vector<std::string>{"/bin/true"});
+    agent.stop();
+    agent.start();
+    CHECK(agent.get_json("/v1/checks")["checks"][0]["name"] == "again");
+  }
 }

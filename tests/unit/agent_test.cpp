@@ -98,7 +98,109 @@ TEST_CASE("agent config: the token file must be private and non-trivial", "[agen
   CHECK(*token == "0123456789abcdef0123");
   REQUIRE(files::write_atomic(path, "short", 0600));
   CHECK_FALSE(read_token(path));
+  // Not a token: a big file, a directory.
+  REQUIRE(files::write_atomic(path, std::string(10'000, 'a'), 0600));
+  CHECK(read_token(path).error().message().find("at most 4096 bytes") != std::string::npos);
+  ::chmod(dir.c_str(), 0700);
+  CHECK_FALSE(read_token(dir.string()));
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("agent config: listen is parsed by hand, whatever its length", "[agent][config]") {
+  auto listen = [](const std::string& value) {
+    return parse_agent_config("token_file: t\nlisten: \"" + value + "\"\n", "agent.yaml", "/etc/keel");
+  };
+  auto v6 = listen("[::1]:7301");
+  REQUIRE_FALSE(v6.diagnostics.has_errors());
+  CHECK(v6.config.listen_host == "::1");
+  CHECK(v6.config.listen_port == 7301);
+  CHECK_FALSE(listen("127.0.0.1:0").diagnostics.has_errors());  // any free port
+  for (const std::string& bad : {std::string("127.0.0.1"), std::string("127.0.0.1:65536"), std::string(":80"),
+                                 std::string("::1:80"), std::string("[::1]:"), std::string("a:-1"),
+                                 // A plain scalar of 100,000 characters: a diagnostic, not a stack overflow
+                                 // in std::regex (issue 14).
+                                 std::string(100'000, 'a'), "a:" + std::string(100'000, '1')}) {
+    auto load = listen(bad);
+    INFO(bad.substr(0, 40));
+    CHECK(load.diagnostics.describe().find("`listen` must be host:port") != std::string::npos);
+  }
+  // A long host name is the binding's business (it fails with a clear error).
+  CHECK(listen(std::string(100'000, 'a') + ":1").config.listen_host.size() == 100'000);
+}
+
+TEST_CASE("agent config: text that is not UTF-8 is refused with its line", "[agent][config]") {
+  // Found by fuzz_agent_config: yaml-cpp wrote such bytes back changed.
+  auto load = parse_agent_config("token_file: t\nchecks:\n  web: { http: \"http://127.0.0.1/\xff\" }\n", "agent.yaml");
+  CHECK(load.diagnostics.describe().find("agent.yaml:3:1: error: the config is not valid UTF-8") != std::string::npos);
+}
+
+TEST_CASE("agent config: a malformed duration is a diagnostic, not an exception", "[agent][config]") {
+  // Found by fuzz_agent_config: "8s." made std::stod throw on ".".
+  for (const std::string timeout : {"8s.", ".", ".s", "1..5s", "999999999999d"}) {
+    auto load = parse_agent_config("token_file: t\nwebhook: { url: \"http://127.0.0.1:9/\", timeout: \"" + timeout +
+                                       "\" }\n",
+                                   "agent.yaml", "/etc/keel");
+    INFO(timeout);
+    CHECK(load.diagnostics.describe().find("is not a duration") != std::string::npos);
+  }
+}
+
+TEST_CASE("agent config: remote_config and exec_allowed, the host's own settings", "[agent][config]") {
+  auto load = parse_agent_config(R"(token_file: t
+remote_config: false
+checks:
+  tcp: { exec: [/usr/lib/nagios/plugins/check_tcp, -H, 127.0.0.1], interval: 5s }
+  shell: { exec: [/bin/sh, -c, "id"] }
+  relative: { exec: [check_tcp] }
+exec_allowed: [/usr/lib/nagios/plugins/check_tcp, check_http]
+)",
+                                 "agent.yaml", "/etc/keel");
+  std::string text = load.diagnostics.describe();
+  INFO(text);
+  CHECK_FALSE(load.config.remote_config);
+  REQUIRE(load.config.exec_allowed);
+  CHECK(load.config.exec_allowed->size() == 1);
+  CHECK(text.find("agent.yaml:5:10: error: exec check `shell` runs `/bin/sh`, which `exec_allowed` does not list") !=
+        std::string::npos);
+  CHECK(text.find("exec check `relative` runs `check_tcp`") != std::string::npos);  // by path, never through PATH
+  CHECK(text.find("agent.yaml:7:51: error: each `exec_allowed` entry must be an absolute path") != std::string::npos);
+  CHECK(text.find("`tcp`") == std::string::npos);
+
+  auto none = parse_agent_config("token_file: t\nexec_allowed: []\nchecks: { x: { exec: [/bin/true] } }\n", "a.yaml");
+  CHECK(none.diagnostics.describe().find("exec check `x` runs `/bin/true`") != std::string::npos);
+  auto bad = parse_agent_config("token_file: t\nremote_config: maybe\nexec_allowed: /bin/true\n", "a.yaml");
+  CHECK(bad.diagnostics.describe().find("`remote_config` must be true or false") != std::string::npos);
+  CHECK(bad.diagnostics.describe().find("`exec_allowed` must be a list") != std::string::npos);
+}
+
+TEST_CASE("agent config: a PUT body cannot change the host's settings, and the file keeps them", "[agent][config]") {
+  auto host = parse_agent_config("token_file: t\ndr_worker: /usr/lib/keel/keel-dr\nexec_allowed: [/bin/true]\n",
+                                 "agent.yaml", "/etc/keel");
+  REQUIRE_FALSE(host.diagnostics.has_errors());
+  auto body = [](const std::string& text) { return parse_agent_config(text, "request body", "/etc/keel"); };
+  CHECK_FALSE(host_only_change(body("token_file: t\n"), host.config));
+  CHECK_FALSE(host_only_change(body("token_file: t\nexec_allowed: [/bin/true]\n"), host.config));
+  CHECK_FALSE(host_only_change(body("token_file: t\ndr_worker: /usr/lib/keel/keel-dr\n"), host.config));
+  auto widened = host_only_change(body("token_file: t\nexec_allowed: [/bin/true, /bin/sh]\n"), host.config);
+  REQUIRE(widened);
+  CHECK(widened->find("`exec_allowed` can only be changed in the agent's own file") != std::string::npos);
+  CHECK(host_only_change(body("token_file: t\ndr_worker: /bin/sh\n"), host.config));
+  CHECK(host_only_change(body("token_file: t\nremote_config: false\n"), host.config));
+
+  // What PUT writes over the file: the body, plus the host's settings.
+  const std::string json_body = R"({"token_file": "t", "checks": {"a": {"exec": ["/bin/true"], "interval": "1h"}}})";
+  auto written = with_host_settings(json_body, host.config);
+  REQUIRE(written);
+  auto reread = parse_agent_config(*written, "agent.yaml", "/etc/keel");
+  INFO(*written);
+  REQUIRE_FALSE(reread.diagnostics.has_errors());
+  CHECK(reread.config.exec_allowed == host.config.exec_allowed);
+  CHECK(reread.config.dr_worker == "/usr/lib/keel/keel-dr");
+  REQUIRE(reread.config.checks.size() == 1);
+  CHECK(reread.config.checks[0].to_json() == body(json_body).config.checks[0].to_json());
+  // Without host settings the body is written as it came.
+  auto plain = parse_agent_config("token_file: t\n", "agent.yaml", "/etc/keel");
+  CHECK(with_host_settings(json_body, plain.config).value() == json_body);
 }
 
 TEST_CASE("scheduler: thresholds as Consul has them", "[agent][scheduler]") {
