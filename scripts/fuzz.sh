@@ -22,7 +22,9 @@ command -v "$CXX_BIN" >/dev/null ||
   { echo "fuzz: $CXX_BIN not found: apt-get install clang-19 libclang-rt-19-dev (scripts/install-deps.sh does)" >&2; exit 1; }
 
 BUILD=build-fuzz
-cmake -S . -B "$BUILD" -DCMAKE_CXX_COMPILER="$CXX_BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+LAUNCHER=()
+command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+cmake -S . -B "$BUILD" -DCMAKE_CXX_COMPILER="$CXX_BIN" "${LAUNCHER[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DKEEL_FUZZ=ON -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_BENCH=OFF >/dev/null
 
 targets=("$@")
