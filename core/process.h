@@ -92,10 +92,10 @@ class Child {
   struct Spec {
     std::vector<std::string> argv;
     std::map<std::string, std::string> env;  // added to the base environment
-    Environment environment = Environment::Minimal;
     // The child leads a new process group, and kill() and the destructor
     // signal the whole group (a worker's pg_dump dies with it).
     bool new_process_group = false;
+    Environment environment = Environment::Minimal;
   };
   static Result<Child> start(const Spec& spec);
   Child(Child&& other) noexcept;
