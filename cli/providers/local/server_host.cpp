@@ -232,7 +232,7 @@ Status reconfigure_agent(const Context& context, Instance& instance, const provi
 // and secrets from the record, and whether the agent runs.
 Result<provider::Attributes> attributes(const Instance& instance) {
   const std::string facts_path = join(instance.dir, kFactsFile);
-  auto text = files::read_file(facts_path);
+  auto text = files::read_regular_file(facts_path, 1 << 20);
   if (!text) return fail(text.error());
   Json facts = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (facts.is_discarded() || !facts.is_object())
