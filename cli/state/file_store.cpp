@@ -172,9 +172,12 @@ FileStateStore::FileStateStore(std::string dir) : dir_(std::move(dir)) {}
 FileStateStore::~FileStateStore() = default;
 
 Status FileStateStore::lock(const std::string& command) {
-  if (auto s = files::make_dirs(dir_, 0755); !s) return s;
-  // Before anything is opened under it: a .keel that is a link, or that
-  // someone else can write into, could turn keel's writes anywhere.
+  // Before anything is opened under it: a .keel that is a link (dangling
+  // or not), or that someone else can write into, could turn keel's writes
+  // anywhere.
+  if (!files::exists_no_follow(dir_)) {
+    if (auto s = files::make_dirs(dir_, 0755); !s) return s;
+  }
   if (auto s = files::check_private_dir(dir_); !s) return s;
   auto l = files::FileLock::acquire(dir_ + "/state.lock", command);
   if (!l) return fail(l.error());

@@ -731,3 +731,29 @@ TEST_CASE("local provider: a linked .keel/local is refused", "[integration][loca
   REQUIRE_FALSE(removed);
   CHECK(fs::exists(elsewhere.path + "/caches/linked"));
 }
+
+TEST_CASE("local provider: a cluster recorded before keel had its own superuser keeps working",
+          "[integration][local][postgres]") {
+  // Clusters made by older keels have no `superuser` fact (their stack user
+  // is the superuser): stop, start and read must not need one.
+  Stack stack(0755);
+  const std::string id = stack.id_of("databases", "old");
+  Cleanup cleanup{*stack.provider, "databases", id};
+  Attributes db = create(stack, "databases", "databases.old", kPostgres).attributes;
+  Json meta = Json::parse(file_text(id + "/meta.json"));
+  Json secrets = Json::parse(file_text(id + "/secrets.json"));
+  REQUIRE(meta.erase("superuser") == 1);
+  REQUIRE(secrets.erase("superuser_password") == 1);
+  REQUIRE(keel::files::write_atomic(id + "/meta.json", meta.dump(2), 0644));
+  REQUIRE(keel::files::write_atomic(id + "/secrets.json", secrets.dump(2), 0600));
+
+  Json config = kPostgres;
+  config["running"] = false;
+  auto stopped = update(stack, "databases", id, db, config);
+  CHECK(stopped["running"] == false);
+  config["running"] = true;
+  auto started = update(stack, "databases", id, stopped, config);
+  CHECK(started["running"] == true);
+  CHECK(started["password"] == db["password"]);
+  require_select_1(started);
+}

@@ -179,7 +179,8 @@ Result<bool> ensure_agent_material(const Context& context, Instance& instance) {
     if (!changed && files::exists(*path)) continue;
     if (auto st = files::write_atomic(*path, content.first, content.second); !st) return fail(st.error());
   }
-  if (auto st = files::make_dirs(paths.state_dir, 0700); !st) return fail(st.error());
+  // Inside the host directory, never through a link planted there.
+  if (auto st = files::make_dirs_inside(instance.dir, paths.state_dir, 0700); !st) return fail(st.error());
   return changed;
 }
 
