@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -55,6 +56,50 @@ Result<std::string> read_all(int fd, const std::string& path) {
     if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
   }
+}
+
+std::string octal_mode(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+  return buf;
+}
+
+// The error for an open that failed: ELOOP with O_NOFOLLOW means the last
+// component is a symbolic link, which deserves its own words.
+std::unexpected<Error> open_error(const std::string& op, const std::string& path, int err) {
+  if (err == ELOOP) {
+    return fail(ErrorCode::PermissionDenied,
+                path + " is a symbolic link; keel does not follow links there (a repository or another user "
+                       "could point it anywhere): remove the link");
+  }
+  return errno_error(op, path, err);
+}
+
+// Opens `path` without following a symbolic link in its last component and
+// without blocking on a FIFO, and checks that it is a regular file (with no
+// other hard links when it is to be written). Returns the descriptor, in
+// blocking mode, and its stat.
+Result<int> open_regular(const std::string& path, int flags, mode_t create_mode, struct stat& st) {
+  int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, create_mode);
+  if (fd < 0) return open_error("open", path, errno);
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return errno_error("stat", path, err);
+  }
+  std::string problem;
+  if (!S_ISREG(st.st_mode)) {
+    problem = path + " is not a regular file";
+  } else if ((flags & O_ACCMODE) != O_RDONLY && st.st_nlink > 1) {
+    problem = path + " has " + std::to_string(st.st_nlink) +
+              " hard links; keel writes only files that are nowhere else: remove it";
+  }
+  if (!problem.empty()) {
+    ::close(fd);
+    return fail(ErrorCode::PermissionDenied, problem);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
 }
 
 std::string basename_of(const std::string& path) {
@@ -156,6 +201,49 @@ bool exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+bool exists_no_follow(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+Result<std::string> read_regular_file(const std::string& path, size_t max_bytes, unsigned forbidden_mode) {
+  struct stat st {};
+  auto fd = open_regular(path, O_RDONLY, 0, st);
+  if (!fd) return fail(fd.error());
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{*fd};
+  if (unsigned bad = st.st_mode & forbidden_mode & 07777; bad != 0) {
+    unsigned wanted = st.st_mode & 07777 & ~forbidden_mode;
+    return fail(ErrorCode::PermissionDenied,
+                path + " has mode " + octal_mode(st.st_mode) + ", which lets other users " +
+                    ((bad & 022) ? "write" : "read") + " it, and keel refuses it: run `chmod " +
+                    octal_mode(wanted) + " " + path + "` (and, for a key, consider it leaked)");
+  }
+  if (static_cast<unsigned long long>(st.st_size) > max_bytes) {
+    return fail(ErrorCode::InvalidConfig, path + " is " + std::to_string(st.st_size) +
+                                              " bytes, more than the " + std::to_string(max_bytes) +
+                                              " keel reads");
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(*fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read", path, errno);
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+    // The file may grow while we read it: the limit holds all the same.
+    if (out.size() > max_bytes) {
+      return fail(ErrorCode::InvalidConfig,
+                  path + " is more than the " + std::to_string(max_bytes) + " bytes keel reads");
+    }
+  }
+}
+
 Status write_atomic(const std::string& path, std::string_view data, unsigned mode) {
   return write_atomic(path, data, mode, DirSync::Yes);
 }
@@ -196,6 +284,77 @@ Status make_dirs(const std::string& path, unsigned mode) {
   }
 }
 
+Status check_private_dir(const std::string& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return errno_error("stat", dir, errno);
+  if (S_ISLNK(st.st_mode)) {
+    return fail(ErrorCode::PermissionDenied,
+                dir + " is a symbolic link; keel keeps state and secrets only in a real directory, because a "
+                      "repository can commit a link that sends keel's writes elsewhere. Move the directory "
+                      "into place, or bind-mount it there (mount --bind TARGET " + dir + ")");
+  }
+  if (!S_ISDIR(st.st_mode)) return fail(ErrorCode::PermissionDenied, dir + " is not a directory");
+  if (st.st_uid != ::geteuid()) {
+    return fail(ErrorCode::PermissionDenied,
+                dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to you (uid " +
+                    std::to_string(::geteuid()) + "); keel uses only a directory of its own user: run keel as "
+                    "its owner, or `chown -R " + std::to_string(::geteuid()) + " " + dir + "`");
+  }
+  if (st.st_mode & 022) {
+    return fail(ErrorCode::PermissionDenied,
+                dir + " has mode " + octal_mode(st.st_mode) +
+                    ": others can write into it (and plant links that redirect keel's writes); run `chmod go-w " +
+                    dir + "`");
+  }
+  return {};
+}
+
+namespace {
+
+// Goes down from `root` to `path`, one directory at a time, refusing any
+// that is a link, not a directory, or another user's; with `create_mode`,
+// makes the missing ones, else stops at the first missing one.
+Status walk_inside(const std::string& root, const std::string& path, std::optional<unsigned> create_mode) {
+  const fs::path base = fs::path(root).lexically_normal();
+  const fs::path rel = fs::path(path).lexically_normal().lexically_relative(base);
+  if (rel.empty() || *rel.begin() == "..") return fail(ErrorCode::Internal, path + " is not inside " + root);
+  fs::path current = base;
+  for (const auto& part : rel) {
+    if (part == "." || part.empty()) continue;
+    current /= part;
+    const std::string dir = current.string();
+    if (create_mode && ::mkdir(dir.c_str(), static_cast<mode_t>(*create_mode)) != 0 && errno != EEXIST) {
+      return errno_error("mkdir", dir, errno);
+    }
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) {
+      if (!create_mode && errno == ENOENT) return {};
+      return errno_error("stat", dir, errno);
+    }
+    if (S_ISLNK(st.st_mode)) {
+      return fail(ErrorCode::PermissionDenied, dir + " is a symbolic link; keel does not follow links under " +
+                                                   root + " (they could send its writes anywhere): remove it");
+    }
+    if (!S_ISDIR(st.st_mode)) return fail(ErrorCode::PermissionDenied, dir + " is not a directory");
+    if (st.st_uid != ::geteuid()) {
+      return fail(ErrorCode::PermissionDenied,
+                  dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to keel's user (uid " +
+                      std::to_string(::geteuid()) + "): remove it or chown it");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status make_dirs_inside(const std::string& root, const std::string& path, unsigned mode) {
+  return walk_inside(root, path, mode);
+}
+
+Status check_dirs_inside(const std::string& root, const std::string& path) {
+  return walk_inside(root, path, std::nullopt);
+}
+
 Status remove_all(const std::string& path) {
   std::error_code ec;
   fs::remove_all(path, ec);
@@ -216,9 +375,15 @@ Status fsync_dir(const std::string& dir) {
 // --- AppendFile ---------------------------------------------------------------
 
 Result<AppendFile> AppendFile::open(const std::string& path, unsigned mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, static_cast<mode_t>(mode));
-  if (fd < 0) return errno_error("open", path, errno);
-  return AppendFile(fd, path);
+  struct stat st {};
+  auto fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, static_cast<mode_t>(mode), st);
+  if (!fd) return fail(fd.error());
+  AppendFile file(*fd, path);
+  // An existing file keeps no wider mode than asked, whatever made it.
+  if ((st.st_mode & 07777) != mode && ::fchmod(*fd, static_cast<mode_t>(mode)) != 0) {
+    return errno_error("chmod", path, errno);
+  }
+  return file;
 }
 
 AppendFile::AppendFile(AppendFile&& other) noexcept
@@ -260,8 +425,10 @@ std::string LockHolder::describe() const {
 }
 
 Result<FileLock> FileLock::acquire(const std::string& path, const std::string& command) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_error("open", path, errno);
+  struct stat st {};
+  auto opened = open_regular(path, O_RDWR | O_CREAT, 0644, st);
+  if (!opened) return fail(opened.error());
+  const int fd = *opened;
   FileLock lock(fd);  // closes the fd on every early return
   int rc;
   do {

@@ -99,14 +99,20 @@ struct ExecFailure {
   int err;
 };
 
-std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
-  std::map<std::string, std::string> vars;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    size_t eq = kv.find('=');
-    if (eq != std::string_view::npos) vars.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  for (const auto& [k, v] : extra) vars[k] = v;
+// What Environment::Minimal keeps of keel's environment: enough for a tool
+// to find its programs, its home, its language and its time zone.
+bool minimal_variable(std::string_view name) {
+  static constexpr std::string_view kKept[] = {"PATH",   "HOME",         "USER",         "LOGNAME",
+                                               "LANG",   "LANGUAGE",     "TZ",           "TMPDIR",
+                                               "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+  if (name.starts_with("LC_")) return true;
+  return std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept);
+}
+
+// keel's own secret, never handed to any child.
+bool keel_secret(std::string_view name) { return name == "KEEL_STATE_KEY"; }
+
+std::vector<std::string> env_strings(const std::map<std::string, std::string>& vars) {
   std::vector<std::string> out;
   out.reserve(vars.size());
   for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
@@ -137,7 +143,7 @@ Status plan_user(ExecPlan& plan, const UserIds& user) {
   return {};
 }
 
-Result<ExecPlan> make_plan(const std::vector<std::string>& argv,
+Result<ExecPlan> make_plan(const std::vector<std::string>& argv, Environment base,
                            std::map<std::string, std::string> env, const std::string& cwd,
                            const std::optional<UserIds>& run_as, bool new_group) {
   if (argv.empty() || argv[0].empty()) return fail(ErrorCode::Internal, "run: empty argv");
@@ -153,12 +159,9 @@ Result<ExecPlan> make_plan(const std::vector<std::string>& argv,
     env.try_emplace("USER", run_as->name);
     env.try_emplace("LOGNAME", run_as->name);
   }
-  plan.env = merged_env(env);
-  std::string path_var = "/usr/local/bin:/usr/bin:/bin";
-  for (const auto& kv : plan.env) {
-    if (kv.rfind("PATH=", 0) == 0) path_var = kv.substr(5);
-  }
-  plan.path = which_in(argv[0], path_var);
+  auto vars = child_environment(base, env);
+  plan.path = which_in(argv[0], vars["PATH"]);
+  plan.env = env_strings(vars);
   if (plan.path.empty()) {
     // Mirror what exec would say, without forking for nothing.
     int err = argv[0].find('/') != std::string::npos && ::access(argv[0].c_str(), F_OK) == 0 ? EACCES : ENOENT;
@@ -188,6 +191,9 @@ Result<ExecPlan> make_plan(const std::vector<std::string>& argv,
   for (int i = 0; i < 3; ++i) {
     if (::dup2(high[i], i) < 0) child_fail(report_fd, Stage::Setup, errno);
   }
+  // Whatever keel's umask, nothing a child creates is writable by others
+  // (redis opens its log 0666, trusting the umask).
+  ::umask(::umask(0) | 022);
   // keel ignores SIGPIPE; SIG_IGN survives exec, so give children the default.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -511,6 +517,23 @@ Result<UserIds> lookup_user(const std::string& name) {
 
 bool running_as_root() { return ::geteuid() == 0; }
 
+std::map<std::string, std::string> child_environment(Environment base,
+                                                     const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = kv.substr(0, eq);
+    if (keel_secret(name)) continue;
+    if (base == Environment::Minimal && !minimal_variable(name)) continue;
+    vars.emplace(name, kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : extra) vars[k] = v;
+  if (vars["PATH"].empty()) vars["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return vars;
+}
+
 std::string Outcome::describe() const {
   if (timed_out) return timeout.count() > 0 ? "timed out after " + seconds_text(timeout) : "timed out";
   if (signal != 0) return "killed by signal " + std::to_string(signal);
@@ -519,7 +542,8 @@ std::string Outcome::describe() const {
 
 Result<Outcome> run(const Options& options) {
   ignore_sigpipe();
-  auto plan = make_plan(options.argv, options.env, options.cwd, options.run_as, options.new_process_group);
+  auto plan = make_plan(options.argv, options.environment, options.env, options.cwd, options.run_as,
+                        options.new_process_group);
   if (!plan) return fail(plan.error());
   RunFds fds;
   if (auto st = open_run_fds(options, fds); !st) return fail(st.error());
@@ -568,7 +592,7 @@ std::string which(const std::string& name) {
 
 Result<Child> Child::start(const Spec& spec) {
   ignore_sigpipe();
-  auto plan = make_plan(spec.argv, spec.env, "", std::nullopt, spec.new_process_group);
+  auto plan = make_plan(spec.argv, spec.environment, spec.env, "", std::nullopt, spec.new_process_group);
   if (!plan) return fail(plan.error());
   Pipe pipes[3];
   auto close_all = [&] {

@@ -2,6 +2,12 @@
 // Spawning child processes: argv only (never a shell), environment and
 // working directory given explicitly, optional switch to another user (for
 // servers that refuse root, like PostgreSQL), output captured or inherited.
+//
+// A child gets a minimal environment unless the caller asks for more: keel's
+// own holds secrets (KEEL_STATE_KEY, cloud tokens, the sources of the
+// stack's sensitive variables) that a server would keep for its whole life
+// in /proc/PID/environ. Children also start with a umask that lets no file
+// they create be written by group or others.
 
 #include <chrono>
 #include <map>
@@ -21,9 +27,27 @@ struct UserIds {
 Result<UserIds> lookup_user(const std::string& name);
 bool running_as_root();
 
+// Which of keel's own environment variables a child sees (Options::env and
+// Spec::env are added on top).
+enum class Environment {
+  // PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR and the
+  // sanitizers' *SAN_OPTIONS: what a tool needs to run, as a service
+  // manager gives it. The default.
+  Minimal,
+  // Everything but KEEL_STATE_KEY: for provider plugins, which find cloud
+  // credentials in the environment as the vendors' own tools do.
+  InheritExceptKeel,
+};
+
+// The environment a child started with `base` and `extra` gets, as NAME ->
+// value (extra wins). PATH is always set (a default when keel has none).
+std::map<std::string, std::string> child_environment(Environment base,
+                                                     const std::map<std::string, std::string>& extra = {});
+
 struct Options {
   std::vector<std::string> argv;            // argv[0] is searched on PATH
-  std::map<std::string, std::string> env;   // added to (or replacing) the inherited environment
+  std::map<std::string, std::string> env;   // added to (or replacing) the base environment
+  Environment environment = Environment::Minimal;
   std::string cwd;                          // empty: inherit
   std::optional<UserIds> run_as;            // setgid/setuid before exec (root only)
   std::string stdin_data;                   // written to the child's stdin, then closed
@@ -67,10 +91,11 @@ class Child {
  public:
   struct Spec {
     std::vector<std::string> argv;
-    std::map<std::string, std::string> env;
+    std::map<std::string, std::string> env;  // added to the base environment
     // The child leads a new process group, and kill() and the destructor
     // signal the whole group (a worker's pg_dump dies with it).
     bool new_process_group = false;
+    Environment environment = Environment::Minimal;
   };
   static Result<Child> start(const Spec& spec);
   Child(Child&& other) noexcept;
@@ -83,6 +108,7 @@ class Child {
   int stdout_fd() const { return stdout_fd_; }
   int stderr_fd() const { return stderr_fd_; }
   long pid() const { return pid_; }
+  bool leads_group() const { return group_; }
   void close_stdin();
   // Waits for exit; returns the Outcome (without output).
   Outcome wait();

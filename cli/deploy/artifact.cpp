@@ -53,7 +53,8 @@ Result<Artifact> prepare_artifact(const std::string& path, const std::string& sc
     return fail(ErrorCode::NotFound, fmt::format("artifact {} does not exist (build it first?)", path));
   Artifact artifact;
   if (fs::is_directory(status)) {
-    if (auto s = files::make_dirs(scratch_dir, 0700); !s) return fail(s.error());
+    // Not through a link (a repository could commit .keel/tmp as one).
+    if (auto s = files::make_dirs_inside(files::dirname(scratch_dir), scratch_dir, 0700); !s) return fail(s.error());
     const std::string out =
         fmt::format("{}/artifact-{}-{}.tar.gz", scratch_dir, ::getpid(), crypto::hex_encode(crypto::random_bytes(4)));
     process::Options options;

@@ -49,13 +49,15 @@ Status record_rollout(const std::string& work_dir, const RolloutResult& result,
                       std::chrono::system_clock::time_point started, std::chrono::system_clock::time_point finished) {
   const std::string path = history_path(work_dir, result.app);
   nlohmann::json record;
-  if (files::exists(path)) {
-    auto text = files::read_file(path);
+  // Through no link under .keel: keel would write where the link points.
+  if (auto s = files::check_private_dir(work_dir); !s) return fail(s.error());
+  if (auto s = files::make_dirs_inside(work_dir, files::dirname(path), 0755); !s) return fail(s.error());
+  if (files::exists_no_follow(path)) {
+    auto text = files::read_regular_file(path, size_t{16} << 20);
     if (!text) return fail(text.error());
     record = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     if (record.is_discarded()) record = nullptr;  // started over rather than blocking every deploy
   }
-  if (auto s = files::make_dirs(files::dirname(path), 0755); !s) return fail(s.error());
   record = add_to_history(std::move(record), result, started, finished);
   return files::write_atomic(path, record.dump(2) + "\n", 0644);
 }

@@ -9,12 +9,13 @@
 
 namespace keel::providers {
 
-std::vector<std::string> default_plugin_dirs(const std::string& work_dir) {
+std::vector<std::string> default_plugin_dirs(const std::string&) {
   std::vector<std::string> dirs;
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n > 0) dirs.push_back(files::dirname(std::string(self, static_cast<size_t>(n))));
-  dirs.push_back(work_dir + "/plugins");
+  // Not the stack's .keel/plugins: `keel validate` on a pull request would
+  // run whatever executable the pull request commits there.
   return dirs;
 }
 
@@ -27,7 +28,7 @@ Result<std::unique_ptr<provider::Provider>> Registry::start(const std::string& t
   std::string path = find_plugin(type, plugin_dirs_);
   if (path.empty())
     return fail(ErrorCode::Unavailable, "no provider `" + type + "`: keel-provider-" + type +
-                                            " is not beside keel, in .keel/plugins, on KEEL_PLUGIN_PATH or on PATH");
+                                            " is not beside keel, on KEEL_PLUGIN_PATH or on PATH");
   auto plugin = PluginProvider::start(path, "");
   if (!plugin) return fail(plugin.error());
   return std::unique_ptr<provider::Provider>(std::move(*plugin));

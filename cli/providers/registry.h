@@ -44,7 +44,8 @@ class Registry {
 };
 
 // Directories searched for plugins by default: the one holding the running
-// keel binary and the stack's .keel/plugins.
+// keel binary. Never a directory of the stack's: a repository must not be
+// able to bring executables that `keel validate` runs.
 std::vector<std::string> default_plugin_dirs(const std::string& work_dir);
 
 }  // namespace keel::providers

@@ -1,12 +1,35 @@
 #include "cli/state/file_store.h"
 
 #include <cstdlib>
-#include <sstream>
-#include <unistd.h>
 
 #include "cli/state/state_codec.h"
+#include "core/json_lines.h"
 
 namespace keel::state {
+
+namespace {
+
+// Large enough for tens of thousands of resources; a bound all the same, so
+// that no file under .keel can make keel read without end.
+constexpr size_t kMaxStateBytes = size_t{256} << 20;
+constexpr size_t kMaxKeyBytes = 4096;
+// state.key, state.json, its backup and the journal: no permission at all
+// for group or others (the key opens every secret; the state names them).
+constexpr unsigned kOwnerOnly = 077;
+// Attributes nest a few levels (a server's checks); far more is damage.
+constexpr size_t kMaxStateDepth = 100;
+
+// Files that say a state exists in `dir` (its key must exist too).
+const char* const kStateFiles[] = {"state.json", "state.json.backup", "state.journal"};
+
+// The state in `dir` that was written with a key which is now missing, if any.
+std::optional<std::string> state_needing_a_key(const std::string& dir) {
+  for (const char* name : kStateFiles)
+    if (files::exists_no_follow(dir + "/" + name)) return dir + "/" + name;
+  return std::nullopt;
+}
+
+}  // namespace
 
 Result<crypto::Key> load_or_create_key(const std::string& key_file) {
   if (const char* text = std::getenv("KEEL_STATE_KEY"); text && *text) {
@@ -14,14 +37,22 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file) {
     if (!key) return fail(key.error().with_context("KEEL_STATE_KEY"));
     return key;
   }
-  if (files::exists(key_file)) {
-    auto text = files::read_file(key_file);
+  if (files::exists_no_follow(key_file)) {
+    auto text = files::read_regular_file(key_file, kMaxKeyBytes, kOwnerOnly);
     if (!text) return fail(text.error());
     while (!text->empty() && (text->back() == '\n' || text->back() == ' ')) text->pop_back();
     auto key = crypto::key_from_text(*text);
     if (!key) return fail(key.error().with_context(key_file));
     return key;
   }
+  // A new key only where there is no state yet: a state whose key went
+  // missing cannot be opened with a new one, and a new key left behind
+  // would turn "the key is missing" into "wrong key" for good.
+  if (auto state = state_needing_a_key(files::dirname(key_file)))
+    return fail(ErrorCode::NotFound,
+                key_file + " is missing, but " + *state +
+                    " exists: keel will not make a new key for a state written with another one. Restore " +
+                    key_file + " (mode 0600), or set KEEL_STATE_KEY to the key this state was written with");
   crypto::Key key = crypto::random_key();
   if (auto s = files::write_atomic(key_file, crypto::key_to_text(key) + "\n", 0600); !s) return fail(s.error());
   return key;
@@ -29,29 +60,125 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file) {
 
 Result<std::optional<State>> read_saved_state(const std::string& dir) {
   const std::string path = dir + "/state.json";
-  if (!files::exists(path)) return std::optional<State>();
-  const char* env_key = std::getenv("KEEL_STATE_KEY");
-  const std::string key_file = dir + "/state.key";
-  // Never let load_or_create_key make a new key here: it would not open
-  // this state, and would be left behind.
-  if ((!env_key || !*env_key) && !files::exists(key_file))
-    return fail(ErrorCode::NotFound, path + " has no key: set KEEL_STATE_KEY to the key this state was written with");
-  auto key = load_or_create_key(key_file);
+  if (!files::exists_no_follow(dir)) return std::optional<State>();
+  if (auto st = files::check_private_dir(dir); !st) return fail(st.error());
+  if (!files::exists_no_follow(path)) {
+    if (files::exists_no_follow(path + ".backup")) return fail(missing_state_error(dir));
+    return std::optional<State>();
+  }
+  // Never makes a key here: a state exists, so a missing key is an error.
+  auto key = load_or_create_key(dir + "/state.key");
   if (!key) return fail(key.error());
-  auto text = files::read_file(path);
+  auto text = files::read_regular_file(path, kMaxStateBytes, kOwnerOnly);
   if (!text) return fail(text.error());
-  auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(ErrorCode::Corrupt, path + " is not valid JSON");
-  auto decoded = decode_state(j, *key);
-  if (!decoded) return fail(decoded.error().with_context(path));
+  auto decoded = parse_state_text(*text, path, *key);
+  if (!decoded) return fail(decoded.error());
   return std::optional<State>(std::move(*decoded));
+}
+
+Result<State> parse_state_text(std::string_view text, const std::string& path, const crypto::Key& key) {
+  auto refuse = [&](const std::string& why) {
+    return fail(ErrorCode::Corrupt, "state file " + path + " is unreadable (" + why + ")");
+  };
+  // Bounded nesting: copying a value recurses once per level, and a state
+  // can come from a repository.
+  if (jsonl::json_depth(text, kMaxStateDepth) > kMaxStateDepth)
+    return refuse("nested deeper than " + std::to_string(kMaxStateDepth) + " levels");
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return refuse("not valid JSON");
+  if (!j.is_object()) return refuse("not a JSON object");
+  auto s = decode_state(j, key);
+  if (!s) return refuse(s.error().message());
+  return s;
+}
+
+namespace {
+
+// A field of a journal entry, of the type it must have.
+const nlohmann::json* field(const nlohmann::json& entry, const char* name, nlohmann::json::value_t type) {
+  auto it = entry.find(name);
+  if (it == entry.end()) return nullptr;
+  if (type == nlohmann::json::value_t::number_integer ? !it->is_number_integer() : it->type() != type) return nullptr;
+  return &*it;
+}
+
+}  // namespace
+
+Result<bool> replay_journal_text(std::string_view text, const std::string& path, const crypto::Key& key,
+                                 State& state) {
+  using Type = nlohmann::json::value_t;
+  bool replayed = false, begun = false;
+  size_t n = 0;
+  // Only lines ended by '\n' count: a torn last write was never acknowledged.
+  for (size_t pos = 0, nl; (nl = text.find('\n', pos)) != std::string_view::npos; pos = nl + 1) {
+    ++n;
+    const std::string where = path + " line " + std::to_string(n);
+    auto damaged = [&](const std::string& why) { return fail(ErrorCode::Corrupt, where + " is damaged: " + why); };
+    const std::string_view line = text.substr(pos, nl - pos);
+    if (jsonl::json_depth(line, kMaxStateDepth) > kMaxStateDepth)
+      return damaged("nested deeper than " + std::to_string(kMaxStateDepth) + " levels");
+    const nlohmann::json e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (e.is_discarded() || !e.is_object()) return damaged("not a JSON object");
+    const nlohmann::json* op = field(e, "op", Type::string);
+    if (!op) return damaged("no \"op\"");
+    if (*op == "begin") {
+      const nlohmann::json* lineage = field(e, "lineage", Type::string);
+      const nlohmann::json* base = field(e, "base_serial", Type::number_integer);
+      if (!lineage || !base) return damaged("a begin line needs a lineage and a base_serial");
+      if (*lineage != state.lineage && !state.resources.empty())
+        return fail(ErrorCode::Corrupt, path + " belongs to another state (lineage differs)");
+      const long long base_serial = base->get<long long>();
+      if (base_serial < state.serial) return replayed;  // already compacted into state.json
+      if (base_serial > state.serial)
+        return fail(ErrorCode::Corrupt,
+                    path + " records changes made on top of serial " + std::to_string(base_serial) +
+                        ", but the state here is at serial " + std::to_string(state.serial) +
+                        " (was state.json replaced or lost?). keel will not apply them to another state: put back "
+                        "the state.json they belong to, or move " + path + " away to drop them");
+      state.lineage = lineage->get<std::string>();
+      begun = true;
+      continue;
+    }
+    if (!begun) return damaged("changes before the begin line that says which state they belong to");
+    if (*op == "put" || *op == "intent") {
+      const nlohmann::json* resource = field(e, "resource", Type::object);
+      if (!resource) return damaged("no resource");
+      auto r = decode_resource(*resource, key);
+      if (!r) return fail(r.error().with_context(where));
+      state.resources[r->address] = std::move(*r);
+    } else if (*op == "remove") {
+      const nlohmann::json* address = field(e, "address", Type::string);
+      if (!address) return damaged("no address");
+      state.resources.erase(address->get<std::string>());
+    } else {
+      return damaged("unknown op " + op->dump());
+    }
+    replayed = true;
+  }
+  return replayed;
+}
+
+Error missing_state_error(const std::string& dir) {
+  const std::string path = dir + "/state.json";
+  return Error(ErrorCode::Corrupt,
+               path + " is missing, but " + path +
+                   ".backup is beside it: keel will not start from an empty state (it would plan to create "
+                   "everything again). If state.json was lost, restore the backup, which holds the state before "
+                   "the last change: `cp " + path + ".backup " + path + "` (then `keel plan` shows what differs). "
+                   "To start over on purpose, move " + path + ".backup away");
 }
 
 FileStateStore::FileStateStore(std::string dir) : dir_(std::move(dir)) {}
 FileStateStore::~FileStateStore() = default;
 
 Status FileStateStore::lock(const std::string& command) {
-  if (auto s = files::make_dirs(dir_, 0755); !s) return s;
+  // Before anything is opened under it: a .keel that is a link (dangling
+  // or not), or that someone else can write into, could turn keel's writes
+  // anywhere.
+  if (!files::exists_no_follow(dir_)) {
+    if (auto s = files::make_dirs(dir_, 0755); !s) return s;
+  }
+  if (auto s = files::check_private_dir(dir_); !s) return s;
   auto l = files::FileLock::acquire(dir_ + "/state.lock", command);
   if (!l) return fail(l.error());
   lock_.emplace(std::move(*l));
@@ -62,27 +189,20 @@ Status FileStateStore::lock(const std::string& command) {
 }
 
 Result<State> FileStateStore::read_state_file() {
-  if (!files::exists(state_path())) {
+  if (!files::exists_no_follow(state_path())) {
+    if (files::exists_no_follow(backup_path())) return fail(missing_state_error(dir_));
     State fresh;
     fresh.lineage = crypto::uuid_v4();
     return fresh;
   }
-  auto text = files::read_file(state_path());
+  auto text = files::read_regular_file(state_path(), kMaxStateBytes, kOwnerOnly);
   if (!text) return fail(text.error());
-  auto refuse = [&](const std::string& why) {
-    std::string backup = files::exists(backup_path()) ? "; the previous state is in " + backup_path() : "; there is no backup";
-    return fail(ErrorCode::Corrupt, "state file " + state_path() + " is unreadable (" + why + ")" + backup +
-                                        ". keel will not overwrite it: restore it or move it away");
-  };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(*text);
-  } catch (const nlohmann::json::exception& e) {
-    return refuse(e.what());
-  }
-  auto s = decode_state(j, *key_);
-  if (!s) return refuse(s.error().message());
-  return s;
+  auto s = parse_state_text(*text, state_path(), *key_);
+  if (s || s.error().code() != ErrorCode::Corrupt) return s;
+  std::string backup = files::exists_no_follow(backup_path()) ? "; the previous state is in " + backup_path()
+                                                              : "; there is no backup";
+  return fail(ErrorCode::Corrupt,
+              s.error().message() + backup + ". keel will not overwrite it: restore it or move it away");
 }
 
 // Applies the journal's complete lines to `state`. The first line names the
@@ -90,40 +210,12 @@ Result<State> FileStateStore::read_state_file() {
 // state.json was already compacted (a crash between the two steps).
 Status FileStateStore::replay_journal(State& state, bool& replayed) {
   replayed = false;
-  if (!files::exists(journal_path())) return {};
-  auto text = files::read_file(journal_path());
+  if (!files::exists_no_follow(journal_path())) return {};
+  auto text = files::read_regular_file(journal_path(), kMaxStateBytes, kOwnerOnly);
   if (!text) return fail(text.error());
-  std::istringstream in(*text);
-  std::string line;
-  bool complete_only = !text->empty() && text->back() == '\n';
-  size_t lines_total = std::count(text->begin(), text->end(), '\n') + (complete_only ? 0 : 1);
-  size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (n == lines_total && !complete_only) break;  // torn last write: never acknowledged
-    nlohmann::json e;
-    try {
-      e = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& ex) {
-      return fail(ErrorCode::Corrupt, journal_path() + " line " + std::to_string(n) + " is damaged: " + ex.what());
-    }
-    std::string op = e.value("op", "");
-    if (op == "begin") {
-      if (e.value("lineage", "") != state.lineage && !state.resources.empty())
-        return fail(ErrorCode::Corrupt, journal_path() + " belongs to another state (lineage differs)");
-      if (e.value("base_serial", 0L) < state.serial) return {};  // already compacted
-      state.lineage = e.value("lineage", state.lineage);
-      continue;
-    }
-    replayed = true;
-    if (op == "put" || op == "intent") {
-      auto r = decode_resource(e.at("resource"), *key_);
-      if (!r) return fail(r.error().with_context(journal_path() + " line " + std::to_string(n)));
-      state.resources[r->address] = std::move(*r);
-    } else if (op == "remove") {
-      state.resources.erase(e.value("address", ""));
-    }
-  }
+  auto applied = replay_journal_text(*text, journal_path(), *key_, state);
+  if (!applied) return fail(applied.error());
+  replayed = *applied;
   return {};
 }
 
@@ -134,7 +226,7 @@ Result<State> FileStateStore::load() {
   if (auto r = replay_journal(*s, replayed); !r) return fail(r.error());
   if (replayed) {
     if (auto r = save(*s); !r) return fail(r.error());
-  } else if (files::exists(journal_path())) {
+  } else if (files::exists_no_follow(journal_path())) {
     if (auto r = files::remove_all(journal_path()); !r) return fail(r.error());
   }
   return s;
@@ -198,8 +290,8 @@ Status FileStateStore::record_remove(const std::string& address) {
 }
 
 Status FileStateStore::save(State& state) {
-  if (files::exists(state_path())) {
-    auto previous = files::read_file(state_path());
+  if (files::exists_no_follow(state_path())) {
+    auto previous = files::read_regular_file(state_path(), kMaxStateBytes, kOwnerOnly);
     if (!previous) return fail(previous.error());
     if (auto s = files::write_atomic(backup_path(), *previous, 0600); !s) return s;
   }
@@ -213,7 +305,7 @@ Status FileStateStore::save(State& state) {
     journal_.reset();
     appended_ = synced_ = 0;
   }
-  if (files::exists(journal_path())) {
+  if (files::exists_no_follow(journal_path())) {
     if (auto s = files::remove_all(journal_path()); !s) return s;
     return files::fsync_dir(dir_);
   }

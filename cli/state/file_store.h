@@ -10,6 +10,11 @@
 //   state.lock          flock'ed by the running keel, naming it
 //   state.key           the AES-256-GCM key, 0600, unless KEEL_STATE_KEY is set
 //
+// The directory must be a real one of keel's user that nobody else can
+// write (files::check_private_dir), and every file in it is opened without
+// following links, is at most 256 MiB, and must be 0600 (or 0644 for the
+// lock): a repository's .keel can hold anything.
+//
 // Apply appends to the journal after each resource instead of rewriting
 // state.json, so a run of N resources costs O(N) bytes written, and compacts
 // the journal into state.json once at the end. A run killed at any moment
@@ -21,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cli/state/journal.h"
 #include "cli/state/state.h"
@@ -30,7 +36,11 @@
 namespace keel::state {
 
 // The state key: KEEL_STATE_KEY (64 hex digits, base64 of 32 bytes, or a
-// passphrase) or `key_file`, created with 0600 and a random key on first use.
+// passphrase) or `key_file`, created with 0600 and a random key on first
+// use, that is only while its directory holds no state (state.json, its
+// backup or a journal): a state whose key is missing is a NotFound error
+// saying so, never a new key. A key file that group or others may read is
+// refused (PermissionDenied, with the chmod).
 Result<crypto::Key> load_or_create_key(const std::string& key_file);
 
 // The state as last saved in `dir` (a .keel directory), read without the
@@ -38,6 +48,20 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file);
 // apply runs and never make it fail on the lock. No state yet: nullopt. A
 // state without its key is an error naming KEEL_STATE_KEY, never a new key.
 Result<std::optional<State>> read_saved_state(const std::string& dir);
+
+// The loader's pure parts, apart so that they can be fuzzed
+// (tests/fuzz/fuzz_state.cpp); `path` names the file in errors, and every
+// problem with the text is a Corrupt error, never an exception.
+//   parse_state_text: the text of state.json.
+//   replay_journal_text: the journal's complete lines on top of `state`;
+//     true when something was replayed. A journal that continues another
+//     serial than the state's is refused (it belongs to another state.json).
+Result<State> parse_state_text(std::string_view text, const std::string& path, const crypto::Key& key);
+Result<bool> replay_journal_text(std::string_view text, const std::string& path, const crypto::Key& key,
+                                 State& state);
+
+// The refusal when state.json is missing and state.json.backup is not.
+Error missing_state_error(const std::string& dir);
 
 class FileStateStore : public StateJournal {
  public:

@@ -72,12 +72,14 @@ Result<ResourceState> decode_resource(const nlohmann::json& j, const crypto::Key
     r.provider_type = j.value("provider_type", r.provider);
     r.id = j.value("id", "");
     r.attributes = j.value("attributes", nlohmann::json::object());
+    if (!r.attributes.is_object()) return fail(ErrorCode::Corrupt, "malformed resource entry: attributes is not an object");
     r.dependencies = j.value("dependencies", std::vector<std::string>{});
     r.sensitive = j.value("sensitive_attributes", std::set<std::string>{});
     r.sensitive_paths = j.value("sensitive_paths", std::map<std::string, std::set<std::string>>{});
     if (j.contains("sealed_attributes")) {
       auto secret = open_json(j.at("sealed_attributes").get<std::string>(), key, r.address);
       if (!secret) return fail(secret.error());
+      if (!secret->is_object()) return fail(ErrorCode::Corrupt, "sealed attributes of " + r.address + " are not an object");
       for (auto it = secret->begin(); it != secret->end(); ++it) r.attributes[it.key()] = it.value();
     }
     return r;
@@ -108,10 +110,14 @@ nlohmann::json encode_state(const State& s, const crypto::Key& key) {
 Result<State> decode_state(const nlohmann::json& j, const crypto::Key& key) {
   try {
     State s;
-    s.version = j.at("version").get<int>();
-    if (s.version > kStateFormatVersion)
-      return fail(ErrorCode::Corrupt, "state format version " + std::to_string(s.version) +
+    // Integers, checked before get<>: a float such as 1e300 would not fit.
+    for (const char* key_name : {"version", "serial"})
+      if (!j.at(key_name).is_number_integer() || j.at(key_name).get<long long>() < 0)
+        return fail(ErrorCode::Corrupt, std::string("malformed state: ") + key_name + " is not a whole number");
+    if (j.at("version").get<long long>() > kStateFormatVersion)
+      return fail(ErrorCode::Corrupt, "state format version " + std::to_string(j.at("version").get<long long>()) +
                                           " is newer than this keel reads (" + std::to_string(kStateFormatVersion) + ")");
+    s.version = j.at("version").get<int>();
     s.lineage = j.at("lineage").get<std::string>();
     s.serial = j.at("serial").get<long>();
     s.project = j.value("project", "");
@@ -122,10 +128,12 @@ Result<State> decode_state(const nlohmann::json& j, const crypto::Key& key) {
       s.resources[r->address] = std::move(*r);
     }
     s.outputs = j.value("outputs", nlohmann::json::object());
+    if (!s.outputs.is_object()) return fail(ErrorCode::Corrupt, "malformed state: outputs is not an object");
     if (j.contains("sealed_outputs")) {
       s.sensitive_outputs = j.value("sensitive_outputs", std::set<std::string>{});
       auto secret = open_json(j.at("sealed_outputs").get<std::string>(), key, "outputs");
       if (!secret) return fail(secret.error());
+      if (!secret->is_object()) return fail(ErrorCode::Corrupt, "sealed outputs are not an object");
       for (auto it = secret->begin(); it != secret->end(); ++it) s.outputs[it.key()] = it.value();
     }
     // Absent in states written before stack secrets existed.

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_lines.h"
 #include "core/provider_json.h"
 
 namespace keel::plugin {
@@ -255,14 +256,22 @@ struct LoopState {
   json shutdown_id;  // answered once the operations in flight are done
 };
 
-void handle_line(LoopState& st, const std::string& line) {
+void handle_line(LoopState& st, const jsonl::LineSplitter::Line& line) {
   Session& s = *st.session;
-  json msg = json::parse(line, nullptr, false);
-  if (msg.is_discarded()) {
-    s.send(error_response(nullptr, ErrorCode::Protocol, "not valid JSON: " + line.substr(0, 200),
-                          provider::kRpcParseError));
+  if (line.overlong) {
+    s.send(error_response(nullptr, ErrorCode::Protocol,
+                          "a request longer than the protocol's limit of " + std::to_string(jsonl::kMaxLineBytes) +
+                              " bytes: " + jsonl::excerpt(line.text),
+                          provider::kRpcInvalidRequest));
     return;
   }
+  // Bounded nesting: copying or printing a value recurses once per level.
+  auto parsed = jsonl::parse_message(line.text);
+  if (!parsed) {
+    s.send(error_response(nullptr, ErrorCode::Protocol, parsed.error().message(), provider::kRpcParseError));
+    return;
+  }
+  json msg = std::move(*parsed);
   const json id = msg.is_object() ? msg.value("id", json()) : json();
   if (!msg.is_object() || msg.value("jsonrpc", json()) != "2.0" || !msg.value("method", json()).is_string()) {
     s.send(error_response(id, ErrorCode::Protocol, "not a JSON-RPC 2.0 request", provider::kRpcInvalidRequest));
@@ -301,10 +310,27 @@ int serve(provider::Provider& provider) {
   LoopState st;
   st.session = std::make_shared<Session>(provider, out_fd);
   st.hooks = read_test_hooks();
-  std::string line;
-  while (!st.stop && std::getline(std::cin, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) handle_line(st, line);
+  // Read with a bounded line length: std::getline would grow without end
+  // on a line that never ends.
+  jsonl::LineSplitter lines;
+  auto handle_ready = [&] {
+    while (!st.stop) {
+      auto line = lines.next();
+      if (!line) break;
+      if (!line->text.empty() || line->overlong) handle_line(st, *line);
+    }
+  };
+  char chunk[65536];
+  while (!st.stop) {
+    ssize_t n = ::read(STDIN_FILENO, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      lines.finish();
+      handle_ready();
+      break;
+    }
+    lines.feed({chunk, static_cast<size_t>(n)});
+    handle_ready();
   }
   st.session->wait_idle();
   if (!st.shutdown_id.is_null()) st.session->send(response(st.shutdown_id, json::object()));

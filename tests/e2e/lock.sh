@@ -72,3 +72,28 @@ assert_not_contains "$WORK/after-kill.out" "locked"
 step "and the next apply finishes the job"
 expect_ok keel apply --auto-approve
 [[ $(cat "$OUT/slow.txt") == two ]] || fail "slow.txt was not rewritten"
+
+# Issue 14, item 4: a repository can commit `.keel/state.lock` as a link, and
+# taking the lock truncated whatever it pointed to.
+step "a state.lock that is a symbolic link is refused, and its target left alone"
+echo "precious content" >"$WORK/precious"
+rm -f .keel/state.lock
+ln -s "$WORK/precious" .keel/state.lock
+expect_rc 1 keel plan --no-refresh
+assert_contains "$WORK/last.out" "state.lock is a symbolic link"
+[[ $(cat "$WORK/precious") == "precious content" ]] || fail "keel wrote through the state.lock link: $(cat "$WORK/precious")"
+rm .keel/state.lock
+
+step "a .keel that is a link, or that others can write, is refused with what to do"
+mv .keel "$WORK/moved-keel"
+ln -s "$WORK/moved-keel" .keel
+expect_rc 1 keel plan --no-refresh
+assert_contains "$WORK/last.out" ".keel is a symbolic link"
+assert_contains "$WORK/last.out" "mount --bind"
+rm .keel
+mv "$WORK/moved-keel" .keel
+chmod 0777 .keel
+expect_rc 1 keel plan --no-refresh
+assert_contains "$WORK/last.out" "chmod go-w"
+chmod 0755 .keel
+expect_ok keel plan --no-refresh --detailed-exitcode

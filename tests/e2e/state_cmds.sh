@@ -97,3 +97,50 @@ if [[ $rc != 0 ]] || ! grep -qF "No changes" "$WORK/last.out"; then
   soft_fail "after \`keel state import files.b $OUT/b.txt\`, \`keel plan --detailed-exitcode\` exited $rc with changes (above), expected no changes"
 fi
 [[ $(identity "$OUT/b.txt") == "$b_before" ]] || fail "b.txt was touched by rm + import"
+
+# Issue 14, item 8 and its siblings: nothing may turn a lost state or key
+# into an empty state or a new key.
+step "a missing state.json beside its backup is refused, naming the backup"
+mv .keel/state.json "$WORK/state.moved"
+listing_before=$(ls -A .keel)
+for cmd in "plan" "apply --auto-approve" "state list"; do
+  rc=0
+  # shellcheck disable=SC2086
+  keel $cmd >"$WORK/missing.out" 2>&1 || rc=$?
+  [[ $rc == 1 ]] || { show "$WORK/missing.out"; fail "keel $cmd without state.json (backup beside it) exited $rc, expected 1"; }
+  assert_contains "$WORK/missing.out" "cp $STACK/.keel/state.json.backup $STACK/.keel/state.json"
+  [[ $(ls -A .keel) == "$listing_before" ]] || fail "keel $cmd changed .keel without state.json: $(ls -A .keel)"
+done
+mv "$WORK/state.moved" .keel/state.json
+expect_ok keel plan --detailed-exitcode
+
+step "a missing state.key is reported as missing, and no new key is made"
+mv .keel/state.key "$WORK/key.moved"
+expect_rc 1 keel plan
+assert_contains "$WORK/last.out" "state.key is missing"
+assert_not_contains "$WORK/last.out" "wrong state key"
+[[ ! -e .keel/state.key ]] || fail "keel made a new state.key for an existing state"
+mv "$WORK/key.moved" .keel/state.key
+
+step "a state.key others can read is refused with the chmod that fixes it"
+chmod 0644 .keel/state.key
+expect_rc 1 keel plan
+assert_contains "$WORK/last.out" "chmod 0600"
+chmod 0600 .keel/state.key
+expect_ok keel plan --detailed-exitcode
+
+step "under umask 000, nothing keel makes in .keel is writable by others"
+new_stack UMASK_STACK umask
+cd "$UMASK_STACK"
+cat >keel.yaml <<YAML
+keel: 1
+project: e2e-state-umask
+providers:
+  ex: { type: example, root: "$OUT/umask" }
+files:
+  u: { provider: ex, path: u.txt, content: "u" }
+YAML
+(umask 000 && keel apply --auto-approve >"$WORK/umask.out" 2>&1 && keel apply --auto-approve >>"$WORK/umask.out" 2>&1) ||
+  { show "$WORK/umask.out"; fail "apply under umask 000 failed"; }
+writable=$(find .keel ! -type l -perm /022)
+[[ -z $writable ]] || fail "writable by group or others under umask 000: $writable"

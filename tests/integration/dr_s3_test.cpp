@@ -143,6 +143,7 @@ Result<std::vector<std::string>> reference_signatures(const std::string& json) {
   if (process::which("node").empty()) return fail(ErrorCode::Unavailable, "node is not installed");
   process::Options options;
   options.argv = {"node", support("sigv4_reference.mjs")};
+  options.environment = process::Environment::InheritExceptKeel;  // KEEL_NPM_PREFIX, S3RVER_BIN
   options.stdin_data = json;
   options.timeout = 60s;
   auto outcome = process::run(options);
@@ -173,6 +174,7 @@ class S3rver {
   S3rver() {
     process::Options options;
     options.argv = {support("start-s3.sh"), dir_.path};
+    options.environment = process::Environment::InheritExceptKeel;  // KEEL_NPM_PREFIX, S3RVER_BIN
     options.timeout = 180s;  // the first run installs s3rver from npm
     auto started = process::run_checked(options);
     if (!started) {
@@ -186,6 +188,7 @@ class S3rver {
     if (!running_) return;
     process::Options options;
     options.argv = {support("stop-s3.sh"), dir_.path};
+    options.environment = process::Environment::InheritExceptKeel;  // KEEL_NPM_PREFIX, S3RVER_BIN
     options.timeout = 30s;
     (void)process::run(options);
   }

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -580,4 +581,179 @@ TEST_CASE("local provider: servers are host directories", "[integration][local]"
   auto gone = stack.provider->read({"servers", id, Json::object(), nullptr});
   REQUIRE(gone);
   CHECK_FALSE(gone->found);
+}
+
+// --- what the provider's children and its database users can do (issue 14) ------
+
+namespace {
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) old = v;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old) ::setenv(name.c_str(), old->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+};
+
+// Files and directories under `root` that group or others may write.
+std::vector<std::string> writable_by_others(const std::string& root) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& entry : fs::recursive_directory_iterator(root, ec)) {
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) == 0 && !S_ISLNK(st.st_mode) && (st.st_mode & 022))
+      found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("local provider: the stack's user is not the superuser", "[integration][local][postgres]") {
+  // Issue 14, item 1: the application's credentials were the cluster's
+  // superuser, which can read /proc/<postmaster>/environ from SQL.
+  Stack stack(0755);
+  const std::string id = stack.id_of("databases", "app");
+  Cleanup cleanup{*stack.provider, "databases", id};
+  Attributes db = create(stack, "databases", "databases.app", kPostgres).attributes;
+  INFO(db.dump());
+  const std::string password = db["password"];
+
+  auto roles = psql(db, password, "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user");
+  INFO(roles.output);
+  CHECK(trimmed(roles.output) == "f|t|f");
+  auto owner = psql(db, password, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()");
+  CHECK(trimmed(owner.output) == "keel");
+  CHECK(psql(db, password, "CREATE TABLE t (x int); INSERT INTO t VALUES (1); SELECT count(*) FROM t").exit_code == 0);
+
+  auto environ_read = psql(db, password, "SELECT pg_read_file('/proc/self/environ')");
+  CHECK(environ_read.exit_code != 0);
+  CHECK_THAT(environ_read.output, Catch::Contains("permission denied"));
+  auto program = psql(db, password, "COPY (SELECT 1) TO PROGRAM 'true'");
+  CHECK(program.exit_code != 0);
+  auto become = psql(db, password, "SET ROLE postgres");
+  CHECK(become.exit_code != 0);
+
+  // The superuser is keel's `postgres`, its password in secrets.json only.
+  const std::string secrets = file_text(id + "/secrets.json");
+  const std::string superuser_password = Json::parse(secrets)["superuser_password"];
+  CHECK(superuser_password.size() == 24);
+  CHECK(db.dump().find(superuser_password) == std::string::npos);
+  CHECK(processes_with_in_argv(superuser_password).empty());
+  auto as_superuser = run({pg_bin(db, "psql"), "-X", "-w", "-tA",
+                           "postgresql://postgres@127.0.0.1:" + std::to_string(db["port"].get<int>()) + "/postgres",
+                           "-c", "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"},
+                          {{"PGPASSWORD", superuser_password}, {"PGCONNECT_TIMEOUT", "10"}});
+  INFO(as_superuser.output);
+  CHECK(trimmed(as_superuser.output) == "t");
+  CHECK(files_containing(id, superuser_password, "secrets.json").empty());
+
+  SECTION("the superuser's name is refused for the stack's user") {
+    Json config = kPostgres;
+    config["user"] = "postgres";
+    auto refused = stack.provider->create({"databases", {"test", "databases.bad"}, config, nullptr});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code() == ErrorCode::InvalidConfig);
+    CHECK_THAT(refused.error().message(), Catch::Contains("superuser"));
+    CHECK_FALSE(fs::exists(stack.id_of("databases", "bad")));
+  }
+}
+
+TEST_CASE("local provider: the postmaster's environment holds none of keel's secrets",
+          "[integration][local][postgres][redis]") {
+  ScopedEnv key("KEEL_STATE_KEY", "keel-state-key-sentinel-4711");
+  ScopedEnv token("FAKE_CLOUD_TOKEN", "cloud-token-sentinel-4712");
+  Stack stack(0755);
+  const std::string db_id = stack.id_of("databases", "env");
+  const std::string cache_id = stack.id_of("caches", "env");
+  Cleanup db_cleanup{*stack.provider, "databases", db_id};
+  Cleanup cache_cleanup{*stack.provider, "caches", cache_id};
+  Attributes db = create(stack, "databases", "databases.env", kPostgres).attributes;
+  create(stack, "caches", "caches.env", {{"engine", "redis"}});
+
+  // What the server's account sees: the postmaster's environment as its
+  // children inherit it (the postmaster rewrites its own /proc/PID/environ
+  // for its process title), read the way a superuser would.
+  const std::string superuser_password = Json::parse(file_text(db_id + "/secrets.json"))["superuser_password"];
+  auto env = run({pg_bin(db, "psql"), "-X", "-w", "-tA",
+                  "postgresql://postgres@127.0.0.1:" + std::to_string(db["port"].get<int>()) + "/postgres", "-c",
+                  "CREATE TEMP TABLE e (line text); COPY e FROM PROGRAM 'env'; SELECT line FROM e"},
+                 {{"PGPASSWORD", superuser_password}, {"PGCONNECT_TIMEOUT", "10"}});
+  INFO(env.output);
+  REQUIRE(env.exit_code == 0);
+  CHECK(env.output.find("PATH=") != std::string::npos);
+  CHECK(env.output.find("keel-state-key-sentinel-4711") == std::string::npos);
+  CHECK(env.output.find("cloud-token-sentinel-4712") == std::string::npos);
+
+  auto redis_pid = keel::files::read_file(cache_id + "/redis.pid");
+  REQUIRE(redis_pid);
+  auto environ_text = keel::files::read_file("/proc/" + trimmed(*redis_pid) + "/environ");
+  REQUIRE(environ_text);
+  CHECK(environ_text->find("keel-state-key-sentinel-4711") == std::string::npos);
+  CHECK(environ_text->find("cloud-token-sentinel-4712") == std::string::npos);
+}
+
+TEST_CASE("local provider: redis creates no file others can write, whatever the umask",
+          "[integration][local][redis]") {
+  Stack stack;
+  const std::string id = stack.id_of("caches", "umask");
+  Cleanup cleanup{*stack.provider, "caches", id};
+  const mode_t old = ::umask(0);
+  auto created = stack.provider->create({"caches", {"test", "caches.umask"}, {{"engine", "redis"}}, nullptr});
+  ::umask(old);
+  REQUIRE(created);
+  REQUIRE(fs::exists(id + "/redis.log"));
+  CHECK(writable_by_others(stack.work_dir()).empty());
+}
+
+TEST_CASE("local provider: a linked .keel/local is refused", "[integration][local][redis]") {
+  // A repository can commit `.keel/local` as a link: creating, writing and
+  // removing through it would reach wherever it points.
+  Stack stack;
+  TempDir elsewhere(0700);
+  REQUIRE(keel::files::make_dirs(stack.work_dir(), 0755));
+  REQUIRE(::symlink(elsewhere.path.c_str(), (stack.work_dir() + "/local").c_str()) == 0);
+  auto created = stack.provider->create({"caches", {"test", "caches.linked"}, {{"engine", "redis"}}, nullptr});
+  REQUIRE_FALSE(created);
+  CHECK(created.error().code() == ErrorCode::PermissionDenied);
+  CHECK_THAT(created.error().message(), Catch::Contains("local is a symbolic link"));
+  CHECK(fs::is_empty(elsewhere.path));
+
+  // Nor does delete remove through it.
+  REQUIRE(keel::files::make_dirs(elsewhere.path + "/caches/linked", 0755));
+  auto removed = stack.provider->remove({"caches", stack.id_of("caches", "linked"), Json::object(), nullptr});
+  REQUIRE_FALSE(removed);
+  CHECK(fs::exists(elsewhere.path + "/caches/linked"));
+}
+
+TEST_CASE("local provider: a cluster recorded before keel had its own superuser keeps working",
+          "[integration][local][postgres]") {
+  // Clusters made by older keels have no `superuser` fact (their stack user
+  // is the superuser): stop, start and read must not need one.
+  Stack stack(0755);
+  const std::string id = stack.id_of("databases", "old");
+  Cleanup cleanup{*stack.provider, "databases", id};
+  Attributes db = create(stack, "databases", "databases.old", kPostgres).attributes;
+  Json meta = Json::parse(file_text(id + "/meta.json"));
+  Json secrets = Json::parse(file_text(id + "/secrets.json"));
+  REQUIRE(meta.erase("superuser") == 1);
+  REQUIRE(secrets.erase("superuser_password") == 1);
+  REQUIRE(keel::files::write_atomic(id + "/meta.json", meta.dump(2), 0644));
+  REQUIRE(keel::files::write_atomic(id + "/secrets.json", secrets.dump(2), 0600));
+
+  Json config = kPostgres;
+  config["running"] = false;
+  auto stopped = update(stack, "databases", id, db, config);
+  CHECK(stopped["running"] == false);
+  config["running"] = true;
+  auto started = update(stack, "databases", id, stopped, config);
+  CHECK(started["running"] == true);
+  CHECK(started["password"] == db["password"]);
+  require_select_1(started);
 }

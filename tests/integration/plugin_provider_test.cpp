@@ -4,12 +4,15 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,12 +22,14 @@
 #include "cli/providers/plugin/plugin_provider.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/process.h"
 #include "tests/support/provider_conformance.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keel;
 using namespace keel::provider;
 using keel::providers::PluginProvider;
+using keel::providers::PluginTimeouts;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -79,8 +84,9 @@ TEST_CASE("plugin handshake gives the example schema", "[integration][plugin]") 
   CHECK(p->pid() > 0);
   const ProviderSchema& s = p->schema();
   CHECK(s.name == "example");
-  REQUIRE(s.config.size() == 1);
+  REQUIRE(s.config.size() == 2);
   CHECK(s.config[0].name == "root");
+  CHECK(s.config[1].name == "timeout");  // keel's own, added to every plugin's
   const KindSchema* files = s.find_kind("files");
   REQUIRE(files);
   REQUIRE(files->find("path"));
@@ -301,4 +307,267 @@ TEST_CASE("the example plugin passes the provider conformance suite", "[integrat
   configure(*p, root);
   testing::check_conformance(*p, {"files", json{{"path", "conformance.txt"}, {"content", "one"}, {"mode", "0644"}},
                                   json{{"content", "two"}}, {"sha256", "size"}});
+}
+
+// --- a plugin that misbehaves (issue 14, item 11) -------------------------------
+//
+// Fake plugins as shell scripts: they answer the handshake (request 1) with
+// a minimal schema, then do what the test needs with the next request.
+
+namespace {
+
+const std::string kHandshake =
+    R"(read -r line; echo '{"jsonrpc":"2.0","id":1,"result":{"protocol_version":1,"schema":{"name":"fake","version":"0","config":[],"kinds":[{"kind":"files","description":"","attributes":[]}]}}}')";
+
+std::unique_ptr<PluginProvider> start_fake(const TempDir& dir, const std::string& name, const std::string& body,
+                                           PluginTimeouts timeouts = {}) {
+  auto p = PluginProvider::start(write_script(dir, name, kHandshake + "\n" + body), "", {}, timeouts);
+  if (!p) FAIL("start " << name << ": " << p.error().message());
+  return std::move(*p);
+}
+
+Status configure_fake(PluginProvider& p, json config = json::object()) {
+  return p.configure(ConfigureRequest{std::move(config), "/nonexistent/.keel", "acme"});
+}
+
+// The pids a script wrote to `file`, one a line.
+std::vector<long> pids_in(const std::string& file) {
+  std::vector<long> pids;
+  std::ifstream in(file);
+  long pid;
+  while (in >> pid) pids.push_back(pid);
+  return pids;
+}
+
+bool gone_within(long pid, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  while (process::process_alive(pid)) {
+    if (seconds_since(start) > seconds) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("a 200k-deep answer is a protocol error, not a crash", "[integration][plugin]") {
+  TempDir dir;
+  auto p = start_fake(dir, "keel-provider-deep",
+                      "read -r line; printf '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":'; "
+                      "head -c 200000 /dev/zero | tr '\\0' '['; echo; cat >/dev/null");
+  auto st = configure_fake(*p);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code() == ErrorCode::Protocol);
+  CHECK_THAT(st.error().message(), Catch::Contains("keel-provider-deep") &&
+                                       Catch::Contains("nested deeper than 100 levels") &&
+                                       Catch::Contains("configure"));
+  CHECK(st.error().message().size() < 1000);
+}
+
+TEST_CASE("an endless line is a protocol error, read within a bounded buffer", "[integration][plugin]") {
+  TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  auto p = start_fake(dir, "keel-provider-endless",
+                      "read -r line; echo $$ > '" + dir / "pids" + "'; yes | tr -d '\\n'");
+  auto st = configure_fake(*p);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code() == ErrorCode::Protocol);
+  CHECK_THAT(st.error().message(), Catch::Contains("longer than the protocol's limit of 16777216 bytes"));
+  CHECK(seconds_since(start) < 30.0);
+  // The plugin is ended, the endless writer in its group with it.
+  for (long pid : pids_in(dir / "pids")) CHECK(gone_within(pid, 10.0));
+}
+
+TEST_CASE("an answer to a request never sent is a protocol error at once", "[integration][plugin]") {
+  TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  auto p = start_fake(dir, "keel-provider-wrongid",
+                      "read -r line; echo '{\"jsonrpc\":\"2.0\",\"id\":99,\"result\":{}}'; cat >/dev/null");
+  auto st = configure_fake(*p);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code() == ErrorCode::Protocol);
+  CHECK_THAT(st.error().message(), Catch::Contains("answered request 99, which is not waiting for an answer"));
+  CHECK(seconds_since(start) < 10.0);
+  CHECK_FALSE(p->create(create_request("files.a", json::object())));  // and nothing after
+}
+
+TEST_CASE("a silent configure times out, and the plugin's whole group is killed", "[integration][plugin]") {
+  TempDir dir;
+  PluginTimeouts timeouts;
+  timeouts.configure = std::chrono::seconds(1);
+  auto p = start_fake(dir, "keel-provider-silent",
+                      "read -r line; sleep 600 & echo $$ $! > '" + dir / "pids" + "'; wait", timeouts);
+  const auto start = std::chrono::steady_clock::now();
+  auto st = configure_fake(*p);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code() == ErrorCode::Timeout);
+  CHECK_THAT(st.error().message(), Catch::Contains("keel-provider-silent") &&
+                                       Catch::Contains("did not answer configure within 1s") &&
+                                       Catch::Contains("killed"));
+  CHECK(seconds_since(start) < 10.0);
+  auto pids = pids_in(dir / "pids");
+  CHECK(pids.size() == 2);
+  for (long pid : pids) CHECK(gone_within(pid, 10.0));
+}
+
+TEST_CASE("a plugin that exits while its child holds its stdout fails the call at once", "[integration][plugin]") {
+  TempDir dir;
+  auto p = start_fake(dir, "keel-provider-orphan",
+                      "read -r line; sleep 600 & echo $! > '" + dir / "pids" + "'; exit 4");
+  const auto start = std::chrono::steady_clock::now();
+  auto st = configure_fake(*p);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code() == ErrorCode::Unavailable);
+  CHECK_THAT(st.error().message(), Catch::Contains("exited unexpectedly (exit status 4)") &&
+                                       Catch::Contains("during configure"));
+  CHECK(seconds_since(start) < 10.0);  // not the 60 s of configure's deadline, nor for ever
+  for (long pid : pids_in(dir / "pids")) CHECK(gone_within(pid, 10.0));
+}
+
+TEST_CASE("an operation past its deadline fails naming it, and the plugin is killed", "[integration][plugin]") {
+  TempDir dir;
+  PluginTimeouts timeouts;
+  timeouts.operation = std::chrono::seconds(1);
+  auto p = PluginProvider::start(example_path(), kPluginName, {}, timeouts);
+  REQUIRE(p);
+  configure(**p, dir);
+  const auto start = std::chrono::steady_clock::now();
+  auto slow = (*p)->create(create_request("files.slow", json{{"path", "slow"}, {"delay", "20s"}}));
+  REQUIRE_FALSE(slow);
+  CHECK(slow.error().code() == ErrorCode::Timeout);
+  CHECK_THAT(slow.error().message(), Catch::Contains("did not answer create files.slow within 1s; keel killed it"));
+  CHECK(seconds_since(start) < 10.0);
+  CHECK(gone_within((*p)->pid(), 10.0));
+  auto later = (*p)->read(ReadRequest{"files", dir / "slow", json::object(), nullptr});
+  REQUIRE_FALSE(later);
+  CHECK(later.error().code() == ErrorCode::Timeout);
+  CHECK_THAT(later.error().message(), Catch::Contains("was killed after create files.slow took longer than 1s"));
+}
+
+TEST_CASE("the provider block's timeout is keel's: in the schema, never sent to the plugin",
+          "[integration][plugin]") {
+  TempDir dir;
+  auto example = start_example();
+  const auto& config = example->schema().config;
+  auto timeout = std::find_if(config.begin(), config.end(), [](const auto& a) { return a.name == "timeout"; });
+  REQUIRE(timeout != config.end());
+  CHECK(timeout->optional);
+  CHECK_THAT(timeout->description, Catch::Contains("keel's own setting"));
+
+  SECTION("it sets the limit of every operation") {
+    REQUIRE(example->configure(ConfigureRequest{json{{"root", dir.path}, {"timeout", "1s"}}, dir.path, "acme"}));
+    CHECK(example->timeouts().operation == std::chrono::seconds(1));
+    CHECK(example->timeouts().read == std::chrono::seconds(1));
+    auto slow = example->create(create_request("files.slow", json{{"path", "slow"}, {"delay", "20s"}}));
+    REQUIRE_FALSE(slow);
+    CHECK(slow.error().code() == ErrorCode::Timeout);
+  }
+  SECTION("a value that is no duration is refused before anything is sent") {
+    auto st = example->configure(ConfigureRequest{json{{"root", dir.path}, {"timeout", "soon"}}, dir.path, "acme"});
+    REQUIRE_FALSE(st);
+    CHECK(st.error().code() == ErrorCode::InvalidConfig);
+    CHECK_THAT(st.error().message(), Catch::Contains("`timeout`") && Catch::Contains("\"soon\""));
+  }
+  SECTION("the plugin never sees it") {
+    auto fake = start_fake(dir, "keel-provider-records",
+                           "read -r line; echo \"$line\" > '" + dir / "configure" + "'; "
+                           "echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}'; cat >/dev/null");
+    REQUIRE(configure_fake(*fake, json{{"timeout", "45m"}, {"other", 1}}));
+    const std::string sent = slurp(dir / "configure");
+    CHECK_THAT(sent, Catch::Contains("\"other\":1"));
+    CHECK(sent.find("timeout") == std::string::npos);
+    CHECK(fake->timeouts().operation == std::chrono::minutes(45));
+  }
+}
+
+TEST_CASE("KEEL_PLUGIN_TIMEOUT sets the default limit", "[integration][plugin]") {
+  const char* old = std::getenv("KEEL_PLUGIN_TIMEOUT");
+  const std::string saved = old ? old : "";
+  ::setenv("KEEL_PLUGIN_TIMEOUT", "2m", 1);
+  auto p = PluginProvider::start(example_path(), kPluginName);
+  ::setenv("KEEL_PLUGIN_TIMEOUT", "never", 1);
+  auto bad = PluginProvider::start(example_path(), kPluginName);
+  if (old) ::setenv("KEEL_PLUGIN_TIMEOUT", saved.c_str(), 1);
+  else ::unsetenv("KEEL_PLUGIN_TIMEOUT");
+  REQUIRE(p);
+  CHECK((*p)->timeouts().operation == std::chrono::minutes(2));
+  CHECK((*p)->timeouts().read == std::chrono::minutes(2));
+  CHECK((*p)->timeouts().handshake == std::chrono::seconds(10));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code() == ErrorCode::InvalidConfig);
+  CHECK_THAT(bad.error().message(), Catch::Contains("KEEL_PLUGIN_TIMEOUT"));
+}
+
+TEST_CASE("a plugin gets keel's environment without KEEL_STATE_KEY", "[integration][plugin]") {
+  TempDir dir;
+  const char* old = std::getenv("KEEL_STATE_KEY");
+  const std::string saved = old ? old : "";
+  ::setenv("KEEL_STATE_KEY", "the-state-key-stays-with-keel", 1);
+  ::setenv("KEEL_TEST_CLOUD_TOKEN", "a-cloud-token-the-plugin-needs", 1);
+  auto p = PluginProvider::start(write_script(dir, "keel-provider-env", "env > '" + dir / "env" + "'\n" + kHandshake +
+                                                                             "\ncat >/dev/null"),
+                                 "");
+  if (old) ::setenv("KEEL_STATE_KEY", saved.c_str(), 1);
+  else ::unsetenv("KEEL_STATE_KEY");
+  ::unsetenv("KEEL_TEST_CLOUD_TOKEN");
+  REQUIRE(p);
+  const std::string env = slurp(dir / "env");
+  CHECK_THAT(env, Catch::Contains("a-cloud-token-the-plugin-needs"));
+  CHECK(env.find("the-state-key-stays-with-keel") == std::string::npos);
+}
+
+TEST_CASE("find_plugin skips relative entries of the search path", "[integration][plugin]") {
+  TempDir dir;
+  REQUIRE(files::make_dirs(dir / "bin", 0755));
+  write_script(dir, "bin/keel-provider-planted", "exit 0");
+  char cwd[4096];
+  REQUIRE(::getcwd(cwd, sizeof cwd));
+  REQUIRE(::chdir(dir.path.c_str()) == 0);
+  const char* old_plugin_path = std::getenv("KEEL_PLUGIN_PATH");
+  const std::string saved = old_plugin_path ? old_plugin_path : "";
+  ::setenv("KEEL_PLUGIN_PATH", "bin:./bin", 1);
+  const std::string found = providers::find_plugin("planted", {"bin"});
+  if (old_plugin_path) ::setenv("KEEL_PLUGIN_PATH", saved.c_str(), 1);
+  else ::unsetenv("KEEL_PLUGIN_PATH");
+  REQUIRE(::chdir(cwd) == 0);
+  CHECK(found.empty());
+}
+
+TEST_CASE("the SDK answers an overlong or too deep request with an error and keeps serving",
+          "[integration][plugin]") {
+  process::Child::Spec spec;
+  spec.argv = {example_path()};
+  auto child = process::Child::start(spec);
+  REQUIRE(child);
+  const std::string deep = std::string(200000, '[') + "\n";
+  const std::string overlong = "\"" + std::string((16 << 20) + 10, 'x') + "\"\n";
+  const std::string handshake = R"({"jsonrpc":"2.0","id":1,"method":"handshake","params":{"protocol_version":1}})" "\n";
+  std::thread writer([&] {
+    for (const std::string* text : {&deep, &overlong, &handshake}) {
+      size_t done = 0;
+      while (done < text->size()) {
+        ssize_t n = ::write(child->stdin_fd(), text->data() + done, text->size() - done);
+        if (n <= 0) return;
+        done += static_cast<size_t>(n);
+      }
+    }
+  });
+  std::string out;
+  char buf[4096];
+  while (std::count(out.begin(), out.end(), '\n') < 3) {
+    ssize_t n = ::read(child->stdout_fd(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  writer.join();
+  child->close_stdin();
+  child->wait();
+  std::vector<json> answers;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) answers.push_back(json::parse(line));
+  REQUIRE(answers.size() == 3);
+  CHECK_THAT(answers[0]["error"]["message"].get<std::string>(), Catch::Contains("nested deeper than 100 levels"));
+  CHECK_THAT(answers[1]["error"]["message"].get<std::string>(), Catch::Contains("longer than the protocol's limit"));
+  CHECK(answers[2]["id"] == 1);
+  CHECK(answers[2]["result"]["protocol_version"] == 1);
 }

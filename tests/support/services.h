@@ -28,6 +28,9 @@ inline keel::Result<keel::process::Outcome> run(std::vector<std::string> argv) {
   keel::process::Options options;
   options.argv = std::move(argv);
   options.timeout = std::chrono::seconds(180);  // s3rver's first npm install
+  // The scripts read their settings from the environment (KEEL_NPM_PREFIX,
+  // SSHD_USER, S3RVER_BIN, ...), which children do not get by default.
+  options.environment = keel::process::Environment::InheritExceptKeel;
   return keel::process::run_checked(options);
 }
 

@@ -189,3 +189,140 @@ TEST_CASE("path helpers", "[unit][files]") {
     CHECK(files::expand_home("~other/x") == "~other/x");
   }
 }
+
+// --- files under a directory someone else may have prepared (issue 14) --------
+
+TEST_CASE("FileLock refuses a lock path that is a symbolic link and leaves its target alone", "[unit][files]") {
+  // Issue 14, item 4: a repository could commit `.keel/state.lock -> ~/.bashrc`,
+  // and taking the lock truncated the target.
+  TempDir dir;
+  const std::string target = dir / "precious";
+  REQUIRE(files::write_atomic(target, "do not truncate me\n", 0644));
+  REQUIRE(::symlink(target.c_str(), (dir / "state.lock").c_str()) == 0);
+  auto lock = files::FileLock::acquire(dir / "state.lock", "keel plan");
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().code() == ErrorCode::PermissionDenied);
+  CHECK_THAT(lock.error().message(), Catch::Contains("state.lock is a symbolic link"));
+  CHECK(files::read_file(target).value() == "do not truncate me\n");
+
+  SECTION("a hard link to another file is refused too") {
+    REQUIRE(::unlink((dir / "state.lock").c_str()) == 0);
+    REQUIRE(::link(target.c_str(), (dir / "state.lock").c_str()) == 0);
+    auto linked = files::FileLock::acquire(dir / "state.lock", "keel plan");
+    REQUIRE_FALSE(linked);
+    CHECK_THAT(linked.error().message(), Catch::Contains("hard links"));
+    CHECK(files::read_file(target).value() == "do not truncate me\n");
+  }
+  SECTION("and so is a FIFO, at once") {
+    REQUIRE(::unlink((dir / "state.lock").c_str()) == 0);
+    REQUIRE(::mkfifo((dir / "state.lock").c_str(), 0600) == 0);
+    auto fifo = files::FileLock::acquire(dir / "state.lock", "keel plan");
+    REQUIRE_FALSE(fifo);
+    CHECK_THAT(fifo.error().message(), Catch::Contains("not a regular file"));
+  }
+}
+
+TEST_CASE("AppendFile refuses a symbolic link and keeps its mode whatever the umask", "[unit][files]") {
+  TempDir dir;
+  const std::string target = dir / "elsewhere";
+  REQUIRE(files::write_atomic(target, "x", 0644));
+  REQUIRE(::symlink(target.c_str(), (dir / "state.journal").c_str()) == 0);
+  auto linked = files::AppendFile::open(dir / "state.journal");
+  REQUIRE_FALSE(linked);
+  CHECK_THAT(linked.error().message(), Catch::Contains("symbolic link"));
+  CHECK(files::read_file(target).value() == "x");
+
+  const mode_t old = ::umask(0);
+  auto fresh = files::AppendFile::open(dir / "journal", 0600);
+  ::umask(old);
+  REQUIRE(fresh);
+  CHECK(mode_of(dir / "journal") == 0600);
+}
+
+TEST_CASE("read_regular_file reads regular files only, within a size and a mode", "[unit][files]") {
+  TempDir dir;
+  REQUIRE(files::write_atomic(dir / "state.json", "{}", 0600));
+  CHECK(files::read_regular_file(dir / "state.json", 100, 077).value() == "{}");
+
+  SECTION("a symbolic link is refused, not followed") {
+    REQUIRE(::symlink("/etc/hostname", (dir / "link").c_str()) == 0);
+    auto read = files::read_regular_file(dir / "link", 1 << 20);
+    REQUIRE_FALSE(read);
+    CHECK(read.error().code() == ErrorCode::PermissionDenied);
+    CHECK_THAT(read.error().message(), Catch::Contains("is a symbolic link"));
+  }
+  SECTION("a device or a FIFO is refused at once") {
+    REQUIRE(::symlink("/dev/zero", (dir / "zero").c_str()) == 0);
+    CHECK_FALSE(files::read_regular_file(dir / "zero", 1 << 20));
+    REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+    auto fifo = files::read_regular_file(dir / "fifo", 1 << 20);  // would block for ever if opened blocking
+    REQUIRE_FALSE(fifo);
+    CHECK_THAT(fifo.error().message(), Catch::Contains("not a regular file"));
+  }
+  SECTION("a file over the limit is refused") {
+    REQUIRE(files::write_atomic(dir / "big", std::string(101, 'x'), 0600));
+    auto big = files::read_regular_file(dir / "big", 100);
+    REQUIRE_FALSE(big);
+    CHECK_THAT(big.error().message(), Catch::Contains("more than the 100"));
+  }
+  SECTION("a forbidden mode is refused with the chmod that fixes it") {
+    REQUIRE(files::write_atomic(dir / "state.key", "k", 0644));
+    auto key = files::read_regular_file(dir / "state.key", 100, 077);
+    REQUIRE_FALSE(key);
+    CHECK(key.error().code() == ErrorCode::PermissionDenied);
+    CHECK_THAT(key.error().message(), Catch::Contains("mode 0644") && Catch::Contains("chmod 0600"));
+  }
+}
+
+TEST_CASE("write_atomic replaces a symbolic link instead of writing through it", "[unit][files]") {
+  TempDir dir;
+  const std::string target = dir / "target";
+  REQUIRE(files::write_atomic(target, "keep", 0644));
+  REQUIRE(::symlink(target.c_str(), (dir / "state.json").c_str()) == 0);
+  REQUIRE(files::write_atomic(dir / "state.json", "new", 0600));
+  CHECK(files::read_file(target).value() == "keep");
+  CHECK(files::read_regular_file(dir / "state.json", 10).value() == "new");
+}
+
+TEST_CASE("check_private_dir refuses links, other users' and writable directories", "[unit][files]") {
+  TempDir dir;
+  const std::string keel = dir / ".keel";
+  REQUIRE(files::make_dirs(keel, 0755));
+  CHECK(files::check_private_dir(keel));
+
+  SECTION("a link, even to a good directory") {
+    REQUIRE(::symlink(keel.c_str(), (dir / "linked").c_str()) == 0);
+    auto st = files::check_private_dir(dir / "linked");
+    REQUIRE_FALSE(st);
+    CHECK_THAT(st.error().message(), Catch::Contains("is a symbolic link") && Catch::Contains("mount --bind"));
+  }
+  SECTION("writable by others") {
+    REQUIRE(::chmod(keel.c_str(), 0777) == 0);
+    auto st = files::check_private_dir(keel);
+    REQUIRE_FALSE(st);
+    CHECK_THAT(st.error().message(), Catch::Contains("mode 0777") && Catch::Contains("chmod go-w"));
+  }
+  SECTION("another user's") {
+    if (::geteuid() != 0) return;  // only root can give a directory away
+    REQUIRE(::chown(keel.c_str(), 65534, 65534) == 0);
+    auto st = files::check_private_dir(keel);
+    REQUIRE_FALSE(st);
+    CHECK_THAT(st.error().message(), Catch::Contains("belongs to uid 65534"));
+  }
+}
+
+TEST_CASE("make_dirs_inside and check_dirs_inside refuse a link below the root", "[unit][files]") {
+  TempDir dir, elsewhere;
+  const std::string root = dir / ".keel";
+  REQUIRE(files::make_dirs_inside(dir.path, root + "/local/databases/main", 0755));
+  CHECK(files::check_dirs_inside(root, root + "/local/databases/main"));
+  CHECK(files::check_dirs_inside(root, root + "/local/caches/missing"));  // missing is fine
+
+  REQUIRE(files::remove_all(root + "/local"));
+  REQUIRE(::symlink(elsewhere.path.c_str(), (root + "/local").c_str()) == 0);
+  auto made = files::make_dirs_inside(root, root + "/local/databases/main", 0755);
+  REQUIRE_FALSE(made);
+  CHECK_THAT(made.error().message(), Catch::Contains("local is a symbolic link"));
+  CHECK(entries(elsewhere.path).empty());  // nothing was made through the link
+  CHECK_FALSE(files::check_dirs_inside(root, root + "/local/databases/main"));
+}

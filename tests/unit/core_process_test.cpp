@@ -10,6 +10,9 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <optional>
+#include <string>
+#include <sys/stat.h>
 #include <thread>
 
 #include "core/process.h"
@@ -75,6 +78,75 @@ TEST_CASE("run passes env and cwd, and can discard output", "[unit][process]") {
   REQUIRE(outcome);
   CHECK(outcome->exit_code == 0);
   CHECK(outcome->output.empty());
+}
+
+namespace {
+
+// Sets an environment variable for one scope.
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) old = v;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old) ::setenv(name.c_str(), old->c_str(), 1);
+    else ::unsetenv(name.c_str());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("children get a minimal environment: keel's secrets stay with keel", "[unit][process]") {
+  // Issue 14, item 1: initdb/pg_ctl, and so the postmaster, inherited
+  // KEEL_STATE_KEY, cloud tokens and the sources of sensitive variables.
+  ScopedEnv key("KEEL_STATE_KEY", "state-key-never-in-a-child");
+  ScopedEnv token("DIGITALOCEAN_TOKEN", "cloud-token-never-in-a-child");
+  ScopedEnv locale("LC_TIME", "C.UTF-8");
+  auto options = sh("env");
+  options.env["PGPASSWORD"] = "given-explicitly";
+  auto outcome = process::run(options);
+  REQUIRE(outcome);
+  const std::string& env = outcome->output;
+  CHECK(env.find("state-key-never-in-a-child") == std::string::npos);
+  CHECK(env.find("cloud-token-never-in-a-child") == std::string::npos);
+  CHECK(env.find("PATH=") != std::string::npos);
+  CHECK(env.find("LC_TIME=C.UTF-8") != std::string::npos);
+  CHECK(env.find("PGPASSWORD=given-explicitly") != std::string::npos);
+
+  SECTION("a Child, too") {
+    process::Child::Spec spec;
+    spec.argv = {"env"};
+    auto child = process::Child::start(spec);
+    REQUIRE(child);
+    child->close_stdin();
+    const std::string out = read_n(child->stdout_fd(), 1 << 20);
+    child->wait();
+    CHECK(out.find("cloud-token-never-in-a-child") == std::string::npos);
+    CHECK(out.find("state-key-never-in-a-child") == std::string::npos);
+    CHECK(out.find("PATH=") != std::string::npos);
+  }
+  SECTION("plugins get the rest of keel's environment, but never KEEL_STATE_KEY") {
+    options.environment = process::Environment::InheritExceptKeel;
+    auto inherited = process::run(options);
+    REQUIRE(inherited);
+    CHECK(inherited->output.find("cloud-token-never-in-a-child") != std::string::npos);
+    CHECK(inherited->output.find("state-key-never-in-a-child") == std::string::npos);
+  }
+}
+
+TEST_CASE("children create no file writable by others, whatever keel's umask", "[unit][process]") {
+  char dir_template[] = "/tmp/keel-umask.XXXXXX";
+  REQUIRE(::mkdtemp(dir_template));
+  const std::string dir = dir_template;
+  const mode_t old = ::umask(0);
+  // `touch` creates with 0666 and trusts the umask, as redis does with its log.
+  auto outcome = process::run(sh("touch '" + dir + "/f' && stat -c %a '" + dir + "/f'"));
+  ::umask(old);
+  REQUIRE(outcome);
+  CHECK(outcome->output == "644\n");
+  (void)process::run(sh("rm -rf '" + dir + "'"));
 }
 
 TEST_CASE("a missing binary is an Unavailable error", "[unit][process]") {

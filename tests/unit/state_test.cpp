@@ -1,11 +1,15 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "cli/state/file_store.h"
 #include "core/files.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keel;
 
@@ -93,7 +97,7 @@ TEST_CASE("a corrupt state file is refused and kept", "[unit][state]") {
     REQUIRE(store.save(*s));  // now a backup exists
   }
   auto text = files::read_file(dir + "/state.json");
-  REQUIRE(files::write_atomic(dir + "/state.json", text->substr(0, text->size() / 2)));
+  REQUIRE(files::write_atomic(dir + "/state.json", text->substr(0, text->size() / 2), 0600));
   state::FileStateStore again(dir);
   REQUIRE(again.lock("test"));
   auto s = again.load();
@@ -147,4 +151,190 @@ TEST_CASE("a wrong state key cannot read sensitive values", "[unit][state]") {
   REQUIRE_FALSE(s);
   CHECK(s.error().message().find("wrong state key") != std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+// --- refusing damage and planted files (issue 14) -------------------------------
+
+namespace {
+
+// A .keel directory with one saved state (two saves: a backup exists).
+std::string saved_twice() {
+  std::string dir = temp_dir();
+  state::FileStateStore store(dir);
+  REQUIRE(store.lock("test"));
+  auto s = store.load();
+  REQUIRE(s);
+  s->resources["files.a"] = resource("files.a", "p");
+  REQUIRE(store.save(*s));
+  REQUIRE(store.save(*s));
+  return dir;
+}
+
+std::set<std::string> names_in(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.insert(entry.path().filename().string());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("a missing state.json beside its backup is refused, never an empty state", "[unit][state]") {
+  // Issue 14, item 8: keel silently started from an empty state and planned
+  // to create everything again.
+  std::string dir = saved_twice();
+  REQUIRE(::unlink((dir + "/state.json").c_str()) == 0);
+  const auto before = names_in(dir);
+  state::FileStateStore again(dir);
+  REQUIRE(again.lock("test"));
+  auto s = again.load();
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code() == ErrorCode::Corrupt);
+  CHECK_THAT(s.error().message(), Catch::Contains("state.json is missing") &&
+                                      Catch::Contains("cp " + dir + "/state.json.backup " + dir + "/state.json"));
+  CHECK(names_in(dir) == before);  // nothing written, nothing removed
+
+  auto saved = state::read_saved_state(dir);  // health, exec, deploy: the same
+  REQUIRE_FALSE(saved);
+  CHECK_THAT(saved.error().message(), Catch::Contains("state.json.backup"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a missing state.key is reported as missing and never replaced", "[unit][state]") {
+  std::string dir = saved_twice();
+  REQUIRE(::unlink((dir + "/state.key").c_str()) == 0);
+  state::FileStateStore again(dir);
+  auto locked = again.lock("test");
+  REQUIRE_FALSE(locked);
+  CHECK(locked.error().code() == ErrorCode::NotFound);
+  CHECK_THAT(locked.error().message(), Catch::Contains("state.key is missing") && Catch::Contains("KEEL_STATE_KEY"));
+  CHECK(locked.error().message().find("wrong") == std::string::npos);
+  CHECK_FALSE(files::exists(dir + "/state.key"));  // no new key left behind
+  auto saved = state::read_saved_state(dir);
+  REQUIRE_FALSE(saved);
+  CHECK_FALSE(files::exists(dir + "/state.key"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("state.key and state.json that others may read are refused", "[unit][state]") {
+  std::string dir = saved_twice();
+  const std::string file = GENERATE(std::string("state.key"), std::string("state.json"));
+  REQUIRE(::chmod((dir + "/" + file).c_str(), 0644) == 0);
+  state::FileStateStore again(dir);
+  Status opened = again.lock("test");
+  if (opened) {
+    auto loaded = again.load();
+    if (!loaded) opened = fail(loaded.error());
+  }
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().code() == ErrorCode::PermissionDenied);
+  CHECK_THAT(opened.error().message(), Catch::Contains(file + " has mode 0644") && Catch::Contains("chmod 0600"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("files under .keel are never followed when they are links", "[unit][state]") {
+  std::string dir = saved_twice();
+  keel::testing::TempDir outside;
+  const std::string target = outside / "precious";
+  REQUIRE(files::write_atomic(target, "untouched\n", 0600));
+
+  SECTION("state.lock") {
+    REQUIRE(::unlink((dir + "/state.lock").c_str()) == 0);
+    REQUIRE(::symlink(target.c_str(), (dir + "/state.lock").c_str()) == 0);
+    state::FileStateStore store(dir);
+    auto locked = store.lock("keel plan");
+    REQUIRE_FALSE(locked);
+    CHECK_THAT(locked.error().message(), Catch::Contains("state.lock is a symbolic link"));
+  }
+  SECTION("state.json, even to a file full of JSON") {
+    REQUIRE(files::write_atomic(target, *files::read_file(dir + "/state.json"), 0600));
+    REQUIRE(::unlink((dir + "/state.json").c_str()) == 0);
+    REQUIRE(::symlink(target.c_str(), (dir + "/state.json").c_str()) == 0);
+    state::FileStateStore store(dir);
+    REQUIRE(store.lock("keel plan"));
+    auto s = store.load();
+    REQUIRE_FALSE(s);
+    CHECK_THAT(s.error().message(), Catch::Contains("state.json is a symbolic link"));
+  }
+  SECTION("state.journal to /dev/zero: refused at once, not read for ever") {
+    REQUIRE(::symlink("/dev/zero", (dir + "/state.journal").c_str()) == 0);
+    state::FileStateStore store(dir);
+    REQUIRE(store.lock("keel plan"));
+    auto s = store.load();
+    REQUIRE_FALSE(s);
+    CHECK_THAT(s.error().message(), Catch::Contains("state.journal is a symbolic link"));
+  }
+  SECTION("the .keel directory itself") {
+    const std::string linked = outside / "linked-keel";
+    REQUIRE(::symlink(dir.c_str(), linked.c_str()) == 0);
+    state::FileStateStore store(linked);
+    auto locked = store.lock("keel plan");
+    REQUIRE_FALSE(locked);
+    CHECK_THAT(locked.error().message(), Catch::Contains("is a symbolic link") && Catch::Contains("real directory"));
+    CHECK_FALSE(state::read_saved_state(linked));
+  }
+  SECTION("a .keel others can write into") {
+    REQUIRE(::chmod(dir.c_str(), 0777) == 0);
+    state::FileStateStore store(dir);
+    auto locked = store.lock("keel plan");
+    REQUIRE_FALSE(locked);
+    CHECK_THAT(locked.error().message(), Catch::Contains("chmod go-w"));
+  }
+  CHECK(files::read_file(target).value().size() > 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a journal written on top of another serial is refused", "[unit][state]") {
+  std::string dir = saved_twice();  // serial 2
+  {
+    auto f = files::AppendFile::open(dir + "/state.journal");
+    REQUIRE(f);
+    auto text = files::read_file(dir + "/state.json");
+    auto lineage = nlohmann::json::parse(*text)["lineage"].get<std::string>();
+    REQUIRE(f->append(nlohmann::json({{"op", "begin"}, {"lineage", lineage}, {"base_serial", 5}}).dump() + "\n"));
+    REQUIRE(f->append(R"({"op":"remove","address":"files.a"})" "\n"));
+  }
+  state::FileStateStore store(dir);
+  REQUIRE(store.lock("test"));
+  auto s = store.load();
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code() == ErrorCode::Corrupt);
+  CHECK_THAT(s.error().message(), Catch::Contains("serial 5") && Catch::Contains("serial 2"));
+  CHECK(files::exists(dir + "/state.journal"));  // kept for the user to decide
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("damaged journal lines are errors naming the line, never a crash", "[unit][state]") {
+  state::State base;
+  base.lineage = "L";
+  auto key = crypto::random_key();
+  const std::string begin = R"({"op":"begin","lineage":"L","base_serial":0})" "\n";
+  for (const std::string line : {"[1,2]", "5", R"({"op":7})", R"({"op":"put"})", R"({"op":"put","resource":[]})",
+                                 R"({"op":"put","resource":{"address":1}})", R"({"op":"remove","address":{}})",
+                                 R"({"op":"begin","lineage":"L","base_serial":"0"})", R"({"op":"whatever"})",
+                                 R"({"op":"put","resource":{"address":"a","kind":"k","provider":"p","attributes":[1]}})"}) {
+    INFO(line);
+    state::State s = base;
+    auto replayed = state::replay_journal_text(begin + line + "\n", "j", key, s);
+    REQUIRE_FALSE(replayed);
+    CHECK(replayed.error().code() == ErrorCode::Corrupt);
+    CHECK_THAT(replayed.error().message(), Catch::Contains("j line 2"));
+  }
+  state::State s = base;
+  auto no_begin = state::replay_journal_text(R"({"op":"remove","address":"a"})" "\n", "j", key, s);
+  REQUIRE_FALSE(no_begin);
+  CHECK_THAT(no_begin.error().message(), Catch::Contains("before the begin line"));
+}
+
+TEST_CASE("a damaged state.json is a Corrupt error, whatever is in it", "[unit][state]") {
+  auto key = crypto::random_key();
+  for (const std::string text : {"", "[]", "{}", R"({"version":1e300,"lineage":"l","serial":1,"resources":[]})",
+                                 R"({"version":1,"lineage":"l","serial":-1,"resources":[]})",
+                                 R"({"version":1,"lineage":"l","serial":1,"resources":[],"outputs":[]})",
+                                 R"({"version":1,"lineage":"l","serial":1,"resources":"x"})",
+                                 R"({"version":99,"lineage":"l","serial":1,"resources":[]})"}) {
+    INFO(text);
+    auto s = state::parse_state_text(text, "state.json", key);
+    REQUIRE_FALSE(s);
+    CHECK(s.error().code() == ErrorCode::Corrupt);
+  }
 }

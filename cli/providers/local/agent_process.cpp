@@ -1,6 +1,7 @@
 #include "cli/providers/local/agent_process.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +24,6 @@
 #include "core/http_client.h"
 #include "core/process.h"
 
-extern char** environ;
-
 namespace keel::providers::local::agent {
 
 namespace {
@@ -34,11 +33,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kProgram = "keel-agent";
 constexpr auto kStopTimeout = 5s;
-// Variables the agent inherits; everything else (state keys, cloud tokens)
-// stays with keel. Like a service manager's environment.
-constexpr const char* kInheritedEnv[] = {"PATH",   "HOME",         "USER",         "LOGNAME",      "LANG",
-                                         "LC_ALL", "TZ",           "TMPDIR",       "ASAN_OPTIONS", "LSAN_OPTIONS",
-                                         "UBSAN_OPTIONS"};
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -83,6 +77,7 @@ bool read_report(int fd, Report& report) {
   ::dup2(stdin_fd, 0);
   ::dup2(log_fd, 1);
   ::dup2(log_fd, 2);
+  ::umask(::umask(0) | 022);  // as process::run gives every child
   // keel ignores SIGPIPE and may block signals in threads: the daemon starts
   // with the defaults.
   struct sigaction dfl {};
@@ -112,10 +107,12 @@ struct Fd {
 // of its own (no terminal, no signals from the shell's Ctrl-C).
 Result<long> spawn_detached(const std::string& binary, const std::vector<std::string>& args,
                             const std::string& cwd, const std::string& log_path) {
+  // The agent's environment is the minimal one (core/process.h): state keys,
+  // cloud tokens and the stack's secrets stay with keel. Like a service
+  // manager's environment.
   std::vector<std::string> env_strings;
-  for (const char* name : kInheritedEnv)
-    if (const char* value = std::getenv(name)) env_strings.push_back(fmt::format("{}={}", name, value));
-  if (!std::getenv("PATH")) env_strings.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  for (const auto& [name, value] : process::child_environment(process::Environment::Minimal))
+    env_strings.push_back(fmt::format("{}={}", name, value));
   std::vector<char*> argv, envp;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -126,8 +123,12 @@ Result<long> spawn_detached(const std::string& binary, const std::vector<std::st
 
   Fd null_fd{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
   if (null_fd.fd < 0) return fail(ErrorCode::Internal, fmt::format("open /dev/null: {}", errno_text(errno)));
-  Fd log_fd{::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)};
-  if (log_fd.fd < 0) return fail(ErrorCode::Internal, fmt::format("open {}: {}", log_path, errno_text(errno)));
+  // The log is never a link: keel would append the agent's output to
+  // whatever it points to.
+  auto log = files::AppendFile::open(log_path, 0600);
+  if (!log) return fail(log.error());
+  Fd log_fd{::fcntl(log->fd(), F_DUPFD_CLOEXEC, 0)};
+  if (log_fd.fd < 0) return fail(ErrorCode::Internal, fmt::format("dup {}: {}", log_path, errno_text(errno)));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail(ErrorCode::Internal, fmt::format("pipe: {}", errno_text(errno)));
   Fd report_read{pipe_fds[0]}, report_write{pipe_fds[1]};

@@ -1,6 +1,8 @@
 #include "cli/providers/local/common.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/files.h"
+#include "core/json_lines.h"
 
 namespace keel::providers::local {
 
@@ -30,10 +33,16 @@ namespace {
 constexpr const char* kMetaFile = "meta.json";
 constexpr const char* kSecretsFile = "secrets.json";
 constexpr int kPortTries = 50;
+// Records, pid files and log tails are small: a bound on what is read, so
+// that nothing under .keel (a link to /dev/zero, a huge file) makes keel
+// read without end.
+constexpr std::size_t kMaxRecordBytes = 1 << 20;
+constexpr std::size_t kMaxPidFileBytes = 4096;
+constexpr std::size_t kMaxLogTail = 256 * 1024;
 
 std::optional<Json> read_json_object(const std::string& path) {
-  auto text = files::read_file(path);
-  if (!text) return std::nullopt;
+  auto text = files::read_regular_file(path, kMaxRecordBytes);
+  if (!text || jsonl::json_depth(*text, jsonl::kMaxDepth) > jsonl::kMaxDepth) return std::nullopt;
   Json value = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded() || !value.is_object()) return std::nullopt;
   return value;
@@ -94,7 +103,16 @@ Result<std::string> resource_dir(const Context& context, const std::string& kind
                                  const std::string& address) {
   auto name = resource_name(address, '-');
   if (!name) return fail(name.error());
-  return join(join(join(context.work_dir, "local"), kind), *name);
+  const std::string dir = join(join(join(context.work_dir, "local"), kind), *name);
+  if (auto st = check_resource_dir(context, dir); !st) return fail(st.error());
+  return dir;
+}
+
+Status check_resource_dir(const Context& context, const std::string& dir) {
+  if (files::exists_no_follow(context.work_dir)) {
+    if (auto st = files::check_private_dir(context.work_dir); !st) return st;
+  }
+  return files::check_dirs_inside(context.work_dir, dir);
 }
 
 std::string join(const std::string& dir, const std::string& name) { return (fs::path(dir) / name).string(); }
@@ -158,7 +176,9 @@ Status clear_for_create(const std::string& dir, const std::string& kind, const p
 Status check_removable(const Context& context, const std::string& kind, const std::string& dir) {
   const fs::path path = fs::path(dir).lexically_normal();
   const fs::path home = (fs::path(context.work_dir) / "local" / kind).lexically_normal();
-  if (path.is_absolute() && path.parent_path() == home) return {};
+  // Under our tree, and reached through no link: remove_all would follow a
+  // linked .keel/local into someone else's files.
+  if (path.is_absolute() && path.parent_path() == home) return check_resource_dir(context, path.string());
   auto instance = load_instance(dir);
   if (instance && instance->kind == kind) return {};
   return fail(ErrorCode::InvalidConfig,
@@ -235,14 +255,16 @@ process::Options command(std::vector<std::string> argv, const std::optional<proc
 }
 
 Status chown_to(const std::string& path, const process::UserIds& account) {
-  if (::chown(path.c_str(), account.uid, account.gid) != 0)
+  // lchown: a link planted where keel expects its own file must not hand
+  // the link's target to the account.
+  if (::lchown(path.c_str(), account.uid, account.gid) != 0)
     return fail(ErrorCode::PermissionDenied,
                 fmt::format("chown {} to {}: {}", path, account.name, std::strerror(errno)));
   return {};
 }
 
 std::optional<long> read_pid_file(const std::string& path) {
-  auto text = files::read_file(path);
+  auto text = files::read_regular_file(path, kMaxPidFileBytes);
   if (!text) return std::nullopt;
   long pid = 0;
   const char* begin = text->data();
@@ -370,9 +392,21 @@ std::size_t file_size(const std::string& path) {
 }
 
 std::string read_from(const std::string& path, std::size_t offset) {
-  auto text = files::read_file(path);
-  if (!text || offset >= text->size()) return "";
-  return text->substr(offset);
+  // Only the end matters (for an error message), and a log can be large:
+  // at most the last kMaxLogTail bytes, from a regular file only.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return "";
+  struct stat st {};
+  std::string text;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) > offset) {
+    const std::size_t size = static_cast<std::size_t>(st.st_size);
+    const std::size_t from = std::max(offset, size > kMaxLogTail ? size - kMaxLogTail : 0);
+    text.resize(size - from);
+    ssize_t n = ::pread(fd, text.data(), text.size(), static_cast<off_t>(from));
+    text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
+  ::close(fd);
+  return text;
 }
 
 std::string last_lines(const std::string& text, std::size_t n) {

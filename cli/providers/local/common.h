@@ -102,8 +102,14 @@ class Server {
 // "databases.db[2]" -> "db" + index_separator + "2". Characters that do not
 // belong in a file or database name become '_'.
 Result<std::string> resource_name(const std::string& address, char index_separator);
-// WORK_DIR/local/KIND/NAME for the resource with that address.
+// WORK_DIR/local/KIND/NAME for the resource with that address, once
+// check_resource_dir has passed for it.
 Result<std::string> resource_dir(const Context& context, const std::string& kind, const std::string& address);
+// WORK_DIR (when it exists) is a private directory of keel's user
+// (files::check_private_dir), and no directory below it on the way to `dir`
+// is a link or another user's: a repository can commit `.keel/local` as a
+// link, and creating, writing or removing through it would reach elsewhere.
+Status check_resource_dir(const Context& context, const std::string& dir);
 std::string join(const std::string& dir, const std::string& name);
 
 // --- records ---
@@ -120,9 +126,9 @@ Status save_instance(const Instance& instance);
 Status clear_for_create(const std::string& dir, const std::string& kind, const provider::ResourceTags& tags,
                         const std::function<void(const std::string& dir)>& stop_leftovers);
 
-// Refuses to delete a directory that is neither under WORK_DIR/local/KIND nor
-// a recorded resource of that kind: an id from a hand-edited state must never
-// make remove wipe an unrelated tree.
+// Refuses to delete a directory that is neither under WORK_DIR/local/KIND
+// (reached through no link) nor a recorded resource of that kind: an id from
+// a hand-edited state must never make remove wipe an unrelated tree.
 Status check_removable(const Context& context, const std::string& kind, const std::string& dir);
 
 // Looks a resource up for FindRequest: by id (import) when set, else by the
@@ -153,7 +159,9 @@ process::Options command(std::vector<std::string> argv, const std::optional<proc
                          std::chrono::milliseconds timeout);
 Status chown_to(const std::string& path, const process::UserIds& account);
 
-// The pid in the first line of a pid file; nullopt when missing or garbled.
+// The pid in the first line of a pid file; nullopt when missing, garbled, a
+// link or not a regular file (pid files may sit in a server account's
+// directory).
 std::optional<long> read_pid_file(const std::string& path);
 // Live (non-zombie) processes whose command line contains `part`.
 std::vector<long> processes_matching(const std::string& part);
@@ -178,7 +186,8 @@ Status wait_for(std::chrono::milliseconds timeout, const std::function<Result<bo
 // Size of a file, 0 when missing: a start remembers where the log ended, so
 // that it only looks at what this start wrote.
 std::size_t file_size(const std::string& path);
-// The file's content from `offset` on ("" when missing).
+// The file's content from `offset` on, at most its last 256 KiB ("" when
+// missing, a link or not a regular file).
 std::string read_from(const std::string& path, std::size_t offset);
 // The last `n` lines of `text`, for error messages.
 std::string last_lines(const std::string& text, std::size_t n);

@@ -66,7 +66,7 @@ class MemcachedServer final : public Server {
   Status init(Instance& instance) const override {
     auto account = server_account();
     if (!account) return fail(account.error());
-    if (auto st = files::make_dirs(run_dir(instance.dir), 0700); !st) return st;
+    if (auto st = files::make_dirs_inside(instance.dir, run_dir(instance.dir), 0700); !st) return st;
     return *account ? chown_to(run_dir(instance.dir), **account) : Status();
   }
 

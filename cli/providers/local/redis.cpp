@@ -93,7 +93,7 @@ class RedisServer final : public Server {
 
   Status init(Instance& instance) const override {
     instance.secrets["password"] = crypto::random_alnum(kPasswordLength);
-    return files::make_dirs(join(instance.dir, "data"), 0700);
+    return files::make_dirs_inside(instance.dir, join(instance.dir, "data"), 0700);
   }
 
   Status start(const Instance& instance) const override {

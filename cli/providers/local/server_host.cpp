@@ -179,7 +179,8 @@ Result<bool> ensure_agent_material(const Context& context, Instance& instance) {
     if (!changed && files::exists(*path)) continue;
     if (auto st = files::write_atomic(*path, content.first, content.second); !st) return fail(st.error());
   }
-  if (auto st = files::make_dirs(paths.state_dir, 0700); !st) return fail(st.error());
+  // Inside the host directory, never through a link planted there.
+  if (auto st = files::make_dirs_inside(instance.dir, paths.state_dir, 0700); !st) return fail(st.error());
   return changed;
 }
 
@@ -232,7 +233,7 @@ Status reconfigure_agent(const Context& context, Instance& instance, const provi
 // and secrets from the record, and whether the agent runs.
 Result<provider::Attributes> attributes(const Instance& instance) {
   const std::string facts_path = join(instance.dir, kFactsFile);
-  auto text = files::read_file(facts_path);
+  auto text = files::read_regular_file(facts_path, 1 << 20);
   if (!text) return fail(text.error());
   Json facts = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (facts.is_discarded() || !facts.is_object())

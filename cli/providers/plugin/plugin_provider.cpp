@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -15,13 +17,17 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/providers/plugin/messages.h"
+#include "core/json_lines.h"
 #include "core/process.h"
 #include "core/provider_json.h"
+#include "core/time.h"
 
 namespace keel::providers {
 
@@ -30,71 +36,21 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kHandshakeTimeout = 10s;
+using Clock = std::chrono::steady_clock;
+
 constexpr auto kExitGrace = 2s;  // after shutdown, or after stdout closed
+// After the plugin exited, how long its stdout may stay open (a child it
+// left behind holds it) while keel reads what is left.
+constexpr auto kDrainGrace = 1s;
 // After a failed write the reader learns within moments how the plugin ended;
 // this bounds the wait for a plugin that closed stdin but lives on.
 constexpr auto kAfterWriteFailure = 5s;
 // Requests count from 1; the destructor's `shutdown` uses 0.
 constexpr int64_t kShutdownId = 0;
+// The plugin's stderr is its log: lines past this are cut.
+constexpr size_t kMaxLogLine = 64 * 1024;
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string excerpt(const std::string& line) {
-  return line.size() <= 200 ? line : line.substr(0, 200) + "...";
-}
-
-// Splits a pipe into lines. Stops at end of stream, or when `wake_fd` turns
-// readable and nothing is left to read (the owner shutting down while a
-// grandchild still holds the pipe open).
-class LineReader {
- public:
-  LineReader(int fd, int wake_fd) : fd_(fd), wake_fd_(wake_fd) {}
-
-  std::optional<std::string> next() {
-    for (;;) {
-      if (size_t nl = buffer_.find('\n', scanned_); nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        scanned_ = 0;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
-      }
-      scanned_ = buffer_.size();
-      if (done_) {
-        if (buffer_.empty()) return std::nullopt;
-        scanned_ = 0;
-        return std::exchange(buffer_, {});  // a last line without '\n'
-      }
-      fill();
-    }
-  }
-
- private:
-  void fill() {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno != EINTR) done_ = true;
-      return;
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      char chunk[65536];
-      ssize_t n = ::read(fd_, chunk, sizeof chunk);
-      if (n > 0) {
-        buffer_.append(chunk, static_cast<size_t>(n));
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        done_ = true;
-      }
-      return;
-    }
-    if (fds[1].revents) done_ = true;
-  }
-
-  int fd_, wake_fd_;
-  std::string buffer_;
-  size_t scanned_ = 0;  // bytes of buffer_ known to hold no '\n'
-  bool done_ = false;
-};
 
 // Has the child exited? Peeks without reaping (WNOWAIT), so that Child::wait
 // stays the one place that reaps it and never races a kill on a reused pid.
@@ -104,24 +60,30 @@ bool has_exited(long pid) {
   return info.si_pid == static_cast<pid_t>(pid);
 }
 
+int ms_until(Clock::time_point deadline) {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 1 << 30));
+}
+
+std::string duration_text(std::chrono::milliseconds d) { return timeutil::format_duration(d); }
+
 }  // namespace
 
 // --- Connection ---------------------------------------------------------------
 
 // A JSON-RPC client over the plugin's pipes. Requests from any thread; one
-// reader thread completes them (and relays progress); one thread forwards
-// the plugin's stderr to the debug log.
+// reader thread completes them (and relays progress) and watches the
+// plugin's exit; one thread forwards the plugin's stderr to the debug log.
 class PluginProvider::Connection {
  public:
   Connection(process::Child child, std::string name);
   ~Connection();
 
-  // Sends a request and waits for its answer: the whole response message
-  // ({"result": ...} or {"error": ...}). Transport failures are errors.
+  // Sends a request and waits for its answer: the whole response ({"result":
+  // ...} or {"error": ...}). Transport failures are errors; a request not
+  // answered within `timeout` kills the plugin (Timeout).
   Result<json> call(const std::string& method, json params, provider::ProgressFn progress,
-                    const std::string& what, std::optional<std::chrono::milliseconds> timeout = {});
-  // Ends a plugin that does not answer (SIGKILL).
-  void kill_now();
+                    const std::string& what, std::chrono::milliseconds timeout);
 
   const std::string& name() const { return name_; }
   long pid() const { return pid_; }
@@ -133,28 +95,33 @@ class PluginProvider::Connection {
     std::string what;  // "create files.a", for error messages
   };
 
-  Status send(const json& message);
+  Status send(const std::string& line, Clock::time_point deadline);
   void send_shutdown();
-  void forget(int64_t id);
+  void abandon(int64_t id);
+  void expire(int64_t id, const std::string& what, std::chrono::milliseconds limit);
   void read_stdout();
   void read_stderr();
-  void on_line(const std::string& line);
-  void on_progress(const json& params);
-  void on_response(const json& message, const std::string& line);
+  void on_line(const jsonl::LineSplitter::Line& line);
+  void on_progress(const plugin::Incoming& message);
+  void on_response(plugin::Incoming message);
   void on_stdout_closed();
   process::Outcome await_exit();
+  void kill_group();
+  void break_off(ErrorCode code, const std::string& reason);
   void fail_all(ErrorCode code, const std::string& reason);
   std::string who() const { return fmt::format("provider plugin {} (pid {})", name_, pid_); }
 
   process::Child child_;
   const std::string name_;
   const long pid_;
+  int pidfd_ = -1;          // readable once the plugin exits; -1: polled instead
   int wake_[2] = {-1, -1};  // written once by the destructor to stop the threads
 
-  std::mutex write_mutex_;  // one message at a time on the plugin's stdin
-  std::mutex mutex_;        // guards everything below, and kill vs reap
+  std::timed_mutex write_mutex_;  // one message at a time on the plugin's stdin
+  std::mutex mutex_;              // guards everything below, and kill vs reap
   std::condition_variable exited_cv_;
   std::map<int64_t, Pending> pending_;
+  std::set<int64_t> abandoned_;  // given up on (a failed send): a late answer is fine
   int64_t next_id_ = 1;
   std::optional<Error> broken_;  // why the plugin can take no more requests
   bool exited_ = false;          // reaped
@@ -166,6 +133,11 @@ class PluginProvider::Connection {
 PluginProvider::Connection::Connection(process::Child child, std::string name)
     : child_(std::move(child)), name_(std::move(name)), pid_(child_.pid()) {
   if (::pipe2(wake_, O_CLOEXEC) != 0) wake_[0] = wake_[1] = -1;
+  pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid_), 0));
+  // Writes wait with a deadline (poll) instead of blocking for ever on a
+  // plugin that stopped reading.
+  const int in = child_.stdin_fd();
+  ::fcntl(in, F_SETFL, ::fcntl(in, F_GETFL) | O_NONBLOCK);
   stdout_thread_ = std::thread([this] { read_stdout(); });
   stderr_thread_ = std::thread([this] { read_stderr(); });
 }
@@ -191,11 +163,13 @@ PluginProvider::Connection::~Connection() {
   stderr_thread_.join();
   for (int fd : wake_)
     if (fd >= 0) ::close(fd);
+  if (pidfd_ >= 0) ::close(pidfd_);
 }
 
 Result<json> PluginProvider::Connection::call(const std::string& method, json params,
                                                provider::ProgressFn progress, const std::string& what,
-                                               std::optional<std::chrono::milliseconds> timeout) {
+                                               std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
   std::future<Result<json>> answer;
   int64_t id;
   {
@@ -208,35 +182,42 @@ Result<json> PluginProvider::Connection::call(const std::string& method, json pa
     answer = p.promise.get_future();
   }
   json message{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", std::move(params)}};
-  if (auto sent = send(message); !sent) {
+  if (auto sent = send(dump(message) + "\n", deadline); !sent) {
+    if (sent.error().code() == ErrorCode::Timeout) {
+      expire(id, what, timeout);
+      return answer.get();
+    }
     // Most likely the plugin just died: the reader will say how, if we wait.
     if (answer.wait_for(kAfterWriteFailure) != std::future_status::ready) {
-      forget(id);
+      abandon(id);
       return fail(ErrorCode::Unavailable, fmt::format("cannot send {} to {}: {}", what, who(), sent.error().message()));
     }
-  } else if (timeout && answer.wait_for(*timeout) != std::future_status::ready) {
-    forget(id);
-    return fail(ErrorCode::Timeout, fmt::format("{} did not answer {} within {} s", who(), what,
-                                                std::chrono::duration_cast<std::chrono::seconds>(*timeout).count()));
+  } else if (answer.wait_until(deadline) != std::future_status::ready) {
+    expire(id, what, timeout);
   }
   return answer.get();
 }
 
-void PluginProvider::Connection::kill_now() {
-  std::lock_guard lock(mutex_);
-  if (!exited_) child_.kill(SIGKILL);
-}
-
-Status PluginProvider::Connection::send(const json& message) {
-  const std::string line = dump(message) + "\n";
-  std::lock_guard lock(write_mutex_);
+// Writes one whole message before `deadline`. A plugin that stops reading
+// its stdin fills the pipe: then the write waits, but not past the deadline.
+Status PluginProvider::Connection::send(const std::string& line, Clock::time_point deadline) {
+  std::unique_lock lock(write_mutex_, std::defer_lock);
+  if (!lock.try_lock_until(deadline)) return fail(ErrorCode::Timeout, "another request is still being written");
+  const int fd = child_.stdin_fd();
+  if (fd < 0) return fail(ErrorCode::Unavailable, "its input is closed");
   size_t done = 0;
   while (done < line.size()) {
-    ssize_t n = ::write(child_.stdin_fd(), line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
+    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n >= 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
     // SIGPIPE is ignored (process::Child::start sees to it): a dead plugin is EPIPE here.
-    if (n < 0) return fail(ErrorCode::Unavailable, std::string("write: ") + std::strerror(errno));
-    done += static_cast<size_t>(n);
+    if (errno != EAGAIN) return fail(ErrorCode::Unavailable, std::string("write: ") + std::strerror(errno));
+    pollfd out{fd, POLLOUT, 0};
+    if (Clock::now() >= deadline) return fail(ErrorCode::Timeout, "it does not read its input");
+    (void)::poll(&out, 1, ms_until(deadline));
   }
   return {};
 }
@@ -245,90 +226,172 @@ Status PluginProvider::Connection::send(const json& message) {
 // must not hang keel's exit; the kill after the grace period ends it anyway.
 void PluginProvider::Connection::send_shutdown() {
   const std::string line = dump(json{{"jsonrpc", "2.0"}, {"id", kShutdownId}, {"method", "shutdown"}}) + "\n";
-  std::lock_guard lock(write_mutex_);
+  std::unique_lock lock(write_mutex_, std::defer_lock);
+  if (!lock.try_lock_for(100ms)) return;  // a write is stuck; the kill will do
   const int fd = child_.stdin_fd();
-  if (fd < 0) return;
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  (void)!::write(fd, line.data(), line.size());
+  if (fd >= 0) (void)!::write(fd, line.data(), line.size());
 }
 
-void PluginProvider::Connection::forget(int64_t id) {
+void PluginProvider::Connection::abandon(int64_t id) {
   std::lock_guard lock(mutex_);
   pending_.erase(id);
+  abandoned_.insert(id);
+}
+
+// Request `id` is past its deadline. The protocol has no way to cancel one
+// request, and a plugin that does not answer one may answer none: it is
+// killed, this request fails naming itself, and the others fail naming it.
+void PluginProvider::Connection::expire(int64_t id, const std::string& what, std::chrono::milliseconds limit) {
+  const std::string reason =
+      fmt::format("{} did not answer {} within {}; keel killed it", who(), what, duration_text(limit));
+  std::optional<Pending> mine;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // answered (or failed) just in time
+    mine.emplace(std::move(it->second));
+    pending_.erase(it);
+    // Before the kill: the plugin's death that follows is not the cause.
+    if (!broken_)
+      broken_ = Error(ErrorCode::Timeout, fmt::format("{} was killed after {} took longer than {}", who(), what,
+                                                      duration_text(limit)));
+  }
+  spdlog::warn("{}", reason);
+  kill_group();
+  mine->promise.set_value(fail(ErrorCode::Timeout, reason));
+  fail_all(ErrorCode::Timeout, reason);
+}
+
+void PluginProvider::Connection::kill_group() {
+  std::lock_guard lock(mutex_);
+  if (!exited_) child_.kill(SIGKILL);  // the group: the plugin leads its own
 }
 
 void PluginProvider::Connection::read_stderr() {
-  LineReader reader(child_.stderr_fd(), wake_[0]);
-  while (auto line = reader.next()) spdlog::debug("{}: {}", name_, *line);
+  jsonl::LineSplitter lines(kMaxLogLine);
+  auto log = [&] {
+    while (auto line = lines.next())
+      spdlog::debug("{}: {}{}", name_, line->text, line->overlong ? " ... (line cut: longer than 64 KiB)" : "");
+  };
+  char chunk[65536];
+  for (;;) {
+    pollfd fds[2] = {{child_.stderr_fd(), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[0].revents) {
+      ssize_t n = ::read(child_.stderr_fd(), chunk, sizeof chunk);
+      if (n > 0) {
+        lines.feed({chunk, static_cast<size_t>(n)});
+        log();
+        continue;
+      }
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      break;
+    }
+    if (fds[1].revents) break;
+  }
+  lines.finish();
+  log();
 }
 
+// Reads messages until the plugin's stdout ends, the owner wakes us, or the
+// plugin has exited and its stdout stayed open for kDrainGrace (a child it
+// left behind holds it: without this, pending calls would wait for ever).
 void PluginProvider::Connection::read_stdout() {
-  LineReader reader(child_.stdout_fd(), wake_[0]);
-  while (auto line = reader.next()) {
-    if (!line->empty()) on_line(*line);
+  jsonl::LineSplitter lines(jsonl::kMaxLineBytes);
+  auto deliver = [&] {
+    while (auto line = lines.next())
+      if (!line->text.empty() || line->overlong) on_line(*line);
+  };
+  std::optional<Clock::time_point> drain_until;
+  char chunk[65536];
+  for (;;) {
+    int wait_ms = drain_until ? ms_until(*drain_until) : (pidfd_ < 0 ? 100 : -1);
+    if (drain_until && wait_ms == 0) break;
+    // The pidfd stays readable once the plugin exited: watched until then only.
+    pollfd fds[3] = {{child_.stdout_fd(), POLLIN, 0}, {wake_[0], POLLIN, 0}, {drain_until ? -1 : pidfd_, POLLIN, 0}};
+    int ready = ::poll(fds, 3, wait_ms);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0 && fds[0].revents) {
+      ssize_t n = ::read(child_.stdout_fd(), chunk, sizeof chunk);
+      if (n > 0) {
+        lines.feed({chunk, static_cast<size_t>(n)});
+        deliver();
+        continue;
+      }
+      if (n == 0 || (errno != EINTR && errno != EAGAIN)) break;
+      continue;
+    }
+    if (ready > 0 && fds[1].revents) break;
+    const bool exited = pidfd_ >= 0 ? (ready > 0 && fds[2].revents) : has_exited(pid_);
+    if (exited && !drain_until) drain_until = Clock::now() + kDrainGrace;
   }
+  lines.finish();
+  deliver();
   on_stdout_closed();
 }
 
-void PluginProvider::Connection::on_line(const std::string& line) {
+void PluginProvider::Connection::on_line(const jsonl::LineSplitter::Line& line) {
   {
     std::lock_guard lock(mutex_);
     if (broken_) return;  // keep draining so the plugin never blocks on a full pipe
   }
-  json message = json::parse(line, nullptr, false);
-  if (message.is_discarded() || !message.is_object() || message.value("jsonrpc", json()) != "2.0") {
-    fail_all(ErrorCode::Protocol, fmt::format("{} sent a line that is not JSON-RPC 2.0: {}", who(), excerpt(line)));
-    return;
+  auto message = plugin::read_incoming(line);
+  if (!message) return break_off(ErrorCode::Protocol, who() + " " + message.error().message());
+  switch (message->kind) {
+    case plugin::Incoming::Kind::Response: return on_response(std::move(*message));
+    case plugin::Incoming::Kind::Progress: return on_progress(*message);
+    case plugin::Incoming::Kind::Notification:
+      spdlog::debug("{}: ignoring notification {}", name_, message->method);  // newer plugin, older keel
+      return;
   }
-  auto method = message.find("method");
-  if (method == message.end()) return on_response(message, line);
-  if (*method == "progress") return on_progress(message.value("params", json()));
-  spdlog::debug("{}: ignoring notification {}", name_, dump(*method));  // newer plugin, older keel
 }
 
-void PluginProvider::Connection::on_progress(const json& params) {
-  if (!params.is_object() || !params.value("id", json()).is_number_integer()) return;
+void PluginProvider::Connection::on_progress(const plugin::Incoming& message) {
   provider::ProgressFn progress;
   {
     std::lock_guard lock(mutex_);
-    auto it = pending_.find(params["id"].get<int64_t>());
+    auto it = pending_.find(message.id);
     if (it == pending_.end() || !it->second.progress) return;
     progress = it->second.progress;
   }
-  const json text = params.value("message", json());
   try {
-    progress(text.is_string() ? text.get<std::string>() : dump(text));
+    progress(message.progress);
   } catch (const std::exception& e) {
     spdlog::warn("{}: progress handler failed: {}", name_, e.what());
   }
 }
 
-void PluginProvider::Connection::on_response(const json& message, const std::string& line) {
-  const json id = message.value("id", json());
-  if (!id.is_number_integer()) {
-    // An answer to no request of ours (e.g. "parse error" with id null): the
-    // stream can no longer be trusted.
-    fail_all(ErrorCode::Protocol, fmt::format("{} answered no request: {}", who(), excerpt(line)));
-    return;
-  }
+void PluginProvider::Connection::on_response(plugin::Incoming message) {
   std::optional<Pending> pending;
   {
     std::lock_guard lock(mutex_);
-    if (id.get<int64_t>() == kShutdownId) return;  // nobody waits for that answer
-    auto it = pending_.find(id.get<int64_t>());
+    if (message.id == kShutdownId) return;  // nobody waits for that answer
+    auto it = pending_.find(message.id);
     if (it == pending_.end()) {
-      spdlog::warn("{}: answer to unknown request {} ignored", name_, dump(id));
-      return;
+      if (abandoned_.count(message.id)) return;
+    } else {
+      pending.emplace(std::move(it->second));
+      pending_.erase(it);
     }
-    pending.emplace(std::move(it->second));
-    pending_.erase(it);
   }
-  if (message.contains("result") == message.contains("error")) {
-    pending->promise.set_value(fail(ErrorCode::Protocol, fmt::format("{} answered {} with neither a result nor an error: {}",
-                                                                     who(), pending->what, excerpt(line))));
+  if (!pending) {
+    // An answer to a request never sent, or sent and answered already: the
+    // answers can no longer be matched to the questions.
+    return break_off(ErrorCode::Protocol,
+                     fmt::format("{} answered request {}, which is not waiting for an answer", who(), message.id));
+  }
+  if (message.malformed) {
+    pending->promise.set_value(
+        fail(ErrorCode::Protocol, fmt::format("{} {} (for {})", who(), *message.malformed, pending->what)));
     return;
   }
-  pending->promise.set_value(message);
+  json reply = json::object();
+  if (message.error) reply["error"] = std::move(*message.error);
+  else reply["result"] = std::move(message.result);
+  pending->promise.set_value(std::move(reply));
 }
 
 void PluginProvider::Connection::on_stdout_closed() {
@@ -336,7 +399,7 @@ void PluginProvider::Connection::on_stdout_closed() {
   bool expected;
   {
     std::lock_guard lock(mutex_);
-    expected = stopping_;
+    expected = stopping_ || broken_;  // we stopped it, or killed it for a reason already given
   }
   if (expected) {
     spdlog::debug("{}: {}", who(), outcome.describe());
@@ -348,37 +411,51 @@ void PluginProvider::Connection::on_stdout_closed() {
   fail_all(ErrorCode::Unavailable, reason);
 }
 
-// Its stdout closed: the plugin is ending (or ended). Waits for that, kills it
-// if it lingers, then reaps it for the exit status.
+// Its stdout closed (or it exited and a child of its holds stdout): the
+// plugin is ending. Waits for that, kills it if it lingers, ends what it
+// left in its process group, then reaps it for the exit status.
 process::Outcome PluginProvider::Connection::await_exit() {
-  const auto deadline = std::chrono::steady_clock::now() + kExitGrace;
+  const auto deadline = Clock::now() + kExitGrace;
   bool killed = false;
   while (!has_exited(pid_)) {
-    if (!killed && std::chrono::steady_clock::now() >= deadline) {
-      std::lock_guard lock(mutex_);
-      child_.kill(SIGKILL);
+    if (!killed && Clock::now() >= deadline) {
+      kill_group();
       killed = true;
     }
     std::this_thread::sleep_for(5ms);
   }
   std::lock_guard lock(mutex_);
+  // Still a zombie, so its group id cannot have been reused: this reaches
+  // only what the plugin left behind.
+  child_.kill(SIGKILL);
   process::Outcome outcome = child_.wait();  // a zombie by now: returns at once
   exited_ = true;
   exited_cv_.notify_all();
   return outcome;
 }
 
+// A broken protocol: no later answer can be trusted. Every call fails, and
+// the plugin is ended rather than left to write into a pipe nobody uses.
+void PluginProvider::Connection::break_off(ErrorCode code, const std::string& reason) {
+  fail_all(code, reason);
+  kill_group();
+}
+
 // Fails every pending request with `reason` ("... during create files.a"),
 // and every later one (the first reason wins: it is the root cause).
 void PluginProvider::Connection::fail_all(ErrorCode code, const std::string& reason) {
   std::map<int64_t, Pending> failed;
+  Error cause(code, reason);
   {
     std::lock_guard lock(mutex_);
-    if (!broken_) broken_ = Error(code, reason);
+    if (!broken_) {
+      broken_ = cause;
+      if (code == ErrorCode::Protocol) spdlog::error("{}", reason);
+    }
+    cause = *broken_;
     failed.swap(pending_);
   }
-  if (code == ErrorCode::Protocol) spdlog::error("{}", reason);
-  for (auto& [id, p] : failed) p.promise.set_value(fail(code, reason + " during " + p.what));
+  for (auto& [id, p] : failed) p.promise.set_value(fail(cause.code(), cause.message() + " during " + p.what));
 }
 
 // --- PluginProvider --------------------------------------------------------------
@@ -389,8 +466,8 @@ using Connection = PluginProvider::Connection;
 
 // The `result` of a call, or the plugin's error with the plugin named.
 Result<json> call_result(Connection& c, const std::string& method, json params, provider::ProgressFn progress,
-                         const std::string& what) {
-  auto reply = c.call(method, std::move(params), std::move(progress), what);
+                         const std::string& what, std::chrono::milliseconds timeout) {
+  auto reply = c.call(method, std::move(params), std::move(progress), what, timeout);
   if (!reply) return fail(reply.error());
   if (auto e = reply->find("error"); e != reply->end()) return fail(provider::error_from_json(*e).with_context(c.name()));
   return reply->at("result");
@@ -419,33 +496,67 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// A per-operation limit as the stack or the environment spells it.
+Result<std::chrono::milliseconds> parse_limit(const json& value, const std::string& where) {
+  std::string text;
+  if (value.is_string()) text = value.get<std::string>();
+  else if (value.is_number_integer()) text = std::to_string(value.get<long long>());
+  auto parsed = timeutil::parse_duration(text);
+  if (text.empty() || !parsed || parsed->count() <= 0)
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: {} is not a duration such as \"45m\" or \"2h\"", where, dump(value)));
+  return *parsed;
+}
+
+provider::AttributeSchema timeout_attribute() {
+  provider::AttributeSchema a;
+  a.name = kTimeoutSetting;
+  a.type = provider::AttributeType::String;
+  a.description =
+      "keel's own setting, not sent to the plugin: how long one create, read, update, delete or find may take "
+      "before keel kills the plugin (\"45m\", \"2h\"; default 30m, and 5m for read; KEEL_PLUGIN_TIMEOUT sets it "
+      "for every plugin).";
+  a.optional = true;
+  return a;
+}
+
 }  // namespace
 
-PluginProvider::PluginProvider(std::unique_ptr<Connection> connection) : connection_(std::move(connection)) {}
+PluginProvider::PluginProvider(std::unique_ptr<Connection> connection, PluginTimeouts timeouts)
+    : connection_(std::move(connection)), timeouts_(timeouts) {}
 
 PluginProvider::~PluginProvider() = default;
 
 Result<std::unique_ptr<PluginProvider>> PluginProvider::start(const std::string& executable_path,
                                                               const std::string& plugin_name,
-                                                              std::map<std::string, std::string> extra_env) {
+                                                              std::map<std::string, std::string> extra_env,
+                                                              PluginTimeouts timeouts) {
   const std::string name = plugin_name.empty() ? base_name(executable_path) : plugin_name;
-  // In a process group of its own: a Ctrl-C at the terminal reaches keel,
-  // which lets the operations in flight finish, and not the plugin running them.
-  auto child = process::Child::start({{executable_path}, std::move(extra_env), /*new_process_group=*/true});
-  if (!child) return fail(child.error().with_context("start provider plugin " + name));
-  std::unique_ptr<PluginProvider> plugin(new PluginProvider(std::make_unique<Connection>(std::move(*child), name)));
-  if (auto shaken = plugin->handshake(); !shaken) {
-    // A plugin that never answered will not heed `shutdown` either.
-    if (shaken.error().code() == ErrorCode::Timeout) plugin->connection_->kill_now();
-    return fail(shaken.error());
+  if (const char* env = std::getenv(kTimeoutEnv); env && *env) {
+    auto limit = parse_limit(json(env), kTimeoutEnv);
+    if (!limit) return fail(limit.error());
+    timeouts.read = timeouts.operation = *limit;
   }
+  process::Child::Spec spec;
+  spec.argv = {executable_path};
+  spec.env = std::move(extra_env);
+  spec.environment = process::Environment::InheritExceptKeel;
+  // Its own process group: a kill reaches whatever it started, and a Ctrl-C
+  // at the terminal reaches keel (which lets the operations in flight
+  // finish) and not the plugin running them.
+  spec.new_process_group = true;
+  auto child = process::Child::start(spec);
+  if (!child) return fail(child.error().with_context("start provider plugin " + name));
+  std::unique_ptr<PluginProvider> plugin(
+      new PluginProvider(std::make_unique<Connection>(std::move(*child), name), timeouts));
+  if (auto shaken = plugin->handshake(); !shaken) return fail(shaken.error());
   return plugin;
 }
 
 Status PluginProvider::handshake() {
   Connection& c = *connection_;
   json params{{"protocol_version", provider::kProtocolVersion}, {"keel_version", KEEL_VERSION}};
-  auto reply = c.call("handshake", std::move(params), nullptr, "handshake", kHandshakeTimeout);
+  auto reply = c.call("handshake", std::move(params), nullptr, "the handshake", timeouts_.handshake);
   if (!reply) return fail(reply.error());
   if (auto e = reply->find("error"); e != reply->end()) {
     // A plugin of another version refuses and says which one it speaks.
@@ -464,6 +575,9 @@ Status PluginProvider::handshake() {
   auto schema = provider::provider_schema_from_json(result.value("schema", json()));
   if (!schema) return fail(schema.error().with_context(fmt::format("provider plugin {} handshake", c.name())));
   schema_ = std::move(*schema);
+  owns_timeout_setting_ = std::none_of(schema_.config.begin(), schema_.config.end(),
+                                       [](const auto& a) { return a.name == kTimeoutSetting; });
+  if (owns_timeout_setting_) schema_.config.push_back(timeout_attribute());
   return {};
 }
 
@@ -471,36 +585,56 @@ const std::string& PluginProvider::plugin_name() const { return connection_->nam
 long PluginProvider::pid() const { return connection_->pid(); }
 
 Status PluginProvider::configure(const provider::ConfigureRequest& request) {
-  return as_status(call_result(*connection_, "configure", provider::to_json(request), nullptr, "configure"));
+  provider::ConfigureRequest forwarded = request;
+  if (owns_timeout_setting_ && forwarded.config.is_object()) {
+    if (auto it = forwarded.config.find(kTimeoutSetting); it != forwarded.config.end()) {
+      if (!it->is_null()) {
+        auto limit = parse_limit(*it, fmt::format("`{}` of provider plugin {}", kTimeoutSetting, plugin_name()));
+        if (!limit) return fail(limit.error());
+        timeouts_.read = timeouts_.operation = *limit;
+      }
+      forwarded.config.erase(it);
+    }
+  }
+  return as_status(call_result(*connection_, "configure", provider::to_json(forwarded), nullptr, "configure",
+                               timeouts_.configure));
 }
 
 Result<provider::CreateResponse> PluginProvider::create(const provider::CreateRequest& request) {
   const std::string what = "create " + (request.tags.address.empty() ? request.kind : request.tags.address);
-  return decode(*connection_, call_result(*connection_, "create", provider::to_json(request), request.progress, what),
+  return decode(*connection_,
+                call_result(*connection_, "create", provider::to_json(request), request.progress, what,
+                            timeouts_.operation),
                 provider::create_response_from_json);
 }
 
 Result<provider::ReadResponse> PluginProvider::read(const provider::ReadRequest& request) {
   const std::string what = "read " + request.kind + " " + request.id;
-  return decode(*connection_, call_result(*connection_, "read", provider::to_json(request), request.progress, what),
+  return decode(*connection_,
+                call_result(*connection_, "read", provider::to_json(request), request.progress, what, timeouts_.read),
                 provider::read_response_from_json);
 }
 
 Result<provider::UpdateResponse> PluginProvider::update(const provider::UpdateRequest& request) {
   const std::string what = "update " + (request.tags.address.empty() ? request.kind + " " + request.id : request.tags.address);
-  return decode(*connection_, call_result(*connection_, "update", provider::to_json(request), request.progress, what),
+  return decode(*connection_,
+                call_result(*connection_, "update", provider::to_json(request), request.progress, what,
+                            timeouts_.operation),
                 provider::update_response_from_json);
 }
 
 Status PluginProvider::remove(const provider::DeleteRequest& request) {
   const std::string what = "delete " + request.kind + " " + request.id;
-  return as_status(call_result(*connection_, "delete", provider::to_json(request), request.progress, what));
+  return as_status(call_result(*connection_, "delete", provider::to_json(request), request.progress, what,
+                               timeouts_.operation));
 }
 
 Result<provider::FindResponse> PluginProvider::find(const provider::FindRequest& request) {
   const std::string what =
       request.id.empty() ? "find " + request.tags.address : "find " + request.kind + " " + request.id;
-  return decode(*connection_, call_result(*connection_, "find", provider::to_json(request), request.progress, what),
+  return decode(*connection_,
+                call_result(*connection_, "find", provider::to_json(request), request.progress, what,
+                            timeouts_.operation),
                 provider::find_response_from_json);
 }
 
@@ -515,8 +649,9 @@ void append_path_list(std::vector<std::string>& dirs, const char* list) {
   while (start <= rest.size()) {
     size_t colon = rest.find(':', start);
     if (colon == std::string::npos) colon = rest.size();
-    // An empty entry means "the current directory" to a shell; never here.
-    if (colon > start) dirs.push_back(rest.substr(start, colon - start));
+    // An empty or relative entry means (a place under) the current
+    // directory, which may be a repository's checkout: never here.
+    if (colon > start && rest[start] == '/') dirs.push_back(rest.substr(start, colon - start));
     start = colon + 1;
   }
 }
@@ -535,7 +670,7 @@ std::string find_plugin(const std::string& type, const std::vector<std::string>&
   append_path_list(dirs, std::getenv("KEEL_PLUGIN_PATH"));
   append_path_list(dirs, std::getenv("PATH"));
   for (const auto& dir : dirs) {
-    if (dir.empty()) continue;
+    if (dir.empty() || dir.front() != '/') continue;
     const std::string path = dir.back() == '/' ? dir + name : dir + "/" + name;
     if (is_executable_file(path)) return path;
   }
