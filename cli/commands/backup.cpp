@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/dr/restore_target.h"
 #include "cli/agents/client.h"
 #include "cli/commands/workspace.h"
 #include "cli/state/file_store.h"
@@ -237,6 +238,16 @@ std::string restore_target(const JobHost& host, const std::string& to) {
   return to.empty() ? "the job's source" : to;
 }
 
+// A --to that the agent would refuse is refused here, before anyone is
+// asked to approve it (the same rule: agent/dr/restore_target.h).
+Status check_target(const JobHost& host, const std::string& to) {
+  const json source = host.definition.value("source", json::object());
+  for (const char* type : {"postgres", "redis", "files"})
+    if (source.contains(type))
+      return dr::check_restore_target(type, source[type].value("host", ""), to);
+  return {};
+}
+
 // keel restore overwrites what is there: it says what, and a person says
 // yes; without a terminal, --auto-approve says it.
 Status approve_restore(const JobHost& host, const BackupOptions& o) {
@@ -273,6 +284,7 @@ int run_backup(const GlobalOptions& g, const BackupOptions& o) {
   if (o.action == "list") return list_backups(g, *host);
   json body = json::object();
   if (o.action == "restore") {
+    if (auto checked = check_target(*host, o.to); !checked) return usage_error(checked.error(), g.json);
     if (auto approved = approve_restore(*host, o); !approved) return usage_error(approved.error(), g.json);
     if (!o.snapshot.empty()) body["snapshot"] = o.snapshot;
     if (!o.to.empty()) body["to"] = o.to;

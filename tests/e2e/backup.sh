@@ -122,7 +122,11 @@ copy_uri="${DB_URI%/*}/restored_copy"
 expect_rc 1 keel restore main --snapshot no-such-snapshot --auto-approve
 
 step "restore --to is a database name, never a connection string (that would send the password there)"
-expect_rc 1 keel restore main --to "host=127.0.0.2 dbname=restored_copy"
+# Refused before anyone is asked to approve it, and so with --auto-approve
+# too (the agent refuses it again: tests/unit/agent_jobs_test.cpp).
+expect_rc 2 keel restore main --to "host=127.0.0.2 dbname=restored_copy"
+assert_contains "$WORK/last.out" "not a plain database name"
+expect_rc 2 keel restore main --to "host=127.0.0.2 dbname=restored_copy" --auto-approve
 assert_contains "$WORK/last.out" "not a plain database name"
 
 step "Redis: keys, backup, FLUSHALL, restore"

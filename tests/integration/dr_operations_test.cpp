@@ -92,7 +92,7 @@ std::string id_of(const Result<Json>& backup) {
 
 }  // namespace
 
-TEST_CASE("postgres: back up, drop the table, restore, count the rows; drills pass and fail",
+TEST_CASE("postgres: back up, drop the table, restore, count the rows, then drills pass and fail",
           "[integration][dr][postgres]") {
   LocalServices services;
   auto db = services.create("databases", "main", {{"engine", "postgres"}, {"running", true}});
@@ -173,7 +173,7 @@ TEST_CASE("postgres: back up, drop the table, restore, count the rows; drills pa
 
 // The same PostgreSQL round trip to S3 (s3rver) and over SFTP (sshd), where
 // restore first copies the backup to the spool and checks it there.
-TEST_CASE("postgres to S3 and over SFTP: back up, drop, restore; a flipped byte is refused",
+TEST_CASE("postgres to S3 and over SFTP: back up, drop, restore, then a flipped byte is refused",
           "[integration][dr][postgres][s3][sftp]") {
   LocalServices services;
   auto db = services.create("databases", "main", {{"engine", "postgres"}, {"running", true}});

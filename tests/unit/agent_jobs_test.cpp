@@ -343,7 +343,7 @@ TEST_CASE("jobs history: runs survive a reopen, a torn last line is dropped", "[
   CHECK(again.file_lines() == 3);
 }
 
-TEST_CASE("jobs history: memory keeps the last runs per kind and the last success; the file is compacted",
+TEST_CASE("jobs history: memory keeps the last runs per kind and the last success, then the file is compacted",
           "[agent][jobs][history]") {
   TempDir dir;
   RunHistory history(/*compact_lines=*/80);
@@ -469,7 +469,7 @@ TEST_CASE("jobs worker: a timeout or a cancel ends the worker's whole process gr
 
 // ---- the scheduler ---------------------------------------------------------
 
-TEST_CASE("jobs scheduler: scheduled backups never overlap; a due one is skipped and logged",
+TEST_CASE("jobs scheduler: scheduled backups never overlap, then a due one is skipped and logged",
           "[agent][jobs][scheduler]") {
   TempDir dir;
   logging::setup(logging::Format::Text, logging::Level::Info);

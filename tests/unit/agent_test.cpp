@@ -301,7 +301,7 @@ TEST_CASE("scheduler: the aggregate is the worst status", "[agent][scheduler]") 
   CHECK(checks::worst(CheckStatus::Critical, CheckStatus::Unknown) == CheckStatus::Critical);
 }
 
-TEST_CASE("metrics: every family has help and type; label values are escaped", "[agent][metrics]") {
+TEST_CASE("metrics: every family has help and type, then label values are escaped", "[agent][metrics]") {
   CheckSnapshot c;
   c.spec = spec("we\"b\\x\ny");
   c.status = CheckStatus::Critical;

@@ -241,7 +241,7 @@ TEST_CASE("backups: servers cannot set backups or backup_key themselves", "[conf
   CHECK(has(v->text(), "`backup_key` cannot be set inside servers.ops; keel makes the stack's backup key itself"));
 }
 
-TEST_CASE("backups: a job's references are edges; referring to its own server is refused", "[config][backups]") {
+TEST_CASE("backups: a job's references are edges, then referring to its own server is refused", "[config][backups]") {
   auto v = check(R"(keel: 1
 project: demo
 databases:

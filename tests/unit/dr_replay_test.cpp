@@ -123,7 +123,7 @@ TEST_CASE("an old backup copied under a newer name is not taken as the newest", 
   CHECK((*drill)["backup_finished"] == s.manifest(new_id)["finished"]);
 }
 
-TEST_CASE("a manifest edited to look fresh is refused; the drill's RPO comes from authenticated time",
+TEST_CASE("a manifest edited to look fresh is refused, then the drill's RPO comes from authenticated time",
           "[dr][replay][security]") {
   Setup s;
   std::string id = s.backup("v1");

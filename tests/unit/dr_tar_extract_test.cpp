@@ -142,7 +142,7 @@ TEST_CASE("a symlink the archive itself creates is not followed by later entries
   CHECK(fs::is_symlink(target + "/a"));
 }
 
-TEST_CASE("existing directories keep their owner and mode; a directory in a file's place is an error",
+TEST_CASE("existing directories keep their owner and mode, then a directory in a file's place is an error",
           "[dr][restore]") {
   TempDir dir{"dr-tar"};
   std::string src = dir / "src", target = dir / "target";
