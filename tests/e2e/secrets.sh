@@ -120,7 +120,7 @@ logged output-all keel output
 grep -Eq '^token = \(sensitive\)$' "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output does not mask the token"; }
 grep -Eq '^db_password = \(sensitive\)$' "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output does not mask db_password"; }
 grep -Eq '^env_token = \(sensitive\)$' "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output does not mask \${env.PLANTED_TOKEN}"; }
-grep -Fq "home = \"$HOME\"" "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output masks \${nonsensitive(env.HOME)}"; }
+grep -Fqx "home = $HOME" "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output masks \${nonsensitive(env.HOME)}"; }
 awk '/files\.from_env/ { f = 1; next } f && /^ *content = / { print; exit }' "$LOGS/plan-out.out" | grep -qF '(sensitive)' ||
   { show "$LOGS/plan-out.out"; fail "the plan does not show the content read from \${env.PLANTED_TOKEN} as (sensitive)"; }
 logged output-json keel_json output

@@ -225,7 +225,7 @@ put("escape", head + "caches:\n  c: { engine: redis, \"\\e]0;pwned\\a\\e[2J\": 1
 put("device", head + "outputs:\n  z: \"${file(/dev/zero)}\"\n")
 PY
 hostile long-name 4 "resource name"
-hostile alias-bomb 13 "too large once its aliases are expanded"
+hostile alias-bomb 3 "too large once its aliases are expanded"
 hostile deep 4 "YAML syntax error|deeper than"
 hostile utf8 6 "not valid UTF-8"
 hostile number 4 "out of range"
