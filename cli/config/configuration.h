@@ -17,6 +17,11 @@
 
 namespace keel::config {
 
+// The most resource instances a stack may have, `count` added up over its
+// blocks (one block's count is at most as many): ten times the largest
+// stacks keel is measured with, and what one run can plan in seconds.
+inline constexpr size_t kMaxInstances = 100'000;
+
 // The most bytes of values a stack may hold once `count` and `checks:`
 // have repeated them for every instance: what `keel plan` keeps in memory.
 inline constexpr size_t kMaxExpandedBytes = size_t{256} << 20;

@@ -351,6 +351,12 @@ class Validator {
       }
       check_attributes(block, *kind);
       auto count = count_of(block);
+      if (count && out_.config.instances.size() + *count > kMaxInstances) {
+        diags_.error(block.count_mark, fmt::format("{}: the stack would have more than {} resource instances",
+                                                   block.address(), kMaxInstances),
+                     "`count` adds up over every block of the stack");
+        continue;
+      }
       if (!count) add_instance(block, std::nullopt, pblock, type, kind);
       for (int i = 0; count && i < *count; ++i) add_instance(block, i, pblock, type, kind);
     }

@@ -354,10 +354,16 @@ TEST_CASE("count times a large value is refused before the plan holds it", "[uni
     INFO(c->text().substr(0, 2000));
     CHECK(c->has("files.f makes the stack's values larger than 256 MiB"));
     // Every instance referring to every instance: N x N.
-    auto splat = check(header("servers:\n  web: { count: 100000, provider: fake }\n"
-                              "files:\n  f: { provider: fake, count: 100000, path: /tmp/x, content: \"${servers.web[*].host}\" }\n"
+    auto splat = check(header("servers:\n  web: { count: 50000, provider: fake }\n"
+                              "files:\n  f: { provider: fake, count: 50000, path: /tmp/x, content: \"${servers.web[*].host}\" }\n"
                               "providers:\n  fake: { type: fake }\n"));
     CHECK(splat->has("files.f makes the stack's values larger than 256 MiB"));
+    // Many blocks with a large count each: a small stack, millions of instances.
+    std::string blocks = "providers:\n  fake: { type: fake }\nfiles:\n";
+    for (int i = 0; i < 20; ++i) blocks += "  f" + std::to_string(i) + ": { provider: fake, count: 100000, path: /x }\n";
+    auto many_blocks = check(header(blocks));
+    CHECK(many_blocks->has("keel.yaml:7:32: error: files.f1: the stack would have more than 100000 resource instances"));
+    CHECK(many_blocks->result.config.instances.size() == 100'000);
   });
   // A big count of small values is fine.
   auto many = check(header("files:\n  f: { provider: fake, count: 100000, path: \"/tmp/${count.index}\" }\n"
