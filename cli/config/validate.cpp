@@ -300,8 +300,9 @@ class Validator {
       diags_.error(block.count_mark, "`count`: " + v.error().message());
       return 0;
     }
-    if (!v->value.is_number_integer() || v->value.get<long long>() < 0 || v->value.get<long long>() > 100000) {
-      diags_.error(block.count_mark, "`count` must be an integer from 0 to 100000, got " +
+    const long long max = static_cast<long long>(kMaxInstances);
+    if (!v->value.is_number_integer() || v->value.get<long long>() < 0 || v->value.get<long long>() > max) {
+      diags_.error(block.count_mark, fmt::format("`count` must be an integer from 0 to {}, got ", max) +
                                          (v->sensitive ? std::string("a sensitive value") : shown(v->value)));
       return 0;
     }

@@ -261,7 +261,7 @@ TEST_CASE("a sensitive value is never shown in a diagnostic (issue 14)", "[unit]
                  env);
   INFO(c->text());
   CHECK(c->has("`engine` of caches.c: the value is not one of: redis, memcached"));
-  CHECK(c->has("`count` must be an integer from 0 to 100000, got a sensitive value"));
+  CHECK(c->has("`count` must be an integer from 0 to 20000, got a sensitive value"));
   CHECK(c->has("`user` of databases.db: the value holds a character it may not"));
   CHECK_FALSE(c->has("planted"));
 }
@@ -348,25 +348,27 @@ TEST_CASE("provider types are names, never paths", "[unit][config][input]") {
 
 TEST_CASE("count times a large value is refused before the plan holds it", "[unit][config][input]") {
   within(std::chrono::seconds(30), [&] {
-    auto c = check(header("variables:\n  big: { default: \"" + std::string(10'000, 'x') + "\" }\n"
-                          "files:\n  f: { provider: fake, count: 100000, path: \"/tmp/${count.index}\", content: \"${var.big}\" }\n"
+    auto c = check(header("variables:\n  big: { default: \"" + std::string(20'000, 'x') + "\" }\n"
+                          "files:\n  f: { provider: fake, count: 20000, path: \"/tmp/${count.index}\", content: \"${var.big}\" }\n"
                           "providers:\n  fake: { type: fake }\n"));
     INFO(c->text().substr(0, 2000));
     CHECK(c->has("files.f makes the stack's values larger than 256 MiB"));
-    // Every instance referring to every instance: N x N.
-    auto splat = check(header("servers:\n  web: { count: 50000, provider: fake }\n"
-                              "files:\n  f: { provider: fake, count: 50000, path: /tmp/x, content: \"${servers.web[*].host}\" }\n"
+    // Every instance referring to every instance: N x N edges.
+    auto splat = check(header("servers:\n  web: { count: 10000, provider: fake }\n"
+                              "files:\n  f: { provider: fake, count: 10000, path: /tmp/x, content: \"${servers.web[*].host}\" }\n"
                               "providers:\n  fake: { type: fake }\n"));
     CHECK(splat->has("files.f makes the stack's values larger than 256 MiB"));
     // Many blocks with a large count each: a small stack, millions of instances.
     std::string blocks = "providers:\n  fake: { type: fake }\nfiles:\n";
-    for (int i = 0; i < 20; ++i) blocks += "  f" + std::to_string(i) + ": { provider: fake, count: 100000, path: /x }\n";
+    for (int i = 0; i < 100; ++i) blocks += "  f" + std::to_string(i) + ": { provider: fake, count: 20000, path: /x }\n";
     auto many_blocks = check(header(blocks));
-    CHECK(many_blocks->has("keel.yaml:7:32: error: files.f1: the stack would have more than 100000 resource instances"));
-    CHECK(many_blocks->result.config.instances.size() == 100'000);
+    CHECK(many_blocks->has("keel.yaml:7:32: error: files.f1: the stack would have more than 20000 resource instances"));
+    CHECK(many_blocks->result.config.instances.size() == 20'000);
+    CHECK(check(header("files:\n  f: { provider: fake, count: 20001, path: /x }\nproviders:\n  fake: { type: fake }\n"))
+              ->has("`count` must be an integer from 0 to 20000, got 20001"));
   });
-  // A big count of small values is fine.
-  auto many = check(header("files:\n  f: { provider: fake, count: 100000, path: \"/tmp/${count.index}\" }\n"
+  // The most instances, of small values, are fine.
+  auto many = check(header("files:\n  f: { provider: fake, count: 20000, path: \"/tmp/${count.index}\" }\n"
                            "providers:\n  fake: { type: fake }\n"));
   INFO(many->text().substr(0, 2000));
   CHECK(many->valid());
