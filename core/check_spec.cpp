@@ -3,10 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <regex>
+#include <cmath>
 
 #include <fmt/format.h>
 
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::checks {
@@ -84,10 +85,7 @@ const std::vector<std::string>& check_type_names() {
   return names;
 }
 
-bool valid_check_name(std::string_view name) {
-  static const std::regex pattern("[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}");
-  return std::regex_match(name.begin(), name.end(), pattern);
-}
+bool valid_check_name(std::string_view name) { return text::is_name(name, 64, "_", "_.-"); }
 
 namespace {
 
@@ -115,6 +113,48 @@ const std::map<std::string, std::vector<std::string>>& type_options() {
 
 bool is_template(const YAML::Node& node) {
   return node.IsScalar() && node.Scalar().find("${") != std::string::npos;
+}
+
+// [scheme://][user[:password]@]host[:port][/db], the host a name or an
+// [IPv6] literal (brackets taken off): tcp and redis addresses. Parsed by
+// hand, in one pass (core/text.h says why not std::regex).
+struct HostAddress {
+  std::string host;
+  std::string port;  // 1 to 5 digits; empty when not given
+  std::optional<std::string> user, password;
+};
+
+std::optional<HostAddress> parse_host_address(std::string_view s) {
+  HostAddress out;
+  size_t letters = 0;
+  while (letters < s.size() && text::is_alpha(s[letters])) ++letters;
+  if (letters > 0 && s.substr(letters, 3) == "://") s.remove_prefix(letters + 3);
+  if (size_t at = s.find('@'); at != std::string_view::npos && s.substr(0, at).find('/') == std::string_view::npos) {
+    const std::string_view info = s.substr(0, at);
+    const size_t colon = info.find(':');
+    out.user = std::string(info.substr(0, colon));
+    if (colon != std::string_view::npos) out.password = std::string(info.substr(colon + 1));
+    s.remove_prefix(at + 1);
+  }
+  if (!s.empty() && s.front() == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return std::nullopt;
+    out.host = std::string(s.substr(1, close - 1));
+    s.remove_prefix(close + 1);
+  } else {
+    const size_t end = std::min(s.find_first_of(":/[]"), s.size());
+    if (end == 0 || (end < s.size() && (s[end] == '[' || s[end] == ']'))) return std::nullopt;
+    out.host = std::string(s.substr(0, end));
+    s.remove_prefix(end);
+  }
+  if (!s.empty() && s.front() == ':') {
+    const size_t digits = std::min(s.find('/'), s.size()) - 1;
+    if (!text::is_digits(s.substr(1, digits), 1, 5)) return std::nullopt;
+    out.port = std::string(s.substr(1, digits));
+    s.remove_prefix(1 + digits);
+  }
+  if (!s.empty() && (s.front() != '/' || !text::is_digits(s.substr(1), 0, s.size()))) return std::nullopt;
+  return out;
 }
 
 // Reads one check's YAML into a flat option map (type options and common
@@ -245,7 +285,7 @@ class CheckParser {
     if (skip(node)) return false;
     try {
       double v = node->as<double>();
-      if (v < min || v > max) {
+      if (!std::isfinite(v) || v < min || v > max) {  // .nan compares false to both
         error(*node, fmt::format("`{}` must be between {} and {}", key, min, max));
         return false;
       }
@@ -319,20 +359,20 @@ class CheckParser {
   void read_address(const std::string& key, std::string& host, int& port, bool port_required) {
     const YAML::Node* node = find(key);
     if (skip(node)) return;
-    std::string text;
-    if (!read_string(key, text)) return;
-    static const std::regex with_port(R"(^(?:([A-Za-z]+)://)?(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]+\]|[^:/\[\]]+)(?::([0-9]{1,5}))?(?:/[0-9]*)?$)");
-    std::smatch m;
-    if (!std::regex_match(text, m, with_port) || (port_required && !m[5].matched)) {
-      error(*node, fmt::format("`{}` must look like host:port, got `{}`", key, text));
+    std::string value;
+    if (!read_string(key, value)) return;
+    auto address = parse_host_address(value);
+    if (!address || (port_required && address->port.empty())) {
+      error(*node, fmt::format("`{}` must look like host:port, got `{}`", key, value));
       return;
     }
-    host = m[4].str();
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    if (m[5].matched) port = std::stoi(m[5].str());
-    if (m[5].matched && (port < 1 || port > 65535)) error(*node, fmt::format("`{}`: port {} is out of range", key, port));
-    if (m[2].matched) user_ = m[2].str();
-    if (m[3].matched) password_ = m[3].str();
+    host = address->host;
+    if (!address->port.empty()) {
+      port = std::stoi(address->port);  // 1 to 5 digits
+      if (port < 1 || port > 65535) error(*node, fmt::format("`{}`: port {} is out of range", key, port));
+    }
+    if (address->user) user_ = *address->user;
+    if (address->password) password_ = *address->password;
   }
 
   void read_params(CheckSpec& spec) {
@@ -519,6 +559,8 @@ Result<CheckSpec> check_from_json(const std::string& name, const nlohmann::json&
     node = YAML::Load(body.dump());
   } catch (const YAML::Exception& e) {
     return fail(ErrorCode::InvalidConfig, fmt::format("check `{}`: {}", name, e.msg));
+  } catch (const nlohmann::json::exception&) {  // dump() refuses strings that are not UTF-8
+    return fail(ErrorCode::InvalidConfig, fmt::format("check `{}`: a value is not valid UTF-8", name));
   }
   Diagnostics diags;
   auto spec = parse_check(name, node, ParseOptions{}, diags);

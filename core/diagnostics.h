@@ -2,6 +2,11 @@
 // Diagnostics: every problem found in a user's file, reported at once, each
 // with where it is (file:line:column, 1-based) and, where obvious, a hint.
 // Produced by validators, rendered only by views.
+//
+// Messages quote what the file says (an unknown key, a bad value), and the
+// file may come from anyone (a pull request): Diagnostics stores summary,
+// hint and file name through text::printable(), so no terminal escape, CR
+// or invalid UTF-8 reaches a terminal or a JSON document from here.
 
 #include <string>
 #include <vector>

@@ -51,6 +51,18 @@ struct AttributeSchema {
   nlohmann::json default_value;  // null when none
   // Allowed values for a String attribute (empty: any).
   std::vector<std::string> one_of;
+  // Limits a value the user sets must keep. `keel validate` checks them
+  // before anything is sent to any provider, so what a provider would
+  // refuse at apply (a port of 70000, a database named "../x") is refused
+  // with the stack's line and column instead; the provider still checks.
+  std::optional<double> minimum, maximum;        // Number, Integer: inclusive bounds
+  std::optional<size_t> min_length, max_length;  // String: in bytes
+  // String: the characters it may hold, as a class like "A-Za-z0-9_-"
+  // (core/text.h in_class: ranges and single characters, a `-` first or
+  // last stands for itself); `first_character`: the class of its first
+  // character. Empty: any. Classes, not regular expressions: checking a
+  // value must stay linear in its length.
+  std::string characters, first_character;
 
   bool settable() const { return required || optional; }
 };

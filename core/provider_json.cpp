@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "core/text.h"
+
 namespace keel::provider {
 namespace {
 
@@ -75,6 +77,46 @@ T value_or_throw(Result<T> r) {
   return std::move(*r);
 }
 
+std::optional<double> get_number(const json& j, const char* key) {
+  if (absent(j, key)) return std::nullopt;
+  const json& v = j.at(key);
+  if (!v.is_number()) throw FieldError(std::string("field \"") + key + "\" must be a number");
+  return v.get<double>();
+}
+
+std::optional<size_t> get_count(const json& j, const char* key) {
+  if (absent(j, key)) return std::nullopt;
+  const json& v = j.at(key);
+  if (!v.is_number_unsigned()) throw FieldError(std::string("field \"") + key + "\" must be a whole number, 0 or more");
+  return v.get<size_t>();
+}
+
+std::string get_class(const json& j, const char* key, const std::string& attribute) {
+  std::string cls = get_string(j, key, false);
+  if (!text::valid_class(cls))
+    throw FieldError("attribute \"" + attribute + "\": " + key + " \"" + cls + "\" is not a character class");
+  return cls;
+}
+
+// The value limits (AttributeSchema::minimum ...); each may be absent.
+void decode_constraints(const json& j, AttributeSchema& a) {
+  a.minimum = get_number(j, "minimum");
+  a.maximum = get_number(j, "maximum");
+  a.min_length = get_count(j, "min_length");
+  a.max_length = get_count(j, "max_length");
+  a.characters = get_class(j, "characters", a.name);
+  a.first_character = get_class(j, "first_character", a.name);
+}
+
+void encode_constraints(const AttributeSchema& a, json& j) {
+  if (a.minimum) j["minimum"] = *a.minimum;
+  if (a.maximum) j["maximum"] = *a.maximum;
+  if (a.min_length) j["min_length"] = *a.min_length;
+  if (a.max_length) j["max_length"] = *a.max_length;
+  if (!a.characters.empty()) j["characters"] = a.characters;
+  if (!a.first_character.empty()) j["first_character"] = a.first_character;
+}
+
 AttributeSchema decode_attribute(const json& j) {
   AttributeSchema a;
   a.name = get_string(j, "name", true);
@@ -93,6 +135,7 @@ AttributeSchema decode_attribute(const json& j) {
     if (!v.is_string()) throw FieldError("attribute \"" + a.name + "\": one_of must hold strings");
     a.one_of.push_back(v.get<std::string>());
   }
+  decode_constraints(j, a);
   return a;
 }
 
@@ -115,11 +158,13 @@ json object_or_empty(const Attributes& a) { return a.is_null() ? json::object() 
 // --- schema ------------------------------------------------------------------
 
 json to_json(const AttributeSchema& a) {
-  return json{{"name", a.name},           {"type", to_string(a.type)},
-              {"description", a.description}, {"required", a.required},
-              {"optional", a.optional},   {"computed", a.computed},
-              {"force_new", a.force_new}, {"sensitive", a.sensitive},
-              {"default", a.default_value}, {"one_of", a.one_of}};
+  json j{{"name", a.name},           {"type", to_string(a.type)},
+         {"description", a.description}, {"required", a.required},
+         {"optional", a.optional},   {"computed", a.computed},
+         {"force_new", a.force_new}, {"sensitive", a.sensitive},
+         {"default", a.default_value}, {"one_of", a.one_of}};
+  encode_constraints(a, j);  // only those set: older readers see what they know
+  return j;
 }
 
 json to_json(const KindSchema& k) {

@@ -19,6 +19,29 @@ namespace {
 
 using nlohmann::json;
 
+// A character class of the provider schema ("A-Za-z0-9_-") inside a JSON
+// Schema pattern's brackets.
+std::string bracket(const std::string& cls) {
+  std::string out = "[";
+  for (char c : cls) {
+    if (c == ']' || c == '\\' || c == '^' || c == '[') out += '\\';
+    out += c;
+  }
+  return out + "]";
+}
+
+// The provider's value limits (core/provider.h) in JSON Schema's words.
+void add_limits(const provider::AttributeSchema& a, json& s) {
+  if (a.minimum) s["minimum"] = *a.minimum;
+  if (a.maximum) s["maximum"] = *a.maximum;
+  if (a.min_length) s["minLength"] = *a.min_length;
+  if (a.max_length) s["maxLength"] = *a.max_length;
+  if (!a.characters.empty() || !a.first_character.empty()) {
+    const std::string rest = a.characters.empty() ? "." : bracket(a.characters);
+    s["pattern"] = "^(" + (a.first_character.empty() ? rest : bracket(a.first_character)) + rest + "*)?$";
+  }
+}
+
 json attribute_schema(const provider::AttributeSchema& a) {
   static const std::map<provider::AttributeType, const char*> types = {
       {provider::AttributeType::String, "string"}, {provider::AttributeType::Number, "number"},
@@ -29,6 +52,7 @@ json attribute_schema(const provider::AttributeSchema& a) {
   // A "${...}" reference may stand for any value, so strings are always allowed.
   if (t != types.end()) s["anyOf"] = json::array({{{"type", t->second}}, {{"type", "string"}, {"pattern", "\\$\\{"}}});
   if (!a.one_of.empty()) s["anyOf"][0]["enum"] = a.one_of;
+  if (t != types.end()) add_limits(a, s["anyOf"][0]);
   if (!a.default_value.is_null()) s["default"] = a.default_value;
   return s;
 }

@@ -3,13 +3,14 @@
 // (`servers`, `health`) is the validator's.
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
+#include <cctype>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "cli/config/apps.h"
 #include "cli/config/yaml_values.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::config {
@@ -195,10 +196,7 @@ class AppLoader {
 
 }  // namespace
 
-bool valid_app_name(std::string_view name) {
-  static const std::regex pattern("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
-  return std::regex_match(name.begin(), name.end(), pattern);
-}
+bool valid_app_name(std::string_view name) { return text::is_name(name, 64, "", "_.-"); }
 
 std::string default_app_path(const std::string& name) { return fmt::format("/opt/keel/apps/{}", name); }
 
@@ -209,11 +207,18 @@ std::optional<BatchSize> parse_batch(const nlohmann::json& value) {
     return BatchSize{static_cast<int>(n), false};
   }
   if (!value.is_string()) return std::nullopt;
-  static const std::regex percent("\\s*([0-9]{1,3})\\s*%\\s*");
-  std::smatch m;
-  const std::string s = value.get<std::string>();
-  if (!std::regex_match(s, m, percent)) return std::nullopt;
-  const int n = std::stoi(m[1].str());
+  // "25%", spaces allowed around the number and the sign.
+  std::string_view s = value.get_ref<const std::string&>();
+  auto trim = [](std::string_view t) {
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
+    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
+    return t;
+  };
+  s = trim(s);
+  if (s.empty() || s.back() != '%') return std::nullopt;
+  const std::string_view digits = trim(s.substr(0, s.size() - 1));
+  if (!text::is_digits(digits, 1, 3)) return std::nullopt;
+  const int n = std::stoi(std::string(digits));
   if (n < 1 || n > 100) return std::nullopt;
   return BatchSize{n, true};
 }

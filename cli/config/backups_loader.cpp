@@ -3,7 +3,6 @@
 // (`source`, `runs_on`, S3 keys from the environment) is the validator's.
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 #include "cli/config/expression.h"
 #include "cli/config/yaml_values.h"
 #include "core/cron.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::config {
@@ -293,14 +293,39 @@ class JobLoader {
 
 }  // namespace
 
-bool valid_backup_name(std::string_view name) {
-  static const std::regex pattern("[A-Za-z0-9_][A-Za-z0-9_.-]{0,60}");
-  return std::regex_match(name.begin(), name.end(), pattern);
+bool valid_backup_name(std::string_view name) { return text::is_name(name, 61, "_", "_.-"); }
+
+namespace {
+
+// [a-z0-9][a-z0-9.-]{1,61}[a-z0-9]
+bool valid_bucket(std::string_view name) {
+  return name.size() >= 3 && name.size() <= 63 && text::matches_classes(name, "a-z0-9", "a-z0-9.-") &&
+         text::in_class(name.back(), "a-z0-9");
 }
 
+// sftp://USER@HOST[:PORT]/DIR, with a directory of at least one character
+// and no line break; the port's digits in `port` (empty when not given).
+bool valid_sftp_url(std::string_view to, std::string& port) {
+  if (!to.starts_with("sftp://")) return false;
+  std::string_view rest = to.substr(7);
+  const size_t at = rest.find_first_of("@/:");
+  if (at == 0 || at == std::string_view::npos || rest[at] != '@') return false;
+  rest.remove_prefix(at + 1);
+  const size_t host_end = std::min(rest.find_first_of(":/@"), rest.size());
+  if (host_end == 0 || (host_end < rest.size() && rest[host_end] == '@')) return false;
+  rest.remove_prefix(host_end);
+  if (!rest.empty() && rest.front() == ':') {
+    const size_t digits = std::min(rest.find('/'), rest.size()) - 1;
+    if (!text::is_digits(rest.substr(1, digits), 1, 5)) return false;
+    port = std::string(rest.substr(1, digits));
+    rest.remove_prefix(1 + digits);
+  }
+  return rest.size() >= 2 && rest.front() == '/' && rest.find_first_of("\r\n") == std::string_view::npos;
+}
+
+}  // namespace
+
 Result<std::string> destination_scheme(const std::string& to) {
-  static const std::regex bucket("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]");
-  static const std::regex sftp("sftp://([^@/:]+)@([^:/@]+)(:([0-9]{1,5}))?(/.*)?");
   const auto scheme_end = to.find("://");
   if (scheme_end == std::string::npos)
     return fail(ErrorCode::InvalidConfig, fmt::format("`{}` is not a URL", to));
@@ -314,20 +339,20 @@ Result<std::string> destination_scheme(const std::string& to) {
   }
   if (scheme == "s3") {
     const std::string name = rest.substr(0, rest.find('/'));
-    if (!std::regex_match(name, bucket))
+    if (!valid_bucket(name))
       return fail(ErrorCode::InvalidConfig,
                   fmt::format("`{}`: `{}` is not a bucket name (3 to 63 lower-case letters, digits, `.` and `-`)",
                               to, name));
     return scheme;
   }
   if (scheme == "sftp") {
-    std::smatch m;
-    if (!std::regex_match(to, m, sftp) || !m[5].matched || m[5].length() < 2)
+    std::string port;
+    if (!valid_sftp_url(to, port))
       return fail(ErrorCode::InvalidConfig,
                   fmt::format("`{}`: sftp:// needs a user, a host and a directory, like sftp://backup@host:22/srv/keel",
                               to));
-    if (m[4].matched && (std::stoi(m[4].str()) < 1 || std::stoi(m[4].str()) > 65535))
-      return fail(ErrorCode::InvalidConfig, fmt::format("`{}`: port {} is out of range 1-65535", to, m[4].str()));
+    if (!port.empty() && (std::stoi(port) < 1 || std::stoi(port) > 65535))
+      return fail(ErrorCode::InvalidConfig, fmt::format("`{}`: port {} is out of range 1-65535", to, port));
     return scheme;
   }
   return fail(ErrorCode::InvalidConfig, fmt::format("unsupported destination `{}://`", scheme));

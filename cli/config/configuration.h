@@ -17,6 +17,16 @@
 
 namespace keel::config {
 
+// The most resource instances a stack may have, `count` added up over its
+// blocks (one block's count is at most as many): twice the largest stacks
+// keel is measured with (bench/), and what validates in well under a second
+// even under the fuzzer's instrumentation.
+inline constexpr size_t kMaxInstances = 20'000;
+
+// The most bytes of values a stack may hold once `count` and `checks:`
+// have repeated them for every instance: what `keel plan` keeps in memory.
+inline constexpr size_t kMaxExpandedBytes = size_t{256} << 20;
+
 struct Instance {
   std::string address;            // "files.a" or "files.a[2]"
   const ResourceBlock* block = nullptr;
@@ -60,8 +70,10 @@ struct ValidateResult {
 
 ValidateResult validate(const Stack& stack, const SchemaSource& schemas, const ValidateOptions& options);
 
-// Attribute value of the wrong type for the schema? Empty when fine, else a
-// description like "expected an integer, got a string".
-std::string type_mismatch(const provider::AttributeSchema& schema, const nlohmann::json& value);
+// What is wrong with an attribute's value for its schema: its type, a
+// value outside `one_of`, or a limit it breaks ("expected an integer, got
+// a string", "70000 is out of range: from 1 to 65535"). Empty when fine.
+// `quote`: whether the message may show the value (not when sensitive).
+std::string value_problem(const provider::AttributeSchema& schema, const nlohmann::json& value, bool quote = true);
 
 }  // namespace keel::config

@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include "cli/config/expression.h"
+#include "cli/config/input_files.h"
 #include "core/files.h"
+#include "core/text.h"
 
 namespace keel::config {
 
@@ -35,13 +37,17 @@ struct ReferenceVisitor {
   Result<Value> operator()(const EnvRef& r) const {
     auto v = ctx.env ? ctx.env(r.name) : getenv_value(r.name);
     if (!v) return fail(ErrorCode::InvalidConfig, "environment variable " + r.name + " is not set");
-    return Value{*v, false, false};
+    if (!text::is_valid_utf8(*v))
+      return fail(ErrorCode::InvalidConfig, "environment variable " + r.name + " is not valid UTF-8");
+    return Value{*v, false, r.sensitive};
   }
   Result<Value> operator()(const FileRef& r) const {
     std::string path = files::absolute(files::expand_home(r.path), ctx.stack_dir);
-    auto text = files::read_file(path);
-    if (!text) return fail(ErrorCode::InvalidConfig, "file(" + r.path + "): " + text.error().message());
-    return Value{*text, false, false};
+    auto content = read_input_file(path, kMaxFileFunctionBytes, Streams::Refused);
+    if (!content) return fail(ErrorCode::InvalidConfig, "file(" + r.path + "): " + content.error().message());
+    if (!text::is_valid_utf8(*content) || content->find('\0') != std::string::npos)
+      return fail(ErrorCode::InvalidConfig, "file(" + r.path + "): " + path + " is not UTF-8 text");
+    return Value{*content, false, r.sensitive};
   }
   Result<Value> operator()(const CountIndexRef&) const {
     if (!ctx.count_index) return fail(ErrorCode::InvalidConfig, "count.index is only available in a resource with `count`");
@@ -115,6 +121,10 @@ std::string pointer_token(const std::string& key) {
 }
 
 }  // namespace
+
+Result<Value> evaluate_reference(const Reference& reference, const EvalContext& ctx) {
+  return std::visit(ReferenceVisitor{ctx}, reference);
+}
 
 Result<Value> evaluate(const nlohmann::json& raw, const EvalContext& ctx) {
   if (raw.is_string()) return evaluate_string(raw.get<std::string>(), ctx);

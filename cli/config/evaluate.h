@@ -2,7 +2,8 @@
 // Evaluating raw stack values: every "${...}" in a value (strings, nested in
 // lists and maps) replaced by what it refers to. A value depending on
 // something only known after apply is `unknown`; one derived from a
-// sensitive variable or attribute is `sensitive`.
+// sensitive variable or attribute, or from `${env.X}` or `${file(PATH)}`
+// outside nonsensitive(), is `sensitive`.
 
 #include <functional>
 #include <map>
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/config/expression.h"
 #include "core/error.h"
 
 namespace keel::config {
@@ -49,6 +51,9 @@ struct EvalContext {
 };
 
 Result<Value> evaluate(const nlohmann::json& raw, const EvalContext& ctx);
+
+// One parsed reference's value.
+Result<Value> evaluate_reference(const Reference& reference, const EvalContext& ctx);
 
 // Text form of a value inside a larger string ("port ${x}" with x = 5).
 std::string to_text(const nlohmann::json& value);

@@ -74,12 +74,30 @@ Result<Reference> parse_file_call(const std::string& expr) {
   return FileRef{inner};
 }
 
+Result<Reference> parse_reference(const std::string& raw);
+
+// nonsensitive(env.NAME) or nonsensitive(file(PATH)): what they read, not
+// sensitive.
+Result<Reference> parse_nonsensitive_call(const std::string& expr) {
+  static const char* kUse = "nonsensitive() takes env.NAME or file(PATH), like `${nonsensitive(env.HOME)}`";
+  const std::string inner = trim(expr.substr(13, expr.size() - 14));
+  if (inner.rfind("nonsensitive(", 0) == 0) return fail(ErrorCode::InvalidConfig, kUse);
+  auto ref = parse_reference(inner);
+  if (!ref) return ref;
+  if (auto* env = std::get_if<EnvRef>(&*ref)) env->sensitive = false;
+  else if (auto* file = std::get_if<FileRef>(&*ref)) file->sensitive = false;
+  else return fail(ErrorCode::InvalidConfig, kUse);
+  return ref;
+}
+
 Result<Reference> parse_reference(const std::string& raw) {
   std::string expr = trim(raw);
   if (expr.empty()) return fail(ErrorCode::InvalidConfig, "empty ${}");
   if (expr.rfind("file(", 0) == 0 && expr.back() == ')') return parse_file_call(expr);
+  if (expr.rfind("nonsensitive(", 0) == 0 && expr.back() == ')') return parse_nonsensitive_call(expr);
   if (size_t paren = expr.find('('); paren != std::string::npos)
-    return fail(ErrorCode::InvalidConfig, "unknown function `" + expr.substr(0, paren) + "`; the one function is file(path)");
+    return fail(ErrorCode::InvalidConfig, "unknown function `" + expr.substr(0, paren) +
+                                              "`; the functions are file(PATH) and nonsensitive(env.NAME or file(PATH))");
   auto parts = split_dots(expr);
   const std::string& head = parts[0];
   if (head == "var" || head == "env") {

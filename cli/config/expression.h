@@ -4,6 +4,10 @@
 // splat "${KIND.NAME[*].attr}": a list of that attribute of every instance.
 // "$${" writes a literal "${".
 //
+// What `env.X` and `file(path)` read is sensitive (a CI runner's tokens, a
+// key file): "${nonsensitive(env.X)}" and "${nonsensitive(file(path))}" say
+// that one is not, as Terraform's nonsensitive() does.
+//
 // A string that is exactly one interpolation keeps the referenced value's
 // type ("${var.port}" is a number if the variable is); otherwise the parts are
 // joined as text.
@@ -18,8 +22,14 @@
 namespace keel::config {
 
 struct VarRef { std::string name; };
-struct EnvRef { std::string name; };
-struct FileRef { std::string path; };
+struct EnvRef {
+  std::string name;
+  bool sensitive = true;  // false inside nonsensitive()
+};
+struct FileRef {
+  std::string path;
+  bool sensitive = true;  // false inside nonsensitive()
+};
 struct CountIndexRef {};
 struct ResourceRef {
   std::string kind, name;

@@ -1,13 +1,14 @@
 // Stage 1: YAML text -> config::Stack, with structural diagnostics.
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "cli/config/apps.h"
 #include "cli/config/backups.h"
+#include "cli/config/input_files.h"
 #include "cli/config/stack.h"
 #include "cli/config/yaml_values.h"
 #include "core/check_spec.h"
@@ -55,72 +56,18 @@ std::string pointer_token(const std::string& key) {
 }
 
 const Variable* Stack::find_variable(const std::string& n) const {
-  for (const auto& v : variables)
-    if (v.name == n) return &v;
-  return nullptr;
+  auto it = variable_index.find(n);
+  return it == variable_index.end() ? nullptr : &variables[it->second];
 }
 
 const ProviderBlock* Stack::find_provider(const std::string& n) const {
-  for (const auto& p : providers)
-    if (p.name == n) return &p;
-  return nullptr;
+  auto it = provider_index.find(n);
+  return it == provider_index.end() ? nullptr : &providers[it->second];
 }
 
 const ResourceBlock* Stack::find_resource(const std::string& k, const std::string& n) const {
   auto it = resource_index.find(k + "." + n);
   return it == resource_index.end() ? nullptr : &resources[it->second];
-}
-
-SourceMark yaml_mark(const YAML::Node& node, const std::string& file) {
-  auto m = node.Mark();
-  if (m.line < 0) return {file, 0, 0};
-  return {file, m.line + 1, m.column + 1};  // yaml-cpp marks are 0-based
-}
-
-namespace {
-
-nlohmann::json yaml_scalar(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  if (node.Tag() == "!") return s;
-  static const std::regex integer("[-+]?[0-9]+");
-  static const std::regex real("[-+]?([0-9]+\\.[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (std::regex_match(s, integer) && s.size() < 18) return std::stoll(s);
-  if (std::regex_match(s, real)) return std::stod(s);
-  return s;
-}
-
-}  // namespace
-
-nlohmann::json yaml_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar: return yaml_scalar(node);
-    case YAML::NodeType::Sequence: {
-      auto arr = nlohmann::json::array();
-      for (const auto& item : node) arr.push_back(yaml_to_json(item));
-      return arr;
-    }
-    case YAML::NodeType::Map: {
-      auto obj = nlohmann::json::object();
-      for (const auto& kv : node) obj[kv.first.Scalar()] = yaml_to_json(kv.second);
-      return obj;
-    }
-    default: return nullptr;
-  }
-}
-
-void record_yaml_marks(const YAML::Node& node, const std::string& pointer, const std::string& file,
-                       std::map<std::string, SourceMark>& marks) {
-  marks[pointer] = yaml_mark(node, file);
-  if (node.IsMap()) {
-    for (const auto& kv : node)
-      record_yaml_marks(kv.second, pointer + "/" + pointer_token(kv.first.Scalar()), file, marks);
-  } else if (node.IsSequence()) {
-    size_t i = 0;
-    for (const auto& item : node) record_yaml_marks(item, pointer + "/" + std::to_string(i++), file, marks);
-  }
 }
 
 namespace {
@@ -158,6 +105,7 @@ class Loader {
       Variable v;
       v.name = kv.first.Scalar();
       v.mark = mark(kv.first);
+      bool sensitive_given = false;
       if (kv.second.IsMap()) {
         for (const auto& field : kv.second) {
           const std::string& key = field.first.Scalar();
@@ -170,17 +118,23 @@ class Loader {
             auto b = to_json(field.second);
             if (!b.is_boolean()) diags_.error(mark(field.second), "`sensitive` must be true or false");
             else v.sensitive = b.get<bool>();
+            sensitive_given = b.is_boolean();
+            v.sensitive_mark = mark(field.second);
           } else if (key == "description") {
             if (auto s = string_value(field.second, "`description`")) v.description = *s;
           } else {
             unknown_key(field.first, "variable `" + v.name + "`", keys);
           }
         }
+        // Read from the environment, as ${env.X} is: sensitive unless the
+        // stack says `sensitive: false`.
+        if (!v.env.empty() && !sensitive_given) v.sensitive = true;
       } else if (!kv.second.IsNull()) {
         // `name: value` is shorthand for a default.
         v.default_value = to_json(kv.second);
         v.has_default = true;
       }
+      stack.variable_index.emplace(v.name, stack.variables.size());
       stack.variables.push_back(std::move(v));
     }
   }
@@ -199,12 +153,19 @@ class Loader {
         const std::string& key = field.first.Scalar();
         if (key == "type") {
           if (auto s = string_value(field.second, "`type`")) p.type = *s;
+          p.marks[key] = mark(field.second);
         } else {
           p.config[key] = to_json(field.second);
           p.marks[key] = mark(field.second);
         }
       }
       if (p.type.empty()) diags_.error(p.mark, "provider `" + p.name + "` has no `type`", "for example `type: local`");
+      // The type names a program, keel-provider-TYPE: a plain name, never a path.
+      else if (!text::is_name(p.type, 64, "", "_-"))
+        diags_.error(p.marks.count("type") ? p.marks.at("type") : p.mark,
+                     fmt::format("provider `{}`: `type: {}` is not a provider name", p.name, p.type),
+                     "letters, digits, `_` and `-`, like `digitalocean`");
+      stack.provider_index.emplace(p.name, stack.providers.size());
       stack.providers.push_back(std::move(p));
     }
   }
@@ -306,9 +267,10 @@ class Loader {
     r.name = key.Scalar();
     r.mark = mark(key);
     r.provider = "local";
-    static const std::regex name_pattern("[A-Za-z_][A-Za-z0-9_-]*");
-    if (!std::regex_match(r.name, name_pattern))
-      diags_.error(r.mark, "resource name `" + r.name + "` must start with a letter and hold only letters, digits, `_` and `-`");
+    if (!text::is_identifier(r.name, kMaxResourceName))
+      diags_.error(r.mark, fmt::format("resource name `{}` must start with a letter or `_` and hold only letters, "
+                                       "digits, `_` and `-` (at most {})",
+                                       r.name, kMaxResourceName));
     if (!body.IsMap() && !body.IsNull()) {
       diags_.error(mark(body), r.address() + " must be a map of settings");
       return;
@@ -444,6 +406,11 @@ class Loader {
         if (v != 1) diags_.error(mark(kv.second), "unsupported stack format `keel: " + kv.second.Scalar() + "`", "this keel reads `keel: 1`");
       } else if (key == "project") {
         if (auto s = string_value(kv.second, "`project`")) stack.project = *s;
+        // It names and tags what keel makes, on this machine and in clouds.
+        if (!stack.project.empty() && !text::is_name(stack.project, 64, "", "_.-"))
+          diags_.error(mark(kv.second), fmt::format("project `{}` must start with a letter or a digit and hold only "
+                                                    "letters, digits, `_`, `-` and `.` (at most 64)",
+                                                    stack.project));
       } else if (key == "variables") {
         load_variables(kv.second, stack);
       } else if (key == "providers") {
@@ -478,14 +445,72 @@ class Loader {
 
 }  // namespace
 
+namespace {
+
+// Where byte `offset` of `text` is, 1-based, the column in characters.
+SourceMark text_mark(const std::string& text, size_t offset, const std::string& file) {
+  int line = 1, column = 1;
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {  // not a continuation byte
+      ++column;
+    }
+  }
+  return {file, line, column};
+}
+
+// YAML's printable characters (YAML 1.2, c-printable): no control
+// characters but tab and line breaks, none of the C1 ones but NEL. One
+// written raw is a mistake or an attack on whoever reads the stack in a
+// terminal; a double-quoted string can still hold one as an escape ("\e").
+size_t first_unprintable(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return i;
+    if (c == 0xC2 && i + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[i + 1]);
+      if (next >= 0x80 && next <= 0x9F && next != 0x85) return i;
+    }
+  }
+  return std::string::npos;
+}
+
+// The text is UTF-8 of YAML's printable characters; else one error at the
+// first place it is not.
+bool check_text(const std::string& text, const std::string& file, Diagnostics& diags) {
+  if (size_t bad = text::invalid_utf8_offset(text); bad != std::string::npos) {
+    diags.error(text_mark(text, bad, file),
+                fmt::format("the stack is not valid UTF-8 (byte 0x{:02x})", static_cast<unsigned char>(text[bad])),
+                "keel reads stacks as UTF-8 text");
+    return false;
+  }
+  if (size_t bad = first_unprintable(text); bad != std::string::npos) {
+    const unsigned c = static_cast<unsigned char>(text[bad]) == 0xC2 ? static_cast<unsigned char>(text[bad + 1])
+                                                                     : static_cast<unsigned char>(text[bad]);
+    diags.error(text_mark(text, bad, file), fmt::format("the stack holds the control character U+{:04X}", c),
+                "YAML allows only tab and line breaks raw; write others as escapes in a double-quoted string, "
+                "like \"\\e\"");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 LoadResult load_stack_text(const std::string& text, const std::string& file, const std::string& dir) {
   LoadResult result;
   result.stack.file = file;
   result.stack.dir = dir;
+  if (!check_text(text, file, result.diagnostics)) return result;
   Loader loader(file, result.diagnostics);
   try {
     YAML::Node root = YAML::Load(text);
-    loader.load_root(root, result.stack);
+    if (check_yaml_tree(root, file, result.diagnostics)) loader.load_root(root, result.stack);
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own limit, said as "bad file"
+    result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1},
+                             fmt::format("the stack nests lists and maps deeper than {} levels", YamlLimits{}.max_depth));
   } catch (const YAML::Exception& e) {
     // e.msg is the bare message; e.mark is 0-based.
     result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
@@ -494,7 +519,7 @@ LoadResult load_stack_text(const std::string& text, const std::string& file, con
 }
 
 LoadResult load_stack_file(const std::string& path) {
-  auto text = files::read_file(path);
+  auto text = read_input_file(path, kMaxStackBytes, Streams::Allowed);
   if (!text) {
     LoadResult result;
     result.stack.file = path;

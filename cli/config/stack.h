@@ -14,6 +14,10 @@
 
 namespace keel::config {
 
+// The longest resource name: the local provider makes directories and
+// database names of it, and cloud providers names.
+inline constexpr size_t kMaxResourceName = 64;
+
 // The resource kinds a stack may declare, in the order they are listed.
 const std::vector<std::string>& resource_kinds();
 // Provider types built into keel: `provider: local` and `provider: ssh`
@@ -51,7 +55,10 @@ struct Variable {
   nlohmann::json default_value;  // null when none
   bool has_default = false;
   std::string env;               // environment variable that sets it
+  // Shown as (sensitive), sealed in state. Default: true when `env` is
+  // given (what the environment holds may be a secret), else false.
   bool sensitive = false;
+  SourceMark sensitive_mark;     // where `sensitive:` was written, if it was
   std::string description;
   SourceMark mark;
 };
@@ -177,6 +184,9 @@ struct Stack {
   // Address -> index into `resources` (the first block of that address);
   // kept by the loader, so that lookups stay O(log n) in 10,000-resource stacks.
   std::map<std::string, size_t> resource_index;
+  // The same for `variables` and `providers`, by name: every reference
+  // looks one up.
+  std::map<std::string, size_t> variable_index, provider_index;
 };
 
 // Parses the YAML text and checks the stack's own structure (top-level keys,

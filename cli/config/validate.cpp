@@ -1,4 +1,7 @@
 // Stage 2: Stack -> Configuration, reporting every problem at once.
+#include <cctype>
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 
@@ -9,6 +12,7 @@
 #include "cli/config/configuration.h"
 #include "cli/config/expression.h"
 #include "core/check_spec.h"
+#include "core/text.h"
 
 namespace keel::config {
 
@@ -23,16 +27,60 @@ EvalContext Configuration::context_for(const Instance& instance, ResourceLookup 
   ctx.stack_dir = stack->dir;
   ctx.count_index = instance.index;
   ctx.lookup = std::move(lookup);
+  // A block's instances are next to each other: found from the first, not
+  // by a walk of every instance for each "[*]".
   ctx.instances = [this](const std::string& resource_address) {
     std::vector<std::string> out;
-    for (const auto& inst : instances)
-      if (inst.block && inst.block->address() == resource_address) out.push_back(inst.address);
+    auto first = by_address.find(resource_address);
+    if (first == by_address.end()) first = by_address.find(resource_address + "[0]");
+    if (first == by_address.end()) return out;
+    const ResourceBlock* block = instances[first->second].block;
+    for (size_t i = first->second; i < instances.size() && instances[i].block == block; ++i)
+      out.push_back(instances[i].address);
     return out;
   };
   return ctx;
 }
 
-std::string type_mismatch(const provider::AttributeSchema& schema, const nlohmann::json& v) {
+namespace {
+
+// A value in a message: JSON that never throws (invalid UTF-8 replaced).
+std::string shown(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The limits of AttributeSchema (minimum, characters, ...) the value
+// breaks; empty when none. `quote`: whether the message may show it.
+std::string constraint_problem(const provider::AttributeSchema& schema, const nlohmann::json& v, bool quote) {
+  if (v.is_number() && (schema.minimum || schema.maximum)) {
+    const double d = v.get<double>();
+    if ((schema.minimum && d < *schema.minimum) || (schema.maximum && d > *schema.maximum)) {
+      const std::string what = quote ? shown(v) + " is" : "it is";
+      if (schema.minimum && schema.maximum)
+        return fmt::format("{} out of range: from {} to {}", what, *schema.minimum, *schema.maximum);
+      return schema.minimum ? fmt::format("{} below the minimum {}", what, *schema.minimum)
+                            : fmt::format("{} above the maximum {}", what, *schema.maximum);
+    }
+  }
+  if (!v.is_string()) return {};
+  const std::string& s = v.get_ref<const std::string&>();
+  const std::string what = quote ? "`" + s + "`" : "the value";
+  if (schema.min_length && s.size() < *schema.min_length)
+    return fmt::format("{} is shorter than {} characters", what, *schema.min_length);
+  if (schema.max_length && s.size() > *schema.max_length)
+    return fmt::format("{} is longer than {} characters", quote ? "`" + s.substr(0, 64) + "...`" : what,
+                       *schema.max_length);
+  if (!text::matches_classes(s, schema.first_character, schema.characters)) {
+    std::string allowed = schema.characters.empty() ? "any" : "[" + schema.characters + "]";
+    if (!schema.first_character.empty()) allowed = "[" + schema.first_character + "] first, then " + allowed;
+    return fmt::format("{} holds a character it may not: {} characters are allowed", what, allowed);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string value_problem(const provider::AttributeSchema& schema, const nlohmann::json& v, bool quote) {
   using provider::AttributeType;
   auto expected = [&](const char* what) { return std::string("expected ") + what + ", got " + v.type_name(); };
   switch (schema.type) {
@@ -42,17 +90,21 @@ std::string type_mismatch(const provider::AttributeSchema& schema, const nlohman
           std::find(schema.one_of.begin(), schema.one_of.end(), v.get<std::string>()) == schema.one_of.end()) {
         std::string allowed;
         for (const auto& o : schema.one_of) allowed += (allowed.empty() ? "" : ", ") + o;
-        return "`" + v.get<std::string>() + "` is not one of: " + allowed;
+        return (quote ? "`" + v.get<std::string>() + "` is" : "the value is") + " not one of: " + allowed;
       }
-      return {};
-    case AttributeType::Number: return v.is_number() ? "" : expected("a number");
-    case AttributeType::Integer: return v.is_number_integer() ? "" : expected("an integer");
+      break;
+    case AttributeType::Number:
+      if (!v.is_number()) return expected("a number");
+      break;
+    case AttributeType::Integer:
+      if (!v.is_number_integer()) return expected("an integer");
+      break;
     case AttributeType::Bool: return v.is_boolean() ? "" : expected("true or false");
     case AttributeType::List: return v.is_array() ? "" : expected("a list");
     case AttributeType::Map: return v.is_object() ? "" : expected("a map");
     case AttributeType::Any: return {};
   }
-  return {};
+  return constraint_problem(schema, v, quote);
 }
 
 namespace {
@@ -100,17 +152,47 @@ class Validator {
   }
 
   // --var values arrive as text; a variable whose default is a number or a
-  // bool takes them in that type.
-  nlohmann::json typed_like(const nlohmann::json& example, const std::string& text) {
-    if (example.is_number_integer() && text.find_first_not_of("-0123456789") == std::string::npos && !text.empty())
-      return std::stoll(text);
+  // bool takes them in that type (text that is not one stays text, and the
+  // attribute's type check names it).
+  static nlohmann::json typed_like(const nlohmann::json& example, const std::string& text) {
+    if (example.is_number_integer())
+      if (auto i = text::parse_int64(text)) return *i;
     if (example.is_number() && !text.empty()) {
+      errno = 0;
       char* end = nullptr;
-      double d = std::strtod(text.c_str(), &end);
-      if (end && *end == '\0') return d;
+      const double d = std::strtod(text.c_str(), &end);
+      if (end && *end == '\0' && errno != ERANGE && std::isfinite(d)) return d;
     }
     if (example.is_boolean() && (text == "true" || text == "false")) return text == "true";
     return text;
+  }
+
+  // A name that says it holds a secret. `sensitive: false` and
+  // nonsensitive() are refused for these: a stack (which a pull request
+  // may change) cannot print the runner's tokens by asking nicely. A
+  // heuristic, and a second line only: the first is that env is sensitive
+  // by default.
+  static bool looks_like_secret(const std::string& env_name) {
+    std::string upper;
+    for (char c : env_name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (const char* word : {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "PRIVATE", "KEY",
+                             "AUTH", "COOKIE", "SESSION", "SIGNATURE"})
+      if (upper.find(word) != std::string::npos) return true;
+    return false;
+  }
+
+  void refuse_public_secret(const std::string& env_name, const SourceMark& m, const std::string& what) {
+    if (looks_like_secret(env_name))
+      diags_.error(m, fmt::format("{}: {} looks like a secret, and stays sensitive", what, env_name),
+                   "keel shows it as (sensitive) and seals it in state; leave it sensitive");
+  }
+
+  // Text from outside the stack (--var, the environment) becomes JSON
+  // strings, which must be UTF-8.
+  bool utf8_input(const std::string& value, const SourceMark& m, const std::string& what) {
+    if (text::is_valid_utf8(value)) return true;
+    diags_.error(m, what + " is not valid UTF-8");
+    return false;
   }
 
   void resolve_variables() {
@@ -120,10 +202,14 @@ class Validator {
                      did_you_mean(name, variable_names()));
     for (const auto& v : stack_.variables) {
       Value value{nullptr, false, v.sensitive};
+      if (!v.sensitive && !v.env.empty())
+        refuse_public_secret(v.env, v.sensitive_mark, fmt::format("variable `{}` has `sensitive: false`", v.name));
       if (auto o = options_.var_overrides.find(v.name); o != options_.var_overrides.end()) {
-        value.value = typed_like(v.default_value, o->second);
+        if (utf8_input(o->second, {stack_.file, 0, 0}, "--var " + v.name))
+          value.value = typed_like(v.default_value, o->second);
       } else if (auto e = v.env.empty() ? std::nullopt : env(v.env)) {
-        value.value = typed_like(v.default_value, *e);
+        if (utf8_input(*e, v.mark, fmt::format("variable `{}`: environment variable {}", v.name, v.env)))
+          value.value = typed_like(v.default_value, *e);
       } else if (v.has_default) {
         value.value = v.default_value;
       } else {
@@ -135,10 +221,36 @@ class Validator {
     }
   }
 
-  std::vector<std::string> variable_names() const {
+  std::vector<std::string> variable_names() {
     std::vector<std::string> names;
+    if (!spend_on_suggestions(stack_.variables.size())) return names;
     for (const auto& v : stack_.variables) names.push_back(v.name);
     return names;
+  }
+
+  // "Did you mean" lists grow with the stack (every resource, every
+  // variable), and a stack may hold a hundred thousand bad references: the
+  // candidates looked at add up to a budget, past which no more hints are
+  // made, and validation stays linear. Lists are built only for an error.
+  bool spend_on_suggestions(size_t candidates) {
+    if (candidates > suggestion_budget_) return false;
+    suggestion_budget_ -= candidates;
+    return true;
+  }
+
+  // The addresses of the stack's resources of `kind` (every kind when
+  // empty), for a hint; empty once the budget is spent.
+  std::vector<std::string> resource_addresses(const std::string& kind) {
+    std::vector<std::string> out;
+    if (!spend_on_suggestions(stack_.resources.size())) return out;
+    for (const auto& r : stack_.resources)
+      if (kind.empty() || r.kind == kind) out.push_back(r.address());
+    return out;
+  }
+
+  bool declares_servers() const {
+    return std::any_of(stack_.resources.begin(), stack_.resources.end(),
+                       [](const ResourceBlock& r) { return r.kind == "servers"; });
   }
 
   const provider::ProviderSchema* schema_for_type(const std::string& type, const SourceMark& mark) {
@@ -188,8 +300,10 @@ class Validator {
       diags_.error(block.count_mark, "`count`: " + v.error().message());
       return 0;
     }
-    if (!v->value.is_number_integer() || v->value.get<long long>() < 0 || v->value.get<long long>() > 100000) {
-      diags_.error(block.count_mark, "`count` must be an integer from 0 to 100000, got " + v->value.dump());
+    const long long max = static_cast<long long>(kMaxInstances);
+    if (!v->value.is_number_integer() || v->value.get<long long>() < 0 || v->value.get<long long>() > max) {
+      diags_.error(block.count_mark, fmt::format("`count` must be an integer from 0 to {}, got ", max) +
+                                         (v->sensitive ? std::string("a sensitive value") : shown(v->value)));
       return 0;
     }
     return static_cast<int>(v->value.get<long long>());
@@ -222,7 +336,8 @@ class Validator {
       std::string type = pblock ? pblock->type : block.provider;
       if (!pblock && !is_builtin_provider(block.provider)) {
         std::vector<std::string> names = builtin_provider_types();
-        for (const auto& p : stack_.providers) names.push_back(p.name);
+        if (spend_on_suggestions(stack_.providers.size()))
+          for (const auto& p : stack_.providers) names.push_back(p.name);
         SourceMark m = block.marks.count("provider") ? block.marks.at("provider") : block.mark;
         diags_.error(m, block.address() + ": no provider `" + block.provider + "` in `providers:`",
                      did_you_mean(block.provider, names));
@@ -237,6 +352,12 @@ class Validator {
       }
       check_attributes(block, *kind);
       auto count = count_of(block);
+      if (count && out_.config.instances.size() + *count > kMaxInstances) {
+        diags_.error(block.count_mark, fmt::format("{}: the stack would have more than {} resource instances",
+                                                   block.address(), kMaxInstances),
+                     "`count` adds up over every block of the stack");
+        continue;
+      }
       if (!count) add_instance(block, std::nullopt, pblock, type, kind);
       for (int i = 0; count && i < *count; ++i) add_instance(block, i, pblock, type, kind);
     }
@@ -268,10 +389,8 @@ class Validator {
   std::vector<std::string> check_resource_ref(const ResourceRef& ref, const SourceMark& m) {
     const ResourceBlock* target = stack_.find_resource(ref.kind, ref.name);
     if (!target) {
-      std::vector<std::string> candidates;
-      for (const auto& r : stack_.resources) candidates.push_back(r.address());
       diags_.error(m, "reference to `" + ref.resource_address() + "`, which the stack does not declare",
-                   did_you_mean(ref.resource_address(), candidates));
+                   did_you_mean(ref.resource_address(), resource_addresses("")));
       return {};
     }
     static const std::vector<std::string> none;
@@ -312,6 +431,19 @@ class Validator {
   // Where a raw value sits: provider settings may not refer to resources.
   enum class References { NoResources, Resources };
 
+  // What is wrong with reading an ${env.X} or a ${file(PATH)}; empty when
+  // nothing. Each is read once however often the stack names it.
+  std::string read_problem(const Reference& ref) {
+    const auto* f = std::get_if<FileRef>(&ref);
+    const std::string key = f ? "file:" + f->path : "env:" + std::get<EnvRef>(ref).name;
+    if (auto it = read_problems_.find(key); it != read_problems_.end()) return it->second;
+    EvalContext ctx;
+    ctx.stack_dir = stack_.dir;
+    ctx.env = options_.env;
+    auto v = evaluate_reference(ref, ctx);
+    return read_problems_[key] = v ? std::string() : v.error().message();
+  }
+
   // Checks every reference in a raw value; returns the instance addresses
   // it depends on.
   std::set<std::string> check_references(const nlohmann::json& raw, const SourceMark& m, References allowed,
@@ -328,13 +460,12 @@ class Validator {
                        did_you_mean(v->name, variable_names()));
       } else if (const auto* e = std::get_if<EnvRef>(&ref)) {
         if (!env(e->name)) diags_.error(m, "`${env." + e->name + "}`: environment variable " + e->name + " is not set");
+        else if (auto problem = read_problem(ref); !problem.empty()) diags_.error(m, "`${" + source + "}`: " + problem);
+        if (!e->sensitive) refuse_public_secret(e->name, m, "`${" + source + "}`");
       } else if (std::holds_alternative<CountIndexRef>(ref)) {
         if (!counted) diags_.error(m, "`count.index` is only available in a resource with `count`");
-      } else if (const auto* f = std::get_if<FileRef>(&ref)) {
-        EvalContext ctx;
-        ctx.stack_dir = stack_.dir;
-        if (auto v = evaluate("${file(\"" + f->path + "\")}", ctx); !v)
-          diags_.error(m, v.error().message());
+      } else if (std::holds_alternative<FileRef>(ref)) {
+        if (auto problem = read_problem(ref); !problem.empty()) diags_.error(m, problem);
       } else if (const auto* r = std::get_if<ResourceRef>(&ref)) {
         if (allowed == References::NoResources) {
           diags_.error(m, "`${" + source + "}`: provider settings cannot refer to resources");
@@ -356,28 +487,88 @@ class Validator {
       if (!attr || !attr->settable()) continue;
       auto v = evaluate(it.value(), ctx);
       if (!v || v->unknown) continue;  // reference errors are reported by check_references
-      if (auto problem = type_mismatch(*attr, v->value); !problem.empty())
+      // A sensitive value is named, never shown: a stack must not print the secrets it reads.
+      if (auto problem = value_problem(*attr, v->value, !v->sensitive); !problem.empty())
         diags_.error(inst.block->marks.at(it.key()), "`" + it.key() + "` of " + inst.block->address() + ": " + problem);
     }
   }
 
-  void check_instance(const Instance& inst) {
-    bool first = !inst.index || *inst.index == 0;  // report each problem once per block
-    Diagnostics saved = diags_;
+  // About how many bytes a value takes.
+  static size_t value_bytes(const nlohmann::json& v) {
+    size_t n = 8;
+    if (v.is_string()) n += v.get_ref<const std::string&>().size();
+    else if (v.is_object())
+      for (auto it = v.begin(); it != v.end(); ++it) n += it.key().size() + value_bytes(it.value());
+    else if (v.is_array())
+      for (const auto& item : v) n += value_bytes(item);
+    return n;
+  }
+
+  // About what one edge of the graph costs (two set entries and a name).
+  static constexpr size_t kEdgeBytes = 64;
+
+  // Values the plan will hold, `count` and `checks:` repeating a block's:
+  // 100,000 instances of a 1 MB variable are 100 GB. Adds `bytes` to the
+  // stack's total; false (reported once, at `m`) past kMaxExpandedBytes.
+  bool charge_expansion(size_t bytes, const SourceMark& m, const std::string& what) {
+    expanded_bytes_ += bytes;
+    if (expanded_bytes_ <= kMaxExpandedBytes) return true;
+    if (!expansion_reported_)
+      diags_.error(m, fmt::format("{} makes the stack's values larger than {} MiB once repeated for every instance",
+                                  what, kMaxExpandedBytes >> 20),
+                   "`count` and `on:` repeat every value of the block; keep large values out of repeated blocks");
+    expansion_reported_ = true;
+    return false;
+  }
+
+  // The attributes of one instance as the plan will hold them, resources
+  // standing in as empty strings: what every instance of the block costs.
+  size_t instance_bytes(const Instance& inst) {
+    EvalContext ctx = out_.config.context_for(inst, [](const std::string&, const std::string&) {
+      return std::optional<Value>(Value{"", false, false});
+    });
+    ctx.env = options_.env;
+    size_t bytes = 0;
     for (auto it = inst.block->attributes.begin(); it != inst.block->attributes.end(); ++it)
-      for (const auto& target :
+      if (auto v = evaluate(it.value(), ctx)) bytes += it.key().size() + value_bytes(v->value);
+    return bytes;
+  }
+
+  // The instance addresses a block's values and depends_on refer to.
+  std::set<std::string> block_references(const Instance& inst) {
+    std::set<std::string> targets;
+    for (auto it = inst.block->attributes.begin(); it != inst.block->attributes.end(); ++it)
+      for (auto& target :
            check_references(it.value(), inst.block->marks.at(it.key()), References::Resources, inst.index.has_value()))
-        out_.config.graph.add_edge(inst.address, target);
+        targets.insert(std::move(target));
     for (const auto& [address, m] : inst.block->depends_on) {
       auto ref = parse_address(address);
       if (!ref) {
         diags_.error(m, "depends_on: " + ref.error().message());
         continue;
       }
-      for (const auto& target : check_resource_ref(*ref, m)) out_.config.graph.add_edge(inst.address, target);
+      for (auto& target : check_resource_ref(*ref, m)) targets.insert(std::move(target));
     }
-    check_types(inst);
-    if (!first) diags_ = std::move(saved);
+    return targets;
+  }
+
+  // Every instance of a block refers to the same instances (an index in a
+  // reference is a literal), so the block is checked at its first instance
+  // and the others get its edges: checking each again would cost `count`
+  // times the block, and report each problem `count` times.
+  void check_instance(const Instance& inst) {
+    auto [found, first] = block_references_.try_emplace(inst.block);
+    if (first) {
+      found->second = block_references(inst);
+      check_types(inst);
+      // Every instance holds its values and an edge to each instance it
+      // refers to: a "[*]" in a block with `count` is count x count edges.
+      const size_t instances = instances_of_.at(inst.block).size();
+      const size_t bytes = instance_bytes(inst) + found->second.size() * kEdgeBytes;
+      const SourceMark& m = inst.block->count.is_null() ? inst.block->mark : inst.block->count_mark;
+      if (!charge_expansion(bytes * instances, m, inst.block->address())) found->second.clear();
+    }
+    for (const auto& target : found->second) out_.config.graph.add_edge(inst.address, target);
   }
 
   void check_outputs() {
@@ -398,21 +589,18 @@ class Validator {
                    "for example `on: servers.web` or `on: \"servers.web[0]\"`");
       return {};
     }
-    std::vector<std::string> servers;
-    for (const auto& r : stack_.resources)
-      if (r.kind == "servers") servers.push_back(r.address());
     if (ref->kind != "servers") {
       diags_.error(m, "check `" + check.name + "`: `on:` selects servers, and `" + ref->resource_address() +
                           "` is not one",
-                   servers.empty() ? "declare the hosts under `servers:`"
-                                   : did_you_mean("servers." + ref->name, servers));
+                   !declares_servers() ? "declare the hosts under `servers:`"
+                                       : did_you_mean("servers." + ref->name, resource_addresses("servers")));
       return {};
     }
     const ResourceBlock* block = stack_.find_resource(ref->kind, ref->name);
     if (!block) {
       diags_.error(m, "check `" + check.name + "`: `on:` selects `" + ref->resource_address() +
                           "`, which the stack does not declare",
-                   did_you_mean(ref->resource_address(), servers));
+                   did_you_mean(ref->resource_address(), resource_addresses("servers")));
       return {};
     }
     auto found = instances_of_.find(block);
@@ -460,9 +648,10 @@ class Validator {
   void check_check(const CheckBlock& check) {
     size_t problems = diags_.items().size();
     std::vector<size_t> targets;
+    std::set<size_t> seen;
     for (const auto& [text, m] : check.on)
       for (size_t i : select_servers(check, text, m))
-        if (std::find(targets.begin(), targets.end(), i) == targets.end()) targets.push_back(i);
+        if (seen.insert(i).second) targets.push_back(i);
     bool counted = std::all_of(targets.begin(), targets.end(),
                                [&](size_t i) { return out_.config.instances[i].index.has_value(); });
     // References: checked once per check, at the value that holds them; each
@@ -473,6 +662,9 @@ class Validator {
       for (const auto& target : check_references(value, m, References::Resources, counted))
         depends_on.emplace(target, m);
     });
+    // Every server it is on holds the check and its edges.
+    const size_t bytes = value_bytes(check.body) + depends_on.size() * kEdgeBytes;
+    if (!charge_expansion(bytes * targets.size(), check.on_mark, fmt::format("check `{}`", check.name))) return;
     for (size_t i : targets) {
       Instance& inst = out_.config.instances[i];
       for (const auto& [target, m] : depends_on) {
@@ -519,17 +711,15 @@ class Validator {
       diags_.error(m, fmt::format("{}: {}", what, ref.error().message()), hint);
       return nullptr;
     }
-    std::vector<std::string> candidates;
-    for (const auto& r : stack_.resources)
-      if (r.kind == (kind.empty() ? ref->kind : kind)) candidates.push_back(r.address());
     const ResourceBlock* block = stack_.find_resource(ref->kind, ref->name);
     if (!kind.empty() && ref->kind != kind) {
+      std::string suggestion = did_you_mean(kind + "." + ref->name, resource_addresses(kind));
       diags_.error(m, fmt::format("{}: `{}` is not one of the stack's {}", what, text, kind),
-                   candidates.empty() ? hint : did_you_mean(kind + "." + ref->name, candidates));
+                   suggestion.empty() ? hint : suggestion);
       return nullptr;
     }
     if (!block) {
-      std::string suggestion = did_you_mean(ref->resource_address(), candidates);
+      std::string suggestion = did_you_mean(ref->resource_address(), resource_addresses(kind.empty() ? ref->kind : kind));
       diags_.error(m, fmt::format("{}: the stack declares no `{}`", what, ref->resource_address()),
                    suggestion.empty() ? hint : suggestion);
       return nullptr;
@@ -575,14 +765,18 @@ class Validator {
                                source->address));
       return nullptr;
     }
-    std::vector<const Instance*> candidates;
-    for (const auto& inst : out_.config.instances)
-      if (inst.block->kind == "servers" && inst.provider_type == "local" && can_run_backups(inst) &&
-          agent_wanted(inst))
-        candidates.push_back(&inst);
+    if (!local_backup_servers_) {  // once, not once per job
+      local_backup_servers_.emplace();
+      for (const auto& inst : out_.config.instances)
+        if (inst.block->kind == "servers" && inst.provider_type == "local" && can_run_backups(inst) &&
+            agent_wanted(inst))
+          local_backup_servers_->push_back(&inst);
+    }
+    const std::vector<const Instance*>& candidates = *local_backup_servers_;
     if (candidates.size() == 1) return candidates.front();
     std::vector<std::string> names;
-    for (const auto* c : candidates) names.push_back(c->address);
+    for (size_t i = 0; i < candidates.size() && i < 10; ++i) names.push_back(candidates[i]->address);
+    if (candidates.size() > 10) names.push_back("...");
     diags_.error(job.mark,
                  fmt::format("backup `{}` has no `runs_on`, and the stack has {} local servers with an agent", job.name,
                              candidates.size()),
@@ -615,7 +809,7 @@ class Validator {
     if (auto it = source.block->attributes.find("engine"); it != source.block->attributes.end()) {
       EvalContext ctx = out_.config.context_for(source, nullptr);
       ctx.env = options_.env;
-      if (auto v = evaluate(*it, ctx); v && !v->unknown) engine = v->value;
+      if (auto v = evaluate(*it, ctx); v && !v->unknown && !v->sensitive) engine = v->value;  // never shown when sensitive
     } else if (const auto* attr = source.schema->find("engine")) {
       engine = attr->default_value;
     }
@@ -708,18 +902,16 @@ class Validator {
       diags_.error(m, fmt::format("{}: {}", what, ref.error().message()), kHint);
       return {};
     }
-    std::vector<std::string> servers;
-    for (const auto& r : stack_.resources)
-      if (r.kind == "servers") servers.push_back(r.address());
     if (ref->kind != "servers" || !ref->attribute.empty() || ref->every_instance) {
       diags_.error(m, fmt::format("{}: `{}` is not one of the stack's servers", what, text),
-                   servers.empty() ? "declare the hosts under `servers:`" : did_you_mean("servers." + ref->name, servers));
+                   !declares_servers() ? "declare the hosts under `servers:`"
+                                       : did_you_mean("servers." + ref->name, resource_addresses("servers")));
       return {};
     }
     const ResourceBlock* block = stack_.find_resource(ref->kind, ref->name);
     if (!block) {
       diags_.error(m, fmt::format("{}: the stack declares no `{}`", what, ref->resource_address()),
-                   did_you_mean(ref->resource_address(), servers));
+                   did_you_mean(ref->resource_address(), resource_addresses("servers")));
       return {};
     }
     auto found = instances_of_.find(block);
@@ -759,19 +951,23 @@ class Validator {
 
   void check_app(const AppBlock& app) {
     std::vector<size_t> targets;
+    std::set<size_t> seen;
     for (const auto& [text, m] : app.servers)
       for (size_t i : app_servers(app, text, m))
-        if (std::find(targets.begin(), targets.end(), i) == targets.end()) targets.push_back(i);
+        if (seen.insert(i).second) targets.push_back(i);
     for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
              {"artifact", app.artifact}, {"path", app.path}, {"before", app.before}, {"after", app.after},
              {"start", app.start}})
       check_app_references(app, key, value);
-    std::vector<std::string> check_names;
-    for (const auto& c : stack_.checks) check_names.push_back(c.name);
+    if (checks_by_name_.empty())
+      for (const auto& c : stack_.checks) checks_by_name_.emplace(c.name, &c);
     for (const auto& [name, m] : app.health) {
-      auto check = std::find_if(stack_.checks.begin(), stack_.checks.end(),
-                                [&](const CheckBlock& c) { return c.name == name; });
-      if (check == stack_.checks.end()) {
+      auto found = checks_by_name_.find(name);
+      const CheckBlock* check = found == checks_by_name_.end() ? nullptr : found->second;
+      if (!check) {
+        std::vector<std::string> check_names;
+        if (spend_on_suggestions(stack_.checks.size()))
+          for (const auto& c : stack_.checks) check_names.push_back(c.name);
         std::string suggestion = did_you_mean(name, check_names);
         diags_.error(m, fmt::format("app `{}`: `health` names `{}`, which `checks:` does not declare", app.name, name),
                      suggestion.empty() ? "the deploy waits for checks of the stack's `checks:` section to pass on "
@@ -819,6 +1015,13 @@ class Validator {
   // (server, target) -> what made the edge: "check `web`", "backup `main`".
   std::map<std::pair<std::string, std::string>, std::string> check_edges_;
   std::map<const ResourceBlock*, std::vector<std::string>> instances_of_;
+  std::map<std::string, std::string> read_problems_;  // "env:X" / "file:PATH" -> problem, "" for none
+  size_t suggestion_budget_ = 1'000'000;              // see spend_on_suggestions
+  std::map<std::string, const CheckBlock*> checks_by_name_;  // for apps' `health`
+  std::optional<std::vector<const Instance*>> local_backup_servers_;  // see default_backup_server
+  std::map<const ResourceBlock*, std::set<std::string>> block_references_;  // see check_instance
+  size_t expanded_bytes_ = 0;
+  bool expansion_reported_ = false;
 };
 
 }  // namespace

@@ -4,12 +4,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "cli/ssh/session.h"
+#include "core/text.h"
 
 namespace keel::deploy {
 
@@ -27,9 +27,12 @@ std::string release_id(std::chrono::system_clock::time_point when, std::string_v
   return fmt::format("{}-{}", stamp, hash);
 }
 
+// [0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,64}: the names a host lists are not ours to trust.
 bool is_release_id(std::string_view name) {
-  static const std::regex pattern("[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6,64}");
-  return std::regex_match(name.begin(), name.end(), pattern);
+  if (name.size() < 23 || name.size() > 81) return false;
+  const std::string_view hash = name.substr(17);
+  return text::is_digits(name.substr(0, 8), 8, 8) && name[8] == 'T' && text::is_digits(name.substr(9, 6), 6, 6) &&
+         name.substr(15, 2) == "Z-" && text::matches_classes(hash, "", "0-9a-f");
 }
 
 size_t batch_size(size_t hosts, int batch, bool percent) {
@@ -129,12 +132,15 @@ std::optional<double> parse_host_time(std::string_view output) {
     output.remove_suffix(1);
   const auto nl = output.rfind('\n');
   const std::string line(nl == std::string_view::npos ? output : output.substr(nl + 1));
-  static const std::regex with_fraction("([0-9]+)\\.([0-9]+)");
-  static const std::regex whole("([0-9]+)(\\..*)?");
-  std::smatch m;
-  if (std::regex_match(line, m, with_fraction)) return std::strtod(line.c_str(), nullptr);
-  if (std::regex_match(line, m, whole)) return std::strtod(m[1].str().c_str(), nullptr) + 1.0;
-  return std::nullopt;
+  // "SECONDS.FRACTION" as `date +%s.%N` prints it; where %N is not
+  // supported ("1700000000.N"), the next whole second.
+  const size_t dot = std::min(line.find('.'), line.size());
+  const std::string_view seconds = std::string_view(line).substr(0, dot);
+  if (!text::is_digits(seconds, 1, 20)) return std::nullopt;
+  const std::string_view fraction = dot < line.size() ? std::string_view(line).substr(dot + 1) : std::string_view();
+  if (!fraction.empty() && text::is_digits(fraction, 1, fraction.size())) return std::strtod(line.c_str(), nullptr);
+  if (fraction.find_first_of("\r\n") != std::string_view::npos) return std::nullopt;
+  return std::strtod(std::string(seconds).c_str(), nullptr) + 1.0;
 }
 
 std::string inspect_command(const Layout& layout) {

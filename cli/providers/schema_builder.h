@@ -31,6 +31,21 @@ class Attr {
     schema_.one_of = std::move(values);
     return *this;
   }
+  // Number, Integer: from `min` to `max`, inclusive.
+  Attr& range(double min, double max) {
+    schema_.minimum = min;
+    schema_.maximum = max;
+    return *this;
+  }
+  // String: `min` to `max` bytes, the first character in `first`, the
+  // others in `rest` (classes like "A-Za-z0-9_-"; empty `first`: as `rest`).
+  Attr& text(size_t min, size_t max, std::string first, std::string rest) {
+    schema_.min_length = min;
+    schema_.max_length = max;
+    schema_.first_character = std::move(first);
+    schema_.characters = std::move(rest);
+    return *this;
+  }
   operator provider::AttributeSchema() const { return schema_; }
 
  private:

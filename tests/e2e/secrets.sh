@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Secrets never leak: a planted secret (a sensitive variable from the
-# environment) and a generated PostgreSQL password must appear in no file
+# environment, and the same read straight with ${env.X}, which is sensitive
+# by default) and a generated PostgreSQL password must appear in no file
 # under .keel, no plan file, no log (even at KEEL_LOG=debug) and no process's
 # argv, while every command of a full lifecycle runs. The only ways to see
 # them are the file a resource writes on purpose and `keel output NAME`.
@@ -36,6 +37,11 @@ files:
     provider: ex
     path: written.txt
     content: \${var.token}
+  # The same, read from the environment directly: sensitive without saying so.
+  from_env:
+    provider: ex
+    path: from-env.txt
+    content: \${env.PLANTED_TOKEN}
   # Not sensitive, but made from a secret-holding resource: only its hash.
   derived:
     provider: ex
@@ -49,6 +55,8 @@ outputs:
   vault_secret: \${files.vault.sensitive_content}
   db_password: \${databases.db.password}
   db_port: \${databases.db.port}
+  env_token: \${env.PLANTED_TOKEN}
+  home: \${nonsensitive(env.HOME)}
 YAML
 
 # Snapshots of every process's argv, taken every 20 ms while $SNAP_FLAG exists.
@@ -111,6 +119,10 @@ assert_contains "$LOGS/plan-again.out" "No changes"
 logged output-all keel output
 grep -Eq '^token = \(sensitive\)$' "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output does not mask the token"; }
 grep -Eq '^db_password = \(sensitive\)$' "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output does not mask db_password"; }
+grep -Eq '^env_token = \(sensitive\)$' "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output does not mask \${env.PLANTED_TOKEN}"; }
+grep -Fqx "home = $HOME" "$LOGS/output-all.out" || { show "$LOGS/output-all.out"; fail "keel output masks \${nonsensitive(env.HOME)}"; }
+awk '/files\.from_env/ { f = 1; next } f && /^ *content = / { print; exit }' "$LOGS/plan-out.out" | grep -qF '(sensitive)' ||
+  { show "$LOGS/plan-out.out"; fail "the plan does not show the content read from \${env.PLANTED_TOKEN} as (sensitive)"; }
 logged output-json keel_json output
 for address in files.vault files.written files.derived databases.db; do
   logged "state-show-$address" keel_json state show "$address"
@@ -128,6 +140,7 @@ stop_argv_snapshots
 [[ -s $WORK/argv-snapshot.txt ]] || fail "the argv snapshot is empty"
 [[ $(quiet keel output token) == "$SECRET" ]] || fail "keel output token does not print the planted secret"
 [[ $(quiet keel output vault_secret) == "$SECRET" ]] || fail "keel output vault_secret does not print the planted secret"
+[[ $(quiet keel output env_token) == "$SECRET" ]] || fail "keel output env_token does not print the planted secret"
 PW=$(quiet keel output --raw db_password)
 [[ ${#PW} -ge 12 ]] || fail "db_password output looks wrong: '${#PW}' characters"
 DB_PORT=$(quiet keel output --raw db_port)
@@ -137,6 +150,7 @@ grep -rqF -- "$PW" .keel/local/databases/db/secrets.json || fail "the db passwor
 answer=$(PGPASSWORD=$PW PGCONNECT_TIMEOUT=10 psql -h 127.0.0.1 -p "$DB_PORT" -U keel -d db -XAtq -c 'select 2' 2>&1) ||
   fail "the db_password output does not log in: $answer"
 [[ $(cat "$MANAGED/written.txt") == "$SECRET" ]] || fail "written.txt does not hold the secret it is configured with"
+[[ $(cat "$MANAGED/from-env.txt") == "$SECRET" ]] || fail "from-env.txt does not hold the secret it is configured with"
 
 # search_all WHEN: the planted secret and the generated password must be in
 # none of the places they may not be. Run before destroy (resources exist)
@@ -145,9 +159,10 @@ search_all() {
   local when=$1 hits h
   # The planted secret: everywhere under .keel (state, backup, journal, key,
   # the local provider's dirs), plan.json, the logs, the argv snapshots, the
-  # managed directory except written.txt, whose purpose is to hold it.
+  # managed directory except written.txt and from-env.txt, whose purpose is
+  # to hold it.
   hits=$( { grep -rlaF -- "$SECRET" .keel plan.json "$LOGS" "$MANAGED" "$WORK"/argv-snapshot* 2>/dev/null || true; } |
-    grep -vxF "$MANAGED/written.txt" || true)
+    grep -vxF -e "$MANAGED/written.txt" -e "$MANAGED/from-env.txt" || true)
   if [[ -n $hits ]]; then
     for h in $hits; do
       echo "  $h:" >&2

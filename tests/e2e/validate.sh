@@ -168,3 +168,99 @@ keel_json validate >"$WORK/good.json"
 [[ $(json_get "$WORK/good.json" 'd["valid"] is True and d["diagnostics"] == []') == True ]] ||
   { show "$WORK/good.json"; fail "keel validate --json on a valid stack"; }
 [[ ! -e .keel/local ]] || fail "validate created resources"
+
+# --- stacks a pull request could send (docs/security.md#stack-input) ---
+#
+# hostile NAME LINE TEXT: `keel validate` on $WORK/hostile/NAME/keel.yaml
+# exits 1 within a deadline (no crash, no hang), reports TEXT at line LINE,
+# prints no raw escape, and with --json prints exactly one JSON document.
+hostile() {
+  local name=$1 line=$2 text=$3 dir="$WORK/hostile/$1" rc=0
+  cd "$dir"
+  timeout 120 "$KEEL" validate >"$dir/out" 2>&1 || rc=$?
+  [[ $rc == 1 ]] || { show "$dir/out"; soft_fail "$name: keel validate exited $rc, expected 1 (124: it hung; above 128: a signal)"; return; }
+  grep -qE "^keel\.yaml:$line:[0-9]+: error: .*$text" "$dir/out" ||
+    { show "$dir/out"; soft_fail "$name: no error about \"$text\" at keel.yaml:$line"; }
+  if grep -qP '[\x00-\x08\x0b-\x1f\x7f]' "$dir/out"; then soft_fail "$name: the output holds a raw control character"; fi
+  rc=0
+  timeout 120 "$KEEL" validate --json >"$dir/json" 2>/dev/null || rc=$?
+  [[ $rc == 1 ]] || soft_fail "$name: keel validate --json exited $rc, expected 1"
+  python3 - "$dir/json" "$line" <<'PY' || { show "$dir/json"; soft_fail "$name: keel validate --json is not one JSON document with the error"; }
+import json, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+d, end = json.JSONDecoder().raw_decode(text)
+assert text[end:].strip() == "", "more than one document"
+assert d["valid"] is False
+assert int(sys.argv[2]) in {x["line"] for x in d["diagnostics"]}, "no diagnostic on the line"
+PY
+}
+stack() { mkdir -p "$WORK/hostile/$1" && cat >"$WORK/hostile/$1/keel.yaml"; }
+
+step "stacks from a pull request: refused with a position, never a crash or a hang"
+python3 - "$WORK/hostile" <<'PY'
+import os, sys
+root = sys.argv[1]
+def put(name, data):
+    os.makedirs(os.path.join(root, name), exist_ok=True)
+    with open(os.path.join(root, name, "keel.yaml"), "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+head = "keel: 1\nproject: hostile\n"
+# Issue 5: a long plain scalar (std::regex overflowed the stack); `? KEY`
+# because YAML stops implicit keys at 1024 characters.
+put("long-name", head + "caches:\n  ? " + "a" * 100000 + "\n  : { engine: redis }\n")
+# Issue 6: a 1 KB alias bomb, and nesting 100,000 deep.
+bomb = head + 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+for i in range(1, 10):
+    bomb += f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]\n"
+put("alias-bomb", bomb + "outputs:\n  x: *a9\n")
+put("deep", head + "outputs:\n  x: " + "[" * 100000 + "]" * 100000 + "\n")
+# Issue 7: not UTF-8, and numbers that do not fit.
+put("utf8", (head + "caches:\n  c: { engine: redis }\noutputs:\n  x: \"caf").encode() + b"\xe9\"\n")
+put("number", head + "caches:\n  c: { engine: redis, port: 1.0e999 }\n")
+# Low: duplicate keys, values the local provider refuses, escapes, devices.
+put("duplicate", head + "caches:\n  c: { engine: redis, engine: memcached }\n")
+put("port", head + "caches:\n  c: { engine: redis, port: 70000 }\n")
+put("database", head + "databases:\n  db: { database: ../../x }\n")
+put("escape", head + "caches:\n  c: { engine: redis, \"\\e]0;pwned\\a\\e[2J\": 1 }\n")
+put("device", head + "outputs:\n  z: \"${file(/dev/zero)}\"\n")
+PY
+hostile long-name 4 "resource name"
+hostile alias-bomb 3 "too large once its aliases are expanded"
+hostile deep 4 "YAML syntax error|deeper than"
+hostile utf8 6 "not valid UTF-8"
+hostile number 4 "out of range"
+hostile duplicate 4 "given twice in this map, first at keel.yaml:4:"
+hostile port 4 "out of range: from 1 to 65535"
+hostile database 4 "holds a character it may not"
+hostile escape 4 'unknown key `\\e\]0;pwned\\x07\\e\[2J`'
+hostile device 4 "a character device"
+
+step "a stack committed as a symlink to /dev/zero is refused at once"
+mkdir -p "$WORK/hostile/zero"
+ln -s /dev/zero "$WORK/hostile/zero/keel.yaml"
+cd "$WORK/hostile/zero"
+rc=0
+timeout 60 "$KEEL" validate >"$WORK/hostile/zero/out" 2>&1 || rc=$?
+[[ $rc == 1 ]] || { show "$WORK/hostile/zero/out"; soft_fail "validate of a keel.yaml -> /dev/zero exited $rc, expected 1"; }
+grep -q "a character device" "$WORK/hostile/zero/out" || { show "$WORK/hostile/zero/out"; soft_fail "no error naming the device"; }
+
+step "\${env.X} is sensitive in the plan unless nonsensitive() says otherwise"
+mkdir -p "$WORK/env"
+cd "$WORK/env"
+cat >keel.yaml <<'YAML'
+keel: 1
+project: e2e-env
+outputs:
+  token: ${env.E2E_PLANTED}
+  home: ${nonsensitive(env.E2E_PUBLIC)}
+  refused: ${nonsensitive(env.E2E_TOKEN)}
+YAML
+rc=0
+E2E_PLANTED=planted-e2e E2E_PUBLIC=public-e2e E2E_TOKEN=x keel validate >"$WORK/env.out" 2>&1 || rc=$?
+[[ $rc == 1 ]] || { show "$WORK/env.out"; fail "nonsensitive(env.E2E_TOKEN) was accepted"; }
+assert_contains "$WORK/env.out" "keel.yaml:6:12: error: \`\${nonsensitive(env.E2E_TOKEN)}\`: E2E_TOKEN looks like a secret"
+sed -i '/refused/d' keel.yaml
+E2E_PLANTED=planted-e2e E2E_PUBLIC=public-e2e expect_ok keel plan
+assert_contains "$WORK/last.out" "public-e2e"
+assert_not_contains "$WORK/last.out" "planted-e2e" "the plan printed a value read with \${env.X}"
+[[ ! -e .keel/state.json ]] || fail "plan wrote state"

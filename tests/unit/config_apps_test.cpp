@@ -215,7 +215,8 @@ TEST_CASE("apps: duplicate names and a section that is not a map", "[unit][confi
   auto v = check(stack(R"(  api: { servers: servers.web, artifact: a.tgz }
   api: { servers: servers.web, artifact: b.tgz }
 )"));
-  CHECK(has(v->text(), "app `api` is declared twice"));
+  // A key twice in one map: refused for every map of the stack, both places named.
+  CHECK(has(v->text(), "`api` is given twice in this map, first at keel.yaml:"));
   auto list = check(std::string(kHead) + "apps: [a, b]\n");
   CHECK(has(list->text(), "`apps` must be a map of app name -> app"));
 }

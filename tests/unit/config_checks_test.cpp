@@ -7,6 +7,7 @@
 #include "cli/engine/executor.h"
 #include "cli/engine/plan.h"
 #include "cli/providers/registry.h"
+#include "core/check_spec.h"
 #include "tests/support/fake_provider.h"
 
 using namespace keel;
@@ -161,6 +162,43 @@ checks:
   CHECK(has(text, "keel.yaml:12:65: error: `critical` must be at most `warning`"));
   CHECK(has(text, "keel.yaml:13:60: error: `interval` must be at least 100ms"));
   CHECK(has(text, "keel.yaml:14:11: error: check `notmap` must be a map"));
+}
+
+TEST_CASE("tcp and redis addresses are parsed by hand, long ones included", "[unit][config][checks]") {
+  auto host_of = [](const std::string& address) -> std::string {
+    auto spec = checks::check_from_json("r", {{"redis", address}});
+    if (!spec) return "error: " + spec.error().message();
+    const auto& r = std::get<checks::RedisCheck>(spec->params);
+    return r.username + "|" + r.password + "|" + r.host + "|" + std::to_string(r.port);
+  };
+  CHECK(host_of("127.0.0.1:6380") == "||127.0.0.1|6380");
+  CHECK(host_of("redis://user:pa:ss@cache.local:6379/0") == "user|pa:ss|cache.local|6379");
+  CHECK(host_of("[::1]:7000") == "||::1|7000");
+  CHECK(host_of("cache") == "||cache|6379");
+  for (const char* bad : {"", "host:", "host:123456", "host:12x", "[::1", "[]:1", "a/b@c:1", "host:1/x", "ho[st:1",
+                          "user@"})
+    CHECK_THAT(host_of(bad), Catch::StartsWith("error:"));
+  const std::string long_text(1'000'000, 'h');
+  CHECK(host_of("redis://" + long_text + "@" + long_text + ":1/0").size() > 1'000'000);
+  auto tcp = checks::check_from_json("t", {{"tcp", long_text}});
+  REQUIRE_FALSE(tcp);  // no port
+  CHECK_FALSE(checks::check_from_json("t", {{"tcp", "127.0.0.1:70000"}}));
+  CHECK(checks::check_from_json("t", {{"tcp", "127.0.0.1:5432"}}));
+  // Not UTF-8: an error, not an exception out of dump().
+  CHECK_FALSE(checks::check_from_json("t", {{"tcp", "\xFF:1"}}));
+  CHECK_FALSE(checks::valid_check_name(std::string(1'000'000, 'a')));
+}
+
+TEST_CASE("thresholds that are not finite numbers are refused", "[unit][config][checks]") {
+  CHECK_FALSE(checks::check_from_json("d", {{"disk", "/"}, {"warning", ".nan"}}));
+  auto v = check(R"(keel: 1
+project: demo
+servers:
+  web: {}
+checks:
+  d: { on: servers.web, disk: /, warning: .nan }
+)");
+  CHECK(has(v->text(), "`warning` must be between 0 and 100"));
 }
 
 TEST_CASE("on: must select servers that can run checks", "[unit][config][checks]") {

@@ -219,6 +219,12 @@ TEST_CASE("deploy: release ids are the UTC start and the artifact's hash", "[uni
   CHECK_FALSE(is_release_id(".upload-20261128T041500Z-ab12cd.tar.gz"));
   CHECK_FALSE(is_release_id(".20261128T041500Z-ab12cd.partial"));
   CHECK_FALSE(is_release_id("current"));
+  CHECK_FALSE(is_release_id("20261128T041500Z-ab12c"));   // 6 to 64 hex digits
+  CHECK_FALSE(is_release_id("20261128T041500Z-AB12CD"));  // lower case
+  CHECK(is_release_id("20261128T041500Z-" + std::string(64, 'f')));
+  CHECK_FALSE(is_release_id("20261128T041500Z-" + std::string(65, 'f')));
+  // What a host lists is not trusted: a long name is no crash (std::regex was).
+  CHECK_FALSE(is_release_id("20261128T041500Z-" + std::string(1'000'000, 'a')));
   CHECK(release_id(when, "ab") < release_id(when + hours(24), "00"));
 }
 
@@ -273,6 +279,9 @@ TEST_CASE("deploy: what the host printed", "[unit][deploy]") {
   CHECK(parse_host_time("1795839300.%N\n") == Approx(1795839301));  // no %N: the next second
   CHECK(parse_host_time("1795839300\n") == Approx(1795839301));
   CHECK_FALSE(parse_host_time("date: not found\n"));
+  CHECK(parse_host_time("1795839300.\n") == Approx(1795839301));
+  CHECK_FALSE(parse_host_time(".5\n"));
+  CHECK(parse_host_time("1795839300." + std::string(1'000'000, 'x')) == Approx(1795839301));
 }
 
 TEST_CASE("deploy: the commands quote paths and switch through a temporary link", "[unit][deploy]") {

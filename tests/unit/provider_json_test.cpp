@@ -93,6 +93,39 @@ TEST_CASE("provider_json: schema decoding names the bad field", "[provider_json]
   CHECK(minimal->default_value.is_null());
 }
 
+TEST_CASE("provider_json: value limits round-trip, and a bad class is refused", "[provider_json]") {
+  AttributeSchema a;
+  a.name = "database";
+  a.minimum = 1;
+  a.maximum = 65535;
+  a.min_length = 1;
+  a.max_length = 63;
+  a.first_character = "A-Za-z_";
+  a.characters = "A-Za-z0-9_-";
+  const json j = to_json(a);
+  CHECK(j["max_length"] == 63);
+  auto back = attribute_schema_from_json(json::parse(j.dump()));
+  REQUIRE(back);
+  CHECK(back->minimum == 1);
+  CHECK(back->maximum == 65535);
+  CHECK(back->min_length == 1u);
+  CHECK(back->max_length == 63u);
+  CHECK(back->first_character == "A-Za-z_");
+  CHECK(back->characters == "A-Za-z0-9_-");
+  // Unset limits are left out of the JSON, and absent ones stay unset.
+  const json plain = to_json(AttributeSchema{});
+  CHECK_FALSE(plain.contains("minimum"));
+  CHECK_FALSE(plain.contains("characters"));
+  json bad = j;
+  bad["characters"] = "z-a";
+  auto refused = attribute_schema_from_json(bad);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message(), Catch::Contains("is not a character class"));
+  bad = j;
+  bad["max_length"] = -1;
+  CHECK_FALSE(attribute_schema_from_json(bad));
+}
+
 TEST_CASE("provider_json: tags round-trip and tolerate missing fields", "[provider_json]") {
   ResourceTags t{"acme", "databases.main"};
   auto back = tags_from_json(to_json(t));

@@ -41,7 +41,8 @@ AttributeSchema port_attribute() {
               "TCP port on 127.0.0.1; a free one when unset. Changing it restarts the server on "
               "the new port.")
       .optional()
-      .computed();
+      .computed()
+      .range(1, 65535);
 }
 
 AttributeSchema running_attribute() {
@@ -64,14 +65,22 @@ provider::KindSchema databases_schema() {
                 "PostgreSQL major version; the newest installed under /usr/lib/postgresql when unset.")
                .optional()
                .computed()
-               .force_new(),
+               .force_new()
+               .text(1, 4, "", "0-9"),
            port_attribute(),
-           Attr("user", String, "The superuser's name.").optional().force_new().default_to("keel"),
+           // PostgreSQL names (NAMEDATALEN - 1), and plain enough for a path
+           // and a command line: what postgres.cpp's valid_identifier takes.
+           Attr("user", String, "The superuser's name.")
+               .optional()
+               .force_new()
+               .default_to("keel")
+               .text(1, 63, "A-Za-z_-", "A-Za-z0-9_-"),
            Attr("database", String,
                 "Database to create; the resource's name when unset (databases.db[2] -> db_2).")
                .optional()
                .computed()
-               .force_new(),
+               .force_new()
+               .text(1, 63, "", "A-Za-z0-9_-"),
            running_attribute(), host_attribute(),
            Attr("password", String, "The user's generated password.").computed().sensitive(),
            Attr("uri", String, "postgresql://user:password@127.0.0.1:port/database").computed().sensitive(),
