@@ -204,7 +204,7 @@ TEST_CASE("numbers out of range are refused, not aborted on (issue 7)", "[unit][
   CHECK(edges->loaded.stack.outputs[2].value.is_number_float());
 }
 
-TEST_CASE("--var and environment values that are not UTF-8 are refused (issue 7)", "[unit][config][input]") {
+TEST_CASE("values of --var and the environment that are not UTF-8 are refused (issue 7)", "[unit][config][input]") {
   const std::string yaml = header("variables:\n  a: { default: x }\n  b: { env: B }\noutputs:\n  o: \"${var.a}${var.b}${env.C}\"\n");
   auto c = check(yaml, {{"B", "\xFF"}, {"C", "\xC3"}}, {{"a", "\xFE"}});
   INFO(c->text());
