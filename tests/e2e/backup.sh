@@ -155,7 +155,7 @@ cp "$BACKUPS/main/main/$SNAPSHOT.manifest.json" "$BACKUPS/main/main/$REPLAY.mani
 run_json "$WORK/list3.json" backup list main
 [[ $(json_get "$WORK/list3.json" 'd["backups"][0]["id"]') != "$REPLAY" ]] || fail "the replayed copy is listed as the newest"
 [[ $(json_get "$WORK/list3.json" '[b["id"] for b in d["backups"]].count("'$REPLAY'")') == 0 ]] || fail "the replayed copy is listed"
-run_json "$WORK/restore3.json" restore main
+run_json "$WORK/restore3.json" restore main --auto-approve
 [[ $rc == 0 ]] || { show "$WORK/restore3.json"; show "$WORK/restore3.json.err"; fail "restore with a replayed copy present failed"; }
 assert_contains "$WORK/restore3.json" "$SNAPSHOT"
 rm "$BACKUPS/main/main/$REPLAY.kdr" "$BACKUPS/main/main/$REPLAY.manifest.json"
