@@ -23,6 +23,10 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
 # iproute2: tests/support/start-ssh-hosts.sh --netns gives each test host a
 # network namespace and a veth pair.
 
+# The fuzz targets' libFuzzer builds (scripts/fuzz.sh, a slice of which CI
+# runs): Debian 12's clang 19 is the first that compiles std::expected.
+FUZZ=(clang-19 libclang-rt-19-dev)
+
 # --bench: what bench/agent_bench, bench/dr_bench and bench/ssh_bench.sh
 # compare keel with (not needed by the tests); ansible-core for ssh_bench.
 BENCH=()
@@ -31,7 +35,7 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 missing=()
-for p in "${LIBS[@]}" "${TOOLS[@]}" "${BENCH[@]}"; do
+for p in "${LIBS[@]}" "${TOOLS[@]}" "${FUZZ[@]}" "${BENCH[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
@@ -46,5 +50,5 @@ for i in $(seq 1 30); do
   sleep 10
 done
 $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${LIBS[@]}"
-$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${TOOLS[@]}" "${BENCH[@]}"
+$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${TOOLS[@]}" "${FUZZ[@]}" "${BENCH[@]}"
 echo "install-deps: done"

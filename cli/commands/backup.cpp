@@ -29,7 +29,8 @@ namespace keel::commands {
 const char* backup_exit_code_help() {
   return "Exit codes (keel backup, restore, drill):\n"
          "  0    the run succeeded (a drill: its verification passed too)\n"
-         "  1    the run failed (its error is printed), or the agent could not be asked\n"
+         "  1    the run failed (its error is printed), the agent could not be asked, or a restore\n"
+         "       was not approved (cancelled, or no terminal and no --auto-approve)\n"
          "  2    usage or configuration error: bad flags, no state, unknown job\n"
          "  130  interrupted: the run goes on in the agent\n";
 }
@@ -285,7 +286,11 @@ int run_backup(const GlobalOptions& g, const BackupOptions& o) {
   json body = json::object();
   if (o.action == "restore") {
     if (auto checked = check_target(*host, o.to); !checked) return usage_error(checked.error(), g.json);
-    if (auto approved = approve_restore(*host, o); !approved) return usage_error(approved.error(), g.json);
+    // Not approved is a refusal like apply's (exit 1), not a usage error.
+    if (auto approved = approve_restore(*host, o); !approved) {
+      report_error(approved.error(), g.json);
+      return kBackupFailed;
+    }
     if (!o.snapshot.empty()) body["snapshot"] = o.snapshot;
     if (!o.to.empty()) body["to"] = o.to;
   }

@@ -151,7 +151,7 @@ backups:
 YAML
 expect_ok keel apply --auto-approve
 expect_ok keel backup run main
-expect_rc 2 keel restore main </dev/null
+expect_rc 1 keel restore main </dev/null
 assert_contains "$WORK/last.out" "--auto-approve"
 assert_contains "$WORK/last.out" "would overwrite the PostgreSQL database"
 expect_rows "a restore nobody approved"
