@@ -244,8 +244,11 @@ std::string restore_target(const JobHost& host, const std::string& to) {
 Status check_target(const JobHost& host, const std::string& to) {
   const json source = host.definition.value("source", json::object());
   for (const char* type : {"postgres", "redis", "files"})
-    if (source.contains(type))
-      return dr::check_restore_target(type, source[type].value("host", ""), to);
+    if (source.contains(type)) {
+      // A files source is a list of paths; the others are objects with a host.
+      const json& s = source[type];
+      return dr::check_restore_target(type, s.is_object() ? s.value("host", "") : "", to);
+    }
   return {};
 }
 

@@ -121,7 +121,15 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
     if (check_binding)
+    {
       if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
+      const config::Stack& stack = ws->stack;
+      auto declares = [&stack](const std::string& resource) {
+        const auto dot = resource.find('.');
+        return dot != std::string::npos && stack.find_resource(resource.substr(0, dot), resource.substr(dot + 1));
+      };
+      if (auto s = state::check_unbound(ws->state, g.file, declares); !s) return fail(s.error());
+    }
     state::bind(ws->state, ws->stack.project, g.file);  // recorded by the next save
   }
   return ws;

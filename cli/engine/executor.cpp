@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/engine/secret_mask.h"
+
 namespace keel::engine {
 
 namespace {
@@ -264,12 +266,12 @@ class Run {
     return state_.resources.at(address);
   }
 
-  Status create(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d) {
+  Status create(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d, const SecretMask& mask) {
     provider::ResourceTags tags{options_.project, c.address};
     state::ResourceState r = base_record(c);
     r.sensitive = d.sensitive;
     r.sensitive_paths = d.sensitive_paths;
-    auto progress = [this, &c](const std::string& m) { hooks_.on_progress(c, m); };
+    auto progress = progress_of(c, mask);
     if (c.adopt) {  // a crashed run may have created it already
       auto found = p.find({c.kind, tags, "", d.values, progress});
       if (!found) return fail(found.error().with_context("find"));
@@ -277,7 +279,7 @@ class Run {
         r.id = found->id;
         r.attributes = found->attributes;
         if (auto s = put(r); !s) return s;
-        return update_if_drifted(c, p, d, r);
+        return update_if_drifted(c, p, d, r, mask);
       }
     }
     if (auto s = journal_.record_intent(r); !s) return s;
@@ -307,22 +309,22 @@ class Run {
   // An adopted resource may differ from the configuration (the crash came
   // before its last update); bring it in line.
   Status update_if_drifted(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d,
-                           state::ResourceState r) {
+                           state::ResourceState r, const SecretMask& mask) {
     bool differs = false;
     for (auto it = d.values.begin(); it != d.values.end(); ++it)
       differs |= !r.attributes.contains(it.key()) || r.attributes.at(it.key()) != it.value();
     if (!differs) return {};
-    auto updated = p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values,
-                             [this, &c](const std::string& m) { hooks_.on_progress(c, m); }});
+    auto updated =
+        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask)});
     if (!updated) return fail(updated.error().with_context("update"));
     r.attributes = updated->attributes;
     return put(std::move(r));
   }
 
-  Status update(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d) {
+  Status update(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
-    auto updated = p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values,
-                             [this, &c](const std::string& m) { hooks_.on_progress(c, m); }});
+    auto updated =
+        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask)});
     if (!updated) return fail(updated.error());
     r.attributes = updated->attributes;
     r.sensitive = d.sensitive;
@@ -331,25 +333,49 @@ class Run {
     return put(std::move(r));
   }
 
-  Status destroy(const ResourceChange& c, provider::Provider& p) {
+  Status destroy(const ResourceChange& c, provider::Provider& p, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
     if (!r.pending()) {
-      auto s = p.remove({c.kind, r.id, r.attributes, [this, &c](const std::string& m) { hooks_.on_progress(c, m); }});
+      auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask)});
       if (!s) return s;
     }
     return remove(c.address);
   }
 
+  // Progress lines from the provider, with the resource's secrets masked.
+  std::function<void(const std::string&)> progress_of(const ResourceChange& c, const SecretMask& mask) {
+    return [this, &c, &mask](const std::string& m) { hooks_.on_progress(c, mask.apply(m)); };
+  }
+
+  // The resource's sensitive values, old (state) and new (desired), which a
+  // provider's message may quote back.
+  SecretMask mask_of(const ResourceChange& c, const DesiredAttributes* d) {
+    SecretMask mask;
+    if (d) mask.add_attributes(d->values, d->sensitive, d->sensitive_paths);
+    std::lock_guard lock(state_mu_);
+    if (const state::ResourceState* r = state_.find(c.address))
+      mask.add_attributes(r->attributes, r->sensitive, r->sensitive_paths);
+    return mask;
+  }
+
   Status apply_change(const ResourceChange& c, provider::Provider& p) {
-    if (c.action == Action::Delete) return destroy(c, p);
-    auto d = desired(c);
+    Result<DesiredAttributes> d = c.action == Action::Delete ? DesiredAttributes{} : desired(c);
     if (!d) return fail(d.error());
+    const SecretMask mask = mask_of(c, c.action == Action::Delete ? nullptr : &*d);
+    Status s = apply_change(c, p, *d, mask);
+    if (s || mask.empty()) return s;
+    return fail(Error(s.error().code(), mask.apply(s.error().message())));
+  }
+
+  Status apply_change(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d,
+                      const SecretMask& mask) {
     switch (c.action) {
-      case Action::Create: return create(c, p, *d);
-      case Action::Update: return update(c, p, *d);
+      case Action::Delete: return destroy(c, p, mask);
+      case Action::Create: return create(c, p, d, mask);
+      case Action::Update: return update(c, p, d, mask);
       case Action::Replace:
-        if (auto s = destroy(c, p); !s) return s;
-        return create(c, p, *d);
+        if (auto s = destroy(c, p, mask); !s) return s;
+        return create(c, p, d, mask);
       default: return {};
     }
   }

@@ -3,6 +3,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/engine/plan.h"
 
@@ -163,25 +164,39 @@ class Planner {
   }
 
   // lifecycle.prevent_destroy, as Terraform has it: a plan that would delete
-  // or replace a protected resource the stack declares is refused.
+  // or replace a protected resource the stack declares is refused, and so
+  // is one that deletes instances a lowered `count` left out of a protected
+  // block. Every protected resource the plan would touch is named.
   Status check_prevent_destroy() const {
+    std::vector<std::string> refused;
     for (const auto& c : plan_.changes) {
       if (c.action != Action::Delete && c.action != Action::Replace) continue;
-      const config::Instance* inst = config_.find(c.address);
-      if (!inst || !inst->block->lifecycle.prevent_destroy) continue;
+      const config::ResourceBlock* block = declaring_block(c);
+      if (!block || !block->lifecycle.prevent_destroy) continue;
       std::string why;
-      if (c.action == Action::Delete) why = "destroy it";
+      if (c.action == Action::Delete) why = config_.find(c.address) ? "destroy it" : "destroy it (its block's `count` no longer includes it)";
       else if (c.replace_requested) why = "replace it, as --replace asks";
       else
         for (const auto& a : c.attributes)
           if (a.forces_replacement) why = "replace it, because `" + a.name + "` changed and cannot change in place";
-      return fail(ErrorCode::InvalidConfig,
-                  fmt::format("{} has lifecycle.prevent_destroy set ({}), and this plan would {}. "
-                              "Set prevent_destroy to false first if you mean it, or leave it out of the plan "
-                              "(--target)",
-                              c.address, inst->block->lifecycle.mark.describe(), why));
+      refused.push_back(fmt::format("{} has lifecycle.prevent_destroy set ({}), and this plan would {}", c.address,
+                                    block->lifecycle.mark.describe(), why));
     }
-    return {};
+    if (refused.empty()) return {};
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}. Set prevent_destroy to false first if you mean it, or leave it out of the plan "
+                            "(--target)",
+                            fmt::join(refused, "; ")));
+  }
+
+  // The stack's block of a change's resource, also for an instance its
+  // `count` no longer makes; null once the stack does not declare it.
+  const config::ResourceBlock* declaring_block(const ResourceChange& c) const {
+    if (const config::Instance* inst = config_.find(c.address)) return inst->block;
+    const std::string resource = c.address.substr(0, c.address.find('['));
+    const auto dot = resource.find('.');
+    if (dot == std::string::npos) return nullptr;
+    return config_.stack->find_resource(resource.substr(0, dot), resource.substr(dot + 1));
   }
 
  private:

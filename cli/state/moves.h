@@ -24,6 +24,11 @@ struct Move {
 // something is already at a destination (nothing is moved then).
 Result<std::vector<Move>> move_resource(State& state, const std::string& from, const std::string& to);
 
+// Moves the one instance `from` to `to`, with or without indexes
+// ("servers.web" to "servers.web[0]": Terraform's implied move when a
+// block gains `count`). Errors as move_resource's.
+Result<std::vector<Move>> move_instance(State& state, const std::string& from, const std::string& to);
+
 // "servers.web[2]" -> "servers.web"; an address without an index unchanged.
 std::string resource_address(const std::string& instance_address);
 

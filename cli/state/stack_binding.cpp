@@ -39,6 +39,19 @@ Status check_binding(const State& state, const std::string& project, const std::
   return {};
 }
 
+Status check_unbound(const State& state, const std::string& stack_file,
+                     const std::function<bool(const std::string&)>& declares) {
+  if (!state.project.empty() || state.resources.empty()) return {};
+  for (const auto& [address, _] : state.resources)
+    if (declares(address.substr(0, address.find('[')))) return {};
+  return fail(ErrorCode::Conflict,
+              fmt::format("the state holds {} resources and records no project (it was written before keel recorded "
+                          "one), and {} declares none of them: it looks like another stack's state, and planning "
+                          "against it would delete all of them. If it is this stack's state, run `keel -f {} state "
+                          "rebind`",
+                          state.resources.size(), stack_file, stack_file));
+}
+
 void bind(State& state, const std::string& project, const std::string& stack_file) {
   state.project = project;
   state.stack_file = file_name(stack_file);

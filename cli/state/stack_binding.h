@@ -5,6 +5,7 @@
 // one directory would share one state by accident; both are refused, with
 // both names and what to do.
 
+#include <functional>
 #include <string>
 
 #include "cli/state/state.h"
@@ -19,6 +20,14 @@ namespace keel::state {
 // renamed. Conflict, naming both, otherwise.
 Status check_binding(const State& state, const std::string& project, const std::string& stack_file,
                      const std::string& work_dir);
+
+// A state written before keel recorded its stack (no project in it) is
+// bound to the first stack that uses it; unless that stack declares none of
+// the resources the state holds, which is another stack's state, not this
+// one's: Conflict, saying how to bind it when it is. `declares` tells
+// whether the stack declares a resource address ("files.a", no index).
+Status check_unbound(const State& state, const std::string& stack_file,
+                     const std::function<bool(const std::string&)>& declares);
 
 // Records the stack in `state` (written by the next save).
 void bind(State& state, const std::string& project, const std::string& stack_file);

@@ -196,3 +196,19 @@ step "search for the secrets after destroy"
 [[ -e .keel/state.json.backup ]] || fail "no .keel/state.json.backup after destroy"
 search_all "after destroy"
 [[ -s $LOGS/plan-out.err || -s $LOGS/apply-plan.err ]] || fail "KEEL_LOG=debug produced no log at all: the search proves little"
+
+step "a provider's refusal that quotes a sensitive value shows it masked"
+new_stack REFUSED secrets-refused
+cd "$REFUSED"
+cat >keel.yaml <<YAML
+keel: 1
+project: e2e-secrets-refused
+providers:
+  ex: { type: example, root: "$MANAGED" }
+files:
+  bad: { provider: ex, path: bad.txt, content: x, mode: \${env.PLANTED_TOKEN} }
+YAML
+run_rc rc keel apply --auto-approve
+[[ $rc != 0 ]] || { show "$WORK/last.out"; fail "an apply with a refused mode succeeded"; }
+assert_contains "$WORK/last.out" "(sensitive)"
+assert_not_contains "$WORK/last.out" "$SECRET"

@@ -11,6 +11,7 @@
 #include "cli/engine/executor.h"
 #include "cli/engine/moves.h"
 #include "cli/engine/plan.h"
+#include "cli/engine/secret_mask.h"
 #include "cli/state/moves.h"
 #include "cli/state/stack_binding.h"
 #include "cli/views/render.h"
@@ -332,4 +333,119 @@ TEST_CASE("plan view: deletes and replaces of what holds data say so", "[unit][e
   CHECK_THAT(text, Catch::Contains("# databases.main holds data: deleting it loses the data in it"));
   CHECK_THAT(text, Catch::Contains("Data will be lost in: databases.main."));
   CHECK(views::plan_to_json(p)["changes"][0]["data_loss"] == true);
+}
+
+TEST_CASE("safety: prevent_destroy holds for the instances a lowered count drops, and names every one",
+          "[unit][engine][safety]") {
+  Fixture f;
+  f.load("keel: 1\nproject: demo\nfiles:\n  db: { path: \"/db${count.index}\", count: 3, lifecycle: { prevent_destroy: true } }\n");
+  REQUIRE(f.apply(f.plan()).ok());
+  for (const char* count : {"1", "0"}) {
+    f.load(std::string("keel: 1\nproject: demo\nfiles:\n  db: { path: \"/db${count.index}\", count: ") + count +
+           ", lifecycle: { prevent_destroy: true } }\n");
+    auto refused = f.try_plan();
+    INFO(count);
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error().message(), Catch::Contains("files.db[2] has lifecycle.prevent_destroy set") &&
+                                              Catch::Contains("its block's `count` no longer includes it"));
+    CHECK_THAT(refused.error().message(), Catch::Contains("files.db[1] has lifecycle.prevent_destroy set"));
+  }
+  // The block gone from the stack: Terraform's rule, the protection went with it.
+  f.load("keel: 1\nproject: demo\nfiles:\n  other: { path: /other }\n");
+  CHECK(actions(f.plan()).size() == 4);
+}
+
+TEST_CASE("safety: a block that gains or loses count keeps its one instance (implied move)",
+          "[unit][engine][safety]") {
+  Fixture f;
+  f.load("keel: 1\nproject: demo\nfiles:\n  db: { path: /db, count: 1 }\n  user: { path: \"/u${files.db[0].size}\" }\n");
+  REQUIRE(f.apply(f.plan()).ok());
+  const std::string id = f.state.find("files.db[0]")->id;
+  f.load("keel: 1\nproject: demo\nfiles:\n  db: { path: /db }\n  user: { path: \"/u${files.db.size}\" }\n");
+  auto p = f.plan();
+  CHECK(actions(p).empty());
+  REQUIRE(p.moved.size() == 1);
+  CHECK(p.moved[0].from == "files.db[0]");
+  CHECK(p.moved[0].to == "files.db");
+  REQUIRE(f.apply(p).ok());
+  CHECK(f.state.find("files.db")->id == id);
+  CHECK(f.state.find("files.user")->dependencies == std::vector<std::string>{"files.db"});
+  // And back.
+  f.load("keel: 1\nproject: demo\nfiles:\n  db: { path: /db, count: 2 }\n  user: { path: \"/u${files.db[0].size}\" }\n");
+  p = f.plan();
+  CHECK(actions(p) == std::map<std::string, A>{{"files.db[1]", A::Create}});
+  CHECK(f.state.find("files.db[0]")->id == id);
+  // Two instances and no count any more: which one stays is the stack's to say.
+  REQUIRE(f.apply(p).ok());
+  f.load("keel: 1\nproject: demo\nfiles:\n  db: { path: /db }\n  user: { path: \"/u${files.db.size}\" }\n");
+  CHECK(actions(f.plan()).count("files.db[0]"));
+}
+
+TEST_CASE("safety: moved entries from what the stack declares, or onto a count that does not fit, are refused",
+          "[unit][engine][safety]") {
+  Fixture f;
+  f.load("keel: 1\nproject: demo\nfiles:\n  d: { path: \"/d${count.index}\", count: 2 }\n  e: { path: /e }\n");
+  REQUIRE(f.apply(f.plan()).ok());
+  // `from` still declared: Terraform refuses it too.
+  f.load("keel: 1\nproject: demo\nmoved: [{ from: files.d, to: files.e }]\nfiles:\n  d: { path: \"/d${count.index}\", count: 2 }\n  e: { path: /e }\n");
+  auto refused = f.try_plan();
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message(), Catch::Contains("keel.yaml:3:") && Catch::Contains("still declares"));
+  // d[0] and d[1] into x, which has no count.
+  f.load("keel: 1\nproject: demo\nmoved: [{ from: files.d, to: files.x }]\nfiles:\n  x: { path: /d0 }\n  e: { path: /e }\n");
+  refused = f.try_plan();
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message(), Catch::Contains("files.x has no `count`: move one instance into it"));
+  CHECK(f.state.find("files.d[0]"));  // nothing moved
+  CHECK(f.state.find("files.d[1]"));
+  f.load("keel: 1\nproject: demo\nmoved: [{ from: \"files.d[0]\", to: files.x }]\nfiles:\n  x: { path: /d0 }\n  e: { path: /e }\n");
+  CHECK(actions(f.plan()) == std::map<std::string, A>{{"files.d[1]", A::Delete}});
+  CHECK(f.state.find("files.x"));
+}
+
+TEST_CASE("safety: a resource with count 1 renamed to one without keeps its instance", "[unit][engine][safety]") {
+  Fixture f;
+  f.load("keel: 1\nproject: demo\nfiles:\n  d: { path: /d, count: 1 }\n");
+  REQUIRE(f.apply(f.plan()).ok());
+  const std::string id = f.state.find("files.d[0]")->id;
+  f.load("keel: 1\nproject: demo\nmoved: [{ from: files.d, to: files.e }]\nfiles:\n  e: { path: /d }\n");
+  auto p = f.plan();
+  CHECK(actions(p).empty());
+  CHECK(f.state.find("files.e")->id == id);
+}
+
+TEST_CASE("safety: moved chains apply whatever order they are written in", "[unit][engine][safety]") {
+  Fixture f;
+  f.load("keel: 1\nproject: demo\nfiles:\n  a: { path: /a }\n");
+  REQUIRE(f.apply(f.plan()).ok());
+  f.load("keel: 1\nproject: demo\nmoved:\n  - { from: files.b, to: files.c }\n  - { from: files.a, to: files.b }\n"
+         "files:\n  c: { path: /a }\n");
+  auto p = f.plan();
+  CHECK(actions(p).empty());
+  CHECK(f.state.find("files.c"));
+}
+
+TEST_CASE("safety: a secret mask replaces every sensitive value a message quotes, longest first",
+          "[unit][engine][safety]") {
+  engine::SecretMask mask;
+  mask.add_attributes(nlohmann::json{{"password", "hunter2-long"}, {"user", "app"}, {"checks", {{"db", {{"uri", "postgres://u:pw12@h/db"}}}, {"tcp", "127.0.0.1:5432"}}}},
+                      {"password", "checks"}, {{"checks", {"/db/uri"}}});
+  mask.add("hunter2");
+  mask.add("no");  // too short to be a secret worth blanking every "no" for
+  CHECK(mask.apply("got `hunter2-long`, and hunter2, and postgres://u:pw12@h/db at 127.0.0.1:5432, no") ==
+        "got `(sensitive)`, and (sensitive), and (sensitive) at 127.0.0.1:5432, no");
+  // A damaged path (from a state file) masks the whole attribute, never throws.
+  engine::SecretMask whole;
+  whole.add_attributes(nlohmann::json{{"checks", {{"a", "secret-a"}}}}, {"checks"}, {{"checks", {"not a pointer"}}});
+  CHECK(whole.apply("secret-a") == "(sensitive)");
+}
+
+TEST_CASE("safety: a rename beside a lowered count deletes only the instances past it", "[unit][engine][safety]") {
+  Fixture f;
+  f.load("keel: 1\nproject: demo\nfiles:\n  a: { path: \"/a${count.index}\", count: 3 }\n");
+  REQUIRE(f.apply(f.plan()).ok());
+  f.load("keel: 1\nproject: demo\nmoved: [{ from: files.a, to: files.b }]\nfiles:\n  b: { path: \"/a${count.index}\", count: 2 }\n");
+  auto p = f.plan();
+  CHECK(p.moved.size() == 3);
+  CHECK(actions(p) == std::map<std::string, A>{{"files.b[2]", A::Delete}});
 }
