@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/providers/local/local_provider.h"
 #include "cli/providers/logging_provider.h"
 #include "cli/providers/ssh/ssh_provider.h"
@@ -42,6 +44,7 @@ Result<std::unique_ptr<provider::Provider>> Registry::start_unlogged(const std::
   if (path.empty())
     return fail(ErrorCode::Unavailable, "no provider `" + type + "`: keel-provider-" + type +
                                             " is not beside keel, in lib/keel/plugins, on KEEL_PLUGIN_PATH or on PATH");
+  spdlog::debug("provider {}: starting {}", type, path);
   auto plugin = PluginProvider::start(path, "");
   if (!plugin) return fail(plugin.error());
   return std::unique_ptr<provider::Provider>(std::move(*plugin));
