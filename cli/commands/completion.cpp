@@ -267,7 +267,9 @@ std::string fish_script(const std::vector<Command>& commands) {
       "# The command path so far: the words that name subcommands, options skipped.\n"
       "function __keel_path\n"
       "    set -l path ''\n"
-      "    for word in (commandline -opc)[2..-1]\n"
+      "    set -l words (commandline -opc)\n"
+      "    set -e words[1]\n"
+      "    for word in $words\n"
       "        string match -q -- '-*' $word; and continue\n"
       "        set -l next $word\n"
       "        test -n \"$path\"; and set next \"$path $word\"\n"
@@ -276,7 +278,8 @@ std::string fish_script(const std::vector<Command>& commands) {
       "    echo $path\n"
       "end\n"
       "function __keel_at\n"
-      "    test \"(__keel_path)\" = \"$argv[1]\"\n"
+      "    set -l path (__keel_path)\n"
+      "    test \"$path\" = \"$argv[1]\"\n"
       "end\n";
   std::string paths;
   for (const Command& c : commands)

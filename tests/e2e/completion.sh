@@ -74,7 +74,22 @@ assert_contains "$WORK/_keel" "'plan:show what apply would change'"
 "$KEEL" completion fish >"$WORK/keel.fish"
 assert_contains "$WORK/keel.fish" "complete -c keel -n '__keel_at '\\''backup'\\''' -a 'run'"
 if command -v zsh >/dev/null; then zsh -n "$WORK/_keel" || fail "the zsh script does not parse"; fi
-if command -v fish >/dev/null; then fish -n "$WORK/keel.fish" || fail "the fish script does not parse"; fi
+if command -v fish >/dev/null; then
+  fish -n "$WORK/keel.fish" || fail "the fish script does not parse"
+  # fish's own completer, as at a prompt: `complete -C LINE`.
+  fish_offers() {  # fish_offers LINE EXPECTED...
+    local line=$1
+    shift
+    HOME="$WORK" fish --no-config -c 'source $argv[1]; complete -C $argv[2]' "$WORK/keel.fish" "$line" | cut -f1 >"$WORK/offered"
+    for want in "$@"; do
+      grep -qxF -- "$want" "$WORK/offered" || { show "$WORK/offered"; fail "fish: \`$line<TAB>\` does not offer $want"; }
+    done
+  }
+  fish_offers "keel " plan backup init
+  fish_offers "keel backup " run list prune key
+  fish_offers "keel plan --de" --detailed-exitcode --destroy
+  fish_offers "keel backup run --" --json --file
+fi
 
 step "an unknown shell is refused"
 expect_rc 1 keel completion tcsh
