@@ -1,8 +1,6 @@
 // keel: builds the command line and maps every command's result onto the
 // process exit code (the one table, printed by --help and in docs/cli.md).
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdio>
@@ -10,6 +8,9 @@
 #include <string_view>
 
 #include "cli/commands/commands.h"
+#include "cli/commands/completion.h"
+#include "cli/commands/init.h"
+#include "core/log.h"
 
 namespace keel::commands {
 
@@ -30,11 +31,9 @@ namespace {
 
 using namespace keel::commands;
 
+// KEEL_LOG and KEEL_LOG_FILE (core/log.h); a bad one is said, not fatal.
 void setup_logging() {
-  auto logger = spdlog::stderr_color_mt("keel");
-  spdlog::set_default_logger(logger);
-  const char* level = std::getenv("KEEL_LOG");
-  spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::warn);
+  if (auto s = keel::logging::setup_from_env("keel"); !s) std::fprintf(stderr, "Warning: %s\n", s.error().message().c_str());
 }
 
 void add_targets(CLI::App* cmd, std::vector<std::string>& targets) {
@@ -166,6 +165,8 @@ int main(int argc, char** argv) {
   health_cmd->footer(health_exit_code_help());
   for (auto* sub : {backup_cmd, backup_run, backup_list, backup_prune, backup_key, backup_key_export, restore_cmd, drill_cmd})
     sub->footer(backup_exit_code_help());
+  add_init_command(app);
+  add_completion_commands(app);  // last: it walks every command above
   auto backup_parsed = [&] { return backup_cmd->parsed() || restore_cmd->parsed() || drill_cmd->parsed(); };
 
   try {

@@ -3,9 +3,14 @@
 #include <atomic>
 #include <chrono>
 
+#include <cstdlib>
+#include <mutex>
+
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/files.h"
 #include "core/time.h"
 
 namespace keel::logging {
@@ -44,7 +49,48 @@ std::string text_value(const nlohmann::ordered_json& value) {
   return plain ? s : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// Lines to an AppendFile (0600, no symbolic link), flushed as written: a
+// log is read most after a crash.
+class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit AppendFileSink(files::AppendFile file) : file_(std::move(file)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    (void)file_.append({line.data(), line.size()});  // nowhere to report a failing log
+  }
+  void flush_() override {}
+
+ private:
+  files::AppendFile file_;
+};
+
 }  // namespace
+
+Status setup_from_env(const char* program) {
+  std::shared_ptr<spdlog::sinks::sink> sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  std::optional<Error> problem;
+  spdlog::level::level_enum level = spdlog::level::warn;
+  if (const char* text = std::getenv("KEEL_LOG"); text && *text) {
+    if (auto parsed = level_from_string(text)) level = to_spdlog(*parsed);
+    else if (std::string_view(text) == "off") level = spdlog::level::off;
+    else problem = Error(ErrorCode::InvalidConfig, fmt::format("KEEL_LOG={}: not a level (debug, info, warn, error)", text));
+  }
+  if (const char* path = std::getenv("KEEL_LOG_FILE"); path && *path) {
+    auto file = files::AppendFile::open(path, 0600);
+    if (file) sink = std::make_shared<AppendFileSink>(std::move(*file));
+    else problem = file.error().with_context("KEEL_LOG_FILE");
+  }
+  auto logger = std::make_shared<spdlog::logger>(program, std::move(sink));
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+  if (problem) return fail(*problem);
+  return {};
+}
 
 std::optional<Format> format_from_string(std::string_view text) {
   if (text == "text") return Format::Text;

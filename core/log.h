@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace keel::logging {
 
 enum class Format { Text, Json };
@@ -24,6 +26,14 @@ std::optional<Level> level_from_string(std::string_view text);    // "debug" | "
 
 // Installs the process-wide logger. Safe to call again (replaces it).
 void setup(Format format, Level level);
+
+// keel's own log (the CLI), as the environment asks: KEEL_LOG sets the
+// level (debug, info, warn, error; default warn), KEEL_LOG_FILE=PATH sends
+// the lines there instead of stderr: appended, the file created 0600 (a
+// debug log names every resource), never through a symbolic link. A level
+// or file that cannot be used is an error naming the variable; the log then
+// stays on stderr at warn.
+Status setup_from_env(const char* program);
 
 // Fields keep the order they are given in.
 void event(Level level, std::string_view message, const nlohmann::ordered_json& fields = nlohmann::ordered_json::object());

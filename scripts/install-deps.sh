@@ -19,9 +19,13 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        openssh-server openssh-client curl prometheus procps
        monitoring-plugins-basic monitoring-plugins-standard liburiparser1
        restic awscli jq
-       iproute2)
+       iproute2
+       dpkg-dev man-db zsh fish)
 # iproute2: tests/support/start-ssh-hosts.sh --netns gives each test host a
 # network namespace and a veth pair.
+# dpkg-dev: dpkg-shlibdeps, which computes the .deb's dependencies
+# (tests/e2e/package.sh); man-db, zsh and fish: the man pages and the zsh
+# and fish completions are checked by the tools that read them.
 
 # The fuzz targets' libFuzzer builds (scripts/fuzz.sh, a slice of which CI
 # runs): Debian 12's clang 19 is the first that compiles std::expected.

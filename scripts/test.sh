@@ -15,7 +15,12 @@ if [ "${KEEL_SANITIZE:-0}" = 1 ]; then
   BUILD=build-asan
   FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DKEEL_SANITIZE=ON)
 fi
-cmake -S . -B "$BUILD" "${FLAGS[@]}" -DCMAKE_CXX_FLAGS=-Werror >/dev/null
+# Every option this script relies on is set here, whatever a previous
+# configure (scripts/quickstart.sh turns the tests off in build/) left in
+# the cache: a build without tests would make ctest pass testing nothing.
+cmake -S . -B "$BUILD" "${FLAGS[@]}" -DCMAKE_CXX_FLAGS=-Werror \
+  -DKEEL_BUILD_TESTS=ON -DKEEL_BUILD_BENCH=ON -DKEEL_FUZZ=OFF >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 cd "$BUILD"
-ctest --output-on-failure --timeout 900 -j2
+# --no-tests=error: a run that finds no test fails.
+ctest --output-on-failure --no-tests=error --timeout 900 -j2

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/providers/local/local_provider.h"
+#include "cli/providers/logging_provider.h"
 #include "cli/providers/ssh/ssh_provider.h"
 #include "cli/providers/plugin/plugin_provider.h"
 #include "core/files.h"
@@ -13,7 +16,13 @@ std::vector<std::string> default_plugin_dirs(const std::string&) {
   std::vector<std::string> dirs;
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) dirs.push_back(files::dirname(std::string(self, static_cast<size_t>(n))));
+  if (n > 0) {
+    const std::string bin = files::dirname(std::string(self, static_cast<size_t>(n)));
+    dirs.push_back(bin);
+    // Installed (cmake --install, the Debian package): PREFIX/bin/keel finds
+    // PREFIX/lib/keel/plugins/keel-provider-NAME.
+    dirs.push_back(bin + "/../lib/keel/plugins");
+  }
   // Not the stack's .keel/plugins: `keel validate` on a pull request would
   // run whatever executable the pull request commits there.
   return dirs;
@@ -23,12 +32,19 @@ Registry::Registry(std::vector<std::string> plugin_dirs) : plugin_dirs_(std::mov
 Registry::~Registry() = default;
 
 Result<std::unique_ptr<provider::Provider>> Registry::start(const std::string& type) {
+  auto started = start_unlogged(type);
+  if (!started) return started;
+  return make_logging_provider(std::move(*started));  // KEEL_LOG=debug: every call
+}
+
+Result<std::unique_ptr<provider::Provider>> Registry::start_unlogged(const std::string& type) {
   if (type == "local") return local::make_local_provider();
   if (type == "ssh") return ssh_host::make_ssh_provider();
   std::string path = find_plugin(type, plugin_dirs_);
   if (path.empty())
     return fail(ErrorCode::Unavailable, "no provider `" + type + "`: keel-provider-" + type +
-                                            " is not beside keel, on KEEL_PLUGIN_PATH or on PATH");
+                                            " is not beside keel, in lib/keel/plugins, on KEEL_PLUGIN_PATH or on PATH");
+  spdlog::debug("provider {}: starting {}", type, path);
   auto plugin = PluginProvider::start(path, "");
   if (!plugin) return fail(plugin.error());
   return std::unique_ptr<provider::Provider>(std::move(*plugin));

@@ -36,6 +36,7 @@ class Registry {
 
  private:
   Result<std::unique_ptr<provider::Provider>> start(const std::string& type);
+  Result<std::unique_ptr<provider::Provider>> start_unlogged(const std::string& type);
   Result<provider::Provider*> for_block(const std::string& block, const std::string& type);
 
   std::vector<std::string> plugin_dirs_;
@@ -44,7 +45,7 @@ class Registry {
 };
 
 // Directories searched for plugins by default: the one holding the running
-// keel binary. Never a directory of the stack's: a repository must not be
+// keel binary, then ../lib/keel/plugins from it (an installed keel). Never a directory of the stack's: a repository must not be
 // able to bring executables that `keel validate` runs.
 std::vector<std::string> default_plugin_dirs(const std::string& work_dir);
 

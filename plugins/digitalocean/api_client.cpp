@@ -262,6 +262,21 @@ Result<json> ApiClient::get(const std::string& path, const ProgressFn& progress)
 
 Result<Sent> ApiClient::send_once(const Call& call, const Lookup& lookup) { return run(call, lookup ? &lookup : nullptr); }
 
+// KEEL_LOG=debug: one line per HTTP exchange, with the method, the path
+// (no query), the status, the time and DigitalOcean's request id (what its
+// support asks for). Never a header of the request (the token is in one)
+// nor a body (they carry passwords and keys).
+static void log_http(const std::string& what, const Result<http::Response>& result, milliseconds took) {
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  if (!result) {
+    spdlog::debug("DigitalOcean: HTTP {} -> {} in {} ms", what, result.error().message(), took.count());
+    return;
+  }
+  const std::string rid = result->header("x-request-id");
+  spdlog::debug("DigitalOcean: HTTP {} -> {} in {} ms{}", what, result->status, took.count(),
+                rid.empty() ? "" : " request_id=" + one_line(rid, 80));
+}
+
 Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
   http::Request request;
   request.method = call.method;
@@ -303,8 +318,10 @@ Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
       std::lock_guard lock(count_mutex_);
       ++sent_;
     }
+    const auto sent_at = steady_clock::now();
     Result<http::Response> result = http_.send(request);
     budget_.release(ticket, result ? &*result : nullptr);
+    log_http(what, result, std::chrono::duration_cast<milliseconds>(steady_clock::now() - sent_at));
 
     milliseconds delay{0};
     if (!result) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "core/json_lines.h"
 #include "core/provider_json.h"
@@ -307,6 +308,10 @@ void set_error_details(std::optional<int> http_status, std::optional<std::string
 
 int serve(provider::Provider& provider) {
   const int out_fd = take_protocol_stdout();
+  // The plugin's log is its stderr, which keel relays to its own log at
+  // debug: KEEL_LOG=debug (inherited) makes the plugin say more too.
+  if (const char* level = std::getenv("KEEL_LOG"); level && *level)
+    spdlog::set_level(spdlog::level::from_str(std::string_view(level) == "warning" ? "warn" : level));
   LoopState st;
   st.session = std::make_shared<Session>(provider, out_fd);
   st.hooks = read_test_hooks();

@@ -1,0 +1,438 @@
+#include "cli/commands/completion.h"
+
+#include <cstdio>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "core/files.h"
+
+namespace keel::commands {
+
+namespace {
+
+// --- the model: what the app offers, walked once ---------------------------------------
+
+struct Flag {
+  std::vector<std::string> names;  // "-f", "--file", "--no-refresh"
+  std::string description;
+  bool takes_value = false;
+  std::string value_name;  // "FILE"
+};
+
+struct Positional {
+  std::string name;
+  std::string description;
+  bool required = false;
+  bool repeatable = false;
+};
+
+struct Command {
+  std::vector<std::string> path;  // {} for keel, {"backup", "run"}
+  std::string description;
+  std::string footer;
+  std::vector<Flag> flags;          // its own
+  std::vector<Flag> inherited;      // its parents' (fallthrough: `keel plan --json`)
+  std::vector<Positional> positionals;
+  std::vector<std::string> subcommands;
+  std::vector<std::string> sub_descriptions;
+
+  std::string joined(const char* sep) const {
+    std::string out;
+    for (const auto& word : path) out += (out.empty() ? "" : sep) + word;
+    return out;
+  }
+};
+
+bool hidden(const CLI::App* app) { return app->get_group().empty(); }
+
+std::string upper(std::string text) {
+  for (char& c : text) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+std::vector<Flag> flags_of(const CLI::App& app) {
+  std::vector<Flag> flags;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_positional() && opt->get_lnames().empty() && opt->get_snames().empty()) continue;
+    if (opt->get_group().empty()) continue;  // hidden
+    Flag f;
+    for (const auto& s : opt->get_snames()) f.names.push_back("-" + s);
+    for (const auto& l : opt->get_lnames()) f.names.push_back("--" + l);
+    if (f.names.empty()) continue;
+    f.description = opt->get_description();
+    f.takes_value = opt->get_type_size_max() > 0 && opt->get_expected_min() > 0;
+    f.value_name = upper(opt->get_lnames().empty() ? opt->get_snames().front() : opt->get_lnames().front());
+    flags.push_back(std::move(f));
+  }
+  return flags;
+}
+
+std::vector<Positional> positionals_of(const CLI::App& app) {
+  std::vector<Positional> out;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (!opt->get_positional() || !opt->get_lnames().empty() || !opt->get_snames().empty()) continue;
+    out.push_back({opt->get_name(true), opt->get_description(), opt->get_required(),
+                   opt->get_items_expected_max() > 1});
+  }
+  return out;
+}
+
+void walk(const CLI::App& app, std::vector<std::string> path, std::vector<Flag> inherited, std::vector<Command>& out) {
+  Command c;
+  c.path = path;
+  c.description = app.get_description();
+  c.footer = app.get_footer();
+  c.flags = flags_of(app);
+  c.inherited = inherited;
+  c.positionals = positionals_of(app);
+  auto subs = app.get_subcommands([](const CLI::App* sub) { return !hidden(sub); });
+  for (const CLI::App* sub : subs) {
+    c.subcommands.push_back(sub->get_name());
+    c.sub_descriptions.push_back(sub->get_description());
+  }
+  std::vector<Flag> passed_down = inherited;
+  // --help and --version belong to the command they are on.
+  for (const Flag& f : c.flags)
+    if (f.names.back() != "--help" && f.names.back() != "--version") passed_down.push_back(f);
+  out.push_back(std::move(c));
+  for (const CLI::App* sub : subs) {
+    auto sub_path = path;
+    sub_path.push_back(sub->get_name());
+    walk(*sub, std::move(sub_path), passed_down, out);
+  }
+}
+
+std::vector<Command> commands_of(const CLI::App& root) {
+  std::vector<Command> out;
+  walk(root, {}, {}, out);
+  return out;
+}
+
+std::string join_names(const std::vector<Flag>& flags, bool valued_only) {
+  std::string out;
+  for (const Flag& f : flags)
+    if (!valued_only || f.takes_value)
+      for (const auto& n : f.names) out += (out.empty() ? "" : " ") + n;
+  return out;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+// Single-quoted for a shell: ' becomes '\''.
+std::string shell_quote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// --- bash ------------------------------------------------------------------------------
+
+// The words before the cursor select a command path (options and their
+// values skipped); the cursor then completes an option of that path (its
+// own and its parents'), a subcommand, or a file.
+std::string bash_script(const std::vector<Command>& commands) {
+  std::string subs, opts, valued;
+  for (const Command& c : commands) {
+    const std::string key = shell_quote(c.joined(" "));
+    subs += fmt::format("    {}) echo {} ;;\n", key, shell_quote(join_words(c.subcommands)));
+    std::vector<Flag> all = c.flags;
+    all.insert(all.end(), c.inherited.begin(), c.inherited.end());
+    opts += fmt::format("    {}) echo {} ;;\n", key, shell_quote(join_names(all, false)));
+    valued += fmt::format("    {}) echo {} ;;\n", key, shell_quote(join_names(all, true)));
+  }
+  return fmt::format(R"SH(# bash completion for keel: generated by `keel completion bash` from keel's own
+# command definitions. Load it with: source <(keel completion bash)
+_keel_subcommands() {{
+  case "$1" in
+{}    *) echo '' ;;
+  esac
+}}
+_keel_options() {{
+  case "$1" in
+{}    *) echo '' ;;
+  esac
+}}
+_keel_valued_options() {{
+  case "$1" in
+{}    *) echo '' ;;
+  esac
+}}
+_keel() {{
+  local cur=${{COMP_WORDS[COMP_CWORD]}} path="" word i skip=0
+  COMPREPLY=()
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    word=${{COMP_WORDS[i]}}
+    if ((skip)); then skip=0; continue; fi
+    case "$word" in
+      --) return 0 ;;  # keel exec ... -- COMMAND: the remote command's words
+      -*=*) continue ;;
+      -*) case " $(_keel_valued_options "$path") " in *" $word "*) skip=1 ;; esac; continue ;;
+    esac
+    case " $(_keel_subcommands "$path") " in
+      *" $word "*) path=${{path:+$path }}$word ;;
+    esac
+  done
+  if ((skip)); then
+    COMPREPLY=($(compgen -f -- "$cur"))
+  elif [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$(_keel_options "$path")" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -W "$(_keel_subcommands "$path")" -- "$cur"))
+  fi
+}}
+complete -o bashdefault -o default -F _keel keel
+)SH",
+                     subs, opts, valued);
+}
+
+// --- zsh -------------------------------------------------------------------------------
+
+std::string zsh_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ':' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string zsh_script(const std::vector<Command>& commands) {
+  std::string cases;
+  for (const Command& c : commands) {
+    std::string subs, opts;
+    for (size_t i = 0; i < c.subcommands.size(); ++i)
+      subs += fmt::format(" {}", shell_quote(fmt::format("{}:{}", zsh_escape(c.subcommands[i]), zsh_escape(c.sub_descriptions[i]))));
+    std::vector<Flag> all = c.flags;
+    all.insert(all.end(), c.inherited.begin(), c.inherited.end());
+    std::string valued;
+    for (const Flag& f : all)
+      for (const auto& n : f.names) {
+        opts += fmt::format(" {}", shell_quote(fmt::format("{}:{}", zsh_escape(n), zsh_escape(f.description))));
+        if (f.takes_value) valued += fmt::format(" {}", n);
+      }
+    cases += fmt::format("    {}) subs=({}); opts=({}); valued=({}) ;;\n", shell_quote(c.joined(" ")), subs, opts,
+                         valued);
+  }
+  return fmt::format(R"SH(#compdef keel
+# zsh completion for keel: generated by `keel completion zsh` from keel's own
+# command definitions. Install it as _keel in a directory of $fpath.
+_keel_describe() {{
+  local -a subs opts valued
+  case "$1" in
+{}  esac
+  reply_subs=("${{subs[@]}}"); reply_opts=("${{opts[@]}}"); reply_valued=("${{valued[@]}}")
+}}
+_keel() {{
+  local path="" word i skip=0
+  local -a reply_subs reply_opts reply_valued names
+  for ((i = 2; i < CURRENT; i++)); do
+    word=${{words[i]}}
+    if ((skip)); then skip=0; continue; fi
+    [[ $word == -- ]] && {{ _normal; return }}
+    _keel_describe "$path"
+    if [[ $word == -* ]]; then
+      (( ${{reply_valued[(Ie)$word]}} )) && skip=1
+      continue
+    fi
+    names=("${{reply_subs[@]%%:*}}")
+    (( ${{names[(Ie)$word]}} )) && path=${{path:+$path }}$word
+  done
+  _keel_describe "$path"
+  if ((skip)); then
+    _files
+  elif [[ ${{words[CURRENT]}} == -* ]]; then
+    _describe -t options 'keel option' reply_opts
+  elif (( ${{#reply_subs}} )); then
+    _describe -t commands 'keel command' reply_subs
+  else
+    _files
+  fi
+}}
+_keel "$@"
+)SH",
+                     cases);
+}
+
+// --- fish ------------------------------------------------------------------------------
+
+std::string fish_script(const std::vector<Command>& commands) {
+  std::string out =
+      "# fish completion for keel: generated by `keel completion fish` from keel's own\n"
+      "# command definitions. Install it as keel.fish in ~/.config/fish/completions.\n"
+      "# The command path so far: the words that name subcommands, options skipped.\n"
+      "function __keel_path\n"
+      "    set -l path ''\n"
+      "    set -l words (commandline -opc)\n"
+      "    set -e words[1]\n"
+      "    for word in $words\n"
+      "        string match -q -- '-*' $word; and continue\n"
+      "        set -l next $word\n"
+      "        test -n \"$path\"; and set next \"$path $word\"\n"
+      "        contains -- $next $__keel_paths; and set path $next\n"
+      "    end\n"
+      "    echo $path\n"
+      "end\n"
+      "function __keel_at\n"
+      "    set -l path (__keel_path)\n"
+      "    test \"$path\" = \"$argv[1]\"\n"
+      "end\n";
+  std::string paths;
+  for (const Command& c : commands)
+    if (!c.path.empty()) paths += " " + shell_quote(c.joined(" "));
+  out += "set -g __keel_paths" + paths + "\n";
+  out += "complete -c keel -f\n";
+  for (const Command& c : commands) {
+    const std::string cond = fmt::format("-n {}", shell_quote("__keel_at " + shell_quote(c.joined(" "))));
+    for (size_t i = 0; i < c.subcommands.size(); ++i)
+      out += fmt::format("complete -c keel {} -a {} -d {}\n", cond, shell_quote(c.subcommands[i]),
+                         shell_quote(c.sub_descriptions[i]));
+    for (const Flag& f : c.flags) {
+      std::string spec;
+      for (const auto& n : f.names) spec += n.starts_with("--") ? " -l " + n.substr(2) : " -s " + n.substr(1);
+      // keel's global options work after any command (fallthrough): no condition.
+      const std::string where = c.path.empty() ? "" : " " + cond;
+      out += fmt::format("complete -c keel{}{}{} -d {}\n", where, spec, f.takes_value ? " -r -F" : "",
+                         shell_quote(f.description));
+    }
+    if (c.subcommands.empty() && !c.positionals.empty()) out += fmt::format("complete -c keel {} -F\n", cond);
+  }
+  return out;
+}
+
+// --- man -------------------------------------------------------------------------------
+
+// Roff text: backslashes escaped, '-' as \-, and a line starting with '.' or
+// '\'' kept from being read as a request.
+std::string roff(std::string_view text) {
+  std::string out;
+  bool line_start = true;
+  for (char c : text) {
+    if (line_start && (c == '.' || c == '\'')) out += "\\&";
+    if (c == '\\') out += "\\e";
+    else if (c == '-') out += "\\-";
+    else out += c;
+    line_start = c == '\n';
+  }
+  return out;
+}
+
+std::string page_name(const Command& c) { return c.path.empty() ? "keel" : "keel-" + c.joined("-"); }
+
+void man_options(std::string& out, const std::vector<Flag>& flags) {
+  for (const Flag& f : flags) {
+    std::string names;
+    for (const auto& n : f.names) names += (names.empty() ? "" : ", ") + fmt::format("\\fB{}\\fR", roff(n));
+    if (f.takes_value) names += fmt::format(" \\fI{}\\fR", roff(f.value_name));
+    out += fmt::format(".TP\n{}\n{}\n", names, roff(f.description));
+  }
+}
+
+std::string man_page(const Command& c, std::string_view version) {
+  const std::string name = page_name(c);
+  std::string title = name;
+  for (char& ch : title) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  std::string out = fmt::format(".\\\" Generated by keel from its own command definitions: do not edit.\n"
+                                ".TH {} 1 \"\" \"keel {}\" \"Keel Manual\"\n.SH NAME\n{} \\- {}\n",
+                                roff(title), roff(version), roff(name), roff(c.description));
+  out += fmt::format(".SH SYNOPSIS\n.B keel{}\n", c.path.empty() ? "" : " " + roff(c.joined(" ")));
+  out += "[\\fIOPTIONS\\fR]";
+  if (!c.subcommands.empty()) out += " \\fICOMMAND\\fR";
+  for (const Positional& p : c.positionals)
+    out += p.required ? fmt::format(" \\fI{}\\fR{}", roff(upper(p.name)), p.repeatable ? "..." : "")
+                      : fmt::format(" [\\fI{}\\fR{}]", roff(upper(p.name)), p.repeatable ? "..." : "");
+  out += fmt::format("\n.SH DESCRIPTION\n{}\n", roff(c.description));
+  if (!c.positionals.empty()) {
+    out += ".SH ARGUMENTS\n";
+    for (const Positional& p : c.positionals) out += fmt::format(".TP\n\\fI{}\\fR\n{}\n", roff(upper(p.name)), roff(p.description));
+  }
+  if (!c.flags.empty()) {
+    out += ".SH OPTIONS\n";
+    man_options(out, c.flags);
+  }
+  if (!c.inherited.empty()) {
+    out += ".SH GLOBAL OPTIONS\n";
+    man_options(out, c.inherited);
+  }
+  if (!c.subcommands.empty()) {
+    out += ".SH COMMANDS\n";
+    for (size_t i = 0; i < c.subcommands.size(); ++i) {
+      Command sub;
+      sub.path = c.path;
+      sub.path.push_back(c.subcommands[i]);
+      out += fmt::format(".TP\n\\fB{}\\fR(1)\n{}\n", roff(page_name(sub)), roff(c.sub_descriptions[i]));
+    }
+  }
+  if (!c.footer.empty()) out += fmt::format(".SH EXIT STATUS\n.nf\n{}\n.fi\n", roff(c.footer));
+  if (c.path.empty())
+    out += ".SH ENVIRONMENT\n.TP\n\\fBKEEL_LOG\\fR\ndebug, info, warn or error (default warn): debug logs every provider call "
+           "(never attribute values)\n.TP\n\\fBKEEL_LOG_FILE\\fR\nwrite the log to this file (created 0600) instead of "
+           "stderr\n.TP\n\\fBKEEL_PLUGIN_PATH\\fR\ndirectories (colon-separated) searched for keel\\-provider\\-NAME "
+           "after keel's own\n";
+  out += ".SH SEE ALSO\n";
+  out += c.path.empty() ? "keel\\-init(1), keel\\-plan(1), keel\\-apply(1)\n" : "keel(1)\n";
+  return out;
+}
+
+Status write_generated(const CLI::App& root, const std::string& dir) {
+  const std::string man_dir = dir + "/man1", completions_dir = dir + "/completions";
+  if (auto s = files::make_dirs(man_dir); !s) return s;
+  if (auto s = files::make_dirs(completions_dir); !s) return s;
+  for (const auto& [name, text] : man_pages(root, KEEL_VERSION))
+    if (auto s = files::write_atomic(man_dir + "/" + name, text, 0644); !s) return s;
+  const std::pair<const char*, const char*> scripts[] = {{"bash", "keel"}, {"zsh", "_keel"}, {"fish", "keel.fish"}};
+  for (const auto& [shell, file] : scripts)
+    if (auto s = files::write_atomic(completions_dir + "/" + file, *completion_script(root, shell), 0644); !s) return s;
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::string> completion_script(const CLI::App& root, std::string_view shell) {
+  const auto commands = commands_of(root);
+  if (shell == "bash") return bash_script(commands);
+  if (shell == "zsh") return zsh_script(commands);
+  if (shell == "fish") return fish_script(commands);
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::string>> man_pages(const CLI::App& root, std::string_view version) {
+  std::vector<std::pair<std::string, std::string>> pages;
+  for (const Command& c : commands_of(root)) pages.emplace_back(page_name(c) + ".1", man_page(c, version));
+  return pages;
+}
+
+void add_completion_commands(CLI::App& root) {
+  auto shell = std::make_shared<std::string>();
+  auto* completion = root.add_subcommand("completion", "print a shell completion script: bash, zsh or fish");
+  completion->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  completion->footer(
+      "Load it now:   source <(keel completion bash)\n"
+      "Keep it:       keel completion bash > ~/.local/share/bash-completion/completions/keel\n"
+      "               keel completion zsh > \"${fpath[1]}/_keel\"\n"
+      "               keel completion fish > ~/.config/fish/completions/keel.fish\n"
+      "The Debian package installs all three.");
+  completion->callback([&root, shell] {
+    const auto script = completion_script(root, *shell);
+    std::fputs(script->c_str(), stdout);
+    throw CLI::Success();
+  });
+
+  auto dir = std::make_shared<std::string>();
+  auto* generate = root.add_subcommand("__generate", "write man pages and completion scripts into DIR (for the build)");
+  generate->group("");  // hidden: a build step, not a user's command
+  generate->add_option("dir", *dir, "output directory")->required();
+  generate->callback([&root, dir] {
+    if (auto s = write_generated(root, *dir); !s) {
+      std::fprintf(stderr, "Error: %s\n", s.error().with_context("writing man pages and completions").message().c_str());
+      throw CLI::RuntimeError(1);
+    }
+    throw CLI::Success();
+  });
+}
+
+}  // namespace keel::commands
