@@ -40,13 +40,18 @@ TEST_CASE("modules: keel-net.so sends requests, keel-ssh.so connects", "[unit][m
   REQUIRE(net);
   // Port 1 on loopback: refused at once, which the client reports as
   // Unavailable (nothing was sent).
-  auto response = static_cast<const http::NetModule*>(*net)->send({.url = "http://127.0.0.1:1/"});
+  http::Request request;
+  request.url = "http://127.0.0.1:1/";
+  auto response = static_cast<const http::NetModule*>(*net)->send(request);
   REQUIRE_FALSE(response);
   CHECK(response.error().code() == ErrorCode::Unavailable);
 
   auto ssh = modules::load_file(build_dir() + "/keel-ssh.so", ssh::kSshModuleEntry, sizeof(ssh::SshModule));
   REQUIRE(ssh);
-  auto session = static_cast<const ssh::SshModule*>(*ssh)->connect({.host = "127.0.0.1", .port = 1});
+  ssh::Target target;
+  target.host = "127.0.0.1";
+  target.port = 1;
+  auto session = static_cast<const ssh::SshModule*>(*ssh)->connect(target);
   REQUIRE_FALSE(session);
   CHECK(session.error().code() == ErrorCode::Unavailable);
 }
