@@ -84,6 +84,9 @@ class HttpClient {
 
 // One attempt per send, through libcurl. Stateless apart from the per-thread
 // handle that keeps connections open for the next call on that thread.
+// Defined in core/curl_http.cpp (linked with libcurl) or, in keel, in
+// core/http_lazy.cpp, which loads that code from keel-net.so on the first
+// send: a missing module is then that send's error.
 class CurlHttpClient final : public HttpClient {
  public:
   CurlHttpClient();  // runs curl_global_init once per process

@@ -10,6 +10,7 @@
 #include "cli/config/backups.h"
 #include "cli/config/input_files.h"
 #include "cli/config/stack.h"
+#include "cli/config/yaml_parse.h"
 #include "cli/config/yaml_values.h"
 #include "core/check_spec.h"
 #include "core/files.h"
@@ -506,11 +507,8 @@ LoadResult load_stack_text(const std::string& text, const std::string& file, con
   if (!check_text(text, file, result.diagnostics)) return result;
   Loader loader(file, result.diagnostics);
   try {
-    YAML::Node root = YAML::Load(text);
+    YAML::Node root = parse_yaml(text);
     if (check_yaml_tree(root, file, result.diagnostics)) loader.load_root(root, result.stack);
-  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp's own limit, said as "bad file"
-    result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1},
-                             fmt::format("the stack nests lists and maps deeper than {} levels", YamlLimits{}.max_depth));
   } catch (const YAML::Exception& e) {
     // e.msg is the bare message; e.mark is 0-based.
     result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);

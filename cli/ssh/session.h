@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/error.h"
 
@@ -52,7 +53,8 @@ struct Target {
   std::shared_ptr<const Target> jump;  // reach the host through this one
   std::chrono::seconds timeout{15};    // connect, and each read or write
 
-  std::string describe() const;  // "user@host:port" (and " via JUMP")
+  std::string describe() const;        // "user@host:port" (and " via JUMP")
+  std::string effective_user() const;  // `user`, or the local user's name when empty
 };
 
 // "user@host:port", "host:port", "user@host", "host" (port 22) -> Target,
@@ -70,11 +72,15 @@ struct CommandResult {
 
 class Forward;
 
+// An open connection. Session::connect is defined twice: with libssh
+// directly (cli/ssh/connect.cpp, for the tests) and, in keel, through the
+// module keel-ssh.so loaded on the first connection (cli/ssh/connect_lazy.cpp),
+// so that commands that reach no host never load libssh.
 class Session {
  public:
   // Connects, verifies the host key and authenticates.
   static Result<std::unique_ptr<Session>> connect(const Target& target);
-  ~Session();
+  virtual ~Session() = default;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -83,29 +89,28 @@ class Session {
   // Runs `command` with /bin/sh on the host, `input` on its stdin (then
   // EOF), calling `on_output` for each chunk; returns the exit status. A
   // non-zero status is a result, not an error. `timeout` zero: none.
-  Result<int> exec(const std::string& command, const OutputFn& on_output, std::string_view input = {},
-                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  virtual Result<int> exec(const std::string& command, const OutputFn& on_output, std::string_view input = {},
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) = 0;
   // exec() collecting stdout and stderr together.
   Result<CommandResult> run(const std::string& command, std::string_view input = {},
                             std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // Writes `content` to `remote_path` with `mode`, atomically: a temporary
   // file beside it, chmod, then renamed over it. The directory must exist.
-  Status write_file(const std::string& remote_path, std::string_view content, unsigned mode);
+  virtual Status write_file(const std::string& remote_path, std::string_view content, unsigned mode) = 0;
   // Uploads a local file the same way, streamed.
-  Status upload(const std::string& local_path, const std::string& remote_path, unsigned mode);
+  virtual Status upload(const std::string& local_path, const std::string& remote_path, unsigned mode) = 0;
 
   // Listens on 127.0.0.1:(a free port) here and forwards each connection to
   // remote_host:remote_port as the host sees it, over a second connection
   // to the same target (so that commands on this one are not held up).
-  Result<std::unique_ptr<Forward>> forward(const std::string& remote_host, int remote_port);
+  virtual Result<std::unique_ptr<Forward>> forward(const std::string& remote_host, int remote_port) = 0;
 
-  struct Impl;
+ protected:
+  explicit Session(Target target) : target_(std::move(target)) {}
 
  private:
-  Session(Target target, std::unique_ptr<Impl> impl);
   Target target_;
-  std::unique_ptr<Impl> impl_;
 };
 
 // A local port forwarded to an address on a host; closes when destroyed.

@@ -241,6 +241,21 @@ TEST_CASE("http: requested_delay reads Retry-After and rate-limit headers", "[un
   CHECK(http::requested_delay(r, now) == 5000ms);
 }
 
+TEST_CASE("http: requested_delay reads the three forms of HTTP date", "[unit][http]") {
+  using namespace std::chrono_literals;
+  const auto now = std::chrono::system_clock::from_time_t(1700000000);  // Tue, 14 Nov 2023 22:13:20 GMT
+  http::Response r;
+  r.status = 503;
+  r.headers = {{"retry-after", "Tue, 14 Nov 2023 22:13:50 GMT"}};  // IMF-fixdate
+  CHECK(http::requested_delay(r, now) == 30000ms);
+  r.headers = {{"retry-after", "Tuesday, 14-Nov-23 22:13:50 GMT"}};  // RFC 850
+  CHECK(http::requested_delay(r, now) == 30000ms);
+  r.headers = {{"retry-after", "Tue Nov 14 22:13:50 2023"}};  // asctime
+  CHECK(http::requested_delay(r, now) == 30000ms);
+  r.headers = {{"retry-after", "Tue, 14 Nov 2023 22:13:50 GMT trailing"}};
+  CHECK(http::requested_delay(r, now) == std::chrono::milliseconds(-1));
+}
+
 TEST_CASE("http: 429 is retried, and after the last attempt its response comes back", "[unit][http]") {
   std::atomic<int> calls{0};
   auto server = std::make_unique<httplib::Server>();

@@ -1,0 +1,67 @@
+#include "core/module_loader.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/files.h"
+
+namespace keel::modules {
+
+namespace {
+
+std::string self_dir() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return ".";
+  return files::dirname(std::string(self, static_cast<size_t>(n)));
+}
+
+Result<const void*> find_and_load(std::string_view file_name, const char* entry, std::size_t table_size) {
+  const std::vector<std::string> paths = search_paths(file_name);
+  for (const auto& path : paths)
+    if (::access(path.c_str(), R_OK) == 0) return load_file(path, entry, table_size);
+  return fail(ErrorCode::Unavailable, fmt::format("keel's module {} is missing (looked for {}): reinstall keel",
+                                                  file_name, fmt::join(paths, " and ")));
+}
+
+}  // namespace
+
+std::vector<std::string> search_paths(std::string_view file_name) {
+  const std::string dir = self_dir();
+  return {fmt::format("{}/{}", dir, file_name), fmt::format("{}/../lib/keel/{}", dir, file_name)};
+}
+
+Result<const void*> load_file(const std::string& path, const char* entry, std::size_t table_size) {
+  // RTLD_LOCAL: the module's symbols stay its own. RTLD_NOW: a module that
+  // does not fit this system fails here, not in the middle of a command.
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return fail(ErrorCode::Internal, fmt::format("cannot load {}: {}", path, ::dlerror()));
+  using EntryFn = const void* (*)();
+  auto fn = reinterpret_cast<EntryFn>(::dlsym(handle, entry));
+  if (!fn) return fail(ErrorCode::Internal, fmt::format("{} is not a keel module (no {})", path, entry));
+  const void* table = fn();
+  const auto* header = static_cast<const ModuleHeader*>(table);
+  if (!header || header->table_size != table_size || std::strcmp(header->version, KEEL_VERSION) != 0)
+    return fail(ErrorCode::Internal, fmt::format("{} belongs to another build of keel (version {}, this is {}): "
+                                                 "reinstall keel",
+                                                 path, header ? header->version : "?", KEEL_VERSION));
+  return table;
+}
+
+Result<const void*> load(std::string_view file_name, const char* entry, std::size_t table_size) {
+  static std::mutex mutex;
+  static std::map<std::string, Result<const void*>, std::less<>> loaded;
+  std::lock_guard lock(mutex);
+  auto it = loaded.find(file_name);
+  if (it == loaded.end()) it = loaded.emplace(std::string(file_name), find_and_load(file_name, entry, table_size)).first;
+  return it->second;
+}
+
+}  // namespace keel::modules
