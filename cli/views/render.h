@@ -4,6 +4,7 @@
 // its data types here. The JSON documents are stable (docs/json-output.md).
 
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <string>
 
@@ -19,7 +20,8 @@ namespace keel::views {
 inline constexpr const char* kSensitive = "(sensitive)";
 inline constexpr const char* kKnownAfterApply = "(known after apply)";
 
-std::string render_plan(const engine::Plan& plan);
+// `color`: ANSI colours for the action symbols and data-loss lines.
+std::string render_plan(const engine::Plan& plan, bool color = false);
 // Sensitive values are null with "sensitive": true; unknown ones null with
 // "unknown": true.
 nlohmann::json plan_to_json(const engine::Plan& plan);
@@ -35,7 +37,7 @@ std::string render_value(const nlohmann::json& v);
 // time, and "still creating... (20s)" for slow ones; or JSON lines.
 class ApplyView : public engine::ApplyHooks {
  public:
-  explicit ApplyView(bool json) : json_(json) {}
+  explicit ApplyView(bool json, std::FILE* out = stdout) : json_(json), out_(out) {}
   void on_start(const engine::ResourceChange& c) override;
   void on_progress(const engine::ResourceChange& c, const std::string& message) override;
   void on_still_running(const engine::ResourceChange& c, std::chrono::seconds elapsed) override;
@@ -45,6 +47,7 @@ class ApplyView : public engine::ApplyHooks {
 
  private:
   bool json_;
+  std::FILE* out_;
   std::mutex mu_;
 };
 
