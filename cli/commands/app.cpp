@@ -152,6 +152,7 @@ std::optional<int> parse(CLI::App& app, Context& ctx, int argc, const char* cons
   const CLI::App& at = *chosen(app);
   if (auto extras = app.remaining(true); !extras.empty()) {
     usage_error(at, ctx, describe_extra(at, extras));
+    ctx.run = nullptr;  // chosen by the callbacks, but not to be run
     return ctx.usage_exit;
   }
   if (!ctx.run) {

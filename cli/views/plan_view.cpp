@@ -125,7 +125,7 @@ void RefreshProgress::update(size_t done, size_t total) {
     put(err_, "\r" + line + (done == total ? "\n" : ""));
     return;
   }
-  if (done == total || now - last_ < every_) return;
+  if (done == 0 || done == total || now - last_ < every_) return;
   last_ = now;
   put(err_, line + "\n");
 }
