@@ -1,41 +1,23 @@
 // keel output [NAME]: values recorded by the last apply. A sensitive output
 // is printed only when asked for by name.
-#include <cstdio>
-
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
-#include "cli/views/render.h"
+#include "cli/views/state_views.h"
 
 namespace keel::commands {
 
 int run_output(Context& ctx, const OutputOptions& o) {
-  const GlobalOptions& g = ctx.global;
-  auto ws = Workspace::open(ctx, g, "keel output", true);
+  auto view = views::make_output_view(ctx.global.json, streams_of(ctx));
+  auto ws = Workspace::open(ctx, ctx.global, "keel output", true);
   if (!ws) return report_error(ctx, ws.error());
   const state::State& st = (*ws)->state;
-  if (!o.name.empty()) {
-    if (!st.outputs.contains(o.name))
-      return report_error(ctx, Error(ErrorCode::NotFound, "no output `" + o.name + "` in state; run `keel apply` first"));
-    const auto& v = st.outputs.at(o.name);
-    if (o.raw && v.is_string()) std::fprintf(ctx.out, "%s", v.get<std::string>().c_str());
-    else if (o.raw || !g.json) std::fprintf(ctx.out, "%s\n", v.is_string() && !g.json ? v.get<std::string>().c_str() : v.dump().c_str());
-    else std::fprintf(ctx.out, "%s\n", v.dump().c_str());
+  if (o.name.empty()) {
+    view->all(st);
     return kExitOk;
   }
-  if (g.json) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto it = st.outputs.begin(); it != st.outputs.end(); ++it) {
-      bool secret = st.sensitive_outputs.count(it.key()) > 0;
-      out[it.key()] = {{"sensitive", secret}, {"value", secret ? nlohmann::json() : it.value()}};
-    }
-    std::fprintf(ctx.out, "%s\n", out.dump().c_str());
-    return kExitOk;
-  }
-  for (auto it = st.outputs.begin(); it != st.outputs.end(); ++it) {
-    bool secret = st.sensitive_outputs.count(it.key()) > 0;
-    std::string v = secret ? views::kSensitive : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
-    std::fprintf(ctx.out, "%s = %s\n", it.key().c_str(), v.c_str());
-  }
+  if (!st.outputs.contains(o.name))
+    return report_error(ctx, Error(ErrorCode::NotFound, "no output `" + o.name + "` in state; run `keel apply` first"));
+  view->one(st.outputs.at(o.name), o.raw);
   return kExitOk;
 }
 

@@ -1,32 +1,21 @@
 // keel refresh: read every resource back and record what changed outside keel.
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
-#include "cli/views/plan_view.h"
+#include "cli/views/state_views.h"
 
 namespace keel::commands {
 
 int run_refresh(Context& ctx, const RefreshOptions& o) {
+  auto view = views::make_refresh_view(ctx.global.json, streams_of(ctx));
   auto ws = Workspace::open(ctx, ctx.global, "keel refresh", true);
   if (!ws) return report_error(ctx, ws.error());
-  // Progress for a person watching stderr; pipelines see it only when slow.
-  views::RefreshProgress progress(ctx.err, ctx.err_is_tty);
-  const bool show_progress = !ctx.global.json || ctx.err_is_tty;
-  auto drift = (*ws)->refresh(o.targets, o.parallelism, [&](size_t done, size_t total) {
-    if (show_progress) progress.update(done, total);
-  });
+  auto drift = (*ws)->refresh(o.targets, o.parallelism,
+                              [&view](size_t done, size_t total) { view->refreshing(done, total); });
   if (!drift) return report_error(ctx, drift.error());
   if (!drift->empty()) {
     if (auto s = (*ws)->store->save((*ws)->state); !s) return report_error(ctx, s.error());
   }
-  if (ctx.global.json) {
-    write(ctx.out, nlohmann::json({{"drift", *drift}, {"serial", (*ws)->state.serial}}).dump() + "\n");
-  } else if (drift->empty()) {
-    write(ctx.out, "No drift: every resource in state is as keel left it.\n");
-  } else {
-    std::string text = "Changed outside keel (now recorded in state; `keel plan` shows how to converge):\n";
-    for (const auto& d : *drift) text += "  " + d + "\n";
-    write(ctx.out, text);
-  }
+  view->refreshed(*drift, (*ws)->state.serial);
   return kExitOk;
 }
 

@@ -9,7 +9,7 @@
 #include "cli/commands/workspace.h"
 #include "cli/engine/plan.h"
 #include "cli/state/moves.h"
-#include "cli/views/render.h"
+#include "cli/views/state_views.h"
 #include "core/diagnostics.h"
 
 namespace keel::commands {
@@ -17,41 +17,20 @@ namespace keel::commands {
 namespace {
 
 int state_list(Context& ctx, Workspace& ws) {
-  if (ctx.global.json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& [address, r] : ws.state.resources)
-      arr.push_back({{"address", address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id}, {"pending", r.pending()}});
-    std::fprintf(ctx.out, "%s\n", nlohmann::json({{"serial", ws.state.serial}, {"lineage", ws.state.lineage}, {"resources", arr}}).dump().c_str());
-    return kExitOk;
-  }
-  for (const auto& [address, r] : ws.state.resources)
-    std::fprintf(ctx.out, "%s%s\n", address.c_str(), r.pending() ? "  (create interrupted; adopted or created by the next apply)" : "");
+  views::make_state_view(ctx.global.json, streams_of(ctx))->list(ws.state);
   return kExitOk;
 }
 
 int state_show(Context& ctx, Workspace& ws, const std::string& address) {
   const state::ResourceState* r = ws.state.find(address);
   if (!r) return report_error(ctx, Error(ErrorCode::NotFound, "no " + address + " in state"));
-  nlohmann::json attrs = views::masked_attributes(*r);
-  if (ctx.global.json) {
-    std::fprintf(ctx.out, "%s\n", nlohmann::json({{"address", r->address}, {"kind", r->kind}, {"provider", r->provider},
-                                        {"id", r->id}, {"attributes", attrs}, {"dependencies", r->dependencies},
-                                        {"sensitive_attributes", r->sensitive}})
-                            .dump(2)
-                            .c_str());
-    return kExitOk;
-  }
-  std::fprintf(ctx.out, "# %s  (provider %s, id %s)\n", r->address.c_str(), r->provider.c_str(), r->id.c_str());
-  for (auto it = attrs.begin(); it != attrs.end(); ++it)
-    std::fprintf(ctx.out, "  %s = %s\n", it.key().c_str(),
-                it.value() == views::kSensitive ? views::kSensitive : views::render_value(it.value()).c_str());
+  views::make_state_view(ctx.global.json, streams_of(ctx))->show(*r);
   return kExitOk;
 }
 
 int save(Context& ctx, Workspace& ws, const std::string& done) {
   if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error());
-  if (ctx.global.json) std::fprintf(ctx.out, "%s\n", nlohmann::json({{"ok", true}, {"serial", ws.state.serial}}).dump().c_str());
-  else std::fprintf(ctx.out, "%s\n", done.c_str());
+  views::make_state_view(ctx.global.json, streams_of(ctx))->saved(ws.state.serial, done);
   return kExitOk;
 }
 

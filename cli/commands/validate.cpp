@@ -1,17 +1,14 @@
 // keel validate / keel graph.
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
+#include "cli/views/state_views.h"
 
 namespace keel::commands {
 
 int run_validate(Context& ctx) {
   auto ws = Workspace::open(ctx, ctx.global, "keel validate", false);
   if (!ws) return report_error(ctx, ws.error());
-  size_t n = (*ws)->config.instances.size();
-  if (ctx.global.json)
-    write(ctx.out, nlohmann::json({{"valid", true}, {"resources", n}, {"diagnostics", nlohmann::json::array()}}).dump() + "\n");
-  else
-    write(ctx.out, "The stack is valid: " + std::to_string(n) + " resource" + (n == 1 ? "" : "s") + ".\n");
+  views::make_validate_view(ctx.global.json, streams_of(ctx))->valid((*ws)->config.instances.size());
   return kExitOk;
 }
 

@@ -8,6 +8,7 @@
 #include "cli/commands/plan_file.h"
 #include "cli/views/plan_view.h"
 #include "cli/views/render.h"
+#include "cli/views/state_views.h"
 #include "core/crypto.h"
 #include "core/files.h"
 #include "tests/support/temp_dir.h"
@@ -167,4 +168,46 @@ TEST_CASE("plan file: the whole plan comes back, sealed; another key cannot open
   auto other = commands::read_plan_file(path, crypto::random_key());
   REQUIRE_FALSE(other);
   CHECK_THAT(other.error().message(), Catch::Contains("cannot be opened with this state key"));
+}
+
+TEST_CASE("state views: outputs and resources, human and JSON, sensitive values masked", "[command]") {
+  state::State st;
+  st.serial = 4;
+  st.lineage = "lin";
+  st.outputs = {{"url", "http://x"}, {"port", 80}, {"password", "hunter2-secret"}};
+  st.sensitive_outputs.insert("password");
+  state::ResourceState r;
+  r.address = "files.a";
+  r.kind = "files";
+  r.provider = "ex";
+  r.id = "a.txt";
+  r.attributes = {{"content", "hi"}, {"token", "hunter2-secret"}};
+  r.sensitive.insert("token");
+  st.resources["files.a"] = r;
+  for (bool json : {false, true}) {
+    Memory out, err;
+    views::Streams streams{out.f, err.f, false, false};
+    auto outputs = views::make_output_view(json, streams);
+    outputs->all(st);
+    auto states = views::make_state_view(json, streams);
+    states->list(st);
+    states->show(r);
+    CHECK_THAT(out.text(), !Catch::Contains("hunter2"));
+    CHECK(err.text().empty());
+  }
+  Memory human;
+  auto view = views::make_output_view(false, {human.f, human.f, false, false});
+  view->all(st);
+  view->one("http://x", true);
+  view->one(80, false);
+  CHECK(human.text() == "password = (sensitive)\nport = 80\nurl = http://x\nhttp://x80\n");
+  Memory json;
+  auto jview = views::make_output_view(true, {json.f, json.f, false, false});
+  jview->all(st);
+  CHECK(nlohmann::json::parse(json.text()) ==
+        nlohmann::json::parse(R"({"password": {"sensitive": true, "value": null}, "port": {"sensitive": false, "value": 80},
+                                  "url": {"sensitive": false, "value": "http://x"}})"));
+  Memory shown;
+  views::make_state_view(false, {shown.f, shown.f, false, false})->show(r);
+  CHECK(shown.text() == "# files.a  (provider ex, id a.txt)\n  content = \"hi\"\n  token = (sensitive)\n");
 }
