@@ -55,16 +55,20 @@ Error not_a_plan_file(const std::string& path, const std::string& why) {
   return Error(ErrorCode::InvalidConfig, path + " is not a keel plan file (" + why + ")");
 }
 
-Result<json> read_document(const std::string& path) {
-  auto text = files::read_regular_file(path, kMaxPlanFileBytes);
-  if (!text) return fail(text.error());
+Result<json> parse_document(const std::string& text, const std::string& path) {
   try {
-    auto doc = json::parse(*text);
+    auto doc = json::parse(text);
     if (!doc.is_object()) return fail(not_a_plan_file(path, "not a JSON object"));
     return doc;
   } catch (const json::exception& e) {
     return fail(not_a_plan_file(path, std::string("not JSON: ") + e.what()));
   }
+}
+
+Result<json> read_document(const std::string& path) {
+  auto text = files::read_regular_file(path, kMaxPlanFileBytes);
+  if (!text) return fail(text.error());
+  return parse_document(*text, path);
 }
 
 // The format check and the parts readable without the key.
@@ -175,6 +179,12 @@ Status write_plan_file(const std::string& path, const PlanFile& f, const crypto:
       {"sealed", crypto::base64_encode(crypto::seal(key, sealed.dump(), kSealContext))},
   };
   return files::write_atomic(path, doc.dump(2) + "\n", 0600);
+}
+
+Result<PlanFile> parse_plan_file_header(const std::string& text, const std::string& path) {
+  auto doc = parse_document(text, path);
+  if (!doc) return fail(doc.error());
+  return read_header(*doc, path);
 }
 
 Result<PlanFile> read_plan_file_header(const std::string& path) {

@@ -45,6 +45,9 @@ Status write_plan_file(const std::string& path, const PlanFile& file, const cryp
 // "run `keel plan --out` again").
 Result<PlanFile> read_plan_file_header(const std::string& path);
 
+// The same, from the file's text (`path` names it in errors).
+Result<PlanFile> parse_plan_file_header(const std::string& text, const std::string& path);
+
 // The whole file, opened with `key`.
 Result<PlanFile> read_plan_file(const std::string& path, const crypto::Key& key);
 
