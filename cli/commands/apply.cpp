@@ -43,48 +43,13 @@ Status check_saved_plan(const Workspace& ws, const PlanFile& file, const engine:
   return {};
 }
 
-void print_summary(Context& ctx, const engine::ApplyResult& r, const engine::Plan& plan, bool destroy,
-                   const state::State& state) {
-  auto n = plan.counts();
-  std::FILE* out = ctx.out;
-  if (ctx.global.json) {
-    nlohmann::json event = {{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
-                            {"skipped", r.skipped}, {"errors", r.errors}, {"interrupted", r.interrupted},
-                            {"serial", state.serial},
-                            {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}};
-    write(out, event.dump() + "\n");
-    return;
-  }
-  if (r.interrupted && r.failed == 0) {
-    std::fprintf(out, "\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
-    return;
-  }
-  if (!r.ok()) {
-    std::fprintf(out, "\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply", r.succeeded,
-                r.failed, r.skipped);
-    for (const auto& e : r.errors) std::fprintf(ctx.err, "Error: %s\n", e.c_str());
-    return;
-  }
-  if (destroy) std::fprintf(out, "\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
-  else std::fprintf(out, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change, n.destroy);
-  bool any = false;
-  for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
-    if (!any) std::fprintf(out, "\nOutputs:\n\n");
-    any = true;
-    bool secret = state.sensitive_outputs.count(it.key()) > 0;
-    std::string v = secret ? std::string(views::kSensitive) + "  (keel output " + it.key() + ")"
-                           : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
-    std::fprintf(out, "  %s = %s\n", it.key().c_str(), v.c_str());
-  }
-}
-
 int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOptions& o, InterruptWatch& watch) {
   std::vector<std::string> touched;
   for (const auto& c : plan.changes)
     if (c.action != engine::Action::NoOp) touched.push_back(c.address);
   auto providers = ws.providers_for(touched);
   if (!providers) return report_error(ctx, providers.error());
-  views::ApplyView view(ctx.global.json, ctx.out);
+  views::ApplyView view(ctx.global.json, ctx.out, ctx.err);
   engine::ApplyOptions options;
   options.parallelism = o.parallelism;
   options.project = ws.stack.project;
@@ -110,7 +75,7 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
     ws.state.sensitive_outputs.clear();
   }
   if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error().with_context("save state"));
-  print_summary(ctx, result, plan, o.destroy, ws.state);
+  view.summary(result, plan, o.destroy, ws.state);
   if (result.interrupted && result.failed == 0) return kExitInterrupted;
   if (result.ok()) return kExitOk;
   return result.succeeded > 0 ? kExitPartiallyApplied : kExitError;

@@ -236,6 +236,41 @@ void ApplyView::emit(const nlohmann::json& event, const std::string& text) {
   std::fflush(out_);
 }
 
+void ApplyView::summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy,
+                        const state::State& state) {
+  auto n = plan.counts();
+  if (json_) {
+    emit({{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
+          {"skipped", r.skipped}, {"errors", r.errors}, {"interrupted", r.interrupted}, {"serial", state.serial},
+          {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}},
+         "");
+    return;
+  }
+  std::lock_guard lock(mu_);
+  if (r.interrupted && r.failed == 0) {
+    std::fprintf(out_, "\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
+  } else if (!r.ok()) {
+    std::fprintf(out_, "\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply", r.succeeded,
+                 r.failed, r.skipped);
+    std::fflush(out_);
+    for (const auto& e : r.errors) std::fprintf(err_, "Error: %s\n", e.c_str());
+  } else {
+    if (destroy) std::fprintf(out_, "\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
+    else std::fprintf(out_, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change, n.destroy);
+    bool any = false;
+    for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
+      if (!any) std::fprintf(out_, "\nOutputs:\n\n");
+      any = true;
+      bool secret = state.sensitive_outputs.count(it.key()) > 0;
+      std::string v = secret ? std::string(kSensitive) + "  (keel output " + it.key() + ")"
+                             : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+      std::fprintf(out_, "  %s = %s\n", it.key().c_str(), v.c_str());
+    }
+  }
+  std::fflush(out_);
+  std::fflush(err_);
+}
+
 void ApplyView::on_start(const engine::ResourceChange& c) {
   std::string what = progressive(c.action);
   what[0] = static_cast<char>(std::toupper(what[0]));

@@ -37,17 +37,21 @@ std::string render_value(const nlohmann::json& v);
 // time, and "still creating... (20s)" for slow ones; or JSON lines.
 class ApplyView : public engine::ApplyHooks {
  public:
-  explicit ApplyView(bool json, std::FILE* out = stdout) : json_(json), out_(out) {}
+  explicit ApplyView(bool json, std::FILE* out = stdout, std::FILE* err = stderr) : json_(json), out_(out), err_(err) {}
   void on_start(const engine::ResourceChange& c) override;
   void on_progress(const engine::ResourceChange& c, const std::string& message) override;
   void on_still_running(const engine::ResourceChange& c, std::chrono::seconds elapsed) override;
   void on_finish(const engine::ResourceChange& c, const std::string& error, std::chrono::milliseconds elapsed) override;
   // Prints one JSON line (json mode) or text line, serialised with the rest.
   void emit(const nlohmann::json& event, const std::string& text);
+  // The end: counts, errors (on stderr) and the outputs (sensitive ones
+  // masked); a "summary" event under --json.
+  void summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy, const state::State& state);
 
  private:
   bool json_;
   std::FILE* out_;
+  std::FILE* err_;
   std::mutex mu_;
 };
 
