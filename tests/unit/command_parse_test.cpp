@@ -10,7 +10,7 @@ using namespace keel;
 using namespace keel::commands;
 using keel::testing::CommandRun;
 
-TEST_CASE("command parse: plan's flags reach PlanOptions, global flags after the command too", "[command]") {
+TEST_CASE("command parse: plan's flags reach PlanOptions and global flags after the command too", "[command]") {
   CommandRun r;
   REQUIRE_FALSE(r.parse({"plan", "--target", "files.a", "--target", "files.b", "--replace", "files.c", "--out", "p.plan",
                          "--format", "markdown", "--no-refresh", "--parallelism", "3", "--detailed-exitcode", "--json",
@@ -42,7 +42,7 @@ TEST_CASE("command parse: defaults when no flag is given", "[command]") {
   CHECK_FALSE(r.ctx.global.json);
 }
 
-TEST_CASE("command parse: apply, destroy, refresh, output, show, validate, graph, schema", "[command]") {
+TEST_CASE("command parse: apply and destroy and refresh and output and show and validate and graph and schema", "[command]") {
   {
     CommandRun r;
     REQUIRE_FALSE(r.parse({"apply", "saved.plan", "--auto-approve", "--parallelism", "2"}));
@@ -85,7 +85,7 @@ TEST_CASE("command parse: apply, destroy, refresh, output, show, validate, graph
   }
 }
 
-TEST_CASE("command parse: state, health, backup, restore, drill", "[command]") {
+TEST_CASE("command parse: state and health and backup and restore and drill", "[command]") {
   {
     CommandRun r;
     REQUIRE_FALSE(r.parse({"state", "rm", "files.a", "files.b", "--auto-approve"}));
@@ -125,7 +125,7 @@ TEST_CASE("command parse: state, health, backup, restore, drill", "[command]") {
   CHECK(r.ctx.command == "restore");
 }
 
-TEST_CASE("command parse: exec takes the words after -- as the remote command, never as flags", "[command]") {
+TEST_CASE("command parse: exec takes the words after -- as the remote command and never as flags", "[command]") {
   CommandRun r;
   REQUIRE_FALSE(r.parse({"exec", "servers.web", "servers.db[0]", "--forks", "3", "--group", "--timeout", "9", "--",
                          "ls", "-la", "--taget", "--"}));
@@ -232,7 +232,7 @@ void each_command(const CLI::App& app, const std::function<void(const CLI::App&)
 
 }  // namespace
 
-TEST_CASE("command parse: every command has a description, examples and its own exit codes", "[command]") {
+TEST_CASE("command parse: every command has a description and examples and its own exit codes", "[command]") {
   Context ctx;
   auto app = make_app(ctx);
   size_t n = 0;
@@ -250,7 +250,7 @@ TEST_CASE("command parse: every command has a description, examples and its own 
   CHECK(n >= 22);  // 17 commands and the leaves of backup and agent
 }
 
-TEST_CASE("command parse: colour only on a terminal, never with NO_COLOR, TERM=dumb or --no-color", "[command]") {
+TEST_CASE("command parse: colour only on a terminal and never with NO_COLOR or TERM=dumb or --no-color", "[command]") {
   struct Case {
     bool tty;
     std::map<std::string, std::string> env;

@@ -58,7 +58,7 @@ struct Stack {
 
 }  // namespace
 
-TEST_CASE("command run: validate, human and JSON", "[command]") {
+TEST_CASE("command run: validate as human and JSON", "[command]") {
   Stack s;
   {
     CommandRun r;
@@ -89,7 +89,7 @@ TEST_CASE("command run: validate, human and JSON", "[command]") {
   }
 }
 
-TEST_CASE("command run: plan as text, coloured only when asked, JSON and markdown", "[command]") {
+TEST_CASE("command run: plan as text and coloured only when asked and JSON and markdown", "[command]") {
   Stack s;
   std::string plain;
   {
@@ -136,7 +136,7 @@ TEST_CASE("command run: plan as text, coloured only when asked, JSON and markdow
   }
 }
 
-TEST_CASE("command run: plan --out, show in every format, apply FILE, then nothing to do", "[command]") {
+TEST_CASE("command run: plan --out and show in every format and apply FILE and then nothing to do", "[command]") {
   Stack s;
   const std::string saved = s.dir / "release.plan";
   std::string planned_text, planned_json, planned_md;
@@ -207,7 +207,7 @@ TEST_CASE("command run: plan --out, show in every format, apply FILE, then nothi
   }
 }
 
-TEST_CASE("command run: a plan file of another format, or of the old one, is refused with what to do", "[command]") {
+TEST_CASE("command run: a plan file of another format or of the old one is refused with what to do", "[command]") {
   Stack s;
   const std::string old_file = s.dir / "old.plan";
   REQUIRE(files::write_atomic(old_file, R"({"format_version": 1, "plan": {"changes": []}, "stack": {}})", 0600));
@@ -226,7 +226,7 @@ TEST_CASE("command run: a plan file of another format, or of the old one, is ref
   }
 }
 
-TEST_CASE("command run: refresh shows its progress on a terminal's stderr, drift on stdout", "[command]") {
+TEST_CASE("command run: refresh shows its progress on a terminal's stderr and drift on stdout", "[command]") {
   Stack s;
   {
     CommandRun r;

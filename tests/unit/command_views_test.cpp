@@ -80,7 +80,7 @@ struct Memory {
 
 }  // namespace
 
-TEST_CASE("plan view: colours by action and for data loss, none without colour", "[command]") {
+TEST_CASE("plan view: colours by action and for data loss and none without colour", "[command]") {
   auto p = every_action();
   const std::string coloured = views::render_plan(p, true);
   CHECK_THAT(coloured, Catch::Contains("\033[32m+\033[0m files.new"));
@@ -94,7 +94,7 @@ TEST_CASE("plan view: colours by action and for data loss, none without colour",
   CHECK_THAT(plain, Catch::Contains("  -/+ databases.main (replace)"));
 }
 
-TEST_CASE("plan view: the markdown summary masks secrets, warns of data loss, and cannot be broken out of", "[command]") {
+TEST_CASE("plan view: the markdown summary masks secrets and warns of data loss and cannot be broken out of", "[command]") {
   const std::string md = views::render_plan_markdown(every_action());
   CHECK_THAT(md, Catch::Contains("**2 to add, 1 to change, 2 to destroy.**"));
   CHECK_THAT(md, Catch::Contains("> :warning: **databases.main** holds data: replacing it loses the data in it."));
@@ -108,7 +108,7 @@ TEST_CASE("plan view: the markdown summary masks secrets, warns of data loss, an
   CHECK_THAT(md, Catch::EndsWith("````\n\n</details>\n"));
 }
 
-TEST_CASE("plan view: a long plan's details are folded; an empty plan says so", "[command]") {
+TEST_CASE("plan view: a long plan's details are folded and an empty plan says so", "[command]") {
   engine::Plan p;
   for (int i = 0; i < 11; ++i) p.changes.push_back(change("files.f" + std::to_string(i), engine::Action::Create));
   CHECK_THAT(views::render_plan_markdown(p), Catch::Contains("<details><summary>"));
@@ -116,7 +116,7 @@ TEST_CASE("plan view: a long plan's details are folded; an empty plan says so", 
         "### keel plan\n\nNo changes. The infrastructure matches the stack.\n");
 }
 
-TEST_CASE("plan view: refresh progress redraws one line on a terminal, plain lines elsewhere", "[command]") {
+TEST_CASE("plan view: refresh progress redraws one line on a terminal and plain lines elsewhere", "[command]") {
   {
     Memory err;
     views::RefreshProgress progress(err.f, true);
@@ -137,7 +137,7 @@ TEST_CASE("plan view: refresh progress redraws one line on a terminal, plain lin
   }
 }
 
-TEST_CASE("plan file: the whole plan comes back, sealed; another key cannot open it", "[command]") {
+TEST_CASE("plan file: the whole plan comes back sealed and another key cannot open it", "[command]") {
   keel::testing::TempDir dir("planfile");
   commands::PlanFile f;
   f.plan = every_action();
@@ -170,7 +170,7 @@ TEST_CASE("plan file: the whole plan comes back, sealed; another key cannot open
   CHECK_THAT(other.error().message(), Catch::Contains("cannot be opened with this state key"));
 }
 
-TEST_CASE("state views: outputs and resources, human and JSON, sensitive values masked", "[command]") {
+TEST_CASE("state views: outputs and resources as human and JSON with sensitive values masked", "[command]") {
   state::State st;
   st.serial = 4;
   st.lineage = "lin";
