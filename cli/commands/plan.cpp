@@ -50,9 +50,6 @@ int run_plan(Context& ctx, const PlanOptions& o) {
 void setup_plan(CLI::App& app, Context& ctx) {
   auto o = std::make_shared<PlanOptions>();
   auto* cmd = app.add_subcommand("plan", "show what apply would change");
-  cmd->description(
-      "Refreshes what state holds (unless --no-refresh), then shows what `keel apply` would create, change,\n"
-      "replace and delete. Changes nothing.");
   add_targets(*cmd, o->targets, "plan only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
   auto* destroy = cmd->add_flag("--destroy", o->destroy, "plan destroying everything (or the --target ones)");
   cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
@@ -65,7 +62,9 @@ void setup_plan(CLI::App& app, Context& ctx) {
   cmd->add_flag("--detailed-exitcode", o->detailed_exitcode, "exit 2 when there are changes");
   cmd->add_flag("--refresh,!--no-refresh", o->refresh, "read resources back first (default on)");
   cmd->add_option("--parallelism", o->parallelism, "provider reads in flight at once")->capture_default_str();
-  cmd->footer(help_footer({"keel plan",
+  cmd->footer(std::string("Refreshes what state holds (unless --no-refresh), then shows what `keel apply` would create, change,\n"
+      "replace and delete. Changes nothing.") + "\n\n" +
+              help_footer({"keel plan",
                            "keel plan --out release.plan        # then: keel apply release.plan",
                            "keel plan --format markdown > plan.md  # for a merge-request comment",
                            "keel plan --target servers.web --detailed-exitcode"},

@@ -27,8 +27,8 @@ struct NoOptions {};
 
 void setup_validate(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("validate", "check the stack and report every problem");
-  cmd->description("Every problem at once, each with file:line:column. Asks no provider and needs no state.");
-  cmd->footer(help_footer({"keel validate", "keel validate -f staging.yaml --json"},
+  cmd->footer(std::string("Every problem at once, each with file:line:column. Asks no provider and needs no state.") + "\n\n" +
+              help_footer({"keel validate", "keel validate -f staging.yaml --json"},
                           {{kExitOk, "the stack is valid"}, {kExitError, "the stack is not valid (the problems are listed)"}}));
   on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_validate(c); });
 }
