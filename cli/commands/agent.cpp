@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands/commands.h"
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/providers/ssh/remote_agent.h"
 #include "cli/ssh/hosts.h"
@@ -98,7 +99,7 @@ json to_json(const std::string& verb, const std::vector<HostResult>& results) {
   return {{"action", verb}, {"hosts", hosts}, {"summary", {{"ok", results.size() - failed}, {"failed", failed}}}};
 }
 
-void print_text(const std::vector<HostResult>& results) {
+void print_text(std::FILE* out, const std::vector<HostResult>& results) {
   size_t width = 4;
   for (const auto& r : results) width = std::max(width, r.address.size());
   for (const auto& r : results) {
@@ -108,26 +109,26 @@ void print_text(const std::vector<HostResult>& results) {
                            r.status.service.empty() ? "" : fmt::format(" ({})", r.status.service),
                            r.status.current ? ", this keel's version" : ", another version");
     if (!r.ok && !r.error.empty()) detail += fmt::format("{}{}", detail.empty() ? "" : ": ", r.error);
-    std::printf("%-*s  %-4s  %s\n", static_cast<int>(width), r.address.c_str(), r.ok ? "ok" : "FAIL", detail.c_str());
+    std::fprintf(out, "%-*s  %-4s  %s\n", static_cast<int>(width), r.address.c_str(), r.ok ? "ok" : "FAIL", detail.c_str());
   }
   size_t failed = 0;
   for (const auto& r : results) failed += r.ok ? 0 : 1;
-  std::printf("\n%zu host%s: %zu ok, %zu failed\n", results.size(), results.size() == 1 ? "" : "s",
+  std::fprintf(out, "\n%zu host%s: %zu ok, %zu failed\n", results.size(), results.size() == 1 ? "" : "s",
               results.size() - failed, failed);
 }
 
 }  // namespace
 
-int run_agent(const GlobalOptions& g, const AgentOptions& o) {
+int run_agent(Context& ctx, const AgentOptions& o) {
+  const GlobalOptions& g = ctx.global;
   if (o.verb != "install" && o.verb != "upgrade" && o.verb != "status")
-    return report_error(Error(ErrorCode::InvalidConfig, "keel agent: use install, upgrade or status"), g.json);
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, "keel agent: use install, upgrade or status"));
   auto saved = saved_state(g, "run keel apply first");
-  if (!saved) return report_error(saved.error(), g.json);
+  if (!saved) return report_error(ctx, saved.error());
   auto hosts = ssh::select_hosts(*saved, o.selectors);
-  if (!hosts) return report_error(hosts.error(), g.json);
+  if (!hosts) return report_error(ctx, hosts.error());
   if (hosts->empty())
-    return report_error(Error(ErrorCode::InvalidConfig, "no selected server is reached over SSH (provider: ssh)"),
-                        g.json);
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, "no selected server is reached over SSH (provider: ssh)"));
 
   std::vector<HostResult> results(hosts->size());
   std::atomic<size_t> next{0};
@@ -138,11 +139,33 @@ int run_agent(const GlobalOptions& g, const AgentOptions& o) {
   for (int i = 0; i < std::min<int>(std::max(1, o.forks), static_cast<int>(hosts->size())); ++i) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
 
-  if (g.json) std::printf("%s\n", to_json(o.verb, results).dump(2).c_str());
-  else print_text(results);
+  if (g.json) write(ctx.out, to_json(o.verb, results).dump(2) + "\n");
+  else print_text(ctx.out, results);
   for (const auto& r : results)
     if (!r.ok) return kExitError;
   return kExitOk;
+}
+
+void setup_agent(CLI::App& app, Context& ctx) {
+  auto* agent = app.add_subcommand("agent", "install, upgrade or look at keel-agent on servers reached over SSH");
+  const ExitCodeHelp codes = {{kExitOk, "every selected host is done (status: every agent answers)"},
+                              {kExitError, "a host failed, or bad flags"}};
+  agent->footer(help_footer({"keel agent install", "keel agent status servers.web", "keel agent upgrade all --forks 5"},
+                            codes));
+  const std::vector<std::pair<const char*, const char*>> verbs = {
+      {"install", "install or reinstall the agent, then wait for it"},
+      {"upgrade", "put this keel's agent binaries in place and restart it"},
+      {"status", "is it installed, running, this keel's version?"}};
+  for (const auto& [verb, what] : verbs) {
+    auto o = std::make_shared<AgentOptions>();
+    o->verb = verb;
+    auto* sub = agent->add_subcommand(verb, what);
+    sub->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (default: all)");
+    sub->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
+    sub->footer(help_footer({std::string("keel agent ") + verb, std::string("keel agent ") + verb + " servers.web --json"},
+                            codes));
+    on_chosen(*sub, ctx, o, run_agent);
+  }
 }
 
 }  // namespace keel::commands

@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "cli/commands/app.h"
 #include "cli/commands/interrupt_watch.h"
+#include "cli/commands/plan_file.h"
 #include "cli/commands/planning.h"
 #include "cli/views/render.h"
 #include "core/crypto.h"
@@ -15,112 +17,45 @@ namespace keel::commands {
 
 namespace {
 
-struct SavedPlan {
-  nlohmann::json doc;
-  std::vector<std::string> vars;
-};
-
-Result<nlohmann::json> read_plan_doc(const std::string& path) {
-  auto text = files::read_file(path);
-  if (!text) return fail(text.error());
-  try {
-    auto doc = nlohmann::json::parse(*text);
-    if (doc.value("format_version", 0) != 1 || !doc.contains("plan"))
-      return fail(ErrorCode::InvalidConfig, path + " is not a keel plan file");
-    return doc;
-  } catch (const nlohmann::json::exception& e) {
-    return fail(ErrorCode::InvalidConfig, path + " is not a keel plan file: " + e.what());
-  }
-}
-
 // Apply of a saved plan: only if the state and the stack are exactly as they
 // were, and planning again gives the same actions.
-Status check_saved_plan(const Workspace& ws, const nlohmann::json& doc, const engine::Plan& again,
-                        const std::string& path) {
-  const auto& saved = doc.at("plan");
+Status check_saved_plan(const Workspace& ws, const PlanFile& file, const engine::Plan& again, const std::string& path) {
+  const engine::Plan& saved = file.plan;
   // A state that did not exist yet at plan time gets its lineage when first
   // saved, so only serial 0 on both sides stands for "still empty".
-  bool both_new = saved.value("serial", -1L) == 0 && ws.state.serial == 0 && ws.state.resources.empty();
-  if (!both_new && saved.value("lineage", "") != ws.state.lineage)
+  bool both_new = saved.serial == 0 && ws.state.serial == 0 && ws.state.resources.empty();
+  if (!both_new && saved.lineage != ws.state.lineage)
     return fail(ErrorCode::Conflict, path + " was made for another state (lineage differs)");
-  if (saved.value("serial", -1L) != ws.state.serial)
+  if (saved.serial != ws.state.serial)
     return fail(ErrorCode::Conflict, "the state has changed since " + path + " was made (serial " +
-                                         std::to_string(saved.value("serial", -1L)) + ", now " +
-                                         std::to_string(ws.state.serial) + "); run `keel plan` again");
-  auto text = files::read_file(doc.at("stack").value("file", ""));
-  if (!text || crypto::sha256_hex(*text) != doc.at("stack").value("sha256", ""))
+                                         std::to_string(saved.serial) + ", now " + std::to_string(ws.state.serial) +
+                                         "); run `keel plan` again");
+  auto text = files::read_file(file.stack_file);
+  if (!text || crypto::sha256_hex(*text) != file.stack_sha256)
     return fail(ErrorCode::Conflict, "the stack file has changed since " + path + " was made; run `keel plan` again");
-  auto now = views::plan_to_json(again);
-  auto actions = [](const nlohmann::json& p) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& c : p.at("changes")) out.emplace_back(c.value("address", ""), c.value("action", ""));
+  auto actions = [](const engine::Plan& p) {
+    std::vector<std::pair<std::string, engine::Action>> out;
+    for (const auto& c : p.changes) out.emplace_back(c.address, c.action);
     return out;
   };
-  if (actions(now) != actions(saved))
+  if (actions(again) != actions(saved))
     return fail(ErrorCode::Conflict, "the infrastructure has changed since " + path + " was made; run `keel plan` again");
   return {};
 }
 
-// The --var values a saved plan was made with, sealed with the state key.
-Result<std::vector<std::string>> saved_vars(const nlohmann::json& doc, const std::string& stack_file,
-                                            const std::string& path) {
-  auto key = state::load_or_create_key(files::dirname(stack_file) + "/.keel/state.key");
-  if (!key) return fail(key.error());
-  auto raw = crypto::base64_decode(doc.value("sealed_vars", ""));
-  if (!raw) return fail(raw.error().with_context(path));
-  auto vars = crypto::open(*key, *raw, "plan");
-  if (!vars) return fail(ErrorCode::Conflict, path + ": cannot read its variables with this state key");
-  return nlohmann::json::parse(*vars).get<std::vector<std::string>>();
-}
-
-void print_summary(const engine::ApplyResult& r, const engine::Plan& plan, bool json, bool destroy,
-                   const state::State& state) {
-  auto n = plan.counts();
-  if (json) {
-    nlohmann::json event = {{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
-                            {"skipped", r.skipped}, {"errors", r.errors}, {"interrupted", r.interrupted},
-                            {"serial", state.serial},
-                            {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}};
-    std::printf("%s\n", event.dump().c_str());
-    return;
-  }
-  if (r.interrupted && r.failed == 0) {
-    std::printf("\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
-    return;
-  }
-  if (!r.ok()) {
-    std::printf("\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply", r.succeeded,
-                r.failed, r.skipped);
-    for (const auto& e : r.errors) std::fprintf(stderr, "Error: %s\n", e.c_str());
-    return;
-  }
-  if (destroy) std::printf("\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
-  else std::printf("\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change, n.destroy);
-  bool any = false;
-  for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
-    if (!any) std::printf("\nOutputs:\n\n");
-    any = true;
-    bool secret = state.sensitive_outputs.count(it.key()) > 0;
-    std::string v = secret ? std::string(views::kSensitive) + "  (keel output " + it.key() + ")"
-                           : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
-    std::printf("  %s = %s\n", it.key().c_str(), v.c_str());
-  }
-}
-
-int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, const ApplyOptions& o,
-            InterruptWatch& watch) {
+int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOptions& o, InterruptWatch& watch) {
   std::vector<std::string> touched;
   for (const auto& c : plan.changes)
     if (c.action != engine::Action::NoOp) touched.push_back(c.address);
   auto providers = ws.providers_for(touched);
-  if (!providers) return report_error(providers.error(), g.json);
-  views::ApplyView view(g.json);
+  if (!providers) return report_error(ctx, providers.error());
+  views::ApplyView view(ctx.global.json, ctx.out, ctx.err);
   engine::ApplyOptions options;
   options.parallelism = o.parallelism;
   options.project = ws.stack.project;
   options.interrupted = &watch.interrupted();
-  watch.graceful([] {
-    std::fprintf(stderr, "\nInterrupt received: the changes in flight finish and are saved; nothing new starts. "
+  watch.graceful([err = ctx.err] {
+    std::fprintf(err, "\nInterrupt received: the changes in flight finish and are saved; nothing new starts. "
                          "Press Ctrl-C again to stop at once.\n");
   });
   engine::ApplyResult result;
@@ -128,9 +63,9 @@ int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, con
   // changes at the new addresses must never be replayed onto a state.json
   // that still holds the old ones.
   if (!plan.moved.empty() && !touched.empty())
-    if (auto s = ws.store->save(ws.state); !s) return report_error(s.error().with_context("save the moves"), g.json);
+    if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error().with_context("save the moves"));
   if (!touched.empty()) {
-    if (auto s = ws.store->begin(ws.state); !s) return report_error(s.error(), g.json);
+    if (auto s = ws.store->begin(ws.state); !s) return report_error(ctx, s.error());
     result = engine::apply_plan(plan, &ws.config, ws.state, *ws.store, *providers, view, options);
   }
   if (o.targets.empty() && !o.destroy) {
@@ -139,8 +74,8 @@ int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, con
     ws.state.outputs = nlohmann::json::object();
     ws.state.sensitive_outputs.clear();
   }
-  if (auto s = ws.store->save(ws.state); !s) return report_error(s.error().with_context("save state"), g.json);
-  print_summary(result, plan, g.json, o.destroy, ws.state);
+  if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error().with_context("save state"));
+  view.summary(result, plan, o.destroy, ws.state);
   if (result.interrupted && result.failed == 0) return kExitInterrupted;
   if (result.ok()) return kExitOk;
   return result.succeeded > 0 ? kExitPartiallyApplied : kExitError;
@@ -148,66 +83,112 @@ int execute(Workspace& ws, const engine::Plan& plan, const GlobalOptions& g, con
 
 }  // namespace
 
-int run_apply(const GlobalOptions& given, const ApplyOptions& given_options) {
+// The saved plan's request replaces the flags: what was planned is what is
+// applied. Refused with -f naming another stack file.
+Result<PlanFile> load_saved_plan(Context& ctx, GlobalOptions& g, ApplyOptions& o) {
+  // As Terraform: a saved plan already holds its replacements.
+  if (!o.replace.empty())
+    return fail(ErrorCode::InvalidConfig, "--replace cannot be used with a saved plan; pass it to `keel plan --out` instead");
+  auto header = read_plan_file_header(o.plan_file);
+  if (!header) return header;
+  if (ctx.global.file_given && files::absolute(g.file, ".") != header->stack_file)
+    return fail(ErrorCode::Conflict, fmt::format("{} was made for the stack file {}, not {}; apply it without -f, or plan {} again",
+                                                 o.plan_file, header->stack_file, g.file, g.file));
+  auto key = plan_key(header->stack_file);
+  if (!key) return fail(key.error().with_context(o.plan_file));
+  auto file = read_plan_file(o.plan_file, *key);
+  if (!file) return file;
+  o.targets = file->targets;
+  o.replace = file->replace;
+  o.refresh = file->refresh;
+  o.destroy = file->destroy;
+  g.file = file->stack_file;
+  g.vars = file->vars;
+  return file;
+}
+
+int run_apply(Context& ctx, const ApplyOptions& given_options) {
   InterruptWatch watch;  // before any thread starts (interrupt_watch.h)
-  GlobalOptions g = given;
+  GlobalOptions g = ctx.global;
   ApplyOptions o = given_options;
-  std::optional<nlohmann::json> saved;
+  std::optional<PlanFile> saved;
   if (!o.plan_file.empty()) {
-    // As Terraform: a saved plan already holds its replacements.
-    if (!o.replace.empty())
-      return report_error(Error(ErrorCode::InvalidConfig,
-                                "--replace cannot be used with a saved plan; pass it to `keel plan --out` instead"),
-                          g.json);
-    auto doc = read_plan_doc(o.plan_file);
-    if (!doc) return report_error(doc.error(), g.json);
-    saved = *doc;
-    const std::string planned_for = doc->at("stack").value("file", "");
-    if (g.file_given && files::absolute(g.file, ".") != planned_for)
-      return report_error(Error(ErrorCode::Conflict, fmt::format("{} was made for the stack file {}, not {}; apply it "
-                                                                 "without -f, or plan {} again",
-                                                                 o.plan_file, planned_for, g.file, g.file)),
-                          g.json);
-    o.targets = doc->value("targets", std::vector<std::string>{});
-    o.replace = doc->value("replace", std::vector<std::string>{});
-    o.refresh = doc->value("refresh", true);
-    o.destroy = doc->value("destroy", false);
-    g.file = doc->at("stack").value("file", g.file);
+    auto file = load_saved_plan(ctx, g, o);
+    if (!file) return report_error(ctx, file.error());
+    saved = std::move(*file);
   }
-  if (saved) {
-    auto vars = saved_vars(*saved, g.file, o.plan_file);
-    if (!vars) return report_error(vars.error(), g.json);
-    g.vars = std::move(*vars);
-  }
-  auto ws = Workspace::open(g, o.destroy ? "keel destroy" : "keel apply", true);
-  if (!ws) return report_error(ws.error(), g.json);
-  if (saved) {
-    const std::string project = saved->at("stack").value("project", (*ws)->stack.project);
-    if (project != (*ws)->stack.project)
-      return report_error(Error(ErrorCode::Conflict,
-                                fmt::format("{} was made for project `{}`, and {} now declares project `{}`; run "
-                                            "`keel plan` again",
-                                            o.plan_file, project, g.file, (*ws)->stack.project)),
-                          g.json);
-  }
+  auto ws = Workspace::open(ctx, g, o.destroy ? "keel destroy" : "keel apply", true);
+  if (!ws) return report_error(ctx, ws.error());
+  if (saved && saved->project != (*ws)->stack.project)
+    return report_error(ctx, Error(ErrorCode::Conflict,
+                                   fmt::format("{} was made for project `{}`, and {} now declares project `{}`; run "
+                                               "`keel plan` again",
+                                               o.plan_file, saved->project, g.file, (*ws)->stack.project)));
+  // The plan step shows progress and drift as `keel plan` does; under
+  // --json the events below are the document, so the plan is not printed.
+  auto view = views::make_plan_view(ctx.global.json ? views::PlanFormat::Json : views::PlanFormat::Human, streams_of(ctx));
   PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism, o.replace};
-  auto plan = make_workspace_plan(**ws, request, g.json);
-  if (!plan) return report_error(plan.error(), g.json);
+  auto plan = make_workspace_plan(**ws, request, *view, ctx.err);
+  if (!plan) return report_error(ctx, plan.error());
   if (saved) {
-    if (auto s = check_saved_plan(**ws, *saved, *plan, o.plan_file); !s) return report_error(s.error(), g.json);
+    if (auto s = check_saved_plan(**ws, *saved, *plan, o.plan_file); !s) return report_error(ctx, s.error());
   } else {
-    if (!g.json) std::printf("%s", views::render_plan(*plan).c_str());
+    if (!ctx.global.json) view->plan(*plan);
     if (plan->has_changes() && !o.auto_approve) {
-      if (!isatty(STDIN_FILENO))
-        return report_error(Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"), g.json);
-      if (!confirm(o.destroy ? "Do you really want to destroy all these resources?"
-                             : "Do you want to perform these actions?")) {
-        std::printf("Cancelled; nothing was changed.\n");
+      if (!ctx.in_is_tty)
+        return report_error(ctx, Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"));
+      if (!confirm(ctx, o.destroy ? "Do you really want to destroy all these resources?"
+                                  : "Do you want to perform these actions?")) {
+        write(ctx.out, "Cancelled; nothing was changed.\n");
         return kExitError;
       }
     }
   }
-  return execute(**ws, *plan, g, o, watch);
+  return execute(ctx, **ws, *plan, o, watch);
+}
+
+namespace {
+
+const ExitCodeHelp kApplyExitCodes = {
+    {kExitOk, "success: everything planned was applied (or there was nothing to do)"},
+    {kExitError, "error: invalid stack or flags, refused plan file or approval, nothing applied"},
+    {kExitLocked, "the state is locked by another keel (the message names it)"},
+    {kExitPartiallyApplied, "partially applied: some changes were made, then one failed"},
+    {kExitInterrupted, "interrupted (Ctrl-C, SIGTERM): the changes in flight finished and were saved"}};
+
+void add_apply_flags(CLI::App& cmd, ApplyOptions& o) {
+  cmd.add_flag("--auto-approve", o.auto_approve, "do not ask for confirmation");
+  cmd.add_flag("--refresh,!--no-refresh", o.refresh, "read resources back first (default on)");
+  cmd.add_option("--parallelism", o.parallelism, "changes in flight at once")->capture_default_str();
+}
+
+}  // namespace
+
+void setup_apply(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<ApplyOptions>();
+  auto* cmd = app.add_subcommand("apply", "make the infrastructure match the stack");
+  cmd->add_option("plan_file", o->plan_file, "a plan saved by `keel plan --out`")->type_name("PLAN_FILE");
+  add_targets(*cmd, o->targets, "apply only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
+  cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
+      ->type_name("ADDR");
+  add_apply_flags(*cmd, *o);
+  cmd->footer(std::string("Plans, shows the plan and asks (on a terminal; elsewhere --auto-approve or a saved plan), then applies.\n"
+      "With PLAN_FILE, applies exactly that saved plan, and refuses it if the state, the stack or the\n"
+      "infrastructure changed since.") + "\n\n" +
+              help_footer({"keel apply", "keel apply --auto-approve --target servers.web", "keel apply release.plan"},
+                          kApplyExitCodes));
+  on_chosen(*cmd, ctx, o, run_apply);
+}
+
+void setup_destroy(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<ApplyOptions>();
+  o->destroy = true;
+  auto* cmd = app.add_subcommand("destroy", "delete everything in state, dependents first");
+  add_targets(*cmd, o->targets,
+              "destroy only ADDR and what depends on it (repeatable; files.a covers files.a[i])");
+  add_apply_flags(*cmd, *o);
+  cmd->footer(help_footer({"keel destroy", "keel destroy --target files.tmp --auto-approve"}, kApplyExitCodes));
+  on_chosen(*cmd, ctx, o, run_apply);
 }
 
 }  // namespace keel::commands

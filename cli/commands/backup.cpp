@@ -17,6 +17,7 @@
 
 #include "agent/dr/restore_target.h"
 #include "cli/agents/client.h"
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/state/file_store.h"
 #include "cli/views/backup_view.h"
@@ -25,15 +26,6 @@
 #include "core/http_client.h"
 
 namespace keel::commands {
-
-const char* backup_exit_code_help() {
-  return "Exit codes (keel backup, restore, drill):\n"
-         "  0    the run succeeded (a drill: its verification passed too)\n"
-         "  1    the run failed (its error is printed), the agent could not be asked, or a restore\n"
-         "       was not approved (cancelled, or no terminal and no --auto-approve)\n"
-         "  2    usage or configuration error: bad flags, no state, unknown job\n"
-         "  130  interrupted: the run goes on in the agent\n";
-}
 
 namespace {
 
@@ -68,13 +60,13 @@ class InterruptGuard {
   struct sigaction old_int_ {}, old_term_ {};
 };
 
-int usage_error(const Error& e, bool json) {
-  report_error(e, json);
+int usage_error(Context& ctx, const Error& e) {
+  report_error(ctx, e);
   return kBackupUsage;
 }
 
-int run_error(const Error& e, bool json) {
-  report_error(e, json);
+int run_error(Context& ctx, const Error& e) {
+  report_error(ctx, e);
   // The agent not knowing a job the state names: the stack and the agent
   // are out of step, which `keel apply` fixes.
   return e.code() == ErrorCode::NotFound ? kBackupUsage : kBackupFailed;
@@ -120,20 +112,20 @@ Result<JobHost> find_job(const state::State& s, const std::string& name) {
 }
 
 // One line on stderr, redrawn in place.
-void draw(const std::string& line) {
-  std::fprintf(stderr, "\r%s\033[K", line.c_str());
-  std::fflush(stderr);
+void draw(std::FILE* err, const std::string& line) {
+  std::fprintf(err, "\r%s\033[K", line.c_str());
+  std::fflush(err);
 }
 
 // Polls the run until it ends. A few failed polls in a row are borne (an
 // agent busy at the moment); more end the follow with the last error.
-Result<agents::JobRun> follow(agents::AgentClient& client, agents::JobRun run, bool progress) {
+Result<agents::JobRun> follow(agents::AgentClient& client, agents::JobRun run, std::FILE* progress) {
   const auto started = std::chrono::steady_clock::now();
   int failures = 0;
   while (run.running()) {
     if (progress) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      draw(views::progress_line(run, elapsed));
+      draw(progress, views::progress_line(run, elapsed));
     }
     std::this_thread::sleep_for(kPollInterval);
     if (g_interrupted) break;
@@ -142,23 +134,23 @@ Result<agents::JobRun> follow(agents::AgentClient& client, agents::JobRun run, b
       run = std::move(*next);
       failures = 0;
     } else if (++failures >= kPollFailuresAllowed) {
-      if (progress) draw("");
+      if (progress) draw(progress, "");
       return fail(next.error().with_context(fmt::format("following run {} of `{}`", run.id, run.job)));
     }
   }
-  if (progress) draw("");
+  if (progress) draw(progress, "");
   return run;
 }
 
-int report_run(const agents::JobRun& run, bool json) {
+int report_run(Context& ctx, const agents::JobRun& run) {
   const bool passed = views::run_passed(run);
-  if (json) {
-    std::printf("%s\n", run.raw.dump(2).c_str());
-    if (!passed) std::fprintf(stderr, "Error: %s\n", views::run_summary(run).c_str());
+  if (ctx.global.json) {
+    std::fprintf(ctx.out, "%s\n", run.raw.dump(2).c_str());
+    if (!passed) std::fprintf(ctx.err, "Error: %s\n", views::run_summary(run).c_str());
   } else if (passed) {
-    std::printf("%s\n", views::run_summary(run).c_str());
+    std::fprintf(ctx.out, "%s\n", views::run_summary(run).c_str());
   } else {
-    std::fprintf(stderr, "Error: %s\n", views::run_summary(run).c_str());
+    std::fprintf(ctx.err, "Error: %s\n", views::run_summary(run).c_str());
   }
   return passed ? kBackupOk : kBackupFailed;
 }
@@ -171,51 +163,51 @@ agents::ClientOptions client_options() {
 }
 
 // Starts ACTION of the job and follows the run to its end.
-int start_and_follow(const GlobalOptions& g, const JobHost& host, const std::string& action, const json& body) {
+int start_and_follow(Context& ctx, const JobHost& host, const std::string& action, const json& body) {
   http::CurlHttpClient transport;
   agents::AgentClient client(transport, host.endpoint, client_options());
   auto started = client.start_run(host.job, action, body);
-  if (!started) return run_error(started.error().with_context(fmt::format("{} of `{}` on {}", action, host.job, host.server)), g.json);
-  const bool progress = ::isatty(STDERR_FILENO) == 1;
-  if (!g.json) std::fprintf(stderr, "Started %s %s of `%s` on %s\n", started->kind.c_str(), started->id.c_str(),
+  if (!started) return run_error(ctx, started.error().with_context(fmt::format("{} of `{}` on {}", action, host.job, host.server)));
+  std::FILE* progress = ctx.err_is_tty ? ctx.err : nullptr;
+  if (!ctx.global.json) std::fprintf(ctx.err, "Started %s %s of `%s` on %s\n", started->kind.c_str(), started->id.c_str(),
                             host.job.c_str(), host.server.c_str());
   InterruptGuard guard;
   auto finished = follow(client, std::move(*started), progress);
-  if (!finished) return run_error(finished.error(), g.json);
+  if (!finished) return run_error(ctx, finished.error());
   if (finished->running()) {  // interrupted
-    std::fprintf(stderr, "Interrupted: run %s goes on in the agent of %s.\n", finished->id.c_str(), host.server.c_str());
+    std::fprintf(ctx.err, "Interrupted: run %s goes on in the agent of %s.\n", finished->id.c_str(), host.server.c_str());
     return 130;
   }
-  return report_run(*finished, g.json);
+  return report_run(ctx, *finished);
 }
 
-int list_backups(const GlobalOptions& g, const JobHost& host) {
+int list_backups(Context& ctx, const JobHost& host) {
   http::CurlHttpClient transport;
   agents::AgentClient client(transport, host.endpoint, client_options());
   auto answer = client.backups(host.job);
-  if (!answer) return run_error(answer.error().with_context(fmt::format("backups of `{}` on {}", host.job, host.server)), g.json);
+  if (!answer) return run_error(ctx, answer.error().with_context(fmt::format("backups of `{}` on {}", host.job, host.server)));
   const json& manifests = (*answer)["backups"];
-  if (g.json) {
-    std::printf("%s\n", json({{"job", host.job}, {"server", host.server}, {"backups", manifests}}).dump(2).c_str());
+  if (ctx.global.json) {
+    std::fprintf(ctx.out, "%s\n", json({{"job", host.job}, {"server", host.server}, {"backups", manifests}}).dump(2).c_str());
     return kBackupOk;
   }
-  std::fputs(views::render_backups(manifests, std::chrono::system_clock::now()).c_str(), stdout);
+  std::fputs(views::render_backups(manifests, std::chrono::system_clock::now()).c_str(), ctx.out);
   return kBackupOk;
 }
 
-int export_key(const GlobalOptions& g) {
+int export_key(Context& ctx) {
+  const GlobalOptions& g = ctx.global;
   auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
-  if (!s) return usage_error(s.error(), g.json);
+  if (!s) return usage_error(ctx, s.error());
   const std::string key = state::find_backup_key(*s);
   if (key.empty())
-    return usage_error(Error(ErrorCode::NotFound, "this stack has no backup key yet: keel makes it at the first "
-                                                  "`keel apply` of a stack with `backups:`"),
-                       g.json);
-  std::fprintf(stderr,
+    return usage_error(ctx, Error(ErrorCode::NotFound, "this stack has no backup key yet: keel makes it at the first "
+                                                  "`keel apply` of a stack with `backups:`"));
+  std::fprintf(ctx.err,
                "Warning: keep this key safe, and apart from the backups. Without it nobody, keel included, can "
                "read or restore them.\n");
-  if (g.json) std::printf("%s\n", json({{"backup_key", key}}).dump().c_str());
-  else std::printf("%s\n", key.c_str());
+  if (ctx.global.json) std::fprintf(ctx.out, "%s\n", json({{"backup_key", key}}).dump().c_str());
+  else std::fprintf(ctx.out, "%s\n", key.c_str());
   return kBackupOk;
 }
 
@@ -254,7 +246,7 @@ Status check_target(const JobHost& host, const std::string& to) {
 
 // keel restore overwrites what is there: it says what, and a person says
 // yes; without a terminal, --auto-approve says it.
-Status approve_restore(const JobHost& host, const BackupOptions& o) {
+Status approve_restore(Context& ctx, const JobHost& host, const BackupOptions& o) {
   if (o.auto_approve) return {};
   std::string backup = o.snapshot.empty() ? "the newest backup" : "backup " + o.snapshot;
   http::CurlHttpClient transport;
@@ -266,38 +258,91 @@ Status approve_restore(const JobHost& host, const BackupOptions& o) {
         backup = fmt::format("backup {} (taken {})", m.value("id", "?"), m.value("finished", m.value("started", "?")));
   }
   const std::string target = restore_target(host, o.to);
-  if (!::isatty(STDIN_FILENO))
+  if (!ctx.in_is_tty)
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("keel restore {} would overwrite {} with {}; not on a terminal, so nobody can approve: "
                             "pass --auto-approve",
                             host.job, target, backup));
-  std::printf("keel restore %s (on %s):\n  from  %s\n  into  %s\n  Whatever is there now is replaced.\n",
+  std::fprintf(ctx.out, "keel restore %s (on %s):\n  from  %s\n  into  %s\n  Whatever is there now is replaced.\n",
               host.job.c_str(), host.server.c_str(), backup.c_str(), target.c_str());
-  if (!confirm("Do you want to restore?")) return fail(ErrorCode::InvalidConfig, "cancelled; nothing was restored");
+  if (!confirm(ctx, "Do you want to restore?")) return fail(ErrorCode::InvalidConfig, "cancelled; nothing was restored");
   return {};
 }
 
 }  // namespace
 
-int run_backup(const GlobalOptions& g, const BackupOptions& o) {
-  if (o.action == "key-export") return export_key(g);
+int run_backup(Context& ctx, const BackupOptions& o) {
+  const GlobalOptions& g = ctx.global;
+  if (o.action == "key-export") return export_key(ctx);
   auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
-  if (!s) return usage_error(s.error(), g.json);
+  if (!s) return usage_error(ctx, s.error());
   auto host = find_job(*s, o.job);
-  if (!host) return usage_error(host.error(), g.json);
-  if (o.action == "list") return list_backups(g, *host);
+  if (!host) return usage_error(ctx, host.error());
+  if (o.action == "list") return list_backups(ctx, *host);
   json body = json::object();
   if (o.action == "restore") {
-    if (auto checked = check_target(*host, o.to); !checked) return usage_error(checked.error(), g.json);
+    if (auto checked = check_target(*host, o.to); !checked) return usage_error(ctx, checked.error());
     // Not approved is a refusal like apply's (exit 1), not a usage error.
-    if (auto approved = approve_restore(*host, o); !approved) {
-      report_error(approved.error(), g.json);
+    if (auto approved = approve_restore(ctx, *host, o); !approved) {
+      report_error(ctx, approved.error());
       return kBackupFailed;
     }
     if (!o.snapshot.empty()) body["snapshot"] = o.snapshot;
     if (!o.to.empty()) body["to"] = o.to;
   }
-  return start_and_follow(g, *host, o.action, body);
+  return start_and_follow(ctx, *host, o.action, body);
+}
+
+namespace {
+
+const ExitCodeHelp kBackupExitCodes = {
+    {kBackupOk, "the run succeeded (a drill: its verification passed too)"},
+    {kBackupFailed, "the run failed (its error is printed), the agent could not be asked, or a restore was not "
+                    "approved (answered no, or no terminal and no --auto-approve)"},
+    {kBackupUsage, "usage or configuration error: bad flags, a --to that is not a target of the job's kind, no state, "
+                   "unknown job"},
+    {130, "interrupted: the run goes on in the agent"}};
+
+// A leaf command of the backup family: `action` with the job NAME (or none).
+CLI::App* backup_command(CLI::App& parent, Context& ctx, const char* name, const char* what, const char* action,
+                         const std::vector<std::string>& examples, std::shared_ptr<BackupOptions> o = nullptr) {
+  if (!o) o = std::make_shared<BackupOptions>();
+  o->action = action;
+  auto* cmd = parent.add_subcommand(name, what);
+  if (std::string(action) != "key-export") cmd->add_option("name", o->job, "the job, as named under `backups:`")->required();
+  cmd->footer(help_footer(examples, kBackupExitCodes));
+  on_chosen(*cmd, ctx, o, run_backup, kBackupUsage);
+  return cmd;
+}
+
+}  // namespace
+
+void setup_backup(CLI::App& app, Context& ctx) {
+  auto* backup = app.add_subcommand("backup", "run, list and prune a backup job; export the backup key");
+  backup->preparse_callback([&ctx](std::size_t) { ctx.usage_exit = kBackupUsage; });
+  backup->footer(help_footer({"keel backup run nightly", "keel backup list nightly", "keel backup key export"},
+                             kBackupExitCodes));
+  backup_command(*backup, ctx, "run", "back up now and follow the run", "run", {"keel backup run nightly"});
+  backup_command(*backup, ctx, "list", "the job's backups, newest first", "list", {"keel backup list nightly --json"});
+  backup_command(*backup, ctx, "prune", "apply the job's retention now", "prune", {"keel backup prune nightly"});
+  auto* key = backup->add_subcommand("key", "the stack's backup encryption key");
+  key->preparse_callback([&ctx](std::size_t) { ctx.usage_exit = kBackupUsage; });
+  key->footer(help_footer({"keel backup key export > backup.key"}, kBackupExitCodes));
+  backup_command(*key, ctx, "export", "print the key (base64) for safekeeping", "key-export",
+                 {"keel backup key export > backup.key"});
+
+  auto restore = std::make_shared<BackupOptions>();
+  auto* restore_cmd = backup_command(app, ctx, "restore", "restore a backup of the job and follow the run", "restore",
+                                     {"keel restore nightly", "keel restore nightly --snapshot 20260101T020000Z --to scratch_db",
+                                      "keel restore nightly --auto-approve"},
+                                     restore);
+  restore_cmd->add_option("--snapshot", restore->snapshot, "the backup to restore (default: the newest)")->type_name("ID");
+  restore_cmd->add_option("--to", restore->to,
+                          "another target: a database name, a cache's host:port, a directory (files: required)")
+      ->type_name("TARGET");
+  restore_cmd->add_flag("--auto-approve", restore->auto_approve, "do not ask before overwriting the target");
+  backup_command(app, ctx, "drill", "restore the newest backup into a scratch target and verify it", "drill",
+                 {"keel drill nightly"});
 }
 
 }  // namespace keel::commands

@@ -1,13 +1,16 @@
 #pragma once
-// The commands, as plain functions: cli/main.cpp maps flags onto these
-// option structs and the returned code onto the process exit code. Tests
-// call them in-process. Each returns an exit code from exit_codes.h.
+// The commands, as plain functions of a Context (context.h) and their
+// options: each command's file declares its flags (setup_NAME, app.h) and
+// runs it (run_NAME); tests call both in-process
+// (tests/unit/command_*_test.cpp). Each returns its exit code.
 
 #include <map>
 #include <string>
 #include <vector>
 
 namespace keel::commands {
+
+struct Context;
 
 // One table for every command, stable from keel 0.1 on (docs/cli.md).
 enum ExitCode : int {
@@ -24,18 +27,20 @@ struct GlobalOptions {
   bool file_given = false;  // -f was on the command line (not the default)
   std::vector<std::string> vars;  // "name=value"
   bool json = false;
+  bool no_color = false;
 };
 
 struct PlanOptions {
   std::vector<std::string> targets;
   std::vector<std::string> replace;  // replace these even when unchanged
   std::string out;          // write the plan here
+  std::string format;       // human (default), json (as --json) or markdown
   bool detailed_exitcode = false;
   bool refresh = true;
   bool destroy = false;
   int parallelism = 10;
 };
-int run_plan(const GlobalOptions& g, const PlanOptions& o);
+int run_plan(Context& ctx, const PlanOptions& o);
 
 struct ApplyOptions {
   std::vector<std::string> targets;
@@ -46,30 +51,38 @@ struct ApplyOptions {
   bool destroy = false;     // `keel destroy`
   int parallelism = 10;
 };
-int run_apply(const GlobalOptions& g, const ApplyOptions& o);
+int run_apply(Context& ctx, const ApplyOptions& o);
 
 struct RefreshOptions {
   std::vector<std::string> targets;
   int parallelism = 10;
 };
-int run_refresh(const GlobalOptions& g, const RefreshOptions& o);
+int run_refresh(Context& ctx, const RefreshOptions& o);
 
-int run_validate(const GlobalOptions& g);
-int run_schema(const GlobalOptions& g);
-int run_graph(const GlobalOptions& g);
+int run_validate(Context& ctx);
+int run_schema(Context& ctx);
+int run_graph(Context& ctx);
+
+// keel show PLANFILE [--format human|json|markdown]: a saved plan, as
+// `keel plan` printed it.
+struct ShowOptions {
+  std::string plan_file;
+  std::string format;  // as PlanOptions::format
+};
+int run_show(Context& ctx, const ShowOptions& o);
 
 struct OutputOptions {
   std::string name;
   bool raw = false;
 };
-int run_output(const GlobalOptions& g, const OutputOptions& o);
+int run_output(Context& ctx, const OutputOptions& o);
 
 struct StateOptions {
   std::string verb;       // list, show, rm, mv, import, rebind
   std::vector<std::string> args;
   bool auto_approve = false;  // rm: do not ask before forgetting resources that still exist
 };
-int run_state(const GlobalOptions& g, const StateOptions& o);
+int run_state(Context& ctx, const StateOptions& o);
 
 // keel health [--watch [SECONDS]] [--target ADDR]...: asks every agent in
 // the state for its checks. Its exit codes are Nagios's (HealthExit), not
@@ -85,7 +98,7 @@ struct HealthOptions {
   bool watch = false;
   int interval = 2;                  // --watch SECONDS between rounds
 };
-int run_health(const GlobalOptions& g, const HealthOptions& o);
+int run_health(Context& ctx, const HealthOptions& o);
 
 // keel backup run|list|prune NAME, keel backup key export, keel restore
 // NAME [--snapshot ID] [--to TARGET], keel drill NAME: the agent of the
@@ -103,7 +116,7 @@ struct BackupOptions {
   std::string to;        // restore: another target (default: the original)
   bool auto_approve = false;  // restore: do not ask before overwriting the target
 };
-int run_backup(const GlobalOptions& g, const BackupOptions& o);
+int run_backup(Context& ctx, const BackupOptions& o);
 
 // keel exec SELECTOR... -- COMMAND: COMMAND run over SSH on every selected
 // host, --forks at a time. Exit 0 when every host ran it and it exited 0,
@@ -115,7 +128,7 @@ struct ExecOptions {
   bool group = false;                  // each host's output together when it ends
   int timeout = 0;                     // seconds for each host's command; 0: none
 };
-int run_exec(const GlobalOptions& g, const ExecOptions& o);
+int run_exec(Context& ctx, const ExecOptions& o);
 
 // keel deploy APP [--rollback]: the app of the stack's `apps:` rolled out
 // over SSH batch by batch, gated on the hosts' agents' checks; a failed
@@ -126,7 +139,7 @@ struct DeployOptions {
   std::string app;
   bool rollback = false;  // every host back to the release before its current one
 };
-int run_deploy(const GlobalOptions& g, const DeployOptions& o);
+int run_deploy(Context& ctx, const DeployOptions& o);
 
 // keel agent install|upgrade|status [SELECTOR...]: keel-agent on servers
 // reached over SSH (provider: ssh), from what the state records. Exit 0
@@ -136,17 +149,10 @@ struct AgentOptions {
   std::vector<std::string> selectors;  // none: every server reached over SSH
   int forks = 20;                      // hosts at once
 };
-int run_agent(const GlobalOptions& g, const AgentOptions& o);
+int run_agent(Context& ctx, const AgentOptions& o);
 
 // Asks `question` on the terminal ("Only 'yes' will be accepted"); false
 // when the answer is anything else, or when stdin is not a terminal.
-bool confirm(const std::string& question);
-
-// The exit-code table as printed in `keel --help`.
-const char* exit_code_help();
-// keel health's own table.
-const char* health_exit_code_help();
-// keel backup's, restore's and drill's.
-const char* backup_exit_code_help();
+bool confirm(Context& ctx, const std::string& question);
 
 }  // namespace keel::commands

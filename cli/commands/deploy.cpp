@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/config/apps.h"
 #include "cli/deploy/artifact.h"
@@ -119,10 +120,11 @@ struct RemoveOnExit {
 
 }  // namespace
 
-int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
+int run_deploy(Context& ctx, const DeployOptions& o) {
+  const GlobalOptions& g = ctx.global;
   const std::string command = fmt::format("keel deploy {}{}", o.app, o.rollback ? " --rollback" : "");
-  auto ws = Workspace::open(g, command, false);
-  if (!ws) return report_error(ws.error(), g.json);
+  auto ws = Workspace::open(ctx, g, command, false);
+  if (!ws) return report_error(ctx, ws.error());
   config::Configuration& config = (*ws)->config;
   const config::AppBlock* app = config::find_app((*ws)->stack, o.app);
   if (!app) {
@@ -132,23 +134,21 @@ int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
     if (hint.empty())
       hint = names.empty() ? std::string("the stack has no `apps:`")
                            : fmt::format("the stack's apps: {}", fmt::join(names, ", "));
-    return report_error(Error(ErrorCode::InvalidConfig, fmt::format("no app `{}` in {}; {}", o.app, g.file, hint)),
-                        g.json);
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, fmt::format("no app `{}` in {}; {}", o.app, g.file, hint)));
   }
   auto spec = resolve_app(config, *app);
-  if (!spec) return report_error(spec.error(), g.json);
+  if (!spec) return report_error(ctx, spec.error());
 
   const std::string& work_dir = (*ws)->work_dir;
   auto saved = saved_state(g, "run `keel apply` to create the servers first");
-  if (!saved) return report_error(saved.error(), g.json);
+  if (!saved) return report_error(ctx, saved.error());
   auto hosts = app_hosts(config, *app, *saved);
-  if (!hosts) return report_error(hosts.error(), g.json);
+  if (!hosts) return report_error(ctx, hosts.error());
 
-  if (auto s = files::make_dirs(work_dir, 0755); !s) return report_error(s.error(), g.json);
+  if (auto s = files::make_dirs(work_dir, 0755); !s) return report_error(ctx, s.error());
   auto lock = files::FileLock::acquire(deploy::lock_path(work_dir, app->name), command);
   if (!lock)
-    return report_error(lock.error().with_context(fmt::format("another rollout of `{}` is running", app->name)),
-                        g.json);
+    return report_error(ctx, lock.error().with_context(fmt::format("another rollout of `{}` is running", app->name)));
 
   const auto started = std::chrono::system_clock::now();
   deploy::RolloutOptions options;
@@ -157,9 +157,9 @@ int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
   RemoveOnExit packed;
   if (!o.rollback) {
     auto path = artifact_path(config, *app);
-    if (!path) return report_error(path.error(), g.json);
+    if (!path) return report_error(ctx, path.error());
     auto prepared = deploy::prepare_artifact(*path, work_dir + "/tmp", packed.path);
-    if (!prepared) return report_error(prepared.error().with_context(fmt::format("app `{}`", app->name)), g.json);
+    if (!prepared) return report_error(ctx, prepared.error().with_context(fmt::format("app `{}`", app->name)));
     artifact = std::move(*prepared);
     options.artifact = &artifact;
     options.release = deploy::release_id(started, artifact.sha256);
@@ -173,7 +173,7 @@ int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
   agent_options.timeout = std::chrono::milliseconds(60'000);
   agent_options.attempts = 2;
   deploy::SshFleet fleet(std::move(*hosts), transport, agent_options);
-  views::DeployProgress progress(stdout, artifact.size);
+  views::DeployProgress progress(ctx.out, artifact.size);
   if (!g.json) options.observer = &progress;
 
   const deploy::RolloutResult result = deploy::run_rollout(*spec, addresses, fleet, options);
@@ -184,26 +184,39 @@ int run_deploy(const GlobalOptions& g, const DeployOptions& o) {
   if (g.json) {
     auto doc = views::rollout_to_json(result);
     if (!record_problem.empty()) doc["warnings"] = {fmt::format("not recorded: {}", record_problem)};
-    std::printf("%s\n", doc.dump(2).c_str());
+    std::fprintf(ctx.out, "%s\n", doc.dump(2).c_str());
   } else {
-    std::fputs(views::render_rollout(result).c_str(), stdout);
+    std::fputs(views::render_rollout(result).c_str(), ctx.out);
     if (result.ok) {
       if (o.rollback)
-        std::printf("\nRolled %s back on %zu host%s.\n", app->name.c_str(), result.hosts.size(),
+        std::fprintf(ctx.out, "\nRolled %s back on %zu host%s.\n", app->name.c_str(), result.hosts.size(),
                     result.hosts.size() == 1 ? "" : "s");
       else
-        std::printf("\nDeployed %s release %s to %zu host%s.\n", app->name.c_str(), result.release.c_str(),
+        std::fprintf(ctx.out, "\nDeployed %s release %s to %zu host%s.\n", app->name.c_str(), result.release.c_str(),
                     result.hosts.size(), result.hosts.size() == 1 ? "" : "s");
     }
-    std::fflush(stdout);
+    std::fflush(ctx.out);
     if (!record_problem.empty())
-      std::fprintf(stderr, "Warning: the rollout was not recorded in %s: %s\n",
+      std::fprintf(ctx.err, "Warning: the rollout was not recorded in %s: %s\n",
                    deploy::history_path(work_dir, app->name).c_str(), record_problem.c_str());
     if (!result.ok)
-      std::fprintf(stderr, "Error: %s of %s failed: %s\n", deploy::to_string(result.action), app->name.c_str(),
+      std::fprintf(ctx.err, "Error: %s of %s failed: %s\n", deploy::to_string(result.action), app->name.c_str(),
                    result.error.c_str());
   }
   return result.ok ? kExitOk : kExitError;
+}
+
+void setup_deploy(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<DeployOptions>();
+  auto* cmd = app.add_subcommand("deploy", "roll an app of the stack's `apps:` out to its servers, batch by batch");
+  cmd->add_option("app", o->app, "the app, as named under `apps:`")->required();
+  cmd->add_flag("--rollback", o->rollback, "return every host to the release before its current one");
+  cmd->footer(std::string("Each batch is gated on the hosts' agents' checks; a failed batch is put back and the rollout stops.") + "\n\n" +
+              help_footer({"keel deploy web", "keel deploy web --rollback", "keel deploy web --json"},
+                          {{kExitOk, "every host is on the new release (--rollback: the one before)"},
+                           {kExitError, "the rollout failed (and was put back), or an error before it started"},
+                           {kExitLocked, "another rollout of the app holds its deploy lock"}}));
+  on_chosen(*cmd, ctx, o, run_deploy);
 }
 
 }  // namespace keel::commands

@@ -17,6 +17,7 @@
 
 #include "cli/agents/health.h"
 #include "cli/commands/commands.h"
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/fleet/exec.h"
 #include "cli/ssh/hosts.h"
@@ -35,43 +36,36 @@ std::string join_words(const std::vector<std::string>& words) {
   return out;
 }
 
-void write(std::FILE* stream, const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stream);
-  std::fflush(stream);
-}
-
 }  // namespace
 
-int run_exec(const GlobalOptions& g, const ExecOptions& o) {
+int run_exec(Context& ctx, const ExecOptions& o) {
+  const GlobalOptions& g = ctx.global;
   if (o.selectors.empty())
-    return report_error(Error(ErrorCode::InvalidConfig,
+    return report_error(ctx, Error(ErrorCode::InvalidConfig,
                               "keel exec: name the hosts: keel exec SELECTOR... -- COMMAND "
-                              "(servers.web, servers.web[0], servers or all)"),
-                        g.json);
+                              "(servers.web, servers.web[0], servers or all)"));
   const std::string command = join_words(o.command);
   if (command.find_first_not_of(" \t") == std::string::npos)
-    return report_error(Error(ErrorCode::InvalidConfig,
-                              "keel exec: no command: give it after `--`: keel exec SELECTOR... -- COMMAND"),
-                        g.json);
+    return report_error(ctx, Error(ErrorCode::InvalidConfig,
+                              "keel exec: no command: give it after `--`: keel exec SELECTOR... -- COMMAND"));
   if (o.forks < 1)
-    return report_error(Error(ErrorCode::InvalidConfig, "--forks takes a number of hosts, at least 1"), g.json);
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, "--forks takes a number of hosts, at least 1"));
   if (o.timeout < 0)
-    return report_error(Error(ErrorCode::InvalidConfig, "--timeout takes a number of seconds (0: none)"), g.json);
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, "--timeout takes a number of seconds (0: none)"));
 
   auto saved = saved_state(g, "no servers yet (run keel apply first)");
-  if (!saved) return report_error(saved.error(), g.json);
+  if (!saved) return report_error(ctx, saved.error());
   std::vector<std::string> skipped;
   auto hosts = ssh::select_hosts(*saved, o.selectors, &skipped);
-  if (!hosts) return report_error(hosts.error(), g.json);
+  if (!hosts) return report_error(ctx, hosts.error());
   std::sort(skipped.begin(), skipped.end(), agents::address_less);
   if (hosts->empty())
-    return report_error(Error(ErrorCode::InvalidConfig,
+    return report_error(ctx, Error(ErrorCode::InvalidConfig,
                               fmt::format("none of the selected servers can be reached over SSH (no `ssh` in "
                                           "their state): {}",
-                                          views::compact_addresses(skipped))),
-                        g.json);
+                                          views::compact_addresses(skipped))));
   if (!skipped.empty() && !g.json)
-    std::fprintf(stderr, "keel: skipped, not reachable over SSH (no `ssh` in their state): %s\n",
+    std::fprintf(ctx.err, "keel: skipped, not reachable over SSH (no `ssh` in their state): %s\n",
                  views::compact_addresses(skipped).c_str());
 
   std::size_t width = 0;
@@ -88,14 +82,14 @@ int run_exec(const GlobalOptions& g, const ExecOptions& o) {
     // Streamed: the host's stdout lines on stdout, its stderr lines on
     // stderr, each behind its address; keel's own word about a host that
     // did not run (or finish) the command on stderr at once.
-    hooks.on_line = [width](const ssh::Host& host, ssh::Stream stream, std::string_view line) {
-      write(stream == ssh::Stream::Stdout ? stdout : stderr, views::exec_line(host.address, width, line));
+    hooks.on_line = [width, &ctx](const ssh::Host& host, ssh::Stream stream, std::string_view line) {
+      write(stream == ssh::Stream::Stdout ? ctx.out : ctx.err, views::exec_line(host.address, width, line));
     };
-    hooks.on_finish = [width](const fleet::HostRun& run) {
-      if (auto line = views::exec_problem_line(run, width); !line.empty()) write(stderr, line);
+    hooks.on_finish = [width, &ctx](const fleet::HostRun& run) {
+      if (auto line = views::exec_problem_line(run, width); !line.empty()) write(ctx.err, line);
     };
   } else if (!g.json) {
-    hooks.on_finish = [](const fleet::HostRun& run) { write(stdout, views::render_exec_group(run)); };
+    hooks.on_finish = [&ctx](const fleet::HostRun& run) { write(ctx.out, views::render_exec_group(run)); };
   }
 
   ssh::Connections connections;
@@ -109,11 +103,29 @@ int run_exec(const GlobalOptions& g, const ExecOptions& o) {
   if (g.json) {
     const auto doc = views::exec_to_json(command, runs, skipped, total, code);
     // Remote output need not be UTF-8: invalid bytes become U+FFFD.
-    write(stdout, fmt::format("{}\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)));
+    write(ctx.out, fmt::format("{}\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)));
   } else {
-    write(stdout, fmt::format("\n{}", views::render_exec_summary(runs, total)));
+    write(ctx.out, fmt::format("\n{}", views::render_exec_summary(runs, total)));
   }
   return code;
+}
+
+void setup_exec(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<ExecOptions>();
+  auto* cmd = app.add_subcommand("exec", "run a command over SSH on servers: exec SELECTOR... -- COMMAND");
+  cmd->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (several may be given)")
+      ->required();
+  cmd->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
+  cmd->add_flag("--group", o->group, "print each host's output together when it ends");
+  cmd->add_option("--timeout", o->timeout, "seconds for each host's command (default: none)")->type_name("SECONDS");
+  cmd->footer(help_footer({"keel exec servers.web -- uptime", "keel exec all --group -- df -h /",
+                           "keel exec servers.web[0] --timeout 30 --json -- systemctl is-active nginx"},
+                          {{kExitOk, "every host ran the command and it exited 0"},
+                           {kExitError, "a host's command failed or it could not be reached; or bad flags"}}));
+  on_chosen(*cmd, ctx, o, [](Context& c, ExecOptions options) {
+    options.command = c.after_dashdash;  // the words after `--` (app.cpp)
+    return run_exec(c, options);
+  });
 }
 
 }  // namespace keel::commands

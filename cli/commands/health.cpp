@@ -18,21 +18,13 @@
 #include <fmt/format.h>
 
 #include "cli/agents/health.h"
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/state/file_store.h"
 #include "cli/views/health_view.h"
 #include "core/http_client.h"
 
 namespace keel::commands {
-
-const char* health_exit_code_help() {
-  return "Exit codes (keel health, as Nagios plugins):\n"
-         "  0  every check passing\n"
-         "  1  the worst check is warning\n"
-         "  2  a check is critical\n"
-         "  3  unknown: a check is unknown, an agent is unreachable, no agents in state, or an error\n"
-         "Worst wins, by severity passing < warning < unknown < critical.\n";
-}
 
 namespace {
 
@@ -41,18 +33,16 @@ using Clock = std::chrono::system_clock;
 volatile sig_atomic_t g_interrupted = 0;
 void on_interrupt(int) { g_interrupted = 1; }
 
-views::HealthTableStyle table_style() {
+views::HealthTableStyle table_style(const Context& ctx) {
   views::HealthTableStyle style;
-  const bool tty = ::isatty(STDOUT_FILENO) == 1;
   winsize ws{};
-  if (tty && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+  if (ctx.out_is_tty && ::ioctl(::fileno(ctx.out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
     style.width = ws.ws_col;
-  } else if (const char* columns = std::getenv("COLUMNS")) {
-    const int n = std::atoi(columns);
+  } else if (auto columns = ctx.env("COLUMNS")) {
+    const int n = std::atoi(columns->c_str());
     if (n > 0) style.width = static_cast<std::size_t>(n);
   }
-  const char* term = std::getenv("TERM");
-  style.color = tty && !std::getenv("NO_COLOR") && !(term && std::string(term) == "dumb");
+  style.color = ctx.out_color;
   return style;
 }
 
@@ -70,27 +60,26 @@ Round ask(const std::vector<agents::Target>& targets, http::HttpClient& transpor
   return r;
 }
 
-void print(const Round& round, bool json, bool watch, int interval) {
-  if (json) {
+void print(Context& ctx, const Round& round, bool watch, int interval) {
+  std::FILE* out = ctx.out;
+  if (ctx.global.json) {
     const auto doc = views::health_to_json(round.hosts, round.summary, round.when);
     // One document; under --watch one per line (JSON lines).
-    std::printf("%s\n", (watch ? doc.dump() : doc.dump(2)).c_str());
-    std::fflush(stdout);
+    write(out, (watch ? doc.dump() : doc.dump(2)) + "\n");
     return;
   }
-  const auto style = table_style();
+  const auto style = table_style(ctx);
   std::string text = views::render_health(round.hosts, round.summary, round.when, style);
-  if (watch && ::isatty(STDOUT_FILENO) == 1) {
-    std::fputs("\033[H\033[2J", stdout);  // home, clear: redraw in place
+  if (watch && ctx.out_is_tty) {
+    std::fputs("\033[H\033[2J", out);  // home, clear: redraw in place
     const std::time_t t = Clock::to_time_t(round.when);
     std::tm local{};
     char stamp[32] = "";
     if (::localtime_r(&t, &local)) std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
-    std::printf("keel health, every %ds (Ctrl-C to stop)   %s\n\n", interval, stamp);
+    std::fprintf(out, "keel health, every %ds (Ctrl-C to stop)   %s\n\n", interval, stamp);
   }
-  std::fputs(text.c_str(), stdout);
-  if (watch && ::isatty(STDOUT_FILENO) != 1) std::fputs("\n", stdout);
-  std::fflush(stdout);
+  if (watch && !ctx.out_is_tty) text += "\n";
+  write(out, text);
 }
 
 // Sleeps `seconds`, waking early when interrupted. False when interrupted.
@@ -103,25 +92,26 @@ bool pause(int seconds) {
   return !g_interrupted;
 }
 
-int error_exit(const Error& e, bool json) {
-  report_error(e, json);
+int error_exit(Context& ctx, const Error& e) {
+  report_error(ctx, e);
   return kHealthUnknown;
 }
 
 }  // namespace
 
-int run_health(const GlobalOptions& g, const HealthOptions& o) {
+int run_health(Context& ctx, const HealthOptions& o) {
+  const GlobalOptions& g = ctx.global;
   if (o.interval < 1)
-    return error_exit(Error(ErrorCode::InvalidConfig, "--watch takes a number of seconds, at least 1"), g.json);
+    return error_exit(ctx, Error(ErrorCode::InvalidConfig, "--watch takes a number of seconds, at least 1"));
   auto loaded = state::read_saved_state(work_dir_of(g));
-  if (!loaded) return error_exit(loaded.error(), g.json);
+  if (!loaded) return error_exit(ctx, loaded.error());
   std::vector<agents::Target> targets;
   if (*loaded) targets = agents::agent_targets(**loaded, o.targets);
 
   http::CurlHttpClient transport;
   if (!o.watch) {
     Round round = ask(targets, transport);
-    print(round, g.json, false, o.interval);
+    print(ctx, round, false, o.interval);
     return round.summary.exit_code;
   }
 
@@ -142,13 +132,39 @@ int run_health(const GlobalOptions& g, const HealthOptions& o) {
     }
     Round round = ask(targets, transport);
     if (g_interrupted) break;
-    print(round, g.json, true, o.interval);
+    print(ctx, round, true, o.interval);
     code = round.summary.exit_code;
     if (!pause(o.interval)) break;
   }
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   return code;
+}
+
+void setup_health(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<HealthOptions>();
+  auto* cmd = app.add_subcommand("health", "ask every server's agent for its checks (Nagios exit codes)");
+  add_targets(*cmd, o->targets, "ask only the servers ADDR names (repeatable; servers.web covers servers.web[i])");
+  auto* watch = cmd->add_option("--watch", o->interval, "redraw every SECONDS (default 2) until interrupted")
+                    ->expected(0, 1)
+                    ->default_str("2")
+                    ->type_name("SECONDS");
+  cmd->footer(std::string("Reads the last saved state (no lock, no valid stack needed) and asks the agent of every server in it.") + "\n\n" +
+              help_footer({"keel health", "keel health --watch 5", "keel health --target servers.web --json"},
+                          {{kHealthPassing, "every check passing"},
+                           {kHealthWarning, "the worst check is warning"},
+                           {kHealthCritical, "a check is critical"},
+                           {kHealthUnknown, "unknown: a check is unknown, an agent is unreachable, no agents in state, "
+                                            "or an error (bad flags too)"}},
+                          "Nagios plugin codes, so monitoring can run it: worst wins, by severity\n"
+                          "passing < warning < unknown < critical.\n"));
+  on_chosen(
+      *cmd, ctx, o,
+      [watch](Context& c, HealthOptions options) {
+        options.watch = watch->count() > 0;
+        return run_health(c, options);
+      },
+      kHealthUnknown);
 }
 
 }  // namespace keel::commands

@@ -1,8 +1,7 @@
 // keel plan: what apply would do.
-#include <cstdio>
-
+#include "cli/commands/app.h"
+#include "cli/commands/plan_file.h"
 #include "cli/commands/planning.h"
-#include "cli/views/render.h"
 #include "core/crypto.h"
 #include "core/files.h"
 
@@ -10,45 +9,70 @@ namespace keel::commands {
 
 namespace {
 
-Status write_plan_file(const std::string& path, const Workspace& ws, const GlobalOptions& g, const PlanOptions& o,
-                       const engine::Plan& plan) {
+Status save_plan(const std::string& path, const Workspace& ws, const GlobalOptions& g, const PlanOptions& o,
+                 const engine::Plan& plan) {
   auto stack_text = files::read_file(g.file);
   if (!stack_text) return fail(stack_text.error());
-  // --var values may be secrets: sealed with the state key, like state.
-  nlohmann::json vars = g.vars;
-  nlohmann::json doc = {
-      {"format_version", 1},
-      {"plan", views::plan_to_json(plan)},
-      {"stack", {{"file", files::absolute(g.file, ".")}, {"sha256", crypto::sha256_hex(*stack_text)},
-                 {"project", ws.stack.project}}},
-      {"targets", o.targets},
-      {"replace", o.replace},
-      {"refresh", o.refresh},
-      {"destroy", o.destroy},
-      {"sealed_vars", crypto::base64_encode(crypto::seal(ws.store->key(), vars.dump(), "plan"))},
-  };
-  return files::write_atomic(path, doc.dump(2) + "\n", 0600);
+  PlanFile f;
+  f.plan = plan;
+  f.stack_file = files::absolute(g.file, ".");
+  f.stack_sha256 = crypto::sha256_hex(*stack_text);
+  f.project = ws.stack.project;
+  f.targets = o.targets;
+  f.replace = o.replace;
+  f.refresh = o.refresh;
+  f.destroy = o.destroy;
+  f.vars = g.vars;  // may be secrets: sealed with the plan
+  return write_plan_file(path, f, ws.store->key());
 }
 
 }  // namespace
 
-int run_plan(const GlobalOptions& g, const PlanOptions& o) {
-  auto ws = Workspace::open(g, "keel plan", true);
-  if (!ws) return report_error(ws.error(), g.json);
+int run_plan(Context& ctx, const PlanOptions& o) {
+  const GlobalOptions& g = ctx.global;
+  auto format = views::plan_format(o.format, g.json);
+  if (!format) return report_error(ctx, Error(ErrorCode::InvalidConfig, "--format " + o.format + ": use human, json or markdown"));
+  auto view = views::make_plan_view(*format, streams_of(ctx));
+  auto ws = Workspace::open(ctx, g, "keel plan", true);
+  if (!ws) return report_error(ctx, ws.error());
   PlanRequest request{o.targets, o.refresh, o.destroy, o.parallelism, o.replace};
-  auto planned = make_workspace_plan(**ws, request, g.json);
-  if (!planned) return report_error(planned.error(), g.json);
+  auto planned = make_workspace_plan(**ws, request, *view, ctx.err);
+  if (!planned) return report_error(ctx, planned.error());
   if (!o.out.empty()) {
-    if (auto s = write_plan_file(o.out, **ws, g, o, *planned); !s) return report_error(s.error(), g.json);
+    if (auto s = save_plan(o.out, **ws, g, o, *planned); !s) return report_error(ctx, s.error());
   }
-  if (g.json) {
-    std::printf("%s\n", views::plan_to_json(*planned).dump().c_str());
-  } else {
-    std::printf("%s", views::render_plan(*planned).c_str());
-    if (!o.out.empty()) std::printf("\nSaved the plan to %s. Run `keel apply %s` to apply exactly it.\n", o.out.c_str(), o.out.c_str());
-  }
+  view->plan(*planned);
+  if (!o.out.empty()) view->saved(o.out);
   if (o.detailed_exitcode && planned->has_changes()) return kExitChanges;
   return kExitOk;
+}
+
+void setup_plan(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<PlanOptions>();
+  auto* cmd = app.add_subcommand("plan", "show what apply would change");
+  add_targets(*cmd, o->targets, "plan only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
+  auto* destroy = cmd->add_flag("--destroy", o->destroy, "plan destroying everything (or the --target ones)");
+  cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
+      ->type_name("ADDR")
+      ->excludes(destroy);
+  cmd->add_option("--out", o->out, "save the plan (sealed with the state key) for `keel apply FILE` and `keel show FILE`")
+      ->type_name("FILE");
+  cmd->add_option("--format", o->format, "human (default), json (as --json) or markdown (a review comment)")
+      ->check(CLI::IsMember({"human", "json", "markdown"}));
+  cmd->add_flag("--detailed-exitcode", o->detailed_exitcode, "exit 2 when there are changes");
+  cmd->add_flag("--refresh,!--no-refresh", o->refresh, "read resources back first (default on)");
+  cmd->add_option("--parallelism", o->parallelism, "provider reads in flight at once")->capture_default_str();
+  cmd->footer(std::string("Refreshes what state holds (unless --no-refresh), then shows what `keel apply` would create, change,\n"
+      "replace and delete. Changes nothing.") + "\n\n" +
+              help_footer({"keel plan",
+                           "keel plan --out release.plan        # then: keel apply release.plan",
+                           "keel plan --format markdown > plan.md  # for a merge-request comment",
+                           "keel plan --target servers.web --detailed-exitcode"},
+                          {{kExitOk, "success: no changes (or changes, without --detailed-exitcode)"},
+                           {kExitError, "error: invalid stack or flags, a provider failed"},
+                           {kExitChanges, "--detailed-exitcode: the plan has changes"},
+                           {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+  on_chosen(*cmd, ctx, o, run_plan);
 }
 
 }  // namespace keel::commands

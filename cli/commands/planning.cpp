@@ -18,24 +18,16 @@ Status check_targets(const Workspace& ws, const std::vector<std::string>& target
   return {};
 }
 
-void print_drift(const std::vector<std::string>& drift, bool json) {
-  if (drift.empty()) return;
-  std::FILE* out = json ? stderr : stdout;
-  std::fprintf(out, "Changed outside keel:\n");
-  for (const auto& d : drift) std::fprintf(out, "  %s\n", d.c_str());
-  std::fprintf(out, "\n");
-}
-
 // As Terraform does: replacing what does not exist yet (never created, or
 // deleted outside keel and dropped by refresh) is not an error, since the
 // plan creates it anyway, which is what replacing would have achieved.
-void warn_replace_not_created(const engine::Plan& plan, const std::set<std::string>& replace) {
+void warn_replace_not_created(const engine::Plan& plan, const std::set<std::string>& replace, std::FILE* warnings) {
   for (const auto& address : replace) {
     bool replaced = std::any_of(plan.changes.begin(), plan.changes.end(), [&](const engine::ResourceChange& c) {
       return c.replace_requested && engine::matches_address(c.address, {address});
     });
     if (!replaced)
-      std::fprintf(stderr,
+      std::fprintf(warnings,
                    "Warning: --replace %s: not in the state (never created, or deleted outside keel), "
                    "so it is planned as a create\n",
                    address.c_str());
@@ -44,7 +36,8 @@ void warn_replace_not_created(const engine::Plan& plan, const std::set<std::stri
 
 }  // namespace
 
-Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& request, bool json) {
+Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& request, views::PlanView& view,
+                                         std::FILE* warnings) {
   if (auto s = check_targets(ws, request.targets); !s) return fail(s.error());
   engine::PlanOptions options;
   options.destroy = request.destroy;
@@ -57,9 +50,10 @@ Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& reque
   auto moved = engine::apply_moves(ws.config, ws.state);
   if (!moved) return fail(moved.error());
   if (request.refresh) {
-    auto drift = ws.refresh(request.targets, request.parallelism);
+    auto drift = ws.refresh(request.targets, request.parallelism,
+                            [&view](size_t done, size_t total) { view.refreshing(done, total); });
     if (!drift) return fail(drift.error());
-    print_drift(*drift, json);
+    view.drift(*drift);
   }
   // The servers that run backups get the stack's key, kept in state (made
   // now when there is none; saved with the state by apply).
@@ -68,7 +62,7 @@ Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& reque
   auto plan = engine::make_plan(ws.config, ws.state, options);
   if (!plan) return plan;
   plan->moved = std::move(*moved);
-  warn_replace_not_created(*plan, options.replace);
+  warn_replace_not_created(*plan, options.replace, warnings);
   return plan;
 }
 

@@ -7,6 +7,7 @@
 
 #include "cli/commands/workspace.h"
 #include "cli/engine/plan.h"
+#include "cli/views/plan_view.h"
 
 namespace keel::commands {
 
@@ -18,9 +19,10 @@ struct PlanRequest {
   std::vector<std::string> replace;
 };
 
-// Refreshes (in memory) when asked, prints drift (to stderr in JSON mode),
-// and plans. A --replace address not in the state yet is a warning on
-// stderr: it is created anyway.
-Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& request, bool json);
+// Refreshes (in memory) when asked, showing progress and drift through
+// `view`, and plans. A --replace address not in the state yet is a warning
+// on `warnings`: it is created anyway.
+Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& request, views::PlanView& view,
+                                         std::FILE* warnings);
 
 }  // namespace keel::commands

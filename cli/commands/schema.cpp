@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <tuple>
 
+#include "cli/commands/app.h"
 #include "cli/commands/commands.h"
 #include "cli/commands/workspace.h"
 #include "cli/config/apps.h"
@@ -196,7 +197,8 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
 
 }  // namespace
 
-int run_schema(const GlobalOptions& g) {
+int run_schema(Context& ctx) {
+  const GlobalOptions& g = ctx.global;
   const std::string work_dir = work_dir_of(g);
   providers::Registry registry(providers::default_plugin_dirs(work_dir));
   std::set<std::string> types(config::builtin_provider_types().begin(), config::builtin_provider_types().end());
@@ -209,13 +211,27 @@ int run_schema(const GlobalOptions& g) {
   for (const auto& type : types) {
     auto s = registry.schema(type);
     if (!s) {
-      std::fprintf(stderr, "warning: %s\n", s.error().message().c_str());
+      write(ctx.err, "warning: " + s.error().message() + "\n");
       continue;
     }
     for (const auto& k : (*s)->kinds) kinds[k.kind].push_back(&k);
   }
-  std::printf("%s\n", stack_schema(kinds).dump(2).c_str());
+  write(ctx.out, stack_schema(kinds).dump(2) + "\n");
   return kExitOk;
+}
+
+namespace {
+
+struct NoOptions {};
+
+}  // namespace
+
+void setup_schema(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("schema", "print a JSON Schema of the stack format");
+  cmd->footer(std::string("For editors: `# yaml-language-server: $schema=keel.schema.json` at the top of keel.yaml.\n"
+                   "Covers the built-in providers and the plugins the stack names.") + "\n\n" +
+              help_footer({"keel schema > keel.schema.json"}, {{kExitOk, "the schema was printed"}}));
+  on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_schema(c); });
 }
 
 }  // namespace keel::commands

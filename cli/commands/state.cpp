@@ -1,54 +1,36 @@
 // keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID
+#include <algorithm>
 #include <cstdio>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/engine/plan.h"
 #include "cli/state/moves.h"
-#include "cli/views/render.h"
+#include "cli/views/state_views.h"
+#include "core/diagnostics.h"
 
 namespace keel::commands {
 
 namespace {
 
-int state_list(Workspace& ws, bool json) {
-  if (json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& [address, r] : ws.state.resources)
-      arr.push_back({{"address", address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id}, {"pending", r.pending()}});
-    std::printf("%s\n", nlohmann::json({{"serial", ws.state.serial}, {"lineage", ws.state.lineage}, {"resources", arr}}).dump().c_str());
-    return kExitOk;
-  }
-  for (const auto& [address, r] : ws.state.resources)
-    std::printf("%s%s\n", address.c_str(), r.pending() ? "  (create interrupted; adopted or created by the next apply)" : "");
+int state_list(Context& ctx, Workspace& ws) {
+  views::make_state_view(ctx.global.json, streams_of(ctx))->list(ws.state);
   return kExitOk;
 }
 
-int state_show(Workspace& ws, const std::string& address, bool json) {
+int state_show(Context& ctx, Workspace& ws, const std::string& address) {
   const state::ResourceState* r = ws.state.find(address);
-  if (!r) return report_error(Error(ErrorCode::NotFound, "no " + address + " in state"), json);
-  nlohmann::json attrs = views::masked_attributes(*r);
-  if (json) {
-    std::printf("%s\n", nlohmann::json({{"address", r->address}, {"kind", r->kind}, {"provider", r->provider},
-                                        {"id", r->id}, {"attributes", attrs}, {"dependencies", r->dependencies},
-                                        {"sensitive_attributes", r->sensitive}})
-                            .dump(2)
-                            .c_str());
-    return kExitOk;
-  }
-  std::printf("# %s  (provider %s, id %s)\n", r->address.c_str(), r->provider.c_str(), r->id.c_str());
-  for (auto it = attrs.begin(); it != attrs.end(); ++it)
-    std::printf("  %s = %s\n", it.key().c_str(),
-                it.value() == views::kSensitive ? views::kSensitive : views::render_value(it.value()).c_str());
+  if (!r) return report_error(ctx, Error(ErrorCode::NotFound, "no " + address + " in state"));
+  views::make_state_view(ctx.global.json, streams_of(ctx))->show(*r);
   return kExitOk;
 }
 
-int save(Workspace& ws, bool json, const std::string& done) {
-  if (auto s = ws.store->save(ws.state); !s) return report_error(s.error(), json);
-  if (json) std::printf("%s\n", nlohmann::json({{"ok", true}, {"serial", ws.state.serial}}).dump().c_str());
-  else std::printf("%s\n", done.c_str());
+int save(Context& ctx, Workspace& ws, const std::string& done) {
+  if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error());
+  views::make_state_view(ctx.global.json, streams_of(ctx))->saved(ws.state.serial, done);
   return kExitOk;
 }
 
@@ -71,57 +53,56 @@ std::vector<std::string> still_existing(Workspace& ws, const std::vector<std::st
   return out;
 }
 
-int state_rm(Workspace& ws, const std::vector<std::string>& addresses, bool json, bool auto_approve) {
+int state_rm(Context& ctx, Workspace& ws, const std::vector<std::string>& addresses, bool auto_approve) {
   for (const auto& a : addresses)
-    if (!ws.state.find(a)) return report_error(Error(ErrorCode::NotFound, "no " + a + " in state"), json);
+    if (!ws.state.find(a)) return report_error(ctx, Error(ErrorCode::NotFound, "no " + a + " in state"));
   if (!auto_approve) {
     auto existing = still_existing(ws, addresses);
     if (!existing.empty()) {
       std::string list;
       for (const auto& e : existing) list += "\n  " + e;
       std::string what = "these still exist, and keel would stop managing them (it does not delete them):" + list;
-      if (!isatty(STDIN_FILENO))
-        return report_error(Error(ErrorCode::InvalidConfig,
-                                  what + "\nNot on a terminal, so nobody can approve: pass --auto-approve"),
-                            json);
-      std::printf("keel state rm: %s\n", what.c_str());
-      if (!confirm("Do you want to remove them from state?")) {
-        std::printf("Cancelled; the state is unchanged.\n");
+      if (!ctx.in_is_tty)
+        return report_error(ctx, Error(ErrorCode::InvalidConfig,
+                                  what + "\nNot on a terminal, so nobody can approve: pass --auto-approve"));
+      std::fprintf(ctx.out, "keel state rm: %s\n", what.c_str());
+      if (!confirm(ctx, "Do you want to remove them from state?")) {
+        std::fprintf(ctx.out, "Cancelled; the state is unchanged.\n");
         return kExitError;
       }
     }
   }
   for (const auto& a : addresses) ws.state.resources.erase(a);
-  return save(ws, json, "Removed " + std::to_string(addresses.size()) + " resource(s) from state; they still exist where they are.");
+  return save(ctx, ws, "Removed " + std::to_string(addresses.size()) + " resource(s) from state; they still exist where they are.");
 }
 
-int state_mv(Workspace& ws, const std::string& from, const std::string& to, bool json) {
+int state_mv(Context& ctx, Workspace& ws, const std::string& from, const std::string& to) {
   auto moved = state::move_resource(ws.state, from, to);
-  if (!moved) return report_error(moved.error(), json);
+  if (!moved) return report_error(ctx, moved.error());
   std::string done;
   for (const auto& m : *moved) {
     if (!done.empty()) done += '\n';
     done += fmt::format("Moved {} to {}.", m.from, m.to);
   }
-  return save(ws, json, done);
+  return save(ctx, ws, done);
 }
 
-int state_import(Workspace& ws, const std::string& address, const std::string& id, bool json) {
+int state_import(Context& ctx, Workspace& ws, const std::string& address, const std::string& id) {
   const config::Instance* inst = ws.config.find(address);
-  if (!inst) return report_error(Error(ErrorCode::InvalidConfig, address + " is not declared in the stack; declare it first"), json);
-  if (ws.state.find(address)) return report_error(Error(ErrorCode::Conflict, address + " is already in state"), json);
+  if (!inst) return report_error(ctx, Error(ErrorCode::InvalidConfig, address + " is not declared in the stack; declare it first"));
+  if (ws.state.find(address)) return report_error(ctx, Error(ErrorCode::Conflict, address + " is already in state"));
   auto providers = ws.providers_for({address});
-  if (!providers) return report_error(providers.error(), json);
+  if (!providers) return report_error(ctx, providers.error());
   // The provider gets the stack's settings for the address too, so that what
   // it reads back is spelled the way the stack spells it.
   auto desired = engine::desired_attributes(ws.config, *inst, [&](const std::string& a, const std::string& attr) {
     return engine::state_attribute(ws.state, a, attr);
   });
-  if (!desired) return report_error(desired.error().with_context("import " + address), json);
+  if (!desired) return report_error(ctx, desired.error().with_context("import " + address));
   provider::FindRequest request{inst->block->kind, {ws.stack.project, address}, id, desired->values, {}};
   auto found = providers->at(inst->provider_name)->find(request);
-  if (!found) return report_error(found.error().with_context("import " + address), json);
-  if (!found->found) return report_error(Error(ErrorCode::NotFound, "provider " + inst->provider_name + " has no " + inst->block->kind + " with id " + id), json);
+  if (!found) return report_error(ctx, found.error().with_context("import " + address));
+  if (!found->found) return report_error(ctx, Error(ErrorCode::NotFound, "provider " + inst->provider_name + " has no " + inst->block->kind + " with id " + id));
   state::ResourceState r;
   r.address = address;
   r.kind = inst->block->kind;
@@ -134,31 +115,59 @@ int state_import(Workspace& ws, const std::string& address, const std::string& i
   auto deps = ws.config.graph.dependencies(address);
   r.dependencies.assign(deps.begin(), deps.end());
   ws.state.resources[address] = std::move(r);
-  return save(ws, json, "Imported " + address + " (id " + found->id + ").");
+  return save(ctx, ws, "Imported " + address + " (id " + found->id + ").");
 }
 
-int state_rebind(Workspace& ws, const GlobalOptions& g, bool json) {
+int state_rebind(Context& ctx, Workspace& ws, const GlobalOptions& g) {
   // Workspace::open has recorded the stack's project and file in memory.
-  return save(ws, json, "The state now belongs to " + g.file + " (project `" + ws.stack.project + "`).");
+  return save(ctx, ws, "The state now belongs to " + g.file + " (project `" + ws.stack.project + "`).");
 }
 
 }  // namespace
 
-int run_state(const GlobalOptions& g, const StateOptions& o) {
+int run_state(Context& ctx, const StateOptions& o) {
+  const GlobalOptions& g = ctx.global;
   auto need = [&](size_t n) { return o.args.size() == n; };
   bool ok = (o.verb == "list" && need(0)) || (o.verb == "show" && need(1)) || (o.verb == "rm" && !o.args.empty()) ||
             (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2)) || (o.verb == "rebind" && need(0));
-  if (!ok)
-    return report_error(Error(ErrorCode::InvalidConfig, "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind"), g.json);
-  auto ws = Workspace::open(g, "keel state " + o.verb, true, o.verb != "rebind");
-  if (!ws) return report_error(ws.error(), g.json);
+  if (!ok) {
+    const std::vector<std::string> verbs = {"list", "show", "rm", "mv", "import", "rebind"};
+    std::string why;
+    if (std::find(verbs.begin(), verbs.end(), o.verb) == verbs.end()) {
+      why = "unknown command `state " + o.verb + "`";
+      if (auto near = did_you_mean(o.verb, verbs); !near.empty()) why += "; " + near;
+      why += "\n";
+    }
+    return report_error(ctx, Error(ErrorCode::InvalidConfig,
+                                   why + "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind"));
+  }
+  auto ws = Workspace::open(ctx, g, "keel state " + o.verb, true, o.verb != "rebind");
+  if (!ws) return report_error(ctx, ws.error());
   Workspace& w = **ws;
-  if (o.verb == "list") return state_list(w, g.json);
-  if (o.verb == "show") return state_show(w, o.args[0], g.json);
-  if (o.verb == "rm") return state_rm(w, o.args, g.json, o.auto_approve);
-  if (o.verb == "mv") return state_mv(w, o.args[0], o.args[1], g.json);
-  if (o.verb == "rebind") return state_rebind(w, g, g.json);
-  return state_import(w, o.args[0], o.args[1], g.json);
+  if (o.verb == "list") return state_list(ctx, w);
+  if (o.verb == "show") return state_show(ctx, w, o.args[0]);
+  if (o.verb == "rm") return state_rm(ctx, w, o.args, o.auto_approve);
+  if (o.verb == "mv") return state_mv(ctx, w, o.args[0], o.args[1]);
+  if (o.verb == "rebind") return state_rebind(ctx, w, g);
+  return state_import(ctx, w, o.args[0], o.args[1]);
+}
+
+void setup_state(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<StateOptions>();
+  auto* cmd = app.add_subcommand("state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind");
+  cmd->add_option("verb", o->verb, "list, show, rm, mv, import or rebind")->required();
+  cmd->add_option("args", o->args, "addresses (and an id for import)");
+  cmd->add_flag("--auto-approve", o->auto_approve, "rm: do not ask before forgetting what still exists");
+  cmd->footer(std::string("list: the addresses in state. show ADDR: one resource, sensitive attributes masked.\n"
+      "rm ADDR...: forget resources (they keep existing); asks when they still exist.\n"
+      "mv FROM TO: rename in state after renaming in the stack. import ADDR ID: adopt an existing resource.\n"
+      "rebind: record this stack file and project as the state's owner.") + "\n\n" +
+              help_footer({"keel state list", "keel state show servers.web[0]", "keel state mv files.old files.new",
+                           "keel state import files.motd /etc/motd", "keel state rm files.tmp --auto-approve"},
+                          {{kExitOk, "done"},
+                           {kExitError, "error: bad verb or arguments, unknown address, refused or failed change"},
+                           {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+  on_chosen(*cmd, ctx, o, run_state);
 }
 
 }  // namespace keel::commands

@@ -1,24 +1,43 @@
 // keel validate / keel graph.
-#include <cstdio>
-
+#include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
+#include "cli/views/state_views.h"
 
 namespace keel::commands {
 
-int run_validate(const GlobalOptions& g) {
-  auto ws = Workspace::open(g, "keel validate", false);
-  if (!ws) return report_error(ws.error(), g.json);
-  size_t n = (*ws)->config.instances.size();
-  if (g.json) std::printf("%s\n", nlohmann::json({{"valid", true}, {"resources", n}, {"diagnostics", nlohmann::json::array()}}).dump().c_str());
-  else std::printf("The stack is valid: %zu resource%s.\n", n, n == 1 ? "" : "s");
+int run_validate(Context& ctx) {
+  auto ws = Workspace::open(ctx, ctx.global, "keel validate", false);
+  if (!ws) return report_error(ctx, ws.error());
+  views::make_validate_view(ctx.global.json, streams_of(ctx))->valid((*ws)->config.instances.size());
   return kExitOk;
 }
 
-int run_graph(const GlobalOptions& g) {
-  auto ws = Workspace::open(g, "keel graph", false);
-  if (!ws) return report_error(ws.error(), g.json);
-  std::printf("%s", (*ws)->config.graph.to_dot().c_str());
+int run_graph(Context& ctx) {
+  auto ws = Workspace::open(ctx, ctx.global, "keel graph", false);
+  if (!ws) return report_error(ctx, ws.error());
+  write(ctx.out, (*ws)->config.graph.to_dot());
   return kExitOk;
+}
+
+namespace {
+
+struct NoOptions {};
+
+}  // namespace
+
+void setup_validate(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("validate", "check the stack and report every problem");
+  cmd->footer(std::string("Every problem at once, each with file:line:column. Asks no provider and needs no state.") + "\n\n" +
+              help_footer({"keel validate", "keel validate -f staging.yaml --json"},
+                          {{kExitOk, "the stack is valid"}, {kExitError, "the stack is not valid (the problems are listed)"}}));
+  on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_validate(c); });
+}
+
+void setup_graph(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("graph", "print the dependency graph (Graphviz DOT)");
+  cmd->footer(help_footer({"keel graph | dot -Tsvg > graph.svg"},
+                          {{kExitOk, "the graph was printed"}, {kExitError, "the stack is not valid"}}));
+  on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_graph(c); });
 }
 
 }  // namespace keel::commands

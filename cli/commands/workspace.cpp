@@ -38,25 +38,24 @@ std::optional<nlohmann::json> g_invalid_stack;
 
 }  // namespace
 
-int report_error(const Error& e, bool json) {
-  if (json) {
+int report_error(Context& ctx, const Error& e) {
+  if (ctx.global.json) {
     nlohmann::json j = {{"error", {{"kind", to_string(e.code())}, {"message", e.message()}}}};
     if (g_invalid_stack) {
       j["valid"] = false;
       j["diagnostics"] = std::move(*g_invalid_stack);
       g_invalid_stack.reset();
     }
-    std::printf("%s\n", j.dump().c_str());
+    write(ctx.out, j.dump() + "\n");
   } else {
-    std::fprintf(stderr, "Error: %s\n", e.message().c_str());
+    write(ctx.err, "Error: " + e.message() + "\n");
   }
   return e.code() == ErrorCode::Locked ? kExitLocked : kExitError;
 }
 
-bool confirm(const std::string& question) {
-  if (!isatty(STDIN_FILENO)) return false;
-  std::printf("\n%s Only 'yes' will be accepted.\n  Enter a value: ", question.c_str());
-  std::fflush(stdout);
+bool confirm(Context& ctx, const std::string& question) {
+  if (!ctx.in_is_tty) return false;
+  write(ctx.out, "\n" + question + " Only 'yes' will be accepted.\n  Enter a value: ");
   std::string answer;
   std::getline(std::cin, answer);
   return answer == "yes";
@@ -86,7 +85,7 @@ std::future<Result<state::State>> load_state_async(state::FileStateStore& store,
 
 }  // namespace
 
-Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const std::string& command,
+Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOptions& g, const std::string& command,
                                                    bool lock_state, bool check_binding) {
   std::unique_ptr<Workspace> ws(new Workspace());
   ws->work_dir = work_dir_of(g);
@@ -111,10 +110,10 @@ Result<std::unique_ptr<Workspace>> Workspace::open(const GlobalOptions& g, const
   }
   if (diags.has_errors()) {
     if (g.json) g_invalid_stack = views::diagnostics_to_json(diags);  // printed with the error, as one document
-    else std::fprintf(stderr, "%s", views::render_diagnostics(diags).c_str());
+    else write(ctx.err, views::render_diagnostics(diags));
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
-  if (!diags.empty() && !g.json) std::fprintf(stderr, "%s", diags.describe().c_str());
+  if (!diags.empty() && !g.json) write(ctx.err, diags.describe());
   if (lock_state && !loading.valid()) loading = load_state_async(*ws->store, command);
   if (loading.valid()) {
     auto st = loading.get();
@@ -162,7 +161,8 @@ std::string describe_drift(const state::ResourceState& before, const nlohmann::j
 
 }  // namespace
 
-Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::string>& targets, int parallelism) {
+Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::string>& targets, int parallelism,
+                                                    const RefreshProgress& progress) {
   std::vector<std::string> addresses;
   for (const auto& [address, r] : state.resources) {
     if (r.pending()) continue;
@@ -177,6 +177,8 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
   std::vector<std::string> drift;
   std::optional<Error> first_error;
   std::atomic<size_t> next{0};
+  size_t done = 0;
+  if (progress) progress(0, addresses.size());
   auto worker = [&] {
     for (size_t i = next++; i < addresses.size(); i = next++) {
       state::ResourceState r;
@@ -186,6 +188,7 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
       }
       auto got = providers->at(r.provider)->read({r.kind, r.id, r.attributes, {}});
       std::lock_guard lock(mu);
+      if (progress) progress(++done, addresses.size());
       if (!got) {
         if (!first_error) first_error = got.error().with_context("refresh " + r.address);
         continue;

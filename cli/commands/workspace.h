@@ -3,10 +3,12 @@
 // locked and loaded, and the providers ready. Stays at one address for its
 // life (the configuration points into the stack).
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "cli/commands/commands.h"
+#include "cli/commands/context.h"
 #include "cli/config/configuration.h"
 #include "cli/engine/executor.h"
 #include "cli/providers/registry.h"
@@ -21,7 +23,7 @@ class Workspace {
   // into an InvalidConfig error.
   // The state must belong to this stack (state/stack_binding.h) unless
   // `check_binding` is false (`keel state rebind`, which records it).
-  static Result<std::unique_ptr<Workspace>> open(const GlobalOptions& g, const std::string& command, bool lock_state,
+  static Result<std::unique_ptr<Workspace>> open(Context& ctx, const GlobalOptions& g, const std::string& command, bool lock_state,
                                                  bool check_binding = true);
 
   config::Stack stack;
@@ -35,7 +37,11 @@ class Workspace {
   Result<engine::ProviderMap> providers_for(const std::vector<std::string>& addresses);
   // Reads every resource in state (or the targets) back from its provider
   // and updates `state` in memory. Returns one line per drift found.
-  Result<std::vector<std::string>> refresh(const std::vector<std::string>& targets, int parallelism);
+  // `progress` (done, total) is called with (0, total) first, then after
+  // each read, one call at a time, from the reading threads.
+  using RefreshProgress = std::function<void(size_t done, size_t total)>;
+  Result<std::vector<std::string>> refresh(const std::vector<std::string>& targets, int parallelism,
+                                           const RefreshProgress& progress = {});
 
  private:
   Workspace() = default;
@@ -50,8 +56,9 @@ std::string work_dir_of(const GlobalOptions& g);
 // the directory and saying `what_to_do`.
 Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do);
 
-// Maps an error to its exit code and prints it to stderr.
-int report_error(const Error& e, bool json);
+// Maps an error to its exit code and prints it (stderr; under --json a
+// document on stdout).
+int report_error(Context& ctx, const Error& e);
 std::map<std::string, std::string> parse_vars(const std::vector<std::string>& vars, std::string& bad);
 
 }  // namespace keel::commands

@@ -39,6 +39,26 @@ const char* progressive(engine::Action a) {
   }
 }
 
+// ANSI colours of the actions, as Terraform's: + green, ~ yellow, - red,
+// -/+ magenta; data loss in bold red.
+const char* color_of(engine::Action a) {
+  switch (a) {
+    case engine::Action::Create: return "\033[32m";
+    case engine::Action::Update: return "\033[33m";
+    case engine::Action::Replace: return "\033[35m";
+    case engine::Action::Delete: return "\033[31m";
+    default: return "";
+  }
+}
+
+constexpr const char* kBoldRed = "\033[1;31m";
+constexpr const char* kReset = "\033[0m";
+
+std::string paint(bool color, const char* code, const std::string& text) {
+  if (!color || !*code) return text;
+  return code + text + kReset;
+}
+
 std::string shown(const nlohmann::json& v, bool sensitive, bool unknown) {
   if (sensitive) return kSensitive;
   if (unknown) return kKnownAfterApply;
@@ -102,18 +122,21 @@ std::string format_elapsed(std::chrono::milliseconds elapsed) {
   return buf;
 }
 
-std::string render_plan(const engine::Plan& plan) {
+std::string render_plan(const engine::Plan& plan, bool color) {
   std::string out;
   for (const auto& m : plan.moved) out += "  " + m.from + " has moved to " + m.to + "\n";
   for (const auto& c : plan.changes) {
     if (c.action == engine::Action::NoOp) continue;
-    out += std::string("  ") + symbol(c.action) + " " + c.address + " (" +
+    out += std::string("  ") + paint(color, color_of(c.action), symbol(c.action)) + " " + c.address + " (" +
            (c.action == engine::Action::Update ? "update in place" : engine::to_string(c.action)) +
            (c.replace_requested ? ", as requested" : "") +
            (c.adopt ? ", adopting what an interrupted run created" : "") + ")\n";
     if (c.data_loss)
-      out += "      # " + c.address + " holds data: " + (c.action == engine::Action::Delete ? "deleting" : "replacing") +
-             " it loses the data in it\n";
+      out += "      " +
+             paint(color, kBoldRed,
+                   "# " + c.address + " holds data: " + (c.action == engine::Action::Delete ? "deleting" : "replacing") +
+                       " it loses the data in it") +
+             "\n";
     out += render_attributes(c);
   }
   std::string outputs;
@@ -128,7 +151,7 @@ std::string render_plan(const engine::Plan& plan) {
   std::string losing;
   for (const auto& c : plan.changes)
     if (c.data_loss) losing += (losing.empty() ? "" : ", ") + c.address;
-  if (!losing.empty()) head += "Data will be lost in: " + losing + ".\n";
+  if (!losing.empty()) head += paint(color, kBoldRed, "Data will be lost in: " + losing + ".") + "\n";
   auto n = plan.counts();
   head += "Plan: " + std::to_string(n.add) + " to add, " + std::to_string(n.change) + " to change, " +
           std::to_string(n.destroy) + " to destroy.\n";
@@ -208,9 +231,44 @@ nlohmann::json masked_attributes(const state::ResourceState& r) {
 
 void ApplyView::emit(const nlohmann::json& event, const std::string& text) {
   std::lock_guard lock(mu_);
-  if (json_) std::printf("%s\n", event.dump().c_str());
-  else std::printf("%s\n", text.c_str());
-  std::fflush(stdout);
+  const std::string line = (json_ ? event.dump() : text) + "\n";
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fflush(out_);
+}
+
+void ApplyView::summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy,
+                        const state::State& state) {
+  auto n = plan.counts();
+  if (json_) {
+    emit({{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
+          {"skipped", r.skipped}, {"errors", r.errors}, {"interrupted", r.interrupted}, {"serial", state.serial},
+          {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}},
+         "");
+    return;
+  }
+  std::lock_guard lock(mu_);
+  if (r.interrupted && r.failed == 0) {
+    std::fprintf(out_, "\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
+  } else if (!r.ok()) {
+    std::fprintf(out_, "\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply", r.succeeded,
+                 r.failed, r.skipped);
+    std::fflush(out_);
+    for (const auto& e : r.errors) std::fprintf(err_, "Error: %s\n", e.c_str());
+  } else {
+    if (destroy) std::fprintf(out_, "\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
+    else std::fprintf(out_, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change, n.destroy);
+    bool any = false;
+    for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
+      if (!any) std::fprintf(out_, "\nOutputs:\n\n");
+      any = true;
+      bool secret = state.sensitive_outputs.count(it.key()) > 0;
+      std::string v = secret ? std::string(kSensitive) + "  (keel output " + it.key() + ")"
+                             : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+      std::fprintf(out_, "  %s = %s\n", it.key().c_str(), v.c_str());
+    }
+  }
+  std::fflush(out_);
+  std::fflush(err_);
 }
 
 void ApplyView::on_start(const engine::ResourceChange& c) {

@@ -4,6 +4,7 @@
 // its data types here. The JSON documents are stable (docs/json-output.md).
 
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <string>
 
@@ -19,7 +20,8 @@ namespace keel::views {
 inline constexpr const char* kSensitive = "(sensitive)";
 inline constexpr const char* kKnownAfterApply = "(known after apply)";
 
-std::string render_plan(const engine::Plan& plan);
+// `color`: ANSI colours for the action symbols and data-loss lines.
+std::string render_plan(const engine::Plan& plan, bool color = false);
 // Sensitive values are null with "sensitive": true; unknown ones null with
 // "unknown": true.
 nlohmann::json plan_to_json(const engine::Plan& plan);
@@ -35,16 +37,21 @@ std::string render_value(const nlohmann::json& v);
 // time, and "still creating... (20s)" for slow ones; or JSON lines.
 class ApplyView : public engine::ApplyHooks {
  public:
-  explicit ApplyView(bool json) : json_(json) {}
+  explicit ApplyView(bool json, std::FILE* out = stdout, std::FILE* err = stderr) : json_(json), out_(out), err_(err) {}
   void on_start(const engine::ResourceChange& c) override;
   void on_progress(const engine::ResourceChange& c, const std::string& message) override;
   void on_still_running(const engine::ResourceChange& c, std::chrono::seconds elapsed) override;
   void on_finish(const engine::ResourceChange& c, const std::string& error, std::chrono::milliseconds elapsed) override;
   // Prints one JSON line (json mode) or text line, serialised with the rest.
   void emit(const nlohmann::json& event, const std::string& text);
+  // The end: counts, errors (on stderr) and the outputs (sensitive ones
+  // masked); a "summary" event under --json.
+  void summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy, const state::State& state);
 
  private:
   bool json_;
+  std::FILE* out_;
+  std::FILE* err_;
   std::mutex mu_;
 };
 

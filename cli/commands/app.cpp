@@ -1,0 +1,187 @@
+#include "cli/commands/app.h"
+
+#include <sstream>
+#include <string_view>
+
+#include "cli/commands/completion.h"
+#include "cli/commands/init.h"
+#include "core/diagnostics.h"
+
+namespace keel::commands {
+
+std::string help_footer(const std::vector<std::string>& examples, const ExitCodeHelp& codes, const std::string& note) {
+  std::string out;
+  if (!examples.empty()) {
+    out += "Examples:\n";
+    for (const auto& e : examples) out += "  " + e + "\n";
+  }
+  if (!codes.empty()) {
+    out += (out.empty() ? "" : "\n") + std::string("Exit codes:\n");
+    for (const auto& [code, meaning] : codes) out += "  " + std::to_string(code) + (code < 10 ? "    " : "  ") + meaning + "\n";
+  }
+  if (!note.empty()) out += note;
+  return out;
+}
+
+void add_targets(CLI::App& cmd, std::vector<std::string>& targets, const std::string& what) {
+  cmd.add_option("--target", targets, what)->type_name("ADDR");
+}
+
+std::unique_ptr<CLI::App> make_app(Context& ctx) {
+  auto app = std::make_unique<CLI::App>("keel: plans and applies infrastructure from a YAML stack", "keel");
+  // Unknown words and flags are kept rather than thrown, so that parse()
+  // can say which one and suggest the nearest (inherited by subcommands).
+  app->allow_extras();
+  app->fallthrough();  // global flags work after the command too: `keel plan --json`
+  app->set_version_flag("--version", "keel " KEEL_VERSION);
+  app->footer("Run `keel COMMAND --help` for a command's flags, examples and exit codes.\n");
+  app->add_option("-f,--file", ctx.global.file, "the stack file")->capture_default_str()->type_name("FILE");
+  app->add_option("--var", ctx.global.vars, "set a variable: NAME=VALUE (repeatable)")->type_name("NAME=VALUE");
+  app->add_flag("--json", ctx.global.json, "machine-readable output (docs/json-output.md)");
+  app->add_flag("--no-color", ctx.global.no_color, "no colours, even on a terminal (NO_COLOR does the same)");
+  setup_validate(*app, ctx);
+  setup_plan(*app, ctx);
+  setup_show(*app, ctx);
+  setup_apply(*app, ctx);
+  setup_destroy(*app, ctx);
+  setup_refresh(*app, ctx);
+  setup_output(*app, ctx);
+  setup_graph(*app, ctx);
+  setup_schema(*app, ctx);
+  setup_state(*app, ctx);
+  setup_health(*app, ctx);
+  setup_backup(*app, ctx);
+  setup_exec(*app, ctx);
+  setup_deploy(*app, ctx);
+  setup_agent(*app, ctx);
+  // These two run in their own CLI11 callbacks (CLI::Success or
+  // CLI::RuntimeError ends them); completion last: it also registers the
+  // hidden `__generate` the build runs for man pages and completions.
+  add_init_command(*app);
+  add_completion_commands(*app);
+  return app;
+}
+
+namespace {
+
+// The innermost subcommand the words chose (the app itself when none).
+const CLI::App* chosen(const CLI::App& app) {
+  for (const auto* sub : app.get_subcommands())
+    if (sub->parsed()) return chosen(*sub);
+  return &app;
+}
+
+std::string path_of(const CLI::App& app) {
+  std::string path;
+  for (const CLI::App* a = &app; a && a->get_parent(); a = a->get_parent())
+    path = a->get_name() + (path.empty() ? "" : " " + path);
+  return path.empty() ? "keel" : "keel " + path;
+}
+
+std::vector<std::string> subcommand_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  return names;
+}
+
+// Every long flag the app (and, through fallthrough, its parents) takes.
+std::vector<std::string> flag_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::App* a = &app; a; a = a->get_parent())
+    for (const auto* opt : a->get_options())
+      for (const auto& name : opt->get_lnames()) names.push_back("--" + name);
+  names.push_back("--help");
+  return names;
+}
+
+// Two neighbouring letters swapped (`plna`): the commonest typo, which
+// did_you_mean's edit distance counts as two.
+bool swapped_letters(const std::string& word, const std::string& candidate) {
+  if (word.size() != candidate.size()) return false;
+  size_t i = 0;
+  while (i < word.size() && word[i] == candidate[i]) ++i;
+  return i + 1 < word.size() && word[i] == candidate[i + 1] && word[i + 1] == candidate[i] &&
+         word.compare(i + 2, std::string::npos, candidate, i + 2, std::string::npos) == 0;
+}
+
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+  for (const auto& c : candidates)
+    if (swapped_letters(word, c)) return "; did you mean `" + c + "`?";
+  auto near = did_you_mean(word, candidates);  // "did you mean `X`?" or ""
+  return near.empty() ? "" : "; " + near;
+}
+
+// The first word nobody took: an unknown flag, an unknown command, or one
+// word too many.
+std::string describe_extra(const CLI::App& at, const std::vector<std::string>& extras) {
+  for (const auto& word : extras) {
+    if (word.rfind("-", 0) != 0) continue;
+    std::string flag = word.substr(0, word.find('='));
+    return "unknown flag `" + flag + "` for `" + path_of(at) + "`" + suggestion(flag, flag_names(at));
+  }
+  const std::string& word = extras.front();
+  auto commands = subcommand_names(at);
+  if (!commands.empty()) return "unknown command `" + word + "`" + suggestion(word, commands);
+  return "unexpected argument `" + word + "` for `" + path_of(at) + "`";
+}
+
+void usage_error(const CLI::App& at, Context& ctx, const std::string& message) {
+  write(ctx.err, "Error: " + message + "\nRun `" + path_of(at) + " --help` for usage.\n");
+}
+
+}  // namespace
+
+std::optional<int> parse(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
+  // keel exec SELECTOR... -- COMMAND: the words after the first `--` are
+  // the remote command, never keel's flags or selectors.
+  std::vector<std::string> words;
+  for (int i = argc - 1; i >= 1; --i) words.emplace_back(argv[i]);  // CLI11 takes them reversed
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) != "--") continue;
+    bool exec = false;
+    for (int j = 1; j < i; ++j) exec |= std::string_view(argv[j]) == "exec";
+    if (exec) {
+      ctx.after_dashdash.assign(argv + i + 1, argv + argc);
+      words.erase(words.begin(), words.begin() + (argc - i));
+    }
+    break;
+  }
+  try {
+    app.parse(words);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    int code = app.exit(e, out, err);
+    write(ctx.out, out.str());
+    if (code == 0) return 0;
+    usage_error(*chosen(app), ctx, e.what());
+    return ctx.usage_exit;
+  }
+  const CLI::App& at = *chosen(app);
+  if (auto extras = app.remaining(true); !extras.empty()) {
+    usage_error(at, ctx, describe_extra(at, extras));
+    ctx.run = nullptr;  // chosen by the callbacks, but not to be run
+    return ctx.usage_exit;
+  }
+  if (!ctx.run) {
+    std::string list;
+    for (const auto& name : subcommand_names(at)) list += (list.empty() ? "" : ", ") + name;
+    usage_error(at, ctx, "`" + path_of(at) + "` needs a command: " + list);
+    return ctx.usage_exit;
+  }
+  ctx.global.file_given = app.get_option("--file")->count() > 0;
+  ctx.finish_parsing();
+  return std::nullopt;
+}
+
+int run(Context& ctx) {
+  try {
+    return ctx.run();
+  } catch (const std::exception& e) {
+    // Last resort: a library exception that escaped its boundary is a bug.
+    write(ctx.err, std::string("Error: internal: ") + e.what() + "\n");
+    // health: unknown; backup, restore, drill: failed (1), as everyone else
+    return ctx.usage_exit == kHealthUnknown ? static_cast<int>(kHealthUnknown) : static_cast<int>(kExitError);
+  }
+}
+
+}  // namespace keel::commands

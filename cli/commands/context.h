@@ -1,0 +1,61 @@
+#pragma once
+// What a command gets from the process around it, through one object (no
+// globals): where its output goes, whether a person is watching, whether to
+// colour, and the environment. main() fills it from the real process;
+// in-process tests give it memory streams (open_memstream) and a fake
+// environment.
+
+#include <any>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands/commands.h"
+
+namespace keel::views {
+struct Streams;
+}
+
+namespace keel::commands {
+
+struct Context {
+  GlobalOptions global;  // -f, --var, --json, --no-color, as parsed
+  std::FILE* out = stdout;
+  std::FILE* err = stderr;
+  bool out_is_tty = false;
+  bool err_is_tty = false;
+  bool in_is_tty = false;  // someone can answer a question
+  // Set by finish_parsing() from the streams, NO_COLOR, TERM and --no-color.
+  bool out_color = false;
+  bool err_color = false;
+  // The environment (getenv in main, a map in tests); nullopt when unset.
+  std::function<std::optional<std::string>(const std::string&)> env = [](const std::string&) {
+    return std::optional<std::string>();
+  };
+  // keel exec: the words after the first `--`, never parsed as keel's.
+  std::vector<std::string> after_dashdash;
+
+  // Set while parsing by the chosen command's callbacks (app.h): its name
+  // ("backup run"), how to run it, a copy of its parsed options (for
+  // tests), and its exit code for bad flags.
+  std::string command;
+  std::function<int()> run;
+  std::any options;
+  int usage_exit = kExitError;
+
+  // The real process: stdout, stderr, isatty, getenv.
+  static Context from_process();
+  // After parsing: decides colour (terminal, not NO_COLOR of any value, not
+  // TERM=dumb, not --no-color).
+  void finish_parsing();
+};
+
+// The streams views write to (cli/views/plan_view.h).
+views::Streams streams_of(const Context& ctx);
+
+// Writes `text` to `stream` as is (no format string).
+void write(std::FILE* stream, const std::string& text);
+
+}  // namespace keel::commands

@@ -1,0 +1,181 @@
+#include "cli/views/state_views.h"
+
+#include "cli/views/render.h"
+
+namespace keel::views {
+
+namespace {
+
+using nlohmann::json;
+
+void put(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+std::string plain_value(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// validate
+
+class HumanValidateView : public ValidateView {
+ public:
+  explicit HumanValidateView(const Streams& s) : s_(s) {}
+  void valid(size_t n) override {
+    put(s_.out, "The stack is valid: " + std::to_string(n) + " resource" + (n == 1 ? "" : "s") + ".\n");
+  }
+
+ private:
+  Streams s_;
+};
+
+class JsonValidateView : public ValidateView {
+ public:
+  explicit JsonValidateView(const Streams& s) : s_(s) {}
+  void valid(size_t n) override {
+    put(s_.out, json({{"valid", true}, {"resources", n}, {"diagnostics", json::array()}}).dump() + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
+// refresh: progress on stderr as before a plan (plan_view.h)
+
+class HumanRefreshView : public RefreshView {
+ public:
+  explicit HumanRefreshView(const Streams& s) : s_(s), progress_(s.err, s.err_is_tty) {}
+  void refreshing(size_t done, size_t total) override { progress_.update(done, total); }
+  void refreshed(const std::vector<std::string>& drift, long) override {
+    if (drift.empty()) return put(s_.out, "No drift: every resource in state is as keel left it.\n");
+    std::string text = "Changed outside keel (now recorded in state; `keel plan` shows how to converge):\n";
+    for (const auto& d : drift) text += "  " + d + "\n";
+    put(s_.out, text);
+  }
+
+ private:
+  Streams s_;
+  RefreshProgress progress_;
+};
+
+class JsonRefreshView : public RefreshView {
+ public:
+  explicit JsonRefreshView(const Streams& s) : s_(s), progress_(s.err, true) {}
+  void refreshing(size_t done, size_t total) override {
+    if (s_.err_is_tty) progress_.update(done, total);
+  }
+  void refreshed(const std::vector<std::string>& drift, long serial) override {
+    put(s_.out, json({{"drift", drift}, {"serial", serial}}).dump() + "\n");
+  }
+
+ private:
+  Streams s_;
+  RefreshProgress progress_;
+};
+
+// output
+
+class HumanOutputView : public OutputView {
+ public:
+  explicit HumanOutputView(const Streams& s) : s_(s) {}
+  void all(const state::State& st) override {
+    std::string text;
+    for (auto it = st.outputs.begin(); it != st.outputs.end(); ++it) {
+      bool secret = st.sensitive_outputs.count(it.key()) > 0;
+      text += it.key() + " = " + (secret ? std::string(kSensitive) : plain_value(it.value())) + "\n";
+    }
+    put(s_.out, text);
+  }
+  void one(const json& v, bool raw) override {
+    put(s_.out, raw && v.is_string() ? v.get<std::string>() : plain_value(v) + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
+class JsonOutputView : public OutputView {
+ public:
+  explicit JsonOutputView(const Streams& s) : s_(s) {}
+  void all(const state::State& st) override {
+    json out = json::object();
+    for (auto it = st.outputs.begin(); it != st.outputs.end(); ++it) {
+      bool secret = st.sensitive_outputs.count(it.key()) > 0;
+      out[it.key()] = {{"sensitive", secret}, {"value", secret ? json() : it.value()}};
+    }
+    put(s_.out, out.dump() + "\n");
+  }
+  void one(const json& v, bool raw) override { put(s_.out, raw && v.is_string() ? v.get<std::string>() : v.dump() + "\n"); }
+
+ private:
+  Streams s_;
+};
+
+// state
+
+class HumanStateView : public StateView {
+ public:
+  explicit HumanStateView(const Streams& s) : s_(s) {}
+  void list(const state::State& st) override {
+    std::string text;
+    for (const auto& [address, r] : st.resources)
+      text += address + (r.pending() ? "  (create interrupted; adopted or created by the next apply)" : "") + "\n";
+    put(s_.out, text);
+  }
+  void show(const state::ResourceState& r) override {
+    std::string text = "# " + r.address + "  (provider " + r.provider + ", id " + r.id + ")\n";
+    const json attrs = masked_attributes(r);
+    for (auto it = attrs.begin(); it != attrs.end(); ++it)
+      text += "  " + it.key() + " = " + (it.value() == kSensitive ? std::string(kSensitive) : render_value(it.value())) + "\n";
+    put(s_.out, text);
+  }
+  void saved(long, const std::string& done) override { put(s_.out, done + "\n"); }
+
+ private:
+  Streams s_;
+};
+
+class JsonStateView : public StateView {
+ public:
+  explicit JsonStateView(const Streams& s) : s_(s) {}
+  void list(const state::State& st) override {
+    json arr = json::array();
+    for (const auto& [address, r] : st.resources)
+      arr.push_back({{"address", address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id}, {"pending", r.pending()}});
+    put(s_.out, json({{"serial", st.serial}, {"lineage", st.lineage}, {"resources", arr}}).dump() + "\n");
+  }
+  void show(const state::ResourceState& r) override {
+    put(s_.out, json({{"address", r.address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id},
+                      {"attributes", masked_attributes(r)}, {"dependencies", r.dependencies},
+                      {"sensitive_attributes", r.sensitive}})
+                        .dump(2) +
+                    "\n");
+  }
+  void saved(long serial, const std::string&) override { put(s_.out, json({{"ok", true}, {"serial", serial}}).dump() + "\n"); }
+
+ private:
+  Streams s_;
+};
+
+}  // namespace
+
+std::unique_ptr<ValidateView> make_validate_view(bool json, const Streams& streams) {
+  if (json) return std::make_unique<JsonValidateView>(streams);
+  return std::make_unique<HumanValidateView>(streams);
+}
+
+std::unique_ptr<RefreshView> make_refresh_view(bool json, const Streams& streams) {
+  if (json) return std::make_unique<JsonRefreshView>(streams);
+  return std::make_unique<HumanRefreshView>(streams);
+}
+
+std::unique_ptr<OutputView> make_output_view(bool json, const Streams& streams) {
+  if (json) return std::make_unique<JsonOutputView>(streams);
+  return std::make_unique<HumanOutputView>(streams);
+}
+
+std::unique_ptr<StateView> make_state_view(bool json, const Streams& streams) {
+  if (json) return std::make_unique<JsonStateView>(streams);
+  return std::make_unique<HumanStateView>(streams);
+}
+
+}  // namespace keel::views
