@@ -37,9 +37,19 @@ std::string one_line(std::string text, size_t limit = 300) {
   return text;
 }
 
-ErrorCode code_for(long status, const std::string& code) {
+// Whether `action` makes something from its parameters: a NotFound it
+// meets is about an input (an AMI, a subnet the stack names), not the
+// resource itself.
+bool makes(const std::string& action) {
+  for (const char* verb : {"Create", "Run", "Import", "Associate", "Attach", "Authorize"})
+    if (action.starts_with(verb)) return true;
+  return false;
+}
+
+ErrorCode code_for(const std::string& action, long status, const std::string& code) {
   if (is_throttling(code) || status >= 500 || status == 429) return ErrorCode::Transient;
-  if (code.ends_with(".NotFound") || code.ends_with("NotFound") || status == 404) return ErrorCode::NotFound;
+  if (code.ends_with(".NotFound") || code.ends_with("NotFound") || status == 404)
+    return makes(action) ? ErrorCode::InvalidConfig : ErrorCode::NotFound;
   if (code == "AuthFailure" || code == "UnauthorizedOperation" || code == "InvalidClientTokenId" ||
       code == "SignatureDoesNotMatch" || code == "AccessDenied" || status == 401 || status == 403)
     return ErrorCode::PermissionDenied;
@@ -57,7 +67,7 @@ Error response_error(const Call& call, const Service& service, const http::Respo
   std::string text = e.code.empty() ? fmt::format("{} {}: {} ({})", service.label, call.action, message, detail)
                                     : fmt::format("{} {}: {}: {} ({})", service.label, call.action, e.code, message, detail);
   t_failure = Failure{static_cast<int>(response.status), e.code, message, text};
-  return Error(code_for(response.status, e.code), text);
+  return Error(code_for(call.action, response.status, e.code), text);
 }
 
 // An element with element children named only item or member is a list.

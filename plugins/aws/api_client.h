@@ -21,8 +21,9 @@
 //   the first call's result.
 // - Errors: AWS's <Code>, <Message> and request id become keel Errors like
 //   "EC2 RunInstances: InvalidAMIID.NotFound: The image id '[ami-1]' does
-//   not exist (HTTP 400, request 5f1c...)"; *.NotFound is NotFound,
-//   AuthFailure and friends PermissionDenied, other 4xx InvalidConfig,
+//   not exist (HTTP 400, request 5f1c...)"; *.NotFound is NotFound (but
+//   InvalidConfig from a call that makes something: the missing thing is
+//   one of its inputs), AuthFailure and friends PermissionDenied, other 4xx InvalidConfig,
 //   throttling and 5xx Transient. The last failure of the calling thread is
 //   kept for plugin::set_error_details (take_failure()).
 // - Answers: the XML body as JSON (xml_to_json): elements become members,

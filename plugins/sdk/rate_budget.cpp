@@ -79,15 +79,18 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
       ++in_flight_;
       return Ticket{epoch_};
     }
+    // Keeping to a steady rate makes many waits of a fraction of a second:
+    // only a wait of a second or more is worth a log line or a progress line.
+    const bool long_wait = until - now >= std::chrono::seconds(1);
     if (!wait_started) {
       wait_started = now;
-      if (until != logged_until_) {  // once per wait, not once per waiting thread
+      if (long_wait && until != logged_until_) {  // once per wait, not once per waiting thread
         logged_until_ = until;
         spdlog::info("{}: waiting {} before the next request: {}", pace_.service,
                      seconds_text(std::chrono::duration_cast<milliseconds>(until - now)), why);
       }
     }
-    if (progress && steady_clock::now() - last_report >= std::chrono::seconds(5)) {
+    if (progress && long_wait && steady_clock::now() - last_report >= std::chrono::seconds(5)) {
       last_report = steady_clock::now();
       const auto left = std::chrono::duration_cast<std::chrono::seconds>(until - now).count();
       lock.unlock();

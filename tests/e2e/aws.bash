@@ -17,14 +17,19 @@ AWS_PROXY_DIR="$KEEL_SOURCE_DIR/tests/support/aws"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# aws_setup [auth]: with `auth`, moto checks signatures (and IAM policies)
+# after its first 3 calls, which make the test's IAM user and its key:
+# AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are then that key.
 aws_setup() {
   python3 -c 'import moto, botocore' 2>/dev/null || fail "moto and botocore are not installed"
+  local auth_env=()
+  [[ ${1:-} == auth ]] && auth_env=(INITIAL_NO_AUTH_ACTION_COUNT=3)
   MOTO_PORT=$(free_port)
   PROXY_PORT=$(free_port)
   mkdir -p "$WORK/aws"
   # Started from / so that no process names $WORK in its command line or
   # cwd (lib.bash's cleanup would take them for leftovers of a stack).
-  (cd / && exec env MOTO_ENABLE_AMI_VALIDATION=true MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION=true \
+  (cd / && exec env "${auth_env[@]}" MOTO_ENABLE_AMI_VALIDATION=true MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION=true \
     python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/aws/moto.log" 2>&1) &
   AWS_MOTO_PID=$!
   (cd "$AWS_PROXY_DIR" && exec python3 proxy.py "$PROXY_PORT" "http://127.0.0.1:$MOTO_PORT" /dev/stderr \
@@ -37,6 +42,14 @@ aws_setup() {
   export AWS_ENDPOINT_URL="http://127.0.0.1:$PROXY_PORT"
   unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_REGION
   export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+  if [[ ${1:-} == auth ]]; then
+    awsm iam create-user --user-name keel-e2e >/dev/null
+    awsm iam put-user-policy --user-name keel-e2e --policy-name everything \
+      --policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}' >/dev/null
+    read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY < <(awsm iam create-access-key --user-name keel-e2e \
+      --query 'AccessKey.[AccessKeyId,SecretAccessKey]')
+    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  fi
 }
 
 # Destroys this test's stacks while moto still runs, then stops moto and
@@ -66,10 +79,11 @@ proxy_config() { curl -sS --fail -X POST "http://127.0.0.1:$PROXY_PORT/__proxy/c
 proxy_fault() { curl -sS --fail -X POST "http://127.0.0.1:$PROXY_PORT/__proxy/faults" -d "$1" >/dev/null; }
 proxy_stats() { curl -sS --fail "http://127.0.0.1:$PROXY_PORT/__proxy/stats"; }
 
+# assert_proxy_clean [N]: N requests (default 0) broke the model on purpose.
 assert_proxy_clean() {
   local stats
   stats=$(proxy_stats)
-  [[ $(jq -r .violations <<<"$stats") == 0 ]] || { grep -v '"violations": \[\]' "$WORK/aws/proxy.log" | tail -5 >&2; fail "requests broke AWS's model"; }
+  [[ $(jq -r .violations <<<"$stats") == "${1:-0}" ]] || { grep -v '"violations": \[\]' "$WORK/aws/proxy.log" | tail -5 >&2; fail "requests broke AWS's model"; }
   [[ $(jq -r '.moto_500 | length' <<<"$stats") == 0 ]] || fail "moto answered HTTP 500: $(jq -c .moto_500 <<<"$stats")"
 }
 
