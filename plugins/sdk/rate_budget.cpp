@@ -67,8 +67,10 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
         probed_at_ = now;
       }
     }
+    bool pacing = false;  // waiting only for the next slot of Pace::per_second
     if (until == system_clock::time_point{} && pace_.per_second > 0 && now < next_slot_) {
       until = next_slot_;
+      pacing = true;
       why = fmt::format("keeping to {:g} requests a second", pace_.per_second);
     }
     if (until == system_clock::time_point{}) {
@@ -80,8 +82,8 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
       return Ticket{epoch_};
     }
     // Keeping to a steady rate makes many waits of a fraction of a second:
-    // only a wait of a second or more is worth a log line or a progress line.
-    const bool long_wait = until - now >= std::chrono::seconds(1);
+    // only such a wait of a second or more is worth a log or progress line.
+    const bool long_wait = !pacing || until - now >= std::chrono::seconds(1);
     if (!wait_started) {
       wait_started = now;
       if (long_wait && until != logged_until_) {  // once per wait, not once per waiting thread
