@@ -39,6 +39,10 @@ outputs:
   private: \${servers.web[0].private_ipv4}
 YAML
 }
+keel_state_id() {  # the id state holds for address $1
+  keel state show "$1" --json >"$WORK/show.json" 2>&1 || { show "$WORK/show.json"; fail "state show $1 failed"; }
+  json_get "$WORK/show.json" 'd.get("id") or d["resource"]["id"]'
+}
 ports_of() {  # the security group's inbound ports, sorted
   awsm ec2 describe-security-groups --filters Name=tag:keel:address,Values=firewalls.web \
     --query 'SecurityGroups[].IpPermissions[].FromPort' | tr '\t' '\n' | sort -n | tr '\n' ' '
@@ -65,8 +69,20 @@ types=$(awsm ec2 describe-instances --filters Name=tag:keel:project,Values=e2e-a
 expect_ok keel output private
 assert_contains "$WORK/last.out" "10.77.1."
 
-step "a second plan has nothing to do"
+step "a second plan has nothing to do, and its refresh costs a few calls per kind"
+before=$(proxy_stats | jq -r .requests)
 expect_rc 0 keel plan --detailed-exitcode
+calls=$(( $(proxy_stats | jq -r .requests) - before ))
+# 4 kinds, one Describe each, and configure's check of the keys.
+((calls <= 3 * 4 + 1)) || fail "a plan with refresh of 6 resources of 4 kinds took $calls requests: $(proxy_stats | jq -c .by_op)"
+echo "    plan with refresh: $calls requests"
+
+step "an instance forgotten by state is imported by its id"
+id=$(keel_state_id servers.web[1])
+expect_ok keel state rm --auto-approve "servers.web[1]"
+expect_ok keel state import "servers.web[1]" "$id"
+expect_rc 0 keel plan --detailed-exitcode
+[[ $(live_instances e2e-aws) == 2 ]] || fail "moto holds $(live_instances e2e-aws) instances after import, expected 2"
 
 step "a rule changes in place, rule by rule"
 write_stack t3.micro ami-12c6146b 9090

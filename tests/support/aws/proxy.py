@@ -16,8 +16,8 @@ Copied from the project's shared prototype and made what the tests need:
   {"pending_seconds": 2}: an instance is `pending` (a VPC and subnet too)
   for that long after its create, and `stopping`/`shutting-down` as long
   after a stop or terminate; {"not_found_after_create": 2}: the first two
-  describes of a new instance by id answer InvalidInstanceID.NotFound
-  (eventual consistency); {"rate_limit": 20}: more than 20 requests in a
+  describes of a new instance by id, within 10 s of its create, answer
+  InvalidInstanceID.NotFound (eventual consistency); {"rate_limit": 20}: more than 20 requests in a
   second answer 503 RequestLimitExceeded; {"latency_ms": 100}.
 - GET /__proxy/stats: requests in all and per operation, contract
   violations, and every moto HTTP 500 (moto answers 500 for what it does not
@@ -165,7 +165,8 @@ class H(BaseHTTPRequestHandler):
         if op == "DescribeInstances" and rid and rid in born and config.get("not_found_after_create"):
             with lock:
                 n = describes[rid] = describes.get(rid, 0) + 1
-            if n <= config["not_found_after_create"]:
+            # As AWS: only for a moment after the create.
+            if n <= config["not_found_after_create"] and time.monotonic() - born[rid][0] < 10:
                 ct, b = error_body(proto, "InvalidInstanceID.NotFound", f"The instance ID '{rid}' does not exist", 400)
                 return self._reply(400, ct, b)
         if f and f.get("kind") == "error":
