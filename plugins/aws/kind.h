@@ -117,10 +117,12 @@ provider::KindSchema networks_schema();
 provider::KindSchema subnets_schema();
 provider::KindSchema firewalls_schema();
 provider::KindSchema servers_schema();
+provider::KindSchema volumes_schema();
 
 std::unique_ptr<kit::Kind> make_networks(Context& context);
 std::unique_ptr<kit::Kind> make_subnets(Context& context);
 std::unique_ptr<kit::Kind> make_firewalls(Context& context);
 std::unique_ptr<kit::Kind> make_servers(Context& context);
+std::unique_ptr<kit::Kind> make_volumes(Context& context);
 
 }  // namespace keel::aws

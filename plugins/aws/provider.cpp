@@ -42,7 +42,7 @@ provider::ProviderSchema make_schema() {
   return provider::ProviderSchema{"aws",
                                   KEEL_VERSION,
                                   config,
-                                  {networks_schema(), subnets_schema(), firewalls_schema(), servers_schema()}};
+                                  {networks_schema(), subnets_schema(), firewalls_schema(), servers_schema(), volumes_schema()}};
 }
 
 struct AwsProvider::Session {
@@ -55,6 +55,7 @@ struct AwsProvider::Session {
     kinds.add("subnets", make_subnets(context));
     kinds.add("firewalls", make_firewalls(context));
     kinds.add("servers", make_servers(context));
+    kinds.add("volumes", make_volumes(context));
   }
 
   ApiClient api;

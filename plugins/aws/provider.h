@@ -8,13 +8,13 @@
 //
 // Kinds (one file each, on the kit of plugins/sdk): networks (VPC, internet
 // gateway, public route table), subnets, firewalls (security groups),
-// servers (EC2 instances). The modules:
+// servers (EC2 instances), volumes (EBS). The modules:
 //
 //   credentials  keys, region and endpoint as the AWS CLI finds them
 //   api_client   signing, the account's request budget, retries, lost
 //                responses, AWS's errors, XML answers as JSON
 //   kind         the project's Describe snapshots, tagging, TaggedKind
-//   networks, subnets, firewalls, servers
+//   networks, subnets, firewalls, servers, volumes
 //   provider     this: schema, configure, dispatch by kind
 //
 // configure() checks the keys with DescribeAvailabilityZones. They are
