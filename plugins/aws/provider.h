@@ -40,7 +40,9 @@ struct ProviderOptions {
   http::HttpClient* http = nullptr;  // null: a CurlHttpClient of its own
   Environment environment;           // null: std::getenv
   ApiOptions api;                    // retries and budget (keys, region and endpoint come from configure)
-  kit::WaitOptions wait;
+  // EC2 states change within seconds, and a poll is one shared Describe per
+  // kind however many wait: poll soon and at most every 2 s.
+  kit::WaitOptions wait{.first = std::chrono::milliseconds(500), .factor = 1.5, .max = std::chrono::milliseconds(2000)};
   // How old a Describe snapshot may be to serve a read (never one from
   // before this process's last write of the kind).
   std::chrono::milliseconds read_max_age{5000};
