@@ -91,7 +91,7 @@ class Aws {
                          std::to_string(*moto_port)},
                         "moto", *moto_port));
     url_ = "http://127.0.0.1:" + std::to_string(*proxy_port);
-    proxy_.emplace(start({"python3", o.proxy, std::to_string(*proxy_port), "http://127.0.0.1:" + std::to_string(*moto_port),
+    proxy_.emplace(start({"python3", "-B", o.proxy, std::to_string(*proxy_port), "http://127.0.0.1:" + std::to_string(*moto_port),
                           "/dev/null"},
                          "the contract proxy", *proxy_port));
     admin("/__proxy/config", json{{"pending_seconds", o.pending_seconds}, {"latency_ms", o.latency_ms},

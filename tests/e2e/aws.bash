@@ -32,7 +32,7 @@ aws_setup() {
   (cd / && exec env "${auth_env[@]}" MOTO_ENABLE_AMI_VALIDATION=true MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION=true \
     python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/aws/moto.log" 2>&1) &
   AWS_MOTO_PID=$!
-  (cd "$AWS_PROXY_DIR" && exec python3 proxy.py "$PROXY_PORT" "http://127.0.0.1:$MOTO_PORT" /dev/stderr \
+  (cd "$AWS_PROXY_DIR" && exec python3 -B proxy.py "$PROXY_PORT" "http://127.0.0.1:$MOTO_PORT" /dev/stderr \
     2>"$WORK/aws/proxy.log") &
   AWS_PROXY_PID=$!
   trap 'aws_teardown; e2e_cleanup' EXIT
