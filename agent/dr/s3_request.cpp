@@ -18,6 +18,7 @@
 
 #include "core/crypto.h"
 #include "core/curl_easy.h"
+#include "core/sigv4.h"
 
 namespace keel::dr::s3 {
 
@@ -183,37 +184,9 @@ std::string xml_escape(std::string_view text) {
 
 // --- encoding ------------------------------------------------------------------------
 
-std::string uri_encode(std::string_view text, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xF];
-    }
-  }
-  return out;
-}
+std::string uri_encode(std::string_view text, bool keep_slash) { return sigv4::uri_encode(text, keep_slash); }
 
-std::string canonical_query(Query query) {
-  for (auto& [name, value] : query) {
-    name = uri_encode(name, false);
-    value = uri_encode(value, false);
-  }
-  std::sort(query.begin(), query.end());  // by encoded name, then value: SigV4's order
-  std::string out;
-  for (const auto& [name, value] : query) {
-    if (!out.empty()) out += '&';
-    out += name;
-    out += '=';
-    out += value;
-  }
-  return out;
-}
+std::string canonical_query(Query query) { return sigv4::canonical_query(std::move(query)); }
 
 S3Error parse_error(std::string_view xml) {
   auto doc = parse_xml(xml, "Error");
@@ -242,22 +215,26 @@ Result<Client> Client::make(ClientConfig config, std::string bucket) {
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("s3: endpoint '{}' must be http(s)://host[:port]", http::redact_url(endpoint)));
   client.host_ = std::move(host);
-  client.sigv4_ = fmt::format("aws:amz:{}:s3", config.region);
   client.config_ = std::move(config);
   client.config_.attempts = std::max(1, client.config_.attempts);
   client.bucket_ = std::move(bucket);
   return client;
 }
 
-std::string Client::url(const Request& request) const {
-  std::string out = config_.path_style ? fmt::format("{}://{}/{}", scheme_, host_, bucket_)
-                                       : fmt::format("{}://{}.{}", scheme_, bucket_, host_);
+std::string Client::path_of(const Request& request) const {
+  std::string out = config_.path_style ? fmt::format("/{}", bucket_) : std::string();
   if (!request.key.empty()) {
     out += '/';
     out += uri_encode(request.key, true);
   } else if (!config_.path_style) {
     out += '/';
   }
+  return out;
+}
+
+std::string Client::url(const Request& request) const {
+  std::string out = config_.path_style ? fmt::format("{}://{}{}", scheme_, host_, path_of(request))
+                                       : fmt::format("{}://{}.{}{}", scheme_, bucket_, host_, path_of(request));
   if (!request.query.empty()) {
     out += '?';
     out += canonical_query(request.query);
@@ -280,11 +257,24 @@ Result<http::Response> Client::send_once(const Request& request) const {
   ex.limit = request.max_response_bytes;
   char error_buffer[CURL_ERROR_SIZE] = {};
 
+  // Every header sent is signed (core/sigv4.h), Host included: it is sent
+  // as signed rather than left to libcurl.
+  sigv4::Request to_sign;
+  to_sign.method = request.method;
+  to_sign.canonical_uri = path_of(request);
+  to_sign.canonical_query = canonical_query(request.query);
+  to_sign.payload_hash = crypto::sha256_hex(request.body);
+  to_sign.headers.emplace_back("Host", config_.path_style ? host_ : fmt::format("{}.{}", bucket_, host_));
+  to_sign.headers.emplace_back("x-amz-content-sha256", to_sign.payload_hash);
+  if (!request.content_type.empty()) to_sign.headers.emplace_back("Content-Type", request.content_type);
+  for (const auto& [name, value] : request.headers) to_sign.headers.emplace_back(name, value);
+  const std::string date =
+      config_.amz_date.empty() ? sigv4::amz_date(std::chrono::system_clock::now()) : config_.amz_date;
+  auto signature = sigv4::sign(to_sign, {config_.access_key_id, config_.secret_access_key, ""},
+                               {config_.region, "s3"}, date);
   Slist headers;
-  append(headers, fmt::format("x-amz-content-sha256: {}", crypto::sha256_hex(request.body)));
-  if (!config_.amz_date.empty()) append(headers, fmt::format("x-amz-date: {}", config_.amz_date));
-  if (!request.content_type.empty()) append(headers, fmt::format("Content-Type: {}", request.content_type));
-  for (const auto& [name, value] : request.headers) append(headers, fmt::format("{}: {}", name, value));
+  for (const auto& [name, value] : to_sign.headers) append(headers, fmt::format("{}: {}", name, value));
+  for (const auto& [name, value] : signature) append(headers, fmt::format("{}: {}", name, value));
   Slist connect_to;
   if (!config_.connect_to.empty()) append(connect_to, config_.connect_to);
 
@@ -303,9 +293,6 @@ Result<http::Response> Client::send_once(const Request& request) const {
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!config_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, config_.ca_file.c_str());
-  curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4_.c_str());
-  curl_easy_setopt(curl, CURLOPT_USERNAME, config_.access_key_id.c_str());
-  curl_easy_setopt(curl, CURLOPT_PASSWORD, config_.secret_access_key.c_str());
   if (connect_to) curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to.get());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   http::curl::collect_response(curl, ex);
@@ -317,7 +304,6 @@ Result<http::Response> Client::send_once(const Request& request) const {
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
   curl_easy_setopt(curl, CURLOPT_CONNECT_TO, static_cast<curl_slist*>(nullptr));
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
-  curl_easy_setopt(curl, CURLOPT_PASSWORD, static_cast<char*>(nullptr));
 
   if (code != CURLE_OK) {
     curl_off_t pretransfer = 0;

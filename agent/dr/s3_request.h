@@ -1,23 +1,22 @@
 #pragma once
 // The S3 wire protocol, one module: building requests (URLs, S3's URI
-// encoding, canonical query strings), signing and sending them through
-// libcurl's own SigV4, retrying what is worth retrying, and reading S3's XML
+// encoding, canonical query strings), signing them (core/sigv4.h) and
+// sending them through libcurl, retrying what is worth retrying, and reading S3's XML
 // answers (with libxml2). s3_destination.cpp builds the Destination on top.
 //
-// Signing facts this code relies on (libcurl 7.88, see
-// tests/unit/dr_s3_signing_test.cpp for the AWS documentation vectors):
-// - libcurl signs the path as it is in the URL, so keys are encoded here,
-//   once, by S3's rules (every byte but A-Za-z0-9-._~ and '/').
-// - libcurl signs the query string as it is too, so queries are built here in
-//   canonical form: sorted by name, encoded, "name=" for an empty value.
-// - libcurl does not add x-amz-content-sha256; every request carries it (the
-//   hex sha256 of the body), and libcurl signs it and uses it as the payload
-//   hash.
-// - Every header set here is signed, so none is set that is not sent (no
-//   "Expect:" to suppress 100-continue: libcurl would sign it as empty).
+// Signing facts this code relies on (see tests/unit/dr_s3_signing_test.cpp
+// for the AWS documentation vectors):
+// - the path is signed as it is in the URL, so keys are encoded here, once,
+//   by S3's rules (every byte but A-Za-z0-9-._~ and '/');
+// - the query string is sent in canonical form (sorted by name, encoded,
+//   "name=" for an empty value), so what is signed is what is sent;
+// - every request carries x-amz-content-sha256 (the hex sha256 of the body),
+//   signed and used as the payload hash;
+// - every header set here is signed, Host included (sent as signed), and
+//   none is signed that is not sent.
 //
-// Credentials go to libcurl as CURLOPT_USERNAME/PASSWORD only: never into a
-// URL, a message or a log line. Messages name the operation and s3://bucket/key.
+// Credentials go only into the signature (core/sigv4.h): never into a URL,
+// a message or a log line. Messages name the operation and s3://bucket/key.
 //
 // Thread-safe: a Client is immutable after construction; each thread sends
 // through its own libcurl handle (kept for connection reuse).
@@ -110,6 +109,8 @@ class Client {
 
  private:
   Client() = default;
+  // The path of the URL, encoded: what SigV4 signs.
+  std::string path_of(const Request& request) const;
   void wait_to_retry(const std::string& what, const std::string& why, int attempt,
                      std::chrono::milliseconds delay) const;
 
@@ -117,7 +118,6 @@ class Client {
   std::string bucket_;
   std::string scheme_;  // "https"
   std::string host_;    // "s3.us-east-1.amazonaws.com" or "127.0.0.1:9000"
-  std::string sigv4_;   // "aws:amz:REGION:s3"
 };
 
 // --- S3's XML answers ---------------------------------------------------------

@@ -20,7 +20,7 @@ namespace keel::config {
 
 const std::vector<std::string>& resource_kinds() {
   static const std::vector<std::string> kinds = {"servers", "databases", "caches", "files",
-                                                 "load_balancers", "firewalls", "volumes"};
+                                                 "load_balancers", "firewalls", "volumes", "networks", "subnets"};
   return kinds;
 }
 

@@ -21,15 +21,6 @@ using std::chrono::system_clock;
 
 thread_local std::optional<Failure> t_failure;
 
-std::optional<long long> parse_integer(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  long long value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 ErrorCode code_for_status(long status) {
   if (status == 400 || status == 422) return ErrorCode::InvalidConfig;
   if (status == 401 || status == 403) return ErrorCode::PermissionDenied;
@@ -128,105 +119,13 @@ std::optional<Failure> take_failure() {
   return f;
 }
 
-// --- RateBudget --------------------------------------------------------------------------
-
 RateBudget::RateBudget(milliseconds max_wait, Clock clock)
-    : max_wait_(max_wait), clock_(clock ? std::move(clock) : Clock([] { return system_clock::now(); })) {}
-
-RateBudget::Ticket RateBudget::acquire(const ProgressFn& progress) {
-  std::unique_lock lock(mutex_);
-  std::optional<system_clock::time_point> wait_started;
-  steady_clock::time_point last_report{};
-  for (;;) {
-    const auto now = clock_();
-    system_clock::time_point until{};
-    bool capped = false;  // by max_wait
-    std::string why;
-    if (now < paused_until_) {
-      until = paused_until_;
-      why = "DigitalOcean asked to slow down (429)";
-    } else if (remaining_ && *remaining_ <= 0) {
-      // ratelimit-reset is in whole seconds: the oldest request expires
-      // within the second after it.
-      const auto reset = reset_at_ + std::chrono::seconds(1);
-      // Counted from the last probe too: otherwise every request that has
-      // waited max_wait would go at once, not just one.
-      const bool waited_enough = wait_started && now - std::max(*wait_started, probed_at_) >= max_wait_;
-      if (now < reset && !waited_enough) {
-        until = reset;
-        capped = true;
-        why = "the request budget is spent";
-      } else {
-        // The window has moved on: one request probes it, and the others
-        // wait for its answer (which sets the pace again) or a second.
-        remaining_ = 1;
-        reset_at_ = now;
-        probed_at_ = now;
-      }
-    }
-    if (until == system_clock::time_point{}) {
-      if (remaining_) --*remaining_;
-      ++in_flight_;
-      return Ticket{epoch_};
-    }
-    if (!wait_started) {
-      wait_started = now;
-      if (until != logged_until_) {  // once per wait, not once per waiting thread
-        logged_until_ = until;
-        spdlog::info("DigitalOcean: waiting {} before the next request: {}",
-                     seconds_text(std::chrono::duration_cast<milliseconds>(until - now)), why);
-      }
-    }
-    if (progress && steady_clock::now() - last_report >= std::chrono::seconds(5)) {
-      last_report = steady_clock::now();
-      const auto left = std::chrono::duration_cast<std::chrono::seconds>(until - now).count();
-      lock.unlock();
-      progress(fmt::format("waiting for the DigitalOcean rate limit: {} ({}s left)", why, left));
-      lock.lock();
-      continue;
-    }
-    // A 429's pause has no cap: a limit already past would make this spin.
-    const auto limit = capped ? std::max(*wait_started, probed_at_) + max_wait_ : until;
-    // Relative to `now`, which may come from a test's clock (a steady wait
-    // also sits out a jump of the wall clock in at most five seconds).
-    changed_.wait_for(lock, std::min({until, limit, now + std::chrono::seconds(5)}) - now);
-  }
-}
-
-void RateBudget::release(Ticket ticket, const http::Response* response) {
-  std::lock_guard lock(mutex_);
-  --in_flight_;
-  if (response) {
-    auto remaining = parse_integer(response->header("ratelimit-remaining"));
-    auto reset = parse_integer(response->header("ratelimit-reset"));
-    // Fresh: sent after the last fresh answer arrived, so the server counted
-    // at least as much as that one had.
-    const bool fresh = ticket.epoch == epoch_ || !remaining_;
-    if (remaining) {
-      // The server may not have counted the requests still in flight yet.
-      const long long estimate = std::max(0LL, *remaining - in_flight_);
-      remaining_ = fresh || !remaining_ ? estimate : std::min(*remaining_, estimate);
-      if (fresh) ++epoch_;
-    }
-    if (reset && (fresh || reset_at_ == system_clock::time_point{})) {
-      // A Unix time (DigitalOcean); a small number would be seconds from now.
-      reset_at_ = *reset > 1'000'000'000LL ? system_clock::from_time_t(static_cast<std::time_t>(*reset))
-                                            : clock_() + std::chrono::seconds(std::max(0LL, *reset));
-    }
-  }
-  changed_.notify_all();
-}
-
-void RateBudget::pause_until(system_clock::time_point until) {
-  std::lock_guard lock(mutex_);
-  paused_until_ = std::max(paused_until_, until);
-  changed_.notify_all();
-}
-
-RateBudget::State RateBudget::state() const {
-  std::lock_guard lock(mutex_);
-  return State{remaining_, reset_at_, paused_until_, in_flight_};
-}
+    : kit::RateBudget(Pace{.service = "DigitalOcean",
+                           .throttled = "DigitalOcean asked to slow down (429)",
+                           .remaining_header = "ratelimit-remaining",
+                           .reset_header = "ratelimit-reset",
+                           .per_second = 0},
+                      max_wait, std::move(clock)) {}
 
 // --- ApiClient ---------------------------------------------------------------------------
 

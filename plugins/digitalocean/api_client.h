@@ -52,6 +52,7 @@
 #include "core/error.h"
 #include "core/http_client.h"
 #include "core/provider.h"
+#include "plugins/sdk/rate_budget.h"
 
 namespace keel::digitalocean {
 
@@ -107,54 +108,11 @@ struct Failure {
 // The Failure recorded by the calling thread's last failed call, cleared.
 std::optional<Failure> take_failure();
 
-// The request budget of one token. Counts requests sent against the
-// remaining estimate (ratelimit-remaining of the freshest response minus the
-// requests in flight) and holds every sender back when nothing remains,
-// until ratelimit-reset (when the oldest request in the window expires);
-// then one request probes the API and its answer sets the pace again.
-//
-// Answers arrive out of order, and an old one reports more remaining than
-// there is: a response counts as fresh only when its request was sent after
-// the last fresh response arrived; the others can only lower the estimate.
-class RateBudget {
+// The request budget of one token: the kit's (plugins/sdk/rate_budget.h)
+// reading DigitalOcean's ratelimit-remaining and ratelimit-reset headers.
+class RateBudget : public kit::RateBudget {
  public:
-  // Where the time comes from: a parameter only so that unit tests can move
-  // time on instead of sleeping; unset: std::chrono::system_clock::now.
-  using Clock = std::function<std::chrono::system_clock::time_point()>;
   explicit RateBudget(std::chrono::milliseconds max_wait = std::chrono::hours(1), Clock clock = {});
-
-  // What release() needs to know about a request sent.
-  struct Ticket {
-    std::uint64_t epoch = 0;
-  };
-  // Blocks while the budget is spent or a 429 asked everyone to wait, then
-  // counts one request as sent. `progress` hears about long waits.
-  Ticket acquire(const ProgressFn& progress = {});
-  // After the exchange; `response` is null when there was none.
-  void release(Ticket ticket, const http::Response* response);
-  // A 429: nobody sends before `until`.
-  void pause_until(std::chrono::system_clock::time_point until);
-
-  struct State {
-    std::optional<long long> remaining;
-    std::chrono::system_clock::time_point reset_at;
-    std::chrono::system_clock::time_point paused_until;
-    int in_flight = 0;
-  };
-  State state() const;
-
- private:
-  const std::chrono::milliseconds max_wait_;
-  const Clock clock_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::optional<long long> remaining_;  // unknown until the first response says
-  std::chrono::system_clock::time_point reset_at_{};
-  std::chrono::system_clock::time_point paused_until_{};
-  std::chrono::system_clock::time_point logged_until_{};
-  std::chrono::system_clock::time_point probed_at_{};  // when a request last probed a spent budget
-  int in_flight_ = 0;
-  std::uint64_t epoch_ = 0;  // counts fresh responses
 };
 
 class ApiClient {

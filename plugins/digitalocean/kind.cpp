@@ -60,10 +60,6 @@ bool safe_id(const std::string& id) {
   });
 }
 
-void report(const ProgressFn& progress, const std::string& message) {
-  if (progress) progress(message);
-}
-
 Result<std::optional<json>> listed_or_fetched(SnapshotSource& source, std::chrono::milliseconds max_age,
                                               const std::string& id, const ProgressFn& progress,
                                               const FetchOne& fetch) {

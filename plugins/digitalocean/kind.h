@@ -37,6 +37,7 @@
 #include "plugins/digitalocean/api_client.h"
 #include "plugins/digitalocean/snapshots.h"
 #include "plugins/digitalocean/waiter.h"
+#include "plugins/sdk/kinds.h"
 
 namespace keel::digitalocean {
 
@@ -71,15 +72,9 @@ struct Context {
   std::chrono::milliseconds read_max_age{5000};
 };
 
-class Kind {
- public:
-  virtual ~Kind() = default;
-  virtual Result<provider::CreateResponse> create(const provider::CreateRequest& request) = 0;
-  virtual Result<provider::ReadResponse> read(const provider::ReadRequest& request) = 0;
-  virtual Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) = 0;
-  virtual Status remove(const provider::DeleteRequest& request) = 0;
-  virtual Result<provider::FindResponse> find(const provider::FindRequest& request) = 0;
-};
+// The kit's per-kind interface (plugins/sdk/kinds.h).
+using kit::Kind;
+using kit::report;
 
 provider::KindSchema droplets_schema();
 provider::KindSchema databases_schema();
@@ -140,9 +135,6 @@ Status delete_gone_ok(ApiClient& api, const std::string& path, const provider::P
 // Whether `id` can go into a path as it is (uuids, numbers); one that cannot
 // is no id DigitalOcean gave out, so nothing has it.
 bool safe_id(const std::string& id);
-
-// Reports progress when there is someone to hear it.
-void report(const provider::ProgressFn& progress, const std::string& message);
 
 // Which of `items` carry `tag` in their "tags"; the oldest first (by
 // created_at, then id), so that duplicates made by a lost response resolve

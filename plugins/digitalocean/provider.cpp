@@ -52,29 +52,21 @@ struct DigitalOceanProvider::Session {
         sources(api, project),
         waiter(api, sources.actions, options.wait),
         context{api, waiter, sources, project, options.read_max_age} {
-    kinds["servers"] = make_droplets(context);
-    kinds["databases"] = make_databases(context);
-    kinds["caches"] = make_caches(context);
-    kinds["load_balancers"] = make_load_balancers(context);
-    kinds["firewalls"] = make_firewalls(context);
-    kinds["volumes"] = make_volumes(context);
+    kinds.add("servers", make_droplets(context));
+    kinds.add("databases", make_databases(context));
+    kinds.add("caches", make_caches(context));
+    kinds.add("load_balancers", make_load_balancers(context));
+    kinds.add("firewalls", make_firewalls(context));
+    kinds.add("volumes", make_volumes(context));
   }
 
-  Result<Kind*> kind(const std::string& name) {
-    auto it = kinds.find(name);
-    if (it == kinds.end())
-      return fail(ErrorCode::InvalidConfig,
-                  fmt::format("the digitalocean provider has no kind \"{}\" (servers, databases, caches, "
-                              "load_balancers, firewalls, volumes)",
-                              name));
-    return it->second.get();
-  }
+  Result<Kind*> kind(const std::string& name) { return kinds.get(name); }
 
   ApiClient api;
   Sources sources;
   Waiter waiter;
   Context context;
-  std::map<std::string, std::unique_ptr<Kind>> kinds;
+  kit::Kinds kinds{"digitalocean"};
 };
 
 DigitalOceanProvider::DigitalOceanProvider(ProviderOptions options) : schema_(make_schema()), options_(std::move(options)) {

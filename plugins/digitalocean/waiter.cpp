@@ -2,9 +2,6 @@
 
 #include "plugins/digitalocean/attributes.h"
 
-#include <algorithm>
-#include <thread>
-
 #include <fmt/format.h>
 
 namespace keel::digitalocean {
@@ -13,51 +10,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 
 Waiter::Waiter(ApiClient& api, SnapshotSource& actions, WaitOptions options)
-    : api_(api), actions_(actions), options_(options) {
-  options_.first = std::max(options_.first, milliseconds(1));
-  options_.max = std::max(options_.max, options_.first);
-  options_.factor = std::max(options_.factor, 1.0);
-}
-
-Result<json> Waiter::until(const Watch& watch, const provider::ProgressFn& progress) {
-  const Clock::time_point start = Clock::now();
-  milliseconds interval = options_.first;
-  Clock::time_point due = start + interval;
-  for (;;) {
-    std::this_thread::sleep_until(due);
-    // Any round that started within half an interval of `due` will do: the
-    // waiters of one kind fall into step and share their list calls.
-    auto snapshot = watch.source->get(due - interval / 2, progress);
-    if (!snapshot) return fail(snapshot.error().with_context(fmt::format("waiting for {} {}", watch.what, watch.goal)));
-    std::optional<json> item;
-    if (const json* found = (*snapshot)->find(watch.id)) item = *found;
-    else if (watch.fetch_one) {
-      auto one = watch.fetch_one();
-      if (!one) return fail(one.error().with_context(fmt::format("waiting for {} {}", watch.what, watch.goal)));
-      item = std::move(*one);
-    }
-    if (!item) {
-      if (watch.gone_is_done) return json();
-      return fail(ErrorCode::NotFound, fmt::format("{} disappeared while waiting for it {}", watch.what, watch.goal));
-    }
-    if (!watch.gone_is_done) {
-      auto over = watch.done(*item);
-      if (!over) return fail(over.error());
-      if (*over) return std::move(*item);
-    }
-    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
-    if (Clock::now() - start >= watch.timeout)
-      return fail(ErrorCode::Timeout, fmt::format("{} is still not done waiting {} after {}s", watch.what, watch.goal,
-                                                  elapsed.count()));
-    if (progress) {
-      std::string state = watch.state ? watch.state(*item) : std::string();
-      progress(state.empty() ? fmt::format("waiting for {} {} ({}s)", watch.what, watch.goal, elapsed.count())
-                             : fmt::format("waiting for {} {} ({}, {}s)", watch.what, watch.goal, state, elapsed.count()));
-    }
-    interval = std::min(options_.max, milliseconds(static_cast<long long>(static_cast<double>(interval.count()) * options_.factor)));
-    due = std::max((*snapshot)->started + interval, Clock::now() + milliseconds(50));
-  }
-}
+    : kit::Poller(options), api_(api), actions_(actions) {}
 
 Status Waiter::action(long long id, const std::string& what, const provider::ProgressFn& progress,
                       milliseconds timeout) {

@@ -2,7 +2,7 @@
 // Waiting for DigitalOcean: following actions (GET /v2/actions/{id}) until
 // they complete, and polling a resource until its status says it is ready
 // (droplets and load balancers `active`, databases `online`, firewalls
-// `succeeded`).
+// `succeeded`); the polling is the kit's (plugins/sdk/poller.h).
 //
 // Few requests, however many resources wait at once: every wait reads a
 // shared SnapshotSource (one list call per round serves every waiter of that
@@ -29,50 +29,26 @@
 #include "core/provider.h"
 #include "plugins/digitalocean/api_client.h"
 #include "plugins/digitalocean/snapshots.h"
+#include "plugins/sdk/poller.h"
 
 namespace keel::digitalocean {
 
-struct WaitOptions {
-  std::chrono::milliseconds first{500};   // the first poll
-  double factor = 1.5;                     // each later interval grows by this
-  std::chrono::milliseconds max{5000};     // up to this
-};
+using kit::WaitOptions;
+using kit::Watch;
 
-// What one wait watches.
-struct Watch {
-  std::string what;  // "droplet 123"
-  std::string goal;  // "to become active"
-  std::string id;    // the item's id in `source`
-  SnapshotSource* source = nullptr;
-  // The resource when the snapshot does not hold it (one GET); nullopt when
-  // it does not exist.
-  std::function<Result<std::optional<nlohmann::json>>()> fetch_one;
-  // true: the wait is over; false: keep waiting; an error ends the wait.
-  std::function<Result<bool>(const nlohmann::json&)> done;
-  // What the progress line shows of the resource ("in-progress"); may be unset.
-  std::function<std::string(const nlohmann::json&)> state;
-  bool gone_is_done = false;  // waiting for a deletion
-  std::chrono::milliseconds timeout{std::chrono::minutes(20)};
-};
-
-class Waiter {
+// The kit's Poller (until(): polling a resource on a shared list) and
+// DigitalOcean's actions.
+class Waiter : public kit::Poller {
  public:
   Waiter(ApiClient& api, SnapshotSource& actions, WaitOptions options = {});
-
-  // Polls until watch.done; answers the resource as last seen (null when
-  // gone and gone_is_done).
-  Result<nlohmann::json> until(const Watch& watch, const provider::ProgressFn& progress);
   // Follows action `id` (about `what`, e.g. "resize droplet 123") until it is
   // completed; `errored` is an error.
   Status action(long long id, const std::string& what, const provider::ProgressFn& progress,
                 std::chrono::milliseconds timeout = std::chrono::minutes(30));
 
-  const WaitOptions& options() const { return options_; }
-
  private:
   ApiClient& api_;
   SnapshotSource& actions_;
-  WaitOptions options_;
 };
 
 }  // namespace keel::digitalocean

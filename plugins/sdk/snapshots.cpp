@@ -1,9 +1,9 @@
-#include "plugins/digitalocean/snapshots.h"
+#include "plugins/sdk/snapshots.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace keel::digitalocean {
+namespace keel::kit {
 
 using nlohmann::json;
 
@@ -85,4 +85,4 @@ std::uint64_t SnapshotSource::fetches() const {
   return rounds_;
 }
 
-}  // namespace keel::digitalocean
+}  // namespace keel::kit

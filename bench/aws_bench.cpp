@@ -1,0 +1,202 @@
+// aws_bench: `keel apply`, `plan` (with refresh) and `destroy` of an AWS
+// stack against moto behind the contract proxy with AWS's behaviour turned
+// on (states pending for --pending-seconds, --latency-ms per request, at
+// most --rate-limit requests a second), and how close each comes to its
+// lower bound.
+//
+//   build/bench/aws_bench [--servers 50] [--pending-seconds 2] [--latency-ms 100]
+//                         [--rate-limit 20] [--parallelism 10] [--keel PATH]
+//                         [--proxy tests/support/aws/proxy.py] [--dir DIR] [--keep]
+//
+// The stack: a network, two subnets, a security group and --servers
+// instances in the first subnet. (Issue 15's load balancer and server group
+// are not in keel-provider-aws yet.) The dependency chain is network ->
+// subnet -> servers: three waits of --pending-seconds.
+//
+// Lower bound of a command = max(chain, requests / rate limit); the ratio is
+// wall time / bound, target <= 1.15 for apply and destroy. For plan, the
+// figure to watch is requests per kind (target <= 3).
+//
+// moto (python3 -m moto.server) and the proxy run on free local ports; keel
+// is found beside this program's directory unless given. Run it from the
+// source directory (for the proxy's default path).
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/files.h"
+#include "core/http_client.h"
+#include "core/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+struct Options {
+  int servers = 50;
+  double pending_seconds = 2;
+  int latency_ms = 100, rate_limit = 20, parallelism = 10;
+  std::string keel, proxy = "tests/support/aws/proxy.py", dir;
+  bool keep = false;
+};
+
+constexpr int kKinds = 4;  // networks, subnets, firewalls, servers
+
+std::string beside_build(const std::string& name) {
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  return (self.parent_path().parent_path() / name).string();
+}
+
+std::string stack_yaml(const Options& o) {
+  return "keel: 1\nproject: aws-bench\nproviders:\n  aws: { type: aws, region: us-east-1, requests_per_second: " +
+         std::to_string(o.rate_limit) +
+         " }\n"
+         "networks:\n  main: { provider: aws, cidr: 10.90.0.0/16 }\n"
+         "subnets:\n"
+         "  a: { provider: aws, network: \"${networks.main.id}\", cidr: 10.90.1.0/24, zone: us-east-1a, public: true }\n"
+         "  b: { provider: aws, network: \"${networks.main.id}\", cidr: 10.90.2.0/24, zone: us-east-1b, public: true }\n"
+         "firewalls:\n  web: { provider: aws, network: \"${networks.main.id}\", inbound: [{ protocol: tcp, ports: \"22\", "
+         "from: [0.0.0.0/0] }] }\n"
+         "servers:\n  web: { provider: aws, count: " +
+         std::to_string(o.servers) +
+         ", size: t3.micro, image: ami-12c6146b, subnet: \"${subnets.a.id}\", firewalls: [\"${firewalls.web.id}\"] }\n";
+}
+
+keel::process::Child start(std::vector<std::string> argv, const std::string& what, int port) {
+  auto child = keel::process::Child::start({std::move(argv), {}, true});
+  if (!child) throw std::runtime_error(what + ": " + child.error().message());
+  for (int i = 0; i < 600 && !keel::process::port_open(port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (!keel::process::port_open(port)) throw std::runtime_error(what + " did not start");
+  return std::move(*child);
+}
+
+// moto behind the contract proxy, on free ports; stopped when this goes away.
+class Aws {
+ public:
+  explicit Aws(const Options& o) {
+    auto moto_port = keel::process::free_local_port(), proxy_port = keel::process::free_local_port();
+    if (!moto_port || !proxy_port) throw std::runtime_error("no free port");
+    moto_.emplace(start({"env", "MOTO_ENABLE_AMI_VALIDATION=true", "python3", "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                         std::to_string(*moto_port)},
+                        "moto", *moto_port));
+    url_ = "http://127.0.0.1:" + std::to_string(*proxy_port);
+    proxy_.emplace(start({"python3", "-B", o.proxy, std::to_string(*proxy_port), "http://127.0.0.1:" + std::to_string(*moto_port),
+                          "/dev/null"},
+                         "the contract proxy", *proxy_port));
+    admin("/__proxy/config", json{{"pending_seconds", o.pending_seconds}, {"latency_ms", o.latency_ms},
+                                  {"rate_limit", o.rate_limit}});
+  }
+  const std::string& url() const { return url_; }
+
+  json admin(const std::string& path, const json& body = nullptr) {
+    keel::http::Request r;
+    r.method = body.is_null() ? "GET" : "POST";
+    r.url = url_ + path;
+    if (!body.is_null()) r.body = body.dump();
+    auto response = keel::http::send_checked(http_, r);
+    if (!response) throw std::runtime_error(response.error().message());
+    return response->body.empty() ? json() : json::parse(response->body);
+  }
+
+ private:
+  std::string url_;
+  std::optional<keel::process::Child> moto_, proxy_;
+  keel::http::CurlHttpClient http_;
+};
+
+struct Run {
+  double seconds = 0;
+  long requests = 0;
+  json by_op;
+};
+
+Run timed_keel(const Options& o, Aws& aws, std::vector<std::string> args) {
+  json before = aws.admin("/__proxy/stats");
+  keel::process::Options p;
+  p.argv = {o.keel};
+  p.argv.insert(p.argv.end(), args.begin(), args.end());
+  p.cwd = o.dir;
+  p.env = {{"AWS_ENDPOINT_URL", aws.url()}, {"AWS_ACCESS_KEY_ID", "AKIABENCH"}, {"AWS_SECRET_ACCESS_KEY", "bench"},
+           {"AWS_CONFIG_FILE", "/dev/null"}, {"AWS_SHARED_CREDENTIALS_FILE", "/dev/null"}};
+  auto start = Clock::now();
+  auto out = keel::process::run(p);
+  Run run;
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!out || out->exit_code != 0) {
+    std::fprintf(stderr, "keel %s failed:\n%s\n", args[0].c_str(), out ? out->output.c_str() : out.error().message().c_str());
+    std::exit(1);
+  }
+  json after = aws.admin("/__proxy/stats");
+  run.requests = after.value("requests", 0L) - before.value("requests", 0L);
+  run.by_op = json::object();
+  for (auto& [op, n] : after["by_op"].items()) {
+    long was = before["by_op"].value(op, 0L);
+    if (n.get<long>() > was) run.by_op[op] = n.get<long>() - was;
+  }
+  return run;
+}
+
+void report(const char* what, const Run& r, double chain_seconds, const Options& o, bool targeted) {
+  double by_rate = double(r.requests) / o.rate_limit;
+  double bound = std::max(chain_seconds, by_rate);
+  std::printf("  %-16s %8.1f %9ld %9.1f %9.1f %7.2f  %s\n", what, r.seconds, r.requests, chain_seconds, by_rate,
+              bound > 0 ? r.seconds / bound : 0.0,
+              !targeted ? "" : (r.seconds <= 1.15 * bound ? "met (<= 1.15)" : "MISS (<= 1.15)"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"keel against AWS's limits, in moto behind the contract proxy"};
+  app.add_option("--servers", o.servers);
+  app.add_option("--pending-seconds", o.pending_seconds);
+  app.add_option("--latency-ms", o.latency_ms);
+  app.add_option("--rate-limit", o.rate_limit, "requests per second");
+  app.add_option("--parallelism", o.parallelism);
+  app.add_option("--keel", o.keel);
+  app.add_option("--proxy", o.proxy);
+  app.add_option("--dir", o.dir);
+  app.add_flag("--keep", o.keep);
+  CLI11_PARSE(app, argc, argv);
+  if (o.keel.empty()) o.keel = beside_build("keel");
+  o.proxy = fs::absolute(o.proxy).string();
+  if (o.dir.empty()) {
+    char pattern[] = "/tmp/keel-aws-bench.XXXXXX";
+    o.dir = ::mkdtemp(pattern);
+  }
+  if (auto s = keel::files::write_atomic(o.dir + "/keel.yaml", stack_yaml(o)); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message().c_str());
+    return 1;
+  }
+  Aws aws(o);
+  const int resources = o.servers + 4;
+  std::printf("aws_bench: %d resources (a network, 2 subnets, a security group, %d servers)\n", resources, o.servers);
+  std::printf("moto + proxy: %.1f s pending, %d ms latency, %d requests/s; keel --parallelism %d\n\n", o.pending_seconds,
+              o.latency_ms, o.rate_limit, o.parallelism);
+  std::printf("  %-16s %8s %9s %9s %9s %7s\n", "command", "wall s", "requests", "chain s", "rate s", "ratio");
+  const std::string par = std::to_string(o.parallelism);
+  Run apply = timed_keel(o, aws, {"apply", "--auto-approve", "--parallelism", par});
+  report("apply", apply, 3 * o.pending_seconds, o, true);
+  Run plan = timed_keel(o, aws, {"plan", "--parallelism", par});
+  report("plan (refresh)", plan, 0, o, false);
+  // Destroy waits for the instances to terminate (shutting-down), then the rest.
+  Run destroy = timed_keel(o, aws, {"destroy", "--auto-approve", "--parallelism", par});
+  report("destroy", destroy, o.pending_seconds, o, true);
+  std::printf("\nplan read %d resources of %d kinds with %ld requests (%.2f per kind): %s\n", resources, kKinds,
+              plan.requests, double(plan.requests) / kKinds, plan.by_op.dump().c_str());
+  std::printf("apply requests: %s\n", apply.by_op.dump().c_str());
+  if (!o.keep) (void)keel::files::remove_all(o.dir);
+  return 0;
+}

@@ -1,0 +1,193 @@
+#include "plugins/aws/kind.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/crypto.h"
+
+namespace keel::aws {
+
+namespace {
+
+SnapshotSource::Fetch project_list(ApiClient& api, const std::string& project, std::string action, std::string list,
+                                   std::string id_key) {
+  return [&api, project, action = std::move(action), list = std::move(list),
+          id_key = std::move(id_key)](const ProgressFn& progress) -> Result<std::vector<json>> {
+    Params params;
+    add_filter(params, fmt::format("tag:{}", kProjectTag), {project});
+    return describe(api, action, std::move(params), list, id_key, progress);
+  };
+}
+
+bool older(const json& a, const json& b) {
+  const std::string ia = a.value("id", ""), ib = b.value("id", "");
+  if (ia.size() != ib.size()) return ia.size() < ib.size();
+  return ia < ib;
+}
+
+}  // namespace
+
+Sources::Sources(ApiClient& api, const std::string& project)
+    : vpcs("vpcs", project_list(api, project, "DescribeVpcs", "vpcSet", "vpcId")),
+      subnets("subnets", project_list(api, project, "DescribeSubnets", "subnetSet", "subnetId")),
+      security_groups("security groups", project_list(api, project, "DescribeSecurityGroups", "securityGroupInfo", "groupId")),
+      instances("instances", project_list(api, project, "DescribeInstances", "reservationSet", "instanceId")),
+      volumes("volumes", project_list(api, project, "DescribeVolumes", "volumeSet", "volumeId")) {}
+
+Result<std::vector<json>> describe(ApiClient& api, const std::string& action, Params params, const std::string& list,
+                                   const std::string& id_key, const ProgressFn& progress) {
+  std::vector<json> out;
+  std::string token;
+  for (int page = 0; page < 1000; ++page) {
+    Call call{.service = nullptr, .action = action, .params = params, .idempotent = true, .progress = progress};
+    if (!token.empty()) call.params.emplace_back("NextToken", token);
+    auto body = api.send(call);
+    if (!body) return fail(body.error());
+    for (json item : items(*body, list)) {
+      // DescribeInstances answers reservations, each with its instances.
+      if (list == "reservationSet") {
+        for (json instance : items(item, "instancesSet")) {
+          instance["id"] = instance.value(id_key, "");
+          out.push_back(std::move(instance));
+        }
+        continue;
+      }
+      if (item.is_object()) item["id"] = item.value(id_key, "");
+      out.push_back(std::move(item));
+    }
+    token = body->is_object() && (*body)["nextToken"].is_string() ? (*body)["nextToken"].get<std::string>() : "";
+    if (token.empty()) return out;
+  }
+  return fail(ErrorCode::Protocol, fmt::format("EC2 {}: more than 1000 pages", action));
+}
+
+std::string default_name(const provider::ResourceTags& tags) {
+  std::string name = tags.project + "-";
+  for (char c : tags.address) name += (std::isalnum(static_cast<unsigned char>(c)) ? c : '-');
+  while (name.ends_with("-")) name.pop_back();
+  if (name.size() > 63) name = name.substr(0, 54) + "-" + crypto::sha256_hex(name).substr(0, 8);
+  return name;
+}
+
+void tag_at_creation(Params& params, const std::string& resource_type, const provider::ResourceTags& tags,
+                     const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra) {
+  int n = 1;
+  while (std::any_of(params.begin(), params.end(),
+                     [&](const auto& p) { return p.first == fmt::format("TagSpecification.{}.ResourceType", n); }))
+    ++n;
+  const std::string prefix = fmt::format("TagSpecification.{}", n);
+  params.emplace_back(prefix + ".ResourceType", resource_type);
+  std::vector<std::pair<std::string, std::string>> tag_list = {
+      {kProjectTag, tags.project}, {kAddressTag, tags.address}, {"Name", name}};
+  tag_list.insert(tag_list.end(), extra.begin(), extra.end());
+  for (size_t i = 0; i < tag_list.size(); ++i) {
+    params.emplace_back(fmt::format("{}.Tag.{}.Key", prefix, i + 1), tag_list[i].first);
+    params.emplace_back(fmt::format("{}.Tag.{}.Value", prefix, i + 1), tag_list[i].second);
+  }
+}
+
+std::optional<json> oldest_with_address(const std::vector<json>& list, const provider::ResourceTags& tags) {
+  std::vector<json> matches;
+  for (const json& item : list)
+    if (tag_value(item, kProjectTag) == tags.project && tag_value(item, kAddressTag) == tags.address)
+      matches.push_back(item);
+  if (matches.empty()) return std::nullopt;
+  std::sort(matches.begin(), matches.end(), older);
+  if (matches.size() > 1)
+    spdlog::warn("AWS: {} resources carry keel:address {}: adopting the oldest ({})", matches.size(), tags.address,
+                 matches.front().value("id", ""));
+  return matches.front();
+}
+
+Result<std::optional<json>> find_tagged(ApiClient& api, const std::string& action, const std::string& list,
+                                        const std::string& id_key, const provider::ResourceTags& tags,
+                                        const std::vector<std::pair<std::string, std::string>>& extra) {
+  Params params;
+  add_filter(params, fmt::format("tag:{}", kProjectTag), {tags.project});
+  add_filter(params, fmt::format("tag:{}", kAddressTag), {tags.address});
+  for (const auto& [key, value] : extra) add_filter(params, fmt::format("tag:{}", key), {value});
+  auto found = describe(api, action, std::move(params), list, id_key);
+  if (!found) return fail(found.error());
+  std::vector<json> live;
+  for (const json& item : *found) {
+    const json& state = item.is_object() && item.contains("instanceState") ? item["instanceState"] : json();
+    if (state.is_object() && state.value("name", "") == "terminated") continue;
+    live.push_back(item);
+  }
+  return oldest_with_address(live, tags);
+}
+
+Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  std::chrono::milliseconds pause{1000};
+  for (;;) {
+    auto done = api.send(call);
+    if (done) return {};
+    if (not_found(done.error())) return {};
+    auto failure = take_failure();
+    const bool waiting = failure && (failure->code == "DependencyViolation" || failure->code == "InvalidGroup.InUse");
+    if (!waiting || std::chrono::steady_clock::now() + pause > deadline) return fail(done.error());
+    if (call.progress) call.progress(fmt::format("{}: still in use, retrying", call.action));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(10'000));
+  }
+}
+
+std::string ec2_arn(const Context& context, const json& resource, const std::string& path) {
+  std::string owner = resource.is_object() ? resource.value("ownerId", "") : "";
+  return fmt::format("arn:aws:ec2:{}:{}:{}", context.region, owner, path);
+}
+
+bool not_found(const Error& error) {
+  if (error.code() != ErrorCode::NotFound) return false;
+  take_failure();  // answered, not an error
+  return true;
+}
+
+Result<std::optional<json>> TaggedKind::current(const std::string& id, const ProgressFn& progress) {
+  auto snapshot = source_.recent(c_.read_max_age, progress);
+  if (!snapshot) return fail(snapshot.error());
+  std::optional<json> item;
+  if (const json* listed = (*snapshot)->find(id)) item = *listed;
+  else {
+    auto one = fetch(id);
+    if (!one) return fail(one.error());
+    item = std::move(*one);
+  }
+  if (item && gone(*item)) return std::optional<json>();
+  return item;
+}
+
+Result<provider::ReadResponse> TaggedKind::read(const provider::ReadRequest& request) {
+  auto item = current(request.id, request.progress);
+  if (!item) return fail(item.error());
+  if (!*item) return provider::ReadResponse{false, json::object()};
+  auto a = attributes(**item, request.attributes);
+  if (!a) return fail(a.error());
+  return provider::ReadResponse{true, std::move(*a)};
+}
+
+Result<provider::FindResponse> TaggedKind::find(const provider::FindRequest& request) {
+  std::optional<json> item;
+  if (!request.id.empty()) {
+    auto one = fetch(request.id);
+    if (!one) return fail(one.error());
+    item = std::move(*one);
+  } else {
+    auto snapshot = source_.get(kit::Clock::now(), request.progress);
+    if (!snapshot) return fail(snapshot.error());
+    std::vector<json> live;
+    for (const json& i : (*snapshot)->items)
+      if (!gone(i)) live.push_back(i);
+    item = oldest_with_address(live, request.tags);
+  }
+  if (!item || gone(*item)) return provider::FindResponse{false, "", json::object()};
+  auto a = attributes(*item, request.config);
+  if (!a) return fail(a.error());
+  return provider::FindResponse{true, item->value("id", ""), std::move(*a)};
+}
+
+}  // namespace keel::aws

@@ -1,0 +1,128 @@
+#pragma once
+// What the kinds of keel-provider-aws share: the API client, the poller,
+// the coalesced Describe calls of the project, and TaggedKind, the read and
+// find every kind does the same way.
+//
+// Rules every kind follows:
+// - create tags what it makes at creation (TagSpecification: keel:project,
+//   keel:address, Name), so that find() adopts it after a crash, and sends
+//   the create through ApiClient::send_once() with a lookup by the address
+//   tag (or a ClientToken where the call takes one), so that a lost
+//   response adopts the resource instead of making a second one;
+// - read() serves from the kind's Describe snapshot, filtered by the
+//   project's tag (one call for every resource of the kind, at most
+//   Context::read_max_age old); a resource missing from it is described
+//   alone (it may lack keel's tag, after import) and NotFound is found=false;
+// - remove() of something already gone succeeds.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/provider.h"
+#include "plugins/aws/api_client.h"
+#include "plugins/sdk/attributes.h"
+#include "plugins/sdk/kinds.h"
+#include "plugins/sdk/poller.h"
+#include "plugins/sdk/snapshots.h"
+
+namespace keel::aws {
+
+using kit::Attr;
+using kit::SnapshotSource;
+using provider::AttributeType;
+
+inline constexpr const char* kProjectTag = "keel:project";
+inline constexpr const char* kAddressTag = "keel:address";
+
+// The project's resources of each kind: one Describe call each, filtered by
+// tag:keel:project. Items carry their AWS id as "id" too.
+struct Sources {
+  Sources(ApiClient& api, const std::string& project);
+
+  SnapshotSource vpcs;
+  SnapshotSource subnets;
+  SnapshotSource security_groups;
+  SnapshotSource instances;
+  SnapshotSource volumes;
+};
+
+struct Context {
+  ApiClient& api;
+  kit::Poller& poller;
+  Sources& sources;
+  std::string project;
+  std::string region;
+  std::chrono::milliseconds read_max_age{5000};
+};
+
+// One Describe call: every item under the answer's `list` (for instances,
+// reservationSet[].instancesSet[]), with "id" set from `id_key`, following
+// nextToken.
+Result<std::vector<json>> describe(ApiClient& api, const std::string& action, Params params, const std::string& list,
+                                   const std::string& id_key, const ProgressFn& progress = {});
+
+// TagSpecification.N for `resource_type` with keel's tags and a Name.
+// `extra` tags come after keel's (e.g. keel:role on a network's parts).
+void tag_at_creation(Params& params, const std::string& resource_type, const provider::ResourceTags& tags,
+                     const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra = {});
+// The oldest live item that `action` (a Describe call) answers with keel's
+// project and address tags (and `extra` filters): what a lost create made.
+Result<std::optional<json>> find_tagged(ApiClient& api, const std::string& action, const std::string& list,
+                                        const std::string& id_key, const provider::ResourceTags& tags,
+                                        const std::vector<std::pair<std::string, std::string>>& extra = {});
+// A call that may meet DependencyViolation while what depends on the
+// resource goes away (an instance terminating): retried for up to `patience`.
+Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience = std::chrono::seconds(300));
+// The ARN of an EC2 resource ("vpc/vpc-123").
+std::string ec2_arn(const Context& context, const json& resource, const std::string& path);
+// `<project>-<address>` fitted to AWS's names: [A-Za-z0-9-], at most 63 characters.
+std::string default_name(const provider::ResourceTags& tags);
+
+// The oldest (by id) item of `items` carrying keel's address tag.
+std::optional<json> oldest_with_address(const std::vector<json>& items, const provider::ResourceTags& tags);
+
+// The read and find of a kind whose resources are tagged by keel.
+class TaggedKind : public kit::Kind {
+ public:
+  Result<provider::ReadResponse> read(const provider::ReadRequest& request) override;
+  Result<provider::FindResponse> find(const provider::FindRequest& request) override;
+
+ protected:
+  TaggedKind(Context& context, SnapshotSource& source) : c_(context), source_(source) {}
+
+  // The resource alone (import, or missing from the snapshot); nullopt: gone.
+  virtual Result<std::optional<json>> fetch(const std::string& id) = 0;
+  // keel's attributes of `resource`; `known` is what the user wrote or state holds.
+  virtual Result<json> attributes(const json& resource, const json& known) = 0;
+  // Whether `resource` counts as gone (a terminated instance).
+  virtual bool gone(const json& /*resource*/) const { return false; }
+
+  // The resource as read() sees it; nullopt when gone.
+  Result<std::optional<json>> current(const std::string& id, const ProgressFn& progress);
+
+  Context& c_;
+  SnapshotSource& source_;
+};
+
+// Not found (an id AWS never gave out, or gone): success for delete.
+bool not_found(const Error& error);
+
+provider::KindSchema networks_schema();
+provider::KindSchema subnets_schema();
+provider::KindSchema firewalls_schema();
+provider::KindSchema servers_schema();
+provider::KindSchema volumes_schema();
+
+std::unique_ptr<kit::Kind> make_networks(Context& context);
+std::unique_ptr<kit::Kind> make_subnets(Context& context);
+std::unique_ptr<kit::Kind> make_firewalls(Context& context);
+std::unique_ptr<kit::Kind> make_servers(Context& context);
+std::unique_ptr<kit::Kind> make_volumes(Context& context);
+
+}  // namespace keel::aws

@@ -1,0 +1,249 @@
+// networks: a VPC with an internet gateway and a route table for the
+// public subnets (0.0.0.0/0 through the gateway).
+//
+// create  CreateVpc (tagged; a lost answer is found by its tags), wait for
+//         `available`, then the parts: CreateInternetGateway +
+//         AttachInternetGateway, CreateRouteTable (tagged keel:role=public)
+//         + CreateRoute. Each part is looked for first, so a create cut
+//         short by a crash is completed by the update that follows the
+//         adoption.
+// read    the project's VPCs (one DescribeVpcs); the parts' ids as state
+//         holds them.
+// update  completes the parts (nothing of the VPC itself changes in place:
+//         cidr is force-new).
+// delete  the route table, the gateway (detached), the VPC.
+
+#include <fmt/format.h>
+
+#include "plugins/aws/kind.h"
+
+namespace keel::aws {
+
+namespace {
+
+using kit::field_string;
+using kit::value_of;
+
+class Networks final : public TaggedKind {
+ public:
+  explicit Networks(Context& c) : TaggedKind(c, c.sources.vpcs) {}
+
+  Result<provider::CreateResponse> create(const provider::CreateRequest& request) override {
+    auto cidr = kit::required_string(request.config, "cidr");
+    if (!cidr) return fail(cidr.error());
+    Call call{.service = nullptr, .action = "CreateVpc", .params = {{"CidrBlock", *cidr}}, .idempotent = false,
+              .progress = request.progress};
+    tag_at_creation(call.params, "vpc", request.tags, default_name(request.tags));
+    kit::report(request.progress, fmt::format("creating VPC {}", *cidr));
+    auto sent = c_.api.send_once(call, [&]() {
+      return find_tagged(c_.api, "DescribeVpcs", "vpcSet", "vpcId", request.tags);
+    });
+    source_.invalidate();
+    if (!sent) return fail(sent.error());
+    json vpc = sent->adopted ? sent->body : value_of(sent->body, "vpc");
+    const std::string id = field_string(vpc, "vpcId");
+    if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateVpc: the answer holds no vpcId");
+    auto ready = wait_available(id, request.progress);
+    if (!ready) return fail(ready.error());
+    auto parts = ensure_parts(id, request.tags, request.progress);
+    if (!parts) return fail(parts.error());
+    auto a = attributes(*ready, request.config);
+    if (!a) return fail(a.error());
+    (*a)["internet_gateway_id"] = parts->first;
+    (*a)["route_table_id"] = parts->second;
+    return provider::CreateResponse{id, std::move(*a)};
+  }
+
+  Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) override {
+    auto vpc = current(request.id, request.progress);
+    if (!vpc) return fail(vpc.error());
+    if (!*vpc) return fail(ErrorCode::NotFound, fmt::format("VPC {} is gone", request.id));
+    auto parts = ensure_parts(request.id, request.tags, request.progress);
+    if (!parts) return fail(parts.error());
+    auto a = attributes(**vpc, request.config);
+    if (!a) return fail(a.error());
+    (*a)["internet_gateway_id"] = parts->first;
+    (*a)["route_table_id"] = parts->second;
+    return provider::UpdateResponse{std::move(*a)};
+  }
+
+  Status remove(const provider::DeleteRequest& request) override {
+    const std::string& id = request.id;
+    kit::report(request.progress, fmt::format("deleting VPC {}", id));
+    Params tables;
+    add_filter(tables, "vpc-id", {id});
+    add_filter(tables, "tag:keel:role", {"public"});
+    auto rtbs = describe(c_.api, "DescribeRouteTables", tables, "routeTableSet", "routeTableId", request.progress);
+    if (!rtbs) return fail(rtbs.error());
+    for (const json& rtb : *rtbs) {
+      for (const json& association : items(rtb, "associationSet")) {
+        if (field_string(association, "main") == "true") continue;
+        auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DisassociateRouteTable",
+                                            .params = {{"AssociationId", field_string(association, "routeTableAssociationId")}},
+                                            .idempotent = true, .progress = request.progress});
+        if (!gone) return fail(gone.error());
+      }
+      auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteRouteTable",
+                                          .params = {{"RouteTableId", rtb.value("id", "")}}, .idempotent = true,
+                                          .progress = request.progress});
+      if (!gone) return fail(gone.error());
+    }
+    Params gateways;
+    add_filter(gateways, "attachment.vpc-id", {id});
+    auto igws = describe(c_.api, "DescribeInternetGateways", gateways, "internetGatewaySet", "internetGatewayId",
+                         request.progress);
+    if (!igws) return fail(igws.error());
+    for (const json& igw : *igws) {
+      const std::string igw_id = igw.value("id", "");
+      auto detached = send_patiently(c_.api, {.service = nullptr, .action = "DetachInternetGateway",
+                                              .params = {{"InternetGatewayId", igw_id}, {"VpcId", id}},
+                                              .idempotent = true, .progress = request.progress});
+      if (!detached) return fail(detached.error());
+      auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteInternetGateway",
+                                          .params = {{"InternetGatewayId", igw_id}}, .idempotent = true,
+                                          .progress = request.progress});
+      if (!gone) return fail(gone.error());
+    }
+    auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteVpc", .params = {{"VpcId", id}},
+                                        .idempotent = true, .progress = request.progress});
+    source_.invalidate();
+    return gone;
+  }
+
+ protected:
+  Result<std::optional<json>> fetch(const std::string& id) override {
+    Params params;
+    add_filter(params, "vpc-id", {id});
+    auto found = describe(c_.api, "DescribeVpcs", params, "vpcSet", "vpcId");
+    if (!found) return fail(found.error());
+    if (found->empty()) return std::optional<json>();
+    return std::optional<json>(found->front());
+  }
+
+  Result<json> attributes(const json& vpc, const json& known) override {
+    json a = json::object();
+    a["id"] = vpc.value("id", "");
+    a["cidr"] = field_string(vpc, "cidrBlock");
+    a["name"] = tag_value(vpc, "Name");
+    a["arn"] = ec2_arn(c_, vpc, "vpc/" + vpc.value("id", ""));
+    a["status"] = field_string(vpc, "state");
+    // The parts are not described on every read (a refresh stays one call
+    // per kind): state's ids stand until update() checks them.
+    a["internet_gateway_id"] = value_of(known, "internet_gateway_id").is_string() ? value_of(known, "internet_gateway_id") : json("");
+    a["route_table_id"] = value_of(known, "route_table_id").is_string() ? value_of(known, "route_table_id") : json("");
+    return a;
+  }
+
+ private:
+  Result<json> wait_available(const std::string& id, const ProgressFn& progress) {
+    kit::Watch watch;
+    watch.what = fmt::format("VPC {}", id);
+    watch.goal = "to become available";
+    watch.id = id;
+    watch.source = &source_;
+    watch.fetch_one = [this, id]() { return fetch(id); };
+    watch.done = [](const json& vpc) -> Result<bool> { return field_string(vpc, "state") == "available"; };
+    watch.state = [](const json& vpc) { return field_string(vpc, "state"); };
+    watch.missing_polls_allowed = 10;  // NotFound right after a create: eventual consistency
+    return c_.poller.until(watch, progress);
+  }
+
+  // The internet gateway and the public route table, made when missing.
+  Result<std::pair<std::string, std::string>> ensure_parts(const std::string& vpc, const provider::ResourceTags& tags,
+                                                           const ProgressFn& progress) {
+    auto igw = ensure_gateway(vpc, tags, progress);
+    if (!igw) return fail(igw.error());
+    auto rtb = ensure_route_table(vpc, *igw, tags, progress);
+    if (!rtb) return fail(rtb.error());
+    return std::pair{*igw, *rtb};
+  }
+
+  Result<std::string> ensure_gateway(const std::string& vpc, const provider::ResourceTags& tags,
+                                     const ProgressFn& progress) {
+    Params attached;
+    add_filter(attached, "attachment.vpc-id", {vpc});
+    auto igws = describe(c_.api, "DescribeInternetGateways", attached, "internetGatewaySet", "internetGatewayId", progress);
+    if (!igws) return fail(igws.error());
+    if (!igws->empty()) return igws->front().value("id", "");
+    // One made before a crash, not attached yet; else a new one.
+    auto lookup = [&]() {
+      return find_tagged(c_.api, "DescribeInternetGateways", "internetGatewaySet", "internetGatewayId", tags);
+    };
+    auto existing = lookup();
+    if (!existing) return fail(existing.error());
+    std::string id;
+    if (*existing) id = (*existing)->value("id", "");
+    else {
+      Call call{.service = nullptr, .action = "CreateInternetGateway", .params = {}, .idempotent = false, .progress = progress};
+      tag_at_creation(call.params, "internet-gateway", tags, default_name(tags));
+      kit::report(progress, fmt::format("creating the internet gateway of VPC {}", vpc));
+      auto sent = c_.api.send_once(call, lookup);
+      if (!sent) return fail(sent.error());
+      json igw = sent->adopted ? sent->body : value_of(sent->body, "internetGateway");
+      id = field_string(igw, "internetGatewayId");
+      if (id.empty() && sent->adopted) id = igw.value("id", "");
+      if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateInternetGateway: the answer holds no internetGatewayId");
+    }
+    auto attach = c_.api.send({.service = nullptr, .action = "AttachInternetGateway",
+                               .params = {{"InternetGatewayId", id}, {"VpcId", vpc}}, .idempotent = true,
+                               .progress = progress});
+    if (!attach) {
+      auto failure = take_failure();
+      if (!failure || failure->code != "Resource.AlreadyAssociated") return fail(attach.error());
+    }
+    return id;
+  }
+
+  Result<std::string> ensure_route_table(const std::string& vpc, const std::string& igw,
+                                         const provider::ResourceTags& tags, const ProgressFn& progress) {
+    const std::vector<std::pair<std::string, std::string>> role = {{"keel:role", "public"}};
+    auto lookup = [&]() {
+      return find_tagged(c_.api, "DescribeRouteTables", "routeTableSet", "routeTableId", tags, role);
+    };
+    auto existing = lookup();
+    if (!existing) return fail(existing.error());
+    json rtb;
+    if (*existing) rtb = **existing;
+    else {
+      Call call{.service = nullptr, .action = "CreateRouteTable", .params = {{"VpcId", vpc}}, .idempotent = false,
+                .progress = progress};
+      tag_at_creation(call.params, "route-table", tags, default_name(tags) + "-public", role);
+      auto sent = c_.api.send_once(call, lookup);
+      if (!sent) return fail(sent.error());
+      rtb = sent->adopted ? sent->body : value_of(sent->body, "routeTable");
+    }
+    const std::string id = field_string(rtb, "routeTableId");
+    if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateRouteTable: the answer holds no routeTableId");
+    for (const json& route : items(rtb, "routeSet"))
+      if (field_string(route, "destinationCidrBlock") == "0.0.0.0/0") return id;
+    auto route = c_.api.send({.service = nullptr, .action = "CreateRoute",
+                              .params = {{"DestinationCidrBlock", "0.0.0.0/0"}, {"GatewayId", igw}, {"RouteTableId", id}},
+                              .idempotent = true, .progress = progress});
+    if (!route) {
+      auto failure = take_failure();
+      if (!failure || failure->code != "RouteAlreadyExists") return fail(route.error());
+    }
+    return id;
+  }
+};
+
+}  // namespace
+
+provider::KindSchema networks_schema() {
+  using T = AttributeType;
+  return {"networks",
+          "AWS VPCs, each with an internet gateway and a route table for its public subnets.",
+          {
+              Attr("cidr", T::String, "The VPC's IPv4 range, e.g. 10.77.0.0/16.").required().force_new(),
+              Attr("id", T::String, "The VPC id.").computed(),
+              Attr("arn", T::String, "The VPC's ARN.").computed(),
+              Attr("name", T::String, "The Name tag: `<project>-<name>`.").computed(),
+              Attr("status", T::String, "pending or available.").computed(),
+              Attr("internet_gateway_id", T::String, "The internet gateway.").computed(),
+              Attr("route_table_id", T::String, "The route table of the public subnets.").computed(),
+          }};
+}
+
+std::unique_ptr<kit::Kind> make_networks(Context& context) { return std::make_unique<Networks>(context); }
+
+}  // namespace keel::aws

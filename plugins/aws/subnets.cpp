@@ -1,0 +1,182 @@
+// subnets: subnets of a keel network.
+//
+// create  CreateSubnet (tagged; a lost answer is found by its tags), wait
+//         for `available`; a public one then maps public addresses on
+//         launch and joins the network's public route table.
+// read    the project's subnets (one DescribeSubnets).
+// update  `public` in place (ModifySubnetAttribute, route table
+//         association); network, cidr and zone are force-new.
+// delete  DeleteSubnet, retried while instances in it terminate.
+
+#include <fmt/format.h>
+
+#include "plugins/aws/kind.h"
+
+namespace keel::aws {
+
+namespace {
+
+using kit::field_string;
+using kit::value_of;
+
+class Subnets final : public TaggedKind {
+ public:
+  explicit Subnets(Context& c) : TaggedKind(c, c.sources.subnets) {}
+
+  Result<provider::CreateResponse> create(const provider::CreateRequest& request) override {
+    auto network = kit::required_string(request.config, "network");
+    if (!network) return fail(network.error());
+    auto cidr = kit::required_string(request.config, "cidr");
+    if (!cidr) return fail(cidr.error());
+    auto zone = kit::required_string(request.config, "zone");
+    if (!zone) return fail(zone.error());
+    auto is_public = kit::boolean(request.config, "public", false);
+    if (!is_public) return fail(is_public.error());
+    Call call{.service = nullptr, .action = "CreateSubnet",
+              .params = {{"VpcId", *network}, {"CidrBlock", *cidr}, {"AvailabilityZone", *zone}},
+              .idempotent = false, .progress = request.progress};
+    tag_at_creation(call.params, "subnet", request.tags, default_name(request.tags));
+    kit::report(request.progress, fmt::format("creating subnet {} in {}", *cidr, *zone));
+    auto sent = c_.api.send_once(call, [&]() {
+      return find_tagged(c_.api, "DescribeSubnets", "subnetSet", "subnetId", request.tags);
+    });
+    source_.invalidate();
+    if (!sent) return fail(sent.error());
+    json subnet = sent->adopted ? sent->body : value_of(sent->body, "subnet");
+    const std::string id = field_string(subnet, "subnetId");
+    if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateSubnet: the answer holds no subnetId");
+    auto ready = wait_available(id, request.progress);
+    if (!ready) return fail(ready.error());
+    if (*is_public) {
+      auto made = set_public(id, *network, true, request.progress);
+      if (!made) return fail(made.error());
+      source_.invalidate();
+    }
+    auto now = current(id, request.progress);
+    if (!now) return fail(now.error());
+    auto a = attributes(*now ? **now : *ready, request.config);
+    if (!a) return fail(a.error());
+    return provider::CreateResponse{id, std::move(*a)};
+  }
+
+  Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) override {
+    auto is_public = kit::boolean(request.config, "public", false);
+    if (!is_public) return fail(is_public.error());
+    auto network = kit::required_string(request.config, "network");
+    if (!network) return fail(network.error());
+    auto done = set_public(request.id, *network, *is_public, request.progress);
+    if (!done) return fail(done.error());
+    source_.invalidate();
+    auto subnet = current(request.id, request.progress);
+    if (!subnet) return fail(subnet.error());
+    if (!*subnet) return fail(ErrorCode::NotFound, fmt::format("subnet {} is gone", request.id));
+    auto a = attributes(**subnet, request.config);
+    if (!a) return fail(a.error());
+    return provider::UpdateResponse{std::move(*a)};
+  }
+
+  Status remove(const provider::DeleteRequest& request) override {
+    kit::report(request.progress, fmt::format("deleting subnet {}", request.id));
+    auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteSubnet",
+                                        .params = {{"SubnetId", request.id}}, .idempotent = true,
+                                        .progress = request.progress});
+    source_.invalidate();
+    return gone;
+  }
+
+ protected:
+  Result<std::optional<json>> fetch(const std::string& id) override {
+    Params params;
+    add_filter(params, "subnet-id", {id});
+    auto found = describe(c_.api, "DescribeSubnets", params, "subnetSet", "subnetId");
+    if (!found) return fail(found.error());
+    if (found->empty()) return std::optional<json>();
+    return std::optional<json>(found->front());
+  }
+
+  Result<json> attributes(const json& subnet, const json& /*known*/) override {
+    json a = json::object();
+    a["id"] = subnet.value("id", "");
+    a["network"] = field_string(subnet, "vpcId");
+    a["cidr"] = field_string(subnet, "cidrBlock");
+    a["zone"] = field_string(subnet, "availabilityZone");
+    a["public"] = field_string(subnet, "mapPublicIpOnLaunch") == "true";
+    a["name"] = tag_value(subnet, "Name");
+    a["arn"] = field_string(subnet, "subnetArn").empty() ? ec2_arn(c_, subnet, "subnet/" + subnet.value("id", ""))
+                                                         : field_string(subnet, "subnetArn");
+    a["status"] = field_string(subnet, "state");
+    return a;
+  }
+
+ private:
+  Result<json> wait_available(const std::string& id, const ProgressFn& progress) {
+    kit::Watch watch;
+    watch.what = fmt::format("subnet {}", id);
+    watch.goal = "to become available";
+    watch.id = id;
+    watch.source = &source_;
+    watch.fetch_one = [this, id]() { return fetch(id); };
+    watch.done = [](const json& s) -> Result<bool> { return field_string(s, "state") == "available"; };
+    watch.state = [](const json& s) { return field_string(s, "state"); };
+    watch.missing_polls_allowed = 10;
+    return c_.poller.until(watch, progress);
+  }
+
+  // Public: addresses on launch and the network's public route table;
+  // private: neither.
+  Status set_public(const std::string& id, const std::string& vpc, bool on, const ProgressFn& progress) {
+    auto mapped = c_.api.send({.service = nullptr, .action = "ModifySubnetAttribute",
+                               .params = {{"SubnetId", id}, {"MapPublicIpOnLaunch.Value", on ? "true" : "false"}},
+                               .idempotent = true, .progress = progress});
+    if (!mapped) return fail(mapped.error());
+    Params params;
+    add_filter(params, "vpc-id", {vpc});
+    add_filter(params, "tag:keel:role", {"public"});
+    auto tables = describe(c_.api, "DescribeRouteTables", params, "routeTableSet", "routeTableId", progress);
+    if (!tables) return fail(tables.error());
+    if (tables->empty()) {
+      if (!on) return {};
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("subnet {} is public, but network {} has no public route table (is it a keel network?)", id, vpc));
+    }
+    const json& rtb = tables->front();
+    std::string association;
+    for (const json& a : items(rtb, "associationSet"))
+      if (field_string(a, "subnetId") == id) association = field_string(a, "routeTableAssociationId");
+    if (on && association.empty()) {
+      auto done = c_.api.send({.service = nullptr, .action = "AssociateRouteTable",
+                               .params = {{"RouteTableId", rtb.value("id", "")}, {"SubnetId", id}},
+                               .idempotent = true, .progress = progress});
+      if (!done) return fail(done.error());
+    } else if (!on && !association.empty()) {
+      auto done = c_.api.send({.service = nullptr, .action = "DisassociateRouteTable",
+                               .params = {{"AssociationId", association}}, .idempotent = true, .progress = progress});
+      if (!done && !not_found(done.error())) return fail(done.error());
+    }
+    return {};
+  }
+};
+
+}  // namespace
+
+provider::KindSchema subnets_schema() {
+  using T = AttributeType;
+  return {"subnets",
+          "Subnets of an AWS network (VPC).",
+          {
+              Attr("network", T::String, "The network's id (`${networks.NAME.id}`).").required().force_new(),
+              Attr("cidr", T::String, "The subnet's IPv4 range, inside the network's.").required().force_new(),
+              Attr("zone", T::String, "The availability zone, e.g. us-east-1a.").required().force_new(),
+              Attr("public", T::Bool, "Public addresses on launch and a route to the internet. Changed in place.")
+                  .optional()
+                  .default_to(false),
+              Attr("id", T::String, "The subnet id.").computed(),
+              Attr("arn", T::String, "The subnet's ARN.").computed(),
+              Attr("name", T::String, "The Name tag.").computed(),
+              Attr("status", T::String, "pending or available.").computed(),
+          }};
+}
+
+std::unique_ptr<kit::Kind> make_subnets(Context& context) { return std::make_unique<Subnets>(context); }
+
+}  // namespace keel::aws

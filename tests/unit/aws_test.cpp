@@ -1,0 +1,162 @@
+// keel-provider-aws's pure parts and the shared signer: SigV4 (core/sigv4.h)
+// against AWS's published get-vanilla example and a botocore-signed EC2
+// request with a session token; AWS's XML answers and errors as the
+// provider reads them (plugins/aws/api_client.h); credentials, region and
+// endpoint found as the AWS CLI finds them (plugins/aws/credentials.h).
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <map>
+
+#include "core/crypto.h"
+#include "core/sigv4.h"
+#include "plugins/aws/api_client.h"
+#include "plugins/aws/credentials.h"
+#include "tests/support/temp_dir.h"
+
+using namespace keel;
+using nlohmann::json;
+
+namespace {
+
+const sigv4::Credentials kExample{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
+
+std::string header(const std::vector<sigv4::Header>& headers, const std::string& name) {
+  for (const auto& [n, v] : headers)
+    if (n == name) return v;
+  return "";
+}
+
+aws::Environment env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("sigv4: AWS's get-vanilla example", "[aws][sigv4]") {
+  sigv4::Request r{.method = "GET", .canonical_uri = "/", .canonical_query = "",
+                   .headers = {{"Host", "example.amazonaws.com"}}, .payload_hash = crypto::sha256_hex("")};
+  auto signed_headers = sigv4::sign(r, kExample, {"us-east-1", "service"}, "20150830T123600Z");
+  CHECK(header(signed_headers, "x-amz-date") == "20150830T123600Z");
+  CHECK(header(signed_headers, "authorization") ==
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, "
+        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+}
+
+TEST_CASE("sigv4: an EC2 Query request with a session token signs as botocore does", "[aws][sigv4]") {
+  const std::string body = "Action=DescribeVpcs&Version=2016-11-15";
+  sigv4::Request r{.method = "POST", .canonical_uri = "/", .canonical_query = "",
+                   .headers = {{"host", "ec2.us-east-1.amazonaws.com"},
+                               {"content-type", "application/x-www-form-urlencoded; charset=utf-8"}},
+                   .payload_hash = crypto::sha256_hex(body)};
+  sigv4::Credentials with_token = kExample;
+  with_token.session_token = "SESSIONTOKEN";
+  auto signed_headers = sigv4::sign(r, with_token, {"us-east-1", "ec2"}, "20150830T123600Z");
+  CHECK(header(signed_headers, "x-amz-security-token") == "SESSIONTOKEN");
+  CHECK(header(signed_headers, "authorization") ==
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/ec2/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
+        "Signature=7ee7b0b4a1f26ac7683b8e5de04a23c75c9cf026b65373fea644a6ed27f1958f");
+  for (const auto& [name, value] : signed_headers) CHECK(value.find(kExample.secret_access_key) == std::string::npos);
+}
+
+TEST_CASE("sigv4: canonical queries and dates", "[aws][sigv4]") {
+  CHECK(sigv4::canonical_query({{"b", "2 3"}, {"a", "x/y"}, {"Filter.1.Value.1", "keel:p"}}) ==
+        "Filter.1.Value.1=keel%3Ap&a=x%2Fy&b=2%203");
+  CHECK(sigv4::amz_date(std::chrono::system_clock::from_time_t(1440938160)) == "20150830T123600Z");
+}
+
+TEST_CASE("aws: XML answers become JSON, lists of item become arrays", "[aws]") {
+  auto j = aws::xml_to_json(R"(<?xml version="1.0"?>
+<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId>
+<vpcSet><item><vpcId>vpc-1</vpcId><state>available</state>
+<tagSet><item><key>keel:address</key><value>networks.main</value></item></tagSet></item></vpcSet>
+<emptySet/></DescribeVpcsResponse>)");
+  REQUIRE(j.has_value());
+  auto vpcs = aws::items(*j, "vpcSet");
+  REQUIRE(vpcs.size() == 1);
+  CHECK(vpcs[0]["vpcId"] == "vpc-1");
+  CHECK(aws::tag_value(vpcs[0], "keel:address") == "networks.main");
+  CHECK(aws::tag_value(vpcs[0], "Name") == "");
+  CHECK(aws::items(*j, "emptySet").empty());
+  CHECK(aws::items(*j, "missing").empty());
+  CHECK_FALSE(aws::xml_to_json("not xml <").has_value());
+  CHECK_FALSE(aws::xml_to_json("").has_value());
+}
+
+TEST_CASE("aws: very deep XML is cut, not recursed without end", "[aws]") {
+  std::string deep;
+  for (int i = 0; i < 5000; ++i) deep += "<a>";
+  for (int i = 0; i < 5000; ++i) deep += "</a>";
+  CHECK(aws::xml_to_json(deep).has_value());
+}
+
+TEST_CASE("aws: errors of EC2 and of the Query services", "[aws]") {
+  auto ec2 = aws::parse_error(
+      "<Response><Errors><Error><Code>InvalidAMIID.NotFound</Code><Message>no such image</Message></Error></Errors>"
+      "<RequestID>abc-123</RequestID></Response>");
+  CHECK(ec2.code == "InvalidAMIID.NotFound");
+  CHECK(ec2.message == "no such image");
+  CHECK(ec2.request_id == "abc-123");
+  auto query = aws::parse_error(
+      "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+      "<RequestId>def</RequestId></ErrorResponse>");
+  CHECK(query.code == "Throttling");
+  CHECK(query.request_id == "def");
+  CHECK(aws::is_throttling(query.code));
+  CHECK(aws::is_throttling("RequestLimitExceeded"));
+  CHECK_FALSE(aws::is_throttling("InvalidParameterValue"));
+  CHECK(aws::parse_error("<html>500</html>").code.empty());
+}
+
+TEST_CASE("aws: filters are numbered after those already there", "[aws]") {
+  aws::Params p;
+  aws::add_filter(p, "tag:keel:project", {"acme"});
+  aws::add_filter(p, "vpc-id", {"vpc-1", "vpc-2"});
+  CHECK(p == aws::Params{{"Filter.1.Name", "tag:keel:project"}, {"Filter.1.Value.1", "acme"},
+                         {"Filter.2.Name", "vpc-id"}, {"Filter.2.Value.1", "vpc-1"}, {"Filter.2.Value.2", "vpc-2"}});
+}
+
+TEST_CASE("aws credentials: the environment first, as the AWS CLI", "[aws]") {
+  auto s = aws::find_settings({}, env_of({{"AWS_ACCESS_KEY_ID", "AKIA1"}, {"AWS_SECRET_ACCESS_KEY", "s3cret"},
+                                          {"AWS_SESSION_TOKEN", "tok"}, {"AWS_REGION", "eu-west-1"},
+                                          {"AWS_ENDPOINT_URL", "http://127.0.0.1:1"}}));
+  REQUIRE(s.has_value());
+  CHECK(s->credentials.access_key_id == "AKIA1");
+  CHECK(s->credentials.session_token == "tok");
+  CHECK(s->region == "eu-west-1");
+  CHECK(s->endpoint == "http://127.0.0.1:1");
+  auto block = aws::find_settings({.profile = "", .region = "us-west-2", .endpoint = ""},
+                                  env_of({{"AWS_ACCESS_KEY_ID", "AKIA1"}, {"AWS_SECRET_ACCESS_KEY", "s3cret"},
+                                          {"AWS_REGION", "eu-west-1"}}));
+  REQUIRE(block.has_value());
+  CHECK(block->region == "us-west-2");
+}
+
+TEST_CASE("aws credentials: a profile of the shared files, its region and endpoint_url", "[aws]") {
+  testing::TempDir dir;
+  const std::string credentials = dir / "credentials", config = dir / "config";
+  std::ofstream(credentials) << "[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = def\n"
+                                "[dev]\naws_access_key_id=AKIADEV\naws_secret_access_key=dev-secret\n";
+  std::ofstream(config) << "[default]\nregion = us-east-1\n[profile dev]\nregion = eu-central-1\n"
+                           "endpoint_url = http://127.0.0.1:4566\n";
+  auto env = env_of({{"AWS_SHARED_CREDENTIALS_FILE", credentials}, {"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "dev"}});
+  auto s = aws::find_settings({}, env);
+  REQUIRE(s.has_value());
+  CHECK(s->credentials.access_key_id == "AKIADEV");
+  CHECK(s->region == "eu-central-1");
+  CHECK(s->endpoint == "http://127.0.0.1:4566");
+  auto def = aws::find_settings({}, env_of({{"AWS_SHARED_CREDENTIALS_FILE", credentials}, {"AWS_CONFIG_FILE", config}}));
+  REQUIRE(def.has_value());
+  CHECK(def->credentials.access_key_id == "AKIADEF");
+  CHECK(def->region == "us-east-1");
+  auto missing = aws::find_settings({.profile = "nope", .region = "", .endpoint = ""},
+                                    env_of({{"AWS_SHARED_CREDENTIALS_FILE", credentials}, {"AWS_CONFIG_FILE", config}}));
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().message().find("nope") != std::string::npos);
+  CHECK(missing.error().message().find("dev-secret") == std::string::npos);
+}
