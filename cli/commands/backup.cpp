@@ -227,7 +227,7 @@ std::string restore_target(const JobHost& host, const std::string& to) {
                ? fmt::format("the Redis server at {}:{}", source["redis"].value("host", "?"), to)
                : "the Redis server at " + to;
   }
-  if (source.contains("files")) return to.empty() ? "the job's files, in place" : "the directory " + to;
+  if (source.contains("files")) return "the directory " + to;
   return to.empty() ? "the job's source" : to;
 }
 
@@ -239,6 +239,10 @@ Status check_target(const JobHost& host, const std::string& to) {
     if (source.contains(type)) {
       // A files source is a list of paths; the others are objects with a host.
       const json& s = source[type];
+      if (std::string_view(type) == "files" && to.empty())
+        return fail(ErrorCode::InvalidConfig,
+                    "a files backup is restored into a directory, never over the live files: give --to DIR "
+                    "(an absolute path)");
       return dr::check_restore_target(type, s.is_object() ? s.value("host", "") : "", to);
     }
   return {};

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/commands/app.h"
 #include "core/files.h"
 
 namespace keel::commands {
@@ -410,12 +411,13 @@ void add_completion_commands(CLI::App& root) {
   auto shell = std::make_shared<std::string>();
   auto* completion = root.add_subcommand("completion", "print a shell completion script: bash, zsh or fish");
   completion->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
-  completion->footer(
-      "Load it now:   source <(keel completion bash)\n"
-      "Keep it:       keel completion bash > ~/.local/share/bash-completion/completions/keel\n"
-      "               keel completion zsh > \"${fpath[1]}/_keel\"\n"
-      "               keel completion fish > ~/.config/fish/completions/keel.fish\n"
-      "The Debian package installs all three.");
+  completion->footer(help_footer(
+      {"keel completion bash > ~/.local/share/bash-completion/completions/keel  # keep it",
+       "source <(keel completion bash)                                        # load it now",
+       "keel completion zsh > \"${fpath[1]}/_keel\"",
+       "keel completion fish > ~/.config/fish/completions/keel.fish"},
+      {{0, "the script was printed"}, {1, "usage error: a shell other than bash, zsh or fish"}},
+      "The Debian package installs all three.\n"));
   completion->callback([&root, shell] {
     const auto script = completion_script(root, *shell);
     std::fputs(script->c_str(), stdout);

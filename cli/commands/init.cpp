@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "cli/commands/app.h"
 #include "core/files.h"
 
 namespace keel::commands {
@@ -98,10 +99,11 @@ void add_init_command(CLI::App& root) {
   init->add_option("--dir", options->dir, "where to write keel.yaml")->capture_default_str();
   init->add_flag("--force", options->force, "overwrite an existing keel.yaml");
   init->add_flag("--list", options->list, "list the templates and exit");
-  init->footer("Examples:\n  keel init                  the quickstart: PostgreSQL, Redis and an agent on this machine\n"
-               "  keel init digitalocean     droplets, a managed database and a load balancer\n"
-               "  keel init ssh --dir ops    servers you already own, reached over SSH\n"
-               "Exit codes: 0 written, 1 error (unknown template, keel.yaml exists).");
+  init->footer(help_footer({"keel init                  # the quickstart: PostgreSQL, Redis and an agent on this machine",
+                            "keel init digitalocean     # droplets, a managed database and a load balancer",
+                            "keel init ssh --dir ops    # servers you already own, reached over SSH"},
+                           {{0, "keel.yaml written (or --list printed)"},
+                            {1, "error: an unknown template, or keel.yaml exists (--force overwrites it)"}}));
   init->callback([options] {
     if (auto s = run_init(*options, find_template_dir()); !s) {
       std::fprintf(stderr, "Error: init: %s\n", s.error().message().c_str());

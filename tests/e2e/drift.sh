@@ -87,8 +87,9 @@ pid_alive "$OLD_PID" || fail "destroy --replace touched redis"
 expect_ok keel plan --replace caches.sessions --out replace.plan
 assert_contains "$WORK/last.out" "caches.sessions (replace, as requested)"
 assert_contains "$WORK/last.out" "Plan: 1 to add, 0 to change, 1 to destroy."
-[[ $(json_get replace.plan '[c["replace_requested"] for c in d["plan"]["changes"] if c["action"] != "no-op"]') == "[True]" ]] ||
-  { show replace.plan; fail "the saved plan does not mark caches.sessions as replace_requested"; }
+keel_json show replace.plan >replace.json || { show replace.json; fail "keel show replace.plan --json failed"; }
+[[ $(json_get replace.json '[c["replace_requested"] for c in d["changes"] if c["action"] != "no-op"]') == "[True]" ]] ||
+  { show replace.json; fail "the saved plan does not mark caches.sessions as replace_requested"; }
 expect_ok keel apply replace.plan </dev/null
 assert_contains "$WORK/last.out" "Apply complete! Resources: 1 added, 0 changed, 1 destroyed."
 wait_until 10 bash -c "! ps -o stat= -p $OLD_PID | grep -qv Z" || fail "the replaced redis $OLD_PID still runs"

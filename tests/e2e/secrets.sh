@@ -206,7 +206,7 @@ project: e2e-secrets-refused
 providers:
   ex: { type: example, root: "$MANAGED" }
 files:
-  bad: { provider: ex, path: bad.txt, content: x, mode: \${env.PLANTED_TOKEN} }
+  bad: { provider: ex, path: bad.txt, content: x, mode: "\${env.PLANTED_TOKEN}" }
 YAML
 run_rc rc keel apply --auto-approve
 [[ $rc != 0 ]] || { show "$WORK/last.out"; fail "an apply with a refused mode succeeded"; }
