@@ -12,14 +12,14 @@
 # tests/fuzz/corpus/NAME/: from then on `ctest -L fuzz` replays it in every
 # build (docs/security.md#fuzzing).
 #
-# CI runs a bounded slice: scripts/test.sh calls it with KEEL_FUZZ_SECONDS.
+# CI replays the corpora (ctest -L fuzz); this script is for searching.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-${KEEL_FUZZ_SECONDS:-300}}
 shift || true
 CXX_BIN=${KEEL_FUZZ_CXX:-clang++-19}
 command -v "$CXX_BIN" >/dev/null ||
-  { echo "fuzz: $CXX_BIN not found: apt-get install clang-19 libclang-rt-19-dev (scripts/install-deps.sh does)" >&2; exit 1; }
+  { echo "fuzz: $CXX_BIN not found: apt-get install clang-19 libclang-rt-19-dev (scripts/install-deps.sh --fuzz does)" >&2; exit 1; }
 
 BUILD=build-fuzz
 LAUNCHER=()

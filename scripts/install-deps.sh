@@ -27,9 +27,10 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
 # (tests/e2e/package.sh); man-db, zsh and fish: the man pages and the zsh
 # and fish completions are checked by the tools that read them.
 
-# The fuzz targets' libFuzzer builds (scripts/fuzz.sh, a slice of which CI
-# runs): Debian 12's clang 19 is the first that compiles std::expected.
-FUZZ=(clang-19 libclang-rt-19-dev)
+# --fuzz: the libFuzzer builds of scripts/fuzz.sh (Debian 12's clang 19 is
+# the first that compiles std::expected); not needed by the tests.
+FUZZ=()
+if [ "${1:-}" = "--fuzz" ]; then FUZZ=(clang-19 libclang-rt-19-dev); fi
 
 # --bench: what bench/agent_bench, bench/dr_bench and bench/ssh_bench.sh
 # compare keel with (not needed by the tests); ansible-core for ssh_bench.
