@@ -21,6 +21,13 @@ bool state_holds(const state::State& state, const std::string& address) {
   return it != state.resources.end() && is_instance_of(it->first, address);
 }
 
+size_t instances_in_state(const state::State& state, const std::string& resource) {
+  size_t n = 0;
+  auto it = state.resources.lower_bound(resource + "[");
+  for (; it != state.resources.end() && is_instance_of(it->first, resource); ++it) ++n;
+  return n;
+}
+
 // Whether the stack still makes `address`: a resource address whose block
 // it declares, or an instance its block's `count` makes.
 bool declared(const config::Configuration& config, const std::string& address) {
@@ -52,7 +59,7 @@ Result<std::vector<state::Move>> implied_count_moves(const config::Configuration
     if (from.empty()) continue;
     // A single instance only: web[1] too means the block had a real count,
     // and which one survives is the stack's to say (a `moved:` entry).
-    if (from == first && state.find(resource + "[1]")) continue;
+    if (from == first && instances_in_state(state, resource) > 1) continue;
     auto moves = state::move_instance(state, from, to);
     if (!moves) return fail(moves.error().with_context(fmt::format("implied move of {} to {}", from, to)));
     made.insert(made.end(), moves->begin(), moves->end());
