@@ -119,8 +119,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     auto st = loading.get();
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
-    if (check_binding)
-    {
+    if (check_binding) {
       if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
       const config::Stack& stack = ws->stack;
       auto declares = [&stack](const std::string& resource) {

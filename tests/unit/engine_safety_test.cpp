@@ -450,3 +450,19 @@ TEST_CASE("safety: a rename beside a lowered count deletes only the instances pa
   CHECK(p.moved.size() == 3);
   CHECK(actions(p) == std::map<std::string, A>{{"files.b[2]", A::Delete}});
 }
+
+TEST_CASE("safety: an unbound old state is refused by a stack that declares none of it", "[unit][engine][safety]") {
+  state::State old;  // written before keel recorded the project
+  old.resources["files.a"].address = "files.a";
+  old.resources["servers.web[0]"].address = "servers.web[0]";
+  auto declares_web = [](const std::string& r) { return r == "servers.web"; };
+  auto declares_other = [](const std::string& r) { return r == "files.other"; };
+  CHECK(state::check_unbound(old, "keel.yaml", declares_web));
+  auto refused = state::check_unbound(old, "keel.yaml", declares_other);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message(), Catch::Contains("declares none of them") &&
+                                            Catch::Contains("keel -f keel.yaml state rebind"));
+  old.project = "demo";  // bound: check_binding's to judge
+  CHECK(state::check_unbound(old, "keel.yaml", declares_other));
+  CHECK(state::check_unbound(state::State{}, "keel.yaml", declares_other));  // empty: any stack
+}
