@@ -204,10 +204,7 @@ class Firewalls final : public TaggedKind {
   Result<std::optional<json>> fetch(const std::string& id) override {
     Params params;
     add_filter(params, "group-id", {id});
-    auto found = describe(c_.api, "DescribeSecurityGroups", params, "securityGroupInfo", "groupId");
-    if (!found) return fail(found.error());
-    if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    return describe_one(c_.api, "DescribeSecurityGroups", params, "securityGroupInfo", "groupId");
   }
 
   Result<json> attributes(const json& group, const json& known) override {

@@ -37,6 +37,14 @@ Sources::Sources(ApiClient& api, const std::string& project)
       instances("instances", project_list(api, project, "DescribeInstances", "reservationSet", "instanceId")),
       volumes("volumes", project_list(api, project, "DescribeVolumes", "volumeSet", "volumeId")) {}
 
+Result<std::optional<json>> describe_one(ApiClient& api, const std::string& action, const Params& params,
+                                         const std::string& list, const std::string& id_key) {
+  auto found = describe(api, action, params, list, id_key);
+  if (!found) return fail(found.error());
+  if (found->empty()) return std::optional<json>();
+  return std::optional<json>(std::move(found->front()));
+}
+
 Result<std::vector<json>> describe(ApiClient& api, const std::string& action, Params params, const std::string& list,
                                    const std::string& id_key, const ProgressFn& progress) {
   std::vector<json> out;

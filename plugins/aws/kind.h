@@ -67,6 +67,10 @@ struct Context {
 Result<std::vector<json>> describe(ApiClient& api, const std::string& action, Params params, const std::string& list,
                                    const std::string& id_key, const ProgressFn& progress = {});
 
+// The one item `action` answers for `params` (an id filter), or none.
+Result<std::optional<json>> describe_one(ApiClient& api, const std::string& action, const Params& params,
+                                         const std::string& list, const std::string& id_key);
+
 // TagSpecification.N for `resource_type` with keel's tags and a Name.
 // `extra` tags come after keel's (e.g. keel:role on a network's parts).
 void tag_at_creation(Params& params, const std::string& resource_type, const provider::ResourceTags& tags,

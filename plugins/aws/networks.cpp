@@ -114,10 +114,7 @@ class Networks final : public TaggedKind {
   Result<std::optional<json>> fetch(const std::string& id) override {
     Params params;
     add_filter(params, "vpc-id", {id});
-    auto found = describe(c_.api, "DescribeVpcs", params, "vpcSet", "vpcId");
-    if (!found) return fail(found.error());
-    if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    return describe_one(c_.api, "DescribeVpcs", params, "vpcSet", "vpcId");
   }
 
   Result<json> attributes(const json& vpc, const json& known) override {

@@ -88,10 +88,7 @@ class Subnets final : public TaggedKind {
   Result<std::optional<json>> fetch(const std::string& id) override {
     Params params;
     add_filter(params, "subnet-id", {id});
-    auto found = describe(c_.api, "DescribeSubnets", params, "subnetSet", "subnetId");
-    if (!found) return fail(found.error());
-    if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    return describe_one(c_.api, "DescribeSubnets", params, "subnetSet", "subnetId");
   }
 
   Result<json> attributes(const json& subnet, const json& /*known*/) override {

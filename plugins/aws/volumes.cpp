@@ -127,10 +127,7 @@ class Volumes final : public TaggedKind {
   Result<std::optional<json>> fetch(const std::string& id) override {
     Params params;
     add_filter(params, "volume-id", {id});
-    auto found = describe(c_.api, "DescribeVolumes", params, "volumeSet", "volumeId");
-    if (!found) return fail(found.error());
-    if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    return describe_one(c_.api, "DescribeVolumes", params, "volumeSet", "volumeId");
   }
 
   bool gone(const json& volume) const override { return field_string(volume, "status") == "deleted"; }
