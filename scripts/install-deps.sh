@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 LIBS=(g++ cmake make pkg-config
       libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libpugixml-dev
       libssh-dev libspdlog-dev catch2 libcpp-httplib-dev libpq-dev libssl-dev libzstd-dev
-      libxml2-dev libhowardhinnant-date-dev libarchive-dev)
+      libxml2-dev libhowardhinnant-date-dev libarchive-dev libjemalloc-dev)
 # The servers the local provider runs and the tests talk to. Without
 # recommends: prometheus would pull node-exporter, monitoring-plugins-standard
 # smbclient and snmp. liburiparser1 is what check_curl needs.
