@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/text.h"
+
 namespace keel::jsonl {
 
 namespace {
@@ -88,8 +90,8 @@ Result<nlohmann::json> parse_message(std::string_view line, size_t max_depth) {
 }
 
 std::string excerpt(std::string_view line) {
-  if (line.size() <= kExcerpt) return std::string(line);
-  return std::string(line.substr(0, kExcerpt)) + "...";
+  if (line.size() <= kExcerpt) return text::printable(line);
+  return text::printable(line.substr(0, kExcerpt)) + "...";
 }
 
 }  // namespace keel::jsonl

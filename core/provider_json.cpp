@@ -408,13 +408,18 @@ std::string message_with_details(std::string message, const json& data) {
 }  // namespace
 
 Error error_from_json(const json& error_object) {
-  if (!error_object.is_object()) return Error(ErrorCode::Protocol, "malformed JSON-RPC error: " + error_object.dump());
+  if (!error_object.is_object()) {
+    return Error(ErrorCode::Protocol,
+                 "malformed JSON-RPC error: " + text::printable(error_object.dump(-1, ' ', false, json::error_handler_t::replace)));
+  }
   const int rpc_code = error_object.value("code", json()).is_number_integer() ? error_object["code"].get<int>() : 0;
   const json data = error_object.value("data", json());
   std::string message = error_object.value("message", json()).is_string()
                             ? error_object["message"].get<std::string>()
                             : std::string("error without a message (code ") + std::to_string(rpc_code) + ")";
-  return Error(code_of(rpc_code, data), message_with_details(std::move(message), data));
+  // The message is the plugin's text, shown on keel's terminal: no escape
+  // sequence of its own reaches it (docs/security.md#plugins).
+  return Error(code_of(rpc_code, data), text::printable_lines(message_with_details(std::move(message), data)));
 }
 
 }  // namespace keel::provider

@@ -203,4 +203,16 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+std::string printable_lines(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t start = 0;;) {
+    const size_t end = s.find('\n', start);
+    out += printable(s.substr(start, end == std::string_view::npos ? s.npos : end - start));
+    if (end == std::string_view::npos) return out;
+    out += '\n';
+    start = end + 1;
+  }
+}
+
 }  // namespace keel::text

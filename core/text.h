@@ -70,5 +70,8 @@ size_t invalid_utf8_offset(std::string_view s);
 // passes unchanged, so printable(printable(s)) == printable(s). For every
 // message or view that shows text from a stack, a config or a peer.
 std::string printable(std::string_view s);
+// printable() of each line, the line feeds kept: for a multi-line message
+// from a peer (a plugin's error) that keel prints as lines.
+std::string printable_lines(std::string_view s);
 
 }  // namespace keel::text

@@ -99,6 +99,12 @@ TEST_CASE("text::invalid_utf8_offset finds the first bad byte", "[text]") {
   CHECK(text::invalid_utf8_offset("\xFF") == 0);
 }
 
+TEST_CASE("text::printable_lines keeps the line feeds and escapes the rest", "[text]") {
+  CHECK(text::printable_lines("one\ntwo\x1b[0m\n\nthree\r") == "one\ntwo\\e[0m\n\nthree\\r");
+  CHECK(text::printable_lines("") == "");
+  CHECK(text::printable_lines("\n") == "\n");
+}
+
 TEST_CASE("text::printable escapes what a terminal would act on", "[text]") {
   CHECK(text::printable("plain Gr\xC3\xBC\xC3\x9F" "e") == "plain Gr\xC3\xBC\xC3\x9F" "e");
   CHECK(text::printable("\x1b[31mred\x1b[0m") == "\\e[31mred\\e[0m");

@@ -283,4 +283,12 @@ TEST_CASE("provider_json: errors map to JSON-RPC error objects and back", "[prov
     CHECK(error_from_json(json{{"code", -32000}, {"message", "x"}}).code() == ErrorCode::Internal);
     CHECK(error_from_json(json("nonsense")).code() == ErrorCode::Protocol);
   }
+  SECTION("a plugin's escape sequences do not reach keel's terminal") {
+    Error e = error_from_json(json{{"code", -32000},
+                                   {"message", "bad\x1b]0;owned\x07 size\nsecond line\r"},
+                                   {"data", {{"kind", "invalid_config"}, {"cloud_message", "\x1b[2J"}}}});
+    CHECK(e.message().find('\x1b') == std::string::npos);
+    CHECK(e.message().find('\r') == std::string::npos);
+    CHECK(e.message().find("bad\\e]0;owned\\x07 size\nsecond line\\r") == 0);
+  }
 }

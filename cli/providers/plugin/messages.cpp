@@ -1,5 +1,7 @@
 #include "cli/providers/plugin/messages.h"
 
+#include "core/text.h"
+
 namespace keel::providers::plugin {
 
 namespace {
@@ -18,7 +20,8 @@ Incoming progress_of(const json& message) {
   in.kind = Incoming::Kind::Progress;
   in.id = params["id"].get<int64_t>();
   const json text = params.value("message", json());
-  in.progress = text.is_string() ? text.get<std::string>() : dump(text);
+  // Shown on keel's terminal: the plugin's escape sequences are not.
+  in.progress = text::printable(text.is_string() ? text.get<std::string>() : dump(text));
   return in;
 }
 

@@ -27,6 +27,7 @@
 #include "core/json_lines.h"
 #include "core/process.h"
 #include "core/provider_json.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::providers {
@@ -271,7 +272,7 @@ void PluginProvider::Connection::read_stderr() {
   jsonl::LineSplitter lines(kMaxLogLine);
   auto log = [&] {
     while (auto line = lines.next())
-      spdlog::debug("{}: {}{}", name_, line->text, line->overlong ? " ... (line cut: longer than 64 KiB)" : "");
+      spdlog::debug("{}: {}{}", name_, text::printable(line->text), line->overlong ? " ... (line cut: longer than 64 KiB)" : "");
   };
   char chunk[65536];
   for (;;) {
