@@ -154,6 +154,18 @@ Result<Template> parse_template(const std::string& text) {
     i = close + 1;
   }
   if (!literal.empty() || t.parts.empty()) t.parts.push_back({std::move(literal), std::nullopt, {}});
+  // A list has no text of its own (Terraform refuses it in a template too):
+  // joined into a string it would be JSON, which no attribute expects.
+  if (!t.is_single_reference()) {
+    for (const auto& part : t.parts) {
+      const auto* r = part.reference ? std::get_if<ResourceRef>(&*part.reference) : nullptr;
+      if (r && r->every_instance) {
+        return fail(ErrorCode::InvalidConfig, "`${" + part.source +
+                                                  "}` is a list: it can only be a whole value (`key: \"${" +
+                                                  part.source + "}\"`), not part of a string");
+      }
+    }
+  }
   return t;
 }
 

@@ -125,6 +125,15 @@ void collect_references(const nlohmann::json& raw, std::vector<std::pair<Referen
   }
 }
 
+// "${KIND.NAME[*].attr}" alone: a list, whatever its elements turn out to be.
+bool is_list_reference(const nlohmann::json& raw) {
+  if (!raw.is_string()) return false;
+  auto t = parse_template(raw.get<std::string>());
+  if (!t || !t->is_single_reference()) return false;
+  const auto* r = std::get_if<ResourceRef>(&*t->parts[0].reference);
+  return r && r->every_instance;
+}
+
 class Validator {
  public:
   Validator(const Stack& stack, const SchemaSource& schemas, const ValidateOptions& options, ValidateResult& out)
@@ -486,7 +495,16 @@ class Validator {
       const auto* attr = inst.schema->find(it.key());
       if (!attr || !attr->settable()) continue;
       auto v = evaluate(it.value(), ctx);
-      if (!v || v->unknown) continue;  // reference errors are reported by check_references
+      if (!v) continue;  // reference errors are reported by check_references
+      if (v->unknown) {
+        // Unknown until apply, but a `[*]` reference is a list whatever its elements.
+        if (attr->type != provider::AttributeType::List && attr->type != provider::AttributeType::Any &&
+            is_list_reference(it.value()))
+          diags_.error(inst.block->marks.at(it.key()), "`" + it.key() + "` of " + inst.block->address() + ": `" +
+                                                           it.value().get<std::string>() + "` is a list; " +
+                                                           value_problem(*attr, nlohmann::json::array(), false));
+        continue;
+      }
       // A sensitive value is named, never shown: a stack must not print the secrets it reads.
       if (auto problem = value_problem(*attr, v->value, !v->sensitive); !problem.empty())
         diags_.error(inst.block->marks.at(it.key()), "`" + it.key() + "` of " + inst.block->address() + ": " + problem);

@@ -41,7 +41,10 @@ class FakeProvider : public provider::Provider {
     AttributeSchema token = attribute("token", AttributeType::String);
     token.computed = true;
     token.sensitive = true;
-    files.attributes = {path, content, secret, size, token};
+    // A list, for `[*]` references (a string attribute refuses a list).
+    AttributeSchema labels = attribute("labels", AttributeType::List);
+    labels.optional = true;
+    files.attributes = {path, content, secret, size, token, labels};
     // Servers as the stack's `checks:` reach them: a `checks` map the
     // engine fills, and a computed host.
     provider::KindSchema servers;

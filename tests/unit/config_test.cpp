@@ -169,8 +169,8 @@ project: demo
 files:
   base: { count: 3, path: "/tmp/base-${count.index}" }
   single: { path: /tmp/single }
-  all: { path: /tmp/all, content: "${files.base[*].size}" }
-  one: { path: /tmp/one, content: "${files.single[*].size}" }
+  all: { path: /tmp/all, labels: "${files.base[*].size}" }
+  one: { path: /tmp/one, labels: "${files.single[*].size}" }
 )");
   INFO(v->text());
   REQUIRE_FALSE(v->result.diagnostics.has_errors());
@@ -178,9 +178,27 @@ files:
 project: demo
 files:
   base: { count: 3, path: "/tmp/base-${count.index}" }
-  typo: { path: /tmp/typo, content: "${files.base[*].sise}" }
+  typo: { path: /tmp/typo, labels: "${files.base[*].sise}" }
 )");
   CHECK(typo->text().find("`files.base` (files) has no attribute `sise`; did you mean `size`?") != std::string::npos);
+  // A list is not a string: neither inside one nor as a string attribute's value.
+  CHECK_FALSE(config::parse_template("ids: ${servers.web[*].id}"));
+  CHECK(config::parse_template("ids: ${servers.web[*].id}").error().message().find("is a list") != std::string::npos);
+  auto in_string = check(R"(keel: 1
+project: demo
+files:
+  base: { count: 3, path: "/tmp/base-${count.index}" }
+  joined: { path: /tmp/joined, content: "sizes: ${files.base[*].size}" }
+)");
+  CHECK(in_string->text().find("`${files.base[*].size}` is a list: it can only be a whole value") != std::string::npos);
+  auto into_string = check(R"(keel: 1
+project: demo
+files:
+  base: { count: 3, path: "/tmp/base-${count.index}" }
+  whole: { path: /tmp/whole, content: "${files.base[*].size}" }
+)");
+  CHECK(into_string->text().find("`content` of files.whole: `${files.base[*].size}` is a list; expected a string, got array") !=
+        std::string::npos);
   const auto& cfg = v->result.config;
   CHECK(cfg.graph.dependencies("files.all") == std::set<std::string>{"files.base[0]", "files.base[1]", "files.base[2]"});
   CHECK(cfg.graph.dependencies("files.one") == std::set<std::string>{"files.single"});
