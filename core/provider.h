@@ -63,6 +63,10 @@ struct AttributeSchema {
   // character. Empty: any. Classes, not regular expressions: checking a
   // value must stay linear in its length.
   std::string characters, first_character;
+  // String: values the provider refuses although they fit the class
+  // (PostgreSQL's `template1`); an entry ending in `*` refuses every value
+  // that starts with what precedes it (`pg_*`).
+  std::vector<std::string> reserved;
 
   bool settable() const { return required || optional; }
 };

@@ -106,6 +106,10 @@ void decode_constraints(const json& j, AttributeSchema& a) {
   a.max_length = get_count(j, "max_length");
   a.characters = get_class(j, "characters", a.name);
   a.first_character = get_class(j, "first_character", a.name);
+  for (const auto& v : get_array(j, "reserved")) {
+    if (!v.is_string()) throw FieldError("attribute \"" + a.name + "\": reserved must hold strings");
+    a.reserved.push_back(v.get<std::string>());
+  }
 }
 
 void encode_constraints(const AttributeSchema& a, json& j) {
@@ -115,6 +119,7 @@ void encode_constraints(const AttributeSchema& a, json& j) {
   if (a.max_length) j["max_length"] = *a.max_length;
   if (!a.characters.empty()) j["characters"] = a.characters;
   if (!a.first_character.empty()) j["first_character"] = a.first_character;
+  if (!a.reserved.empty()) j["reserved"] = a.reserved;
 }
 
 AttributeSchema decode_attribute(const json& j) {

@@ -64,6 +64,12 @@ std::string constraint_problem(const provider::AttributeSchema& schema, const nl
   }
   if (!v.is_string()) return {};
   const std::string& s = v.get_ref<const std::string&>();
+  for (const auto& r : schema.reserved) {
+    const bool prefix = !r.empty() && r.back() == '*';
+    const std::string_view stem = prefix ? std::string_view(r).substr(0, r.size() - 1) : std::string_view(r);
+    if (prefix ? s.starts_with(stem) : s == stem)
+      return fmt::format("{} is reserved by the provider ({})", quote ? "`" + s + "`" : std::string("the value"), r);
+  }
   const std::string what = quote ? "`" + s + "`" : "the value";
   if (schema.min_length && s.size() < *schema.min_length)
     return fmt::format("{} is shorter than {} characters", what, *schema.min_length);

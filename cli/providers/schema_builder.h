@@ -31,6 +31,11 @@ class Attr {
     schema_.one_of = std::move(values);
     return *this;
   }
+  // String: values refused; "pg_*" refuses a prefix (AttributeSchema::reserved).
+  Attr& reserved(std::vector<std::string> values) {
+    schema_.reserved = std::move(values);
+    return *this;
+  }
   // Number, Integer: from `min` to `max`, inclusive.
   Attr& range(double min, double max) {
     schema_.minimum = min;

@@ -43,6 +43,11 @@ Attr& Attr::one_of(std::vector<std::string> values) {
   return *this;
 }
 
+Attr& Attr::reserved(std::vector<std::string> values) {
+  schema_.reserved = std::move(values);
+  return *this;
+}
+
 // --- the user's attributes ---------------------------------------------------------------------
 
 json value_of(const json& a, const std::string& name) {

@@ -35,6 +35,8 @@ class Attr {
   Attr& sensitive();
   Attr& default_to(json value);
   Attr& one_of(std::vector<std::string> values);
+  // Values refused although they fit; "pg_*" refuses a prefix.
+  Attr& reserved(std::vector<std::string> values);
   operator AttributeSchema() const { return schema_; }
 
  private:

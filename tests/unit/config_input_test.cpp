@@ -321,6 +321,13 @@ TEST_CASE("values the local provider refuses are refused by validate", "[unit][c
   CHECK(c->has("`user` of databases.db: `a b` holds a character it may not"));
   CHECK(c->has("`version` of databases.db: `../9` holds a character it may not"));
   CHECK(c->has("`port` of caches.c: 0 is out of range"));
+  auto reserved = check(header("databases:\n  a: { database: template1 }\n  b: { user: pg_monitor }\n"
+                               "  c: { user: postgres, database: postgres }\n"));
+  INFO(reserved->text());
+  CHECK(reserved->has("`database` of databases.a: `template1` is reserved by the provider (template1)"));
+  CHECK(reserved->has("`user` of databases.b: `pg_monitor` is reserved by the provider (pg_*)"));
+  CHECK(reserved->has("`user` of databases.c: `postgres` is reserved by the provider (postgres)"));
+  CHECK_FALSE(reserved->has("`database` of databases.c"));
   auto fine = check(header("databases:\n  db: { port: 5433, database: app_1, user: app, version: \"16\" }\n"));
   INFO(fine->text());
   CHECK(fine->valid());

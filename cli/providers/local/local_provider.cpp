@@ -74,13 +74,15 @@ provider::KindSchema databases_schema() {
                .optional()
                .force_new()
                .default_to("keel")
-               .text(1, 63, "A-Za-z_-", "A-Za-z0-9_-"),
+               .text(1, 63, "A-Za-z_-", "A-Za-z0-9_-")
+               .reserved({"postgres", "pg_*"}),  // keel's superuser; PostgreSQL's roles
            Attr("database", String,
                 "Database to create; the resource's name when unset (databases.db[2] -> db_2).")
                .optional()
                .computed()
                .force_new()
-               .text(1, 63, "", "A-Za-z0-9_-"),
+               .text(1, 63, "", "A-Za-z0-9_-")
+               .reserved({"template0", "template1"}),  // the cluster's own templates
            running_attribute(), host_attribute(),
            Attr("password", String, "The user's generated password.").computed().sensitive(),
            Attr("uri", String, "postgresql://user:password@127.0.0.1:port/database").computed().sensitive(),

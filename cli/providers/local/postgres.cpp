@@ -389,6 +389,9 @@ class PostgresServer final : public Server {
     if (!valid_identifier(*database, true))
       return fail(ErrorCode::InvalidConfig,
                   fmt::format("database '{}': use up to 63 letters, digits, '_' or '-'", *database));
+    if (*database == "template0" || *database == "template1")
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("database '{}' is one of the cluster's templates; choose another name", *database));
     return database;
   }
 
