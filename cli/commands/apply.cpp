@@ -133,7 +133,7 @@ int run_apply(Context& ctx, const ApplyOptions& given_options) {
   if (saved) {
     if (auto s = check_saved_plan(**ws, *saved, *plan, o.plan_file); !s) return report_error(ctx, s.error());
   } else {
-    if (!ctx.global.json) view->plan(*plan);
+    view->proposed(*plan);
     if (plan->has_changes() && !o.auto_approve) {
       if (!ctx.in_is_tty)
         return report_error(ctx, Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"));
