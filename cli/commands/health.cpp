@@ -137,13 +137,9 @@ void setup_health(CLI::App& app, Context& ctx) {
                                             "or an error (bad flags too)"}},
                           "Nagios plugin codes, so monitoring can run it: worst wins, by severity\n"
                           "passing < warning < unknown < critical.\n"));
-  on_chosen(
-      *cmd, ctx, o,
-      [watch](Context& c, HealthOptions options) {
-        options.watch = watch->count() > 0;
-        return run_health(c, options);
-      },
-      kHealthUnknown);
+  // --watch without SECONDS: counted, before on_chosen copies the options.
+  cmd->parse_complete_callback([o, watch] { o->watch = watch->count() > 0; });
+  on_chosen(*cmd, ctx, o, run_health, kHealthUnknown);
 }
 
 }  // namespace keel::commands
