@@ -4,8 +4,6 @@
 // app, its hosts (from the state, read without the state lock) and its
 // artifact, holds the app's deploy lock, and shows and records the outcome.
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <set>
 
 #include <fmt/format.h>

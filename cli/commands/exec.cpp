@@ -11,7 +11,6 @@
 // `ssh` maps the ssh provider recorded (cli/ssh/hosts.h).
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 #include <fmt/format.h>
 
