@@ -11,8 +11,6 @@
 // The state is only read: token and TLS material are made by `keel apply`,
 // so a server without them is told to run it.
 #include <atomic>
-#include <cstdio>
-#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -23,6 +21,7 @@
 #include "cli/commands/workspace.h"
 #include "cli/providers/ssh/remote_agent.h"
 #include "cli/ssh/hosts.h"
+#include "cli/views/agent_view.h"
 
 namespace keel::commands {
 
@@ -31,12 +30,7 @@ namespace {
 using nlohmann::json;
 namespace agent = providers::ssh_host;
 
-struct HostResult {
-  std::string address, host;
-  bool ok = false;
-  agent::AgentStatus status;
-  std::string error;
-};
+using HostResult = views::AgentHostResult;
 
 std::string string_of(const json& object, const char* key) {
   auto it = object.find(key);
@@ -82,41 +76,6 @@ HostResult act_on(const std::string& verb, const ssh::Host& host) {
   return r;
 }
 
-json to_json(const std::string& verb, const std::vector<HostResult>& results) {
-  json hosts = json::array();
-  int failed = 0;
-  for (const auto& r : results) {
-    failed += r.ok ? 0 : 1;
-    hosts.push_back({{"address", r.address},
-                     {"host", r.host},
-                     {"ok", r.ok},
-                     {"installed", r.status.installed},
-                     {"running", r.status.running},
-                     {"current", r.status.current},
-                     {"service", r.status.service.empty() ? json() : json(r.status.service)},
-                     {"error", r.ok || r.error.empty() ? json() : json(r.error)}});
-  }
-  return {{"action", verb}, {"hosts", hosts}, {"summary", {{"ok", results.size() - failed}, {"failed", failed}}}};
-}
-
-void print_text(std::FILE* out, const std::vector<HostResult>& results) {
-  size_t width = 4;
-  for (const auto& r : results) width = std::max(width, r.address.size());
-  for (const auto& r : results) {
-    std::string detail;
-    if (r.status.installed)
-      detail = fmt::format("{}{}{}", r.status.running ? "running" : "not answering",
-                           r.status.service.empty() ? "" : fmt::format(" ({})", r.status.service),
-                           r.status.current ? ", this keel's version" : ", another version");
-    if (!r.ok && !r.error.empty()) detail += fmt::format("{}{}", detail.empty() ? "" : ": ", r.error);
-    std::fprintf(out, "%-*s  %-4s  %s\n", static_cast<int>(width), r.address.c_str(), r.ok ? "ok" : "FAIL", detail.c_str());
-  }
-  size_t failed = 0;
-  for (const auto& r : results) failed += r.ok ? 0 : 1;
-  std::fprintf(out, "\n%zu host%s: %zu ok, %zu failed\n", results.size(), results.size() == 1 ? "" : "s",
-              results.size() - failed, failed);
-}
-
 }  // namespace
 
 int run_agent(Context& ctx, const AgentOptions& o) {
@@ -139,8 +98,7 @@ int run_agent(Context& ctx, const AgentOptions& o) {
   for (int i = 0; i < std::min<int>(std::max(1, o.forks), static_cast<int>(hosts->size())); ++i) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
 
-  if (g.json) write(ctx.out, to_json(o.verb, results).dump(2) + "\n");
-  else print_text(ctx.out, results);
+  views::make_agent_view(g.json, streams_of(ctx))->results(o.verb, results);
   for (const auto& r : results)
     if (!r.ok) return kExitError;
   return kExitOk;

@@ -49,7 +49,7 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
     if (c.action != engine::Action::NoOp) touched.push_back(c.address);
   auto providers = ws.providers_for(touched);
   if (!providers) return report_error(ctx, providers.error());
-  views::ApplyView view(ctx.global.json, ctx.out, ctx.err);
+  const auto view = views::make_apply_view(ctx.global.json, ctx.out, ctx.err);
   engine::ApplyOptions options;
   options.parallelism = o.parallelism;
   options.project = ws.stack.project;
@@ -66,7 +66,7 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
     if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error().with_context("save the moves"));
   if (!touched.empty()) {
     if (auto s = ws.store->begin(ws.state); !s) return report_error(ctx, s.error());
-    result = engine::apply_plan(plan, &ws.config, ws.state, *ws.store, *providers, view, options);
+    result = engine::apply_plan(plan, &ws.config, ws.state, *ws.store, *providers, *view, options);
   }
   if (o.targets.empty() && !o.destroy) {
     if (auto s = engine::update_outputs(ws.config, ws.state); !s) result.errors.push_back(s.error().message());
@@ -75,7 +75,7 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
     ws.state.sensitive_outputs.clear();
   }
   if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error().with_context("save state"));
-  view.summary(result, plan, o.destroy, ws.state);
+  view->summary(result, plan, o.destroy, ws.state);
   if (result.interrupted && result.failed == 0) return kExitInterrupted;
   if (result.ok()) return kExitOk;
   return result.succeeded > 0 ? kExitPartiallyApplied : kExitError;
@@ -133,7 +133,7 @@ int run_apply(Context& ctx, const ApplyOptions& given_options) {
   if (saved) {
     if (auto s = check_saved_plan(**ws, *saved, *plan, o.plan_file); !s) return report_error(ctx, s.error());
   } else {
-    if (!ctx.global.json) view->plan(*plan);
+    view->proposed(*plan);
     if (plan->has_changes() && !o.auto_approve) {
       if (!ctx.in_is_tty)
         return report_error(ctx, Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"));

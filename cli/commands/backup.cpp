@@ -142,19 +142,6 @@ Result<agents::JobRun> follow(agents::AgentClient& client, agents::JobRun run, s
   return run;
 }
 
-int report_run(Context& ctx, const agents::JobRun& run) {
-  const bool passed = views::run_passed(run);
-  if (ctx.global.json) {
-    std::fprintf(ctx.out, "%s\n", run.raw.dump(2).c_str());
-    if (!passed) std::fprintf(ctx.err, "Error: %s\n", views::run_summary(run).c_str());
-  } else if (passed) {
-    std::fprintf(ctx.out, "%s\n", views::run_summary(run).c_str());
-  } else {
-    std::fprintf(ctx.err, "Error: %s\n", views::run_summary(run).c_str());
-  }
-  return passed ? kBackupOk : kBackupFailed;
-}
-
 agents::ClientOptions client_options() {
   agents::ClientOptions options;
   options.timeout = 10s;
@@ -163,14 +150,14 @@ agents::ClientOptions client_options() {
 }
 
 // Starts ACTION of the job and follows the run to its end.
-int start_and_follow(Context& ctx, const JobHost& host, const std::string& action, const json& body) {
+int start_and_follow(Context& ctx, views::BackupView& view, const JobHost& host, const std::string& action,
+                     const json& body) {
   http::CurlHttpClient transport;
   agents::AgentClient client(transport, host.endpoint, client_options());
   auto started = client.start_run(host.job, action, body);
   if (!started) return run_error(ctx, started.error().with_context(fmt::format("{} of `{}` on {}", action, host.job, host.server)));
   std::FILE* progress = ctx.err_is_tty ? ctx.err : nullptr;
-  if (!ctx.global.json) std::fprintf(ctx.err, "Started %s %s of `%s` on %s\n", started->kind.c_str(), started->id.c_str(),
-                            host.job.c_str(), host.server.c_str());
+  view.started(*started, host.server);
   InterruptGuard guard;
   auto finished = follow(client, std::move(*started), progress);
   if (!finished) return run_error(ctx, finished.error());
@@ -178,24 +165,20 @@ int start_and_follow(Context& ctx, const JobHost& host, const std::string& actio
     std::fprintf(ctx.err, "Interrupted: run %s goes on in the agent of %s.\n", finished->id.c_str(), host.server.c_str());
     return 130;
   }
-  return report_run(ctx, *finished);
+  view.finished(*finished);
+  return views::run_passed(*finished) ? kBackupOk : kBackupFailed;
 }
 
-int list_backups(Context& ctx, const JobHost& host) {
+int list_backups(Context& ctx, views::BackupView& view, const JobHost& host) {
   http::CurlHttpClient transport;
   agents::AgentClient client(transport, host.endpoint, client_options());
   auto answer = client.backups(host.job);
   if (!answer) return run_error(ctx, answer.error().with_context(fmt::format("backups of `{}` on {}", host.job, host.server)));
-  const json& manifests = (*answer)["backups"];
-  if (ctx.global.json) {
-    std::fprintf(ctx.out, "%s\n", json({{"job", host.job}, {"server", host.server}, {"backups", manifests}}).dump(2).c_str());
-    return kBackupOk;
-  }
-  std::fputs(views::render_backups(manifests, std::chrono::system_clock::now()).c_str(), ctx.out);
+  view.backups(host.job, host.server, (*answer)["backups"], std::chrono::system_clock::now());
   return kBackupOk;
 }
 
-int export_key(Context& ctx) {
+int export_key(Context& ctx, views::BackupView& view) {
   const GlobalOptions& g = ctx.global;
   auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
   if (!s) return usage_error(ctx, s.error());
@@ -203,11 +186,7 @@ int export_key(Context& ctx) {
   if (key.empty())
     return usage_error(ctx, Error(ErrorCode::NotFound, "this stack has no backup key yet: keel makes it at the first "
                                                   "`keel apply` of a stack with `backups:`"));
-  std::fprintf(ctx.err,
-               "Warning: keep this key safe, and apart from the backups. Without it nobody, keel included, can "
-               "read or restore them.\n");
-  if (ctx.global.json) std::fprintf(ctx.out, "%s\n", json({{"backup_key", key}}).dump().c_str());
-  else std::fprintf(ctx.out, "%s\n", key.c_str());
+  view.key(key);
   return kBackupOk;
 }
 
@@ -277,12 +256,13 @@ Status approve_restore(Context& ctx, const JobHost& host, const BackupOptions& o
 
 int run_backup(Context& ctx, const BackupOptions& o) {
   const GlobalOptions& g = ctx.global;
-  if (o.action == "key-export") return export_key(ctx);
+  const auto view = views::make_backup_view(g.json, streams_of(ctx));
+  if (o.action == "key-export") return export_key(ctx, *view);
   auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
   if (!s) return usage_error(ctx, s.error());
   auto host = find_job(*s, o.job);
   if (!host) return usage_error(ctx, host.error());
-  if (o.action == "list") return list_backups(ctx, *host);
+  if (o.action == "list") return list_backups(ctx, *view, *host);
   json body = json::object();
   if (o.action == "restore") {
     if (auto checked = check_target(*host, o.to); !checked) return usage_error(ctx, checked.error());
@@ -294,7 +274,7 @@ int run_backup(Context& ctx, const BackupOptions& o) {
     if (!o.snapshot.empty()) body["snapshot"] = o.snapshot;
     if (!o.to.empty()) body["to"] = o.to;
   }
-  return start_and_follow(ctx, *host, o.action, body);
+  return start_and_follow(ctx, *view, *host, o.action, body);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <any>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 
 namespace keel::views {
 struct Streams;
+class ErrorView;
 }
 
 namespace keel::commands {
@@ -44,6 +46,11 @@ struct Context {
   std::function<int()> run;
   std::any options;
   int usage_exit = kExitError;
+
+  // How errors are reported (--json or not), made at the first error and
+  // kept: an invalid stack's diagnostics wait in it for the error that
+  // ends the command (workspace.h, report_error).
+  std::shared_ptr<views::ErrorView> error_view;
 
   // The real process: stdout, stderr, isatty, getenv.
   static Context from_process();

@@ -4,8 +4,6 @@
 // app, its hosts (from the state, read without the state lock) and its
 // artifact, holds the app's deploy lock, and shows and records the outcome.
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <set>
 
 #include <fmt/format.h>
@@ -173,36 +171,14 @@ int run_deploy(Context& ctx, const DeployOptions& o) {
   agent_options.timeout = std::chrono::milliseconds(60'000);
   agent_options.attempts = 2;
   deploy::SshFleet fleet(std::move(*hosts), transport, agent_options);
-  views::DeployProgress progress(ctx.out, artifact.size);
-  if (!g.json) options.observer = &progress;
+  const auto view = views::make_deploy_view(g.json, streams_of(ctx), artifact.size);
+  options.observer = view->observer();
 
   const deploy::RolloutResult result = deploy::run_rollout(*spec, addresses, fleet, options);
   const auto finished = std::chrono::system_clock::now();
-  std::string record_problem;
-  if (auto s = deploy::record_rollout(work_dir, result, started, finished); !s) record_problem = s.error().message();
-
-  if (g.json) {
-    auto doc = views::rollout_to_json(result);
-    if (!record_problem.empty()) doc["warnings"] = {fmt::format("not recorded: {}", record_problem)};
-    std::fprintf(ctx.out, "%s\n", doc.dump(2).c_str());
-  } else {
-    std::fputs(views::render_rollout(result).c_str(), ctx.out);
-    if (result.ok) {
-      if (o.rollback)
-        std::fprintf(ctx.out, "\nRolled %s back on %zu host%s.\n", app->name.c_str(), result.hosts.size(),
-                    result.hosts.size() == 1 ? "" : "s");
-      else
-        std::fprintf(ctx.out, "\nDeployed %s release %s to %zu host%s.\n", app->name.c_str(), result.release.c_str(),
-                    result.hosts.size(), result.hosts.size() == 1 ? "" : "s");
-    }
-    std::fflush(ctx.out);
-    if (!record_problem.empty())
-      std::fprintf(ctx.err, "Warning: the rollout was not recorded in %s: %s\n",
-                   deploy::history_path(work_dir, app->name).c_str(), record_problem.c_str());
-    if (!result.ok)
-      std::fprintf(ctx.err, "Error: %s of %s failed: %s\n", deploy::to_string(result.action), app->name.c_str(),
-                   result.error.c_str());
-  }
+  std::string not_recorded;
+  if (auto s = deploy::record_rollout(work_dir, result, started, finished); !s) not_recorded = s.error().message();
+  view->finished(result, not_recorded, deploy::history_path(work_dir, app->name));
   return result.ok ? kExitOk : kExitError;
 }
 

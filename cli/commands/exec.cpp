@@ -11,7 +11,6 @@
 // `ssh` maps the ssh provider recorded (cli/ssh/hosts.h).
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 #include <fmt/format.h>
 
@@ -64,33 +63,22 @@ int run_exec(Context& ctx, const ExecOptions& o) {
                               fmt::format("none of the selected servers can be reached over SSH (no `ssh` in "
                                           "their state): {}",
                                           views::compact_addresses(skipped))));
-  if (!skipped.empty() && !g.json)
-    std::fprintf(ctx.err, "keel: skipped, not reachable over SSH (no `ssh` in their state): %s\n",
-                 views::compact_addresses(skipped).c_str());
-
   std::size_t width = 0;
   for (const auto& h : *hosts) width = std::max(width, h.address.size());
+  const auto view = views::make_exec_view(g.json, o.group ? views::ExecLayout::Grouped : views::ExecLayout::Streamed,
+                                          streams_of(ctx), width);
+  view->skipped(skipped);
 
   fleet::ExecOptions options;
   options.command = command;
   options.forks = o.forks;
   options.timeout = std::chrono::seconds(o.timeout);
-  options.collect_output = g.json || o.group;
-
+  options.collect_output = view->collects_output();
   fleet::ExecHooks hooks;
-  if (!g.json && !o.group) {
-    // Streamed: the host's stdout lines on stdout, its stderr lines on
-    // stderr, each behind its address; keel's own word about a host that
-    // did not run (or finish) the command on stderr at once.
-    hooks.on_line = [width, &ctx](const ssh::Host& host, ssh::Stream stream, std::string_view line) {
-      write(stream == ssh::Stream::Stdout ? ctx.out : ctx.err, views::exec_line(host.address, width, line));
-    };
-    hooks.on_finish = [width, &ctx](const fleet::HostRun& run) {
-      if (auto line = views::exec_problem_line(run, width); !line.empty()) write(ctx.err, line);
-    };
-  } else if (!g.json) {
-    hooks.on_finish = [&ctx](const fleet::HostRun& run) { write(ctx.out, views::render_exec_group(run)); };
-  }
+  hooks.on_line = [&view](const ssh::Host& host, ssh::Stream stream, std::string_view line) {
+    view->line(host.address, stream, line);
+  };
+  hooks.on_finish = [&view](const fleet::HostRun& run) { view->host_finished(run); };
 
   ssh::Connections connections;
   fleet::SshRunner runner(connections);
@@ -99,14 +87,7 @@ int run_exec(Context& ctx, const ExecOptions& o) {
   const auto total =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   const int code = fleet::summarize(runs).all_ok() ? kExitOk : kExitError;
-
-  if (g.json) {
-    const auto doc = views::exec_to_json(command, runs, skipped, total, code);
-    // Remote output need not be UTF-8: invalid bytes become U+FFFD.
-    write(ctx.out, fmt::format("{}\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)));
-  } else {
-    write(ctx.out, fmt::format("\n{}", views::render_exec_summary(runs, total)));
-  }
+  view->finished(command, runs, skipped, total, code);
   return code;
 }
 

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <thread>
 
 #include <fmt/format.h>
@@ -60,28 +59,6 @@ Round ask(const std::vector<agents::Target>& targets, http::HttpClient& transpor
   return r;
 }
 
-void print(Context& ctx, const Round& round, bool watch, int interval) {
-  std::FILE* out = ctx.out;
-  if (ctx.global.json) {
-    const auto doc = views::health_to_json(round.hosts, round.summary, round.when);
-    // One document; under --watch one per line (JSON lines).
-    write(out, (watch ? doc.dump() : doc.dump(2)) + "\n");
-    return;
-  }
-  const auto style = table_style(ctx);
-  std::string text = views::render_health(round.hosts, round.summary, round.when, style);
-  if (watch && ctx.out_is_tty) {
-    std::fputs("\033[H\033[2J", out);  // home, clear: redraw in place
-    const std::time_t t = Clock::to_time_t(round.when);
-    std::tm local{};
-    char stamp[32] = "";
-    if (::localtime_r(&t, &local)) std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
-    std::fprintf(out, "keel health, every %ds (Ctrl-C to stop)   %s\n\n", interval, stamp);
-  }
-  if (watch && !ctx.out_is_tty) text += "\n";
-  write(out, text);
-}
-
 // Sleeps `seconds`, waking early when interrupted. False when interrupted.
 bool pause(int seconds) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
@@ -109,9 +86,11 @@ int run_health(Context& ctx, const HealthOptions& o) {
   if (*loaded) targets = agents::agent_targets(**loaded, o.targets);
 
   http::CurlHttpClient transport;
+  const auto view = views::make_health_view(g.json, streams_of(ctx), table_style(ctx),
+                                            {o.watch, o.interval, ctx.out_is_tty});
   if (!o.watch) {
     Round round = ask(targets, transport);
-    print(ctx, round, false, o.interval);
+    view->round(round.hosts, round.summary, round.when);
     return round.summary.exit_code;
   }
 
@@ -132,7 +111,7 @@ int run_health(Context& ctx, const HealthOptions& o) {
     }
     Round round = ask(targets, transport);
     if (g_interrupted) break;
-    print(ctx, round, true, o.interval);
+    view->round(round.hosts, round.summary, round.when);
     code = round.summary.exit_code;
     if (!pause(o.interval)) break;
   }
@@ -158,13 +137,9 @@ void setup_health(CLI::App& app, Context& ctx) {
                                             "or an error (bad flags too)"}},
                           "Nagios plugin codes, so monitoring can run it: worst wins, by severity\n"
                           "passing < warning < unknown < critical.\n"));
-  on_chosen(
-      *cmd, ctx, o,
-      [watch](Context& c, HealthOptions options) {
-        options.watch = watch->count() > 0;
-        return run_health(c, options);
-      },
-      kHealthUnknown);
+  // --watch without SECONDS: counted, before on_chosen copies the options.
+  cmd->parse_complete_callback([o, watch] { o->watch = watch->count() > 0; });
+  on_chosen(*cmd, ctx, o, run_health, kHealthUnknown);
 }
 
 }  // namespace keel::commands

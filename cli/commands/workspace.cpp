@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli/state/stack_binding.h"
+#include "cli/views/error_view.h"
 #include "cli/views/render.h"
 #include "core/files.h"
 
@@ -30,26 +31,13 @@ std::map<std::string, std::string> parse_vars(const std::vector<std::string>& va
   return out;
 }
 
-namespace {
-
-// The diagnostics of an invalid stack under --json, held by Workspace::open
-// for report_error, so that the command prints one document with both.
-std::optional<nlohmann::json> g_invalid_stack;
-
-}  // namespace
+views::ErrorView& error_view(Context& ctx) {
+  if (!ctx.error_view) ctx.error_view = views::make_error_view(ctx.global.json, streams_of(ctx));
+  return *ctx.error_view;
+}
 
 int report_error(Context& ctx, const Error& e) {
-  if (ctx.global.json) {
-    nlohmann::json j = {{"error", {{"kind", to_string(e.code())}, {"message", e.message()}}}};
-    if (g_invalid_stack) {
-      j["valid"] = false;
-      j["diagnostics"] = std::move(*g_invalid_stack);
-      g_invalid_stack.reset();
-    }
-    write(ctx.out, j.dump() + "\n");
-  } else {
-    write(ctx.err, "Error: " + e.message() + "\n");
-  }
+  error_view(ctx).error(e);
   return e.code() == ErrorCode::Locked ? kExitLocked : kExitError;
 }
 
@@ -109,11 +97,10 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     diags.add(std::move(validated.diagnostics));
   }
   if (diags.has_errors()) {
-    if (g.json) g_invalid_stack = views::diagnostics_to_json(diags);  // printed with the error, as one document
-    else write(ctx.err, views::render_diagnostics(diags));
+    error_view(ctx).invalid_stack(diags);
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
-  if (!diags.empty() && !g.json) write(ctx.err, diags.describe());
+  error_view(ctx).warnings(diags);
   if (lock_state && !loading.valid()) loading = load_state_async(*ws->store, command);
   if (loading.valid()) {
     auto st = loading.get();

@@ -56,9 +56,11 @@ std::string work_dir_of(const GlobalOptions& g);
 // the directory and saying `what_to_do`.
 Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do);
 
-// Maps an error to its exit code and prints it (stderr; under --json a
-// document on stdout).
+// Maps an error to its exit code and prints it through ctx's error view
+// (stderr; under --json a document on stdout).
 int report_error(Context& ctx, const Error& e);
+// ctx's error view, made at the first use from --json.
+views::ErrorView& error_view(Context& ctx);
 std::map<std::string, std::string> parse_vars(const std::vector<std::string>& vars, std::string& bad);
 
 }  // namespace keel::commands

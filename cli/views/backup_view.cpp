@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <iterator>
 #include <vector>
@@ -152,6 +153,68 @@ std::string render_backups(const json& manifests, std::chrono::system_clock::tim
     out += fmt::format("{:<{}}  {:<{}}  {:<{}}  {:<{}}  {}\n", r.id, w_id, r.time, w_time, r.age, w_age, r.size,
                        w_size, r.sha);
   return out;
+}
+
+namespace {
+
+void put(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+constexpr const char* kKeyWarning =
+    "Warning: keep this key safe, and apart from the backups. Without it nobody, keel included, can read or restore "
+    "them.\n";
+
+class HumanBackupView : public BackupView {
+ public:
+  explicit HumanBackupView(const Streams& s) : s_(s) {}
+  void started(const agents::JobRun& run, const std::string& server) override {
+    put(s_.err, fmt::format("Started {} {} of `{}` on {}\n", run.kind, run.id, run.job, server));
+  }
+  void finished(const agents::JobRun& run) override {
+    if (run_passed(run)) put(s_.out, run_summary(run) + "\n");
+    else put(s_.err, fmt::format("Error: {}\n", run_summary(run)));
+  }
+  void backups(const std::string&, const std::string&, const json& manifests,
+               std::chrono::system_clock::time_point now) override {
+    put(s_.out, render_backups(manifests, now));
+  }
+  void key(const std::string& key) override {
+    put(s_.err, kKeyWarning);
+    put(s_.out, key + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
+class JsonBackupView : public BackupView {
+ public:
+  explicit JsonBackupView(const Streams& s) : s_(s) {}
+  void started(const agents::JobRun&, const std::string&) override {}
+  void finished(const agents::JobRun& run) override {
+    put(s_.out, run.raw.dump(2) + "\n");
+    if (!run_passed(run)) put(s_.err, fmt::format("Error: {}\n", run_summary(run)));
+  }
+  void backups(const std::string& job, const std::string& server, const json& manifests,
+               std::chrono::system_clock::time_point) override {
+    put(s_.out, json({{"job", job}, {"server", server}, {"backups", manifests}}).dump(2) + "\n");
+  }
+  void key(const std::string& key) override {
+    put(s_.err, kKeyWarning);
+    put(s_.out, json({{"backup_key", key}}).dump() + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
+}  // namespace
+
+std::unique_ptr<BackupView> make_backup_view(bool json, const Streams& streams) {
+  if (json) return std::make_unique<JsonBackupView>(streams);
+  return std::make_unique<HumanBackupView>(streams);
 }
 
 }  // namespace keel::views

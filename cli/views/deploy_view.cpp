@@ -153,4 +153,57 @@ nlohmann::json rollout_to_json(const deploy::RolloutResult& result) {
           {"hosts", hosts}};
 }
 
+namespace {
+
+void put(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+class HumanDeployView : public DeployView {
+ public:
+  HumanDeployView(const Streams& s, long long artifact_size) : s_(s), progress_(s.out, artifact_size) {}
+  deploy::RolloutObserver* observer() override { return &progress_; }
+  void finished(const deploy::RolloutResult& result, const std::string& not_recorded,
+                const std::string& history) override {
+    std::string text = render_rollout(result);
+    const size_t n = result.hosts.size();
+    if (result.ok && result.action == deploy::Action::Rollback)
+      text += fmt::format("\nRolled {} back on {} host{}.\n", result.app, n, n == 1 ? "" : "s");
+    else if (result.ok)
+      text += fmt::format("\nDeployed {} release {} to {} host{}.\n", result.app, result.release, n, n == 1 ? "" : "s");
+    put(s_.out, text);
+    if (!not_recorded.empty())
+      put(s_.err, fmt::format("Warning: the rollout was not recorded in {}: {}\n", history, not_recorded));
+    if (!result.ok)
+      put(s_.err, fmt::format("Error: {} of {} failed: {}\n", deploy::to_string(result.action), result.app,
+                              result.error));
+  }
+
+ private:
+  Streams s_;
+  DeployProgress progress_;
+};
+
+class JsonDeployView : public DeployView {
+ public:
+  explicit JsonDeployView(const Streams& s) : s_(s) {}
+  deploy::RolloutObserver* observer() override { return nullptr; }
+  void finished(const deploy::RolloutResult& result, const std::string& not_recorded, const std::string&) override {
+    auto doc = rollout_to_json(result);
+    if (!not_recorded.empty()) doc["warnings"] = {fmt::format("not recorded: {}", not_recorded)};
+    put(s_.out, doc.dump(2) + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeployView> make_deploy_view(bool json, const Streams& streams, long long artifact_size) {
+  if (json) return std::make_unique<JsonDeployView>(streams);
+  return std::make_unique<HumanDeployView>(streams, artifact_size);
+}
+
 }  // namespace keel::views

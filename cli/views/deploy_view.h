@@ -10,12 +10,14 @@
 //   servers.web[0]  switched  20261128T041500Z-ab12cd
 
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/deploy/rollout.h"
+#include "cli/views/plan_view.h"
 
 namespace keel::views {
 
@@ -43,6 +45,22 @@ std::string render_rollout(const deploy::RolloutResult& result);
 
 // The --json document (docs/deploy.md#json).
 nlohmann::json rollout_to_json(const deploy::RolloutResult& result);
+
+// What `keel deploy` prints, chosen once from --json: the progress lines
+// and the summary, with the closing line and any warning or failure on
+// stderr; or, under --json, no progress and one document at the end.
+class DeployView {
+ public:
+  virtual ~DeployView() = default;
+  // What follows the rollout as it goes (nullptr: nothing does).
+  virtual deploy::RolloutObserver* observer() = 0;
+  // The end. `not_recorded`: why the rollout could not be written to
+  // `history` (empty when it was).
+  virtual void finished(const deploy::RolloutResult& result, const std::string& not_recorded,
+                        const std::string& history) = 0;
+};
+// `artifact_size`: the bytes uploaded to each host (0 for a rollback).
+std::unique_ptr<DeployView> make_deploy_view(bool json, const Streams& streams, long long artifact_size);
 
 // "12.4 MB", "830 kB", "512 B".
 std::string format_size(long long bytes);

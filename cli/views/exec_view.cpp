@@ -1,6 +1,7 @@
 #include "cli/views/exec_view.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <optional>
 
@@ -55,7 +56,63 @@ std::string describe_end(const fleet::HostRun& run) {
   return "";
 }
 
+void put(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+class HumanExecView : public ExecView {
+ public:
+  HumanExecView(const Streams& s, ExecLayout layout, std::size_t width) : s_(s), layout_(layout), width_(width) {}
+  bool collects_output() const override { return layout_ == ExecLayout::Grouped; }
+  void skipped(const std::vector<std::string>& addresses) override {
+    if (addresses.empty()) return;
+    put(s_.err, fmt::format("keel: skipped, not reachable over SSH (no `ssh` in their state): {}\n",
+                            compact_addresses(addresses)));
+  }
+  void line(const std::string& address, ssh::Stream stream, std::string_view text) override {
+    if (layout_ == ExecLayout::Streamed)
+      put(stream == ssh::Stream::Stdout ? s_.out : s_.err, exec_line(address, width_, text));
+  }
+  void host_finished(const fleet::HostRun& run) override {
+    if (layout_ == ExecLayout::Grouped) put(s_.out, render_exec_group(run));
+    else if (auto problem = exec_problem_line(run, width_); !problem.empty()) put(s_.err, problem);
+  }
+  void finished(const std::string&, const std::vector<fleet::HostRun>& runs, const std::vector<std::string>&,
+                std::chrono::milliseconds total, int) override {
+    put(s_.out, fmt::format("\n{}", render_exec_summary(runs, total)));
+  }
+
+ private:
+  Streams s_;
+  ExecLayout layout_;
+  std::size_t width_;
+};
+
+class JsonExecView : public ExecView {
+ public:
+  explicit JsonExecView(const Streams& s) : s_(s) {}
+  bool collects_output() const override { return true; }
+  void skipped(const std::vector<std::string>&) override {}  // in the document
+  void line(const std::string&, ssh::Stream, std::string_view) override {}
+  void host_finished(const fleet::HostRun&) override {}
+  void finished(const std::string& command, const std::vector<fleet::HostRun>& runs,
+                const std::vector<std::string>& skipped, std::chrono::milliseconds total, int exit_code) override {
+    const auto doc = exec_to_json(command, runs, skipped, total, exit_code);
+    // Remote output need not be UTF-8: invalid bytes become U+FFFD.
+    put(s_.out, doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
 }  // namespace
+
+std::unique_ptr<ExecView> make_exec_view(bool json, ExecLayout layout, const Streams& streams, std::size_t width) {
+  if (json) return std::make_unique<JsonExecView>(streams);
+  return std::make_unique<HumanExecView>(streams, layout, width);
+}
 
 std::string exec_line(const std::string& address, std::size_t width, std::string_view line) {
   return fmt::format("{:<{}} | {}\n", address, width, line);

@@ -12,6 +12,7 @@
 //   2 ok, 0 failed, 1 unreachable (3 hosts) in 0.4s
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/fleet/exec.h"
+#include "cli/views/plan_view.h"
 
 namespace keel::views {
 
@@ -45,6 +47,30 @@ std::string render_exec_summary(const std::vector<fleet::HostRun>& runs, std::ch
 nlohmann::json exec_to_json(const std::string& command, const std::vector<fleet::HostRun>& runs,
                             const std::vector<std::string>& skipped, std::chrono::milliseconds total,
                             int exit_code);
+
+// How `keel exec` shows a run, chosen once from --json and --group:
+//   streamed  each line as it arrives, behind its host (stdout lines on
+//             stdout, stderr lines on stderr); a host that did not exit,
+//             on stderr at once; the summary at the end
+//   group     each host's output together when it ends; the summary
+//   json      nothing while it runs; the document at the end
+// Selected hosts that cannot be reached over SSH are named on stderr, or in
+// the document's "skipped".
+class ExecView {
+ public:
+  virtual ~ExecView() = default;
+  // Whether the run must keep each host's output (HostRun::output).
+  virtual bool collects_output() const = 0;
+  virtual void skipped(const std::vector<std::string>& addresses) = 0;
+  // From the hosts' threads, as fleet::ExecHooks's on_line and on_finish.
+  virtual void line(const std::string& address, ssh::Stream stream, std::string_view text) = 0;
+  virtual void host_finished(const fleet::HostRun& run) = 0;
+  virtual void finished(const std::string& command, const std::vector<fleet::HostRun>& runs,
+                        const std::vector<std::string>& skipped, std::chrono::milliseconds total, int exit_code) = 0;
+};
+enum class ExecLayout { Streamed, Grouped };
+// `width`: the longest address among the hosts, to line the bars up.
+std::unique_ptr<ExecView> make_exec_view(bool json, ExecLayout layout, const Streams& streams, std::size_t width);
 
 // Addresses in a short form: "servers.web[0-2,5], servers.db" for
 // servers.web[0], [1], [2], [5] and servers.db (order kept; consecutive

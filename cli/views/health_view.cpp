@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <optional>
 
 #include <fmt/format.h>
@@ -71,7 +73,58 @@ std::string summary_line(const agents::HealthSummary& s) {
   return line;
 }
 
+void put(std::FILE* stream, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stream);
+  std::fflush(stream);
+}
+
+class HumanHealthView : public HealthView {
+ public:
+  HumanHealthView(const Streams& s, const HealthTableStyle& style, const HealthWatch& watch)
+      : s_(s), style_(style), watch_(watch) {}
+  void round(const std::vector<agents::HostHealth>& hosts, const agents::HealthSummary& summary,
+             Clock::time_point when) override {
+    std::string text = render_health(hosts, summary, when, style_);
+    if (watch_.on && watch_.redraw) {
+      const std::time_t t = Clock::to_time_t(when);
+      std::tm local{};
+      char stamp[32] = "";
+      if (::localtime_r(&t, &local)) std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
+      // Home, clear: the next round replaces this one on the screen.
+      text = fmt::format("\033[H\033[2Jkeel health, every {}s (Ctrl-C to stop)   {}\n\n{}", watch_.interval, stamp, text);
+    } else if (watch_.on) {
+      text += "\n";  // rounds apart in a log
+    }
+    put(s_.out, text);
+  }
+
+ private:
+  Streams s_;
+  HealthTableStyle style_;
+  HealthWatch watch_;
+};
+
+class JsonHealthView : public HealthView {
+ public:
+  JsonHealthView(const Streams& s, bool lines) : s_(s), lines_(lines) {}
+  void round(const std::vector<agents::HostHealth>& hosts, const agents::HealthSummary& summary,
+             Clock::time_point when) override {
+    const auto doc = health_to_json(hosts, summary, when);
+    put(s_.out, (lines_ ? doc.dump() : doc.dump(2)) + "\n");
+  }
+
+ private:
+  Streams s_;
+  bool lines_;  // --watch: one document per line
+};
+
 }  // namespace
+
+std::unique_ptr<HealthView> make_health_view(bool json, const Streams& streams, const HealthTableStyle& style,
+                                             const HealthWatch& watch) {
+  if (json) return std::make_unique<JsonHealthView>(streams, watch.on);
+  return std::make_unique<HumanHealthView>(streams, style, watch);
+}
 
 std::string format_age(std::chrono::seconds age) {
   const long long s = std::max<long long>(0, age.count());

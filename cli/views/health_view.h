@@ -9,12 +9,14 @@
 //   Status: UNKNOWN — 2 hosts (1 unreachable), 1 check: 1 passing
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/agents/health.h"
+#include "cli/views/plan_view.h"
 
 namespace keel::views {
 
@@ -28,6 +30,26 @@ std::string render_health(const std::vector<agents::HostHealth>& hosts, const ag
 
 nlohmann::json health_to_json(const std::vector<agents::HostHealth>& hosts, const agents::HealthSummary& summary,
                               std::chrono::system_clock::time_point now);
+
+// keel health --watch: rounds until interrupted.
+struct HealthWatch {
+  bool on = false;
+  int interval = 2;     // seconds between rounds, named in the redrawn header
+  bool redraw = false;  // stdout is a terminal: clear it and redraw in place
+};
+
+// One round of answers, as `keel health` shows it: the table (or, under
+// --watch, the table redrawn or followed by a blank line), or the JSON
+// document (under --watch, one per line: JSON lines). Chosen once from
+// --json, so the command never branches on the format.
+class HealthView {
+ public:
+  virtual ~HealthView() = default;
+  virtual void round(const std::vector<agents::HostHealth>& hosts, const agents::HealthSummary& summary,
+                     std::chrono::system_clock::time_point when) = 0;
+};
+std::unique_ptr<HealthView> make_health_view(bool json, const Streams& streams, const HealthTableStyle& style,
+                                             const HealthWatch& watch = {});
 
 // Time since a check ran, in its largest unit: "3s", "4m", "2h", "6d".
 std::string format_age(std::chrono::seconds age);

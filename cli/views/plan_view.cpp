@@ -29,6 +29,7 @@ class HumanPlanView : public PlanView {
   void refreshing(size_t done, size_t total) override { progress_.update(done, total); }
   void drift(const std::vector<std::string>& lines) override { put_drift(s_.out, lines); }
   void plan(const engine::Plan& plan) override { put(s_.out, render_plan(plan, s_.out_color)); }
+  void proposed(const engine::Plan& p) override { plan(p); }
   void saved(const std::string& path) override {
     put(s_.out, "\nSaved the plan to " + path + ". Run `keel apply " + path + "` to apply exactly it.\n");
   }
@@ -50,6 +51,7 @@ class DocumentPlanView : public PlanView {
   void plan(const engine::Plan& plan) override {
     put(s_.out, format_ == PlanFormat::Json ? plan_to_json(plan).dump() + "\n" : render_plan_markdown(plan));
   }
+  void proposed(const engine::Plan&) override {}
   void saved(const std::string& path) override {
     if (s_.err_is_tty) put(s_.err, "Saved the plan to " + path + ".\n");
   }

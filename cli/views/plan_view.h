@@ -51,6 +51,9 @@ class PlanView {
   // What changed outside keel, one line each.
   virtual void drift(const std::vector<std::string>& lines) = 0;
   virtual void plan(const engine::Plan& plan) = 0;
+  // apply and destroy: the plan shown before asking for approval. Text:
+  // the plan; a document: nothing (apply's events are the document).
+  virtual void proposed(const engine::Plan& plan) = 0;
   // plan --out: where the plan was saved.
   virtual void saved(const std::string& path) = 0;
 };

@@ -3,6 +3,7 @@
 #include "cli/views/attribute_diff.h"
 
 #include <cstdio>
+#include <mutex>
 #include <unistd.h>
 
 namespace keel::views {
@@ -229,46 +230,84 @@ nlohmann::json masked_attributes(const state::ResourceState& r) {
   return out;
 }
 
-void ApplyView::emit(const nlohmann::json& event, const std::string& text) {
-  std::lock_guard lock(mu_);
-  const std::string line = (json_ ? event.dump() : text) + "\n";
-  std::fwrite(line.data(), 1, line.size(), out_);
-  std::fflush(out_);
-}
+namespace {
 
-void ApplyView::summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy,
-                        const state::State& state) {
-  auto n = plan.counts();
-  if (json_) {
+class HumanApplyView : public ApplyView {
+ public:
+  HumanApplyView(std::FILE* out, std::FILE* err) : out_(out), err_(err) {}
+  void summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy,
+               const state::State& state) override {
+    auto n = plan.counts();
+    std::lock_guard lock(mu_);
+    if (r.interrupted && r.failed == 0) {
+      std::fprintf(out_, "\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
+    } else if (!r.ok()) {
+      std::fprintf(out_, "\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply",
+                   r.succeeded, r.failed, r.skipped);
+      std::fflush(out_);
+      for (const auto& e : r.errors) std::fprintf(err_, "Error: %s\n", e.c_str());
+    } else {
+      if (destroy) std::fprintf(out_, "\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
+      else
+        std::fprintf(out_, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change,
+                     n.destroy);
+      bool any = false;
+      for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
+        if (!any) std::fprintf(out_, "\nOutputs:\n\n");
+        any = true;
+        bool secret = state.sensitive_outputs.count(it.key()) > 0;
+        std::string v = secret ? std::string(kSensitive) + "  (keel output " + it.key() + ")"
+                               : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+        std::fprintf(out_, "  %s = %s\n", it.key().c_str(), v.c_str());
+      }
+    }
+    std::fflush(out_);
+    std::fflush(err_);
+  }
+
+ protected:
+  void emit(const nlohmann::json&, const std::string& text) override {
+    std::lock_guard lock(mu_);
+    const std::string line = text + "\n";
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+  }
+
+ private:
+  std::FILE* out_;
+  std::FILE* err_;
+  std::mutex mu_;
+};
+
+class JsonApplyView : public ApplyView {
+ public:
+  explicit JsonApplyView(std::FILE* out) : out_(out) {}
+  void summary(const engine::ApplyResult& r, const engine::Plan& plan, bool, const state::State& state) override {
+    auto n = plan.counts();
     emit({{"type", "summary"}, {"ok", r.ok()}, {"succeeded", r.succeeded}, {"failed", r.failed},
           {"skipped", r.skipped}, {"errors", r.errors}, {"interrupted", r.interrupted}, {"serial", state.serial},
           {"planned", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}}},
          "");
-    return;
   }
-  std::lock_guard lock(mu_);
-  if (r.interrupted && r.failed == 0) {
-    std::fprintf(out_, "\nInterrupted: %d finished, %d not started; state saved.\n", r.succeeded, r.skipped);
-  } else if (!r.ok()) {
-    std::fprintf(out_, "\n%s failed: %d done, %d failed, %d not started.\n", destroy ? "Destroy" : "Apply", r.succeeded,
-                 r.failed, r.skipped);
+
+ protected:
+  void emit(const nlohmann::json& event, const std::string&) override {
+    std::lock_guard lock(mu_);
+    const std::string line = event.dump() + "\n";
+    std::fwrite(line.data(), 1, line.size(), out_);
     std::fflush(out_);
-    for (const auto& e : r.errors) std::fprintf(err_, "Error: %s\n", e.c_str());
-  } else {
-    if (destroy) std::fprintf(out_, "\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
-    else std::fprintf(out_, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change, n.destroy);
-    bool any = false;
-    for (auto it = state.outputs.begin(); it != state.outputs.end(); ++it) {
-      if (!any) std::fprintf(out_, "\nOutputs:\n\n");
-      any = true;
-      bool secret = state.sensitive_outputs.count(it.key()) > 0;
-      std::string v = secret ? std::string(kSensitive) + "  (keel output " + it.key() + ")"
-                             : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
-      std::fprintf(out_, "  %s = %s\n", it.key().c_str(), v.c_str());
-    }
   }
-  std::fflush(out_);
-  std::fflush(err_);
+
+ private:
+  std::FILE* out_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+std::unique_ptr<ApplyView> make_apply_view(bool json, std::FILE* out, std::FILE* err) {
+  if (json) return std::make_unique<JsonApplyView>(out);
+  return std::make_unique<HumanApplyView>(out, err);
 }
 
 void ApplyView::on_start(const engine::ResourceChange& c) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -34,26 +35,26 @@ nlohmann::json masked_attributes(const state::ResourceState& r);
 std::string render_value(const nlohmann::json& v);
 
 // Apply progress: a line when each change starts and ends, with elapsed
-// time, and "still creating... (20s)" for slow ones; or JSON lines.
+// time, and "still creating... (20s)" for slow ones; or JSON lines. The
+// two implementations share the events and differ in how each is written
+// (make_apply_view), so apply never branches on the format.
 class ApplyView : public engine::ApplyHooks {
  public:
-  explicit ApplyView(bool json, std::FILE* out = stdout, std::FILE* err = stderr) : json_(json), out_(out), err_(err) {}
   void on_start(const engine::ResourceChange& c) override;
   void on_progress(const engine::ResourceChange& c, const std::string& message) override;
   void on_still_running(const engine::ResourceChange& c, std::chrono::seconds elapsed) override;
   void on_finish(const engine::ResourceChange& c, const std::string& error, std::chrono::milliseconds elapsed) override;
-  // Prints one JSON line (json mode) or text line, serialised with the rest.
-  void emit(const nlohmann::json& event, const std::string& text);
   // The end: counts, errors (on stderr) and the outputs (sensitive ones
   // masked); a "summary" event under --json.
-  void summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy, const state::State& state);
+  virtual void summary(const engine::ApplyResult& r, const engine::Plan& plan, bool destroy,
+                       const state::State& state) = 0;
 
- private:
-  bool json_;
-  std::FILE* out_;
-  std::FILE* err_;
-  std::mutex mu_;
+ protected:
+  // One event as a JSON line or a text line, serialised with the rest
+  // (the engine reports from many threads).
+  virtual void emit(const nlohmann::json& event, const std::string& text) = 0;
 };
+std::unique_ptr<ApplyView> make_apply_view(bool json, std::FILE* out = stdout, std::FILE* err = stderr);
 
 std::string format_elapsed(std::chrono::milliseconds elapsed);
 

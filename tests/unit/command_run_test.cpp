@@ -264,3 +264,35 @@ TEST_CASE("command run: output and errors under --json are one document on stdou
   CHECK(doc["error"]["kind"] == "not_found");
   CHECK_THAT(doc["error"]["message"].get<std::string>(), Catch::Contains("no output `nope`"));
 }
+
+TEST_CASE("command run: apply shows the plan before its progress and under --json only its events", "[command]") {
+  Stack s;
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"apply", "--auto-approve"}) == kExitOk);
+    const std::string out = r.out();
+    const auto plan_at = out.find("files.a");
+    const auto progress_at = out.find("files.a: Creating...");
+    REQUIRE(plan_at != std::string::npos);
+    REQUIRE(progress_at != std::string::npos);
+    CHECK(plan_at < progress_at);
+    CHECK_THAT(out, Catch::Contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."));
+  }
+  s.write("changed");
+  CommandRun r;
+  REQUIRE(s.keel(r, {"apply", "--auto-approve", "--json"}) == kExitOk);
+  // One JSON event per line, the summary last; never the plan.
+  std::vector<nlohmann::json> events;
+  const std::string out = r.out();
+  for (size_t start = 0, end; start < out.size(); start = end + 1) {
+    end = out.find('\n', start);
+    REQUIRE(end != std::string::npos);
+    events.push_back(nlohmann::json::parse(out.substr(start, end - start)));
+  }
+  REQUIRE_FALSE(events.empty());
+  CHECK(events.front()["type"] == "start");
+  CHECK(events.back()["type"] == "summary");
+  CHECK(events.back()["planned"]["change"] >= 1);
+  CHECK(events.back()["ok"] == true);
+  CHECK(out.find(kSecret) == std::string::npos);
+}
