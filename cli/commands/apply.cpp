@@ -139,7 +139,7 @@ int run_apply(Context& ctx, const ApplyOptions& given_options) {
         return report_error(ctx, Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"));
       if (!confirm(ctx, o.destroy ? "Do you really want to destroy all these resources?"
                                   : "Do you want to perform these actions?")) {
-        write(ctx.out, "Cancelled; nothing was changed.\n");
+        write(ctx.dialogue(), "Cancelled; nothing was changed.\n");
         return kExitError;
       }
     }

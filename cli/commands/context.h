@@ -52,6 +52,10 @@ struct Context {
   // ends the command (workspace.h, report_error).
   std::shared_ptr<views::ErrorView> error_view;
 
+  // Where questions to the person at the terminal and their answers' echo
+  // go: stdout, except under --json, whose stdout holds the document alone.
+  std::FILE* dialogue() const { return global.json ? err : out; }
+
   // The real process: stdout, stderr, isatty, getenv.
   static Context from_process();
   // After parsing: decides colour (terminal, not NO_COLOR of any value, not

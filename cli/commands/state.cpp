@@ -67,7 +67,7 @@ int state_rm(Context& ctx, Workspace& ws, const std::vector<std::string>& addres
                                   what + "\nNot on a terminal, so nobody can approve: pass --auto-approve"));
       std::fprintf(ctx.out, "keel state rm: %s\n", what.c_str());
       if (!confirm(ctx, "Do you want to remove them from state?")) {
-        std::fprintf(ctx.out, "Cancelled; the state is unchanged.\n");
+        write(ctx.dialogue(), "Cancelled; the state is unchanged.\n");
         return kExitError;
       }
     }

@@ -43,7 +43,7 @@ int report_error(Context& ctx, const Error& e) {
 
 bool confirm(Context& ctx, const std::string& question) {
   if (!ctx.in_is_tty) return false;
-  write(ctx.out, "\n" + question + " Only 'yes' will be accepted.\n  Enter a value: ");
+  write(ctx.dialogue(), "\n" + question + " Only 'yes' will be accepted.\n  Enter a value: ");
   std::string answer;
   std::getline(std::cin, answer);
   return answer == "yes";

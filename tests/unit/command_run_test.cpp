@@ -296,3 +296,12 @@ TEST_CASE("command run: apply shows the plan before its progress and under --jso
   CHECK(events.back()["ok"] == true);
   CHECK(out.find(kSecret) == std::string::npos);
 }
+
+TEST_CASE("command run: questions go to stderr under --json so that stdout holds the document alone", "[command]") {
+  commands::Context ctx;
+  ctx.out = stdout;
+  ctx.err = stderr;
+  CHECK(ctx.dialogue() == stdout);
+  ctx.global.json = true;
+  CHECK(ctx.dialogue() == stderr);
+}
