@@ -1,6 +1,8 @@
 #include "plugins/aws/kind.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -28,7 +30,40 @@ bool older(const json& a, const json& b) {
   return ia < ib;
 }
 
+// `ssh_key`: a public key, or the path of one (~ is $HOME).
+Result<std::string> public_key(const std::string& value) {
+  if (value.starts_with("ssh-") || value.starts_with("ecdsa-")) return value;
+  std::string path = value;
+  if (path.starts_with("~/")) {
+    const char* home = std::getenv("HOME");
+    path = std::string(home ? home : "") + path.substr(1);
+  }
+  std::ifstream in(path);
+  if (!in) return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_key`: cannot read {}", value));
+  std::string key;
+  std::getline(in, key);
+  if (!key.starts_with("ssh-") && !key.starts_with("ecdsa-"))
+    return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_key`: {} holds no OpenSSH public key", value));
+  while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+  return key;
+}
+
 }  // namespace
+
+Result<std::string> import_key_pair(ApiClient& api, const std::string& ssh_key, const std::string& project,
+                                    const ProgressFn& progress) {
+  auto key = public_key(ssh_key);
+  if (!key) return fail(key.error());
+  const std::string name = fmt::format("keel-{}-{}", project, crypto::sha256_hex(*key).substr(0, 16));
+  auto done = api.send({.service = nullptr, .action = "ImportKeyPair",
+                        .params = {{"KeyName", name}, {"PublicKeyMaterial", crypto::base64_encode(*key)}},
+                        .idempotent = true, .progress = progress});
+  if (!done) {
+    auto failure = take_failure();
+    if (!failure || failure->code != "InvalidKeyPair.Duplicate") return fail(done.error().with_context("`ssh_key`"));
+  }
+  return name;
+}
 
 Sources::Sources(ApiClient& api, const std::string& project)
     : vpcs("vpcs", project_list(api, project, "DescribeVpcs", "vpcSet", "vpcId")),

@@ -93,6 +93,12 @@ std::string ec2_arn(const Context& context, const json& resource, const std::str
 // `<project>-<address>` fitted to AWS's names: [A-Za-z0-9-], at most 63 characters.
 std::string default_name(const provider::ResourceTags& tags);
 
+// The EC2 key pair holding `ssh_key` (a public key, or the path of one; ~
+// is $HOME), imported once: named by the key's hash, so the same key is one
+// key pair whoever imports it (servers, server groups).
+Result<std::string> import_key_pair(ApiClient& api, const std::string& ssh_key, const std::string& project,
+                                    const ProgressFn& progress);
+
 // --- the Query services (ELBv2, Auto Scaling): PascalCase answers under <Action>Result
 
 // The <Action>Result member of an answer (null when absent).

@@ -43,7 +43,7 @@ provider::ProviderSchema make_schema() {
                                   KEEL_VERSION,
                                   config,
                                   {networks_schema(), subnets_schema(), firewalls_schema(), servers_schema(), volumes_schema(),
-                                   load_balancers_schema()}};
+                                   load_balancers_schema(), server_groups_schema()}};
 }
 
 struct AwsProvider::Session {
@@ -58,6 +58,7 @@ struct AwsProvider::Session {
     kinds.add("servers", make_servers(context));
     kinds.add("volumes", make_volumes(context));
     kinds.add("load_balancers", make_load_balancers(context));
+    kinds.add("server_groups", make_server_groups(context));
   }
 
   ApiClient api;
