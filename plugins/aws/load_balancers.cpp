@@ -116,7 +116,7 @@ Result<Endpoint> endpoint(const json& value, const std::string& what, const std:
     return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": a {} load balancer takes {}", what, text, type,
                                                       joined(allowed)));
   auto port = port_number(text.substr(colon + 1), what);
-  if (!port) return fail(port.error());
+  if (!port) return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": the port must be 1 to 65535", what, text));
   return Endpoint{protocol, *port};
 }
 

@@ -14,6 +14,11 @@ e2e_setup
 aws_setup
 proxy_config '{"pending_seconds": 1, "not_found_after_create": 1}' >/dev/null
 
+expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
+  run_rc rc keel apply --auto-approve
+  [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
+}
+
 new_stack STACK stack
 cd "$STACK"
 write_stack() {  # write_stack SERVERS TYPE RULES HEALTH_PATH
@@ -126,6 +131,19 @@ assert_contains "$WORK/last.out" "Resources: 1 added, 0 changed, 1 destroyed."
 [[ $(tg_count) == 1 ]] || fail "moto holds $(tg_count) target groups, expected 1"
 [[ $(keel state show load_balancers.edge --json | jq -r '.id // .resource.id') == "$(lb_arn)" ]] || fail "state's id is not AWS's ARN"
 [[ $(proxy_stats | jq -r .faults) -gt 0 ]] || fail "no fault was injected"
+expect_rc 0 keel plan --detailed-exitcode
+
+step "a bad rule is refused with its place in the stack, and nothing changes"
+write_stack 3 network '[{ entry: "tcp:70000", target: "tcp:8080" }]' /ready
+expect_refused
+assert_contains "$WORK/last.out" "keel.yaml:21:"
+assert_contains "$WORK/last.out" 'rules[0].entry` "tcp:70000": the port must be 1 to 65535'
+write_stack 3 network '[{ entry: "http:80", target: "tcp:8080" }]' /ready
+expect_refused
+assert_contains "$WORK/last.out" 'a network load balancer takes tcp, udp, tcp_udp'
+[[ $(elb describe-listeners --load-balancer-arn "$(lb_arn)" --query 'Listeners[].[Protocol,Port]') == "TCP	80" ]] ||
+  fail "a refused change touched the listener"
+write_stack 3 network '[{ entry: "tcp:80", target: "tcp:8080" }]' /ready
 expect_rc 0 keel plan --detailed-exitcode
 
 step "destroy removes listeners, load balancer and target groups"

@@ -13,6 +13,11 @@ e2e_setup
 aws_setup
 proxy_config '{"pending_seconds": 1, "not_found_after_create": 1}' >/dev/null
 
+expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
+  run_rc rc keel apply --auto-approve
+  [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
+}
+
 new_stack STACK stack
 cd "$STACK"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id_ed25519"
@@ -93,6 +98,18 @@ expect_ok keel apply --auto-approve --replace server_groups.workers
 assert_contains "$WORK/last.out" "Resources: 1 added, 0 changed, 1 destroyed."
 [[ $(group_count) == 1 ]] || fail "moto holds $(group_count) auto scaling groups after a lost answer, expected 1"
 [[ $(proxy_stats | jq -r .faults) -gt 0 ]] || fail "no fault was injected"
+expect_rc 0 keel plan --detailed-exitcode
+
+step "bad bounds are refused with their place in the stack, and nothing changes"
+write_stack t3.small 5 4 50
+expect_refused
+assert_contains "$WORK/last.out" "keel.yaml:13:"
+assert_contains "$WORK/last.out" '`min` 5 and `max` 4: need 0 <= min <= max'
+write_stack t3.small 3 8 0
+expect_refused
+assert_contains "$WORK/last.out" '`scale.cpu` must be a number above 0'
+[[ $(group '[MinSize,MaxSize]') == "3	8" ]] || fail "a refused change touched the group: $(group '[MinSize,MaxSize]')"
+write_stack t3.small 3 8 50
 expect_rc 0 keel plan --detailed-exitcode
 
 step "destroy removes the group, its instances and the launch template"
