@@ -92,6 +92,13 @@ calls=$(( $(proxy_stats | jq -r .requests) - before ))
 ((calls <= 3 * 4 + 4 + 1)) || fail "a plan with refresh took $calls requests: $(proxy_stats | jq -c .by_op)"
 echo "    plan with refresh: $calls requests"
 
+step "a load balancer forgotten by state is imported by its ARN"
+arn=$(lb_arn)
+expect_ok keel state rm --auto-approve load_balancers.edge
+expect_ok keel state import load_balancers.edge "$arn"
+expect_rc 0 keel plan --detailed-exitcode
+[[ $(lb_count) == 1 ]] || fail "moto holds $(lb_count) load balancers after import, expected 1"
+
 step "a third instance is registered in place, and the health check changes in place"
 write_stack 3 application "$HTTP80" /ready
 expect_ok keel apply --auto-approve

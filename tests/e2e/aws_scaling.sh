@@ -71,6 +71,13 @@ calls=$(( $(proxy_stats | jq -r .requests) - before ))
 ((calls <= 3 * 4 + 1)) || fail "a plan with refresh took $calls requests: $(proxy_stats | jq -c .by_op)"
 echo "    plan with refresh: $calls requests"
 
+step "a group forgotten by state is imported by its name"
+name=$(group AutoScalingGroupName)
+expect_ok keel state rm --auto-approve server_groups.workers
+expect_ok keel state import server_groups.workers "$name"
+expect_rc 0 keel plan --detailed-exitcode
+[[ $(group_count) == 1 ]] || fail "moto holds $(group_count) auto scaling groups after import, expected 1"
+
 step "min, max and scale change in place"
 write_stack t3.micro 3 8 50
 expect_ok keel apply --auto-approve
