@@ -5,7 +5,8 @@
 // id      the load balancer's ARN (every ELBv2 call takes it).
 // create  CreateLoadBalancer named from the intent (`<project>-<address>`
 //         fitted to ELBv2's 32 characters) and tagged at creation; a lost
-//         answer is found by that name and checked by its tags. Waits for
+//         answer, or one of ours of that name already, is found by that
+//         name and checked by its tags, and completed. Waits for
 //         `active`, then converges its parts: a target group per distinct
 //         rule target (named from the intent and the target, tagged, with
 //         the health check), the instances of `targets` registered in each,
@@ -250,10 +251,19 @@ class LoadBalancers final : public TaggedKind {
     add_members(call.params, "Subnets", w->subnets);
     if (!w->firewalls.empty()) add_members(call.params, "SecurityGroups", w->firewalls);
     add_tags(call.params, keel_tags(request.tags, name));
-    kit::report(request.progress, fmt::format("creating {} load balancer {}", w->type, name));
-    auto sent = c_.api.send_once(call, [&]() { return by_name(name, request.tags); });
-    source_.invalidate();
-    if (!sent) return fail(sent.error());
+    // One of ours by this name already (a create whose parts failed with an
+    // error that told keel nothing was made): completed, not made twice.
+    auto existing = by_name(name, request.tags);
+    if (!existing) return fail(existing.error());
+    Sent sent_or_found{*existing ? **existing : json(), existing->has_value()};
+    if (!*existing) {
+      kit::report(request.progress, fmt::format("creating {} load balancer {}", w->type, name));
+      auto sent = c_.api.send_once(call, [&]() { return by_name(name, request.tags); });
+      source_.invalidate();
+      if (!sent) return fail(sent.error());
+      sent_or_found = std::move(*sent);
+    }
+    const Sent* sent = &sent_or_found;
     json lb = sent->adopted ? sent->body : json();
     if (!sent->adopted) {
       auto list = items(result_of(sent->body, "CreateLoadBalancer"), "LoadBalancers");

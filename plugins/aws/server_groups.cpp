@@ -482,7 +482,7 @@ provider::KindSchema server_groups_schema() {
               Attr("ssh_key", T::String, "An OpenSSH public key, or the path of one. Changed in place as size is.")
                   .optional(),
               Attr("min", T::Integer, "Fewest instances. Changed in place.").optional().default_to(1),
-              Attr("max", T::Integer, "Most instances. Changed in place.").optional().default_to(1),
+              Attr("max", T::Integer, "Most instances; default: `min`. Changed in place.").optional().computed(),
               Attr("scale", T::Map, "{cpu: PERCENT}: a target-tracking policy on average CPU. Changed in place.")
                   .optional(),
               Attr("id", T::String, "The group's name.").computed(),

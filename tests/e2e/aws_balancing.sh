@@ -19,6 +19,19 @@ expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
   [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
 }
 
+converge_under_faults() {  # converge_under_faults ARGS...: the first apply with ARGS, then plain applies, 20% faults
+  local attempt args=("$@") converged=""
+  proxy_config '{"random": 0.2}' >/dev/null
+  for attempt in 1 2 3 4 5 6; do
+    run_rc rc keel apply --auto-approve "${args[@]}"
+    if [[ $rc == 0 ]]; then converged=yes; break; fi
+    args=()
+  done
+  proxy_config '{"random": 0}' >/dev/null
+  [[ -n $converged ]] || { show "$WORK/last.out"; fail "apply did not converge in 6 runs under 20% faults"; }
+  expect_rc 0 keel plan --detailed-exitcode
+}
+
 new_stack STACK stack
 cd "$STACK"
 write_stack() {  # write_stack SERVERS TYPE RULES HEALTH_PATH
@@ -152,6 +165,15 @@ assert_contains "$WORK/last.out" 'a network load balancer takes tcp, udp, tcp_ud
   fail "a refused change touched the listener"
 write_stack 3 network '[{ entry: "tcp:80", target: "tcp:8080" }]' /ready
 expect_rc 0 keel plan --detailed-exitcode
+
+step "20% of requests fail or lose their answer: a replacement converges, nothing twice"
+before=$(proxy_stats | jq -r .faults)
+converge_under_faults --replace load_balancers.edge
+[[ $(lb_count) == 1 && $(tg_count) == 1 ]] || fail "moto holds $(lb_count) load balancers and $(tg_count) target groups, expected 1 and 1"
+[[ $(elb describe-listeners --load-balancer-arn "$(lb_arn)" --query 'Listeners[].[Protocol,Port]') == "TCP	80" ]] ||
+  fail "the listener is not TCP 80"
+[[ $(registered) == "$(stack_instances)" ]] || fail "registered targets $(registered), the stack's instances $(stack_instances)"
+(( $(proxy_stats | jq -r .faults) > before )) || fail "no fault was injected"
 
 step "destroy removes listeners, load balancer and target groups"
 expect_ok keel destroy --auto-approve

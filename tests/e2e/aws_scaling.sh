@@ -18,6 +18,19 @@ expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
   [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
 }
 
+converge_under_faults() {  # converge_under_faults ARGS...: the first apply with ARGS, then plain applies, 20% faults
+  local attempt args=("$@") converged=""
+  proxy_config '{"random": 0.2}' >/dev/null
+  for attempt in 1 2 3 4 5 6; do
+    run_rc rc keel apply --auto-approve "${args[@]}"
+    if [[ $rc == 0 ]]; then converged=yes; break; fi
+    args=()
+  done
+  proxy_config '{"random": 0}' >/dev/null
+  [[ -n $converged ]] || { show "$WORK/last.out"; fail "apply did not converge in 6 runs under 20% faults"; }
+  expect_rc 0 keel plan --detailed-exitcode
+}
+
 new_stack STACK stack
 cd "$STACK"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id_ed25519"
@@ -118,6 +131,14 @@ assert_contains "$WORK/last.out" '`scale.cpu` must be a number above 0'
 [[ $(group '[MinSize,MaxSize]') == "3	8" ]] || fail "a refused change touched the group: $(group '[MinSize,MaxSize]')"
 write_stack t3.small 3 8 50
 expect_rc 0 keel plan --detailed-exitcode
+
+step "20% of requests fail or lose their answer: a replacement converges, nothing twice"
+before=$(proxy_stats | jq -r .faults)
+converge_under_faults --replace server_groups.workers
+[[ $(group_count) == 1 ]] || fail "moto holds $(group_count) auto scaling groups, expected 1"
+[[ $(awsm ec2 describe-launch-templates --query 'LaunchTemplates[].LaunchTemplateId' | wc -w) == 1 ]] || fail "more than one launch template"
+[[ $(group '[MinSize,MaxSize]') == "3	8" && $(policy) == *"	50.0" ]] || fail "the group is not 3 to 8 tracking 50%"
+(( $(proxy_stats | jq -r .faults) > before )) || fail "no fault was injected"
 
 step "destroy removes the group, its instances and the launch template"
 expect_ok keel destroy --auto-approve
