@@ -8,10 +8,12 @@
 //                         [--rate-limit 20] [--parallelism 10] [--keel PATH]
 //                         [--proxy tests/support/aws/proxy.py] [--dir DIR] [--keep]
 //
-// The stack: a network, two subnets, a security group and --servers
-// instances in the first subnet. (Issue 15's load balancer and server group
-// are not in keel-provider-aws yet.) The dependency chain is network ->
-// subnet -> servers: three waits of --pending-seconds.
+// The stack: a network, two subnets, a security group, --servers instances
+// in the first subnet, an application load balancer in front of them and a
+// server group (launch template, Auto Scaling group of 2 to 6, CPU
+// tracking). The dependency chain is network -> subnet -> servers -> load
+// balancer: three waits of --pending-seconds (the proxy delays EC2 states
+// only; moto's load balancers are active at once).
 //
 // Lower bound of a command = max(chain, requests / rate limit); the ratio is
 // wall time / bound, target <= 1.15 for apply and destroy. For plan, the
@@ -51,7 +53,7 @@ struct Options {
   bool keep = false;
 };
 
-constexpr int kKinds = 4;  // networks, subnets, firewalls, servers
+constexpr int kKinds = 6;  // networks, subnets, firewalls, servers, load_balancers, server_groups
 
 std::string beside_build(const std::string& name) {
   fs::path self = fs::read_symlink("/proc/self/exe");
@@ -70,7 +72,12 @@ std::string stack_yaml(const Options& o) {
          "from: [0.0.0.0/0] }] }\n"
          "servers:\n  web: { provider: aws, count: " +
          std::to_string(o.servers) +
-         ", size: t3.micro, image: ami-12c6146b, subnet: \"${subnets.a.id}\", firewalls: [\"${firewalls.web.id}\"] }\n";
+         ", size: t3.micro, image: ami-12c6146b, subnet: \"${subnets.a.id}\", firewalls: [\"${firewalls.web.id}\"] }\n"
+         "load_balancers:\n  edge: { provider: aws, type: application, subnets: [\"${subnets.a.id}\", \"${subnets.b.id}\"], "
+         "firewalls: [\"${firewalls.web.id}\"], targets: \"${servers.web[*].id}\", rules: [{ entry: \"http:80\", target: "
+         "\"http:8080\" }], health_check: { path: /healthz, port: 8080 } }\n"
+         "server_groups:\n  workers: { provider: aws, size: t3.micro, image: ami-12c6146b, subnets: [\"${subnets.a.id}\"], "
+         "min: 2, max: 6, scale: { cpu: 60 } }\n";
 }
 
 keel::process::Child start(std::vector<std::string> argv, const std::string& what, int port) {
@@ -181,8 +188,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   Aws aws(o);
-  const int resources = o.servers + 4;
-  std::printf("aws_bench: %d resources (a network, 2 subnets, a security group, %d servers)\n", resources, o.servers);
+  const int resources = o.servers + 6;
+  std::printf("aws_bench: %d resources (a network, 2 subnets, a security group, %d servers, a load balancer, a server group)\n",
+              resources, o.servers);
   std::printf("moto + proxy: %.1f s pending, %d ms latency, %d requests/s; keel --parallelism %d\n\n", o.pending_seconds,
               o.latency_ms, o.rate_limit, o.parallelism);
   std::printf("  %-16s %8s %9s %9s %9s %7s\n", "command", "wall s", "requests", "chain s", "rate s", "ratio");

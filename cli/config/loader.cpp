@@ -20,7 +20,8 @@ namespace keel::config {
 
 const std::vector<std::string>& resource_kinds() {
   static const std::vector<std::string> kinds = {"servers", "databases", "caches", "files",
-                                                 "load_balancers", "firewalls", "volumes", "networks", "subnets"};
+                                                 "load_balancers", "firewalls", "volumes", "networks", "subnets",
+                                                 "server_groups"};
   return kinds;
 }
 

@@ -115,6 +115,16 @@ const Service& ec2_service() {
   return service;
 }
 
+const Service& elbv2_service() {
+  static const Service service{"elasticloadbalancing", "2015-12-01", "ELBv2"};
+  return service;
+}
+
+const Service& autoscaling_service() {
+  static const Service service{"autoscaling", "2011-01-01", "Auto Scaling"};
+  return service;
+}
+
 std::optional<Failure> take_failure() {
   std::optional<Failure> f = std::move(t_failure);
   t_failure.reset();

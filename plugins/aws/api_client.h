@@ -60,6 +60,8 @@ struct Service {
   std::string label;    // in messages: "EC2"
 };
 const Service& ec2_service();
+const Service& elbv2_service();        // Elastic Load Balancing v2 (ALB, NLB)
+const Service& autoscaling_service();  // EC2 Auto Scaling
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 

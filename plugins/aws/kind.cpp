@@ -1,6 +1,8 @@
 #include "plugins/aws/kind.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -28,14 +30,113 @@ bool older(const json& a, const json& b) {
   return ia < ib;
 }
 
+// `ssh_key`: a public key, or the path of one (~ is $HOME).
+Result<std::string> public_key(const std::string& value) {
+  if (value.starts_with("ssh-") || value.starts_with("ecdsa-")) return value;
+  std::string path = value;
+  if (path.starts_with("~/")) {
+    const char* home = std::getenv("HOME");
+    path = std::string(home ? home : "") + path.substr(1);
+  }
+  std::ifstream in(path);
+  if (!in) return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_key`: cannot read {}", value));
+  std::string key;
+  std::getline(in, key);
+  if (!key.starts_with("ssh-") && !key.starts_with("ecdsa-"))
+    return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_key`: {} holds no OpenSSH public key", value));
+  while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+  return key;
+}
+
 }  // namespace
+
+Result<std::string> import_key_pair(ApiClient& api, const std::string& ssh_key, const std::string& project,
+                                    const ProgressFn& progress) {
+  auto key = public_key(ssh_key);
+  if (!key) return fail(key.error());
+  const std::string name = fmt::format("keel-{}-{}", project, crypto::sha256_hex(*key).substr(0, 16));
+  auto done = api.send({.service = nullptr, .action = "ImportKeyPair",
+                        .params = {{"KeyName", name}, {"PublicKeyMaterial", crypto::base64_encode(*key)}},
+                        .idempotent = true, .progress = progress});
+  if (!done) {
+    auto failure = take_failure();
+    if (!failure || failure->code != "InvalidKeyPair.Duplicate") return fail(done.error().with_context("`ssh_key`"));
+  }
+  return name;
+}
 
 Sources::Sources(ApiClient& api, const std::string& project)
     : vpcs("vpcs", project_list(api, project, "DescribeVpcs", "vpcSet", "vpcId")),
       subnets("subnets", project_list(api, project, "DescribeSubnets", "subnetSet", "subnetId")),
       security_groups("security groups", project_list(api, project, "DescribeSecurityGroups", "securityGroupInfo", "groupId")),
       instances("instances", project_list(api, project, "DescribeInstances", "reservationSet", "instanceId")),
-      volumes("volumes", project_list(api, project, "DescribeVolumes", "volumeSet", "volumeId")) {}
+      volumes("volumes", project_list(api, project, "DescribeVolumes", "volumeSet", "volumeId")),
+      load_balancers("load balancers",
+                     [&api](const ProgressFn& progress) {
+                       return query_describe(api, elbv2_service(), "DescribeLoadBalancers", {}, "LoadBalancers",
+                                             "LoadBalancerArn", progress);
+                     }),
+      auto_scaling_groups("auto scaling groups", [&api, project](const ProgressFn& progress) {
+        Params params{{"Filters.member.1.Name", fmt::format("tag:{}", kProjectTag)},
+                      {"Filters.member.1.Values.member.1", project}};
+        return query_describe(api, autoscaling_service(), "DescribeAutoScalingGroups", std::move(params),
+                              "AutoScalingGroups", "AutoScalingGroupName", progress);
+      }) {}
+
+const json& result_of(const json& body, const std::string& action) {
+  return kit::field(body, action + "Result");
+}
+
+Result<std::vector<json>> query_describe(ApiClient& api, const Service& service, const std::string& action,
+                                         Params params, const std::string& list, const std::string& id_key,
+                                         const ProgressFn& progress) {
+  const bool elb = &service == &elbv2_service();
+  const std::string marker_in = elb ? "Marker" : "NextToken", marker_out = elb ? "NextMarker" : "NextToken";
+  std::vector<json> out;
+  std::string token;
+  for (int page = 0; page < 1000; ++page) {
+    Call call{.service = &service, .action = action, .params = params, .idempotent = true, .progress = progress};
+    if (!token.empty()) call.params.emplace_back(marker_in, token);
+    auto body = api.send(call);
+    if (!body) return fail(body.error());
+    const json& result = result_of(*body, action);
+    for (json item : items(result, list)) {
+      if (item.is_object()) item["id"] = kit::field_string(item, id_key);
+      out.push_back(std::move(item));
+    }
+    token = kit::field_string(result, marker_out);
+    if (token.empty()) return out;
+  }
+  return fail(ErrorCode::Protocol, fmt::format("{} {}: more than 1000 pages", service.label, action));
+}
+
+void add_members(Params& params, const std::string& prefix, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i) params.emplace_back(fmt::format("{}.member.{}", prefix, i + 1), values[i]);
+}
+
+std::vector<std::pair<std::string, std::string>> keel_tags(const provider::ResourceTags& tags, const std::string& name) {
+  return {{kProjectTag, tags.project}, {kAddressTag, tags.address}, {"Name", name}};
+}
+
+std::string member_tag(const json& resource, const std::string& key) {
+  for (const json& tag : items(resource, "Tags"))
+    if (kit::field_string(tag, "Key") == key) return kit::field_string(tag, "Value");
+  return "";
+}
+
+std::string fitted_name(const provider::ResourceTags& tags, const std::string& suffix, size_t limit) {
+  std::string name = default_name(tags);
+  if (name.size() + suffix.size() <= limit) return name + suffix;
+  const std::string hash = crypto::sha256_hex(name).substr(0, 8);
+  name = name.substr(0, limit - suffix.size() - hash.size() - 1);
+  while (name.ends_with("-")) name.pop_back();
+  return name + "-" + hash + suffix;
+}
+
+std::vector<std::string> sorted_copy(std::vector<std::string> values) {
+  std::sort(values.begin(), values.end());
+  return values;
+}
 
 Result<std::optional<json>> describe_one(ApiClient& api, const std::string& action, const Params& params,
                                          const std::string& list, const std::string& id_key) {
@@ -136,7 +237,8 @@ Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds pat
     if (done) return {};
     if (not_found(done.error())) return {};
     auto failure = take_failure();
-    const bool waiting = failure && (failure->code == "DependencyViolation" || failure->code == "InvalidGroup.InUse");
+    const bool waiting = failure && (failure->code == "DependencyViolation" || failure->code == "InvalidGroup.InUse" ||
+                                        failure->code == "ResourceInUse");
     if (!waiting || std::chrono::steady_clock::now() + pause > deadline) return fail(done.error());
     if (call.progress) call.progress(fmt::format("{}: still in use, retrying", call.action));
     std::this_thread::sleep_for(pause);

@@ -50,6 +50,10 @@ struct Sources {
   SnapshotSource security_groups;
   SnapshotSource instances;
   SnapshotSource volumes;
+  // ELBv2 lists no tags and filters by none: every load balancer of the
+  // region (one call per 400), matched by ARN.
+  SnapshotSource load_balancers;
+  SnapshotSource auto_scaling_groups;
 };
 
 struct Context {
@@ -81,12 +85,41 @@ Result<std::optional<json>> find_tagged(ApiClient& api, const std::string& actio
                                         const std::string& id_key, const provider::ResourceTags& tags,
                                         const std::vector<std::pair<std::string, std::string>>& extra = {});
 // A call that may meet DependencyViolation while what depends on the
-// resource goes away (an instance terminating): retried for up to `patience`.
+// resource goes away (an instance terminating, a load balancer letting go
+// of its target group: ResourceInUse): retried for up to `patience`.
 Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience = std::chrono::seconds(300));
 // The ARN of an EC2 resource ("vpc/vpc-123").
 std::string ec2_arn(const Context& context, const json& resource, const std::string& path);
 // `<project>-<address>` fitted to AWS's names: [A-Za-z0-9-], at most 63 characters.
 std::string default_name(const provider::ResourceTags& tags);
+
+// The EC2 key pair holding `ssh_key` (a public key, or the path of one; ~
+// is $HOME), imported once: named by the key's hash, so the same key is one
+// key pair whoever imports it (servers, server groups).
+Result<std::string> import_key_pair(ApiClient& api, const std::string& ssh_key, const std::string& project,
+                                    const ProgressFn& progress);
+
+// --- the Query services (ELBv2, Auto Scaling): PascalCase answers under <Action>Result
+
+// The <Action>Result member of an answer (null when absent).
+const json& result_of(const json& body, const std::string& action);
+// One Describe call of ELBv2 or Auto Scaling: every item under the result's
+// `list`, with "id" set from `id_key`, following the service's page marker
+// (ELBv2 Marker/NextMarker, Auto Scaling NextToken).
+Result<std::vector<json>> query_describe(ApiClient& api, const Service& service, const std::string& action,
+                                         Params params, const std::string& list, const std::string& id_key,
+                                         const ProgressFn& progress = {});
+// params += PREFIX.member.N = values[N-1].
+void add_members(Params& params, const std::string& prefix, const std::vector<std::string>& values);
+// keel's tags and a Name, as the Query services take them (Tags.member.N).
+std::vector<std::pair<std::string, std::string>> keel_tags(const provider::ResourceTags& tags, const std::string& name);
+// A tag's value in a Query answer's Tags list ({Key, Value}), "" when absent.
+std::string member_tag(const json& resource, const std::string& key);
+// default_name(tags) + suffix in at most `limit` characters (ELBv2 names:
+// 32): shortened, with a hash of the whole, when longer.
+std::string fitted_name(const provider::ResourceTags& tags, const std::string& suffix, size_t limit);
+// Sorted copy.
+std::vector<std::string> sorted_copy(std::vector<std::string> values);
 
 // The oldest (by id) item of `items` carrying keel's address tag.
 std::optional<json> oldest_with_address(const std::vector<json>& items, const provider::ResourceTags& tags);
@@ -122,11 +155,15 @@ provider::KindSchema subnets_schema();
 provider::KindSchema firewalls_schema();
 provider::KindSchema servers_schema();
 provider::KindSchema volumes_schema();
+provider::KindSchema load_balancers_schema();
+provider::KindSchema server_groups_schema();
 
 std::unique_ptr<kit::Kind> make_networks(Context& context);
 std::unique_ptr<kit::Kind> make_subnets(Context& context);
 std::unique_ptr<kit::Kind> make_firewalls(Context& context);
 std::unique_ptr<kit::Kind> make_servers(Context& context);
 std::unique_ptr<kit::Kind> make_volumes(Context& context);
+std::unique_ptr<kit::Kind> make_load_balancers(Context& context);
+std::unique_ptr<kit::Kind> make_server_groups(Context& context);
 
 }  // namespace keel::aws

@@ -42,7 +42,8 @@ provider::ProviderSchema make_schema() {
   return provider::ProviderSchema{"aws",
                                   KEEL_VERSION,
                                   config,
-                                  {networks_schema(), subnets_schema(), firewalls_schema(), servers_schema(), volumes_schema()}};
+                                  {networks_schema(), subnets_schema(), firewalls_schema(), servers_schema(), volumes_schema(),
+                                   load_balancers_schema(), server_groups_schema()}};
 }
 
 struct AwsProvider::Session {
@@ -56,6 +57,8 @@ struct AwsProvider::Session {
     kinds.add("firewalls", make_firewalls(context));
     kinds.add("servers", make_servers(context));
     kinds.add("volumes", make_volumes(context));
+    kinds.add("load_balancers", make_load_balancers(context));
+    kinds.add("server_groups", make_server_groups(context));
   }
 
   ApiClient api;

@@ -1,6 +1,6 @@
 #pragma once
-// keel-provider-aws: keel's provider for AWS (EC2 and VPC), through AWS's
-// Query API signed with SigV4, run out of process by keel::plugin::serve
+// keel-provider-aws: keel's provider for AWS (EC2, VPC, Elastic Load
+// Balancing v2, Auto Scaling), through AWS's Query APIs signed with SigV4, run out of process by keel::plugin::serve
 // (see docs/providers/aws.md for the user's view).
 //
 //   providers:
@@ -8,13 +8,15 @@
 //
 // Kinds (one file each, on the kit of plugins/sdk): networks (VPC, internet
 // gateway, public route table), subnets, firewalls (security groups),
-// servers (EC2 instances), volumes (EBS). The modules:
+// servers (EC2 instances), volumes (EBS), load_balancers (ALB, NLB),
+// server_groups (launch template, Auto Scaling group). The modules:
 //
 //   credentials  keys, region and endpoint as the AWS CLI finds them
 //   api_client   signing, the account's request budget, retries, lost
 //                responses, AWS's errors, XML answers as JSON
 //   kind         the project's Describe snapshots, tagging, TaggedKind
-//   networks, subnets, firewalls, servers, volumes
+//   networks, subnets, firewalls, servers, volumes, load_balancers,
+//   server_groups
 //   provider     this: schema, configure, dispatch by kind
 //
 // configure() checks the keys with DescribeAvailabilityZones. They are

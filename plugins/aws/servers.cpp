@@ -15,8 +15,6 @@
 //         security groups can go only then).
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -33,24 +31,6 @@ using kit::value_of;
 constexpr std::size_t kMaxUserData = 16 * 1024;  // EC2's limit
 
 std::string state_of(const json& instance) { return field_string(value_of(instance, "instanceState"), "name"); }
-
-// `ssh_key`: a public key, or the path of one (~ is $HOME).
-Result<std::string> public_key(const std::string& value) {
-  if (value.starts_with("ssh-") || value.starts_with("ecdsa-")) return value;
-  std::string path = value;
-  if (path.starts_with("~/")) {
-    const char* home = std::getenv("HOME");
-    path = std::string(home ? home : "") + path.substr(1);
-  }
-  std::ifstream in(path);
-  if (!in) return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_key`: cannot read {}", value));
-  std::string key;
-  std::getline(in, key);
-  if (!key.starts_with("ssh-") && !key.starts_with("ecdsa-"))
-    return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_key`: {} holds no OpenSSH public key", value));
-  while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
-  return key;
-}
 
 class Servers final : public TaggedKind {
  public:
@@ -80,7 +60,7 @@ class Servers final : public TaggedKind {
     for (size_t i = 0; i < firewalls->size(); ++i)
       call.params.emplace_back(fmt::format("SecurityGroupId.{}", i + 1), (*firewalls)[i]);
     if (*key && !(*key)->empty()) {
-      auto name = key_pair((**key), request.tags.project, request.progress);
+      auto name = import_key_pair(c_.api, **key, request.tags.project, request.progress);
       if (!name) return fail(name.error());
       call.params.emplace_back("KeyName", *name);
     }
@@ -204,22 +184,6 @@ class Servers final : public TaggedKind {
 
  private:
   static bool is_set_string(const json& j, const char* k) { return value_of(j, k).is_string(); }
-
-  // The key pair holding `key`, imported once: named by the key's hash, so
-  // the same key is one key pair whoever imports it.
-  Result<std::string> key_pair(const std::string& value, const std::string& project, const ProgressFn& progress) {
-    auto key = public_key(value);
-    if (!key) return fail(key.error());
-    const std::string name = fmt::format("keel-{}-{}", project, crypto::sha256_hex(*key).substr(0, 16));
-    auto done = c_.api.send({.service = nullptr, .action = "ImportKeyPair",
-                             .params = {{"KeyName", name}, {"PublicKeyMaterial", crypto::base64_encode(*key)}},
-                             .idempotent = true, .progress = progress});
-    if (!done) {
-      auto failure = take_failure();
-      if (!failure || failure->code != "InvalidKeyPair.Duplicate") return fail(done.error().with_context("`ssh_key`"));
-    }
-    return name;
-  }
 
   Result<json> wait_state(const std::string& id, const std::string& goal, const ProgressFn& progress) {
     kit::Watch watch;

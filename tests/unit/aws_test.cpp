@@ -12,6 +12,7 @@
 #include "core/sigv4.h"
 #include "plugins/aws/api_client.h"
 #include "plugins/aws/credentials.h"
+#include "plugins/aws/kind.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keel;
@@ -159,4 +160,51 @@ TEST_CASE("aws credentials: a profile of the shared files, its region and endpoi
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().message().find("nope") != std::string::npos);
   CHECK(missing.error().message().find("dev-secret") == std::string::npos);
+}
+
+TEST_CASE("aws: ELBv2 names fit 32 characters, keep their suffix and stay distinct", "[aws]") {
+  provider::ResourceTags tags;
+  tags.project = "shop";
+  tags.address = "load_balancers.edge";
+  CHECK(aws::fitted_name(tags, "", 32) == "shop-load-balancers-edge");
+  CHECK(aws::fitted_name(tags, "-tcp80", 32) == "shop-load-balancers-edge-tcp80");
+  // 33 characters: shortened, a hash of the whole keeps it apart.
+  CHECK(aws::fitted_name(tags, "-http8080", 32).size() == 32);
+  tags.project = "a-rather-long-project-name";
+  const std::string a = aws::fitted_name(tags, "-http8080", 32);
+  tags.address = "load_balancers.edge[1]";
+  const std::string b = aws::fitted_name(tags, "-http8080", 32);
+  for (const std::string& name : {a, b}) {
+    CHECK(name.size() <= 32);
+    CHECK(name.ends_with("-http8080"));
+    CHECK_FALSE(name.starts_with("-"));
+    CHECK(name.find("--") == std::string::npos);
+  }
+  CHECK(a != b);
+}
+
+TEST_CASE("aws: a Query service's answer: members under <Action>Result, pages and tags", "[aws]") {
+  auto body = aws::xml_to_json(
+      "<DescribeLoadBalancersResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">"
+      "<DescribeLoadBalancersResult><LoadBalancers><member><LoadBalancerArn>arn:lb/1</LoadBalancerArn>"
+      "<Tags><member><Key>keel:address</Key><Value>load_balancers.edge</Value></member></Tags>"
+      "<State><Code>active</Code></State></member></LoadBalancers><NextMarker>m2</NextMarker>"
+      "</DescribeLoadBalancersResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata>"
+      "</DescribeLoadBalancersResponse>");
+  REQUIRE(body);
+  const json& result = aws::result_of(*body, "DescribeLoadBalancers");
+  auto list = aws::items(result, "LoadBalancers");
+  REQUIRE(list.size() == 1);
+  CHECK(list[0]["LoadBalancerArn"] == "arn:lb/1");
+  CHECK(list[0]["State"]["Code"] == "active");
+  CHECK(aws::member_tag(list[0], "keel:address") == "load_balancers.edge");
+  CHECK(aws::member_tag(list[0], "keel:project").empty());
+  CHECK(result["NextMarker"] == "m2");
+
+  auto empty = aws::xml_to_json(
+      "<DescribeTargetGroupsResponse><DescribeTargetGroupsResult><TargetGroups/></DescribeTargetGroupsResult>"
+      "</DescribeTargetGroupsResponse>");
+  REQUIRE(empty);
+  CHECK(aws::items(aws::result_of(*empty, "DescribeTargetGroups"), "TargetGroups").empty());
+  CHECK(aws::result_of(*empty, "DescribeLoadBalancers").is_null());
 }
