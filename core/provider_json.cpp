@@ -122,9 +122,19 @@ void encode_constraints(const AttributeSchema& a, json& j) {
   if (!a.reserved.empty()) j["reserved"] = a.reserved;
 }
 
+// Kind and attribute names from a plugin are keys of the stack and words of
+// keel's messages and plans: plain names, never text that a terminal obeys.
+std::string get_name(const json& j, const char* key) {
+  std::string name = get_string(j, key, true);
+  if (!text::is_name(name, 64, "_", "_-"))
+    throw FieldError(std::string(key) + " \"" + text::printable(name.substr(0, 64)) +
+                     "\" is not a name: letters, digits, '_' and '-', at most 64");
+  return name;
+}
+
 AttributeSchema decode_attribute(const json& j) {
   AttributeSchema a;
-  a.name = get_string(j, "name", true);
+  a.name = get_name(j, "name");
   const std::string type = get_string(j, "type", true);
   auto t = attribute_type_from_string(type);
   if (!t) throw FieldError("attribute \"" + a.name + "\": unknown type \"" + type + "\"");
@@ -189,7 +199,7 @@ Result<AttributeSchema> attribute_schema_from_json(const json& j) {
 Result<KindSchema> kind_schema_from_json(const json& j) {
   return parse<KindSchema>("kind schema", j, [](const json& o) {
     KindSchema k;
-    k.kind = get_string(o, "kind", true);
+    k.kind = get_name(o, "kind");
     k.description = get_string(o, "description", false);
     k.attributes = decode_attributes(o, "attributes");
     return k;

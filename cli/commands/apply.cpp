@@ -137,6 +137,12 @@ int run_apply(Context& ctx, const ApplyOptions& given_options) {
     if (plan->has_changes() && !o.auto_approve) {
       if (!ctx.in_is_tty)
         return report_error(ctx, Error(ErrorCode::InvalidConfig, "not on a terminal, so nobody can approve: pass --auto-approve, or apply a saved plan"));
+      // Under --json the plan is not shown (stdout is the events' stream):
+      // nobody can see what they would approve (Terraform refuses too).
+      if (ctx.global.json)
+        return report_error(ctx, Error(ErrorCode::InvalidConfig,
+                                       "--json shows no plan to approve: pass --auto-approve, or apply a saved plan "
+                                       "(keel plan --out FILE; keel show FILE; keel apply FILE --json)"));
       if (!confirm(ctx, o.destroy ? "Do you really want to destroy all these resources?"
                                   : "Do you want to perform these actions?")) {
         write(ctx.dialogue(), "Cancelled; nothing was changed.\n");

@@ -24,6 +24,7 @@
 #include "core/diagnostics.h"
 #include "core/files.h"
 #include "core/http_client.h"
+#include "core/text.h"
 
 namespace keel::commands {
 
@@ -246,8 +247,9 @@ Status approve_restore(Context& ctx, const JobHost& host, const BackupOptions& o
                 fmt::format("keel restore {} would overwrite {} with {}; not on a terminal, so nobody can approve: "
                             "pass --auto-approve",
                             host.job, target, backup));
-  std::fprintf(ctx.out, "keel restore %s (on %s):\n  from  %s\n  into  %s\n  Whatever is there now is replaced.\n",
-              host.job.c_str(), host.server.c_str(), backup.c_str(), target.c_str());
+  // What the agent says of its backups is shown, not obeyed (text::printable).
+  write(ctx.dialogue(), fmt::format("keel restore {} (on {}):\n  from  {}\n  into  {}\n  Whatever is there now is replaced.\n",
+                                    host.job, host.server, text::printable(backup), target));
   if (!confirm(ctx, "Do you want to restore?")) return fail(ErrorCode::InvalidConfig, "cancelled; nothing was restored");
   return {};
 }

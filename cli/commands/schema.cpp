@@ -12,6 +12,7 @@
 #include "cli/config/backups.h"
 #include "cli/config/stack.h"
 #include "cli/providers/registry.h"
+#include "cli/views/render.h"
 #include "core/files.h"
 
 namespace keel::commands {
@@ -216,7 +217,7 @@ int run_schema(Context& ctx) {
     }
     for (const auto& k : (*s)->kinds) kinds[k.kind].push_back(&k);
   }
-  write(ctx.out, stack_schema(kinds).dump(2) + "\n");
+  write(ctx.out, views::json_document(stack_schema(kinds), 2) + "\n");
   return kExitOk;
 }
 

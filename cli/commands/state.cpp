@@ -11,6 +11,7 @@
 #include "cli/state/moves.h"
 #include "cli/views/state_views.h"
 #include "core/diagnostics.h"
+#include "core/text.h"
 
 namespace keel::commands {
 
@@ -65,11 +66,9 @@ int state_rm(Context& ctx, Workspace& ws, const std::vector<std::string>& addres
       if (!ctx.in_is_tty)
         return report_error(ctx, Error(ErrorCode::InvalidConfig,
                                   what + "\nNot on a terminal, so nobody can approve: pass --auto-approve"));
-      std::fprintf(ctx.out, "keel state rm: %s\n", what.c_str());
-      if (!confirm(ctx, "Do you want to remove them from state?")) {
-        write(ctx.dialogue(), "Cancelled; the state is unchanged.\n");
-        return kExitError;
-      }
+      write(ctx.dialogue(), "keel state rm: " + what + "\n");
+      if (!confirm(ctx, "Do you want to remove them from state?"))
+        return report_error(ctx, Error(ErrorCode::InvalidConfig, "cancelled; the state is unchanged"));
     }
   }
   for (const auto& a : addresses) ws.state.resources.erase(a);
@@ -115,7 +114,7 @@ int state_import(Context& ctx, Workspace& ws, const std::string& address, const 
   auto deps = ws.config.graph.dependencies(address);
   r.dependencies.assign(deps.begin(), deps.end());
   ws.state.resources[address] = std::move(r);
-  return save(ctx, ws, "Imported " + address + " (id " + found->id + ").");
+  return save(ctx, ws, "Imported " + address + " (id " + text::printable(found->id) + ").");
 }
 
 int state_rebind(Context& ctx, Workspace& ws, const GlobalOptions& g) {

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/views/render.h"
+
 namespace keel::views {
 
 namespace {
@@ -35,7 +37,7 @@ class JsonAgentView : public AgentView {
  public:
   explicit JsonAgentView(const Streams& s) : s_(s) {}
   void results(const std::string& verb, const std::vector<AgentHostResult>& results) override {
-    put(s_.out, agent_results_to_json(verb, results).dump(2) + "\n");
+    put(s_.out, json_document(agent_results_to_json(verb, results), 2) + "\n");
   }
 
  private:

@@ -24,7 +24,7 @@ std::string pointer_token(const std::string& key) {
 std::string path_segment(const std::string& key) {
   // fmt, not "." + key: g++ 12's -Wrestrict misfires on a literal + string.
   if (text::is_name(key, 256, "_", "_-")) return fmt::format(".{}", key);
-  return fmt::format("[{}]", json(key).dump());
+  return fmt::format("[{}]", render_value(json(key)));
 }
 
 // Is `pointer` itself, or something it lies inside, in `paths`?

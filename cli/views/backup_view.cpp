@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli/views/health_view.h"
+#include "cli/views/render.h"
 #include "core/time.h"
 
 namespace keel::views {
@@ -36,7 +37,7 @@ std::string capitalized(std::string word) {
 
 // Result fields come from the agent: shown as given, on one harmless line.
 std::string one_line(const json& value) {
-  return output_line(value.is_string() ? value.get<std::string>() : value.dump(), 80);
+  return output_line(value.is_string() ? value.get<std::string>() : render_value(value), 80);
 }
 
 std::string succeeded_detail(const agents::JobRun& run) {
@@ -194,16 +195,16 @@ class JsonBackupView : public BackupView {
   explicit JsonBackupView(const Streams& s) : s_(s) {}
   void started(const agents::JobRun&, const std::string&) override {}
   void finished(const agents::JobRun& run) override {
-    put(s_.out, run.raw.dump(2) + "\n");
+    put(s_.out, json_document(run.raw, 2) + "\n");
     if (!run_passed(run)) put(s_.err, fmt::format("Error: {}\n", run_summary(run)));
   }
   void backups(const std::string& job, const std::string& server, const json& manifests,
                std::chrono::system_clock::time_point) override {
-    put(s_.out, json({{"job", job}, {"server", server}, {"backups", manifests}}).dump(2) + "\n");
+    put(s_.out, json_document(json({{"job", job}, {"server", server}, {"backups", manifests}}), 2) + "\n");
   }
   void key(const std::string& key) override {
     put(s_.err, kKeyWarning);
-    put(s_.out, json({{"backup_key", key}}).dump() + "\n");
+    put(s_.out, json_document(json({{"backup_key", key}})) + "\n");
   }
 
  private:

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "cli/views/render.h"
+#include "core/text.h"
+
 namespace keel::views {
 
 using deploy::HostOutcome;
@@ -99,19 +102,21 @@ std::string render_rollout(const deploy::RolloutResult& result) {
       note = fmt::format("pruned {} old release{}", h.pruned.size(), h.pruned.size() == 1 ? "" : "s");
     const std::string release = h.outcome == HostOutcome::Unknown ? "?" : (h.current.empty() ? "-" : h.current);
     std::string line = fmt::format("{:<{}}  {:<{}}  {:<{}}  {}", h.address, width, outcome_word(result, h),
-                                   outcome_width, release, release_width, note);
+                                   outcome_width, shown_text(release), release_width, shown_text(note));
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }
   for (const auto& h : result.hosts) {
     if (!h.failed) continue;
     // A failed health gate's output is its checks', shown below.
-    if (!h.output.empty() && h.step != "health") out += fmt::format("\n{}: output of `{}`:\n{}", h.address, h.step, indent(h.output, "    | "));
+    // Hosts' and agents' text: escape sequences shown, not obeyed (render.h).
+    if (!h.output.empty() && h.step != "health")
+      out += fmt::format("\n{}: output of `{}`:\n{}", h.address, h.step, indent(text::printable_lines(h.output), "    | "));
     for (const auto& c : h.checks) {
       if (c.passed) continue;
-      out += fmt::format("\n{}: check `{}` is {}{}; its last output:\n{}", h.address, c.name, c.status,
-                         c.fresh ? "" : " (no run since the switch)",
-                         indent(c.output.empty() ? std::string("(none)") : c.output, "    | "));
+      out += fmt::format("\n{}: check `{}` is {}{}; its last output:\n{}", h.address, shown_text(c.name),
+                         shown_text(c.status), c.fresh ? "" : " (no run since the switch)",
+                         indent(c.output.empty() ? std::string("(none)") : text::printable_lines(c.output), "    | "));
     }
   }
   return out;
@@ -192,7 +197,7 @@ class JsonDeployView : public DeployView {
   void finished(const deploy::RolloutResult& result, const std::string& not_recorded, const std::string&) override {
     auto doc = rollout_to_json(result);
     if (!not_recorded.empty()) doc["warnings"] = {fmt::format("not recorded: {}", not_recorded)};
-    put(s_.out, doc.dump(2) + "\n");
+    put(s_.out, json_document(doc, 2) + "\n");
   }
 
  private:

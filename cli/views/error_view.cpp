@@ -40,7 +40,7 @@ class JsonErrorView : public ErrorView {
       doc["diagnostics"] = std::move(*invalid_);
       invalid_.reset();
     }
-    put(s_.out, doc.dump() + "\n");
+    put(s_.out, json_document(doc) + "\n");
   }
 
  private:

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/views/render.h"
+#include "core/text.h"
 #include "core/time.h"
 
 namespace keel::views {
@@ -110,7 +112,7 @@ class JsonHealthView : public HealthView {
   void round(const std::vector<agents::HostHealth>& hosts, const agents::HealthSummary& summary,
              Clock::time_point when) override {
     const auto doc = health_to_json(hosts, summary, when);
-    put(s_.out, (lines_ ? doc.dump() : doc.dump(2)) + "\n");
+    put(s_.out, json_document(doc, lines_ ? -1 : 2) + "\n");
   }
 
  private:
@@ -140,6 +142,8 @@ std::string output_line(const std::string& output, std::size_t max) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7F) c = ' ';  // tabs, CR, and ESC of colour or cursor sequences
   }
+  // C1 controls (U+009B is a one-character ESC [), bidi overrides, bad UTF-8.
+  line = text::printable(line);
   while (!line.empty() && line.back() == ' ') line.pop_back();
   if (max == 0 || text_width(line) <= max) return line;
   // Keep max-1 characters, then the ellipsis.
@@ -175,7 +179,7 @@ std::string render_health(const std::vector<agents::HostHealth>& hosts, const ag
     }
     for (const auto& c : h.checks) {
       auto age = age_of(c, now);
-      rows.push_back({h.address, c.name, checks::to_string(c.status), age ? format_age(*age) : "-", c.output,
+      rows.push_back({h.address, shown_text(c.name), checks::to_string(c.status), age ? format_age(*age) : "-", c.output,
                       c.status});
     }
   }

@@ -49,7 +49,7 @@ class DocumentPlanView : public PlanView {
   }
   void drift(const std::vector<std::string>& lines) override { put_drift(s_.err, lines); }
   void plan(const engine::Plan& plan) override {
-    put(s_.out, format_ == PlanFormat::Json ? plan_to_json(plan).dump() + "\n" : render_plan_markdown(plan));
+    put(s_.out, format_ == PlanFormat::Json ? json_document(plan_to_json(plan)) + "\n" : render_plan_markdown(plan));
   }
   void proposed(const engine::Plan&) override {}
   void saved(const std::string& path) override {

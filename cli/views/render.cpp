@@ -1,6 +1,7 @@
 #include "cli/views/render.h"
 
 #include "cli/views/attribute_diff.h"
+#include "core/text.h"
 
 #include <cstdio>
 #include <mutex>
@@ -112,7 +113,13 @@ nlohmann::json leaf_to_json(const LeafChange& leaf) {
 
 std::string render_value(const nlohmann::json& v) {
   if (v.is_null()) return "null";
-  return v.dump();
+  return text::printable(v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string shown_text(std::string_view s) { return text::printable(s); }
+
+std::string json_document(const nlohmann::json& doc, int indent) {
+  return doc.dump(indent, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
 }
 
 std::string format_elapsed(std::chrono::milliseconds elapsed) {
@@ -257,7 +264,8 @@ class HumanApplyView : public ApplyView {
         any = true;
         bool secret = state.sensitive_outputs.count(it.key()) > 0;
         std::string v = secret ? std::string(kSensitive) + "  (keel output " + it.key() + ")"
-                               : (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+                               : (it.value().is_string() ? shown_text(it.value().get<std::string>())
+                                                         : render_value(it.value()));
         std::fprintf(out_, "  %s = %s\n", it.key().c_str(), v.c_str());
       }
     }
@@ -293,7 +301,7 @@ class JsonApplyView : public ApplyView {
  protected:
   void emit(const nlohmann::json& event, const std::string&) override {
     std::lock_guard lock(mu_);
-    const std::string line = event.dump() + "\n";
+    const std::string line = json_document(event) + "\n";
     std::fwrite(line.data(), 1, line.size(), out_);
     std::fflush(out_);
   }

@@ -32,7 +32,17 @@ nlohmann::json diagnostics_to_json(const Diagnostics& diags);
 
 // A resource's attributes for `state show`, sensitive ones masked.
 nlohmann::json masked_attributes(const state::ResourceState& r);
+// Values and documents from providers, plugins and agents reach a terminal
+// only through these, so that no escape sequence, carriage return or
+// bidirectional override in them acts on it (docs/security.md):
+//  - render_value: a value on one line for a person (JSON for non-strings,
+//    quoted strings), invalid UTF-8 replaced and controls made visible;
+//  - shown_text: a string as is for a person, controls made visible;
+//  - json_document: a JSON document for stdout, ASCII only (every other
+//    character as \uXXXX), invalid UTF-8 replaced, never an exception.
 std::string render_value(const nlohmann::json& v);
+std::string shown_text(std::string_view text);
+std::string json_document(const nlohmann::json& doc, int indent = -1);
 
 // Apply progress: a line when each change starts and ends, with elapsed
 // time, and "still creating... (20s)" for slow ones; or JSON lines. The

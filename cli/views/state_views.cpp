@@ -13,7 +13,7 @@ void put(std::FILE* stream, const std::string& text) {
   std::fflush(stream);
 }
 
-std::string plain_value(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string plain_value(const json& v) { return v.is_string() ? shown_text(v.get<std::string>()) : render_value(v); }
 
 // validate
 
@@ -32,7 +32,7 @@ class JsonValidateView : public ValidateView {
  public:
   explicit JsonValidateView(const Streams& s) : s_(s) {}
   void valid(size_t n) override {
-    put(s_.out, json({{"valid", true}, {"resources", n}, {"diagnostics", json::array()}}).dump() + "\n");
+    put(s_.out, json_document(json({{"valid", true}, {"resources", n}, {"diagnostics", json::array()}})) + "\n");
   }
 
  private:
@@ -64,7 +64,7 @@ class JsonRefreshView : public RefreshView {
     if (s_.err_is_tty) progress_.update(done, total);
   }
   void refreshed(const std::vector<std::string>& drift, long serial) override {
-    put(s_.out, json({{"drift", drift}, {"serial", serial}}).dump() + "\n");
+    put(s_.out, json_document(json({{"drift", drift}, {"serial", serial}})) + "\n");
   }
 
  private:
@@ -102,9 +102,10 @@ class JsonOutputView : public OutputView {
       bool secret = st.sensitive_outputs.count(it.key()) > 0;
       out[it.key()] = {{"sensitive", secret}, {"value", secret ? json() : it.value()}};
     }
-    put(s_.out, out.dump() + "\n");
+    put(s_.out, json_document(out) + "\n");
   }
-  void one(const json& v, bool raw) override { put(s_.out, raw && v.is_string() ? v.get<std::string>() : v.dump() + "\n"); }
+  // --raw is for scripts: the string's bytes exactly (docs/cli.md).
+  void one(const json& v, bool raw) override { put(s_.out, raw && v.is_string() ? v.get<std::string>() : json_document(v) + "\n"); }
 
  private:
   Streams s_;
@@ -122,7 +123,7 @@ class HumanStateView : public StateView {
     put(s_.out, text);
   }
   void show(const state::ResourceState& r) override {
-    std::string text = "# " + r.address + "  (provider " + r.provider + ", id " + r.id + ")\n";
+    std::string text = "# " + r.address + "  (provider " + r.provider + ", id " + shown_text(r.id) + ")\n";
     const json attrs = masked_attributes(r);
     for (auto it = attrs.begin(); it != attrs.end(); ++it)
       text += "  " + it.key() + " = " + (it.value() == kSensitive ? std::string(kSensitive) : render_value(it.value())) + "\n";
@@ -141,16 +142,16 @@ class JsonStateView : public StateView {
     json arr = json::array();
     for (const auto& [address, r] : st.resources)
       arr.push_back({{"address", address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id}, {"pending", r.pending()}});
-    put(s_.out, json({{"serial", st.serial}, {"lineage", st.lineage}, {"resources", arr}}).dump() + "\n");
+    put(s_.out, json_document(json({{"serial", st.serial}, {"lineage", st.lineage}, {"resources", arr}})) + "\n");
   }
   void show(const state::ResourceState& r) override {
-    put(s_.out, json({{"address", r.address}, {"kind", r.kind}, {"provider", r.provider}, {"id", r.id},
+    const json doc = {{"address", r.address},         {"kind", r.kind},
+                      {"provider", r.provider},       {"id", r.id},
                       {"attributes", masked_attributes(r)}, {"dependencies", r.dependencies},
-                      {"sensitive_attributes", r.sensitive}})
-                        .dump(2) +
-                    "\n");
+                      {"sensitive_attributes", r.sensitive}};
+    put(s_.out, json_document(doc, 2) + "\n");
   }
-  void saved(long serial, const std::string&) override { put(s_.out, json({{"ok", true}, {"serial", serial}}).dump() + "\n"); }
+  void saved(long serial, const std::string&) override { put(s_.out, json_document(json({{"ok", true}, {"serial", serial}})) + "\n"); }
 
  private:
   Streams s_;

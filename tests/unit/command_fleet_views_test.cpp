@@ -14,6 +14,7 @@
 #include "cli/views/error_view.h"
 #include "cli/views/exec_view.h"
 #include "cli/views/health_view.h"
+#include "cli/views/render.h"
 #include "tests/unit/command_harness.h"
 
 using namespace keel;
@@ -421,4 +422,35 @@ TEST_CASE("error view: text on stderr or one document with an invalid stack's di
   const auto second = json::parse(out.substr(first_end + 1));
   CHECK_FALSE(second.contains("diagnostics"));
   CHECK(second["error"]["kind"] == "locked");
+}
+
+TEST_CASE("views: an agent's escape sequences are shown and not obeyed and bad UTF-8 keeps JSON whole", "[command][views]") {
+  auto hosts = two_hosts();
+  // A hostile agent: an OSC 8 link and a colour in the check's name, the
+  // one-byte CSI (U+009B) and a bidi override in its output, bytes that are
+  // not UTF-8.
+  hosts[0].checks[0].name = "disk\033]8;;http://x/\033\\click\033[31m";
+  hosts[0].checks[0].output = "\xc2\x9b" "2J \xe2\x80\xae evil \xff";
+  {
+    CommandRun r;
+    views::make_health_view(false, commands::streams_of(r.ctx), {})->round(hosts, agents::summarize(hosts), now());
+    const std::string out = r.out();
+    INFO(out);
+    CHECK(out.find('\033') == std::string::npos);
+    CHECK(out.find("\xc2\x9b") == std::string::npos);
+    CHECK(out.find("\xe2\x80\xae") == std::string::npos);
+    CHECK_THAT(out, Catch::Contains("disk\\e]8;;http://x/\\e\\click\\e[31m"));
+  }
+  CommandRun r;
+  views::make_health_view(true, commands::streams_of(r.ctx), {})->round(hosts, agents::summarize(hosts), now());
+  INFO(r.out());
+  const json doc = json::parse(r.out());  // one document, whatever the bytes
+  CHECK(doc["hosts"][0]["checks"][0]["name"].get<std::string>().find("click") != std::string::npos);
+  CHECK(r.out().find("\xe2\x80\xae") == std::string::npos);  // ASCII only: \u202e
+}
+
+TEST_CASE("views: json_document replaces bad UTF-8 and escapes everything past ASCII", "[command][views]") {
+  CHECK(views::json_document(json("a\xff\xe2\x80\xae")) == "\"a\\ufffd\\u202e\"");
+  CHECK(views::render_value(json("\xc2\x9b" "x")) == "\"\\u009bx\"");
+  CHECK(views::shown_text("id\033[2J") == "id\\e[2J");
 }

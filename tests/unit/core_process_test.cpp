@@ -338,7 +338,8 @@ TEST_CASE("Child destructor kills and reaps a running child", "[unit][process]")
     auto child = process::Child::start({{"sleep", "100"}, {}});
     REQUIRE(child);
     pid = child->pid();
-    CHECK(process::process_alive(pid, "sleep"));
+    // Until the child has called exec, its command line is still ours.
+    CHECK(testing::eventually([&] { return process::process_alive(pid, "sleep"); }));
     CHECK_FALSE(process::process_alive(pid, "keel-not-this-one"));
     process::Child moved = std::move(*child);
     CHECK(moved.pid() == pid);

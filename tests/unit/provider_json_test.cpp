@@ -83,6 +83,13 @@ TEST_CASE("provider_json: schema decoding names the bad field", "[provider_json]
   REQUIRE_FALSE(missing);
   CHECK_THAT(missing.error().message(), Catch::Contains("missing field \"name\""));
 
+  // A plugin's names become keys of stacks and words of plans: plain names only.
+  auto escaped = attribute_schema_from_json(json{{"name", "size\x1b[2J"}, {"type", "string"}});
+  REQUIRE_FALSE(escaped);
+  CHECK_THAT(escaped.error().message(), Catch::Contains("is not a name"));
+  CHECK(escaped.error().message().find('\x1b') == std::string::npos);
+  CHECK_FALSE(kind_schema_from_json(json{{"kind", "files\r"}, {"attributes", json::array()}}));
+
   auto not_object = provider_schema_from_json(json::array());
   REQUIRE_FALSE(not_object);
 

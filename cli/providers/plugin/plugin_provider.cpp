@@ -610,14 +610,15 @@ Result<provider::CreateResponse> PluginProvider::create(const provider::CreateRe
 }
 
 Result<provider::ReadResponse> PluginProvider::read(const provider::ReadRequest& request) {
-  const std::string what = "read " + request.kind + " " + request.id;
+  const std::string what = "read " + request.kind + " " + text::printable(request.id);
   return decode(*connection_,
                 call_result(*connection_, "read", provider::to_json(request), request.progress, what, timeouts_.read),
                 provider::read_response_from_json);
 }
 
 Result<provider::UpdateResponse> PluginProvider::update(const provider::UpdateRequest& request) {
-  const std::string what = "update " + (request.tags.address.empty() ? request.kind + " " + request.id : request.tags.address);
+  const std::string what =
+      "update " + (request.tags.address.empty() ? request.kind + " " + text::printable(request.id) : request.tags.address);
   return decode(*connection_,
                 call_result(*connection_, "update", provider::to_json(request), request.progress, what,
                             timeouts_.operation),
@@ -625,14 +626,14 @@ Result<provider::UpdateResponse> PluginProvider::update(const provider::UpdateRe
 }
 
 Status PluginProvider::remove(const provider::DeleteRequest& request) {
-  const std::string what = "delete " + request.kind + " " + request.id;
+  const std::string what = "delete " + request.kind + " " + text::printable(request.id);
   return as_status(call_result(*connection_, "delete", provider::to_json(request), request.progress, what,
                                timeouts_.operation));
 }
 
 Result<provider::FindResponse> PluginProvider::find(const provider::FindRequest& request) {
   const std::string what =
-      request.id.empty() ? "find " + request.tags.address : "find " + request.kind + " " + request.id;
+      request.id.empty() ? "find " + request.tags.address : "find " + request.kind + " " + text::printable(request.id);
   return decode(*connection_,
                 call_result(*connection_, "find", provider::to_json(request), request.progress, what,
                             timeouts_.operation),
