@@ -1099,6 +1099,8 @@ class Validator {
         return;
       }
     check_references(value, m, References::Resources, false);
+    if (auto problem = shape_problem(value, key, "a string"); !problem.empty())
+      diags_.error(m, fmt::format("app `{}`: {}", app.name, problem));
   }
 
   void check_app(const AppBlock& app) {
