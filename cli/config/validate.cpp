@@ -131,13 +131,30 @@ void collect_references(const nlohmann::json& raw, std::vector<std::pair<Referen
   }
 }
 
-// "${KIND.NAME[*].attr}" alone: a list, whatever its elements turn out to be.
-bool is_list_reference(const nlohmann::json& raw) {
-  if (!raw.is_string()) return false;
-  auto t = parse_template(raw.get<std::string>());
-  if (!t || !t->is_single_reference()) return false;
-  const auto* r = std::get_if<ResourceRef>(&*t->parts[0].reference);
-  return r && r->every_instance;
+// What a value of an attribute type is called in a message ("`path` takes
+// a string"); empty for the types that take a whole list or map.
+const char* single_value_name(provider::AttributeType type) {
+  using provider::AttributeType;
+  switch (type) {
+    case AttributeType::String: return "a string";
+    case AttributeType::Number: return "a number";
+    case AttributeType::Integer: return "an integer";
+    case AttributeType::Bool: return "true or false";
+    case AttributeType::List:
+    case AttributeType::Map:
+    case AttributeType::Any: return "";
+  }
+  return "";
+}
+
+// The last token of a JSON pointer ("/http/url" -> "url").
+std::string last_token(const std::string& pointer) {
+  const size_t slash = pointer.rfind('/');
+  return slash == std::string::npos ? pointer : pointer.substr(slash + 1);
+}
+
+bool is_index_token(const std::string& token) {
+  return !token.empty() && token.find_first_not_of("0123456789") == std::string::npos;
 }
 
 class Validator {
@@ -291,6 +308,7 @@ class Validator {
         continue;
       }
       check_references(it.value(), m, References::NoResources, false);
+      check_attribute_shapes(it.value(), *attr, m, "provider `" + block.name + "`: `" + it.key() + "`");
     }
     for (const auto& a : schema.config)
       if (a.required && !block.config.contains(a.name))
@@ -492,6 +510,107 @@ class Validator {
     return depends_on;
   }
 
+  // ---- lists and maps only where a whole list or map is taken ----
+
+  enum class Shape { Single, List, Map, Unknown };
+
+  // What a reference stands for, known before apply: a `[*]` is a list,
+  // KIND.NAME.attr has the type of that attribute in the provider's schema
+  // (known or computed alike), var.x its value's. Unknown: an Any
+  // attribute, a variable without a value, a reference in error (reported
+  // by check_references).
+  Shape reference_shape(const Reference& ref) const {
+    if (const auto* v = std::get_if<VarRef>(&ref)) {
+      auto it = out_.config.variables.find(v->name);
+      if (it == out_.config.variables.end()) return Shape::Unknown;
+      const nlohmann::json& value = it->second.value;
+      if (value.is_array()) return Shape::List;
+      if (value.is_object()) return Shape::Map;
+      return value.is_null() ? Shape::Unknown : Shape::Single;
+    }
+    const auto* r = std::get_if<ResourceRef>(&ref);
+    if (!r) return Shape::Single;  // env, file(), count.index
+    if (r->every_instance) return Shape::List;
+    if (r->attribute.empty()) return Shape::Unknown;
+    const ResourceBlock* block = stack_.find_resource(r->kind, r->name);
+    auto found = block ? instances_of_.find(block) : instances_of_.end();
+    if (found == instances_of_.end() || found->second.empty()) return Shape::Unknown;
+    const Instance* any = out_.config.find(found->second.front());
+    const auto* attr = any ? any->schema->find(r->attribute) : nullptr;
+    if (!attr) return Shape::Unknown;
+    switch (attr->type) {
+      case provider::AttributeType::List: return Shape::List;
+      case provider::AttributeType::Map: return Shape::Map;
+      case provider::AttributeType::Any: return Shape::Unknown;
+      default: return Shape::Single;
+    }
+  }
+
+  // A list or map from "${...}" where it does not belong, as a message;
+  // empty when none. Inside a longer string it would become its JSON text,
+  // so it is refused there always; as the whole value, when `takes` says
+  // what one value `key` takes instead ("a string"; empty: anything), or a
+  // list when `lists_too` (a list's element: no lists of lists).
+  std::string shape_problem(const nlohmann::json& raw, const std::string& key, const std::string& takes,
+                            bool lists_too = false) {
+    if (!raw.is_string()) return {};
+    auto t = parse_template(raw.get_ref<const std::string&>());
+    if (!t || !t->has_references()) return {};  // a parse error is reported by check_references
+    for (const auto& part : t->parts) {
+      if (!part.reference) continue;
+      const Shape shape = reference_shape(*part.reference);
+      if (shape != Shape::List && shape != Shape::Map) continue;
+      const char* what = shape == Shape::List ? "a list" : "a map";
+      if (!t->is_single_reference())
+        return fmt::format("`${{{}}}` is {}: it can only be a whole value, not part of a string", part.source, what);
+      if (!takes.empty()) return fmt::format("`${{{}}}` is {}; `{}` takes {}", part.source, what, key, takes);
+      if (lists_too && shape == Shape::List)
+        return fmt::format("`${{{}}}` is a list; `{}` takes a list of values, not of lists", part.source, key);
+    }
+    return {};
+  }
+
+  // The shapes of the references in an attribute's raw value (or a
+  // provider setting's): a String, Number, Integer or Bool takes no list or
+  // map, a List's elements no list (an Any attribute takes anything), and
+  // no list or map is ever part of a string. Reports at `m`, prefixed with
+  // `what`; false when it did.
+  bool check_attribute_shapes(const nlohmann::json& raw, const provider::AttributeSchema& attr, const SourceMark& m,
+                              const std::string& what) {
+    const bool any = attr.type == provider::AttributeType::Any;
+    const bool list = attr.type == provider::AttributeType::List;
+    std::string problem;
+    each_string(raw, "", [&](const nlohmann::json& value, const std::string& pointer) {
+      if (!problem.empty()) return;
+      const bool whole = pointer.empty();
+      const bool element = !any && list && !whole && pointer.find('/', 1) == std::string::npos;
+      problem = shape_problem(value, attr.name, whole ? single_value_name(attr.type) : "", element);
+    });
+    if (!problem.empty()) diags_.error(m, what + ": " + problem);
+    return problem.empty();
+  }
+
+  // The same for a string at `pointer` in a `checks:` or `backups:` body:
+  // the agent takes one value there but for the keys below, whose whole
+  // value may be a list (exec's arguments, http's statuses, files) or a map
+  // (a check's map form, http's headers, a job's options).
+  std::string section_shape_problem(const nlohmann::json& value, const std::string& pointer) {
+    static const std::set<std::string> lists = {"exec", "command", "status", "files"};
+    static const std::set<std::string> maps = {"http", "tcp", "exec", "postgres", "redis", "disk", "memory", "load",
+                                               "process", "headers", "source", "s3", "sftp", "retention", "drill"};
+    const std::string key = last_token(pointer);
+    if (is_index_token(key)) {  // a list's element
+      const std::string parent = last_token(pointer.substr(0, pointer.size() - key.size() - 1));
+      return shape_problem(value, parent, "a list of single values");
+    }
+    const Shape shape = [&] {
+      auto t = parse_template(value.get_ref<const std::string&>());
+      return t && t->is_single_reference() ? reference_shape(*t->parts[0].reference) : Shape::Single;
+    }();
+    const bool taken = (shape == Shape::List && lists.count(key)) || (shape == Shape::Map && maps.count(key));
+    return shape_problem(value, key, taken ? "" : "one value");
+  }
+
   void check_types(const Instance& inst) {
     EvalContext ctx = out_.config.context_for(inst, [](const std::string&, const std::string&) {
       return std::optional<Value>(Value{nullptr, true, false});
@@ -500,20 +619,14 @@ class Validator {
     for (auto it = inst.block->attributes.begin(); it != inst.block->attributes.end(); ++it) {
       const auto* attr = inst.schema->find(it.key());
       if (!attr || !attr->settable()) continue;
+      const SourceMark& m = inst.block->marks.at(it.key());
+      if (!check_attribute_shapes(it.value(), *attr, m, "`" + it.key() + "` of " + inst.block->address())) continue;
       auto v = evaluate(it.value(), ctx);
       if (!v) continue;  // reference errors are reported by check_references
-      if (v->unknown) {
-        // Unknown until apply, but a `[*]` reference is a list whatever its elements.
-        if (attr->type != provider::AttributeType::List && attr->type != provider::AttributeType::Any &&
-            is_list_reference(it.value()))
-          diags_.error(inst.block->marks.at(it.key()), "`" + it.key() + "` of " + inst.block->address() + ": `" +
-                                                           it.value().get<std::string>() + "` is a list; " +
-                                                           value_problem(*attr, nlohmann::json::array(), false));
-        continue;
-      }
+      if (v->unknown) continue;
       // A sensitive value is named, never shown: a stack must not print the secrets it reads.
       if (auto problem = value_problem(*attr, v->value, !v->sensitive); !problem.empty())
-        diags_.error(inst.block->marks.at(it.key()), "`" + it.key() + "` of " + inst.block->address() + ": " + problem);
+        diags_.error(m, "`" + it.key() + "` of " + inst.block->address() + ": " + problem);
     }
   }
 
@@ -600,6 +713,11 @@ class Validator {
     for (const auto& o : stack_.outputs) {
       if (!seen.insert(o.name).second) diags_.error(o.mark, "output `" + o.name + "` is declared twice");
       check_references(o.value, o.mark, References::Resources, false);
+      // An output takes any value, but a list or map inside a string would be its JSON text.
+      each_string(o.value, "", [&](const nlohmann::json& value, const std::string&) {
+        if (auto problem = shape_problem(value, "", ""); !problem.empty())
+          diags_.error(o.mark, fmt::format("output `{}`: {}", o.name, problem));
+      });
     }
   }
 
@@ -683,8 +801,14 @@ class Validator {
     std::map<std::string, SourceMark> depends_on;  // instance address -> first mark
     each_string(check.body, "", [&](const nlohmann::json& value, const std::string& pointer) {
       auto m = check.marks.count(pointer) ? check.marks.at(pointer) : check.mark;
-      for (const auto& target : check_references(value, m, References::Resources, counted))
-        depends_on.emplace(target, m);
+      auto targets = check_references(value, m, References::Resources, counted);
+      // A value in error makes no edge: a `[*]` of the check's own servers
+      // would otherwise be reported as a cycle.
+      if (auto problem = section_shape_problem(value, pointer); !problem.empty()) {
+        diags_.error(m, fmt::format("check `{}`: {}", check.name, problem));
+        return;
+      }
+      for (const auto& target : targets) depends_on.emplace(target, m);
     });
     // Every server it is on holds the check and its edges.
     const size_t bytes = value_bytes(check.body) + depends_on.size() * kEdgeBytes;
@@ -877,8 +1001,12 @@ class Validator {
     std::map<std::string, SourceMark> depends_on;  // instance address -> first mark
     each_string(job.body, "", [&](const nlohmann::json& value, const std::string& pointer) {
       auto m = job.marks.count(pointer) ? job.marks.at(pointer) : job.mark;
-      for (const auto& target : check_references(value, m, References::Resources, false))
-        depends_on.emplace(target, m);
+      auto targets = check_references(value, m, References::Resources, false);
+      if (auto problem = section_shape_problem(value, pointer); !problem.empty()) {
+        diags_.error(m, fmt::format("backup `{}`: {}", job.name, problem));
+        return;
+      }
+      for (const auto& target : targets) depends_on.emplace(target, m);
     });
     if (source) depends_on.emplace(source->address, job.source_mark);
     for (const auto& [target, m] : depends_on) {
@@ -971,6 +1099,8 @@ class Validator {
         return;
       }
     check_references(value, m, References::Resources, false);
+    if (auto problem = shape_problem(value, key, "a string"); !problem.empty())
+      diags_.error(m, fmt::format("app `{}`: {}", app.name, problem));
   }
 
   void check_app(const AppBlock& app) {

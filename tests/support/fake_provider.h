@@ -44,7 +44,10 @@ class FakeProvider : public provider::Provider {
     // A list, for `[*]` references (a string attribute refuses a list).
     AttributeSchema labels = attribute("labels", AttributeType::List);
     labels.optional = true;
-    files.attributes = {path, content, secret, size, token, labels};
+    // Any value, for what only an Any attribute takes (a list of lists).
+    AttributeSchema extra = attribute("extra", AttributeType::Any);
+    extra.optional = true;
+    files.attributes = {path, content, secret, size, token, labels, extra};
     // Servers as the stack's `checks:` reach them: a `checks` map the
     // engine fills, and a computed host.
     provider::KindSchema servers;

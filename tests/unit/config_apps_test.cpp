@@ -238,3 +238,24 @@ TEST_CASE("apps: rollout.batch takes a number of hosts or a percentage", "[unit]
   CHECK_FALSE(config::parse_batch(json("2")));
   CHECK_FALSE(config::parse_batch(json(1.5)));
 }
+
+TEST_CASE("apps: a list or map variable is refused in a string field", "[unit][config][apps]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  dirs: { default: [a, b] }
+  opts: { default: { a: b } }
+servers:
+  web: {}
+apps:
+  api:
+    servers: servers.web
+    artifact: ./dist/api.tar.gz
+    path: "${var.dirs}"
+    start: "run ${var.opts}"
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(has(text, "keel.yaml:12:11: error: app `api`: `${var.dirs}` is a list; `path` takes a string"));
+  CHECK(has(text, "keel.yaml:13:12: error: app `api`: `${var.opts}` is a map: it can only be a whole value"));
+}

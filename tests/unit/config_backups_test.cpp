@@ -396,3 +396,23 @@ TEST_CASE("backups: destinations and schedules", "[config][backups]") {
   CHECK(config::valid_backup_name("main-nightly.v2"));
   CHECK_FALSE(config::valid_backup_name("a/b"));
 }
+
+TEST_CASE("backups: a list or map reference is refused where a job takes one value", "[config][backups]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  dirs: { default: [a, b] }
+databases:
+  main: {}
+servers:
+  ops: {}
+  web: { count: 2 }
+backups:
+  main: { source: databases.main, to: "${var.dirs}", runs_on: servers.ops }
+  files: { source: { files: ["/srv/${var.dirs}"] }, to: "file:///b", runs_on: servers.ops }
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(has(text, "keel.yaml:11:39: error: backup `main`: `${var.dirs}` is a list; `to` takes one value"));
+  CHECK(has(text, "keel.yaml:12:30: error: backup `files`: `${var.dirs}` is a list: it can only be a whole value"));
+}

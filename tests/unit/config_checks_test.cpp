@@ -540,3 +540,51 @@ checks:
   CHECK(f.state.find("servers.db")->attributes.at("checks").at("size").at("tcp") == "127.0.0.1:1");
   CHECK_FALSE(f.plan().has_changes());
 }
+
+TEST_CASE("a list or map reference is refused where a check takes one value", "[unit][config][checks]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  args: { default: [a, b] }
+  hdrs: { default: { X-A: b } }
+files:
+  a: { count: 2, path: "/tmp/a-${count.index}" }
+servers:
+  ops: {}
+  web: { count: 2 }
+checks:
+  c1: { on: servers.ops, tcp: "${files.a[*].path}" }
+  c2: { on: servers.web, tcp: "${servers.web[*].host}" }
+  c3: { on: servers.ops, http: { url: "http://${servers.web[0].settings}/" } }
+  c4: { on: servers.ops, exec: ["${var.args}"] }
+  c5: { on: servers.ops, postgres: { conninfo: "${var.hdrs}", query: "SELECT 1" } }
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(has(text, "keel.yaml:12:31: error: check `c1`: `${files.a[*].path}` is a list; `tcp` takes one value"));
+  // Its own servers' `[*]`: the list error, not a cycle of the check's edges.
+  CHECK(has(text, "keel.yaml:13:31: error: check `c2`: `${servers.web[*].host}` is a list; `tcp` takes one value"));
+  CHECK_FALSE(has(text, "cycle"));
+  CHECK(has(text, "keel.yaml:14:39: error: check `c3`: `${servers.web[0].settings}` is a map: it can only be a whole "
+                  "value, not part of a string"));
+  CHECK(has(text, "keel.yaml:15:33: error: check `c4`: `${var.args}` is a list; `exec` takes a list of single values"));
+  CHECK(has(text, "keel.yaml:16:48: error: check `c5`: `${var.hdrs}` is a map; `conninfo` takes one value"));
+}
+
+TEST_CASE("a check takes a whole list or map where the agent does", "[unit][config][checks]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  args: { default: [/bin/true, x] }
+  ssh: { default: { address: "127.0.0.1:22" } }
+  port: { default: 8080 }
+servers:
+  ops: {}
+checks:
+  run: { on: servers.ops, exec: "${var.args}" }
+  ssh: { on: servers.ops, tcp: "${var.ssh}" }
+  web: { on: servers.ops, http: "http://127.0.0.1:${var.port}/" }
+)");
+  INFO(v->text());
+  CHECK(v->ok());
+}

@@ -197,8 +197,8 @@ files:
   base: { count: 3, path: "/tmp/base-${count.index}" }
   whole: { path: /tmp/whole, content: "${files.base[*].size}" }
 )");
-  CHECK(into_string->text().find("`content` of files.whole: `${files.base[*].size}` is a list; expected a string, got array") !=
-        std::string::npos);
+  CHECK(into_string->text().find("`content` of files.whole: `${files.base[*].size}` is a list; `content` takes a "
+                                 "string") != std::string::npos);
   const auto& cfg = v->result.config;
   CHECK(cfg.graph.dependencies("files.all") == std::set<std::string>{"files.base[0]", "files.base[1]", "files.base[2]"});
   CHECK(cfg.graph.dependencies("files.one") == std::set<std::string>{"files.single"});
@@ -215,4 +215,96 @@ files:
   CHECK(value->value == nlohmann::json::array({10, 11, 12}));
   known["files.base[1]"] = {nullptr, true, false};
   CHECK(config::evaluate("${files.base[*].size}", ctx)->unknown);
+}
+
+TEST_CASE("a list or map reference is refused where one value is taken", "[unit][config]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  names: { default: [x, y] }
+  opts: { default: { a: 1 } }
+files:
+  a: { path: /tmp/a, labels: [x, y] }
+  b: { count: 2, path: "/tmp/b-${count.index}" }
+  pre: { path: "pre-${files.a.labels}" }
+  whole: { path: "${files.a.labels}" }
+  var: { path: "${var.names}" }
+  varmap: { path: /tmp/vm, content: "x ${var.opts}" }
+  nested: { path: /tmp/n, labels: ["${files.b[*].path}"] }
+  map: { path: /tmp/m, content: "${servers.web.settings}" }
+servers:
+  web: { settings: { a: 1 } }
+  ops: { label: "${files.b[*].path}" }
+outputs:
+  o: "x ${files.a.labels}"
+  m: "${servers.web.settings}"
+)");
+  std::string text = v->text();
+  INFO(text);
+  auto has = [&](const std::string& part) { return text.find(part) != std::string::npos; };
+  // (a) inside a longer string: a List attribute, a map variable, an output.
+  CHECK(has("keel.yaml:9:10: error: `path` of files.pre: `${files.a.labels}` is a list: it can only be a whole "
+            "value, not part of a string"));
+  CHECK(has("keel.yaml:12:28: error: `content` of files.varmap: `${var.opts}` is a map: it can only be a whole value"));
+  CHECK(has("keel.yaml:19:6: error: output `o`: `${files.a.labels}` is a list: it can only be a whole value"));
+  // (b) the whole value of a string attribute, known or not before apply.
+  CHECK(has("keel.yaml:10:12: error: `path` of files.whole: `${files.a.labels}` is a list; `path` takes a string"));
+  CHECK(has("keel.yaml:11:10: error: `path` of files.var: `${var.names}` is a list; `path` takes a string"));
+  CHECK(has("keel.yaml:14:24: error: `content` of files.map: `${servers.web.settings}` is a map; `content` takes a "
+            "string"));
+  CHECK(has("keel.yaml:17:10: error: `label` of servers.ops: `${files.b[*].path}` is a list; `label` takes a string"));
+  // A list as an element of a List attribute would make a list of lists.
+  CHECK(has("keel.yaml:13:27: error: `labels` of files.nested: `${files.b[*].path}` is a list; `labels` takes a list "
+            "of values, not of lists"));
+  CHECK_FALSE(has("output `m`"));
+}
+
+TEST_CASE("lists and maps still go where they are taken", "[unit][config]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  names: { default: [x, y] }
+  opts: { default: { a: 1 } }
+  port: { default: 8080 }
+files:
+  a: { path: /tmp/a, labels: [x, y] }
+  b: { count: 2, path: "/tmp/b-${count.index}" }
+  splat: { path: /tmp/s, labels: "${files.b[*].path}" }
+  copy: { path: /tmp/c, labels: "${files.a.labels}" }
+  var: { path: /tmp/v, labels: "${var.names}" }
+  maps: { path: /tmp/m, labels: ["${var.opts}", "${servers.web.settings}"] }
+  any: { path: /tmp/any, extra: ["${files.b[*].path}", "${var.names}"] }
+  number: { path: "/tmp/port-${var.port}", content: "port ${var.port} ${files.a.size}" }
+servers:
+  web: { settings: "${var.opts}" }
+outputs:
+  all: "${files.b[*].path}"
+  nested: { paths: "${files.b[*].path}", settings: "${servers.web.settings}" }
+)");
+  INFO(v->text());
+  CHECK_FALSE(v->result.diagnostics.has_errors());
+}
+
+TEST_CASE("provider settings take no list where one value is taken", "[unit][config]") {
+  static testing::FakeProvider fake;
+  static const provider::ProviderSchema schema = [] {
+    provider::ProviderSchema s = fake.schema();
+    s.config = {testing::FakeProvider::attribute("endpoint", provider::AttributeType::String)};
+    s.config[0].optional = true;
+    return s;
+  }();
+  auto loaded = config::load_stack_text(R"(keel: 1
+project: demo
+variables:
+  urls: { default: [a, b] }
+providers:
+  f: { type: fake, endpoint: "${var.urls}" }
+)",
+                                        "keel.yaml", "/tmp");
+  REQUIRE_FALSE(loaded.diagnostics.has_errors());
+  auto result = config::validate(
+      loaded.stack, [](const std::string&) -> Result<const provider::ProviderSchema*> { return &schema; }, {});
+  INFO(result.diagnostics.describe());
+  CHECK(result.diagnostics.describe().find("keel.yaml:6:30: error: provider `f`: `endpoint`: `${var.urls}` is a list; "
+                                           "`endpoint` takes a string") != std::string::npos);
 }
