@@ -336,7 +336,7 @@ class ServerGroups final : public TaggedKind {
   Result<std::pair<std::string, std::string>> ensure_template(const std::string& name, const Template& t,
                                                                const provider::ResourceTags& tags,
                                                                const ProgressFn& progress) {
-    auto existing = template_named(name);
+    auto existing = template_named(name, tags);
     if (!existing) return fail(existing.error());
     if (*existing) {
       const std::string id = field_string(**existing, "launchTemplateId");
@@ -356,7 +356,7 @@ class ServerGroups final : public TaggedKind {
     call.params.emplace_back("ClientToken",
                              crypto::sha256_hex(fmt::format("{}|{}|{}", tags.project, tags.address, started)).substr(0, 64));
     kit::report(progress, fmt::format("creating launch template {}", name));
-    auto sent = c_.api.send_once(call, [&]() { return template_named(name); });
+    auto sent = c_.api.send_once(call, [&]() { return template_named(name, tags); });
     if (!sent) return fail(sent.error());
     const json& lt = sent->adopted ? sent->body : value_of(sent->body, "launchTemplate");
     const std::string id = field_string(lt, "launchTemplateId");
@@ -365,7 +365,10 @@ class ServerGroups final : public TaggedKind {
     return std::make_pair(id, version.empty() ? std::string("1") : version);
   }
 
-  Result<std::optional<json>> template_named(const std::string& name) {
+  // The launch template named `name` if it carries keel's tags for `tags`;
+  // Conflict when one of that name is someone else's (names are unique in
+  // the region: keel neither takes it nor can make its own).
+  Result<std::optional<json>> template_named(const std::string& name, const provider::ResourceTags& tags) {
     auto found = describe(c_.api, "DescribeLaunchTemplates", {{"LaunchTemplateName.1", name}}, "launchTemplates",
                           "launchTemplateId");
     if (!found) {
@@ -373,7 +376,13 @@ class ServerGroups final : public TaggedKind {
       return fail(found.error());
     }
     if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    const json& lt = found->front();
+    if (tag_value(lt, kProjectTag) != tags.project || tag_value(lt, kAddressTag) != tags.address)
+      return fail(ErrorCode::Conflict,
+                  fmt::format("a launch template named {} exists without keel's tags for {} in project {}: keel "
+                              "takes over nothing it did not make; delete or rename that one",
+                              name, tags.address, tags.project));
+    return std::optional<json>(lt);
   }
 
   // A launch template version's data.
