@@ -114,7 +114,8 @@ Result<Endpoint> endpoint(const json& value, const std::string& what, const std:
   const std::string protocol = lower(text.substr(0, colon));
   const auto allowed = protocols_of(type);
   if (std::find(allowed.begin(), allowed.end(), protocol) == allowed.end())
-    return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": a {} load balancer takes {}", what, text, type,
+    return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": {} load balancer takes {}", what, text,
+                                                      type == "application" ? "an application" : "a network",
                                                       joined(allowed)));
   auto port = port_number(text.substr(colon + 1), what);
   if (!port) return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": the port must be 1 to 65535", what, text));

@@ -38,6 +38,7 @@ using kit::field_string;
 using kit::value_of;
 
 constexpr const char* kPolicy = "keel-cpu";  // the target-tracking policy's name
+constexpr long long kMaxInstances = 10000;     // keel's bound on min and max
 
 // The launch template's data as the stack gives it.
 struct Template {
@@ -78,8 +79,9 @@ Result<Wanted> wanted_of(const json& config) {
   if (!max) return fail(max.error());
   w.min = min->value_or(1);
   w.max = max->value_or(w.min);
-  if (w.min < 0 || w.max < w.min || w.max > 10000)
-    return fail(ErrorCode::InvalidConfig, fmt::format("`min` {} and `max` {}: need 0 <= min <= max <= 10000", w.min, w.max));
+  if (w.min < 0 || w.max < w.min || w.max > kMaxInstances)
+    return fail(ErrorCode::InvalidConfig, fmt::format("`min` {} and `max` {}: need 0 <= min <= max <= {}", w.min, w.max,
+                                                      kMaxInstances));
   const json& scale = value_of(config, "scale");
   if (!scale.is_null()) {
     if (!scale.is_object()) return fail(ErrorCode::InvalidConfig, "`scale` must be a map like {cpu: 60}");
@@ -482,7 +484,8 @@ provider::KindSchema server_groups_schema() {
           {
               Attr("size", T::String, "Instance type, e.g. t3.micro. Changed in place (a new launch template "
                                       "version; running instances keep theirs until replaced).")
-                  .required(),
+                  .required()
+                  .text(1, 64, "a-z", "a-z0-9.-"),
               Attr("image", T::String, "AMI id. Changed in place as size is.").required(),
               Attr("subnets", T::List, "Subnet ids the instances go in. Changed in place.").required(),
               Attr("firewalls", T::List, "Security group ids. Changed in place as size is.")
@@ -490,9 +493,18 @@ provider::KindSchema server_groups_schema() {
                   .default_to(json::array()),
               Attr("ssh_key", T::String, "An OpenSSH public key, or the path of one. Changed in place as size is.")
                   .optional(),
-              Attr("min", T::Integer, "Fewest instances. Changed in place.").optional().default_to(1),
-              Attr("max", T::Integer, "Most instances; default: `min`. Changed in place.").optional().computed(),
-              Attr("scale", T::Map, "{cpu: PERCENT}: a target-tracking policy on average CPU. Changed in place.")
+              Attr("min", T::Integer, "Fewest instances, 0 to 10000. Changed in place.")
+                  .optional()
+                  .default_to(1)
+                  .range(0, kMaxInstances),
+              Attr("max", T::Integer, "Most instances, `min` to 10000; default: `min`. Changed in place.")
+                  .optional()
+                  .computed()
+                  .range(0, kMaxInstances),
+              // A map: its cpu is checked by the provider, first thing at create and update.
+              Attr("scale", T::Map,
+                   "{cpu: PERCENT}: a target-tracking policy on average CPU, above 0 and at most 100. "
+                   "Changed in place.")
                   .optional(),
               Attr("id", T::String, "The group's name.").computed(),
               Attr("name", T::String, "`<project>-<address>` (keel finds it by this name).").computed(),

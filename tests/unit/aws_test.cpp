@@ -268,3 +268,22 @@ TEST_CASE("aws: a Query service's answer: members under <Action>Result, pages an
   CHECK(aws::items(aws::result_of(*empty, "DescribeTargetGroups"), "TargetGroups").empty());
   CHECK(aws::result_of(*empty, "DescribeLoadBalancers").is_null());
 }
+
+TEST_CASE("aws: server groups' schema states the bounds keel validate can check", "[aws]") {
+  const provider::KindSchema schema = aws::server_groups_schema();
+  for (const char* name : {"min", "max"}) {
+    const auto* bound = schema.find(name);
+    REQUIRE(bound);
+    CHECK(bound->minimum == 0);
+    CHECK(bound->maximum == 10000);
+  }
+  const auto* size = schema.find("size");
+  REQUIRE(size);
+  CHECK(size->first_character == "a-z");
+  CHECK(size->characters == "a-z0-9.-");
+  CHECK_FALSE(schema.find("user_data"));  // server groups take none: validate refuses it as an unknown key
+  const provider::KindSchema balancers = aws::load_balancers_schema();
+  const auto* type = balancers.find("type");
+  REQUIRE(type);
+  CHECK(type->one_of == std::vector<std::string>{"application", "network"});
+}
