@@ -1,6 +1,7 @@
 #include "plugins/aws/kind.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -125,12 +126,12 @@ std::string member_tag(const json& resource, const std::string& key) {
 }
 
 std::string fitted_name(const provider::ResourceTags& tags, const std::string& suffix, size_t limit) {
-  std::string name = default_name(tags);
-  if (name.size() + suffix.size() <= limit) return name + suffix;
-  const std::string hash = crypto::sha256_hex(name).substr(0, 8);
-  name = name.substr(0, limit - suffix.size() - hash.size() - 1);
+  std::string name = readable_name(tags);
+  const std::string hash = name_hash(tags);
+  const size_t room = limit > suffix.size() + hash.size() + 1 ? limit - suffix.size() - hash.size() - 1 : 0;
+  name = name.substr(0, room);
   while (name.ends_with("-")) name.pop_back();
-  return name + "-" + hash + suffix;
+  return (name.empty() ? "" : name + "-") + hash + suffix;
 }
 
 std::vector<std::string> sorted_copy(std::vector<std::string> values) {
@@ -173,13 +174,40 @@ Result<std::vector<json>> describe(ApiClient& api, const std::string& action, Pa
   return fail(ErrorCode::Protocol, fmt::format("EC2 {}: more than 1000 pages", action));
 }
 
-std::string default_name(const provider::ResourceTags& tags) {
-  std::string name = tags.project + "-";
-  for (char c : tags.address) name += (std::isalnum(static_cast<unsigned char>(c)) ? c : '-');
+namespace {
+
+// `text` in the characters AWS takes in names: letters and digits kept,
+// every other character `-`, no `-` twice in a row.
+std::string name_characters(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const char kept = std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+    if (kept == '-' && out.ends_with("-")) continue;
+    out += kept;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string readable_name(const provider::ResourceTags& tags) {
+  std::string name = name_characters(tags.project + "-" + tags.address);
+  while (name.starts_with("-")) name.erase(0, 1);
   while (name.ends_with("-")) name.pop_back();
-  if (name.size() > 63) name = name.substr(0, 54) + "-" + crypto::sha256_hex(name).substr(0, 8);
+  // ELBv2 refuses names starting `internal-` (its internal schemes' DNS).
+  std::string head = name.substr(0, 9);
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (head == "internal-") name = "keel-" + name;
   return name;
 }
+
+std::string name_hash(const provider::ResourceTags& tags) {
+  // A byte no project or address holds between them: ("a", "b.c") and
+  // ("a-b", "c") hash apart.
+  return crypto::sha256_hex(tags.project + '\0' + tags.address).substr(0, 8);
+}
+
+std::string default_name(const provider::ResourceTags& tags) { return fitted_name(tags, "", 63); }
 
 void tag_at_creation(Params& params, const std::string& resource_type, const provider::ResourceTags& tags,
                      const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra) {

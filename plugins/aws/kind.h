@@ -90,8 +90,16 @@ Result<std::optional<json>> find_tagged(ApiClient& api, const std::string& actio
 Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience = std::chrono::seconds(300));
 // The ARN of an EC2 resource ("vpc/vpc-123").
 std::string ec2_arn(const Context& context, const json& resource, const std::string& path);
-// `<project>-<address>` fitted to AWS's names: [A-Za-z0-9-], at most 63 characters.
+// `<project>-<address>-<hash>` in AWS's names: [A-Za-z0-9-], at most 63
+// characters. Every character but a letter or a digit becomes `-`, so
+// web_1, web-1 and web[1] would read alike: the hash (name_hash) of the
+// exact project and address keeps the names of two resources apart.
 std::string default_name(const provider::ResourceTags& tags);
+// `<project>-<address>` in AWS's characters, no `-` at either end, and
+// never starting `internal-` (ELBv2 refuses it): the readable part.
+std::string readable_name(const provider::ResourceTags& tags);
+// 8 hex digits of SHA-256 over the exact project and address.
+std::string name_hash(const provider::ResourceTags& tags);
 
 // The EC2 key pair holding `ssh_key` (a public key, or the path of one; ~
 // is $HOME), imported once: named by the key's hash, so the same key is one
@@ -115,8 +123,9 @@ void add_members(Params& params, const std::string& prefix, const std::vector<st
 std::vector<std::pair<std::string, std::string>> keel_tags(const provider::ResourceTags& tags, const std::string& name);
 // A tag's value in a Query answer's Tags list ({Key, Value}), "" when absent.
 std::string member_tag(const json& resource, const std::string& key);
-// default_name(tags) + suffix in at most `limit` characters (ELBv2 names:
-// 32): shortened, with a hash of the whole, when longer.
+// readable_name(tags), cut to fit, + "-" + name_hash(tags) + suffix in at
+// most `limit` characters (ELBv2 names: 32): the suffix and the hash are
+// always whole.
 std::string fitted_name(const provider::ResourceTags& tags, const std::string& suffix, size_t limit);
 // Sorted copy.
 std::vector<std::string> sorted_copy(std::vector<std::string> values);

@@ -114,7 +114,8 @@ Result<Endpoint> endpoint(const json& value, const std::string& what, const std:
   const std::string protocol = lower(text.substr(0, colon));
   const auto allowed = protocols_of(type);
   if (std::find(allowed.begin(), allowed.end(), protocol) == allowed.end())
-    return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": a {} load balancer takes {}", what, text, type,
+    return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": {} load balancer takes {}", what, text,
+                                                      type == "application" ? "an application" : "a network",
                                                       joined(allowed)));
   auto port = port_number(text.substr(colon + 1), what);
   if (!port) return fail(ErrorCode::InvalidConfig, fmt::format("`{}` \"{}\": the port must be 1 to 65535", what, text));
@@ -460,8 +461,35 @@ class LoadBalancers final : public TaggedKind {
     return kit::sorted(out);
   }
 
-  // The load balancer named `name`, if it carries keel's tags for `tags`:
-  // what a lost CreateLoadBalancer made.
+  // Whether the ELBv2 resource `arn` carries keel's tags for `tags`: only
+  // such a one is adopted by its name, never a stranger's of that name.
+  Result<bool> ours(const std::string& arn, const provider::ResourceTags& tags) {
+    auto described = elb({"DescribeTags", {{"ResourceArns.member.1", arn}}}, {});
+    if (!described) return fail(described.error());
+    for (const json& d : items(result_of(*described, "DescribeTags"), "TagDescriptions"))
+      if (member_tag(d, kProjectTag) == tags.project && member_tag(d, kAddressTag) == tags.address) return true;
+    return false;
+  }
+
+  // The one of `found` (what a Describe by `name` answered) that is ours;
+  // Conflict when one of that name is someone else's: ELBv2 names are
+  // unique in the region, so keel can neither make its own nor take that.
+  Result<std::optional<json>> ours_of(const std::vector<json>& found, const std::string& what, const std::string& name,
+                                      const provider::ResourceTags& tags) {
+    for (const json& item : found) {
+      auto mine = ours(item.value("id", ""), tags);
+      if (!mine) return fail(mine.error());
+      if (*mine) return std::optional<json>(item);
+      return fail(ErrorCode::Conflict,
+                  fmt::format("a {} named {} exists without keel's tags for {} in project {}: keel takes over "
+                              "nothing it did not make; delete or rename that one",
+                              what, name, tags.address, tags.project));
+    }
+    return std::optional<json>();
+  }
+
+  // The load balancer named `name` if it is ours (what a lost
+  // CreateLoadBalancer made); Conflict when it is someone else's.
   Result<std::optional<json>> by_name(const std::string& name, const provider::ResourceTags& tags) {
     auto found = query_describe(c_.api, elbv2_service(), "DescribeLoadBalancers", {{"Names.member.1", name}},
                                 "LoadBalancers", "LoadBalancerArn");
@@ -469,14 +497,7 @@ class LoadBalancers final : public TaggedKind {
       if (not_found(found.error())) return std::optional<json>();
       return fail(found.error());
     }
-    for (const json& lb : *found) {
-      auto described = elb({"DescribeTags", {{"ResourceArns.member.1", lb.value("id", "")}}}, {});
-      if (!described) return fail(described.error());
-      for (const json& d : items(result_of(*described, "DescribeTags"), "TagDescriptions"))
-        if (member_tag(d, kProjectTag) == tags.project && member_tag(d, kAddressTag) == tags.address)
-          return std::optional<json>(lb);
-    }
-    return std::optional<json>();
+    return ours_of(*found, "load balancer", name, tags);
   }
 
   Result<std::vector<json>> listeners_of(const std::string& arn) {
@@ -493,15 +514,16 @@ class LoadBalancers final : public TaggedKind {
     return found;
   }
 
-  Result<std::optional<json>> group_named(const std::string& name) {
+  // The target group named `name` if it is ours; Conflict when it is
+  // someone else's.
+  Result<std::optional<json>> group_named(const std::string& name, const provider::ResourceTags& tags) {
     auto found = query_describe(c_.api, elbv2_service(), "DescribeTargetGroups", {{"Names.member.1", name}},
                                 "TargetGroups", "TargetGroupArn");
     if (!found) {
       if (not_found(found.error())) return std::optional<json>();
       return fail(found.error());
     }
-    if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    return ours_of(*found, "target group", name, tags);
   }
 
   Result<std::vector<std::string>> targets_in(const std::string& group) {
@@ -582,7 +604,7 @@ class LoadBalancers final : public TaggedKind {
   Result<std::string> ensure_group(const std::string& vpc, const Endpoint& target, const Wanted& w,
                                    const provider::ResourceTags& tags, const ProgressFn& progress) {
     const std::string name = group_name(tags, target);
-    auto group = group_named(name);
+    auto group = group_named(name, tags);
     if (!group) return fail(group.error());
     std::string arn;
     if (!*group) {
@@ -593,7 +615,7 @@ class LoadBalancers final : public TaggedKind {
       add_health(call.params, w.health, target);
       add_tags(call.params, keel_tags(tags, name));
       kit::report(progress, fmt::format("creating target group {}", name));
-      auto sent = c_.api.send_once(call, [&]() { return group_named(name); });
+      auto sent = c_.api.send_once(call, [&]() { return group_named(name, tags); });
       if (!sent) return fail(sent.error());
       json made = sent->adopted ? sent->body : json();
       if (!sent->adopted) {

@@ -38,6 +38,7 @@ using kit::field_string;
 using kit::value_of;
 
 constexpr const char* kPolicy = "keel-cpu";  // the target-tracking policy's name
+constexpr long long kMaxInstances = 10000;     // keel's bound on min and max
 
 // The launch template's data as the stack gives it.
 struct Template {
@@ -78,8 +79,9 @@ Result<Wanted> wanted_of(const json& config) {
   if (!max) return fail(max.error());
   w.min = min->value_or(1);
   w.max = max->value_or(w.min);
-  if (w.min < 0 || w.max < w.min || w.max > 10000)
-    return fail(ErrorCode::InvalidConfig, fmt::format("`min` {} and `max` {}: need 0 <= min <= max <= 10000", w.min, w.max));
+  if (w.min < 0 || w.max < w.min || w.max > kMaxInstances)
+    return fail(ErrorCode::InvalidConfig, fmt::format("`min` {} and `max` {}: need 0 <= min <= max <= {}", w.min, w.max,
+                                                      kMaxInstances));
   const json& scale = value_of(config, "scale");
   if (!scale.is_null()) {
     if (!scale.is_object()) return fail(ErrorCode::InvalidConfig, "`scale` must be a map like {cpu: 60}");
@@ -336,7 +338,7 @@ class ServerGroups final : public TaggedKind {
   Result<std::pair<std::string, std::string>> ensure_template(const std::string& name, const Template& t,
                                                                const provider::ResourceTags& tags,
                                                                const ProgressFn& progress) {
-    auto existing = template_named(name);
+    auto existing = template_named(name, tags);
     if (!existing) return fail(existing.error());
     if (*existing) {
       const std::string id = field_string(**existing, "launchTemplateId");
@@ -356,7 +358,7 @@ class ServerGroups final : public TaggedKind {
     call.params.emplace_back("ClientToken",
                              crypto::sha256_hex(fmt::format("{}|{}|{}", tags.project, tags.address, started)).substr(0, 64));
     kit::report(progress, fmt::format("creating launch template {}", name));
-    auto sent = c_.api.send_once(call, [&]() { return template_named(name); });
+    auto sent = c_.api.send_once(call, [&]() { return template_named(name, tags); });
     if (!sent) return fail(sent.error());
     const json& lt = sent->adopted ? sent->body : value_of(sent->body, "launchTemplate");
     const std::string id = field_string(lt, "launchTemplateId");
@@ -365,7 +367,10 @@ class ServerGroups final : public TaggedKind {
     return std::make_pair(id, version.empty() ? std::string("1") : version);
   }
 
-  Result<std::optional<json>> template_named(const std::string& name) {
+  // The launch template named `name` if it carries keel's tags for `tags`;
+  // Conflict when one of that name is someone else's (names are unique in
+  // the region: keel neither takes it nor can make its own).
+  Result<std::optional<json>> template_named(const std::string& name, const provider::ResourceTags& tags) {
     auto found = describe(c_.api, "DescribeLaunchTemplates", {{"LaunchTemplateName.1", name}}, "launchTemplates",
                           "launchTemplateId");
     if (!found) {
@@ -373,7 +378,13 @@ class ServerGroups final : public TaggedKind {
       return fail(found.error());
     }
     if (found->empty()) return std::optional<json>();
-    return std::optional<json>(found->front());
+    const json& lt = found->front();
+    if (tag_value(lt, kProjectTag) != tags.project || tag_value(lt, kAddressTag) != tags.address)
+      return fail(ErrorCode::Conflict,
+                  fmt::format("a launch template named {} exists without keel's tags for {} in project {}: keel "
+                              "takes over nothing it did not make; delete or rename that one",
+                              name, tags.address, tags.project));
+    return std::optional<json>(lt);
   }
 
   // A launch template version's data.
@@ -473,7 +484,8 @@ provider::KindSchema server_groups_schema() {
           {
               Attr("size", T::String, "Instance type, e.g. t3.micro. Changed in place (a new launch template "
                                       "version; running instances keep theirs until replaced).")
-                  .required(),
+                  .required()
+                  .text(1, 64, "a-z", "a-z0-9.-"),
               Attr("image", T::String, "AMI id. Changed in place as size is.").required(),
               Attr("subnets", T::List, "Subnet ids the instances go in. Changed in place.").required(),
               Attr("firewalls", T::List, "Security group ids. Changed in place as size is.")
@@ -481,9 +493,18 @@ provider::KindSchema server_groups_schema() {
                   .default_to(json::array()),
               Attr("ssh_key", T::String, "An OpenSSH public key, or the path of one. Changed in place as size is.")
                   .optional(),
-              Attr("min", T::Integer, "Fewest instances. Changed in place.").optional().default_to(1),
-              Attr("max", T::Integer, "Most instances; default: `min`. Changed in place.").optional().computed(),
-              Attr("scale", T::Map, "{cpu: PERCENT}: a target-tracking policy on average CPU. Changed in place.")
+              Attr("min", T::Integer, "Fewest instances, 0 to 10000. Changed in place.")
+                  .optional()
+                  .default_to(1)
+                  .range(0, kMaxInstances),
+              Attr("max", T::Integer, "Most instances, `min` to 10000; default: `min`. Changed in place.")
+                  .optional()
+                  .computed()
+                  .range(0, kMaxInstances),
+              // A map: its cpu is checked by the provider, first thing at create and update.
+              Attr("scale", T::Map,
+                   "{cpu: PERCENT}: a target-tracking policy on average CPU, above 0 and at most 100. "
+                   "Changed in place.")
                   .optional(),
               Attr("id", T::String, "The group's name.").computed(),
               Attr("name", T::String, "`<project>-<address>` (keel finds it by this name).").computed(),

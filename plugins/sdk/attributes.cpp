@@ -48,6 +48,20 @@ Attr& Attr::reserved(std::vector<std::string> values) {
   return *this;
 }
 
+Attr& Attr::range(double min, double max) {
+  schema_.minimum = min;
+  schema_.maximum = max;
+  return *this;
+}
+
+Attr& Attr::text(size_t min, size_t max, std::string first, std::string rest) {
+  schema_.min_length = min;
+  schema_.max_length = max;
+  schema_.first_character = std::move(first);
+  schema_.characters = std::move(rest);
+  return *this;
+}
+
 // --- the user's attributes ---------------------------------------------------------------------
 
 json value_of(const json& a, const std::string& name) {

@@ -37,6 +37,11 @@ class Attr {
   Attr& one_of(std::vector<std::string> values);
   // Values refused although they fit; "pg_*" refuses a prefix.
   Attr& reserved(std::vector<std::string> values);
+  // Number, Integer: from `min` to `max`, inclusive (keel validate checks it).
+  Attr& range(double min, double max);
+  // String: `min` to `max` bytes, the first character in `first`, the
+  // others in `rest` (classes like "a-z0-9.-"; empty `first`: as `rest`).
+  Attr& text(size_t min, size_t max, std::string first, std::string rest);
   operator AttributeSchema() const { return schema_; }
 
  private:

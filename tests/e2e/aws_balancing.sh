@@ -3,7 +3,8 @@
 # load balancer in front of two instances (a target group with its health
 # check, a listener, the instances registered), then a no-op plan whose
 # refresh costs a few calls, targets, health check and rules changed in
-# place, a target deregistered behind keel's back (drift, restored), a
+# place, a stranger's target group of keel's name (refused, not taken), a
+# target deregistered behind keel's back (drift, restored), a
 # replacement (application -> network) whose CreateLoadBalancer answer is
 # lost (adopted by name and tags, not made twice), and destroy. The official
 # CLI checks what keel made.
@@ -120,6 +121,22 @@ assert_contains "$WORK/last.out" "Resources: 1 added, 1 changed, 0 destroyed."
   fail "registered targets $(registered), the stack's instances $(stack_instances)"
 [[ $(elb describe-target-groups --query 'TargetGroups[].HealthCheckPath') == /ready ]] || fail "the health check path is not /ready"
 [[ $(lb_count) == 1 ]] || fail "moto holds $(lb_count) load balancers, expected 1"
+
+step "a stranger's target group of the name keel would give is not adopted, and nothing changes"
+ours=$(elb describe-target-groups --query 'TargetGroups[0].TargetGroupName')
+stranger="${ours%-http8080}-http9090"  # the same name but the target's port
+elb create-target-group --name "$stranger" --protocol HTTP --port 9090 \
+  --vpc-id "$(elb describe-load-balancers --query 'LoadBalancers[0].VpcId')" >/dev/null
+write_stack 3 application '[{ entry: "http:80", target: "http:8080" }, { entry: "http:81", target: "http:9090" }]' /ready
+expect_refused
+assert_contains "$WORK/last.out" "a target group named $stranger exists without keel's tags"
+[[ $(elb describe-listeners --load-balancer-arn "$(lb_arn)" --query 'Listeners[].Port') == 80 ]] ||
+  fail "a refused change touched the listeners"
+[[ -z $(elb describe-target-health --target-group-arn "$(elb describe-target-groups --names "$stranger" \
+  --query 'TargetGroups[0].TargetGroupArn')" --query 'TargetHealthDescriptions[].Target.Id') ]] ||
+  fail "keel registered targets in a stranger's target group"
+elb delete-target-group --target-group-arn "$(elb describe-target-groups --names "$stranger" \
+  --query 'TargetGroups[0].TargetGroupArn')" >/dev/null
 
 step "a rule added and its target changed in place: a second listener and target group"
 write_stack 3 application '[{ entry: "http:80", target: "http:8080" }, { entry: "http:81", target: "http:9090" }]' /ready

@@ -4,8 +4,9 @@
 # then a no-op plan whose refresh costs a few calls, min/max/scale changed in
 # place, size changed in place by a new launch template version, max changed
 # behind keel's back (drift, restored), a replacement whose
-# CreateAutoScalingGroup answer is lost (adopted, not made twice), and
-# destroy. The official CLI checks what keel made.
+# CreateAutoScalingGroup answer is lost (adopted, not made twice), bad
+# bounds refused (by keel validate at their line where the schema states
+# them, before anything is sent otherwise), and destroy. The official CLI checks what keel made.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/aws.bash"
@@ -120,6 +121,17 @@ assert_contains "$WORK/last.out" "Resources: 1 added, 0 changed, 1 destroyed."
 [[ $(proxy_stats | jq -r .faults) -gt 0 ]] || fail "no fault was injected"
 expect_rc 0 keel plan --detailed-exitcode
 
+step "bounds the schema states are refused by keel validate at their line"
+write_stack t3.small -1 8 50
+run_rc rc keel validate
+[[ $rc == 1 ]] || { show "$WORK/last.out"; fail "keel validate of min -1 exited $rc, expected 1"; }
+assert_contains "$WORK/last.out" "keel.yaml:13:"
+assert_contains "$WORK/last.out" "out of range: from 0 to 10000"
+write_stack T3.SMALL 3 8 50
+run_rc rc keel validate
+[[ $rc == 1 ]] || { show "$WORK/last.out"; fail "keel validate of size T3.SMALL exited $rc, expected 1"; }
+assert_contains "$WORK/last.out" "holds a character it may not"
+
 step "bad bounds are refused with their place in the stack, and nothing changes"
 write_stack t3.small 5 4 50
 expect_refused
@@ -128,6 +140,9 @@ assert_contains "$WORK/last.out" '`min` 5 and `max` 4: need 0 <= min <= max'
 write_stack t3.small 3 8 0
 expect_refused
 assert_contains "$WORK/last.out" '`scale.cpu` must be a number above 0'
+write_stack t3.small 3 8 150
+expect_refused
+assert_contains "$WORK/last.out" '`scale.cpu` must be a number above 0 and at most 100'
 [[ $(group '[MinSize,MaxSize]') == "3	8" ]] || fail "a refused change touched the group: $(group '[MinSize,MaxSize]')"
 write_stack t3.small 3 8 50
 expect_rc 0 keel plan --detailed-exitcode

@@ -7,6 +7,9 @@
 
 #include <fstream>
 #include <map>
+#include <set>
+#include <algorithm>
+#include <cctype>
 
 #include "core/crypto.h"
 #include "core/sigv4.h"
@@ -162,25 +165,82 @@ TEST_CASE("aws credentials: a profile of the shared files, its region and endpoi
   CHECK(missing.error().message().find("dev-secret") == std::string::npos);
 }
 
-TEST_CASE("aws: ELBv2 names fit 32 characters, keep their suffix and stay distinct", "[aws]") {
+namespace {
+
+// What ELBv2 takes as a name: 1 to 32 of [A-Za-z0-9-], no `-` at either
+// end, not starting `internal-`.
+bool elbv2_name(const std::string& name) {
+  if (name.empty() || name.size() > 32 || name.front() == '-' || name.back() == '-') return false;
+  if (name.starts_with("internal-")) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+}
+
+provider::ResourceTags tags_of(const std::string& project, const std::string& address) {
   provider::ResourceTags tags;
-  tags.project = "shop";
-  tags.address = "load_balancers.edge";
-  CHECK(aws::fitted_name(tags, "", 32) == "shop-load-balancers-edge");
-  CHECK(aws::fitted_name(tags, "-tcp80", 32) == "shop-load-balancers-edge-tcp80");
-  // 33 characters: shortened, a hash of the whole keeps it apart.
-  CHECK(aws::fitted_name(tags, "-http8080", 32).size() == 32);
-  tags.project = "a-rather-long-project-name";
-  const std::string a = aws::fitted_name(tags, "-http8080", 32);
-  tags.address = "load_balancers.edge[1]";
-  const std::string b = aws::fitted_name(tags, "-http8080", 32);
+  tags.project = project;
+  tags.address = address;
+  return tags;
+}
+
+}  // namespace
+
+TEST_CASE("aws: ELBv2 names fit 32 characters, keep their suffix and stay distinct", "[aws]") {
+  const auto tags = tags_of("shop", "load_balancers.edge");
+  const std::string hash = aws::name_hash(tags);
+  CHECK(hash.size() == 8);
+  CHECK(aws::fitted_name(tags, "", 32) == "shop-load-balancers-edg-" + hash);
+  // Too long: the readable part is cut, the hash and the suffix stay whole.
+  CHECK(aws::fitted_name(tags, "-http8080", 32) == "shop-load-bala-" + hash + "-http8080");
+  const std::string a = aws::fitted_name(tags_of("a-rather-long-project-name", "load_balancers.edge"), "-http8080", 32);
+  const std::string b = aws::fitted_name(tags_of("a-rather-long-project-name", "load_balancers.edge[1]"), "-http8080", 32);
   for (const std::string& name : {a, b}) {
-    CHECK(name.size() <= 32);
+    CHECK(elbv2_name(name));
     CHECK(name.ends_with("-http8080"));
-    CHECK_FALSE(name.starts_with("-"));
     CHECK(name.find("--") == std::string::npos);
   }
   CHECK(a != b);
+}
+
+TEST_CASE("aws: addresses that read alike get distinct names (web_1, web-1, web[1])", "[aws]") {
+  std::set<std::string> lbs, groups, others;
+  for (const char* address : {"load_balancers.web_1", "load_balancers.web-1", "load_balancers.web[1]",
+                              "load_balancers.web.1", "load_balancers.web--1"}) {
+    const auto tags = tags_of("shop", address);
+    const std::string lb = aws::fitted_name(tags, "", 32);
+    const std::string group = aws::fitted_name(tags, "-http8080", 32);
+    const std::string name = aws::default_name(tags);
+    INFO(address << " -> " << lb << ", " << group << ", " << name);
+    CHECK(elbv2_name(lb));
+    CHECK(elbv2_name(group));
+    CHECK(name.starts_with("shop-load-balancers-web-1-"));
+    CHECK(name.size() <= 63);
+    lbs.insert(lb);
+    groups.insert(group);
+    others.insert(name);
+  }
+  CHECK(lbs.size() == 5);
+  CHECK(groups.size() == 5);
+  CHECK(others.size() == 5);
+  // Where the project ends and the address starts counts too.
+  CHECK(aws::default_name(tags_of("a", "b-c.d")) != aws::default_name(tags_of("a-b", "c.d")));
+}
+
+TEST_CASE("aws: project names with _ and . and ones starting internal- give names ELBv2 takes", "[aws]") {
+  for (const char* project : {"my_shop", "my.shop", "my-shop", "_shop", "shop.", "internal-tools", "Internal_tools",
+                              "a-project-name-that-is-far-longer-than-thirty-two"}) {
+    const auto tags = tags_of(project, "load_balancers.edge");
+    for (const std::string& name : {aws::fitted_name(tags, "", 32), aws::fitted_name(tags, "-tcp-udp65535", 32)}) {
+      INFO(project << " -> " << name);
+      CHECK(elbv2_name(name));
+      std::string head = name.substr(0, 9);
+      for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      CHECK(head != "internal-");
+    }
+  }
+  CHECK(aws::fitted_name(tags_of("my_shop", "load_balancers.edge"), "", 32) !=
+        aws::fitted_name(tags_of("my-shop", "load_balancers.edge"), "", 32));
+  CHECK(aws::default_name(tags_of("my_shop", "load_balancers.edge")).starts_with("my-shop-load-balancers-edge-"));
 }
 
 TEST_CASE("aws: a Query service's answer: members under <Action>Result, pages and tags", "[aws]") {
@@ -207,4 +267,23 @@ TEST_CASE("aws: a Query service's answer: members under <Action>Result, pages an
   REQUIRE(empty);
   CHECK(aws::items(aws::result_of(*empty, "DescribeTargetGroups"), "TargetGroups").empty());
   CHECK(aws::result_of(*empty, "DescribeLoadBalancers").is_null());
+}
+
+TEST_CASE("aws: server groups' schema states the bounds keel validate can check", "[aws]") {
+  const provider::KindSchema schema = aws::server_groups_schema();
+  for (const char* name : {"min", "max"}) {
+    const auto* bound = schema.find(name);
+    REQUIRE(bound);
+    CHECK(bound->minimum == 0);
+    CHECK(bound->maximum == 10000);
+  }
+  const auto* size = schema.find("size");
+  REQUIRE(size);
+  CHECK(size->first_character == "a-z");
+  CHECK(size->characters == "a-z0-9.-");
+  CHECK_FALSE(schema.find("user_data"));  // server groups take none: validate refuses it as an unknown key
+  const provider::KindSchema balancers = aws::load_balancers_schema();
+  const auto* type = balancers.find("type");
+  REQUIRE(type);
+  CHECK(type->one_of == std::vector<std::string>{"application", "network"});
 }
