@@ -5,8 +5,7 @@
 //         `available`, then the parts: CreateInternetGateway +
 //         AttachInternetGateway, CreateRouteTable (tagged keel:role=public)
 //         + CreateRoute. Each part is looked for first, so a create cut
-//         short by a crash is completed by the update that follows the
-//         adoption.
+//         short by a crash is completed when find() adopts the VPC.
 // read    the project's VPCs (one DescribeVpcs); the parts' ids as state
 //         holds them.
 // update  completes the parts (nothing of the VPC itself changes in place:
@@ -52,6 +51,20 @@ class Networks final : public TaggedKind {
     (*a)["internet_gateway_id"] = parts->first;
     (*a)["route_table_id"] = parts->second;
     return provider::CreateResponse{id, std::move(*a)};
+  }
+
+  // A VPC found by keel's tags is one of ours whose create was cut short
+  // (kill -9 between the VPC and its parts): its parts are completed here,
+  // since the plan sees no difference in computed ids and sends no update.
+  // An import (by id) is left as it is found.
+  Result<provider::FindResponse> find(const provider::FindRequest& request) override {
+    auto found = TaggedKind::find(request);
+    if (!found || !found->found || !request.id.empty()) return found;
+    auto parts = ensure_parts(found->id, request.tags, request.progress);
+    if (!parts) return fail(parts.error());
+    found->attributes["internet_gateway_id"] = parts->first;
+    found->attributes["route_table_id"] = parts->second;
+    return found;
   }
 
   Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) override {
