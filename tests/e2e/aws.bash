@@ -87,6 +87,24 @@ assert_proxy_clean() {
   [[ $(jq -r '.moto_500 | length' <<<"$stats") == 0 ]] || fail "moto answered HTTP 500: $(jq -c .moto_500 <<<"$stats")"
 }
 
+expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
+  run_rc rc keel apply --auto-approve
+  [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
+}
+
+converge_under_faults() {  # converge_under_faults ARGS...: the first apply with ARGS, then plain applies, 20% faults
+  local attempt args=("$@") converged=""
+  proxy_config '{"random": 0.2}' >/dev/null
+  for attempt in 1 2 3 4 5 6; do
+    run_rc rc keel apply --auto-approve "${args[@]}"
+    if [[ $rc == 0 ]]; then converged=yes; break; fi
+    args=()
+  done
+  proxy_config '{"random": 0}' >/dev/null
+  [[ -n $converged ]] || { show "$WORK/last.out"; fail "apply did not converge in 6 runs under 20% faults"; }
+  expect_rc 0 keel plan --detailed-exitcode
+}
+
 # Live (not terminated) instances carrying keel:project $1.
 live_instances() {
   awsm ec2 describe-instances --filters "Name=tag:keel:project,Values=$1" \

@@ -25,10 +25,6 @@ servers:
   web: { provider: aws, size: $1, image: $2, subnet: "\${subnets.a.id}" }
 YAML
 }
-expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
-  run_rc rc keel apply --auto-approve
-  [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
-}
 no_instances() { [[ $(live_instances e2e-aws-errors) == 0 ]] || fail "an instance was created"; }
 
 step "an unknown zone: the subnet's line, AWS's code"

@@ -14,24 +14,6 @@ e2e_setup
 aws_setup
 proxy_config '{"pending_seconds": 1, "not_found_after_create": 1}' >/dev/null
 
-expect_refused() {  # apply fails (1: nothing done, 4: some of it done)
-  run_rc rc keel apply --auto-approve
-  [[ $rc == 1 || $rc == 4 ]] || { show "$WORK/last.out"; fail "apply exited $rc, expected 1 or 4"; }
-}
-
-converge_under_faults() {  # converge_under_faults ARGS...: the first apply with ARGS, then plain applies, 20% faults
-  local attempt args=("$@") converged=""
-  proxy_config '{"random": 0.2}' >/dev/null
-  for attempt in 1 2 3 4 5 6; do
-    run_rc rc keel apply --auto-approve "${args[@]}"
-    if [[ $rc == 0 ]]; then converged=yes; break; fi
-    args=()
-  done
-  proxy_config '{"random": 0}' >/dev/null
-  [[ -n $converged ]] || { show "$WORK/last.out"; fail "apply did not converge in 6 runs under 20% faults"; }
-  expect_rc 0 keel plan --detailed-exitcode
-}
-
 new_stack STACK stack
 cd "$STACK"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/id_ed25519"
