@@ -1,5 +1,8 @@
 #pragma once
 // Cryptography through OpenSSL: hashes, randomness, AES-256-GCM, encodings.
+// keel loads libcrypto only when it first calls one of these
+// (core/crypto_lazy.cpp); a keel whose keel-crypto.so is missing stops
+// there with a message naming where it looked.
 
 #include <array>
 #include <cstdint>
@@ -16,6 +19,11 @@ using Key = std::array<unsigned char, kKeySize>;
 std::string sha256_hex(std::string_view data);
 // Raw 32-byte digest.
 std::string sha256_raw(std::string_view data);
+// The sha256 of a file, hex, read in chunks. NotFound when it cannot be
+// opened.
+Result<std::string> sha256_file_hex(const std::string& path);
+// Raw 32-byte HMAC-SHA256 of `data` under `key`.
+std::string hmac_sha256(std::string_view key, std::string_view data);
 
 // Cryptographically secure random bytes (RAND_bytes).
 std::string random_bytes(size_t n);

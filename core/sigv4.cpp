@@ -1,8 +1,5 @@
 #include "core/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
@@ -14,14 +11,6 @@
 namespace keel::sigv4 {
 
 namespace {
-
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &length);
-  return std::string(reinterpret_cast<const char*>(out), length);
-}
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -135,11 +124,11 @@ std::vector<Header> sign(const Request& request, const Credentials& credentials,
 
   const std::string canonical = canonical_request(signed_request);
   const std::string day = date.substr(0, 8);
-  std::string key = hmac_sha256("AWS4" + credentials.secret_access_key, day);
-  key = hmac_sha256(key, scope.region);
-  key = hmac_sha256(key, scope.service);
-  key = hmac_sha256(key, "aws4_request");
-  const std::string signature = crypto::hex_encode(hmac_sha256(key, string_to_sign(canonical, scope, date)));
+  std::string key = crypto::hmac_sha256("AWS4" + credentials.secret_access_key, day);
+  key = crypto::hmac_sha256(key, scope.region);
+  key = crypto::hmac_sha256(key, scope.service);
+  key = crypto::hmac_sha256(key, "aws4_request");
+  const std::string signature = crypto::hex_encode(crypto::hmac_sha256(key, string_to_sign(canonical, scope, date)));
   added.emplace_back("authorization",
                      fmt::format("AWS4-HMAC-SHA256 Credential={}/{}/{}/{}/aws4_request, SignedHeaders={}, Signature={}",
                                  credentials.access_key_id, day, scope.region, scope.service,

@@ -1,7 +1,5 @@
 #include "cli/deploy/artifact.h"
 
-#include <openssl/evp.h>
-
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -24,26 +22,6 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 }
 
 }  // namespace
-
-Result<std::string> sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(ErrorCode::NotFound, fmt::format("cannot read {}", path));
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-    return fail(ErrorCode::Internal, "sha256: cannot start a digest");
-  std::string buffer(1 << 16, '\0');
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const auto n = in.gcount();
-    if (n > 0 && EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n)) != 1)
-      return fail(ErrorCode::Internal, "sha256: digest update failed");
-  }
-  if (in.bad()) return fail(ErrorCode::Internal, fmt::format("reading {} failed", path));
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) return fail(ErrorCode::Internal, "sha256: digest failed");
-  return crypto::hex_encode(std::string_view(reinterpret_cast<const char*>(digest), length));
-}
 
 Result<Artifact> prepare_artifact(const std::string& path, const std::string& scratch_dir, std::string& packed) {
   packed.clear();
@@ -78,7 +56,7 @@ Result<Artifact> prepare_artifact(const std::string& path, const std::string& sc
   } else {
     return fail(ErrorCode::InvalidConfig, fmt::format("artifact {} is neither a file nor a directory", path));
   }
-  auto hash = sha256_file(artifact.file);
+  auto hash = crypto::sha256_file_hex(artifact.file);
   if (!hash) return fail(hash.error());
   artifact.sha256 = *hash;
   artifact.size = static_cast<long long>(fs::file_size(artifact.file, ec));

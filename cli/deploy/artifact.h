@@ -16,7 +16,4 @@ namespace keel::deploy {
 // for a file that is not a tarball, Unavailable when `tar` is missing.
 Result<Artifact> prepare_artifact(const std::string& path, const std::string& scratch_dir, std::string& packed);
 
-// The sha256 of a file, hex, read in chunks.
-Result<std::string> sha256_file(const std::string& path);
-
 }  // namespace keel::deploy

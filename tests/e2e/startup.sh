@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Startup: keel loads libcurl and libssh only when a command needs them,
-# through its modules keel-net.so and keel-ssh.so (core/module_loader.h).
+# Startup: keel loads libcurl, libssh and libcrypto only when a command
+# needs them, through its modules keel-net.so, keel-ssh.so and
+# keel-crypto.so (core/module_loader.h).
 # `keel --version`, `--help`, `validate` and `plan` of a stack that reaches
 # no host load neither; a command that needs a missing module says which
 # and where it looked, and does not crash.
@@ -8,12 +9,12 @@ set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
 
-heavy='libcurl|libssh|libssl|libgnutls|libkrb5|libldap'
+heavy='libcurl|libssh|libssl|libcrypto|libgnutls|libkrb5|libldap'
 
 step "keel's own libraries: none of the heavy ones"
 ldd "$KEEL" >"$WORK/ldd.out"
 if grep -E "$heavy" "$WORK/ldd.out"; then fail "keel links libraries that only some commands need (above)"; fi
-for module in keel-net.so keel-ssh.so; do
+for module in keel-net.so keel-ssh.so keel-crypto.so; do
   [[ -f $KEEL_BUILD_DIR/$module ]] || fail "$module is not built beside keel"
 done
 
@@ -28,18 +29,21 @@ files:
   a: { provider: ex, path: a.txt, content: hello }
 YAML
 
-step "--version, --help, validate and plan load no module"
+step "--version, --help and validate load no module; plan loads keel-crypto.so alone"
 for args in "--version" "--help" "validate" "plan --no-refresh"; do
+  # plan reads the state, whose secrets are sealed with the state key.
+  unneeded="$heavy|keel-net|keel-ssh|keel-crypto"
+  [[ $args != plan* ]] || unneeded='libcurl|libssh|libssl|libgnutls|libkrb5|libldap|keel-net|keel-ssh'
   # shellcheck disable=SC2086
   LD_DEBUG=files "$KEEL" $args >"$WORK/ld.out" 2>&1 || { show "$WORK/ld.out"; fail "keel $args failed"; }
-  if grep -E "file=[^ ]*($heavy|keel-net|keel-ssh)" "$WORK/ld.out" | head -3 | grep .; then
+  if grep -E "file=[^ ]*($unneeded)" "$WORK/ld.out" | head -3 | grep .; then
     fail "keel $args loaded what it does not need (above)"
   fi
 done
 
 step "a missing module is an error that names it"
 mkdir -p "$WORK/bin"
-cp "$KEEL" "$KEEL_BUILD_DIR/keel-provider-example" "$WORK/bin/"
+cp "$KEEL" "$KEEL_BUILD_DIR/keel-provider-example" "$KEEL_BUILD_DIR/keel-crypto.so" "$WORK/bin/"
 new_stack HOSTS hosts
 cd "$HOSTS"
 cat >keel.yaml <<'YAML'
@@ -51,6 +55,14 @@ YAML
 expect_rc 1 "$WORK/bin/keel" apply --auto-approve
 assert_contains "$WORK/last.out" "keel-ssh.so is missing"
 assert_contains "$WORK/last.out" "$WORK/bin/keel-ssh.so"
+
+step "without keel-crypto.so, a command that needs it stops with a message, before it changes anything"
+rm "$WORK/bin/keel-crypto.so"
+cd "$STACK"
+expect_rc 1 "$WORK/bin/keel" apply --auto-approve
+assert_contains "$WORK/last.out" "keel-crypto.so is missing"
+[[ ! -e $STACK/out/a.txt ]] || fail "the apply wrote a file although it could not record it"
+cd "$HOSTS"
 
 step "with the module, the same apply gets as far as the connection"
 expect_rc 1 keel apply --auto-approve

@@ -1,4 +1,4 @@
-// core/module_loader: keel's modules (keel-net.so, keel-ssh.so) as built
+// core/module_loader: keel's modules (keel-net.so, keel-ssh.so, keel-crypto.so) as built
 // beside keel, and the errors of a missing or foreign module.
 #include <catch2/catch.hpp>
 
@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/ssh/ssh_module.h"
+#include "core/crypto_module.h"
 #include "core/module_loader.h"
 #include "core/net_module.h"
 
@@ -54,6 +55,25 @@ TEST_CASE("modules: keel-net.so sends requests, keel-ssh.so connects", "[unit][m
   auto session = static_cast<const ssh::SshModule*>(*ssh)->connect(target);
   REQUIRE_FALSE(session);
   CHECK(session.error().code() == ErrorCode::Unavailable);
+}
+
+TEST_CASE("modules: keel-crypto.so hashes and seals as core/crypto does", "[unit][modules]") {
+  auto table = modules::load_file(build_dir() + "/keel-crypto.so", crypto::kCryptoModuleEntry,
+                                  sizeof(crypto::CryptoModule));
+  REQUIRE(table);
+  const auto& module = *static_cast<const crypto::CryptoModule*>(*table);
+  // FIPS 180-2's "abc".
+  CHECK(crypto::hex_encode(module.sha256_raw("abc")) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(module.sha256_raw("keel") == crypto::sha256_raw("keel"));
+  // What the module seals, the linked code opens: one format on both sides.
+  const crypto::Key key = crypto::random_key();
+  auto opened = crypto::open(key, module.seal(key, "secret", "aad"), "aad");
+  REQUIRE(opened);
+  CHECK(*opened == "secret");
+  auto certificates = module.generate_local_certificates({});
+  REQUIRE(certificates);
+  CHECK(tls::verify_server_certificate(certificates->server_cert_pem, certificates->ca_cert_pem, "127.0.0.1"));
 }
 
 TEST_CASE("modules: a module of another build is refused", "[unit][modules]") {
