@@ -1,10 +1,12 @@
 #include "cli/commands/app.h"
 
+#include <algorithm>
 #include <sstream>
 #include <string_view>
 
 #include "cli/commands/completion.h"
 #include "cli/commands/init.h"
+#include "cli/views/render.h"
 #include "core/diagnostics.h"
 
 namespace keel::commands {
@@ -125,8 +127,19 @@ std::string describe_extra(const CLI::App& at, const std::vector<std::string>& e
   return "unexpected argument `" + word + "` for `" + path_of(at) + "`";
 }
 
+// On stderr for people; under --json also the error document on stdout, so
+// that a pipeline reading stdout gets JSON whatever went wrong
+// (docs/json-output.md: kind "usage").
 void usage_error(const CLI::App& at, Context& ctx, const std::string& message) {
   write(ctx.err, "Error: " + message + "\nRun `" + path_of(at) + " --help` for usage.\n");
+  if (ctx.usage_json)
+    write(ctx.out, views::json_document({{"error", {{"kind", "usage"}, {"message", message}}}}) + "\n");
+}
+
+// --json among keel's own words (not the remote command of `keel exec`):
+// looked for before parsing, since a parse that fails may stop before it.
+bool asks_for_json(const std::vector<std::string>& reversed_words) {
+  return std::find(reversed_words.begin(), reversed_words.end(), "--json") != reversed_words.end();
 }
 
 }  // namespace
@@ -146,6 +159,7 @@ std::optional<int> parse(CLI::App& app, Context& ctx, int argc, const char* cons
     }
     break;
   }
+  ctx.usage_json = asks_for_json(words);
   try {
     app.parse(words);
   } catch (const CLI::ParseError& e) {

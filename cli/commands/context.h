@@ -46,6 +46,9 @@ struct Context {
   std::function<int()> run;
   std::any options;
   int usage_exit = kExitError;
+  // --json was among the words: a usage error also prints its JSON
+  // document (set before parsing, which may fail before reading --json).
+  bool usage_json = false;
 
   // How errors are reported (--json or not), made at the first error and
   // kept: an invalid stack's diagnostics wait in it for the error that

@@ -4,6 +4,8 @@
 // per-command exit codes, and the colour decision.
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/unit/command_harness.h"
 
 using namespace keel;
@@ -189,6 +191,36 @@ TEST_CASE("command parse: a mistyped command or flag gets a did-you-mean and the
     CHECK(r.out().empty());
     CHECK_FALSE(r.ctx.run);
   }
+}
+
+TEST_CASE("command parse: under --json a usage error is also a JSON document on stdout", "[command]") {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--json", "plna"}, kExitError, "unknown command `plna`; did you mean `plan`?"},
+      {{"plan", "--json", "--taget", "files.a"}, kExitError, "did you mean `--target`?"},
+      {{"health", "--json", "--wacth"}, kHealthUnknown, "did you mean `--watch`?"},
+      {{"backup", "run", "--json"}, kBackupUsage, "name is required"},
+      {{"--json"}, kExitError, "needs a command"},
+  };
+  for (const auto& c : cases) {
+    CommandRun r;
+    INFO(c.args.front() << " ... expecting: " << c.says);
+    auto code = r.parse(c.args);
+    REQUIRE(code);
+    CHECK(*code == c.code);
+    CHECK_THAT(r.err(), Catch::Contains(c.says));
+    auto doc = nlohmann::json::parse(r.out());
+    CHECK(doc["error"]["kind"] == "usage");
+    CHECK_THAT(doc["error"]["message"].get<std::string>(), Catch::Contains(c.says));
+  }
+  // The remote command of `keel exec` is not keel's: its --json is not.
+  CommandRun r;
+  REQUIRE(r.parse({"exec", "--nope", "servers", "--", "tool", "--json"}));
+  CHECK(r.out().empty());
 }
 
 TEST_CASE("command parse: a far-off word gets no suggestion", "[command]") {
