@@ -29,6 +29,7 @@ assert_contains "$WORK/control" "libssh-4" "dependencies are computed from the b
 expect_ok dpkg-deb -c "$DEB"
 cp "$WORK/last.out" "$WORK/contents"
 for f in ./usr/bin/keel ./usr/bin/keel-agent ./usr/bin/keel-dr ./usr/lib/keel/plugins/keel-provider-digitalocean \
+         ./usr/lib/keel/keel-crypto.so ./usr/lib/keel/keel-net.so ./usr/lib/keel/keel-ssh.so \
          ./usr/share/keel/templates/quickstart/keel.yaml ./usr/share/man/man1/keel.1 ./usr/share/man/man1/keel-plan.1 \
          ./usr/share/bash-completion/completions/keel ./usr/share/zsh/vendor-completions/_keel \
          ./usr/share/fish/vendor_completions.d/keel.fish; do
