@@ -68,7 +68,8 @@ Agent::Agent(std::string config_path, AgentConfig config)
                       .token = [this] { return current_token(); },
                       .put_config = [this](const std::string& body) { return apply_config_text(body); },
                       .hostname = hostname_,
-                      .jobs = &jobs_}) {}
+                      .jobs = &jobs_}),
+      health_(scheduler_) {}
 
 Agent::~Agent() { stop(); }
 
@@ -92,10 +93,19 @@ Status Agent::start() {
     jobs_.stop();
     return st;
   }
-  logging::event(logging::Level::Info, "agent started",
-                 {{"version", KEEL_VERSION}, {"listen", fmt::format("{}:{}", config_.listen_host, api_.port())},
-                  {"tls", config_.tls.has_value()}, {"checks", config_.checks.size()},
-                  {"backups", config_.backups.size()}});
+  if (config_.health_listen) {
+    if (auto st = health_.start(config_.health_listen->first, config_.health_listen->second); !st) {
+      stop();
+      return st;
+    }
+  }
+  nlohmann::ordered_json fields = {{"version", KEEL_VERSION},
+                                   {"listen", format_host_port({config_.listen_host, api_.port()})},
+                                   {"tls", config_.tls.has_value()},
+                                   {"checks", config_.checks.size()},
+                                   {"backups", config_.backups.size()}};
+  if (config_.health_listen) fields["health_listen"] = format_host_port({config_.health_listen->first, health_.port()});
+  logging::event(logging::Level::Info, "agent started", fields);
   return {};
 }
 
@@ -103,6 +113,7 @@ void Agent::stop() {
   // Jobs first: that also cancels a GET /v1/backups in flight, which the
   // API's stop would otherwise wait for.
   jobs_.stop();
+  health_.stop();
   api_.stop();
   scheduler_.stop();
   webhook_.stop();
@@ -139,6 +150,7 @@ Result<nlohmann::json> Agent::apply_config_text(const std::string& text) {
   load.config.remote_config = host.remote_config;
   load.config.exec_allowed = host.exec_allowed;
   load.config.dr_worker = host.dr_worker;
+  load.config.health_listen = host.health_listen;
   if (auto problems = exec_checks_not_allowed(load.config); !problems.empty())
     return refuse_config(Error(ErrorCode::PermissionDenied, fmt::format("{}", fmt::join(problems, "; "))));
   auto file_text = with_host_settings(text, host);
@@ -187,10 +199,11 @@ Result<nlohmann::json> Agent::apply(AgentConfig next) {
     std::lock_guard token_lock(token_mutex_);
     token_ = *token;
   }
-  // The listener keeps its settings until a restart.
+  // The listeners keep their settings until a restart.
   next.listen_host = config_.listen_host;
   next.listen_port = config_.listen_port;
   next.tls = config_.tls;
+  next.health_listen = config_.health_listen;
   config_ = std::move(next);
   ++counters_.reloads_ok;
   logging::event(logging::Level::Info, "config applied",

@@ -11,6 +11,7 @@
 
 #include "agent/api.h"
 #include "agent/config.h"
+#include "agent/health_listener.h"
 #include "agent/jobs/job_scheduler.h"
 #include "agent/metrics.h"
 #include "agent/scheduler.h"
@@ -40,6 +41,8 @@ class Agent {
   Result<nlohmann::json> apply_config_text(const std::string& text);
 
   int port() const { return api_.port(); }
+  // The health listener's port; 0 when it is off.
+  int health_port() const { return health_.port(); }
 
  private:
   Result<nlohmann::json> apply(AgentConfig next);
@@ -68,6 +71,7 @@ class Agent {
   JobScheduler jobs_;          // before scheduler_: the dr checks read it
   CheckScheduler scheduler_;
   ApiServer api_;
+  HealthListener health_;  // started only with `health_listen`
 };
 
 }  // namespace keel::agent

@@ -37,16 +37,6 @@ Response json_response(int status, const Json& body) {
 
 Response error(int status, const std::string& message) { return httpd::error_response(status, message); }
 
-// 200 passing, 429 warning, 503 otherwise: what Consul's agent endpoints
-// answer, so that load balancers can use /v1/health directly.
-int health_http_status(CheckStatus status) {
-  switch (status) {
-    case CheckStatus::Passing: return 200;
-    case CheckStatus::Warning: return 429;
-    default: return 503;
-  }
-}
-
 Json run_to_json(const CheckRun& run, size_t output_limit) {
   return {{"time", timeutil::rfc3339(run.time)},
           {"status", checks::to_string(run.result)},
@@ -185,11 +175,10 @@ struct Route {
 
 Response health(const ApiContext& ctx, const Request&, const Args&) {
   auto checks = ctx.scheduler->snapshot();
-  CheckStatus status = CheckStatus::Passing;
+  const CheckStatus status = aggregate_status(checks);
   Json counts = {{"passing", 0}, {"warning", 0}, {"critical", 0}, {"unknown", 0}};
   Json list = Json::array();
   for (const auto& c : checks) {
-    status = checks::worst(status, c.status);
     counts[checks::to_string(c.status)] = counts[checks::to_string(c.status)].get<int>() + 1;
     list.push_back({{"name", c.spec.name}, {"status", checks::to_string(c.status)}, {"output", c.output}});
   }
@@ -293,6 +282,20 @@ ApiServer::ApiServer(ApiContext context) : context_(std::move(context)) {}
 ApiServer::~ApiServer() { stop(); }
 
 int ApiServer::port() const { return server_ ? server_->port() : 0; }
+
+int health_http_status(CheckStatus status) {
+  switch (status) {
+    case CheckStatus::Passing: return 200;
+    case CheckStatus::Warning: return 429;
+    default: return 503;
+  }
+}
+
+CheckStatus aggregate_status(const std::vector<CheckSnapshot>& checks) {
+  CheckStatus status = CheckStatus::Passing;
+  for (const auto& c : checks) status = checks::worst(status, c.status);
+  return status;
+}
 
 Status ApiServer::start(const std::string& host, int port, const std::optional<TlsConfig>& tls) {
   httpd::ServerOptions options;

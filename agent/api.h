@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -96,6 +97,13 @@ class ApiServer {
   std::unique_ptr<httpd::Server> server_;
   mutable LogBudget log_budget_;
 };
+
+// 200 passing, 429 warning, 503 otherwise: what Consul's agent endpoints
+// answer, so that load balancers can use /v1/health (and the health
+// listener, agent/health_listener.h) directly.
+int health_http_status(checks::CheckStatus status);
+// The worst status of the checks; passing when there are none.
+checks::CheckStatus aggregate_status(const std::vector<CheckSnapshot>& checks);
 
 // The JSON form of a check for the API and webhook (no secrets: the
 // definition itself is not included).

@@ -21,14 +21,15 @@ bool AgentConfig::same_listener(const AgentConfig& other) const {
   auto tls_key = [](const std::optional<TlsConfig>& t) {
     return t ? t->cert_file + "\n" + t->key_file : std::string();
   };
-  return listen_host == other.listen_host && listen_port == other.listen_port && tls_key(tls) == tls_key(other.tls);
+  return listen_host == other.listen_host && listen_port == other.listen_port && tls_key(tls) == tls_key(other.tls) &&
+         health_listen == other.health_listen;
 }
 
 namespace {
 
 const std::vector<std::string> kTopKeys = {"listen",    "token_file",      "tls",           "state_dir",
                                            "checks",    "webhook",         "backups",       "dr_worker",
-                                           "backup_key_file", "remote_config", "exec_allowed"};
+                                           "backup_key_file", "remote_config", "exec_allowed", "health_listen"};
 
 // Whether `exec_allowed` (when set) lists the command of an exec check; by
 // exact path, so that PATH cannot pick another program of the same name.
@@ -82,6 +83,7 @@ class ConfigParser {
       const std::string& key = kv.first.Scalar();
       keys.insert(key);
       if (key == "listen") parse_listen(kv.second, config);
+      else if (key == "health_listen") parse_health_listen(kv.second, config);
       else if (key == "token_file") config.token_file = path(kv.second, "token_file");
       else if (key == "tls") parse_tls(kv.second, config);
       else if (key == "state_dir") config.state_dir = path(kv.second, "state_dir");
@@ -150,6 +152,19 @@ class ConfigParser {
     }
     config.listen_host = listen->first;
     config.listen_port = listen->second;
+  }
+
+  // Off unless set; `false` or an empty value say so explicitly.
+  void parse_health_listen(const YAML::Node& node, AgentConfig& config) {
+    std::string text = scalar(node, "health_listen");
+    if (text.empty() || text == "false") return;
+    auto listen = parse_host_port(text);
+    if (!listen) {
+      diags_.error(mark(node), fmt::format("`health_listen` must be host:port, got `{}`", text),
+                   "for example 0.0.0.0:7301, for a load balancer's health checks");
+      return;
+    }
+    config.health_listen = std::move(*listen);
   }
 
   void parse_remote_config(const YAML::Node& node, AgentConfig& config) {
@@ -297,6 +312,11 @@ ConfigLoad parse_agent_config(const std::string& text, const std::string& file, 
   return load;
 }
 
+std::string format_host_port(const std::pair<std::string, int>& listen) {
+  if (listen.first.find(':') != std::string::npos) return fmt::format("[{}]:{}", listen.first, listen.second);
+  return fmt::format("{}:{}", listen.first, listen.second);
+}
+
 ConfigLoad load_agent_config(const std::string& path) {
   auto text = files::read_file(path);
   if (!text) {
@@ -311,9 +331,10 @@ std::optional<std::string> host_only_change(const ConfigLoad& body, const AgentC
   const AgentConfig& next = body.config;
   for (const auto& key : kHostOnlyKeys) {
     if (!body.keys.contains(key)) continue;
-    const bool same = key == "remote_config"  ? next.remote_config == host.remote_config
-                      : key == "exec_allowed" ? next.exec_allowed == host.exec_allowed
-                                              : next.dr_worker == host.dr_worker;
+    const bool same = key == "remote_config"   ? next.remote_config == host.remote_config
+                      : key == "exec_allowed"  ? next.exec_allowed == host.exec_allowed
+                      : key == "health_listen" ? next.health_listen == host.health_listen
+                                               : next.dr_worker == host.dr_worker;
     if (!same)
       return fmt::format("`{}` can only be changed in the agent's own file on the host; "
                          "PUT /v1/config may leave it out or repeat it unchanged",
@@ -323,17 +344,18 @@ std::optional<std::string> host_only_change(const ConfigLoad& body, const AgentC
 }
 
 Result<std::string> with_host_settings(const std::string& text, const AgentConfig& host) {
-  if (host.remote_config && !host.exec_allowed && host.dr_worker.empty()) return text;
+  if (host.remote_config && !host.exec_allowed && host.dr_worker.empty() && !host.health_listen) return text;
   try {
     YAML::Node doc = YAML::Load(text);
     if (!host.remote_config) doc["remote_config"] = false;
     if (host.exec_allowed) doc["exec_allowed"] = *host.exec_allowed;
     if (!host.dr_worker.empty()) doc["dr_worker"] = host.dr_worker;
+    if (host.health_listen) doc["health_listen"] = format_host_port(*host.health_listen);
     YAML::Emitter out;
     out << doc;
     if (!out.good()) return fail(ErrorCode::Internal, fmt::format("writing the config: {}", out.GetLastError()));
     return std::string("# Written by PUT /v1/config, with this host's own settings (remote_config, exec_allowed,\n"
-                       "# dr_worker) kept from the file it replaced.\n") +
+                       "# dr_worker, health_listen) kept from the file it replaced.\n") +
            out.c_str() + "\n";
   } catch (const YAML::Exception& e) {
     return fail(ErrorCode::InvalidConfig, fmt::format("request body: {}", e.what()));

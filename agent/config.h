@@ -3,6 +3,7 @@
 // as JSON):
 //
 //   listen: 127.0.0.1:7300            # host:port; default 127.0.0.1:7300
+//   health_listen: 0.0.0.0:7301       # optional: status codes only, no token (agent/health_listener.h)
 //   token_file: /etc/keel/agent.token # the bearer token; required
 //   tls: { cert: agent.crt, key: agent.key }   # optional; PEM files
 //   state_dir: /var/lib/keel-agent    # default: the config file's directory
@@ -19,13 +20,15 @@
 // Relative paths are relative to the config file's directory.
 //
 // The host's own settings (kHostOnlyKeys: remote_config, exec_allowed,
-// dr_worker) say what the agent lets the token holder run; PUT /v1/config
-// cannot change them (agent/agent.cpp).
+// dr_worker, health_listen) say what the agent lets the token holder run and
+// what it shows without a token; PUT /v1/config cannot change them
+// (agent/agent.cpp).
 
 #include <chrono>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/jobs/job_config.h"
@@ -49,6 +52,9 @@ struct AgentConfig {
   std::string file;  // where it was read from (empty for PUT bodies)
   std::string listen_host = "127.0.0.1";
   int listen_port = 7300;
+  // A second listener for load balancers' probes (agent/health_listener.h):
+  // host and port, unset when off (the default).
+  std::optional<std::pair<std::string, int>> health_listen;
   std::string token_file;
   std::optional<TlsConfig> tls;
   std::string state_dir;
@@ -62,7 +68,7 @@ struct AgentConfig {
   // run; an empty list allows none.
   std::optional<std::vector<std::string>> exec_allowed;
 
-  // Settings that only take effect at a restart (the listening socket).
+  // Settings that only take effect at a restart (the listening sockets).
   bool same_listener(const AgentConfig& other) const;
 };
 
@@ -75,7 +81,10 @@ struct ConfigLoad {
 // Settings only the agent's own file sets: what programs the agent runs for
 // whoever holds the token. A PUT /v1/config body may leave them out or
 // repeat them unchanged.
-inline const std::vector<std::string> kHostOnlyKeys = {"remote_config", "exec_allowed", "dr_worker"};
+inline const std::vector<std::string> kHostOnlyKeys = {"remote_config", "exec_allowed", "dr_worker", "health_listen"};
+
+// "host:port", "[v6]:port": how `listen` and `health_listen` are written.
+std::string format_host_port(const std::pair<std::string, int>& listen);
 
 // What a PUT /v1/config body (`body`) would change of the host-only
 // settings of the running config (`host`), as an error message; nullopt

@@ -653,3 +653,67 @@ TEST_CASE("agent: remote_config false refuses PUT /v1/config, exec_allowed bound
     CHECK(agent.get_json("/v1/checks")["checks"][0]["name"] == "again");
   }
 }
+
+TEST_CASE("agent: health_listen answers load balancers' probes with the status code alone, without the token",
+          "[agent][attack]") {
+  TempDir dir;
+  Target target;
+  auto health_port = process::free_local_port();
+  REQUIRE(health_port);
+  const std::string health_listen = "127.0.0.1:" + std::to_string(*health_port);
+  std::string checks = "  web: { http: \"http://127.0.0.1:" + std::to_string(target.port) + "/healthz\", interval: 1h }\n";
+  AgentUnderTest agent(dir, checks, "health_listen: " + health_listen + "\n");
+  REQUIRE(eventually([&] { return check_status(agent, "web") == "passing"; }));
+
+  http::CurlHttpClient client;
+  auto probe = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    http::Request request;
+    request.method = method;
+    request.url = "http://" + health_listen + path;
+    request.body = body;
+    request.timeout = 10s;
+    auto response = client.send(request);
+    REQUIRE(response);
+    return *response;
+  };
+  auto passing = probe("GET", "/");
+  CHECK(passing.status == 200);
+  CHECK(passing.body == "passing\n");
+  CHECK(probe("GET", "/healthz").status == 200);  // any path: the load balancer's setting
+  CHECK(probe("HEAD", "/").status == 200);
+
+  target.status = 500;
+  REQUIRE(agent.call("POST", "/v1/checks/web/run"));
+  auto critical = probe("GET", "/any");
+  CHECK(critical.status == 503);
+  // The status word and nothing else: no check names, outputs, host name.
+  CHECK(critical.body == "critical\n");
+
+  // Nothing else is served there, token or not.
+  CHECK(probe("POST", "/v1/config", "listen: 0.0.0.0:1").status == 405);
+  CHECK(probe("PUT", "/v1/config", "x").status == 405);
+  auto with_token = [&] {
+    http::Request request;
+    request.url = "http://" + health_listen + "/v1/checks";
+    request.bearer_token = agent.token;
+    request.timeout = 10s;
+    return client.send(request);
+  }();
+  REQUIRE(with_token);
+  CHECK(with_token->body == "critical\n");
+
+  // A host-only setting: PUT /v1/config can neither open, move nor close it.
+  for (const std::string& change : {std::string("health_listen: 0.0.0.0:1\n"), std::string("health_listen: false\n")}) {
+    auto put = agent.call("PUT", "/v1/config", agent.config_text(checks) + change);
+    REQUIRE(put);
+    CHECK(put->status == 403);
+  }
+  auto kept = agent.call("PUT", "/v1/config", agent.config_text(checks));
+  REQUIRE(kept);
+  CHECK(kept->status == 200);
+  CHECK(json::parse(kept->body)["restart_required"] == false);
+  auto reread = agent::parse_agent_config(files::read_file(agent.config_path).value(), agent.config_path);
+  REQUIRE(reread.config.health_listen);
+  CHECK(agent::format_host_port(*reread.config.health_listen) == health_listen);
+  CHECK(probe("GET", "/").status == 503);
+}

@@ -203,6 +203,35 @@ TEST_CASE("agent config: a PUT body cannot change the host's settings, and the f
   CHECK(with_host_settings(json_body, plain.config).value() == json_body);
 }
 
+TEST_CASE("agent config: health_listen is off by default, host:port when set, and the host's own", "[agent][config]") {
+  auto load = [](const std::string& text) { return parse_agent_config("token_file: t\n" + text, "agent.yaml", "/etc/keel"); };
+  CHECK_FALSE(load("").config.health_listen);
+  CHECK_FALSE(load("health_listen: false\n").config.health_listen);
+  auto any = load("health_listen: 0.0.0.0:7301\n");
+  REQUIRE_FALSE(any.diagnostics.has_errors());
+  REQUIRE(any.config.health_listen);
+  CHECK(any.config.health_listen->first == "0.0.0.0");
+  CHECK(any.config.health_listen->second == 7301);
+  auto v6 = load("health_listen: \"[::]:7301\"\n");
+  REQUIRE(v6.config.health_listen);
+  CHECK(format_host_port(*v6.config.health_listen) == "[::]:7301");
+  for (const std::string& bad : {std::string("7301"), std::string("0.0.0.0"), std::string("[::]:x"), std::string(100'000, 'a')}) {
+    INFO(bad.substr(0, 40));
+    auto wrong = load("health_listen: \"" + bad + "\"\n");
+    CHECK(wrong.diagnostics.describe().find("`health_listen` must be host:port") != std::string::npos);
+  }
+  CHECK(load("helth_listen: 0.0.0.0:1\n").diagnostics.describe().find("did you mean `health_listen`") != std::string::npos);
+  // Restart-only, and PUT cannot open, move or close it.
+  CHECK_FALSE(any.config.same_listener(load("").config));
+  auto body = [](const std::string& text) { return parse_agent_config(text, "request body", "/etc/keel"); };
+  CHECK(host_only_change(body("token_file: t\nhealth_listen: 0.0.0.0:7301\n"), load("").config));
+  CHECK(host_only_change(body("token_file: t\nhealth_listen: 0.0.0.0:1\n"), any.config));
+  CHECK_FALSE(host_only_change(body("token_file: t\n"), any.config));
+  auto written = with_host_settings("token_file: t\n", any.config);
+  REQUIRE(written);
+  CHECK(parse_agent_config(*written, "agent.yaml", "/etc/keel").config.health_listen == any.config.health_listen);
+}
+
 TEST_CASE("scheduler: thresholds as Consul has them", "[agent][scheduler]") {
   std::atomic<int> calls{0};
   std::vector<CheckStatus> script = {CheckStatus::Passing, CheckStatus::Passing, CheckStatus::Critical,
