@@ -1,8 +1,7 @@
 #pragma once
 // Cryptography through OpenSSL: hashes, randomness, AES-256-GCM, encodings.
 // keel loads libcrypto only when it first calls one of these
-// (core/crypto_lazy.cpp); a keel whose keel-crypto.so is missing stops
-// there with a message naming where it looked.
+// (core/crypto_lazy.cpp); see ready().
 
 #include <array>
 #include <cstdint>
@@ -14,6 +13,13 @@
 namespace keel::crypto {
 
 inline constexpr size_t kKeySize = 32;  // AES-256
+
+// Whether the functions below can run: always where libcrypto is linked;
+// in keel, whether keel-crypto.so loads (the error names where it was
+// looked for). Those that return no error stop keel when it does not, so
+// call this first where an error can still be reported (the state key,
+// files::write_atomic).
+Status ready();
 using Key = std::array<unsigned char, kKeySize>;
 
 std::string sha256_hex(std::string_view data);

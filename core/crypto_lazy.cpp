@@ -14,16 +14,22 @@ namespace keel::crypto {
 
 namespace {
 
+// Loaded once (the loader's lookup takes a lock; hashes are called per
+// resource). A failure is kept too: a module that is missing now stays so.
 Result<const CryptoModule*> try_module() {
-  auto table = modules::load(kCryptoModuleFile, kCryptoModuleEntry, sizeof(CryptoModule));
-  if (!table) return fail(table.error());
-  return static_cast<const CryptoModule*>(*table);
+  static const Result<const CryptoModule*> loaded = []() -> Result<const CryptoModule*> {
+    auto table = modules::load(kCryptoModuleFile, kCryptoModuleEntry, sizeof(CryptoModule));
+    if (!table) return fail(table.error());
+    return static_cast<const CryptoModule*>(*table);
+  }();
+  return loaded;
 }
 
 // For the functions that cannot report an error: without its module this
 // keel is a broken installation, and going on without hashes or
 // randomness would be worse than stopping (core/crypto_openssl.cpp stops
-// the same way when OpenSSL itself fails).
+// the same way when OpenSSL itself fails). Callers that can report one ask
+// ready() first.
 const CryptoModule& module() {
   auto table = try_module();
   if (!table) {
@@ -35,6 +41,12 @@ const CryptoModule& module() {
 }
 
 }  // namespace
+
+Status ready() {
+  auto m = try_module();
+  if (!m) return fail(m.error());
+  return {};
+}
 
 std::string sha256_raw(std::string_view data) { return module().sha256_raw(data); }
 

@@ -251,6 +251,7 @@ Status write_atomic(const std::string& path, std::string_view data, unsigned mod
 Status write_atomic(const std::string& path, std::string_view data, unsigned mode, DirSync dir_sync) {
   // Same directory, so that rename() is atomic (same file system); the pid
   // and random part keep concurrent writers off each other's temporaries.
+  if (auto ready = crypto::ready(); !ready) return fail(ready.error().with_context("writing " + path));
   std::string dir = dirname(path);
   std::string tmp = (dir == "/" ? "" : dir) + "/." + basename_of(path) + ".tmp." +
                     std::to_string(::getpid()) + "." + crypto::hex_encode(crypto::random_bytes(6));

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 
@@ -16,15 +17,23 @@ namespace keel::modules {
 
 namespace {
 
+// The running binary's directory, whatever its length; empty when the
+// kernel does not say (no /proc): never the working directory, which a
+// repository being planned could fill.
 std::string self_dir() {
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return ".";
-  return files::dirname(std::string(self, static_cast<size_t>(n)));
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec || self.empty() || !self.is_absolute()) return {};
+  return files::dirname(self.string());
 }
 
 Result<const void*> find_and_load(std::string_view file_name, const char* entry, std::size_t table_size) {
   const std::vector<std::string> paths = search_paths(file_name);
+  if (paths.empty())
+    return fail(ErrorCode::Unavailable,
+                fmt::format("cannot load keel's module {}: where keel itself is installed is unknown "
+                            "(/proc/self/exe cannot be read; is /proc mounted?)",
+                            file_name));
   for (const auto& path : paths)
     if (::access(path.c_str(), R_OK) == 0) return load_file(path, entry, table_size);
   return fail(ErrorCode::Unavailable, fmt::format("keel's module {} is missing (looked for {}): reinstall keel",
@@ -35,6 +44,7 @@ Result<const void*> find_and_load(std::string_view file_name, const char* entry,
 
 std::vector<std::string> search_paths(std::string_view file_name) {
   const std::string dir = self_dir();
+  if (dir.empty()) return {};
   return {fmt::format("{}/{}", dir, file_name), fmt::format("{}/../lib/keel/{}", dir, file_name)};
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // Modules: parts of keel built as shared objects beside it and loaded with
-// dlopen on first use, so that startup (`keel --version`, `validate`,
-// `plan`) does not load libraries only some commands need. keel-net.so
-// carries libcurl (and its ~20 dependencies), keel-ssh.so libssh.
+// dlopen on first use, so that startup (`keel --version`, `--help`,
+// `validate`) does not load libraries only some commands need. keel-net.so
+// carries libcurl (and its ~20 dependencies), keel-ssh.so libssh,
+// keel-crypto.so libcrypto (which `plan` needs for the state's key).
 //
 // Where a module is looked for, in order (relative to the running binary,
-// from /proc/self/exe, never from the environment or the working directory):
+// from /proc/self/exe, never from the environment or the working directory;
+// nowhere when /proc/self/exe cannot be read):
 //   DIR/NAME            the build tree: modules are built beside keel
 //   DIR/../lib/keel/NAME  an installed tree (bin/keel, lib/keel/NAME)
 //
@@ -31,7 +33,8 @@ struct ModuleHeader {
 
 inline constexpr ModuleHeader header_for(std::size_t table_size) { return {table_size, KEEL_VERSION}; }
 
-// The places `file_name` is looked for, in order.
+// The places `file_name` is looked for, in order; none when where keel is
+// installed is unknown.
 std::vector<std::string> search_paths(std::string_view file_name);
 
 // Loads `file_name` (once per process; later calls return the same table)

@@ -1,6 +1,7 @@
 #include "cli/commands/app.h"
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 #include <string_view>
 
@@ -56,10 +57,10 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   setup_exec(*app, ctx);
   setup_deploy(*app, ctx);
   setup_agent(*app, ctx);
-  // These two run in their own CLI11 callbacks (CLI::Success or
-  // CLI::RuntimeError ends them); completion last: it also registers the
-  // hidden `__generate` the build runs for man pages and completions.
-  add_init_command(*app);
+  add_init_command(*app, ctx);
+  // Completion runs in its own CLI11 callbacks (CLI::Success or
+  // CLI::RuntimeError ends them), and last: it also registers the hidden
+  // `__generate` the build runs for man pages and completions.
   add_completion_commands(*app);
   return app;
 }
@@ -136,10 +137,18 @@ void usage_error(const CLI::App& at, Context& ctx, const std::string& message) {
     write(ctx.out, views::json_document({{"error", {{"kind", "usage"}, {"message", message}}}}) + "\n");
 }
 
-// --json among keel's own words (not the remote command of `keel exec`):
-// looked for before parsing, since a parse that fails may stop before it.
+// --json (or --json=VALUE that CLI11 reads as true) among keel's own words
+// (not the remote command of `keel exec`): for a parse that fails, which
+// may stop before it reads the flag. A parse that succeeds says for itself.
 bool asks_for_json(const std::vector<std::string>& reversed_words) {
-  return std::find(reversed_words.begin(), reversed_words.end(), "--json") != reversed_words.end();
+  static const std::vector<std::string_view> kFalse = {"0", "false", "off", "no", "disable"};
+  return std::any_of(reversed_words.begin(), reversed_words.end(), [](const std::string& word) {
+    if (word == "--json") return true;
+    if (word.rfind("--json=", 0) != 0) return false;
+    std::string value = word.substr(7);
+    std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
+    return std::find(kFalse.begin(), kFalse.end(), value) == kFalse.end();
+  });
 }
 
 }  // namespace
@@ -170,6 +179,7 @@ std::optional<int> parse(CLI::App& app, Context& ctx, int argc, const char* cons
     usage_error(*chosen(app), ctx, e.what());
     return ctx.usage_exit;
   }
+  ctx.usage_json = ctx.global.json;  // what CLI11 read: `-f --json` is a file name
   const CLI::App& at = *chosen(app);
   if (auto extras = app.remaining(true); !extras.empty()) {
     usage_error(at, ctx, describe_extra(at, extras));

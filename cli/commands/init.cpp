@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cli/commands/app.h"
+#include "cli/commands/workspace.h"
 #include "core/files.h"
 
 namespace keel::commands {
@@ -91,7 +92,7 @@ Status run_init(const InitOptions& options, const std::string& template_dir) {
   return {};
 }
 
-void add_init_command(CLI::App& root) {
+void add_init_command(CLI::App& root, Context& ctx) {
   auto options = std::make_shared<InitOptions>();
   auto* init = root.add_subcommand("init", "write a commented starting stack (keel.yaml) from a template");
   init->add_option("template", options->name, "quickstart, digitalocean, ssh, ... (--list shows them)")
@@ -104,12 +105,9 @@ void add_init_command(CLI::App& root) {
                             "keel init ssh --dir ops    # servers you already own, reached over SSH"},
                            {{0, "keel.yaml written (or --list printed)"},
                             {1, "error: an unknown template, or keel.yaml exists (--force overwrites it)"}}));
-  init->callback([options] {
-    if (auto s = run_init(*options, find_template_dir()); !s) {
-      std::fprintf(stderr, "Error: init: %s\n", s.error().message().c_str());
-      throw CLI::RuntimeError(1);
-    }
-    throw CLI::Success();
+  on_chosen(*init, ctx, options, [](Context& ctx, const InitOptions& o) {
+    if (auto s = run_init(o, find_template_dir()); !s) return report_error(ctx, s.error().with_context("init"));
+    return static_cast<int>(kExitOk);
   });
 }
 

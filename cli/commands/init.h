@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/commands/context.h"
 #include "core/error.h"
 
 namespace keel::commands {
@@ -33,8 +34,8 @@ struct InitOptions {
 // Conflict (keel.yaml exists and not force).
 Status run_init(const InitOptions& options, const std::string& template_dir);
 
-// Registers `init` on `root`; like `completion`, it runs while parsing and
-// ends it with CLI::Success or CLI::RuntimeError(1).
-void add_init_command(CLI::App& root);
+// Registers `init` on `root`, run after parsing as every command is (so
+// that a mistyped flag stops it, and its errors follow --json).
+void add_init_command(CLI::App& root, Context& ctx);
 
 }  // namespace keel::commands

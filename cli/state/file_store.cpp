@@ -32,6 +32,7 @@ std::optional<std::string> state_needing_a_key(const std::string& dir) {
 }  // namespace
 
 Result<crypto::Key> load_or_create_key(const std::string& key_file) {
+  if (auto ready = crypto::ready(); !ready) return fail(ready.error());
   if (const char* text = std::getenv("KEEL_STATE_KEY"); text && *text) {
     auto key = crypto::key_from_text(text);
     if (!key) return fail(key.error().with_context("KEEL_STATE_KEY"));

@@ -2,9 +2,11 @@
 # Startup: keel loads libcurl, libssh and libcrypto only when a command
 # needs them, through its modules keel-net.so, keel-ssh.so and
 # keel-crypto.so (core/module_loader.h).
-# `keel --version`, `--help`, `validate` and `plan` of a stack that reaches
-# no host load neither; a command that needs a missing module says which
-# and where it looked, and does not crash.
+# `keel --version`, `--help` and `validate` load none of them; `plan` of a
+# stack that reaches no host loads keel-crypto.so alone (the state's key).
+# A command that needs a missing module says which and where it looked, and
+# does not crash; keel never looks in the working directory, even when it
+# cannot tell where it is installed.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
@@ -68,3 +70,18 @@ step "with the module, the same apply gets as far as the connection"
 expect_rc 1 keel apply --auto-approve
 assert_not_contains "$WORK/last.out" "is missing"
 assert_contains "$WORK/last.out" "127.0.0.1:1"
+
+step "without /proc, keel cannot tell where it is installed and loads no module, not the working directory's"
+if unshare -m --propagation private true 2>/dev/null; then
+  cd "$STACK"
+  rm -rf .keel
+  printf 'not a library\n' >keel-crypto.so   # a repository's own keel-crypto.so
+  KEEL_PLUGIN_PATH="$KEEL_BUILD_DIR" unshare -m --propagation private \
+    bash -c 'mount -t tmpfs none /proc && exec "$1" plan --no-refresh' _ "$KEEL" \
+    >"$WORK/noproc.out" 2>&1 && { show "$WORK/noproc.out"; fail "plan without /proc succeeded"; }
+  assert_contains "$WORK/noproc.out" "is /proc mounted?"
+  assert_not_contains "$WORK/noproc.out" "./keel-crypto.so"
+  rm keel-crypto.so
+else
+  echo "(unshare -m is not allowed here: skipped)"
+fi

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
+#include "tests/support/temp_dir.h"
 #include "tests/unit/command_harness.h"
 
 using namespace keel;
@@ -221,6 +223,32 @@ TEST_CASE("command parse: under --json a usage error is also a JSON document on 
   CommandRun r;
   REQUIRE(r.parse({"exec", "--nope", "servers", "--", "tool", "--json"}));
   CHECK(r.out().empty());
+  // --json=VALUE as CLI11 reads it; `-f --json` names a file, not JSON.
+  for (const auto& [args, json] : std::vector<std::pair<std::vector<std::string>, bool>>{
+           {{"--json=1", "plna"}, true},
+           {{"plna", "--json=true"}, true},
+           {{"--json=false", "plna"}, false},
+           {{"-f", "--json", "plna"}, false},
+           {{"plan", "--json=yes", "--taget", "x"}, true}}) {
+    CommandRun run;
+    INFO(args.front() << " " << args.back());
+    REQUIRE(run.parse(args));
+    CHECK(run.out().empty() == !json);
+  }
+}
+
+TEST_CASE("command parse: keel init runs after parsing, so a bad flag stops it and --json reports its errors", "[command]") {
+  testing::TempDir dir;
+  CommandRun bad;
+  REQUIRE(bad.parse({"init", "--dir", dir.path, "--bogus"}) == kExitError);
+  CHECK_THAT(bad.err(), Catch::Contains("unknown flag `--bogus`"));
+  CHECK_FALSE(files::exists_no_follow(dir.path + "/keel.yaml"));
+  REQUIRE(files::write_atomic(dir.path + "/keel.yaml", "keel: 1\n", 0644));
+  CommandRun exists;
+  CHECK(exists.keel({"--json", "init", "--dir", dir.path}) == kExitError);
+  auto doc = nlohmann::json::parse(exists.out());
+  CHECK(doc["error"]["kind"] == "conflict");
+  CHECK_THAT(doc["error"]["message"].get<std::string>(), Catch::Contains("keel.yaml exists"));
 }
 
 TEST_CASE("command parse: a far-off word gets no suggestion", "[command]") {
