@@ -335,10 +335,34 @@ class Run {
 
   Status destroy(const ResourceChange& c, provider::Provider& p, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
-    if (!r.pending()) {
-      auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask)});
-      if (!s) return s;
+    if (r.pending()) return destroy_interrupted(c, p, r, mask);
+    if (auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask)}); !s) return s;
+    return remove(c.address);
+  }
+
+  // An intent without an id: a crashed run's create, which may or may not
+  // have made the object. Forgetting the intent unseen would orphan what it
+  // made, so the provider looks it up by keel's tags first, as apply's
+  // adoption does; the intent goes only once the object is gone or was
+  // never made, and stays when the lookup fails.
+  Status destroy_interrupted(const ResourceChange& c, provider::Provider& p, const state::ResourceState& r,
+                             const SecretMask& mask) {
+    // Providers may need the block's settings to look (a file's path); a
+    // stack that still declares it has them (keel destroy).
+    const bool declared = config_ && config_->find(c.address);
+    provider::Attributes settings = r.attributes;
+    if (declared)
+      if (auto d = desired(c)) settings = d->values;
+    auto found = p.find({c.kind, {options_.project, c.address}, "", settings, progress_of(c, mask)});
+    if (!found) {
+      Error e = found.error().with_context("find what an interrupted create made");
+      if (declared) return fail(std::move(e));
+      return fail(Error(e.code(), e.message() + "; its block is gone from the stack: put it back and run apply (it is "
+                                                "adopted), or `keel state rm " + c.address +
+                                                    "` to forget it and keep whatever it made"));
     }
+    if (found->found)
+      if (auto s = p.remove({c.kind, found->id, found->attributes, progress_of(c, mask)}); !s) return s;
     return remove(c.address);
   }
 

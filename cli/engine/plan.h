@@ -43,7 +43,7 @@ struct ResourceChange {
   Action action = Action::NoOp;
   std::vector<AttributeChange> attributes;  // for create: every attribute; update/replace: changed ones
   std::set<std::string> dependencies;       // instance addresses (desired, or state's for deletes)
-  bool adopt = false;         // a crashed run's create: look it up before creating
+  bool adopt = false;         // a crashed run's create: look it up by its tags before creating (or deleting)
   bool data_loss = false;     // a delete or replace of a kind that holds data (config::holds_data)
   bool replace_requested = false;  // Replace because --replace named it (attributes may be unchanged)
 };

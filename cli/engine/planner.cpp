@@ -336,6 +336,7 @@ class Planner {
       change.provider = r.provider;
       change.provider_type = r.provider_type;
       change.action = Action::Delete;
+      change.adopt = r.pending();  // looked up by its tags first: what the interrupted create made, if anything
       change.dependencies = g.dependencies(address);
       plan_.changes.push_back(std::move(change));
     }

@@ -138,7 +138,10 @@ std::string render_plan(const engine::Plan& plan, bool color) {
     out += std::string("  ") + paint(color, color_of(c.action), symbol(c.action)) + " " + c.address + " (" +
            (c.action == engine::Action::Update ? "update in place" : engine::to_string(c.action)) +
            (c.replace_requested ? ", as requested" : "") +
-           (c.adopt ? ", adopting what an interrupted run created" : "") + ")\n";
+           (!c.adopt                             ? ""
+            : c.action == engine::Action::Delete ? ", whatever an interrupted run created, once found"
+                                                 : ", adopting what an interrupted run created") +
+           ")\n";
     if (c.data_loss)
       out += "      " +
              paint(color, kBoldRed,

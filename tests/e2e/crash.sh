@@ -158,6 +158,31 @@ expect_ok keel destroy --auto-approve --parallelism 8
 left=$(find "$FILES" -mindepth 1 ! -name '.*.tmp.*' -printf '%f\n')
 [[ -z $left ]] || fail "destroy left files behind: $left"
 
+step "killed while creating, then destroyed at once: what the interrupted creates made goes too"
+# An intent (a create keel never saw finish) whose file exists: destroy
+# must find it by its tags and delete it, not just forget the intent.
+interrupted=""
+for try in 1 2 3 4 5; do
+  "$KEEL" apply --auto-approve --parallelism 8 >"$WORK/kill-destroy-$try.log" 2>&1 &
+  pid=$!
+  bg_started
+  sleep "$(secs $((300 + RANDOM % 600)))"
+  plugins=$(pgrep -P "$pid" || true)
+  { pid_alive "$pid" && kill -9 "$pid"; wait "$pid"; } 2>/dev/null || true
+  for p in $plugins; do wait_until 10 bash -c "! ps -o stat= -p $p | grep -qv Z" || true; done
+  expect_ok keel state list
+  if grep -q "create interrupted" "$WORK/last.out"; then interrupted=yes; break; fi
+  expect_ok keel destroy --auto-approve --parallelism 8
+done
+[[ -n $interrupted ]] || fail "5 kills left no interrupted create to destroy"
+expect_ok keel plan --destroy
+assert_contains "$WORK/last.out" "whatever an interrupted run created, once found"
+expect_ok keel destroy --auto-approve --parallelism 8
+left=$(find "$FILES" -mindepth 1 ! -name '.*.tmp.*' -printf '%f\n')
+[[ -z $left ]] || fail "destroy after a kill left files behind: $left"
+expect_ok keel state list
+assert_not_contains "$WORK/last.out" "files."
+
 # --- part 2: the local provider -----------------------------------------------
 
 step "local provider: kill keel during the first apply (initdb / pg_ctl)"

@@ -200,6 +200,48 @@ TEST_CASE("an interrupted create is adopted, not duplicated", "[unit][engine]") 
   CHECK(f.state.find("files.a")->id == created->id);
 }
 
+TEST_CASE("an interrupted create that the stack no longer declares is found and deleted, not orphaned", "[unit][engine]") {
+  Fixture f;
+  f.load(kChain);
+  auto made = f.fake.create({"files", {"demo", "files.a"}, {{"path", "/a"}}, {}});
+  REQUIRE(made);
+  state::ResourceState pending;
+  pending.address = "files.a";
+  pending.kind = "files";
+  pending.provider = pending.provider_type = "local";
+  SECTION("keel destroy") {
+    f.state.resources["files.a"] = pending;
+    engine::PlanOptions options;
+    options.destroy = true;
+    auto p = f.plan(options);
+    REQUIRE(action_of(p, "files.a") == engine::Action::Delete);
+    CHECK(p.changes.front().adopt);
+    CHECK(f.apply(p).ok());
+    CHECK(f.fake.objects.empty());
+    CHECK_FALSE(f.state.find("files.a"));
+  }
+  SECTION("removed from the stack") {
+    f.state.resources["files.a"] = pending;
+    f.load("keel: 1\nproject: demo\nfiles:\n  b: { path: /b }\n");
+    auto p = f.plan();
+    REQUIRE(action_of(p, "files.a") == engine::Action::Delete);
+    CHECK(f.apply(p).ok());
+    CHECK_FALSE(f.fake.objects.count(made->id));
+    CHECK_FALSE(f.state.find("files.a"));
+  }
+  SECTION("nothing was made: the intent goes, nothing else is deleted") {
+    f.fake.objects.clear();
+    f.state.resources["files.a"] = pending;
+    auto other = f.fake.create({"files", {"demo", "files.other"}, {{"path", "/o"}}, {}});
+    REQUIRE(other);
+    engine::PlanOptions options;
+    options.destroy = true;
+    CHECK(f.apply(f.plan(options)).ok());
+    CHECK_FALSE(f.state.find("files.a"));
+    CHECK(f.fake.objects.count(other->id));
+  }
+}
+
 TEST_CASE("a target limits the plan to itself and its dependencies", "[unit][engine]") {
   Fixture f;
   f.load(R"(keel: 1
