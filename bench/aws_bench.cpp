@@ -7,6 +7,7 @@
 //   build/bench/aws_bench [--servers 50] [--pending-seconds 2] [--latency-ms 100]
 //                         [--rate-limit 20] [--parallelism 10] [--keel PATH]
 //                         [--proxy tests/support/aws/proxy.py] [--dir DIR] [--keep]
+//                         [--proxy-log FILE]
 //
 // The stack: a network, two subnets, a security group, --servers instances
 // in the first subnet, an application load balancer in front of them and a
@@ -49,7 +50,7 @@ struct Options {
   int servers = 50;
   double pending_seconds = 2;
   int latency_ms = 100, rate_limit = 20, parallelism = 10;
-  std::string keel, proxy = "tests/support/aws/proxy.py", dir;
+  std::string keel, proxy = "tests/support/aws/proxy.py", dir, proxy_log = "/dev/null";
   bool keep = false;
 };
 
@@ -99,7 +100,7 @@ class Aws {
                         "moto", *moto_port));
     url_ = "http://127.0.0.1:" + std::to_string(*proxy_port);
     proxy_.emplace(start({"python3", "-B", o.proxy, std::to_string(*proxy_port), "http://127.0.0.1:" + std::to_string(*moto_port),
-                          "/dev/null"},
+                          o.proxy_log},
                          "the contract proxy", *proxy_port));
     admin("/__proxy/config", json{{"pending_seconds", o.pending_seconds}, {"latency_ms", o.latency_ms},
                                   {"rate_limit", o.rate_limit}});
@@ -176,6 +177,7 @@ int main(int argc, char** argv) {
   app.add_option("--proxy", o.proxy);
   app.add_option("--dir", o.dir);
   app.add_flag("--keep", o.keep);
+  app.add_option("--proxy-log", o.proxy_log, "the proxy's log: a JSON line per request, with its time (for profiling)");
   CLI11_PARSE(app, argc, argv);
   if (o.keel.empty()) o.keel = beside_build("keel");
   o.proxy = fs::absolute(o.proxy).string();
@@ -205,6 +207,7 @@ int main(int argc, char** argv) {
   std::printf("\nplan read %d resources of %d kinds with %ld requests (%.2f per kind): %s\n", resources, kKinds,
               plan.requests, double(plan.requests) / kKinds, plan.by_op.dump().c_str());
   std::printf("apply requests: %s\n", apply.by_op.dump().c_str());
+  std::printf("destroy requests: %s\n", destroy.by_op.dump().c_str());
   if (!o.keep) (void)keel::files::remove_all(o.dir);
   return 0;
 }

@@ -121,8 +121,33 @@ for kind in networks subnets firewalls servers volumes load_balancers server_gro
 done
 [[ $(jq '.resources | length' .keel/state.json) == 30 ]] || fail "state does not hold 30 resources"
 
-step "destroy leaves nothing carrying the project's tag"
-expect_ok keel destroy --auto-approve
+step "destroy, two changes at a time: the terminations overlap, the subnet and security group wait for them"
+subnet=$(jq -r '.resources[] | select(.address == "subnets.a") | .id' .keel/state.json)
+group=$(jq -r '.resources[] | select(.address == "firewalls.web") | .id' .keel/state.json)
+logged=$(wc -l <"$WORK/aws/proxy.log")
+expect_ok keel destroy --auto-approve --parallelism 2
+# The proxy logs each request with its arrival time. A server's delete does
+# not wait for its instance's shutdown (1.5 s here), so the 22 terminations
+# overlap: were each waited out, two at a time, they would span 15 s and
+# more. Yet AWS deletes a subnet or security group only once its instances
+# are terminated (moto does not check it): keel must wait for that itself.
+tail -n +"$((logged + 1))" "$WORK/aws/proxy.log" | python3 -c '
+import json, sys
+subnet, group, pending = sys.argv[1], sys.argv[2], 1.5
+calls = [json.loads(l) for l in sys.stdin if l.startswith("{")]
+terminates = [c["t"] for c in calls if c["op"] == "TerminateInstances"]
+assert terminates, "destroy terminated no instance"
+span = terminates[-1] - terminates[0]
+assert span < 4 * pending, f"the terminations spanned {span:.1f} s: they did not overlap"
+for c in calls:
+    op, p = c["op"], c.get("params") or {}
+    if (op, p.get("SubnetId") or p.get("GroupId")) in (("DeleteSubnet", subnet), ("DeleteSecurityGroup", group)):
+        early = terminates[-1] + pending - c["t"]
+        assert early <= 0, f"{op} was sent {early:.1f} s before the instances in it could be terminated"
+print(f"    {len(terminates)} TerminateInstances calls within {span:.1f} s")
+' "$subnet" "$group" || fail "destroy's order or overlap is wrong (above)"
+
+step "destroy left nothing carrying the project's tag"
 inventory >"$WORK/after-destroy.json"
 left=$(jq -r 'to_entries[] | select(.value | length > 0) | "\(.key): \([.value[].id] | join(" "))"' "$WORK/after-destroy.json")
 [[ -z $left ]] || { echo "$left" | show; fail "destroy left resources behind (above)"; }
