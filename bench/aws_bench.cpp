@@ -98,6 +98,7 @@ class Aws {
     moto_.emplace(start({"env", "MOTO_ENABLE_AMI_VALIDATION=true", "python3", "-m", "moto.server", "-H", "127.0.0.1", "-p",
                          std::to_string(*moto_port)},
                         "moto", *moto_port));
+    warm_up("http://127.0.0.1:" + std::to_string(*moto_port));
     url_ = "http://127.0.0.1:" + std::to_string(*proxy_port);
     proxy_.emplace(start({"python3", "-B", o.proxy, std::to_string(*proxy_port), "http://127.0.0.1:" + std::to_string(*moto_port),
                           o.proxy_log},
@@ -106,6 +107,23 @@ class Aws {
                                   {"rate_limit", o.rate_limit}});
   }
   const std::string& url() const { return url_; }
+
+  // moto loads its EC2 backend (AMIs, instance types) on the first EC2
+  // call, which takes seconds: not AWS's behaviour, so out of the figures.
+  // Straight to moto, which routes by the credential scope and checks no
+  // signature.
+  void warm_up(const std::string& moto) {
+    keel::http::Request r;
+    r.method = "POST";
+    r.url = moto + "/";
+    r.body = "Action=DescribeAvailabilityZones&Version=2016-11-15";
+    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Authorization", "AWS4-HMAC-SHA256 Credential=AKIABENCH/20260101/us-east-1/ec2/aws4_request, "
+                                   "SignedHeaders=host, Signature=0"}};
+    r.timeout = std::chrono::seconds(60);
+    if (auto response = keel::http::send_checked(http_, r); !response)
+      throw std::runtime_error("warming moto up: " + response.error().message());
+  }
 
   json admin(const std::string& path, const json& body = nullptr) {
     keel::http::Request r;

@@ -17,9 +17,12 @@ source "$(dirname "$0")/aws.bash"
 e2e_setup
 aws_setup
 # States pending for 1.5 s, a little latency and two changes at a time: slow
-# enough that most runs are cut off mid-work (a killed keel's plugin
-# finishes what it had in flight, which the next run finds by its tags or
-# name and adopts), fast enough for CI.
+# enough that most runs are cut off mid-work, fast enough for CI. A killed
+# keel's plugin carries on until its next message to keel (a progress line,
+# an answer), when the closed pipe ends it (SIGPIPE): creates are cut
+# anywhere (a VPC without its gateway, a security group without its rules,
+# a load balancer without its listener), and the next run must find them by
+# their tags or name, adopt them and complete them.
 proxy_config '{"pending_seconds": 1.5, "latency_ms": 20}' >/dev/null
 
 PROJECT=e2e-aws-crash
@@ -81,8 +84,8 @@ for run in $(seq 1 $KILLS); do
     0) echo "    run $run: finished before the kill (${ms} ms)" ;;
     *) show "$WORK/run-$run.log"; fail "run $run: keel exited $rc on its own (output above)" ;;
   esac
-  # The plugin sees its stdin close, finishes what it has in flight and
-  # exits; the next run must not race it (it holds no state lock).
+  # The plugin ends at its next write to keel (or once idle); the next run
+  # must not race it (it holds no state lock).
   for p in $plugins; do
     wait_until 120 bash -c "! ps -o stat= -p $p | grep -qv Z" ||
       fail "run $run: plugin $p still runs 120 s after its keel was killed"
