@@ -97,7 +97,7 @@ step "a final apply converges, and a plan then has nothing to do"
 expect_ok keel apply --auto-approve
 expect_rc 0 keel plan --detailed-exitcode
 
-step "AWS holds exactly the declared resources and their parts, none twice; state's ids are AWS's"
+step "AWS holds exactly the declared resources and their parts, none twice, wired as declared; state's ids are AWS's"
 inventory >"$WORK/inventory.json"
 problems=$(jq -r '
   def want: {networks: 1, internet_gateways: 1, route_tables: 1, subnets: 2, firewalls: 1, servers: 22,
@@ -105,7 +105,7 @@ problems=$(jq -r '
   . as $aws
   | (want | to_entries[] | select(($aws[.key] | length) != .value)
        | "\(.key): \($aws[.key] | length) in AWS, expected \(.value)"),
-    ($aws | to_entries[] | select(.key != "group_instances" and .key != "root_volumes")
+    ($aws | to_entries[] | select(.key != "group_instances" and .key != "root_volumes" and .key != "wiring")
        | .key as $k | .value | group_by(.address)[] | select(length > 1)
        | "\($k): \(length) carry keel:address \(.[0].address): \([.[].id] | join(" "))"),
     (if ($aws.group_instances | length) > 2 then "the server group runs \($aws.group_instances | length) instances, max 2" else empty end)
@@ -123,6 +123,15 @@ for kind in networks subnets firewalls servers volumes load_balancers server_gro
   fi
 done
 [[ $(jq '.resources | length' .keel/state.json) == 30 ]] || fail "state does not hold 30 resources"
+# Wired as declared: every server (and only they) behind the load balancer,
+# each volume on its server.
+id_of() { jq -r --arg a "$1" '.resources[] | select(.address == $a) | .id' .keel/state.json; }
+servers=$(jq -c '[.resources[] | select(.kind == "servers") | .id] | sort' .keel/state.json)
+[[ $(jq -c '.wiring.targets | to_entries | map(.value)' "$WORK/inventory.json") == "[$servers]" ]] ||
+  fail "the target group does not hold exactly the 22 servers: $(jq -c .wiring.targets "$WORK/inventory.json")"
+[[ $(jq -cS '.wiring.attachments' "$WORK/inventory.json") == \
+   "{\"volumes.data\":[\"$(id_of 'servers.web[0]')\"],\"volumes.logs\":[\"$(id_of 'servers.web[1]')\"]}" ]] ||
+  fail "the volumes are not attached as declared: $(jq -c .wiring.attachments "$WORK/inventory.json")"
 
 step "destroy, two changes at a time: the terminations overlap, the subnet and security group wait for them"
 subnet=$(jq -r '.resources[] | select(.address == "subnets.a") | .id' .keel/state.json)
@@ -152,7 +161,8 @@ print(f"    {len(terminates)} TerminateInstances calls within {span:.1f} s")
 
 step "destroy left nothing carrying the project's tag"
 inventory >"$WORK/after-destroy.json"
-left=$(jq -r 'to_entries[] | select(.value | length > 0) | "\(.key): \([.value[].id] | join(" "))"' "$WORK/after-destroy.json")
+left=$(jq -r 'del(.wiring) | to_entries[] | select(.value | length > 0) | "\(.key): \([.value[].id] | join(" "))"' \
+  "$WORK/after-destroy.json")
 [[ -z $left ]] || { echo "$left" | show; fail "destroy left resources behind (above)"; }
 
 step "every request fit AWS's model, and moto never failed"

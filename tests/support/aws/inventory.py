@@ -4,7 +4,8 @@ python3 inventory.py MOTO_URL PROJECT
 
 Prints one JSON object: for each kind of thing keel-provider-aws makes, the
 live items carrying keel:project = PROJECT, each as {"id", "address"}
-(the keel:address tag). Used by the crash test (tests/e2e/aws_crash.sh) to
+(the keel:address tag); and under "wiring", the instances registered in
+each target group and the instance each volume is attached to. Used by the crash test (tests/e2e/aws_crash.sh) to
 check "exactly the declared resources, none twice, state ids equal AWS's"
 and "nothing left after destroy" against AWS's view, not keel's.
 
@@ -77,7 +78,26 @@ def groups():
     return out
 
 
+def targets(groups):
+    """The instances registered in each of keel's target groups."""
+    return {g["address"]: sorted(d["Target"]["Id"] for d in
+                                 elbv2.describe_target_health(TargetGroupArn=g["id"])["TargetHealthDescriptions"])
+            for g in groups}
+
+
+def attachments():
+    """The instance each of keel's volumes is attached to."""
+    out = {}
+    for page in pages(ec2, "describe_volumes", Filters=MINE):
+        for v in page["Volumes"]:
+            address = tag(v.get("Tags"), "keel:address")
+            if address.startswith("volumes."):
+                out[address] = [a["InstanceId"] for a in v.get("Attachments", []) if a["State"] in ("attaching", "attached")]
+    return out
+
+
 servers, group_instances = instances()
+target_groups = elb_items("describe_target_groups", "TargetGroups", "TargetGroupArn")
 volumes = ec2_items("describe_volumes", "Volumes", "VolumeId", lambda v: v["State"] not in ("deleting", "deleted"))
 print(json.dumps({
     "networks": ec2_items("describe_vpcs", "Vpcs", "VpcId"),
@@ -91,7 +111,10 @@ print(json.dumps({
     "volumes": [v for v in volumes if v["address"].startswith("volumes.")],
     "root_volumes": [v for v in volumes if not v["address"].startswith("volumes.")],
     "load_balancers": elb_items("describe_load_balancers", "LoadBalancers", "LoadBalancerArn"),
-    "target_groups": elb_items("describe_target_groups", "TargetGroups", "TargetGroupArn"),
+    "target_groups": target_groups,
     "server_groups": groups(),
     "launch_templates": ec2_items("describe_launch_templates", "LaunchTemplates", "LaunchTemplateId"),
+    # How they are wired: target group address -> registered instance ids,
+    # volume address -> the instance it is attached to.
+    "wiring": {"targets": targets(target_groups), "attachments": attachments()},
 }, indent=1))
