@@ -7,7 +7,8 @@
 // update  rule by rule, in place: the permissions (protocol, ports, one
 //         source range) that are no longer wanted are revoked, the new ones
 //         authorized; the others are left alone (no moment without them).
-// delete  DeleteSecurityGroup, retried while instances using it terminate.
+// delete  waits for the project's instances using it to be terminated,
+//         then DeleteSecurityGroup (retried while others still use it).
 //
 // Rules: {protocol: tcp|udp|icmp|all, ports: "22" | "8000-8100" (tcp and
 // udp; absent: all), from: [CIDR, ...]}. Outbound stays AWS's default
@@ -193,6 +194,15 @@ class Firewalls final : public TaggedKind {
 
   Status remove(const provider::DeleteRequest& request) override {
     kit::report(request.progress, fmt::format("deleting security group {}", request.id));
+    const std::string& id = request.id;
+    auto unused = wait_instances_gone(c_, fmt::format("the instances using security group {}", id),
+                                      [&](const json& i) {
+                                        for (const json& g : items(i, "groupSet"))
+                                          if (field_string(g, "groupId") == id) return true;
+                                        return false;
+                                      },
+                                      request.progress);
+    if (!unused) return fail(unused.error());
     auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteSecurityGroup",
                                         .params = {{"GroupId", request.id}}, .idempotent = true,
                                         .progress = request.progress});

@@ -250,11 +250,29 @@ Result<std::optional<json>> find_tagged(ApiClient& api, const std::string& actio
   if (!found) return fail(found.error());
   std::vector<json> live;
   for (const json& item : *found) {
-    const json& state = item.is_object() && item.contains("instanceState") ? item["instanceState"] : json();
-    if (state.is_object() && state.value("name", "") == "terminated") continue;
+    // An instance on its way out is not what a create made: after a
+    // replacement's terminate the old one still carries the address.
+    const std::string state = instance_state(item);
+    if (state == "terminated" || state == "shutting-down") continue;
     live.push_back(item);
   }
   return oldest_with_address(live, tags);
+}
+
+std::string instance_state(const json& instance) {
+  return kit::field_string(kit::value_of(instance, "instanceState"), "name");
+}
+
+Status wait_instances_gone(Context& c, const std::string& what, const std::function<bool(const json&)>& uses,
+                           const ProgressFn& progress) {
+  return c.poller.until_all(
+      c.sources.instances, fmt::format("{} to terminate", what),
+      [&](const kit::Snapshot& snapshot) -> Result<bool> {
+        for (const json& instance : snapshot.items)
+          if (instance_state(instance) != "terminated" && uses(instance)) return false;
+        return true;
+      },
+      progress);
 }
 
 Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience) {

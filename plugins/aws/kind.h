@@ -16,6 +16,7 @@
 // - remove() of something already gone succeeds.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,17 @@ Result<std::optional<json>> find_tagged(ApiClient& api, const std::string& actio
 // resource goes away (an instance terminating, a load balancer letting go
 // of its target group: ResourceInUse): retried for up to `patience`.
 Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience = std::chrono::seconds(300));
+// Waits until no instance of the project that `uses` the resource is left
+// short of `terminated` (shutting-down counts as there): AWS deletes a
+// subnet or security group only then, and a server's delete does not wait
+// for it, so that the terminations of many servers overlap instead of each
+// holding one of keel's workers (--parallelism) for the whole shutdown. One
+// shared DescribeInstances per round, however many wait. `what`: "the
+// instances in subnet subnet-1".
+Status wait_instances_gone(Context& c, const std::string& what, const std::function<bool(const json&)>& uses,
+                           const ProgressFn& progress);
+// An instance's state: pending, running, shutting-down, terminated, ...
+std::string instance_state(const json& instance);
 // The ARN of an EC2 resource ("vpc/vpc-123").
 std::string ec2_arn(const Context& context, const json& resource, const std::string& path);
 // `<project>-<address>-<hash>` in AWS's names: [A-Za-z0-9-], at most 63

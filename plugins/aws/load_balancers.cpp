@@ -18,8 +18,9 @@
 //         rules, targets and health check converge in place (listeners
 //         created, modified or deleted; RegisterTargets/DeregisterTargets;
 //         ModifyTargetGroup); type is force-new.
-// delete  listeners, then the load balancer (waiting until it is gone),
-//         then its target groups (retried while ELBv2 still holds them).
+// delete  the load balancer (its listeners go with it), waiting until it
+//         is gone, then its target groups (retried while ELBv2 still holds
+//         them).
 
 #include <algorithm>
 #include <cctype>
@@ -318,22 +319,17 @@ class LoadBalancers final : public TaggedKind {
     std::set<std::string> groups;
     for (const json& g : value_of(request.attributes, "target_groups"))
       if (g.is_string()) groups.insert(g.get<std::string>());
-    auto listeners = listeners_of(arn);
-    if (listeners) {
-      auto attached = groups_of(arn);
-      if (!attached) return fail(attached.error());
-      for (const json& g : *attached) groups.insert(g.value("id", ""));
-      for (const json& l : *listeners) {
-        auto done = elb({"DeleteListener", {{"ListenerArn", l.value("id", "")}}}, request.progress);
-        if (!done && !not_found(done.error())) return fail(done.error());
-      }
-      auto done = elb({"DeleteLoadBalancer", {{"LoadBalancerArn", arn}}}, request.progress);
-      source_.invalidate();
-      if (!done && !not_found(done.error())) return fail(done.error());
+    auto attached = groups_of(arn);  // none when the load balancer is gone already
+    if (!attached) return fail(attached.error());
+    for (const json& g : *attached) groups.insert(g.value("id", ""));
+    // Its listeners go with it.
+    auto done = elb({"DeleteLoadBalancer", {{"LoadBalancerArn", arn}}}, request.progress);
+    source_.invalidate();
+    if (done) {
       auto gone = wait_gone(arn, request.progress);
       if (!gone) return fail(gone.error());
-    } else if (!not_found(listeners.error())) {
-      return fail(listeners.error());
+    } else if (!not_found(done.error())) {
+      return fail(done.error());
     }
     for (const std::string& g : groups) {
       if (g.empty()) continue;
@@ -668,6 +664,7 @@ class LoadBalancers final : public TaggedKind {
     watch.goal = "to be deleted";
     watch.done = [](const json&) -> Result<bool> { return false; };
     watch.gone_is_done = true;
+    watch.fetch_one = nullptr;  // the snapshot lists the region's every load balancer: missing is gone
     auto gone = c_.poller.until(watch, progress);
     if (!gone && gone.error().code() != ErrorCode::NotFound) return fail(gone.error());
     return {};

@@ -10,7 +10,10 @@
 //         holds them.
 // update  completes the parts (nothing of the VPC itself changes in place:
 //         cidr is force-new).
-// delete  the route table, the gateway (detached), the VPC.
+// delete  the route table and the gateway (detached), side by side; then
+//         the VPC.
+
+#include <future>
 
 #include <fmt/format.h>
 
@@ -83,40 +86,13 @@ class Networks final : public TaggedKind {
   Status remove(const provider::DeleteRequest& request) override {
     const std::string& id = request.id;
     kit::report(request.progress, fmt::format("deleting VPC {}", id));
-    Params tables;
-    add_filter(tables, "vpc-id", {id});
-    add_filter(tables, "tag:keel:role", {"public"});
-    auto rtbs = describe(c_.api, "DescribeRouteTables", tables, "routeTableSet", "routeTableId", request.progress);
-    if (!rtbs) return fail(rtbs.error());
-    for (const json& rtb : *rtbs) {
-      for (const json& association : items(rtb, "associationSet")) {
-        if (field_string(association, "main") == "true") continue;
-        auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DisassociateRouteTable",
-                                            .params = {{"AssociationId", field_string(association, "routeTableAssociationId")}},
-                                            .idempotent = true, .progress = request.progress});
-        if (!gone) return fail(gone.error());
-      }
-      auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteRouteTable",
-                                          .params = {{"RouteTableId", rtb.value("id", "")}}, .idempotent = true,
-                                          .progress = request.progress});
-      if (!gone) return fail(gone.error());
-    }
-    Params gateways;
-    add_filter(gateways, "attachment.vpc-id", {id});
-    auto igws = describe(c_.api, "DescribeInternetGateways", gateways, "internetGatewaySet", "internetGatewayId",
-                         request.progress);
-    if (!igws) return fail(igws.error());
-    for (const json& igw : *igws) {
-      const std::string igw_id = igw.value("id", "");
-      auto detached = send_patiently(c_.api, {.service = nullptr, .action = "DetachInternetGateway",
-                                              .params = {{"InternetGatewayId", igw_id}, {"VpcId", id}},
-                                              .idempotent = true, .progress = request.progress});
-      if (!detached) return fail(detached.error());
-      auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteInternetGateway",
-                                          .params = {{"InternetGatewayId", igw_id}}, .idempotent = true,
-                                          .progress = request.progress});
-      if (!gone) return fail(gone.error());
-    }
+    // The route table and the gateway go at once: neither waits for the
+    // other, and each is a few requests in a row.
+    auto tables = std::async(std::launch::async, [&] { return remove_route_tables(id, request.progress); });
+    Status gateways = remove_gateways(id, request.progress);
+    Status tables_gone = tables.get();
+    if (!tables_gone) return tables_gone;
+    if (!gateways) return gateways;
     auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteVpc", .params = {{"VpcId", id}},
                                         .idempotent = true, .progress = request.progress});
     source_.invalidate();
@@ -156,6 +132,49 @@ class Networks final : public TaggedKind {
     watch.state = [](const json& vpc) { return field_string(vpc, "state"); };
     watch.missing_polls_allowed = 10;  // NotFound right after a create: eventual consistency
     return c_.poller.until(watch, progress);
+  }
+
+  // keel's route tables of the VPC, their subnets let go first.
+  Status remove_route_tables(const std::string& vpc, const ProgressFn& progress) {
+    Params tables;
+    add_filter(tables, "vpc-id", {vpc});
+    add_filter(tables, "tag:keel:role", {"public"});
+    auto rtbs = describe(c_.api, "DescribeRouteTables", tables, "routeTableSet", "routeTableId", progress);
+    if (!rtbs) return fail(rtbs.error());
+    for (const json& rtb : *rtbs) {
+      for (const json& association : items(rtb, "associationSet")) {
+        if (field_string(association, "main") == "true") continue;
+        auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DisassociateRouteTable",
+                                            .params = {{"AssociationId", field_string(association, "routeTableAssociationId")}},
+                                            .idempotent = true, .progress = progress});
+        if (!gone) return fail(gone.error());
+      }
+      auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteRouteTable",
+                                          .params = {{"RouteTableId", rtb.value("id", "")}}, .idempotent = true,
+                                          .progress = progress});
+      if (!gone) return fail(gone.error());
+    }
+    return {};
+  }
+
+  // The internet gateways attached to the VPC: detached and deleted.
+  Status remove_gateways(const std::string& vpc, const ProgressFn& progress) {
+    Params gateways;
+    add_filter(gateways, "attachment.vpc-id", {vpc});
+    auto igws = describe(c_.api, "DescribeInternetGateways", gateways, "internetGatewaySet", "internetGatewayId", progress);
+    if (!igws) return fail(igws.error());
+    for (const json& igw : *igws) {
+      const std::string igw_id = igw.value("id", "");
+      auto detached = send_patiently(c_.api, {.service = nullptr, .action = "DetachInternetGateway",
+                                              .params = {{"InternetGatewayId", igw_id}, {"VpcId", vpc}},
+                                              .idempotent = true, .progress = progress});
+      if (!detached) return fail(detached.error());
+      auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteInternetGateway",
+                                          .params = {{"InternetGatewayId", igw_id}}, .idempotent = true,
+                                          .progress = progress});
+      if (!gone) return fail(gone.error());
+    }
+    return {};
   }
 
   // The internet gateway and the public route table, made when missing.

@@ -11,14 +11,18 @@
 // update  size in place (stop, ModifyInstanceAttribute, start), firewalls
 //         in place (ModifyInstanceAttribute GroupId); image, subnet,
 //         ssh_key and user_data are force-new.
-// delete  TerminateInstances, then waits for `terminated` (the subnet and
-//         security groups can go only then).
+// delete  TerminateInstances (the concurrent deletes' ids in one call:
+//         batcher.h), without waiting for `terminated`: what can go only
+//         then (the subnet, the security groups) waits for it itself
+//         (wait_instances_gone), so that many terminations overlap. An
+//         instance shutting down counts as gone.
 
 #include <chrono>
 
 #include <fmt/format.h>
 
 #include "core/crypto.h"
+#include "plugins/aws/batcher.h"
 #include "plugins/aws/kind.h"
 
 namespace keel::aws {
@@ -30,7 +34,7 @@ using kit::value_of;
 
 constexpr std::size_t kMaxUserData = 16 * 1024;  // EC2's limit
 
-std::string state_of(const json& instance) { return field_string(value_of(instance, "instanceState"), "name"); }
+std::string state_of(const json& instance) { return instance_state(instance); }
 
 class Servers final : public TaggedKind {
  public:
@@ -130,17 +134,9 @@ class Servers final : public TaggedKind {
 
   Status remove(const provider::DeleteRequest& request) override {
     kit::report(request.progress, fmt::format("terminating instance {}", request.id));
-    auto done = c_.api.send({.service = nullptr, .action = "TerminateInstances",
-                             .params = {{"InstanceId.1", request.id}}, .idempotent = true,
-                             .progress = request.progress});
+    auto done = terminations_.run(request.id, request.progress);
     source_.invalidate();
-    if (!done) {
-      if (not_found(done.error())) return {};
-      return fail(done.error());
-    }
-    auto gone = wait_state(request.id, "terminated", request.progress);
-    if (!gone && gone.error().code() != ErrorCode::NotFound) return fail(gone.error());
-    return {};
+    return done;
   }
 
  protected:
@@ -155,7 +151,10 @@ class Servers final : public TaggedKind {
     return std::optional<json>(found->front());
   }
 
-  bool gone(const json& instance) const override { return state_of(instance) == "terminated"; }
+  // shutting-down leads only to terminated.
+  bool gone(const json& instance) const override {
+    return state_of(instance) == "terminated" || state_of(instance) == "shutting-down";
+  }
 
   Result<json> attributes(const json& instance, const json& known) override {
     json a = json::object();
@@ -205,6 +204,27 @@ class Servers final : public TaggedKind {
     watch.missing_polls_allowed = 10;  // NotFound right after RunInstances
     return c_.poller.until(watch, progress);
   }
+
+  // One TerminateInstances for `ids`. An id AWS does not know fails the
+  // whole call: then each goes alone, and one already gone is done.
+  Status terminate(const std::vector<std::string>& ids, const ProgressFn& progress) {
+    Call call{.service = nullptr, .action = "TerminateInstances", .params = {}, .idempotent = true, .progress = progress};
+    for (size_t i = 0; i < ids.size(); ++i) call.params.emplace_back(fmt::format("InstanceId.{}", i + 1), ids[i]);
+    auto done = c_.api.send(call);
+    if (done) return {};
+    if (!not_found(done.error())) return fail(done.error());
+    if (ids.size() == 1) return {};  // already gone
+    for (const std::string& id : ids)
+      if (auto one = terminate({id}, progress); !one) return one;
+    return {};
+  }
+
+  // Concurrent deletes share their TerminateInstances calls (100 ids at
+  // most each; a call waits 10 ms for the others the engine starts with it).
+  Batcher terminations_{100, std::chrono::milliseconds(10),
+                        [this](const std::vector<std::string>& ids, const ProgressFn& progress) {
+                          return terminate(ids, progress);
+                        }};
 
   Status resize(const std::string& id, const std::string& size, const ProgressFn& progress) {
     kit::report(progress, fmt::format("resizing instance {} to {}: stopping it", id, size));

@@ -6,7 +6,8 @@
 // read    the project's subnets (one DescribeSubnets).
 // update  `public` in place (ModifySubnetAttribute, route table
 //         association); network, cidr and zone are force-new.
-// delete  DeleteSubnet, retried while instances in it terminate.
+// delete  waits for the project's instances in it to be terminated, then
+//         DeleteSubnet (retried while others, not keel's, still use it).
 
 #include <fmt/format.h>
 
@@ -77,6 +78,10 @@ class Subnets final : public TaggedKind {
 
   Status remove(const provider::DeleteRequest& request) override {
     kit::report(request.progress, fmt::format("deleting subnet {}", request.id));
+    const std::string& id = request.id;
+    auto empty = wait_instances_gone(c_, fmt::format("the instances in subnet {}", id),
+                                     [&](const json& i) { return field_string(i, "subnetId") == id; }, request.progress);
+    if (!empty) return fail(empty.error());
     auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteSubnet",
                                         .params = {{"SubnetId", request.id}}, .idempotent = true,
                                         .progress = request.progress});

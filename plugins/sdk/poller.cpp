@@ -57,4 +57,28 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
   }
 }
 
+Status Poller::until_all(SnapshotSource& source, const std::string& what,
+                         const std::function<Result<bool>(const Snapshot&)>& done, const provider::ProgressFn& progress,
+                         std::chrono::milliseconds timeout) const {
+  const Clock::time_point start = Clock::now();
+  milliseconds interval = options_.first;
+  Clock::time_point wanted = start;  // the first look: a snapshot of now, not one from before the caller's writes
+  for (;;) {
+    auto snapshot = source.get(wanted, progress);
+    if (!snapshot) return fail(snapshot.error().with_context(fmt::format("waiting for {}", what)));
+    auto over = done(**snapshot);
+    if (!over) return fail(over.error());
+    if (*over) return {};
+    const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
+    if (Clock::now() - start >= timeout)
+      return fail(ErrorCode::Timeout, fmt::format("still waiting for {} after {}s", what, elapsed.count()));
+    if (progress) progress(fmt::format("waiting for {} ({}s)", what, elapsed.count()));
+    const Clock::time_point due = std::max((*snapshot)->started + interval, Clock::now() + milliseconds(50));
+    std::this_thread::sleep_until(due);
+    // As in until(): a round started within half an interval of `due` is shared.
+    wanted = due - interval / 2;
+    interval = std::min(options_.max, milliseconds(static_cast<long long>(static_cast<double>(interval.count()) * options_.factor)));
+  }
+}
+
 }  // namespace keel::kit

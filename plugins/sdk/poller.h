@@ -61,6 +61,13 @@ class Poller {
   // gone and gone_is_done).
   Result<nlohmann::json> until(const Watch& watch, const provider::ProgressFn& progress) const;
 
+  // Polls `source` until `done` holds for a snapshot taken after this call
+  // began (what many resources must reach at once: "no instance left in
+  // subnet X"), paced as until(). `what` ends "waiting for ..." messages.
+  Status until_all(SnapshotSource& source, const std::string& what,
+                   const std::function<Result<bool>(const Snapshot&)>& done, const provider::ProgressFn& progress,
+                   std::chrono::milliseconds timeout = std::chrono::minutes(20)) const;
+
   const WaitOptions& options() const { return options_; }
 
  private:

@@ -9,13 +9,18 @@
 #include <map>
 #include <set>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <mutex>
+#include <thread>
 
 #include "core/crypto.h"
 #include "core/sigv4.h"
 #include "plugins/aws/api_client.h"
+#include "plugins/aws/batcher.h"
 #include "plugins/aws/credentials.h"
 #include "plugins/aws/kind.h"
+#include "plugins/sdk/poller.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keel;
@@ -286,4 +291,73 @@ TEST_CASE("aws: server groups' schema states the bounds keel validate can check"
   const auto* type = balancers.find("type");
   REQUIRE(type);
   CHECK(type->one_of == std::vector<std::string>{"application", "network"});
+}
+
+TEST_CASE("aws: concurrent deletes share their calls, each id sent once", "[aws]") {
+  std::mutex mutex;
+  std::vector<std::vector<std::string>> calls;
+  std::atomic<bool> first_out{false}, release{false};
+  aws::Batcher batcher(100, std::chrono::milliseconds(0), [&](const std::vector<std::string>& ids, const provider::ProgressFn&) {
+    {
+      std::lock_guard lock(mutex);
+      calls.push_back(ids);
+    }
+    first_out = true;
+    // The first call is out (AWS's latency) until the seven others joined the next one.
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return Status{};
+  });
+  std::thread first([&] { CHECK(batcher.run("i-0", {})); });
+  while (!first_out) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<std::thread> rest;
+  for (int i = 1; i < 8; ++i) rest.emplace_back([&, i] { CHECK(batcher.run("i-" + std::to_string(i), {})); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (batcher.queued() < 7 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(batcher.queued() == 7);
+  release = true;
+  first.join();
+  for (auto& t : rest) t.join();
+  REQUIRE(calls.size() == 2);  // i-0 alone, then the seven that came while it was out
+  CHECK(calls[0] == std::vector<std::string>{"i-0"});
+  std::set<std::string> sent(calls[1].begin(), calls[1].end());
+  CHECK(calls[1].size() == 7);
+  CHECK(sent.size() == 7);
+  CHECK(!sent.count("i-0"));
+  CHECK(batcher.queued() == 0);
+}
+
+TEST_CASE("aws: a batched call's failure fails its ids, and only those", "[aws]") {
+  aws::Batcher batcher(2, std::chrono::milliseconds(0), [](const std::vector<std::string>& ids, const provider::ProgressFn&) {
+    if (std::find(ids.begin(), ids.end(), "i-bad") != ids.end()) return Status(fail(ErrorCode::Transient, "refused"));
+    return Status{};
+  });
+  CHECK(!batcher.run("i-bad", {}));
+  CHECK(batcher.run("i-good", {}));
+}
+
+TEST_CASE("aws: until_all waits for a snapshot where the condition holds, with a deadline", "[aws]") {
+  std::atomic<int> round{0};
+  kit::SnapshotSource instances("instances", [&](const provider::ProgressFn&) -> Result<std::vector<json>> {
+    // Shutting down for two rounds, then terminated.
+    const std::string state = ++round <= 2 ? "shutting-down" : "terminated";
+    return std::vector<json>{{{"id", "i-1"}, {"subnetId", "subnet-1"}, {"instanceState", {{"name", state}}}}};
+  });
+  kit::Poller poller({.first = std::chrono::milliseconds(1), .factor = 1.0, .max = std::chrono::milliseconds(1)});
+  auto none_left = [](const kit::Snapshot& s) -> Result<bool> {
+    for (const json& i : s.items)
+      if (i["instanceState"]["name"] != "terminated") return false;
+    return true;
+  };
+  std::vector<std::string> progress;
+  REQUIRE(poller.until_all(instances, "the instances in subnet-1", none_left,
+                           [&](const std::string& m) { progress.push_back(m); }));
+  CHECK(round == 3);
+  REQUIRE(!progress.empty());
+  CHECK(progress.front().starts_with("waiting for the instances in subnet-1 ("));
+
+  auto never = [](const kit::Snapshot&) -> Result<bool> { return false; };
+  auto late = poller.until_all(instances, "the instances in subnet-2", never, {}, std::chrono::milliseconds(20));
+  REQUIRE(!late);
+  CHECK(late.error().code() == ErrorCode::Timeout);
 }

@@ -19,6 +19,9 @@ Copied from the project's shared prototype and made what the tests need:
   describes of a new instance by id, within 10 s of its create, answer
   InvalidInstanceID.NotFound (eventual consistency); {"rate_limit": 20}: more than 20 requests in a
   second answer 503 RequestLimitExceeded; {"latency_ms": 100}.
+- LOGFILE gets a JSON line per request: its time ("t", seconds since the
+  epoch), service, operation, contract violations, and the parameters of
+  Delete* and Terminate* calls.
 - GET /__proxy/stats: requests in all and per operation, contract
   violations, and every moto HTTP 500 (moto answers 500 for what it does not
   implement: a test asserts there were none).
@@ -138,7 +141,10 @@ class H(BaseHTTPRequestHandler):
                 op, params, errs = contract.check_rest_json(model, self.command, path, query, body)
             else:
                 op = f"{self.command} {path} (unchecked: {p})"
-        logf.write(json.dumps({"service": model.service_name if model else None, "op": op, "violations": errs}) + "\n")
+        # With the time, and what deletes name (tests check their order).
+        deleting = bool(op) and (op.startswith("Delete") or op.startswith("Terminate"))
+        logf.write(json.dumps({"t": round(time.time(), 3), "service": model.service_name if model else None, "op": op,
+                               "params": params if deleting else None, "violations": errs}, default=str) + "\n")
         proto = model.protocol if model else "query"
         with lock:
             stats["requests"] += 1
