@@ -253,7 +253,7 @@ json on_handshake(Session& s, const json& id, const json& params, int my_version
 struct LoopState {
   std::shared_ptr<Session> session;
   TestHooks hooks;
-  bool stop = false;
+  bool stop = false;  // `shutdown` was asked for
   json shutdown_id;  // answered once the operations in flight are done
 };
 
@@ -336,6 +336,15 @@ int serve(provider::Provider& provider) {
     }
     lines.feed({chunk, static_cast<size_t>(n)});
     handle_ready();
+  }
+  if (!st.stop) {
+    // The end of stdin without `shutdown`: keel is gone (killed). The
+    // answers in flight have no reader, and finishing their work would only
+    // race the next keel run, which adopts by keel's tags what they made:
+    // stop now (docs/plugin-protocol.md#shutdown).
+    spdlog::warn("keel closed the connection without `shutdown`: stopping now, abandoning the requests in flight");
+    std::fflush(stderr);
+    std::_Exit(0);
   }
   st.session->wait_idle();
   if (!st.shutdown_id.is_null()) st.session->send(response(st.shutdown_id, json::object()));

@@ -9,8 +9,9 @@ source "$(dirname "$0")/lib.bash"
 e2e_setup
 cloudsim_tenant
 # Slow enough, and few enough at once, that most runs are cut off mid-work:
-# a killed keel's plugin finishes what it had in flight, which the next run
-# finds by its tags and adopts.
+# a killed keel's plugin stops at once (stdin ends without `shutdown`),
+# abandoning what it had in flight, which the next run finds by its tags
+# and adopts.
 sim PUT /_sim/config '{"provision_seconds": 1.0, "latency_ms": 30}' >/dev/null
 
 KILLS=20
@@ -59,8 +60,8 @@ for run in $(seq 1 $KILLS); do
     0) echo "    run $run: finished before the kill (${ms} ms)" ;;
     *) show "$WORK/run-$run.log"; fail "run $run: keel exited $rc on its own (output above)" ;;
   esac
-  # The plugin sees its stdin close, finishes what it has in flight and
-  # exits; the next run must not race it.
+  # The plugin sees its stdin close without `shutdown` and exits at once;
+  # the next run must not race it.
   for p in $plugins; do
     wait_until 60 bash -c "! ps -o stat= -p $p | grep -qv Z" || fail "run $run: plugin $p still runs 60 s after its keel was killed"
   done

@@ -571,3 +571,33 @@ TEST_CASE("the SDK answers an overlong or too deep request with an error and kee
   CHECK(answers[2]["id"] == 1);
   CHECK(answers[2]["result"]["protocol_version"] == 1);
 }
+
+TEST_CASE("the SDK stops at once when keel is gone (stdin ends without shutdown), abandoning what is in flight",
+          "[integration][plugin]") {
+  TempDir root;
+  process::Child::Spec spec;
+  spec.argv = {example_path()};
+  auto child = process::Child::start(spec);
+  REQUIRE(child);
+  const std::string requests =
+      R"({"jsonrpc":"2.0","id":1,"method":"handshake","params":{"protocol_version":1}})" "\n"
+      R"({"jsonrpc":"2.0","id":2,"method":"configure","params":{"config":{"root":")" + root.path +
+      R"("},"work_dir":")" + root.path + R"(","project":"acme"}})" "\n"
+      R"({"jsonrpc":"2.0","id":3,"method":"create","params":{"kind":"files","tags":{"project":"acme","address":"files.slow"},"config":{"path":"slow","content":"x","delay":"60s"}}})" "\n";
+  REQUIRE(::write(child->stdin_fd(), requests.data(), requests.size()) == static_cast<ssize_t>(requests.size()));
+  // Until the create is in flight: the configure answer came.
+  std::string out;
+  char buf[4096];
+  while (out.find(R"("id":2)") == std::string::npos) {
+    ssize_t n = ::read(child->stdout_fd(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    out.append(buf, static_cast<size_t>(n));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  child->close_stdin();  // what a killed keel leaves
+  child->wait();
+  // Not the 60 s of the create's delay: it was abandoned.
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  CHECK_FALSE(std::filesystem::exists(root.path + "/slow"));
+}
+
