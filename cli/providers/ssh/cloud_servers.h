@@ -42,37 +42,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/ssh/session.h"
+#include "cli/providers/ssh/cloud_access.h"
 #include "core/error.h"
 #include "core/provider.h"
 
 namespace keel::providers::ssh_host {
-
-// Where relative paths of the stack are, and keel's own known_hosts file.
-struct CloudPaths {
-  std::string stack_dir;
-  std::string known_hosts;  // .keel/known_hosts
-};
-
-// How keel reaches one cloud server, from its attributes.
-struct CloudAccess {
-  std::string user = "root";
-  int port = 22;
-  std::string key_file;     // empty: ssh-agent, then ~/.ssh/id_*
-  std::string known_hosts;  // keel's own unless the stack names one
-  ssh::HostKeyPolicy host_key_policy = ssh::HostKeyPolicy::AcceptNew;
-  bool private_address = false;  // connect: private
-  std::string jump;              // as written; parsed by cloud_target
-};
-
-// Reads and checks the settings: InvalidConfig naming the attribute (a
-// `private_key` that is not a readable file, a malformed `jump`, an unknown
-// `connect` or `host_key_check`).
-Result<CloudAccess> cloud_access(const nlohmann::json& attributes, const CloudPaths& paths);
-
-// The Target for a server whose attributes hold `ipv4` / `private_ipv4`.
-// InvalidConfig when the address `connect` asks for is missing or empty.
-Result<ssh::Target> cloud_target(const CloudAccess& access, const nlohmann::json& attributes);
 
 // Whether a kind gets the attributes above.
 bool joins_fleet(const provider::KindSchema& kind);
