@@ -7,7 +7,8 @@
 # the hosts' known_hosts. A first apply whose known_hosts lacks the keys
 # fails after the droplets are made: the droplets stay (no refusal), and
 # the next apply adopts them (no duplicates) and installs the agents. Then
-# keel exec and keel health across them; destroy deletes the droplets.
+# keel exec and keel health across them, a backup through one's agent;
+# destroy deletes the droplets.
 #
 # The simulator's public addresses (documentation ranges) are never
 # connected to: every address keel reaches is one of this test's namespaces.
@@ -46,6 +47,11 @@ servers:
     agent: true
 checks:
   alive: { on: servers.web, exec: "true", interval: 2s }
+backups:
+  data:
+    source: { files: [/opt/keel/data] }
+    runs_on: servers.web[0]
+    to: file:///opt/keel/backups
 YAML
 }
 
@@ -74,6 +80,13 @@ assert_contains "$WORK/last.out" "$NET.2"
 assert_contains "$WORK/last.out" "$NET.3"
 wait_until 60 bash -c "cd '$STACK' && '$KEEL' health --json | jq -e '.hosts | length == 2 and all(.status == \"passing\")' >/dev/null" ||
   { keel health >"$WORK/health.out" 2>&1 || true; show "$WORK/health.out"; fail "the agents do not both pass"; }
+
+step "a backup through the first droplet's agent"
+mkdir -p "$HOSTS/h1/opt-keel/data" && echo hello >"$HOSTS/h1/opt-keel/data/hello"
+expect_ok keel backup run data
+keel_json backup list data >"$WORK/list.json" || fail "keel backup list data failed"
+[[ $(json_get "$WORK/list.json" 'len(d["backups"])') == 1 ]] || { show "$WORK/list.json"; fail "expected one backup"; }
+ls "$HOSTS"/h1/opt-keel/backups/data/*.kdr >/dev/null || fail "no backup data on the first droplet"
 
 step "destroy deletes the droplets"
 expect_ok keel destroy --auto-approve

@@ -49,7 +49,9 @@ Result<CloudAccess> cloud_access(const json& attrs, const CloudPaths& paths) {
   if (const std::string user = string_of(attrs, "user"); !user.empty()) a.user = user;
   if (auto it = attrs.find("ssh_port"); it != attrs.end() && !it->is_null()) {
     if (!it->is_number_integer() || *it < 1 || *it > 65535)
-      return fail(ErrorCode::InvalidConfig, fmt::format("`ssh_port` {}: want 1-65535", it->dump()));
+      // dump() throws on a string that is not UTF-8 unless told to replace.
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("`ssh_port` {}: want 1-65535", it->dump(-1, ' ', false, json::error_handler_t::replace)));
     a.port = it->get<int>();
   }
   if (const std::string key = string_of(attrs, "private_key"); !key.empty()) {
