@@ -205,7 +205,7 @@ TEST_CASE("cloud_target: `connect: private` needs a private address", "[unit][cl
 TEST_CASE("create: the plugin is never sent keel's settings; the ssh map is recorded", "[unit][cloud_servers]") {
   Cloud c;
   json config = {{"size", "s-1"}, {"private_key", "id_test"}, {"connect", "private"}, {"jump", "ops@bastion"},
-                 {"agent", false}, {"checks", {{"disk", {{"disk", "/"}}}}}};
+                 {"agent", false}};
   auto created = c.p->create({"servers", {"demo", "servers.web"}, config, {}});
   REQUIRE(created);
   REQUIRE(c.fake->calls.size() == 1);
@@ -218,7 +218,7 @@ TEST_CASE("create: the plugin is never sent keel's settings; the ssh map is reco
   CHECK(ssh.at("known_hosts") == c.dir.path + "/.keel/known_hosts");
   CHECK(ssh.at("jump") == "ops@bastion:22");
   CHECK(created->attributes.at("connect") == "private");  // kept, so a plan compares equal
-  CHECK(created->attributes.at("checks") == config.at("checks"));
+  CHECK(created->attributes.at("agent") == false);
   CHECK_FALSE(created->attributes.contains("ssh_port"));  // unset stays unset
 }
 
@@ -346,4 +346,18 @@ TEST_CASE("a refused setting reaches the user with the stack's file:line", "[uni
     REQUIRE(c.fake->calls.size() == 2);  // made, then taken back
     CHECK(c.fake->calls[1].first == "remove");
   }
+}
+
+TEST_CASE("checks or backups on a cloud server without an agent are refused before anything is made",
+          "[unit][cloud_servers]") {
+  Cloud c;
+  json checks = {{"disk", {{"disk", "/"}}}};
+  auto r = c.p->create({"servers", {"demo", "servers.web"}, {{"size", "s"}, {"checks", checks}}, {}});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code() == ErrorCode::InvalidConfig);
+  CHECK_THAT(r.error().message(), Catch::Contains("`checks` for this server run in its keel-agent: set `agent: true`"));
+  r = c.p->create({"servers", {"demo", "servers.web"}, {{"size", "s"}, {"agent", false}, {"backups", checks}}, {}});
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("`backups`"));
+  CHECK(c.fake->calls.empty());
 }

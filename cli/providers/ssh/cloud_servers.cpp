@@ -88,6 +88,21 @@ std::vector<provider::AttributeSchema> computed_attributes() {
   };
 }
 
+// The `agent` setting (absent: false), and whether the stack's checks and
+// backup jobs, which only an agent runs, have one.
+Result<AgentSettings> wanted_agent(const json& config) {
+  auto wanted = agent_settings(config.value("agent", json(false)));
+  if (!wanted) return fail(ErrorCode::InvalidConfig, fmt::format("`agent`: {}", wanted.error().message()));
+  if (wanted->enabled) return wanted;
+  for (const char* needs : {"checks", "backups"}) {
+    auto it = config.find(needs);
+    if (it != config.end() && it->is_object() && !it->empty())
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("the stack's `{}` for this server run in its keel-agent: set `agent: true`", needs));
+  }
+  return wanted;
+}
+
 // Fresh machines: connection refused or timing out until sshd is up.
 bool worth_waiting(ErrorCode code) {
   return code == ErrorCode::Unavailable || code == ErrorCode::Timeout || code == ErrorCode::Transient;
@@ -146,8 +161,8 @@ class CloudServersProvider final : public provider::Provider {
     // Everything keel needs is checked before anything is made.
     auto access = cloud_access(r.config, paths_);
     if (!access) return fail(access.error());
-    auto wanted = agent_settings(r.config.value("agent", json(false)));
-    if (!wanted) return fail(ErrorCode::InvalidConfig, fmt::format("`agent`: {}", wanted.error().message()));
+    auto wanted = wanted_agent(r.config);
+    if (!wanted) return fail(wanted.error());
     provider::CreateRequest plugin = r;
     plugin.config = without(r.config, *names);
     auto created = inner_->create(plugin);
@@ -188,8 +203,8 @@ class CloudServersProvider final : public provider::Provider {
     if (!names) return inner_->update(r);
     auto access = cloud_access(r.config, paths_);
     if (!access) return fail(access.error());
-    auto wanted = agent_settings(r.config.value("agent", json(false)));
-    if (!wanted) return fail(ErrorCode::InvalidConfig, fmt::format("`agent`: {}", wanted.error().message()));
+    auto wanted = wanted_agent(r.config);
+    if (!wanted) return fail(wanted.error());
     json plugin_attrs = without(r.prior, *names);
     if (plugin_changed(r.kind, r.prior, r.config, *names)) {
       provider::UpdateRequest plugin = r;
