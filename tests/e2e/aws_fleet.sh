@@ -6,7 +6,8 @@
 # that `connect: private` reaches "the instances" there. keel installs an
 # agent on each over SSH (host keys accepted into keel's own
 # .keel/known_hosts), then keel exec, keel deploy and keel health run
-# across them. A keel killed with SIGKILL while a third instance waits for
+# across them, directly and through a bastion (`jump`: an sshd on
+# 127.0.0.1, which reaches the namespaces' addresses). A keel killed with SIGKILL while a third instance waits for
 # SSH leaves it for the next apply, which adopts it (no second instance) and
 # installs its agent. Bad settings are refused with the stack's line and
 # nothing made; destroy terminates the instances and drops their keys from
@@ -137,6 +138,25 @@ expect_ok keel health
 assert_contains "$WORK/last.out" "healthy: v1"
 expect_ok keel deploy web --var artifact=dist/v2.tar.gz
 [[ $(version_on 1) == v2 && $(version_on 2) == v2 ]] || fail "hosts are on $(version_on 1) $(version_on 2), expected v2 v2"
+
+step "through a bastion: \`jump\` to an sshd on 127.0.0.1, which reaches the private addresses"
+mkdir -p "$WORK/bastion"
+"$KEEL_SOURCE_DIR/tests/support/start-sshd.sh" "$WORK/bastion" >"$WORK/bastion.log" 2>&1 ||
+  { show "$WORK/bastion.log"; fail "start-sshd.sh failed"; }
+E2E_BG_PIDS+=("$(cat "$WORK/bastion/sshd.pid")")
+BASTION_PORT=$(sed -n 's/^SSH_TEST_PORT=//p' "$WORK/bastion/sshd.env")
+cat "$SSH_HOSTS_KEY.pub" >>"$WORK/bastion/sshd/authorized_keys"  # the same key logs into the bastion
+logins() { grep -c "Accepted publickey" "$WORK/bastion/sshd.log" || true; }
+write_stack 2 "    jump: root@127.0.0.1:$BASTION_PORT"
+expect_ok keel apply --auto-approve
+assert_contains "$WORK/last.out" "0 added, 2 changed, 0 destroyed"
+before=$(logins)
+expect_ok keel exec servers.web -- 'hostname -I'
+assert_contains "$WORK/last.out" "$NET.4"
+assert_contains "$WORK/last.out" "$NET.5"
+[[ $(logins) -ge $((before + 2)) ]] || { show "$WORK/bastion/sshd.log"; fail "keel exec did not go through the bastion"; }
+grep -q "^\[127.0.0.1\]:$BASTION_PORT " .keel/known_hosts || { show .keel/known_hosts; fail "the bastion's key is not in keel's known_hosts"; }
+expect_ok keel health
 
 step "keel killed while a third instance waits for SSH; the next apply adopts it and installs its agent"
 write_stack 3
