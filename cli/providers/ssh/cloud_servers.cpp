@@ -30,6 +30,9 @@ using schema::Attr;
 // reports it running; keel waits this long for it, trying every few seconds.
 constexpr auto kSshUpTimeout = 300s;
 constexpr auto kSshRetryPause = 2s;
+// ... and sshd may answer before cloud-init has installed the key: a refused
+// key is tried again for this long, then it is the error.
+constexpr auto kKeyGrace = 90s;
 
 // The settable attributes keel adds to a cloud server kind. `user` only
 // when the plugin has none of its own.
@@ -109,12 +112,16 @@ bool worth_waiting(ErrorCode code) {
 }
 
 Result<std::unique_ptr<ssh::Session>> connect_when_up(const ssh::Target& target, const provider::ProgressFn& progress) {
-  const auto deadline = std::chrono::steady_clock::now() + kSshUpTimeout;
-  auto next_report = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + kSshUpTimeout;
+  auto next_report = start;
   for (;;) {
     auto session = ssh::Session::connect(target);
-    if (session || !worth_waiting(session.error().code()) || std::chrono::steady_clock::now() >= deadline)
-      return session;
+    if (session) return session;
+    const auto now = std::chrono::steady_clock::now();
+    const ErrorCode code = session.error().code();
+    const bool key_not_yet = code == ErrorCode::PermissionDenied && now - start < kKeyGrace;
+    if ((!worth_waiting(code) && !key_not_yet) || now >= deadline) return session;
     if (progress && std::chrono::steady_clock::now() >= next_report) {
       progress(fmt::format("waiting for SSH on {}: {}", target.describe(), session.error().message()));
       next_report = std::chrono::steady_clock::now() + 30s;
