@@ -122,6 +122,10 @@ token=$(cat "$HOSTS/h1/opt-keel/agent/agent.token")
 run_rc rc keel plan --detailed-exitcode
 [[ $rc == 0 ]] || { show "$WORK/last.out"; fail "a plan after apply is not empty (exit $rc)"; }
 ! grep -qF -- "$token" "$WORK/last.out" || fail "the agent token is in the plan"
+# The private key only signs the login: not in state, not on the hosts.
+keyline=$(sed -n 2p "$SSH_HOSTS_KEY")
+! grep -rqF -- "$keyline" .keel || fail "the private key's contents are under .keel"
+! grep -rqF -- "$keyline" "$HOSTS/h1/opt-keel" || fail "the private key was uploaded to a host"
 
 step "keel exec across the instances"
 expect_ok keel exec servers.web -- 'hostname -I'
