@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
-# Cloud servers join the fleet (AWS): moto makes two instances in a private
-# subnet (no public address) and hands them private addresses in order from
-# .4 of the subnet; the test brings up sshd hosts in network namespaces at
-# exactly those addresses (tests/support/start-ssh-hosts.sh --netns-at), so
-# that `connect: private` reaches "the instances" there. keel installs an
-# agent on each over SSH (host keys accepted into keel's own
-# .keel/known_hosts), then keel exec, keel deploy and keel health run
-# across them, directly and through a bastion (`jump`: an sshd on
-# 127.0.0.1, which reaches the namespaces' addresses). A keel killed with SIGKILL while a third instance waits for
+# Cloud servers join the fleet (AWS): moto makes two instances in a subnet
+# and hands them private addresses in order from .4 of the subnet; the test
+# brings up sshd hosts in network namespaces at exactly those addresses
+# (tests/support/start-ssh-hosts.sh --netns-at), so that `connect: private`
+# reaches "the instances" there. keel installs an agent on each over SSH
+# (host keys accepted into keel's own .keel/known_hosts), then keel exec,
+# keel deploy and keel health run across them, directly and through a
+# bastion (`jump`: an sshd on 127.0.0.1, which reaches the namespaces'
+# addresses). A keel killed with SIGKILL while a third instance waits for
 # SSH leaves it for the next apply, which adopts it (no second instance) and
-# installs its agent. Bad settings are refused with the stack's line and
-# nothing made; destroy terminates the instances and drops their keys from
-# keel's known_hosts.
+# installs its agent. Bad settings are refused with the stack's line before
+# any instance is made; destroy terminates the instances and drops their
+# keys from keel's known_hosts.
 #
-# moto's public addresses (54.x.x.x) are never connected to: the instances
-# have none here, and every address keel reaches is one of this test's
-# namespaces.
+# moto's public addresses (54.x.x.x) are never connected to: moto gives
+# instances one even in a subnet without `public: true`, so every stack here
+# says `connect: private`, and every address keel reaches is one of this
+# test's namespaces (or the bastion on 127.0.0.1).
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/aws.bash"
 e2e_setup
 command -v ip >/dev/null || fail "needs iproute2 (ip netns)"
 command -v jq >/dev/null || fail "jq is needed"
-aws_setup
-proxy_config '{"pending_seconds": 1, "not_found_after_create": 1}' >/dev/null
 
-# The subnet's first three addresses as moto hands them out.
+# The subnet's first three addresses as moto hands them out. The hosts
+# first: start_ssh_hosts sets a trap of its own, which would forget moto.
 NET=10.231.1
 step "three sshd hosts in network namespaces at $NET.4, .5 and .6"
 start_ssh_hosts 3 --netns-at "$NET.4,$NET.5,$NET.6"
-# At exit: the stacks destroyed while moto runs, moto stopped, then the hosts.
-trap 'aws_teardown; ssh_hosts_cleanup' EXIT
+aws_setup
+proxy_config '{"pending_seconds": 1, "not_found_after_create": 1}' >/dev/null
+# At exit: the stacks destroyed while moto runs, moto stopped, then the
+# hosts, whatever the test's or the teardown's outcome (a failing command in
+# a trap would end it under set -e and leave the hosts running).
+fleet_cleanup() {
+  local rc=$? teardown=0
+  set +e
+  aws_teardown
+  teardown=$?
+  [[ $rc != 0 ]] || rc=$teardown
+  (exit "$rc")
+  ssh_hosts_cleanup
+}
+trap fleet_cleanup EXIT
 ssh_host_ctl stop 3  # the third "instance" is not up yet
 
 new_stack STACK fleet
