@@ -114,7 +114,7 @@ struct Cloud {
 
 }  // namespace
 
-TEST_CASE("cloud servers gain the fleet's attributes; other kinds and plugins' own are untouched",
+TEST_CASE("cloud servers gain the fleet's attributes, other kinds and plugins' own are untouched",
           "[unit][cloud_servers]") {
   Cloud c;
   const auto& s = c.p->schema();
@@ -202,7 +202,7 @@ TEST_CASE("cloud_target: `connect: private` needs a private address", "[unit][cl
   CHECK(t->describe() == "admin@10.0.0.9:2200");
 }
 
-TEST_CASE("create: the plugin is never sent keel's settings; the ssh map is recorded", "[unit][cloud_servers]") {
+TEST_CASE("create: the plugin is never sent keel's settings, and the ssh map is recorded", "[unit][cloud_servers]") {
   Cloud c;
   json config = {{"size", "s-1"}, {"private_key", "id_test"}, {"connect", "private"}, {"jump", "ops@bastion"},
                  {"agent", false}};
