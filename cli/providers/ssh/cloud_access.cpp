@@ -1,5 +1,6 @@
 #include "cli/providers/ssh/cloud_access.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -40,6 +41,15 @@ Result<ssh::Target> parse_jump(const std::string& jump, const ssh::Target& base)
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("`jump` `{}`: want [user@]host[:port] with a plain host name or address", jump));
   return j;
+}
+
+// A plugin reports addresses, and keel connects to them: only a literal
+// IPv4 or IPv6 address is one. A name (`localhost`), a short form inet_aton
+// would take (`127.1`), a `user@` or `:port` would change where keel goes.
+bool literal_address(const std::string& s) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (s.find('\0') != std::string::npos) return false;
+  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 }  // namespace
@@ -90,6 +100,11 @@ Result<ssh::Target> cloud_target(const CloudAccess& access, const json& attrs) {
                                   "a network or VPC that gives it one, or connect over its public address")
                     : std::string("`connect: public`: the server has no public address (ipv4); use `connect: "
                                   "private` (with `jump` or a VPN), or give it a public address"));
+  if (!literal_address(t.host))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("`connect: {}`: the provider reported `{}` as the server's {}, which is not an IPv4 or "
+                            "IPv6 address; keel connects to addresses only",
+                            access.private_address ? "private" : "public", text::printable(t.host), field));
   t.port = access.port;
   t.user = access.user;
   t.key_file = access.key_file;

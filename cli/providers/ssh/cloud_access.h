@@ -37,7 +37,8 @@ struct CloudAccess {
 Result<CloudAccess> cloud_access(const nlohmann::json& attributes, const CloudPaths& paths);
 
 // The Target for a server whose attributes hold `ipv4` / `private_ipv4`.
-// InvalidConfig when the address `connect` asks for is missing or empty.
+// InvalidConfig when the address `connect` asks for is missing, empty or
+// not a literal IPv4/IPv6 address (inet_pton; the message shows it escaped).
 Result<ssh::Target> cloud_target(const CloudAccess& access, const nlohmann::json& attributes);
 
 }  // namespace keel::providers::ssh_host
