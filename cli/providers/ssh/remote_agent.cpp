@@ -421,14 +421,19 @@ Status converge_agent(ssh::Session& session, const json& prior, json& attrs, con
     return {};
   }
   AgentMaterial material = material_of(prior);
-  if (!material.complete()) {
+  // New material means an agent that may be running there (one a crashed
+  // or failed install started, or one the image brought) holds another
+  // token and certificate: SIGHUP would not make it take the new ones, and
+  // the ping would fail on TLS. Only a restart does.
+  const bool fresh_material = !material.complete();
+  if (fresh_material) {
     auto made = generate_material();
     if (!made) return fail(made.error());
     material = *made;
   }
   AgentJobs jobs{attrs.value("checks", json()), attrs.value("backups", json()), string_of(attrs, "backup_key")};
   const bool moved = before && before->port != wanted->port;
-  if (auto st = install(session, *wanted, material, jobs, progress, moved); !st) return st;
+  if (auto st = install(session, *wanted, material, jobs, progress, moved || fresh_material); !st) return st;
   set_endpoint(attrs, &*wanted, material);
   return {};
 }

@@ -88,7 +88,9 @@ AgentMaterial material_of(const nlohmann::json& attrs);
 // Brings the agent on the host to what `attrs["agent"]` says (absent:
 // `enabled_by_default`), given what `prior` recorded (null: nothing yet):
 // stops or moves a prior agent, installs or reconfigures the wanted one
-// (the material of `prior` is kept; new material is made when it has none),
+// (the material of `prior` is kept; new material is made when it has none,
+// and then a running agent is restarted, never only reloaded: it would keep
+// its old token and certificate),
 // and records the endpoint and material in `attrs`. Idempotent: running it
 // again after a crash rewrites the same files.
 Status converge_agent(ssh::Session& session, const nlohmann::json& prior, nlohmann::json& attrs,
