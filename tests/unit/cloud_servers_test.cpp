@@ -361,3 +361,95 @@ TEST_CASE("checks or backups on a cloud server without an agent are refused befo
   CHECK_THAT(r.error().message(), Catch::Contains("`backups`"));
   CHECK(c.fake->calls.empty());
 }
+
+TEST_CASE("a server with no public address and no SSH setting is made and updated, with no ssh map",
+          "[unit][cloud_servers]") {
+  Cloud c;
+  c.fake->public_ip = "";  // a subnet without `public:`
+  auto created = c.p->create({"servers", {"demo", "servers.app"}, {{"size", "s"}}, {}});
+  REQUIRE(created);
+  CHECK_FALSE(created->attributes.contains("ssh"));
+  REQUIRE(c.fake->calls.size() == 1);  // not taken back
+  c.fake->calls.clear();
+  auto updated = c.p->update({"servers", "i-1", {"demo", "servers.app"}, created->attributes, {{"size", "m"}}, {}});
+  REQUIRE(updated);
+  CHECK_FALSE(updated->attributes.contains("ssh"));
+  REQUIRE(c.fake->calls.size() == 1);
+  CHECK(c.fake->calls[0].first == "update");
+  CHECK(updated->attributes.at("size") == "m");
+}
+
+TEST_CASE("update: an SSH setting's address is checked before the plugin is asked", "[unit][cloud_servers]") {
+  Cloud c;
+  json prior = {{"size", "s"}, {"ipv4", ""}, {"private_ipv4", "10.0.1.4"}};
+  SECTION("no public address: refused, the plugin never updated") {
+    auto u = c.p->update(
+        {"servers", "i-1", {"demo", "servers.app"}, prior, {{"size", "m"}, {"private_key", "id_test"}}, {}});
+    REQUIRE_FALSE(u);
+    CHECK(u.error().code() == ErrorCode::InvalidConfig);
+    CHECK_THAT(u.error().message(), Catch::Contains("the server has no public address"));
+    CHECK(c.fake->calls.empty());
+  }
+  SECTION("an address the plugin's update takes away is recorded, not refused") {
+    prior["ipv4"] = "54.1.2.3";
+    c.fake->public_ip = "";
+    auto u = c.p->update(
+        {"servers", "i-1", {"demo", "servers.app"}, prior, {{"size", "m"}, {"private_key", "id_test"}}, {}});
+    REQUIRE(u);
+    CHECK(c.fake->calls.size() == 1);
+    CHECK_FALSE(u->attributes.contains("ssh"));
+    CHECK(u->attributes.at("size") == "m");
+  }
+}
+
+TEST_CASE("cloud_target takes literal IPv4 and IPv6 addresses only, and shows others escaped",
+          "[unit][cloud_servers]") {
+  Cloud c;
+  auto a = cloud_access(json::object(), c.paths());
+  REQUIRE(a);
+  for (const char* bad : {"localhost", "127.1", "evil@127.0.0.1", "[127.0.0.1]:22", "127.0.0.1:22", "-oProxyCommand=x",
+                          "127.0.0.1 ", "10.0.0.1,10.0.0.2", "fe80::1%eth0", "\x1b]0;owned\x07", "1.2.3.4\n"}) {
+    INFO(bad);
+    auto t = cloud_target(*a, {{"ipv4", bad}});
+    REQUIRE_FALSE(t);
+    CHECK(t.error().code() == ErrorCode::InvalidConfig);
+    CHECK_THAT(t.error().message(), Catch::Contains("not an IPv4 or IPv6 address"));
+    CHECK(t.error().message().find_first_of("\x1b\x07\n") == std::string::npos);
+  }
+  for (const char* good : {"203.0.113.7", "2001:db8::7", "::1"}) {
+    INFO(good);
+    auto t = cloud_target(*a, {{"ipv4", good}});
+    REQUIRE(t);
+    CHECK(t->host == good);
+  }
+  SECTION("create: a bad address is no ssh map when no SSH setting asks for one") {
+    c.fake->public_ip = "localhost";
+    auto r = c.p->create({"servers", {"demo", "servers.web"}, {{"size", "s"}}, {}});
+    REQUIRE(r);
+    CHECK_FALSE(r->attributes.contains("ssh"));
+  }
+  SECTION("create: ... and the server taken back like a missing one when one does") {
+    c.fake->public_ip = "evil@127.0.0.1";
+    auto r = c.p->create({"servers", {"demo", "servers.web"}, {{"size", "s"}, {"ssh_port", 2222}}, {}});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code() == ErrorCode::InvalidConfig);
+    REQUIRE(c.fake->calls.size() == 2);
+    CHECK(c.fake->calls[1].first == "remove");
+  }
+}
+
+TEST_CASE("a plugin kind with keel's names of its own does not join, except for `user`", "[unit][cloud_servers]") {
+  using T = provider::AttributeType;
+  provider::KindSchema servers{"servers", "", {attr("ipv4", T::String, true), attr("private_ipv4", T::String, true)}};
+  CHECK(providers::ssh_host::joins_fleet(servers));
+  for (const char* own : {"connect", "private_key", "ssh_port", "jump", "known_hosts", "host_key_check", "agent",
+                          "checks", "backups", "backup_key", "ssh", "agent_token"}) {
+    INFO(own);
+    auto k = servers;
+    k.attributes.push_back(attr(own, T::String, false));
+    CHECK_FALSE(providers::ssh_host::joins_fleet(k));
+  }
+  auto with_user = servers;
+  with_user.attributes.push_back(attr("user", T::String, false));
+  CHECK(providers::ssh_host::joins_fleet(with_user));
+}

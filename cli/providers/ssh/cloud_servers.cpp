@@ -106,6 +106,20 @@ Result<AgentSettings> wanted_agent(const json& config) {
   return wanted;
 }
 
+// Whether the block asks for anything that needs SSH to the server. A block
+// that sets none of these (only the plugin's own settings) is a plain cloud
+// server: one the cloud gave no address keel can use gets no `ssh` map, and
+// that is not an error (a private server with no SSH use must not fail).
+bool uses_ssh(const json& config, const AgentSettings& wanted) {
+  if (wanted.enabled) return true;
+  if (!config.is_object()) return false;
+  for (const char* name : {"private_key", "connect", "jump", "ssh_port"})
+    if (auto it = config.find(name); it != config.end() && !it->is_null()) return true;
+  for (const char* name : {"checks", "backups"})
+    if (auto it = config.find(name); it != config.end() && it->is_object() && !it->empty()) return true;
+  return false;
+}
+
 // Fresh machines: connection refused or timing out until sshd is up.
 bool worth_waiting(ErrorCode code) {
   return code == ErrorCode::Unavailable || code == ErrorCode::Timeout || code == ErrorCode::Transient;
@@ -176,7 +190,11 @@ class CloudServersProvider final : public provider::Provider {
     if (!created) return created;
     json attrs = with_settings(created->attributes, r.config, *names);
     auto target = cloud_target(*access, attrs);
-    if (!target) return undo_create(r, *created, target.error());
+    if (!target) {
+      if (uses_ssh(r.config, *wanted)) return undo_create(r, *created, target.error());
+      spdlog::debug(fmt::runtime("{}: no `ssh` map ({})"), created->id, target.error().message());
+      return provider::CreateResponse{created->id, std::move(attrs)};
+    }
     attrs["ssh"] = ssh::target_to_json(*target);
     if (wanted->enabled) {
       auto session = connect_when_up(*target, r.progress);
@@ -212,6 +230,11 @@ class CloudServersProvider final : public provider::Provider {
     if (!access) return fail(access.error());
     auto wanted = wanted_agent(r.config);
     if (!wanted) return fail(wanted.error());
+    // Checked before the plugin is asked: a refusal after its update would
+    // leave the state stale. The server's addresses are those it has now.
+    const bool needs_ssh = uses_ssh(r.config, *wanted);
+    if (needs_ssh)
+      if (auto now = cloud_target(*access, r.prior); !now) return fail(now.error());
     json plugin_attrs = without(r.prior, *names);
     if (plugin_changed(r.kind, r.prior, r.config, *names)) {
       provider::UpdateRequest plugin = r;
@@ -225,7 +248,7 @@ class CloudServersProvider final : public provider::Provider {
     for (const char* kept : {"agent_ca", "agent_token", "agent_tls_key", "agent_cert", "agent_url", "agent_port"})
       if (r.prior.contains(kept)) attrs[kept] = r.prior[kept];
     auto target = cloud_target(*access, attrs);
-    if (!target) return fail(target.error());
+    if (!target) return without_address(std::move(attrs), needs_ssh, target.error(), r.progress);
     attrs["ssh"] = ssh::target_to_json(*target);
     const bool was_installed = !material_of(r.prior).token.empty();
     if (!wanted->enabled && !was_installed) return provider::UpdateResponse{std::move(attrs)};
@@ -304,6 +327,20 @@ class CloudServersProvider final : public provider::Provider {
     return false;
   }
 
+  // The plugin's update (done: it is recorded, never refused now) left the
+  // server without the address keel connects to. Nothing over SSH happens;
+  // a wanted agent reads as not running, so the next plan shows it and its
+  // update says why (the check above, on the address it has then).
+  static Result<provider::UpdateResponse> without_address(json attrs, bool needs_ssh, const Error& why,
+                                                          const provider::ProgressFn& progress) {
+    if (needs_ssh) {
+      if (progress) progress(fmt::format("not reachable over SSH after the update: {}", why.message()));
+      spdlog::warn(fmt::runtime("not reachable over SSH after the update: {}"), why.message());
+      if (auto a = agent_settings(attrs.value("agent", json(false))); a && a->enabled) attrs["agent"] = false;
+    }
+    return provider::UpdateResponse{std::move(attrs)};
+  }
+
   // The server was made but cannot be reached as configured: it is taken
   // away again, so that the refusal leaves nothing behind.
   Result<provider::CreateResponse> undo_create(const provider::CreateRequest& r,
@@ -378,8 +415,17 @@ bool joins_fleet(const provider::KindSchema& kind) {
     const auto* a = kind.find(name);
     return a && a->computed;
   };
-  return kind.kind == "servers" && computed("ipv4") && computed("private_ipv4") && !kind.find("agent") &&
-         !kind.find("ssh");
+  if (kind.kind != "servers" || !computed("ipv4") || !computed("private_ipv4")) return false;
+  // A name of keel's that the plugin has too would shadow the plugin's own
+  // (it would never be sent its value): such a kind stays the plugin's
+  // alone. `user` is the exception: a plugin's own (AWS's login user) is
+  // kept, sent to it and used for SSH (settable_attributes).
+  for (const auto& name : fleet_attribute_names(provider::KindSchema{kind.kind, {}, {}}))
+    if (name != "user" && kind.find(name)) {
+      spdlog::debug(fmt::runtime("`{}` has its own `{}`: keel does not add SSH settings to it"), kind.kind, name);
+      return false;
+    }
+  return true;
 }
 
 std::vector<std::string> fleet_attribute_names(const provider::KindSchema& plugin_kind) {

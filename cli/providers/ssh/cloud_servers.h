@@ -12,7 +12,8 @@
 // below are taken out of what the plugin is sent.
 //
 // A kind joins when it is `servers` with computed `ipv4` and `private_ipv4`
-// and no `agent` or `ssh` of its own (joins_fleet). It gains:
+// and none of the names below of its own but `user` (joins_fleet; a kind
+// that has one keeps it and does not join). It gains:
 //   user            login user, default root (kept as the plugin's own when
 //                   it has one, as AWS does)
 //   private_key     the private key file (the public one is ssh_key/ssh_keys)
@@ -25,6 +26,11 @@
 //   checks, backups, backup_key   filled from the stack's sections
 // and the computed `ssh`, `agent_url`, `agent_port`, `agent_ca`,
 // `agent_cert`, and sensitive `agent_token`, `agent_tls_key`.
+//
+// A block that sets none of agent (true), private_key, connect, jump,
+// ssh_port, checks, backups uses no SSH: a server the cloud gave no usable
+// address (only a literal IPv4/IPv6 one is) then simply has no `ssh` map.
+// When one is set, the address is checked before the plugin's update.
 //
 // Crash safety: the settings are checked before the plugin is asked to
 // create anything (a refusal makes nothing). Once the plugin has made the
