@@ -6,7 +6,9 @@
 # `connect: private` reaches the droplets there with strict host keys from
 # the hosts' known_hosts. A first apply whose known_hosts lacks the keys
 # fails after the droplets are made: the droplets stay (no refusal), and
-# the next apply adopts them (no duplicates) and installs the agents. Then
+# the next apply adopts them (no duplicates) and installs the agents; that
+# apply is killed once an agent has started, and the one after it must
+# still reach the agents (the new token and TLS restart them). Then
 # keel exec and keel health across them, a backup through one's agent;
 # destroy deletes the droplets.
 #
@@ -65,8 +67,16 @@ made=$(sim_count droplets)
 [[ $made -ge 1 ]] || fail "the simulator holds no droplet: the failure came before the create"
 [[ ! -e $HOSTS/h1/opt-keel/agent ]] || fail "an agent was installed on a host whose key was not known"
 
-step "with the hosts' known_hosts, the next apply adopts the droplets and installs the agents"
+step "an apply killed once an agent has started leaves it running with a token and TLS keel never recorded"
 write_stack "$SSH_HOSTS_KNOWN_HOSTS"
+"$KEEL" apply --auto-approve >"$WORK/killed.out" 2>&1 &
+killed=$!
+wait_until 300 grep -q "waiting for keel-agent" "$WORK/killed.out" ||
+  { kill -9 "$killed" 2>/dev/null || true; show "$WORK/killed.out"; fail "no agent was started"; }
+kill -9 "$killed" 2>/dev/null || true
+wait "$killed" 2>/dev/null || true
+
+step "with the hosts' known_hosts, the next apply adopts the droplets and (re)starts the agents with new material"
 expect_ok keel apply --auto-approve
 [[ $(sim_count droplets) == 2 ]] || fail "the re-apply made duplicates: $(sim_count droplets) droplets"
 for h in 1 2; do [[ -x $HOSTS/h$h/opt-keel/agent/bin/keel-agent ]] || fail "no keel-agent on host $h"; done
