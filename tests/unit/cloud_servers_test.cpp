@@ -453,3 +453,22 @@ TEST_CASE("a plugin kind with keel's names of its own does not join, except for 
   with_user.attributes.push_back(attr("user", T::String, false));
   CHECK(providers::ssh_host::joins_fleet(with_user));
 }
+
+TEST_CASE("remove keeps a host key another server still reaches", "[unit][cloud_servers]") {
+  Cloud c;
+  const std::string keel_known = c.dir.path + "/.keel/known_hosts";
+  REQUIRE(files::write_atomic(keel_known, "10.0.1.4 ssh-ed25519 AAAA1\n", 0600));
+  auto server = [](const std::string& jump) {
+    return json{{"size", "s"}, {"ipv4", ""}, {"private_ipv4", "10.0.1.4"}, {"connect", "private"}, {"jump", jump}};
+  };
+  // The refresh before a delete reads every server: two networks, the same
+  // private address, each through its own bastion.
+  auto a = c.p->read({"servers", "i-a", server("ops@bastion-a"), {}});
+  auto b = c.p->read({"servers", "i-b", server("ops@bastion-b"), {}});
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(c.p->remove({"servers", "i-b", b->attributes, {}}));
+  CHECK(*files::read_file(keel_known) == "10.0.1.4 ssh-ed25519 AAAA1\n");
+  REQUIRE(c.p->remove({"servers", "i-a", a->attributes, {}}));
+  CHECK(*files::read_file(keel_known) == "");
+}

@@ -193,6 +193,7 @@ class CloudServersProvider final : public provider::Provider {
     if (!target) {
       if (uses_ssh(r.config, *wanted)) return undo_create(r, *created, target.error());
       spdlog::debug(fmt::runtime("{}: no `ssh` map ({})"), created->id, target.error().message());
+      remember(created->id, attrs);
       return provider::CreateResponse{created->id, std::move(attrs)};
     }
     attrs["ssh"] = ssh::target_to_json(*target);
@@ -202,6 +203,7 @@ class CloudServersProvider final : public provider::Provider {
       if (auto st = converge_agent(**session, json(), attrs, r.progress, false); !st)
         return fail(after_creation(st.error(), created->id));
     }
+    remember(created->id, attrs);
     return provider::CreateResponse{created->id, std::move(attrs)};
   }
 
@@ -220,6 +222,7 @@ class CloudServersProvider final : public provider::Provider {
     if (auto access = cloud_access(attrs, paths_); access)
       if (auto target = cloud_target(*access, attrs); target) attrs["ssh"] = ssh::target_to_json(*target);
     check_agent(attrs, r.progress);
+    remember(r.id, attrs);
     return provider::ReadResponse{true, std::move(attrs)};
   }
 
@@ -248,8 +251,12 @@ class CloudServersProvider final : public provider::Provider {
     for (const char* kept : {"agent_ca", "agent_token", "agent_tls_key", "agent_cert", "agent_url", "agent_port"})
       if (r.prior.contains(kept)) attrs[kept] = r.prior[kept];
     auto target = cloud_target(*access, attrs);
-    if (!target) return without_address(std::move(attrs), needs_ssh, target.error(), r.progress);
+    if (!target) {
+      remember(r.id, attrs);
+      return without_address(std::move(attrs), needs_ssh, target.error(), r.progress);
+    }
     attrs["ssh"] = ssh::target_to_json(*target);
+    remember(r.id, attrs);
     const bool was_installed = !material_of(r.prior).token.empty();
     if (!wanted->enabled && !was_installed) return provider::UpdateResponse{std::move(attrs)};
     auto session = connect_when_up(*target, r.progress);
@@ -265,7 +272,7 @@ class CloudServersProvider final : public provider::Provider {
     provider::DeleteRequest plugin = r;
     plugin.attributes = without(r.attributes, *names);
     if (auto st = inner_->remove(plugin); !st) return st;
-    forget_host_key(r.attributes);
+    forget_host_key(r.id, r.attributes);
     return {};
   }
 
@@ -285,6 +292,7 @@ class CloudServersProvider final : public provider::Provider {
     // are made then.
     if (auto wanted = agent_settings(config.value("agent", json(false))); wanted && wanted->enabled)
       attrs["agent"] = false;
+    remember(found->id, attrs);
     return provider::FindResponse{true, found->id, std::move(attrs)};
   }
 
@@ -369,16 +377,40 @@ class CloudServersProvider final : public provider::Provider {
     if (!status(**session, *settings, material).running) attrs["agent"] = false;
   }
 
+  // The known_hosts name of the host:port a server's `ssh` map reaches, when
+  // that is in keel's own known_hosts (empty otherwise).
+  std::string host_key_name(const json& attrs) const {
+    auto target = ssh::target_from_attributes(attrs);
+    if (!target || !*target || (*target)->known_hosts != paths_.known_hosts) return {};
+    const std::string& host = (*target)->host;
+    return (*target)->port == 22 ? host : fmt::format("[{}]:{}", host, (*target)->port);
+  }
+
+  // Which host key each server this provider created, read, updated or
+  // found in this run uses: a refresh reads every server in state, so that
+  // a delete knows whether another one still reaches the same host:port.
+  void remember(const std::string& id, const json& attrs) {
+    const std::string name = host_key_name(attrs);
+    std::lock_guard lock(known_hosts_mutex_);
+    if (name.empty()) reached_.erase(id);
+    else reached_[id] = name;
+  }
+
   // A server keel deleted will not come back; its address will be another
   // machine's. Its key leaves keel's own known_hosts (never a file of the
   // user's), so that the next server there is accepted as new, not refused
-  // as a changed key.
-  void forget_host_key(const json& attrs) {
-    auto target = ssh::target_from_attributes(attrs);
-    if (!target || !*target || (*target)->known_hosts != paths_.known_hosts) return;
-    const std::string host = (*target)->host;
-    const std::string pattern = (*target)->port == 22 ? host : fmt::format("[{}]:{}", host, (*target)->port);
+  // as a changed key; unless another server keel knows still reaches that
+  // host:port (the same address through another bastion), whose key it is.
+  void forget_host_key(const std::string& id, const json& attrs) {
+    const std::string pattern = host_key_name(attrs);
+    if (pattern.empty()) return;
     std::lock_guard lock(known_hosts_mutex_);
+    reached_.erase(id);
+    for (const auto& [other, name] : reached_)
+      if (name == pattern) {
+        spdlog::debug(fmt::runtime("{} keeps its key in {}: {} still reaches it"), pattern, paths_.known_hosts, other);
+        return;
+      }
     auto text = files::read_file(paths_.known_hosts);
     if (!text) return;
     std::string kept;
@@ -405,7 +437,8 @@ class CloudServersProvider final : public provider::Provider {
   provider::ProviderSchema schema_;
   std::map<std::string, std::set<std::string>> fleet_names_;  // kind -> names keel handles
   CloudPaths paths_;
-  std::mutex known_hosts_mutex_;
+  std::mutex known_hosts_mutex_;              // also guards reached_
+  std::map<std::string, std::string> reached_;  // server id -> known_hosts name (host_key_name)
 };
 
 }  // namespace
