@@ -17,8 +17,10 @@
 
 #include "agent/dr/restore_target.h"
 #include "cli/agents/client.h"
+#include "cli/agents/tunnel.h"
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
+#include "cli/ssh/hosts.h"
 #include "cli/state/file_store.h"
 #include "cli/views/backup_view.h"
 #include "core/diagnostics.h"
@@ -77,9 +79,32 @@ int run_error(Context& ctx, const Error& e) {
 struct JobHost {
   std::string job;
   std::string server;  // "servers.db"
-  agents::Endpoint endpoint;
   json definition;     // the job as the server's agent has it (source, to, ...)
+  json attributes;     // the server's, for its `ssh` map
 };
+
+// The job's agent made reachable: directly (local servers), or through an
+// SSH port forward when the server is reached over SSH (`ssh` hosts, cloud
+// servers), whose agents listen on their own 127.0.0.1.
+struct JobAgent {
+  std::unique_ptr<ssh::Session> session;  // declared first: outlives the forward
+  agents::ReachableAgent agent;
+};
+
+Result<JobAgent> reach(const JobHost& host) {
+  JobAgent out;
+  auto target = ssh::target_from_attributes(host.attributes);
+  if (!target) return fail(target.error().with_context(host.server));
+  if (*target) {
+    auto session = ssh::Session::connect(**target);
+    if (!session) return fail(session.error().with_context(host.server));
+    out.session = std::move(*session);
+  }
+  auto agent = agents::reach_agent(host.attributes, out.session.get());
+  if (!agent) return fail(agent.error().with_context(host.server));
+  out.agent = std::move(*agent);
+  return out;
+}
 
 // Job name -> the server whose `backups` hold it.
 std::map<std::string, const state::ResourceState*> jobs_in(const state::State& s) {
@@ -104,12 +129,12 @@ Result<JobHost> find_job(const state::State& s, const std::string& name) {
     return fail(ErrorCode::NotFound, fmt::format("no backup job `{}`; the jobs are: {}{}", name, fmt::join(names, ", "),
                                                  hint.empty() ? "" : fmt::format(" ({})", hint)));
   }
-  auto endpoint = agents::endpoint_from_attributes(it->second->attributes);
-  if (!endpoint)
+  if (!agents::endpoint_from_attributes(it->second->attributes))
     return fail(ErrorCode::Unavailable,
                 fmt::format("{} runs backup `{}` but the state names no agent for it (agent_url)", it->second->address,
                             name));
-  return JobHost{name, it->second->address, *endpoint, it->second->attributes.at("backups").at(name)};
+  return JobHost{name, it->second->address, it->second->attributes.at("backups").at(name),
+                 it->second->attributes};
 }
 
 // One line on stderr, redrawn in place.
@@ -153,8 +178,10 @@ agents::ClientOptions client_options() {
 // Starts ACTION of the job and follows the run to its end.
 int start_and_follow(Context& ctx, views::BackupView& view, const JobHost& host, const std::string& action,
                      const json& body) {
+  auto reached = reach(host);
+  if (!reached) return run_error(ctx, reached.error().with_context(fmt::format("{} of `{}`", action, host.job)));
   http::CurlHttpClient transport;
-  agents::AgentClient client(transport, host.endpoint, client_options());
+  agents::AgentClient client(transport, reached->agent.endpoint, client_options());
   auto started = client.start_run(host.job, action, body);
   if (!started) return run_error(ctx, started.error().with_context(fmt::format("{} of `{}` on {}", action, host.job, host.server)));
   std::FILE* progress = ctx.err_is_tty ? ctx.err : nullptr;
@@ -171,8 +198,10 @@ int start_and_follow(Context& ctx, views::BackupView& view, const JobHost& host,
 }
 
 int list_backups(Context& ctx, views::BackupView& view, const JobHost& host) {
+  auto reached = reach(host);
+  if (!reached) return run_error(ctx, reached.error().with_context(fmt::format("backups of `{}`", host.job)));
   http::CurlHttpClient transport;
-  agents::AgentClient client(transport, host.endpoint, client_options());
+  agents::AgentClient client(transport, reached->agent.endpoint, client_options());
   auto answer = client.backups(host.job);
   if (!answer) return run_error(ctx, answer.error().with_context(fmt::format("backups of `{}` on {}", host.job, host.server)));
   view.backups(host.job, host.server, (*answer)["backups"], std::chrono::system_clock::now());
@@ -234,8 +263,9 @@ Status approve_restore(Context& ctx, const JobHost& host, const BackupOptions& o
   if (o.auto_approve) return {};
   std::string backup = o.snapshot.empty() ? "the newest backup" : "backup " + o.snapshot;
   http::CurlHttpClient transport;
-  agents::AgentClient client(transport, host.endpoint, client_options());
-  if (auto listed = client.backups(host.job)) {
+  auto reached = reach(host);  // the question goes on without the backup's date
+  if (auto listed = reached ? agents::AgentClient(transport, reached->agent.endpoint, client_options()).backups(host.job)
+                            : Result<json>(fail(reached.error()))) {
     const json& all = (*listed)["backups"];
     for (const auto& m : all)
       if (o.snapshot.empty() ? &m == &all.front() : m.value("id", "") == o.snapshot)

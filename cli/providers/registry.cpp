@@ -6,6 +6,7 @@
 
 #include "cli/providers/local/local_provider.h"
 #include "cli/providers/logging_provider.h"
+#include "cli/providers/ssh/cloud_servers.h"
 #include "cli/providers/ssh/ssh_provider.h"
 #include "cli/providers/plugin/plugin_provider.h"
 #include "core/files.h"
@@ -47,7 +48,8 @@ Result<std::unique_ptr<provider::Provider>> Registry::start_unlogged(const std::
   spdlog::debug("provider {}: starting {}", type, path);
   auto plugin = PluginProvider::start(path, "");
   if (!plugin) return fail(plugin.error());
-  return std::unique_ptr<provider::Provider>(std::move(*plugin));
+  // Servers a cloud makes are reached over SSH like `ssh` hosts (agent, exec, deploy).
+  return ssh_host::make_cloud_servers_provider(std::unique_ptr<provider::Provider>(std::move(*plugin)));
 }
 
 Result<const provider::ProviderSchema*> Registry::schema(const std::string& type) {

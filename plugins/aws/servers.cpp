@@ -9,8 +9,9 @@
 // read    the project's instances (one DescribeInstances); a terminated one
 //         is gone.
 // update  size in place (stop, ModifyInstanceAttribute, start), firewalls
-//         in place (ModifyInstanceAttribute GroupId); image, subnet,
-//         ssh_key and user_data are force-new.
+//         in place (ModifyInstanceAttribute GroupId), `user` (keel's login
+//         user, recorded only); image, subnet, ssh_key and user_data are
+//         force-new.
 // delete  TerminateInstances (the concurrent deletes' ids in one call:
 //         batcher.h), without waiting for `terminated`: what can go only
 //         then (the subnet, the security groups) waits for it itself
@@ -175,7 +176,8 @@ class Servers final : public TaggedKind {
     a["name"] = tag_value(instance, "Name");
     a["arn"] = ec2_arn(c_, instance, "instance/" + id);
     a["key_name"] = field_string(instance, "keyName");
-    // What EC2 does not describe back: as configured (force-new anyway).
+    // What EC2 does not describe back: as configured (force-new, or only
+    // keel's like `user`).
     for (const char* k : {"ssh_key", "user_data", "user"})
       if (is_set_string(known, k)) a[k] = value_of(known, k);
     return a;
@@ -262,7 +264,10 @@ provider::KindSchema servers_schema() {
               Attr("ssh_key", T::String, "An OpenSSH public key, or the path of one (~/.ssh/id_ed25519.pub).")
                   .optional()
                   .force_new(),
-              Attr("user", T::String, "The login user of the image (admin on Debian).").optional().force_new(),
+              // keel's, not EC2's: the user keel logs in as over SSH (the
+              // CLI's cloud_servers.h), so a new one changes nothing here.
+              Attr("user", T::String, "The login user of the image keel connects as (admin on Debian). Changed in place.")
+                  .optional(),
               Attr("user_data", T::String, "cloud-init user data (at most 16 KiB).").optional().force_new(),
               Attr("id", T::String, "The instance id.").computed(),
               Attr("arn", T::String, "The instance's ARN.").computed(),

@@ -41,7 +41,8 @@ I=$3
 case "$I" in ''|*[!0-9]*) die "bad host number: $I" ;; esac
 H="$DIR/h$I"
 [ -s "$H/host.env" ] || die "$H/host.env missing: not a host made by start-ssh-hosts.sh"
-# HOST_ADDR HOST_PORT HOST_NETNS (name or empty)
+# HOST_ADDR HOST_PORT HOST_NETNS (name or empty), HOST_GATEWAY and HOST_PREFIX
+# (30, or 32 for --netns-at) with a namespace
 # shellcheck disable=SC1091
 . "$H/host.env"
 TIMEOUT=${STOP_TIMEOUT:-10}
@@ -127,10 +128,22 @@ ensure_netns() {
   ip netns add "$HOST_NETNS"
   ip link add "$outer" type veth peer name "$inner"
   ip link set "$inner" netns "$HOST_NETNS"
-  ip addr add "$HOST_GATEWAY/30" dev "$outer"
-  ip link set "$outer" up
-  ip -n "$HOST_NETNS" addr add "$HOST_ADDR/30" dev "$inner"
-  ip -n "$HOST_NETNS" link set "$inner" up
+  if [ "${HOST_PREFIX:-30}" = 32 ]; then
+    # An address of the caller's choosing (--netns-at): a /32 on each end
+    # and a route to the other, so it need not share a subnet with the
+    # gateway.
+    ip addr add "$HOST_GATEWAY/32" dev "$outer"
+    ip link set "$outer" up
+    ip route add "$HOST_ADDR/32" dev "$outer"
+    ip -n "$HOST_NETNS" addr add "$HOST_ADDR/32" dev "$inner"
+    ip -n "$HOST_NETNS" link set "$inner" up
+    ip -n "$HOST_NETNS" route add "$HOST_GATEWAY/32" dev "$inner"
+  else
+    ip addr add "$HOST_GATEWAY/30" dev "$outer"
+    ip link set "$outer" up
+    ip -n "$HOST_NETNS" addr add "$HOST_ADDR/30" dev "$inner"
+    ip -n "$HOST_NETNS" link set "$inner" up
+  fi
   # The host's own 127.0.0.1, where its keel-agent listens.
   ip -n "$HOST_NETNS" link set lo up
 }

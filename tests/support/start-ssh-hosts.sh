@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# start-ssh-hosts.sh DIR N [--netns]
+# start-ssh-hosts.sh DIR N [--netns | --netns-at ADDR[,ADDR...]]
 #
 # Starts N throw-away SSH "hosts" for the tests and benchmarks of keel's SSH
 # fleet features (keel exec, agent install, deploy). Each host is an OpenSSH
@@ -15,6 +15,12 @@
 #   --netns  every host also gets a network namespace of its own with its own
 #            address, 10.213.X.2/30 (this side: 10.213.X.1, a veth pair), and
 #            sshd on port 22 there; each host has its own 127.0.0.1.
+#   --netns-at ADDR,...  as --netns, but host I has the I-th address given
+#            (one per host), as a /32 routed through its veth pair: the
+#            addresses a cloud simulator hands out (moto's 10.X.Y.4, .5, ...
+#            of a subnet), so that keel reaches "cloud" servers at their
+#            private addresses. Refused when an address is already in use or
+#            routed here (other than by the default route).
 #
 # All hosts accept one client key and are listed in one known_hosts file
 # ("[127.0.0.1]:PORT ssh-ed25519 ...", or "10.213.X.2 ssh-ed25519 ..." for
@@ -48,7 +54,19 @@ N=$2
 case "$N" in ''|*[!0-9]*) die "bad host count: $N" ;; esac
 { [ "$N" -ge 1 ] && [ "$N" -le 1000 ]; } || die "host count must be 1..1000"
 NETNS=0
+AT=()
 [ "${3:-}" = "--netns" ] && NETNS=1
+if [ "${3:-}" = "--netns-at" ]; then
+  NETNS=1
+  IFS=, read -r -a AT <<<"${4:-}"
+  [ "${#AT[@]}" -eq "$N" ] || die "--netns-at wants $N addresses, comma-separated (got '${4:-}')"
+  for a in "${AT[@]}"; do
+    case "$a" in *[!0-9.]*|'') die "--netns-at: '$a' is not an IPv4 address" ;; esac
+    ip -4 -o addr show 2>/dev/null | awk '{ split($4, p, "/"); print p[1] }' | grep -qxF "$a" &&
+      die "--netns-at: $a is already an address of this machine"
+    [ -z "$(ip -4 route show "$a/32" 2>/dev/null)" ] || die "--netns-at: $a is already routed here"
+  done
+fi
 [ $# -le 2 ] || [ "$NETNS" = 1 ] || die "unknown option: $3"
 [ "$(id -u)" = 0 ] || die "must run as root (namespaces; sshd switches to the login user)"
 [ -x /usr/sbin/sshd ] || die "/usr/sbin/sshd not found: apt-get install openssh-server"
@@ -122,8 +140,10 @@ for i in $(seq 1 "$N"); do
     base=$((b * 4))
     addr="10.213.$((base / 256)).$((base % 256 + 2))"
     gw="10.213.$((base / 256)).$((base % 256 + 1))"
+    prefix=30
+    if [ "${#AT[@]}" -gt 0 ]; then addr=${AT[$((i - 1))]}; prefix=32; fi
     port=22
-    printf 'HOST_ADDR=%s\nHOST_PORT=%s\nHOST_NETNS=%s\nHOST_GATEWAY=%s\n' "$addr" "$port" "ks${RUN_ID}h$i" "$gw" > "$h/host.env"
+    printf 'HOST_ADDR=%s\nHOST_PORT=%s\nHOST_NETNS=%s\nHOST_GATEWAY=%s\nHOST_PREFIX=%s\n' "$addr" "$port" "ks${RUN_ID}h$i" "$gw" "$prefix" > "$h/host.env"
     # Port 22: OpenSSH and libssh look the bare address up.
     echo "$addr $(cut -d' ' -f1,2 "$h/ssh_host_ed25519_key.pub")" >> "$DIR/known_hosts"
   else

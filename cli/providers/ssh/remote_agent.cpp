@@ -390,4 +390,62 @@ Status uninstall(ssh::Session& session, const AgentSettings& s) {
   return out ? Status{} : fail(out.error());
 }
 
+namespace {
+
+std::string string_of(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+AgentMaterial material_of(const json& attrs) {
+  if (!attrs.is_object()) return {};
+  return {string_of(attrs, "agent_token"), string_of(attrs, "agent_ca"), string_of(attrs, "agent_cert"),
+          string_of(attrs, "agent_tls_key")};
+}
+
+Status converge_agent(ssh::Session& session, const json& prior, json& attrs, const provider::ProgressFn& progress,
+                      bool enabled_by_default) {
+  auto wanted = agent_settings(attrs.value("agent", json(enabled_by_default)));
+  if (!wanted) return fail(wanted.error());
+  auto before = agent_settings(prior.is_object() ? prior.value("agent", json(false)) : json(false));
+  const bool was_installed = !material_of(prior).token.empty();
+  if (was_installed && before && (before->dir != wanted->dir || !wanted->enabled)) {
+    if (auto st = wanted->enabled && before->dir != wanted->dir ? uninstall(session, *before) : stop(session, *before);
+        !st)
+      return st;
+  }
+  if (!wanted->enabled) {
+    set_endpoint(attrs, nullptr, material_of(prior.is_object() ? prior : attrs));
+    return {};
+  }
+  AgentMaterial material = material_of(prior);
+  // New material means an agent that may be running there (one a crashed
+  // or failed install started, or one the image brought) holds another
+  // token and certificate: SIGHUP would not make it take the new ones, and
+  // the ping would fail on TLS. Only a restart does.
+  const bool fresh_material = !material.complete();
+  if (fresh_material) {
+    auto made = generate_material();
+    if (!made) return fail(made.error());
+    material = *made;
+  }
+  AgentJobs jobs{attrs.value("checks", json()), attrs.value("backups", json()), string_of(attrs, "backup_key")};
+  const bool moved = before && before->port != wanted->port;
+  if (auto st = install(session, *wanted, material, jobs, progress, moved || fresh_material); !st) return st;
+  set_endpoint(attrs, &*wanted, material);
+  return {};
+}
+
+void set_endpoint(json& attrs, const AgentSettings* settings, const AgentMaterial& m) {
+  auto or_null = [](const std::string& s) { return s.empty() ? json() : json(s); };
+  attrs["agent_url"] = settings ? json(fmt::format("https://127.0.0.1:{}", settings->port)) : json();
+  attrs["agent_port"] = settings ? json(settings->port) : json();
+  attrs["agent_ca"] = or_null(m.ca_pem);
+  attrs["agent_cert"] = or_null(m.cert_pem);
+  attrs["agent_token"] = or_null(m.token);
+  attrs["agent_tls_key"] = or_null(m.key_pem);
+}
+
 }  // namespace keel::providers::ssh_host

@@ -75,6 +75,31 @@ struct AgentStatus {
 };
 AgentStatus status(ssh::Session& session, const AgentSettings& settings, const AgentMaterial& material);
 
+// ---- the agent as a server's attributes record it ----
+// Shared by the `ssh` provider and cloud servers (cloud_servers.h):
+//   agent          the stack's setting (AgentSettings)
+//   agent_url, agent_port                      where it listens on the host
+//   agent_ca, agent_cert                       its TLS (public)
+//   agent_token, agent_tls_key                 sensitive: sealed in state
+
+// The material an install recorded in `attrs` (empty fields when none).
+AgentMaterial material_of(const nlohmann::json& attrs);
+
+// Brings the agent on the host to what `attrs["agent"]` says (absent:
+// `enabled_by_default`), given what `prior` recorded (null: nothing yet):
+// stops or moves a prior agent, installs or reconfigures the wanted one
+// (the material of `prior` is kept; new material is made when it has none,
+// and then a running agent is restarted, never only reloaded: it would keep
+// its old token and certificate),
+// and records the endpoint and material in `attrs`. Idempotent: running it
+// again after a crash rewrites the same files.
+Status converge_agent(ssh::Session& session, const nlohmann::json& prior, nlohmann::json& attrs,
+                      const provider::ProgressFn& progress, bool enabled_by_default);
+
+// Records where the agent listens (`settings` null: no agent running) and
+// its material in `attrs`.
+void set_endpoint(nlohmann::json& attrs, const AgentSettings* settings, const AgentMaterial& material);
+
 // Stops the agent and removes DIR and the unit. Nothing installed is fine.
 Status uninstall(ssh::Session& session, const AgentSettings& settings);
 // Stops it (the files stay).

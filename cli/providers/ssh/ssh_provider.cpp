@@ -125,7 +125,7 @@ class SshProvider final : public provider::Provider {
     if (auto st = record_facts(**session, attrs); !st) return fail(st.error());
     attrs["ssh"] = ssh::target_to_json(*target);
     attrs["reachable"] = true;
-    if (auto st = converge_agent(**session, json(), attrs, r.progress); !st) return fail(st.error());
+    if (auto st = converge_agent(**session, json(), attrs, r.progress, true); !st) return fail(st.error());
     return provider::CreateResponse{id_of(*target), attrs};
   }
 
@@ -163,7 +163,7 @@ class SshProvider final : public provider::Provider {
     if (auto st = record_facts(**session, attrs); !st) return fail(st.error());
     attrs["ssh"] = ssh::target_to_json(*target);
     attrs["reachable"] = true;
-    if (auto st = converge_agent(**session, r.prior, attrs, r.progress); !st) return fail(st.error());
+    if (auto st = converge_agent(**session, r.prior, attrs, r.progress, true); !st) return fail(st.error());
     return provider::UpdateResponse{attrs};
   }
 
@@ -255,51 +255,6 @@ class SshProvider final : public provider::Provider {
     attrs["cpus"] = std::atoi(v["cpus"].c_str());
     attrs["memory_mb"] = std::atoll(v["memory_kb"].c_str()) / 1024;
     return {};
-  }
-
-  static AgentMaterial material_of(const json& attrs) {
-    return {string_of(attrs, "agent_token"), string_of(attrs, "agent_ca"), string_of(attrs, "agent_cert"),
-            string_of(attrs, "agent_tls_key")};
-  }
-
-  // Brings the agent to what `attrs` (the config) says, given what `prior`
-  // recorded, and records its endpoint and material in `attrs`.
-  static Status converge_agent(ssh::Session& session, const json& prior, json& attrs,
-                               const provider::ProgressFn& progress) {
-    auto wanted = agent_settings(attrs.value("agent", json(true)));
-    if (!wanted) return fail(wanted.error());
-    auto before = agent_settings(prior.is_object() ? prior.value("agent", json(false)) : json(false));
-    const bool was_installed = prior.is_object() && !string_of(prior, "agent_token").empty();
-    if (was_installed && before && (before->dir != wanted->dir || !wanted->enabled)) {
-      if (auto st = wanted->enabled && before->dir != wanted->dir ? uninstall(session, *before) : stop(session, *before);
-          !st)
-        return st;
-    }
-    if (!wanted->enabled) {
-      set_endpoint(attrs, nullptr, material_of(prior.is_object() ? prior : attrs));
-      return {};
-    }
-    AgentMaterial material = material_of(prior.is_object() ? prior : json::object());
-    if (!material.complete()) {
-      auto made = generate_material();
-      if (!made) return fail(made.error());
-      material = *made;
-    }
-    AgentJobs jobs{attrs.value("checks", json()), attrs.value("backups", json()), string_of(attrs, "backup_key")};
-    const bool moved = before && before->port != wanted->port;
-    if (auto st = install(session, *wanted, material, jobs, progress, moved); !st) return st;
-    set_endpoint(attrs, &*wanted, material);
-    return {};
-  }
-
-  static void set_endpoint(json& attrs, const AgentSettings* settings, const AgentMaterial& m) {
-    auto or_null = [](const std::string& s) { return s.empty() ? json() : json(s); };
-    attrs["agent_url"] = settings ? json(fmt::format("https://127.0.0.1:{}", settings->port)) : json();
-    attrs["agent_port"] = settings ? json(settings->port) : json();
-    attrs["agent_ca"] = or_null(m.ca_pem);
-    attrs["agent_cert"] = or_null(m.cert_pem);
-    attrs["agent_token"] = or_null(m.token);
-    attrs["agent_tls_key"] = or_null(m.key_pem);
   }
 
   provider::ProviderSchema schema_;
