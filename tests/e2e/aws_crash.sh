@@ -64,7 +64,6 @@ expect_ok keel validate
 assert_contains "$WORK/last.out" "30 resources"
 
 inventory() { python3 -B "$AWS_PROXY_DIR/inventory.py" "http://127.0.0.1:$MOTO_PORT" "$PROJECT"; }
-secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 step "$KILLS applies killed with SIGKILL at random moments"
 killed=0
@@ -72,24 +71,12 @@ for run in $(seq 1 $KILLS); do
   # The first run is cut off early (before the network is done); later
   # ones anywhere in a run, which gets shorter as less is left to do.
   if [[ $run == 1 ]]; then ms=$((300 + RANDOM % 900)); else ms=$((200 + RANDOM % 2800)); fi
-  "$KEEL" apply --auto-approve --parallelism 2 >"$WORK/run-$run.log" 2>&1 &
-  pid=$!
-  bg_started
-  sleep "$(secs $ms)"
-  plugins=$(pgrep -P "$pid" || true)
-  rc=0
-  { pid_alive "$pid" && kill -9 "$pid"; wait "$pid"; } 2>/dev/null || rc=$?
-  case $rc in
+  apply_killed_after "$ms" "$WORK/run-$run.log" --parallelism 2
+  case $KILL_RC in
     137) echo "    run $run: killed after ${ms} ms"; killed=$((killed + 1)) ;;
     0) echo "    run $run: finished before the kill (${ms} ms)" ;;
-    *) show "$WORK/run-$run.log"; fail "run $run: keel exited $rc on its own (output above)" ;;
+    *) show "$WORK/run-$run.log"; fail "run $run: keel exited $KILL_RC on its own (output above)" ;;
   esac
-  # The plugin ends at its next write to keel (or once idle); the next run
-  # must not race it (it holds no state lock).
-  for p in $plugins; do
-    wait_until 120 bash -c "! ps -o stat= -p $p | grep -qv Z" ||
-      fail "run $run: plugin $p still runs 120 s after its keel was killed"
-  done
 done
 [[ $killed -ge 10 ]] || fail "only $killed of $KILLS runs were killed mid-work (seed $SEED)"
 

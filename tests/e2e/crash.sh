@@ -55,39 +55,25 @@ EXPECTED_FILES=$( { echo base.txt; for i in $(seq 0 29); do echo "f-$i.txt"; don
 expect_ok keel validate
 assert_contains "$WORK/last.out" "40 resources"
 
-# Seconds, for `sleep`, from milliseconds.
-secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-
 KILLED_PLUGIN_PIDS=" "
 completed=0
 step "$KILLS applies killed with SIGKILL at random moments"
 for run in $(seq 1 $KILLS); do
   # The first kill lands early, while the very first run is surely working.
   if [[ $run == 1 ]]; then ms=$((100 + RANDOM % 500)); else ms=$((100 + RANDOM % 1401)); fi
-  "$KEEL" apply --auto-approve --parallelism 8 >"$WORK/run-$run.log" 2>&1 &
-  pid=$!
-  bg_started
-  sleep "$(secs $ms)"
-  plugins=$(pgrep -P "$pid" || true)
-  # It may end on its own between the check and the kill: the exit code tells.
-  rc=0
-  { pid_alive "$pid" && kill -9 "$pid"; wait "$pid"; } 2>/dev/null || rc=$?
-  if [[ $rc == 137 ]]; then
+  # It may end on its own before the kill: the exit code tells.
+  apply_killed_after "$ms" "$WORK/run-$run.log" --parallelism 8
+  if [[ $KILL_RC == 137 ]]; then
     echo "    run $run: killed after ${ms} ms"
-  elif [[ $rc == 0 ]]; then
+    for p in $KILLED_PLUGINS; do KILLED_PLUGIN_PIDS+="$p "; done
+  elif [[ $KILL_RC == 0 ]]; then
     [[ $run != 1 ]] || fail "the first run ended within ${ms} ms: no kill landed during the very first run"
     echo "    run $run: finished before the kill (${ms} ms)"
     completed=$((completed + 1))
   else
     show "$WORK/run-$run.log"
-    fail "run $run: keel exited $rc on its own (output above)"
+    fail "run $run: keel exited $KILL_RC on its own (output above)"
   fi
-  for p in $plugins; do
-    [[ $rc == 137 ]] && KILLED_PLUGIN_PIDS+="$p "
-    # A plugin whose keel died sees its stdin close and must go away.
-    wait_until 10 bash -c "! ps -o stat= -p $p | grep -qv Z" ||
-      fail "run $run: plugin process $p ($(ps -o args= -p "$p")) still runs 10 s after its keel was killed"
-  done
   if [[ $run == 1 ]]; then
     n=$(find "$FILES" -maxdepth 1 -type f ! -name '.*' | wc -l)
     [[ $n -lt 40 ]] || fail "the first run was killed after ${ms} ms but all 40 files exist already: the kill was not mid-run"
@@ -163,13 +149,7 @@ step "killed while creating, then destroyed at once: what the interrupted create
 # must find it by its tags and delete it, not just forget the intent.
 interrupted=""
 for try in 1 2 3 4 5; do
-  "$KEEL" apply --auto-approve --parallelism 8 >"$WORK/kill-destroy-$try.log" 2>&1 &
-  pid=$!
-  bg_started
-  sleep "$(secs $((300 + RANDOM % 600)))"
-  plugins=$(pgrep -P "$pid" || true)
-  { pid_alive "$pid" && kill -9 "$pid"; wait "$pid"; } 2>/dev/null || true
-  for p in $plugins; do wait_until 10 bash -c "! ps -o stat= -p $p | grep -qv Z" || true; done
+  apply_killed_after $((300 + RANDOM % 600)) "$WORK/kill-destroy-$try.log" --parallelism 8
   expect_ok keel state list
   if grep -q "create interrupted" "$WORK/last.out"; then interrupted=yes; break; fi
   expect_ok keel destroy --auto-approve --parallelism 8
@@ -209,12 +189,8 @@ for attempt in 1 2 3; do
   else
     ms=$((took * 30 / 100 + RANDOM % (took * 60 / 100 + 1)))
   fi
-  "$KEEL" apply --auto-approve >"$WORK/local-run-$attempt.log" 2>&1 &
-  pid=$!
-  bg_started
-  sleep "$(secs $ms)"
-  rc=0
-  { pid_alive "$pid" && kill -9 "$pid"; wait "$pid"; } 2>/dev/null || rc=$?
+  apply_killed_after "$ms" "$WORK/local-run-$attempt.log"
+  rc=$KILL_RC
   if [[ $rc == 137 ]]; then
     echo "    try $attempt: killed after ${ms} ms"
     landed=1

@@ -249,6 +249,32 @@ wait_until() {
   done
 }
 
+# --- crash tests (crash.sh, do_crash.sh, aws_crash.sh) ---
+#
+# apply_killed_after MS LOG [ARGS...]: `keel apply --auto-approve ARGS` in
+# the background, SIGKILLed after MS milliseconds unless it ended first;
+# then waits (at most 10 s) for the plugins it had started to exit: the
+# next run must not race them, and the SDK stops at once when keel is gone. Sets KILL_RC (137 killed, 0 finished first, else keel's own
+# failure) and KILLED_PLUGINS (their pids).
+# secs MS: seconds for `sleep`, from milliseconds.
+secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+
+apply_killed_after() {
+  local ms=$1 log=$2 pid p
+  shift 2
+  "$KEEL" apply --auto-approve "$@" >"$log" 2>&1 &
+  pid=$!
+  bg_started
+  sleep "$(secs "$ms")"
+  KILLED_PLUGINS=$(pgrep -P "$pid" || true)
+  KILL_RC=0
+  { pid_alive "$pid" && kill -9 "$pid"; wait "$pid"; } 2>/dev/null || KILL_RC=$?
+  for p in $KILLED_PLUGINS; do
+    wait_until 10 bash -c "! ps -o stat= -p $p | grep -qv Z" ||
+      fail "plugin $p ($(ps -o args= -p "$p")) still runs 10 s after its keel was killed"
+  done
+}
+
 # --- the DigitalOcean simulator (do_*.sh) ---
 #
 # cloudsim_tenant: this test's own account in keel-cloudsim, which the CTest
