@@ -6,6 +6,11 @@
 #include <cstring>
 #include <mutex>
 
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include "core/net_fence.h"
+
 namespace keel::http::curl {
 namespace {
 
@@ -52,6 +57,19 @@ int on_seek(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
+// Opens the socket curl asks for, unless the fence refuses its address.
+curl_socket_t on_open_socket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* ex = static_cast<Exchange*>(user);
+  if (purpose == CURLSOCKTYPE_IPCXN) {
+    auto allowed = net_fence::allow_address(&address->addr, address->addrlen, "connect");
+    if (!allowed) {
+      ex->fenced = allowed.error().message();
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
 }  // namespace
 
 void global_init() {
@@ -87,6 +105,10 @@ void collect_response(CURL* curl, Exchange& ex) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
+  if (net_fence::active()) {
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &ex);
+  }
 }
 
 void upload_body(CURL* curl, Exchange& ex) {
@@ -96,6 +118,13 @@ void upload_body(CURL* curl, Exchange& ex) {
   curl_easy_setopt(curl, CURLOPT_READDATA, &ex);
   curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, on_seek);
   curl_easy_setopt(curl, CURLOPT_SEEKDATA, &ex);
+}
+
+std::string failure_detail(const Exchange& ex, CURLcode code, const char* error_buffer) {
+  if (!ex.fenced.empty()) return ex.fenced;
+  if (ex.too_big) return fmt::format("response larger than {} bytes", ex.limit);
+  if (error_buffer && error_buffer[0]) return error_buffer;
+  return curl_easy_strerror(code);
 }
 
 ErrorCode error_code(CURLcode code, bool connected) {

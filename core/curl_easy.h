@@ -34,8 +34,12 @@ struct Exchange {
   Response response;        // header names lower-cased
   std::size_t limit = 0;    // the most body bytes accepted
   bool too_big = false;     // the limit was hit (curl then reports CURLE_WRITE_ERROR)
+  std::string fenced;       // why a connection was refused (core/net_fence.h), or empty
 };
-// Points curl's write and header callbacks at `ex`.
+// Points curl's write and header callbacks at `ex`, and its socket callback
+// too: a connection to an address outside KEEL_ALLOWED_NETWORKS is refused
+// before it is opened (curl then reports CURLE_COULDNT_CONNECT, ex.fenced
+// says why).
 void collect_response(CURL* curl, Exchange& ex);
 // Sends ex.upload through the read callback, rewinding when curl resends.
 void upload_body(CURL* curl, Exchange& ex);
@@ -43,6 +47,9 @@ void upload_body(CURL* curl, Exchange& ex);
 // `connected`: whether a connection was made before the failure (a timeout
 // then means the exchange started).
 ErrorCode error_code(CURLcode code, bool connected);
+// What went wrong, for an error message: the fence's refusal, the size
+// limit, curl's error buffer, or curl's text for `code`.
+std::string failure_detail(const Exchange& ex, CURLcode code, const char* error_buffer);
 
 std::string lower(std::string_view text);
 std::string_view trim(std::string_view text);

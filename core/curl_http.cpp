@@ -119,12 +119,12 @@ Result<Response> CurlHttpClient::send(const Request& request) {
     // connect time, so that is no sign).
     curl_off_t pretransfer = 0;
     curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-    std::string detail = ex.too_big ? fmt::format("response larger than {} bytes", request.max_response_bytes)
-                         : error_buffer[0] ? std::string(error_buffer)
-                                           : std::string(curl_easy_strerror(code));
+    std::string detail = curl::failure_detail(ex, code, error_buffer);
     if (code == CURLE_OPERATION_TIMEDOUT && pretransfer == 0) detail = fmt::format("connect: {}", detail);
     spdlog::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
-    return fail(curl::error_code(code, pretransfer > 0), fmt::format("{}: {}", describe(request), detail));
+    // A fenced address is refused for good: no retry may help.
+    const ErrorCode error = ex.fenced.empty() ? curl::error_code(code, pretransfer > 0) : ErrorCode::PermissionDenied;
+    return fail(error, fmt::format("{}: {}", describe(request), detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
   spdlog::debug(fmt::runtime("http: {} -> {} ({} ms)"), describe(request), ex.response.status, elapsed.count());

@@ -104,7 +104,8 @@ struct ExecFailure {
 bool minimal_variable(std::string_view name) {
   static constexpr std::string_view kKept[] = {"PATH",   "HOME",         "USER",         "LOGNAME",
                                                "LANG",   "LANGUAGE",     "TZ",           "TMPDIR",
-                                               "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+                                               "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                                               "KEEL_ALLOWED_NETWORKS"};
   if (name.starts_with("LC_")) return true;
   return std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept);
 }

@@ -308,10 +308,10 @@ Result<http::Response> Client::send_once(const Request& request) const {
   if (code != CURLE_OK) {
     curl_off_t pretransfer = 0;
     curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-    const std::string detail = ex.too_big ? fmt::format("response larger than {} bytes", request.max_response_bytes)
-                               : error_buffer[0] ? std::string(error_buffer)
-                                                 : std::string(curl_easy_strerror(code));
-    return fail(http::curl::error_code(code, pretransfer > 0), fmt::format("{}: {}", what, detail));
+    const std::string detail = http::curl::failure_detail(ex, code, error_buffer);
+    const ErrorCode error =
+        ex.fenced.empty() ? http::curl::error_code(code, pretransfer > 0) : ErrorCode::PermissionDenied;
+    return fail(error, fmt::format("{}: {}", what, detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
   return std::move(ex.response);

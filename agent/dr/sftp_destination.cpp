@@ -29,6 +29,7 @@
 #include "agent/dr/object_name.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/net_fence.h"
 #include "core/ssh/host_key.h"
 
 namespace keel::dr {
@@ -371,6 +372,8 @@ Status authenticate(ssh_session session, const Endpoint& ep, const std::string& 
 Result<std::shared_ptr<Connection>> open_connection(const Endpoint& ep, const SftpSettings& settings) {
   std::string known_hosts = files::expand_home(
       settings.known_hosts_file.empty() ? std::string("~/.ssh/known_hosts") : settings.known_hosts_file);
+  if (auto allowed = net_fence::allow_host(ep.host, fmt::format("sftp {}", ep.describe())); !allowed)
+    return fail(allowed.error());
   auto session = configure_session(ep, known_hosts);
   if (!session) return fail(session.error());
   if (ssh_connect(session->get()) != SSH_OK)

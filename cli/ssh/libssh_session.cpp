@@ -21,6 +21,7 @@
 #include "cli/ssh/channel_pump.h"
 #include "core/crypto.h"
 #include "core/files.h"
+#include "core/net_fence.h"
 #include "core/ssh/host_key.h"
 
 namespace keel::ssh {
@@ -145,6 +146,8 @@ Result<SessionHandle> new_session(const Target& t, int fd) {
 // Connects (over `fd` when given: a jump host's channel), verifies and
 // authenticates.
 Result<SessionHandle> open_session(const Target& t, int fd) {
+  // Through a jump host too: the fence lists what keel may reach at all.
+  if (auto allowed = net_fence::allow_host(t.host, t.describe()); !allowed) return fail(allowed.error());
   auto session = new_session(t, fd);
   if (!session) return fail(session.error());
   if (ssh_connect(session->get()) != SSH_OK)

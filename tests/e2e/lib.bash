@@ -27,6 +27,12 @@ KEEL="$KEEL_BUILD_DIR/keel"
 # Logging from keel (KEEL_LOG) is off unless a test sets it; a key from the
 # caller's environment would change what the tests see.
 unset KEEL_LOG KEEL_STATE_KEY KEEL_PLUGIN_PATH
+# The network fence (core/net_fence.h): keel and its plugins may connect to
+# this machine's loopback and nothing else; start_ssh_hosts adds each
+# namespace host's own address. An address a simulator made up (moto gives
+# instances public IPs) is then refused at once instead of being tried
+# through the default route.
+export KEEL_ALLOWED_NETWORKS="127.0.0.0/8,::1/128"
 
 keel() { "$KEEL" "$@"; }
 
@@ -323,6 +329,8 @@ start_ssh_hosts() {
     { show "$WORK/start-hosts.log"; fail "start-ssh-hosts.sh $* failed"; }
   # shellcheck disable=SC1091
   source "$HOSTS/hosts.env"
+  local addr
+  for addr in $SSH_HOSTS_ADDRS; do KEEL_ALLOWED_NETWORKS+=",$addr/32"; done
 }
 
 ssh_host_ctl() {
