@@ -436,6 +436,22 @@ int main(int argc, char** argv) {
   print_row(help);
   add_target("keel --help median < 10 ms", fmt("%.1f ms", help.med_ms()), help.med_ms() < 10);
 
+  // The README's stack: `keel plan` of what `keel init quickstart` writes
+  // (no state yet, so no refresh: parsing, the local provider's checks of
+  // its tools, planning, the view). Left out for a keel without `init`.
+  {
+    const std::string dir = g_tmp + "/quickstart";
+    fs::create_directories(dir);
+    if (run_keel(o, {"init", "quickstart"}, dir).exit_code == 0) {
+      Figure quickstart{"plan, the quickstart (no state)", {}};
+      run_ok(o, {"plan"}, dir);  // warm-up
+      for (int i = 0; i < o.runs; ++i) quickstart.runs.push_back(run_ok(o, {"plan"}, dir));
+      print_row(quickstart);
+    } else {
+      std::printf("%-40s (this keel has no `keel init`: skipped)\n", "plan, the quickstart (no state)");
+    }
+  }
+
   // 2. validate, apply (zero delay) and a no-op plan, at both sizes.
   struct SizeFigures {
     int n;
