@@ -120,8 +120,10 @@ void upload_body(CURL* curl, Exchange& ex) {
   curl_easy_setopt(curl, CURLOPT_SEEKDATA, &ex);
 }
 
+bool fenced(const Exchange& ex, CURLcode code) { return code == CURLE_COULDNT_CONNECT && !ex.fenced.empty(); }
+
 std::string failure_detail(const Exchange& ex, CURLcode code, const char* error_buffer) {
-  if (!ex.fenced.empty()) return ex.fenced;
+  if (fenced(ex, code)) return ex.fenced;
   if (ex.too_big) return fmt::format("response larger than {} bytes", ex.limit);
   if (error_buffer && error_buffer[0]) return error_buffer;
   return curl_easy_strerror(code);

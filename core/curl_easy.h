@@ -47,6 +47,10 @@ void upload_body(CURL* curl, Exchange& ex);
 // `connected`: whether a connection was made before the failure (a timeout
 // then means the exchange started).
 ErrorCode error_code(CURLcode code, bool connected);
+// Whether the exchange failed because the fence refused every address
+// tried (one refused address followed by an allowed one that worked, or
+// failed otherwise, is not that).
+bool fenced(const Exchange& ex, CURLcode code);
 // What went wrong, for an error message: the fence's refusal, the size
 // limit, curl's error buffer, or curl's text for `code`.
 std::string failure_detail(const Exchange& ex, CURLcode code, const char* error_buffer);

@@ -123,7 +123,8 @@ Result<Response> CurlHttpClient::send(const Request& request) {
     if (code == CURLE_OPERATION_TIMEDOUT && pretransfer == 0) detail = fmt::format("connect: {}", detail);
     spdlog::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
     // A fenced address is refused for good: no retry may help.
-    const ErrorCode error = ex.fenced.empty() ? curl::error_code(code, pretransfer > 0) : ErrorCode::PermissionDenied;
+    const ErrorCode error =
+        curl::fenced(ex, code) ? ErrorCode::PermissionDenied : curl::error_code(code, pretransfer > 0);
     return fail(error, fmt::format("{}: {}", describe(request), detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
