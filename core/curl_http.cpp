@@ -124,7 +124,7 @@ Result<Response> CurlHttpClient::send(const Request& request) {
     spdlog::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
     // A fenced address is refused for good: no retry may help.
     const ErrorCode error =
-        curl::fenced(ex, code) ? ErrorCode::PermissionDenied : curl::error_code(code, pretransfer > 0);
+        curl::fenced(ex, code) ? ErrorCode::InvalidConfig : curl::error_code(code, pretransfer > 0);
     return fail(error, fmt::format("{}: {}", describe(request), detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);

@@ -143,9 +143,11 @@ std::string text_of(const Address& a) {
   return buffer;
 }
 
+// InvalidConfig: the stack or the variable must change; no retry may help
+// (a PermissionDenied from SSH reads as "the key is not installed yet").
 Status refuse(const Fence& fence, std::string_view what, const std::string& address) {
-  if (!fence.error.empty()) return fail(ErrorCode::PermissionDenied, fmt::format("{}: {}", what, fence.error));
-  return fail(ErrorCode::PermissionDenied,
+  if (!fence.error.empty()) return fail(ErrorCode::InvalidConfig, fmt::format("{}: {}", what, fence.error));
+  return fail(ErrorCode::InvalidConfig,
               fmt::format("{}: {} is outside the networks {} allows", what, address, kVariable));
 }
 
@@ -157,7 +159,7 @@ Status allow_address(const sockaddr* address, socklen_t length, std::string_view
   const Fence& fence = process_fence();
   if (!fence.active) return {};
   auto a = from_sockaddr(address, length);
-  if (!a) return fail(ErrorCode::PermissionDenied, fmt::format("{}: not an IP address ({} allows only IP networks)", what, kVariable));
+  if (!a) return fail(ErrorCode::InvalidConfig, fmt::format("{}: not an IP address ({} allows only IP networks)", what, kVariable));
   if (allowed(fence, *a)) return {};
   return refuse(fence, what, text_of(*a));
 }

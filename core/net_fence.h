@@ -30,7 +30,7 @@ bool active();
 
 // Ok when the fence is off or `address` (AF_INET or AF_INET6; an IPv4
 // address mapped into IPv6 counts as the IPv4 one) is inside an allowed
-// network; otherwise PermissionDenied naming `what`, the address and the
+// network; otherwise InvalidConfig naming `what`, the address and the
 // variable.
 Status allow_address(const sockaddr* address, socklen_t length, std::string_view what);
 

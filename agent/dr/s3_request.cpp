@@ -310,7 +310,7 @@ Result<http::Response> Client::send_once(const Request& request) const {
     curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
     const std::string detail = http::curl::failure_detail(ex, code, error_buffer);
     const ErrorCode error =
-        http::curl::fenced(ex, code) ? ErrorCode::PermissionDenied : http::curl::error_code(code, pretransfer > 0);
+        http::curl::fenced(ex, code) ? ErrorCode::InvalidConfig : http::curl::error_code(code, pretransfer > 0);
     return fail(error, fmt::format("{}: {}", what, detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);

@@ -13,7 +13,9 @@
 # destroy deletes the droplets.
 #
 # The simulator's public addresses (documentation ranges) are never
-# connected to: every address keel reaches is one of this test's namespaces.
+# connected to: every address keel reaches is one of this test's namespaces,
+# and a step asks for the public ones to show the network fence refusing
+# them at once.
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup
@@ -29,7 +31,7 @@ start_ssh_hosts 2 --netns-at "$NET.2,$NET.3"
 new_stack STACK fleet
 cd "$STACK"
 : >empty_known_hosts
-write_stack() {  # write_stack KNOWN_HOSTS
+write_stack() {  # write_stack KNOWN_HOSTS [CONNECT]
   cat >keel.yaml <<YAML
 keel: 1
 project: e2e-do-fleet
@@ -43,7 +45,7 @@ servers:
     image: debian-12-x64
     region: fra1
     private_key: $SSH_HOSTS_KEY
-    connect: private
+    connect: ${2:-private}
     known_hosts: $1
     host_key_check: strict
     agent: true
@@ -97,6 +99,16 @@ expect_ok keel backup run data
 keel_json backup list data >"$WORK/list.json" || fail "keel backup list data failed"
 [[ $(json_get "$WORK/list.json" 'len(d["backups"])') == 1 ]] || { show "$WORK/list.json"; fail "expected one backup"; }
 ls "$HOSTS"/h1/opt-keel/backups/data/*.kdr >/dev/null || fail "no backup data on the first droplet"
+
+step "connect: public (the simulator's documentation-range addresses) is refused by the network fence at once"
+write_stack "$SSH_HOSTS_KNOWN_HOSTS" public
+started=$SECONDS
+run_rc rc keel apply --auto-approve
+[[ $rc != 0 ]] || { show "$WORK/last.out"; fail "apply reached the droplets' public addresses"; }
+assert_contains "$WORK/last.out" "is outside the networks KEEL_ALLOWED_NETWORKS allows"
+# Not taken for a key cloud-init has yet to install (retried for 90 s).
+(( SECONDS - started < 60 )) || fail "the fence's refusal was retried for $((SECONDS - started)) s"
+write_stack "$SSH_HOSTS_KNOWN_HOSTS"
 
 step "destroy deletes the droplets"
 expect_ok keel destroy --auto-approve
