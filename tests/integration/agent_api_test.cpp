@@ -289,7 +289,7 @@ TEST_CASE("agent: a hanging check is killed at its timeout and blocks nothing", 
   CHECK(agent.get_json("/v1/checks/hang")["output"].get<std::string>().find("timed out") != std::string::npos);
 }
 
-TEST_CASE("agent: API handler threads start with requests, as many as run at once", "[agent]") {
+TEST_CASE("agent: API handler threads start with requests and as many as run at once", "[agent]") {
   {
     // Nothing asked but /v1/ping (the express lane): main, the check and
     // job schedulers, the gate and the express worker; no idle handlers.
