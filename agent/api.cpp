@@ -18,7 +18,8 @@ using httpd::Request;
 using httpd::Response;
 using Json = nlohmann::json;
 
-// Threads running handlers (besides the express one for health). A handler
+// The most threads running handlers (besides the express one for health);
+// they start as requests need them (agent/httpd/server.h). A handler
 // may wait: for a check run (POST /v1/checks/NAME/run) or a listing of
 // backups (up to 60 s).
 constexpr size_t kApiWorkers = 8;

@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/memory.h"
 #include "core/log.h"
 #include "core/process.h"
 
@@ -74,6 +75,7 @@ int run(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  agent::tune_allocator();
   CLI::App app{"keel-agent: health checks, disaster-recovery jobs and an HTTP API on every host"};
   std::string config, check, log_format = "text", log_level = "info";
   bool version = false;

@@ -45,7 +45,7 @@ struct CheckSnapshot {
   checks::CheckStatus status = checks::CheckStatus::Unknown;
   std::string output = "not run yet";
   std::optional<CheckRun> last_run;
-  std::deque<CheckRun> history;  // newest last
+  std::vector<CheckRun> history;  // the last kHistory runs, newest last
   int consecutive_successes = 0, consecutive_failures = 0;
   std::map<checks::CheckStatus, long long> results_total;  // runs by result
   long long runs = 0;

@@ -15,12 +15,16 @@
 // prometheus-blackbox-exporter and wrk (scripts/install-deps.sh --bench).
 //
 //   agent_bench [--agent PATH] [--soak-seconds 600] [--cpu-seconds 30]
+//               [--idle-only] [--idle-runs N] [--baseline PATH]
 //
 // The agent is the build's keel-agent by default (next to this program's
-// directory). Everything listens on 127.0.0.1 only.
+// directory). Everything listens on 127.0.0.1 only. `--baseline` measures a
+// second keel-agent (another build) for the idle figure, alternating with
+// the first, so that both see the same machine.
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -50,11 +54,12 @@ namespace {
   std::exit(1);
 }
 
-double rss_mb(long pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string key;
-  while (in >> key) {
-    if (key == "VmRSS:") {
+// The value of `key` (in kB) in a /proc file of `key: value kB` lines, in MB.
+double proc_mb(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string word;
+  while (in >> word) {
+    if (word == key) {
       double kb = 0;
       in >> kb;
       return kb / 1024.0;
@@ -62,6 +67,27 @@ double rss_mb(long pid) {
     in.ignore(1 << 16, '\n');
   }
   return -1;
+}
+
+double rss_mb(long pid) { return proc_mb(fmt::format("/proc/{}/status", pid), "VmRSS:"); }
+
+// Where an agent's resident memory is: its own anonymous pages (heap, thread
+// stacks, malloc arenas, relocated library data) and the file pages mapped
+// (the binary's and the shared libraries' code and read-only data, which
+// other processes share); Pss charges shared pages by how many map them.
+struct Residency {
+  double rss = -1, anon = -1, file = -1, pss = -1, threads = -1;
+};
+
+Residency residency(long pid) {
+  const std::string status = fmt::format("/proc/{}/status", pid);
+  Residency r;
+  r.rss = proc_mb(status, "VmRSS:");
+  r.anon = proc_mb(status, "RssAnon:");
+  r.file = proc_mb(status, "RssFile:");
+  r.threads = proc_mb(status, "Threads:") * 1024.0;
+  r.pss = proc_mb(fmt::format("/proc/{}/smaps_rollup", pid), "Pss:");
+  return r;
 }
 
 double cpu_seconds(long pid) {
@@ -186,14 +212,40 @@ void report(std::string name, std::string value, std::string target, bool met) {
   g_figures.push_back({std::move(name), std::move(value), std::move(target), met});
 }
 
-void idle_memory(const std::string& agent_binary, const std::string& dir, const Target& target) {
-  std::printf("\n1. idle resident memory\n");
-  double agent_rss = 0, node_rss = 0;
-  {
-    Agent agent(agent_binary, dir + "/idle", fifty_checks(target));
-    std::this_thread::sleep_for(15s);  // every check has run at least once; now idle
-    agent_rss = rss_mb(agent.pid());
+Residency median(std::vector<Residency> runs) {
+  auto middle = [&](double Residency::*field) {
+    std::vector<double> values;
+    for (const auto& r : runs) values.push_back(r.*field);
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
+  return {middle(&Residency::rss), middle(&Residency::anon), middle(&Residency::file), middle(&Residency::pss),
+          middle(&Residency::threads)};
+}
+
+std::string describe(const Residency& r) {
+  return fmt::format("{:.1f} MB: anon {:.1f}, file {:.1f}, Pss {:.1f}, {:.0f} threads", r.rss, r.anon, r.file, r.pss,
+                     r.threads);
+}
+
+// The agent (and the baseline, if any) with 50 checks, 15 s after start:
+// every check has run at least once and the agent is idle. With a baseline
+// the two binaries take turns, so that both see the same machine.
+void idle_memory(const std::string& agent_binary, const std::string& baseline_binary, int runs,
+                 const std::string& dir, const Target& target) {
+  std::printf("\n1. idle resident memory (50 checks, TLS; median of %d)\n", runs);
+  std::vector<Residency> agent_runs, baseline_runs;
+  for (int run = 0; run < runs; ++run) {
+    for (const std::string* binary : {&agent_binary, &baseline_binary}) {
+      if (binary->empty()) continue;
+      Agent agent(*binary, fmt::format("{}/idle", dir), fifty_checks(target));
+      std::this_thread::sleep_for(15s);
+      Residency r = residency(agent.pid());
+      (binary == &agent_binary ? agent_runs : baseline_runs).push_back(r);
+      std::printf("  run %d %-9s %s\n", run + 1, binary == &agent_binary ? "agent" : "baseline", describe(r).c_str());
+    }
   }
+  double node_rss = 0;
   {
     int port = free_port();
     auto node = start({"prometheus-node-exporter", fmt::format("--web.listen-address=127.0.0.1:{}", port)});
@@ -203,8 +255,16 @@ void idle_memory(const std::string& agent_binary, const std::string& dir, const 
     node.kill(SIGTERM);
     node.wait();
   }
-  report("keel-agent, 50 checks (MB)", fmt::format("{:.1f} (node_exporter idle: {:.1f})", agent_rss, node_rss),
-         "< 8 and < node_exporter", agent_rss > 0 && agent_rss < 8 && agent_rss < node_rss);
+  const Residency agent = median(agent_runs);
+  std::printf("  keel-agent  %s\n", describe(agent).c_str());
+  if (!baseline_runs.empty()) {
+    const Residency baseline = median(baseline_runs);
+    std::printf("  baseline    %s (%s)\n", describe(baseline).c_str(), baseline_binary.c_str());
+    std::printf("  difference  %+.0f kB (anon %+.0f kB, file %+.0f kB)\n", (agent.rss - baseline.rss) * 1024,
+                (agent.anon - baseline.anon) * 1024, (agent.file - baseline.file) * 1024);
+  }
+  report("keel-agent, 50 checks (MB)", fmt::format("{:.1f} (node_exporter idle: {:.1f})", agent.rss, node_rss),
+         "< 8 and < node_exporter", agent.rss > 0 && agent.rss < 8 && agent.rss < node_rss);
 }
 
 // Drives blackbox_exporter's /probe at `rate` per second for `seconds`.
@@ -360,16 +420,23 @@ std::string default_agent_binary(const char* argv0) {
 
 int main(int argc, char** argv) {
   std::string agent_binary = default_agent_binary(argv[0]);
-  int soak_seconds = 600, cpu_seconds_window = 30;
+  std::string baseline_binary;
+  int soak_seconds = 600, cpu_seconds_window = 30, idle_runs = 1;
+  bool idle_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--agent" && i + 1 < argc) agent_binary = argv[++i];
+    else if (arg == "--baseline" && i + 1 < argc) baseline_binary = argv[++i];
+    else if (arg == "--idle-runs" && i + 1 < argc) idle_runs = std::max(1, std::stoi(argv[++i]));
+    else if (arg == "--idle-only") idle_only = true;
     else if (arg == "--soak-seconds" && i + 1 < argc) soak_seconds = std::stoi(argv[++i]);
     else if (arg == "--cpu-seconds" && i + 1 < argc) cpu_seconds_window = std::stoi(argv[++i]);
-    else die("usage: agent_bench [--agent PATH] [--soak-seconds N] [--cpu-seconds N]");
+    else
+      die("usage: agent_bench [--agent PATH] [--soak-seconds N] [--cpu-seconds N] [--idle-only] [--idle-runs N] "
+          "[--baseline PATH]");
   }
   for (const char* tool : {"prometheus-node-exporter", "prometheus-blackbox-exporter", "wrk"})
-    if (process::which(tool).empty())
+    if (process::which(tool).empty() && (!idle_only || tool == std::string("prometheus-node-exporter")))
       die(fmt::format("{} is not installed: run scripts/install-deps.sh --bench (Debian packages "
                       "prometheus-node-exporter prometheus-blackbox-exporter wrk)", tool));
   process::ignore_sigpipe();
@@ -380,9 +447,11 @@ int main(int argc, char** argv) {
 
   std::printf("keel-agent benchmark: %s, %ld CPUs\n", agent_binary.c_str(), ::sysconf(_SC_NPROCESSORS_ONLN));
   Target target;
-  idle_memory(agent_binary, dir, target);
-  http_check_cpu(agent_binary, dir, target, cpu_seconds_window);
-  api_latency_and_soak(agent_binary, dir, target, soak_seconds);
+  idle_memory(agent_binary, baseline_binary, idle_runs, dir, target);
+  if (!idle_only) {
+    http_check_cpu(agent_binary, dir, target, cpu_seconds_window);
+    api_latency_and_soak(agent_binary, dir, target, soak_seconds);
+  }
 
   std::printf("\nsummary\n");
   int missed = 0;

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -69,16 +70,22 @@ class JobQueue {
     std::lock_guard lock(mutex_);
     return jobs_.size();
   }
-  void push(Job job) {
+  // True when no worker waits for it: the caller may start one more.
+  bool push(Job job) {
+    bool unattended = false;
     {
       std::lock_guard lock(mutex_);
       jobs_.push_back(std::move(job));
+      unattended = jobs_.size() > waiting_;
     }
     ready_.notify_one();
+    return unattended;
   }
   std::optional<Job> pop() {
     std::unique_lock lock(mutex_);
+    ++waiting_;
     ready_.wait(lock, [&] { return closed_ || !jobs_.empty(); });
+    --waiting_;
     if (closed_) return std::nullopt;
     Job job = std::move(jobs_.front());
     jobs_.pop_front();
@@ -99,6 +106,7 @@ class JobQueue {
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Job> jobs_;
+  size_t waiting_ = 0;  // workers in pop()
   bool closed_ = false;
 };
 
@@ -144,7 +152,12 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
 
   std::thread gate;
+  // Workers start when a request finds none waiting (up to
+  // options.workers, and one express), and stay: a quiet agent keeps
+  // none, a busy one as many as it needed at once. Only the gate starts
+  // them, and stop() joins them after the gate.
   std::vector<std::thread> workers;
+  size_t lane_workers = 0, express_workers = 0;
   JobQueue queue, express_queue;
 
   // The gate's connections (only the gate thread touches them).
@@ -174,6 +187,7 @@ struct Server::Impl {
   void read_request(std::unique_ptr<Connection>& slot, Clock::time_point now);
   bool advance(std::unique_ptr<Connection>& slot);
   void dispatch(std::unique_ptr<Connection>& slot);
+  void add_worker(bool express);
   void refuse(std::unique_ptr<Connection>& slot, const Response& response);
   void drain(std::unique_ptr<Connection>& slot);
   void expire(std::unique_ptr<Connection>& slot, Clock::time_point now);
@@ -203,8 +217,6 @@ Status Server::start() {
   if (s.wake_fd < 0 || s.stop_fd < 0)
     return fail(ErrorCode::Internal, fmt::format("eventfd: {}", ::strerror(errno)));
   if (auto st = s.bind(); !st) return st;
-  for (size_t i = 0; i < s.options.workers; ++i) s.workers.emplace_back([&s] { s.run_worker(s.queue); });
-  s.workers.emplace_back([&s] { s.run_worker(s.express_queue); });
   s.gate = std::thread([&s] { s.run_gate(); });
   return {};
 }
@@ -455,7 +467,21 @@ void Server::Impl::dispatch(std::unique_ptr<Connection>& slot) {
   job.request = std::move(c.reader.request());
   c.reader.reset();
   job.connection = std::move(slot);
-  jobs.push(std::move(job));
+  if (jobs.push(std::move(job))) add_worker(express);
+}
+
+// A worker that cannot be started now is tried again with the next
+// request; a lane with no worker at all holds its requests until then
+// (the client's own timeout ends its wait).
+void Server::Impl::add_worker(bool express) {
+  size_t& started = express ? express_workers : lane_workers;
+  if (started >= (express ? 1 : std::max<size_t>(options.workers, 1))) return;
+  JobQueue& jobs = express ? express_queue : queue;
+  try {
+    workers.emplace_back([this, &jobs] { run_worker(jobs); });
+    ++started;
+  } catch (const std::system_error&) {
+  }
 }
 
 // Answers with `Connection: close` (one non-blocking write: the answer is

@@ -28,9 +28,11 @@
 //    `Connection: close`; the connection then drains what the client still
 //    sends for up to a second (so that it reads the answer rather than a
 //    reset) and closes.
-//  - Workers: `workers` threads, plus one express thread for the requests
-//    `express` picks (health), so that slow handlers cannot delay those. At
-//    most `max_queued` complete requests wait for each; past that, 503.
+//  - Workers: up to `workers` threads, plus one express thread for the
+//    requests `express` picks (health), so that slow handlers cannot delay
+//    those. A worker starts when a request finds none waiting and then
+//    stays, so an agent nobody asks keeps no idle threads. At most
+//    `max_queued` complete requests wait for each lane; past that, 503.
 //
 // start() and stop() from one thread; the hooks are called from the gate
 // (admit, express, log of refusals, dropped) and from workers (handle, log).

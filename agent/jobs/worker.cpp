@@ -131,12 +131,16 @@ class WorkerSession {
     pollfd fds[3] = {{out_.eof ? -1 : out_.fd, POLLIN, 0},
                      {err_.eof ? -1 : err_.fd, POLLIN, 0},
                      {call_.cancel && !kill_at_ ? call_.cancel->fd() : -1, POLLIN, 0}};
-    std::optional<Clock::time_point> wake = kill_at_ && !killed_ ? kill_at_ : (kill_at_ ? std::nullopt : deadline);
+    // Until the kill (once terminated), or the deadline; no wake after the
+    // kill was sent. Not through an optional: g++ 12 at -Os warns that its
+    // value may be uninitialized (-Wmaybe-uninitialized).
+    auto until = [](Clock::time_point when) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(when - Clock::now()).count();
+      return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+    };
     int timeout_ms = -1;
-    if (wake) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(*wake - Clock::now()).count();
-      timeout_ms = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
-    }
+    if (kill_at_ && !killed_) timeout_ms = until(*kill_at_);
+    else if (!kill_at_ && deadline) timeout_ms = until(*deadline);
     ::poll(fds, 3, timeout_ms);
   }
 

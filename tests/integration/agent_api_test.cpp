@@ -168,6 +168,12 @@ class AgentUnderTest {
     return -1;
   }
 
+  // The agent's threads, from /proc.
+  long threads() const {
+    const auto tasks = std::filesystem::directory_iterator("/proc/" + std::to_string(child_->pid()) + "/task");
+    return std::distance(std::filesystem::begin(tasks), std::filesystem::end(tasks));
+  }
+
   std::string ca, token, config_path;
   int port = 0;
 
@@ -281,6 +287,46 @@ TEST_CASE("agent: a hanging check is killed at its timeout and blocks nothing", 
   REQUIRE(eventually([&] { return agent.get_json("/v1/checks/ok")["runs"].get<int>() >= 3; }));
   REQUIRE(eventually([&] { return check_status(agent, "hang") == "critical"; }));
   CHECK(agent.get_json("/v1/checks/hang")["output"].get<std::string>().find("timed out") != std::string::npos);
+}
+
+TEST_CASE("agent: API handler threads start with requests and as many as run at once", "[agent]") {
+  {
+    // Nothing asked but /v1/ping (the express lane): main, the check and
+    // job schedulers, the gate and the express worker; no idle handlers.
+    TempDir dir;
+    AgentUnderTest quiet(dir, "  {}\n");
+    CHECK(quiet.threads() <= 5);
+  }
+  // Ten runs of one-second checks at once: eight handler threads answer
+  // them in two rounds, not ten one after another.
+  TempDir dir;
+  std::string checks;
+  for (int i = 0; i < 10; ++i)
+    checks += fmt::format("  slow-{}: {{ exec: [/bin/sleep, \"1\"], interval: 1h, timeout: 5s }}\n", i);
+  AgentUnderTest agent(dir, checks);
+  REQUIRE(eventually([&] {
+    for (const auto& check : agent.get_json("/v1/checks")["checks"])
+      if (check["runs"].get<int>() < 1) return false;
+    return true;
+  }));
+  std::vector<std::thread> clients;
+  std::vector<long> statuses(10, 0);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i)
+    clients.emplace_back([&, i] {
+      http::CurlHttpClient client;
+      http::Request request;
+      request.method = "POST";
+      request.url = fmt::format("https://127.0.0.1:{}/v1/checks/slow-{}/run", agent.port, i);
+      request.ca_pem = agent.ca;
+      request.bearer_token = agent.token;
+      request.timeout = 20s;
+      if (auto r = client.send(request)) statuses[i] = r->status;
+    });
+  for (auto& client : clients) client.join();
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  for (long status : statuses) CHECK(status == 200);
+  CHECK(elapsed < 6s);
 }
 
 TEST_CASE("agent: PUT /v1/config and SIGHUP reload, keeping unchanged checks", "[agent]") {
