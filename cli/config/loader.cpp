@@ -292,6 +292,7 @@ class Loader {
         } else {
           r.attributes[k] = to_json(field.second);
           r.marks[k] = mark(field.first);
+          if (field.second.IsMap()) record_marks(field.second, "/" + pointer_token(k), r.value_marks);
         }
       }
     }

@@ -89,6 +89,9 @@ struct ResourceBlock {
   Lifecycle lifecycle;
   nlohmann::json attributes = nlohmann::json::object();  // provider attributes, raw
   std::map<std::string, SourceMark> marks;                // attribute -> where
+  // Inside a map-valued attribute: JSON pointer ("/agent/health_port") ->
+  // where its value is, so that a problem deep in it names its own line.
+  std::map<std::string, SourceMark> value_marks;
   SourceMark mark;
 
   std::string address() const { return kind + "." + name; }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/config/agent_setting.h"
 #include "cli/config/apps.h"
 #include "cli/config/backups.h"
 #include "cli/config/configuration.h"
@@ -627,7 +628,31 @@ class Validator {
       // A sensitive value is named, never shown: a stack must not print the secrets it reads.
       if (auto problem = value_problem(*attr, v->value, !v->sensitive); !problem.empty())
         diags_.error(m, "`" + it.key() + "` of " + inst.block->address() + ": " + problem);
+      else if (is_ssh_agent_setting(inst, *attr))
+        check_agent_setting(inst, v->value);
     }
+  }
+
+  // The `agent` of servers keel installs its agent on over SSH (the `ssh`
+  // provider's hosts, cloud servers that join the fleet) takes a map whose
+  // keys are keel's own (cli/config/agent_setting.h); the local provider's
+  // is a Bool.
+  static bool is_ssh_agent_setting(const Instance& inst, const provider::AttributeSchema& attr) {
+    return inst.block->kind == "servers" && attr.name == "agent" && attr.type == provider::AttributeType::Any;
+  }
+
+  // Reported at the key in error (agent: {health_port: ...}), as the
+  // provider would refuse it at apply.
+  void check_agent_setting(const Instance& inst, const nlohmann::json& value) {
+    AgentSetting setting;
+    auto problem = parse_agent_setting(value, setting);
+    if (!problem) return;
+    const std::string pointer =
+        problem->key.empty() ? std::string("/agent") : fmt::format("/agent/{}", pointer_token(problem->key));
+    auto at = inst.block->value_marks.find(pointer);
+    const SourceMark& m = at != inst.block->value_marks.end() ? at->second : inst.block->marks.at("agent");
+    diags_.error(m, inst.block->address() + ": " + problem->message,
+                 problem->key == "health_port" ? "for example `agent: { port: 7300, health_port: 7301 }`" : "");
   }
 
   // About how many bytes a value takes.

@@ -58,8 +58,10 @@ std::vector<provider::AttributeSchema> settable_attributes(bool add_user) {
                     .optional()
                     .one_of({"accept-new", "strict"}));
   out.push_back(Attr("agent", AttributeType::Any,
-                     "Install and run keel-agent over SSH: false (default), true, or {port: N, dir: PATH} (defaults "
-                     "7300 and /opt/keel/agent). Read reports false when the agent does not answer.")
+                     "Install and run keel-agent over SSH: false (default), true, or {port: N, dir: PATH, "
+                     "health_port: N} (defaults 7300, /opt/keel/agent, none; health_port opens a plain-HTTP port on "
+                     "every address for load balancers' health checks). Read reports false when the agent does not "
+                     "answer.")
                     .optional());
   out.push_back(Attr("checks", AttributeType::Map,
                      "Health checks the server's agent runs. Filled from the stack's `checks:` entries whose `on:` "

@@ -22,7 +22,7 @@
 //   jump            [user@]host[:port], like ssh -J (e.g. a bastion)
 //   known_hosts     default: keel's own, .keel/known_hosts
 //   host_key_check  accept-new (default) | strict; a changed key is refused
-//   agent           false (default), true or {port, dir}
+//   agent           false (default), true or {port, dir, health_port}
 //   checks, backups, backup_key   filled from the stack's sections
 // and the computed `ssh`, `agent_url`, `agent_port`, `agent_ca`,
 // `agent_cert`, and sensitive `agent_token`, `agent_tls_key`.

@@ -92,6 +92,7 @@ struct RemoteFacts {
   bool systemd = false;
   std::string agent_sha, dr_sha;
   int configured_port = 0;   // from the agent.yaml there, 0: none
+  std::string configured_health;  // its health_listen, "": none
   bool supervised = false;   // the supervisor (or the unit) runs
 };
 
@@ -102,6 +103,7 @@ Result<RemoteFacts> remote_facts(ssh::Session& session, const AgentSettings& s) 
       "echo agent_sha=$(sha256sum {0}/bin/keel-agent 2>/dev/null | cut -d' ' -f1); "
       "echo dr_sha=$(sha256sum {0}/bin/keel-dr 2>/dev/null | cut -d' ' -f1); "
       "echo port=$(sed -n 's/.*\"listen\": *\"127.0.0.1:\\([0-9]*\\)\".*/\\1/p' {0}/agent.yaml 2>/dev/null | head -n1); "
+      "echo health=$(sed -n 's/.*\"health_listen\": *\"\\([^\"]*\\)\".*/\\1/p' {0}/agent.yaml 2>/dev/null | head -n1); "
       "if [ -d /run/systemd/system ]; then systemctl is-active --quiet keel-agent && echo up=1; "
       "elif [ -s {0}/supervisor.pid ] && kill -0 \"$(cat {0}/supervisor.pid)\" 2>/dev/null; then echo up=1; fi; true",
       shell_quote(s.dir));
@@ -116,6 +118,7 @@ Result<RemoteFacts> remote_facts(ssh::Session& session, const AgentSettings& s) 
   f.agent_sha = values["agent_sha"];
   f.dr_sha = values["dr_sha"];
   f.configured_port = std::atoi(values["port"].c_str());
+  f.configured_health = values["health"];
   f.supervised = values["up"] == "1";
   return f;
 }
@@ -126,6 +129,7 @@ std::string config_text(const AgentSettings& s, const AgentJobs& jobs) {
   const auto paths = local::agent::paths_in(s.dir);
   json config = local::agent::render_config(paths, s.port, jobs.checks,
                                             runs_backups(jobs) ? jobs.backups : json());
+  if (const std::string health = config::health_listen_of(s); !health.empty()) config["health_listen"] = health;
   return "# keel-agent config, written by keel over SSH (keel apply). JSON is YAML too.\n"
          "# Replaced at the next apply: edit the stack's `checks:` and `backups:` instead.\n" +
          config.dump(2) + "\n";
@@ -253,29 +257,7 @@ Status wait_until_answering(ssh::Session& session, const AgentSettings& s, const
 
 Result<AgentSettings> agent_settings(const json& value) {
   AgentSettings s;
-  if (value.is_null()) return s;
-  if (value.is_boolean()) {
-    s.enabled = value.get<bool>();
-    return s;
-  }
-  if (!value.is_object()) return fail(ErrorCode::InvalidConfig, "agent: use true, false or a map {port, dir}");
-  for (auto it = value.begin(); it != value.end(); ++it) {
-    if (it.key() == "port") {
-      if (!it->is_number_integer() || it->get<int>() < 1 || it->get<int>() > 65535)
-        return fail(ErrorCode::InvalidConfig, "agent.port must be a port number (1-65535)");
-      s.port = it->get<int>();
-    } else if (it.key() == "dir") {
-      if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>().front() != '/')
-        return fail(ErrorCode::InvalidConfig, "agent.dir must be an absolute path on the host");
-      s.dir = it->get<std::string>();
-      while (s.dir.size() > 1 && s.dir.back() == '/') s.dir.pop_back();
-    } else if (it.key() == "enabled") {
-      if (!it->is_boolean()) return fail(ErrorCode::InvalidConfig, "agent.enabled must be true or false");
-      s.enabled = it->get<bool>();
-    } else {
-      return fail(ErrorCode::InvalidConfig, fmt::format("agent: unknown key `{}` (known: port, dir, enabled)", it.key()));
-    }
-  }
+  if (auto problem = config::parse_agent_setting(value, s)) return fail(ErrorCode::InvalidConfig, problem->message);
   return s;
 }
 
@@ -307,7 +289,8 @@ Status install(ssh::Session& session, const AgentSettings& s, const AgentMateria
   if (auto st = write_material(session, s, m, jobs); !st) return st;
 
   const bool must_restart =
-      restart || binaries_changed || !remote->supervised || remote->configured_port != s.port;
+      restart || binaries_changed || !remote->supervised || remote->configured_port != s.port ||
+      remote->configured_health != config::health_listen_of(s);
   if (must_restart) {
     report(progress, fmt::format("{} keel-agent ({})", remote->supervised ? "restarting" : "starting",
                                  remote->systemd ? "systemd unit" : "supervisor"));
@@ -432,7 +415,9 @@ Status converge_agent(ssh::Session& session, const json& prior, json& attrs, con
     material = *made;
   }
   AgentJobs jobs{attrs.value("checks", json()), attrs.value("backups", json()), string_of(attrs, "backup_key")};
-  const bool moved = before && before->port != wanted->port;
+  // The agent keeps its listeners through a SIGHUP: a new API or health
+  // port takes a restart.
+  const bool moved = before && (before->port != wanted->port || before->health_port != wanted->health_port);
   if (auto st = install(session, *wanted, material, jobs, progress, moved || fresh_material); !st) return st;
   set_endpoint(attrs, &*wanted, material);
   return {};

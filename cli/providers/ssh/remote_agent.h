@@ -5,7 +5,8 @@
 //
 // On the host, under DIR (default /opt/keel/agent, 0700):
 //   bin/keel-agent, bin/keel-dr   this keel's own binaries (same arch only)
-//   agent.yaml (0600)             the config: listen 127.0.0.1:PORT, TLS, checks, jobs
+//   agent.yaml (0600)             the config: listen 127.0.0.1:PORT, TLS, checks, jobs,
+//                                 and health_listen 0.0.0.0:N with `health_port`
 //   agent.token, agent-key.pem, backup.key (0600), agent-cert.pem, ca.pem
 //   agent-state/                  the agent's state_dir
 //   agent.log                     its output
@@ -13,7 +14,10 @@
 // from templates/agent/) where systemd runs, else DIR/supervise.sh started
 // detached (setsid), which restarts the agent and writes supervisor.pid and
 // agent.pid. The agent listens on the host's 127.0.0.1 only; keel reaches
-// it through an SSH port forward (cli/agents/tunnel.h).
+// it through an SSH port forward (cli/agents/tunnel.h). Its health port
+// (`agent: {health_port: N}`), for load balancers' probes, is the one thing
+// it serves on the host's other addresses: status codes, no token
+// (agent/health_listener.h).
 //
 // Private keys of the user are never uploaded; the agent's token and TLS key
 // are, as 0600 files, and never appear in a command line.
@@ -22,21 +26,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/config/agent_setting.h"
 #include "cli/ssh/session.h"
 #include "core/error.h"
 #include "core/provider.h"
 
 namespace keel::providers::ssh_host {
 
-inline constexpr int kDefaultAgentPort = 7300;
-inline constexpr const char* kDefaultAgentDir = "/opt/keel/agent";
+inline constexpr int kDefaultAgentPort = config::kDefaultAgentPort;
+inline constexpr const char* kDefaultAgentDir = config::kDefaultAgentDir;
 
-// The stack's `agent:` setting: true/false, or {port: N, dir: PATH}.
-struct AgentSettings {
-  bool enabled = true;
-  int port = kDefaultAgentPort;
-  std::string dir = kDefaultAgentDir;
-};
+// The stack's `agent:` setting (cli/config/agent_setting.h): true/false, or
+// {port, dir, enabled, health_port}. InvalidConfig naming the key in error.
+using AgentSettings = config::AgentSetting;
 Result<AgentSettings> agent_settings(const nlohmann::json& value);
 
 // What the agent needs that keel generates once and keeps in state.
@@ -56,8 +58,9 @@ struct AgentJobs {
 // Uploads the binaries when they differ from this keel's (sha256), writes
 // the files, installs the service, (re)starts the agent and waits until it
 // answers through a tunnel. With `restart` false, a running agent whose
-// binaries and port did not change gets SIGHUP (reloads its config, keeps
-// its schedule) instead of a restart.
+// binaries, port and health port did not change gets SIGHUP (reloads its
+// config, keeps its schedule) instead of a restart: the agent keeps its
+// listeners until it restarts.
 Status install(ssh::Session& session, const AgentSettings& settings, const AgentMaterial& material,
                const AgentJobs& jobs, const provider::ProgressFn& progress, bool restart = false);
 

@@ -7,7 +7,8 @@
 //            agent that stopped is drift the next apply repairs); a host that
 //            cannot be reached stays in state with `reachable: false`
 //   update   new connection settings are recorded; changed checks or jobs
-//            reach the agent (SIGHUP); `agent` starts, moves or stops it
+//            reach the agent (SIGHUP); `agent` starts, moves or stops it (a
+//            new port or health_port restarts it)
 //   remove   uninstalls the agent keel installed, then forgets the host; the
 //            machine itself is never touched otherwise
 //   find     by tags: not found (create is idempotent: reaching a host twice
@@ -59,8 +60,9 @@ provider::KindSchema servers_schema() {
            .one_of({"strict", "accept-new"}),
        Attr("jump", String, "Jump host, [user@]host[:port] (like ssh -J); same key and known_hosts.").optional(),
        Attr("agent", AttributeType::Any,
-            "Install and run keel-agent: true (default), false, or {port: N, dir: PATH} (defaults 7300 and "
-            "/opt/keel/agent). Read reports false when the agent does not answer.")
+            "Install and run keel-agent: true (default), false, or {port: N, dir: PATH, health_port: N} "
+            "(defaults 7300, /opt/keel/agent, none; health_port opens a plain-HTTP port on every address for "
+            "load balancers' health checks). Read reports false when the agent does not answer.")
            .optional()
            .default_to(true),
        Attr("checks", AttributeType::Map,
