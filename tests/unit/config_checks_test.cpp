@@ -606,11 +606,11 @@ checks:
 )");
   std::string text = v->text();
   INFO(text);
-  CHECK(has(text, "keel.yaml:10:88: error: `expect_headers.Cache-Control`: invalid regular expression: "
+  CHECK(has(text, "keel.yaml:10:90: error: `expect_headers.Cache-Control`: invalid regular expression: "
                   "missing ]: ["));
-  CHECK(has(text, "keel.yaml:11:73: error: `expect_json`: `$.a.*` is not a supported JSONPath: wildcards are not "
+  CHECK(has(text, "keel.yaml:11:72: error: `expect_json`: `$.a.*` is not a supported JSONPath: wildcards are not "
                   "supported"));
-  CHECK(has(text, "keel.yaml:12:29: error: graphql check `api` needs `query`"));
+  CHECK(has(text, "keel.yaml:12:27: error: graphql check `api` needs `query`"));
 
   auto resolved = check(R"(keel: 1
 project: demo
@@ -630,7 +630,7 @@ checks:
 )");
   text = resolved->text();
   INFO(text);
-  CHECK(has(text, "keel.yaml:10:3: error: check `later` with its references resolved: `expect_headers.Cache-Control`: "
+  CHECK(has(text, "keel.yaml:11:3: error: check `later` with its references resolved: `expect_headers.Cache-Control`: "
                   "invalid regular expression: missing ): max-age=("));
   CHECK_FALSE(has(text, "`fine`"));
   CHECK_FALSE(has(text, "`whole`"));
