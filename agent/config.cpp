@@ -284,6 +284,24 @@ class ConfigParser {
   std::map<std::string, SourceMark> check_marks_;  // where each check is defined
 };
 
+// yaml-cpp's emitter drops the quotes of a quoted scalar (tag "!"), and a
+// quoted "200" would read back as the number 200 where a check reads values
+// as JSON (core/yaml_json.h). Tagged !!str, such a scalar is written with
+// its tag and read back as a string. False past `budget` nodes: an alias is
+// visited at each of its uses.
+bool keep_quoted_strings(YAML::Node node, size_t& budget) {
+  if (budget == 0) return false;
+  --budget;
+  if (node.IsScalar() && node.Tag() == "!") node.SetTag("tag:yaml.org,2002:str");
+  if (node.IsSequence())
+    for (auto item : node)
+      if (!keep_quoted_strings(item, budget)) return false;
+  if (node.IsMap())
+    for (auto kv : node)
+      if (!keep_quoted_strings(kv.second, budget)) return false;
+  return true;
+}
+
 }  // namespace
 
 ConfigLoad parse_agent_config(const std::string& text, const std::string& file, const std::string& base_dir) {
@@ -347,6 +365,8 @@ Result<std::string> with_host_settings(const std::string& text, const AgentConfi
   if (host.remote_config && !host.exec_allowed && host.dr_worker.empty() && !host.health_listen) return text;
   try {
     YAML::Node doc = YAML::Load(text);
+    if (size_t budget = 2'000'000; !keep_quoted_strings(doc, budget))
+      return fail(ErrorCode::InvalidConfig, "request body: too large once its aliases are expanded");
     if (!host.remote_config) doc["remote_config"] = false;
     if (host.exec_allowed) doc["exec_allowed"] = *host.exec_allowed;
     if (!host.dr_worker.empty()) doc["dr_worker"] = host.dr_worker;

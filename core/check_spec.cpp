@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include "core/text.h"
 #include "core/time.h"
+#include "core/yaml_json.h"
 
 namespace keel::checks {
 
@@ -74,6 +76,7 @@ const char* to_string(CheckType type) {
     case CheckType::Memory: return "memory";
     case CheckType::Load: return "load";
     case CheckType::Process: return "process";
+    case CheckType::Graphql: return "graphql";
     case CheckType::Dr: return "dr";
   }
   return "?";
@@ -81,7 +84,7 @@ const char* to_string(CheckType type) {
 
 const std::vector<std::string>& check_type_names() {
   static const std::vector<std::string> names = {"http", "tcp",    "exec", "postgres", "redis",
-                                                 "disk", "memory", "load", "process"};
+                                                 "disk", "memory", "load", "process", "graphql"};
   return names;
 }
 
@@ -98,7 +101,9 @@ const std::vector<std::string> kCommonKeys = {"interval", "timeout", "success_be
 // the scalar form sets (empty for types without one).
 const std::map<std::string, std::vector<std::string>>& type_options() {
   static const std::map<std::string, std::vector<std::string>> options = {
-      {"http", {"url", "method", "status", "body_contains", "headers", "cert_days_warning", "tls_verify", "ca_file"}},
+      {"http", {"url", "method", "status", "body_contains", "headers", "expect_headers", "expect_json",
+                "cert_days_warning", "tls_verify", "ca_file"}},
+      {"graphql", {"url", "query", "variables", "expect", "headers", "cert_days_warning", "tls_verify", "ca_file"}},
       {"tcp", {"address"}},
       {"exec", {"command"}},
       {"postgres", {"conninfo", "query"}},
@@ -113,6 +118,18 @@ const std::map<std::string, std::vector<std::string>>& type_options() {
 
 bool is_template(const YAML::Node& node) {
   return node.IsScalar() && node.Scalar().find("${") != std::string::npos;
+}
+
+// An HTTP field name (RFC 9110's token).
+bool valid_header_name(std::string_view name) {
+  return !name.empty() && name.size() <= 256 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return text::in_class(c, "A-Za-z0-9!#$%&'*+.^_`|~-"); });
+}
+
+// Why RE2 refuses `pattern`; empty when it compiles.
+std::string pattern_problem(const std::string& pattern) {
+  RE2 re(pattern, RE2::Quiet);
+  return re.ok() ? std::string() : fmt::format("invalid regular expression: {}", re.error());
 }
 
 // [scheme://][user[:password]@]host[:port][/db], the host a name or an
@@ -251,11 +268,14 @@ class CheckParser {
       values_[key] = value;
       return;
     }
+    std::vector<std::string> others;
     for (const auto& [other, keys] : type_options())
-      if (other != type_ && std::find(keys.begin(), keys.end(), key) != keys.end() && !key.empty()) {
-        error(key_node, fmt::format("`{}` is an option of {} checks, not of {} checks", key, other, type_));
-        return;
-      }
+      if (other != type_ && std::find(keys.begin(), keys.end(), key) != keys.end() && !key.empty())
+        others.push_back(other);
+    if (!others.empty()) {
+      error(key_node, fmt::format("`{}` is an option of {} checks, not of {} checks", key, fmt::join(others, " and "), type_));
+      return;
+    }
     if (std::find(check_type_names().begin(), check_type_names().end(), key) != check_type_names().end()) return;
     error(key_node, fmt::format("unknown key `{}` in check `{}`", key, name_), did_you_mean(key, allowed_keys()));
   }
@@ -379,11 +399,7 @@ class CheckParser {
     if (type_ == "http") {
       spec.type = CheckType::Http;
       HttpCheck http;
-      if (require("url", "http://127.0.0.1:8080/healthz") && read_string("url", http.url) &&
-          !(options_.allow_templates && is_template(*find("url")))) {
-        if (http.url.rfind("http://", 0) != 0 && http.url.rfind("https://", 0) != 0)
-          error(*find("url"), fmt::format("`{}` is not an http:// or https:// URL", http.url));
-      }
+      read_url("http://127.0.0.1:8080/healthz", http.url);
       read_string("method", http.method);
       std::transform(http.method.begin(), http.method.end(), http.method.begin(), ::toupper);
       if (const YAML::Node* status = find("status"); !skip(status)) {
@@ -402,15 +418,25 @@ class CheckParser {
           add(*status);
       }
       read_string("body_contains", http.body_contains);
-      if (const YAML::Node* headers = find("headers"); headers) {
-        if (!headers->IsMap()) error(*headers, "`headers` must be a map of header name to value");
-        else
-          for (const auto& h : *headers) http.headers[h.first.Scalar()] = h.second.IsScalar() ? h.second.Scalar() : "";
-      }
+      read_request_headers(http.headers);
+      read_expect_headers(http.expect_headers);
+      read_json_expectations("expect_json", http.expect_json);
       read_int("cert_days_warning", http.cert_days_warning, 0, 3650);
       read_bool("tls_verify", http.tls_verify);
       read_string("ca_file", http.ca_file);
       spec.params = http;
+    } else if (type_ == "graphql") {
+      spec.type = CheckType::Graphql;
+      GraphqlCheck graphql;
+      read_url("http://127.0.0.1:8080/graphql", graphql.url);
+      if (require("query", "\"{ status }\"")) read_string("query", graphql.query);
+      read_variables(graphql.variables);
+      read_json_expectations("expect", graphql.expect);
+      read_request_headers(graphql.headers);
+      read_int("cert_days_warning", graphql.cert_days_warning, 0, 3650);
+      read_bool("tls_verify", graphql.tls_verify);
+      read_string("ca_file", graphql.ca_file);
+      spec.params = graphql;
     } else if (type_ == "tcp") {
       spec.type = CheckType::Tcp;
       TcpCheck tcp;
@@ -491,6 +517,95 @@ class CheckParser {
     }
   }
 
+  // The required `url` of http and graphql checks: http:// or https://.
+  void read_url(const char* example, std::string& url) {
+    if (!require("url", example) || !read_string("url", url) || skip(find("url"))) return;
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+      error(*find("url"), fmt::format("`{}` is not an http:// or https:// URL", url));
+  }
+
+  // A map of header name -> string; null when absent or templated.
+  const YAML::Node* header_map(const std::string& key) {
+    const YAML::Node* node = find(key);
+    if (skip(node) || node->IsNull()) return nullptr;
+    if (node->IsMap()) return node;
+    error(*node, fmt::format("`{}` must be a map of header name to value", key));
+    return nullptr;
+  }
+
+  // The headers sent with the request.
+  void read_request_headers(std::map<std::string, std::string>& out) {
+    if (const YAML::Node* headers = header_map("headers"))
+      for (const auto& h : *headers) out[h.first.Scalar()] = h.second.IsScalar() ? h.second.Scalar() : "";
+  }
+
+  // Response header name -> RE2 pattern; a pattern that does not compile is
+  // an error here, at its line, not a check that fails on every run.
+  void read_expect_headers(std::map<std::string, std::string>& out) {
+    const YAML::Node* headers = header_map("expect_headers");
+    if (!headers) return;
+    for (const auto& h : *headers) {
+      const std::string& name = h.first.Scalar();
+      if (!valid_header_name(name)) {
+        error(h.first, fmt::format("`expect_headers`: `{}` is not a header name", text::printable(name)),
+              "a header name is letters, digits and !#$%&'*+-.^_`|~, like Cache-Control");
+        continue;
+      }
+      if (!h.second.IsScalar()) {
+        error(h.second, fmt::format("`expect_headers.{}` must be a regular expression (a string)", name));
+        continue;
+      }
+      if (!(options_.allow_templates && is_template(h.second))) {
+        if (auto problem = pattern_problem(h.second.Scalar()); !problem.empty()) {
+          error(h.second, fmt::format("`expect_headers.{}`: {}", name, problem),
+                "patterns use RE2 syntax, the syntax of Go's regexp package");
+          continue;
+        }
+      }
+      out[name] = h.second.Scalar();
+    }
+  }
+
+  // A map of JSONPath -> expected JSON value (core/json_expect.h).
+  void read_json_expectations(const std::string& key, JsonExpectations& out) {
+    const YAML::Node* node = find(key);
+    if (skip(node) || node->IsNull()) return;
+    if (!node->IsMap()) {
+      error(*node, fmt::format("`{}` must be a map of JSONPath to the value expected there", key),
+            "for example `{ \"$.data.status\": ok }`");
+      return;
+    }
+    for (const auto& kv : *node) {
+      const std::string& path = kv.first.Scalar();
+      if (auto pointer = json_path_pointer(path); !pointer) {
+        error(kv.first, fmt::format("`{}`: {}", key, pointer.error().message()));
+        continue;
+      }
+      if (auto value = bounded_json(kv.second, key)) out[path] = std::move(*value);
+    }
+  }
+
+  // GraphQL variables: a map, sent as a JSON object.
+  void read_variables(nlohmann::json& out) {
+    const YAML::Node* node = find("variables");
+    if (skip(node) || node->IsNull()) return;
+    if (!node->IsMap()) {
+      error(*node, "`variables` must be a map of variable name to value", "for example `{ id: 42 }`");
+      return;
+    }
+    if (auto value = bounded_json(*node, "variables")) out = std::move(*value);
+  }
+
+  // A value as JSON; the bound keeps an alias-expanded tree (a small file
+  // standing for billions of values) from being walked.
+  std::optional<nlohmann::json> bounded_json(const YAML::Node& node, const std::string& key) {
+    constexpr size_t kMaxValues = 10'000, kMaxDepth = 32;
+    auto value = yamljson::to_json(node, kMaxValues, kMaxDepth);
+    if (!value)
+      error(node, fmt::format("`{}` is too large: more than {} values or {} levels of nesting", key, kMaxValues, kMaxDepth));
+    return value;
+  }
+
   void read_thresholds(double& warning, double& critical, double max, bool lower_is_worse) {
     read_number("warning", warning, 0, max);
     read_number("critical", critical, 0, max);
@@ -516,8 +631,14 @@ class CheckParser {
 struct ParamsToJson {
   Json operator()(const HttpCheck& c) const {
     return {{"url", c.url},         {"method", c.method},   {"status", c.expect_status},
-            {"body_contains", c.body_contains}, {"headers", c.headers}, {"cert_days_warning", c.cert_days_warning},
+            {"body_contains", c.body_contains}, {"headers", c.headers}, {"expect_headers", c.expect_headers},
+            {"expect_json", c.expect_json},     {"cert_days_warning", c.cert_days_warning},
             {"tls_verify", c.tls_verify},       {"ca_file", c.ca_file}};
+  }
+  Json operator()(const GraphqlCheck& c) const {
+    return {{"url", c.url},         {"query", c.query},     {"variables", c.variables},
+            {"expect", c.expect},   {"headers", c.headers}, {"cert_days_warning", c.cert_days_warning},
+            {"tls_verify", c.tls_verify}, {"ca_file", c.ca_file}};
   }
   Json operator()(const TcpCheck& c) const { return {{"address", fmt::format("{}:{}", c.host, c.port)}}; }
   Json operator()(const ExecCheck& c) const { return {{"command", c.argv}}; }

@@ -5,6 +5,7 @@
 // again by the agent once resolved); the agent runs them.
 //
 //   web-http: { http: "http://127.0.0.1:8080/healthz", status: 200, interval: 10s }
+//   api:      { graphql: "http://127.0.0.1:8080/graphql", query: "{ status }", expect: { "$.data.status": ok } }
 //   pg:       { postgres: "host=127.0.0.1 port=5432 dbname=app", query: "SELECT 1" }
 //   nagios:   { exec: ["/usr/lib/nagios/plugins/check_tcp", "-H", "127.0.0.1", "-p", "22"] }
 //   root:     { disk: /, warning: 20, critical: 10 }      # free %
@@ -24,6 +25,7 @@
 
 #include "core/diagnostics.h"
 #include "core/error.h"
+#include "core/json_expect.h"
 
 namespace YAML {
 class Node;
@@ -50,7 +52,7 @@ CheckStatus worst(CheckStatus a, CheckStatus b);
 // Dr is the agent's built-in check of a backup job (`dr-NAME`, one per job in
 // its `backups:`): it is never written in a file, so check_type_names() and
 // the parser leave it out.
-enum class CheckType { Http, Tcp, Exec, Postgres, Redis, Disk, Memory, Load, Process, Dr };
+enum class CheckType { Http, Tcp, Exec, Postgres, Redis, Disk, Memory, Load, Process, Graphql, Dr };
 const char* to_string(CheckType type);
 const std::vector<std::string>& check_type_names();  // the types a file may use
 
@@ -59,10 +61,29 @@ struct HttpCheck {
   std::string method = "GET";
   std::vector<int> expect_status;      // empty: any 2xx passes (429 warns, as Consul does)
   std::string body_contains;           // empty: not checked
-  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string> headers;  // sent with the request
+  // Response header name -> RE2 pattern that must match somewhere in its
+  // value (a partial match, as grep and Nagios's check_http do); a missing
+  // header fails. The values of a repeated header are joined with ", ".
+  std::map<std::string, std::string> expect_headers;
+  JsonExpectations expect_json;        // the body parsed as JSON (core/json_expect.h)
   int cert_days_warning = 14;          // https: warn when the certificate expires sooner
   bool tls_verify = true;
   std::string ca_file;                 // empty: the system's CAs
+};
+// A GraphQL query, POSTed as {"query": ..., "variables": ...}: passing on
+// HTTP 200 with a JSON body that has `data` and no (non-empty) `errors`,
+// and meets `expect` (paths from the answer's root: `$.data.status`). The
+// request options are an http check's.
+struct GraphqlCheck {
+  std::string url;
+  std::string query;
+  nlohmann::json variables = nlohmann::json::object();  // empty: not sent
+  JsonExpectations expect;
+  std::map<std::string, std::string> headers;
+  int cert_days_warning = 14;
+  bool tls_verify = true;
+  std::string ca_file;
 };
 struct TcpCheck {
   std::string host;
@@ -103,7 +124,7 @@ struct DrCheck {
 };
 
 using CheckParams = std::variant<HttpCheck, TcpCheck, ExecCheck, PostgresCheck, RedisCheck, DiskCheck,
-                                 MemoryCheck, LoadCheck, ProcessCheck, DrCheck>;
+                                 MemoryCheck, LoadCheck, ProcessCheck, GraphqlCheck, DrCheck>;
 
 struct CheckSpec {
   std::string name;

@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 LIBS=(g++ cmake make pkg-config
       libcli11-dev libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev libpugixml-dev
       libssh-dev libspdlog-dev catch2 libcpp-httplib-dev libpq-dev libssl-dev libzstd-dev
-      libxml2-dev libhowardhinnant-date-dev libarchive-dev libjemalloc-dev)
+      libxml2-dev libhowardhinnant-date-dev libarchive-dev libjemalloc-dev libre2-dev)
 # The servers the local provider runs and the tests talk to. Without
 # recommends: prometheus would pull node-exporter, monitoring-plugins-standard
 # smbclient and snmp. liburiparser1 is what check_curl needs.
@@ -19,8 +19,10 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        openssh-server openssh-client curl prometheus procps
        monitoring-plugins-basic monitoring-plugins-standard liburiparser1
        restic awscli jq
-       iproute2
+       iproute2 python3-graphql-core
        dpkg-dev man-db zsh fish)
+# python3-graphql-core: the GraphQL server of the graphql check's tests
+# (tests/support/graphql_server.py).
 # iproute2: tests/support/start-ssh-hosts.sh --netns gives each test host a
 # network namespace and a veth pair.
 # dpkg-dev: dpkg-shlibdeps, which computes the .deb's dependencies

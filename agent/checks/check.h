@@ -36,6 +36,7 @@ std::string truncate_output(std::string text, size_t limit = kMaxCheckOutput);
 // dispatches to them, catches what they might throw and truncates their
 // output. `timeout` bounds the whole run.
 CheckResult run_http_check(const checks::HttpCheck& check, std::chrono::milliseconds timeout);
+CheckResult run_graphql_check(const checks::GraphqlCheck& check, std::chrono::milliseconds timeout);
 CheckResult run_tcp_check(const checks::TcpCheck& check, std::chrono::milliseconds timeout);
 CheckResult run_exec_check(const checks::ExecCheck& check, std::chrono::milliseconds timeout);
 CheckResult run_postgres_check(const checks::PostgresCheck& check, std::chrono::milliseconds timeout);

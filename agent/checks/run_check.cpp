@@ -35,6 +35,7 @@ CheckResult dispatch(const checks::CheckSpec& spec) {
         else if constexpr (std::is_same_v<T, checks::MemoryCheck>) return run_memory_check(params);
         else if constexpr (std::is_same_v<T, checks::LoadCheck>) return run_load_check(params);
         else if constexpr (std::is_same_v<T, checks::ProcessCheck>) return run_process_check(params);
+        else if constexpr (std::is_same_v<T, checks::GraphqlCheck>) return run_graphql_check(params, timeout);
         // The agent answers dr checks from its job history before they get
         // here (agent/jobs/dr_check.h); a bare run_check cannot.
         else if constexpr (std::is_same_v<T, checks::DrCheck>)

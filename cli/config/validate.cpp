@@ -158,6 +158,16 @@ bool is_index_token(const std::string& token) {
   return !token.empty() && token.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// Whether `pointer` lies inside a check's value that takes any JSON (a
+// GraphQL check's variables, an expected value): lists and maps are fine there.
+bool inside_free_json(const std::string& pointer) {
+  static const std::set<std::string> free = {"variables", "expect", "expect_json"};
+  size_t start = 1;
+  for (size_t slash; (slash = pointer.find('/', start)) != std::string::npos; start = slash + 1)
+    if (free.count(pointer.substr(start, slash - start))) return true;
+  return false;
+}
+
 class Validator {
  public:
   Validator(const Stack& stack, const SchemaSource& schemas, const ValidateOptions& options, ValidateResult& out)
@@ -598,8 +608,10 @@ class Validator {
   std::string section_shape_problem(const nlohmann::json& value, const std::string& pointer) {
     static const std::set<std::string> lists = {"exec", "command", "status", "files"};
     static const std::set<std::string> maps = {"http", "tcp", "exec", "postgres", "redis", "disk", "memory", "load",
-                                               "process", "headers", "source", "s3", "sftp", "retention", "drill"};
+                                               "process", "graphql", "headers", "expect_headers", "expect_json",
+                                               "expect", "variables", "source", "s3", "sftp", "retention", "drill"};
     const std::string key = last_token(pointer);
+    if (inside_free_json(pointer)) return shape_problem(value, key, "");
     if (is_index_token(key)) {  // a list's element
       const std::string parent = last_token(pointer.substr(0, pointer.size() - key.size() - 1));
       return shape_problem(value, parent, "a list of single values");

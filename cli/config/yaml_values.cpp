@@ -11,6 +11,7 @@
 
 #include "cli/config/stack.h"
 #include "core/text.h"
+#include "core/yaml_json.h"
 
 namespace keel::config {
 
@@ -22,7 +23,7 @@ SourceMark yaml_mark(const YAML::Node& node, const std::string& file) {
 
 namespace {
 
-bool is_plain(const YAML::Node& node) { return node.Tag() != "!"; }  // "!" marks a quoted scalar
+bool is_plain(const YAML::Node& node) { return !yamljson::is_string_scalar(node); }
 
 class TreeChecker {
  public:
@@ -134,39 +135,13 @@ class TreeChecker {
   std::set<std::tuple<int, int, std::string>> reported_;
 };
 
-nlohmann::json yaml_scalar(const YAML::Node& node) {
-  const std::string& s = node.Scalar();
-  if (!is_plain(node)) return s;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (auto i = text::parse_int64(s)) return *i;
-  if (auto d = text::parse_finite_double(s)) return *d;
-  return s;
-}
-
 }  // namespace
 
 bool check_yaml_tree(const YAML::Node& root, const std::string& file, Diagnostics& diags, const YamlLimits& limits) {
   return TreeChecker(file, diags, limits).check(root);
 }
 
-nlohmann::json yaml_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar: return yaml_scalar(node);
-    case YAML::NodeType::Sequence: {
-      auto arr = nlohmann::json::array();
-      for (const auto& item : node) arr.push_back(yaml_to_json(item));
-      return arr;
-    }
-    case YAML::NodeType::Map: {
-      auto obj = nlohmann::json::object();
-      for (const auto& kv : node) obj[kv.first.Scalar()] = yaml_to_json(kv.second);
-      return obj;
-    }
-    default: return nullptr;
-  }
-}
+nlohmann::json yaml_to_json(const YAML::Node& node) { return yamljson::to_json(node); }
 
 void record_yaml_marks(const YAML::Node& node, const std::string& pointer, const std::string& file,
                        std::map<std::string, SourceMark>& marks) {

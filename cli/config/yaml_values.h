@@ -44,7 +44,7 @@ SourceMark yaml_mark(const YAML::Node& node, const std::string& file);
 
 // The node as JSON. yaml-cpp scalars carry no type: plain ones are typed
 // the way YAML 1.2's core schema types them, quoted ones stay strings.
-// A number check_yaml_tree refuses stays a string here.
+// A number check_yaml_tree refuses stays a string here (core/yaml_json.h).
 nlohmann::json yaml_to_json(const YAML::Node& node);
 
 // Where every value under `node` was written, by JSON pointer from `pointer`.

@@ -1,5 +1,6 @@
 // The agent's network checks against real servers on 127.0.0.1: an HTTP(S)
-// target served by cpp-httplib inside the test, Debian's monitoring-plugins
+// target served by cpp-httplib inside the test, a GraphQL server of
+// graphql-core (tests/support/graphql_server.py), Debian's monitoring-plugins
 // run as exec checks, and PostgreSQL and Redis started through the local
 // provider (as tests/integration/local_provider_test.cpp does), removed by
 // RAII guards even when an assertion fails.
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -21,6 +23,7 @@
 #include "cli/providers/local/local_provider.h"
 #include "core/files.h"
 #include "core/process.h"
+#include "tests/support/services.h"
 
 namespace {
 
@@ -88,10 +91,29 @@ void add_routes(httplib::Server& server) {
     std::this_thread::sleep_for(1500ms);
     res.set_content("late", "text/plain");
   });
+  server.Post("/slow", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(1500ms);
+    res.set_content("{}", "application/json");
+  });
   server.Get("/auth", [](const httplib::Request& req, httplib::Response& res) {
     res.status = req.get_header_value("Authorization") == kToken ? 200 : 401;
   });
   server.Post("/post-only", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  // Browser caching headers; httplib gzips the text when the client accepts it.
+  server.Get("/cached", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "public, max-age=600");
+    res.set_header("Vary", "Accept-Encoding");
+    res.set_header("Vary", "Origin");
+    res.set_header("Set-Cookie", "session=cookie-secret-0815");
+    res.set_content(std::string(2000, 'x'), "text/plain");
+  });
+  server.Get("/json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status": "ok", "count": 2, "items": [{"name": "web", "port": 8080}, {"name": "db"}]})",
+                    "application/json");
+  });
+  server.Get("/not-json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html>ok</html>", "text/html");
+  });
 }
 
 // A server on 127.0.0.1 and a free port, in its own thread.
@@ -125,6 +147,50 @@ class TestServer {
 keel::checks::HttpCheck http(const std::string& url) {
   keel::checks::HttpCheck check;
   check.url = url;
+  return check;
+}
+
+// tests/support/graphql_server.py on a free port of 127.0.0.1, run by a
+// python3 that has graphql-core (pip's 3.x or Debian's python3-graphql-core
+// 2.x); its process group is killed when the test ends.
+class GraphqlServer {
+ public:
+  GraphqlServer() {
+    auto port = keel::process::free_local_port();
+    REQUIRE(port);
+    port_ = *port;
+    keel::process::Child::Spec spec;
+    spec.argv = {python(), keel::testing::support_script("graphql_server.py"), std::to_string(port_)};
+    spec.new_process_group = true;
+    auto child = keel::process::Child::start(spec);
+    REQUIRE(child);
+    child_.emplace(std::move(*child));
+    REQUIRE(eventually([this] { return keel::process::port_open(port_); }, 30s));
+  }
+  std::string url(const std::string& path = "/graphql") const {
+    return fmt::format("http://127.0.0.1:{}{}", port_, path);
+  }
+
+ private:
+  static std::string python() {
+    for (const char* candidate : {"python3", "/usr/bin/python3"}) {
+      keel::process::Options options;
+      options.argv = {candidate, "-c", "import graphql"};
+      options.timeout = 30s;
+      if (auto ran = keel::process::run(options); ran && ran->exit_code == 0) return candidate;
+    }
+    FAIL("no python3 with graphql-core: install python3-graphql-core (scripts/install-deps.sh)");
+    return {};
+  }
+
+  int port_ = 0;
+  std::optional<keel::process::Child> child_;
+};
+
+keel::checks::GraphqlCheck graphql(const std::string& url, const std::string& query) {
+  keel::checks::GraphqlCheck check;
+  check.url = url;
+  check.query = query;
   return check;
 }
 
@@ -275,6 +341,132 @@ TEST_CASE("http check: timeout, method and headers", "[integration][agent][check
   auto allowed = run(auth);
   CHECK(allowed.status == CheckStatus::Passing);
   CHECK_FALSE(contains(allowed.output, "secret-token"));
+}
+
+TEST_CASE("http check: expect_headers finds a pattern in a header's value", "[integration][agent][checks][http]") {
+  TestServer server(std::make_unique<httplib::Server>());
+  auto check = http(server.url("/cached"));
+  check.expect_headers = {{"Cache-Control", "max-age=\\d+"}, {"vary", "^Accept-Encoding, Origin"}};
+  auto cached = run(check);
+  INFO(cached.output);
+  CHECK(cached.status == CheckStatus::Passing);  // a partial match; names without case; repeats joined
+
+  check.expect_headers = {{"Cache-Control", "no-store"}, {"ETag", "."}, {"Set-Cookie", "^id="}};
+  auto missed = run(check);
+  INFO(missed.output);
+  CHECK(missed.status == CheckStatus::Critical);
+  CHECK(contains(missed.output, "HTTP 200 OK in "));
+  CHECK(contains(missed.output, "header Cache-Control \"public, max-age=600\" does not match \"no-store\""));
+  CHECK(contains(missed.output, "no ETag header"));
+  CHECK(contains(missed.output, "header Set-Cookie (its value is not shown) does not match \"^id=\""));
+  CHECK_FALSE(contains(missed.output, "cookie-secret"));
+
+  // Content-Encoding: what the server sends for the request's Accept-Encoding.
+  check.expect_headers = {{"Content-Encoding", "^gzip$"}};
+  CHECK(run(check).status == CheckStatus::Critical);
+  check.headers = {{"Accept-Encoding", "gzip"}};
+  auto gzipped = run(check);
+  INFO(gzipped.output);
+  CHECK(gzipped.status == CheckStatus::Passing);
+}
+
+TEST_CASE("http check: expect_json compares values at paths of the body", "[integration][agent][checks][http]") {
+  TestServer server(std::make_unique<httplib::Server>());
+  auto check = http(server.url("/json"));
+  check.expect_json = {{"$.status", "ok"}, {"$.count", 2}, {"$.items[0].name", "web"}, {"$.items[0].port", 8080}};
+  auto ok = run(check);
+  INFO(ok.output);
+  CHECK(ok.status == CheckStatus::Passing);
+  // Compressed on the wire, compared decompressed.
+  check.headers = {{"Accept-Encoding", "gzip"}};
+  CHECK(run(check).status == CheckStatus::Passing);
+
+  check.expect_json = {{"$.status", "down"}, {"$.items[1].port", 5432}, {"$.count", "2"}};
+  auto wrong = run(check);
+  INFO(wrong.output);
+  CHECK(wrong.status == CheckStatus::Critical);
+  CHECK(contains(wrong.output, "$.count is 2, expected \"2\""));
+  CHECK(contains(wrong.output, "$.items[1].port is missing"));
+  CHECK(contains(wrong.output, "$.status is \"ok\", expected \"down\""));
+
+  check.url = server.url("/not-json");
+  auto html = run(check);
+  CHECK(html.status == CheckStatus::Critical);
+  CHECK(contains(html.output, "the body is not JSON (at byte 1)"));
+
+  // The 64 KiB bound holds: a larger body is not parsed.
+  check.url = server.url("/big-late");
+  auto big = run(check);
+  CHECK(big.status == CheckStatus::Critical);
+  CHECK(contains(big.output, "larger than 64 KiB"));
+}
+
+// ---- graphql ------------------------------------------------------------------------------
+
+TEST_CASE("graphql check against a graphql-core server", "[integration][agent][checks][graphql]") {
+  GraphqlServer server;
+  auto check = graphql(server.url(), "{ status items { name port } }");
+  auto ok = run(check);
+  INFO(ok.output);
+  CHECK(ok.status == CheckStatus::Passing);
+  CHECK(ok.output.rfind("HTTP 200 OK in ", 0) == 0);
+
+  check.expect = {{"$.data.status", "ok"}, {"$.data.items[1].port", 5432}};
+  CHECK(run(check).status == CheckStatus::Passing);
+  check.expect = {{"$.data.status", "degraded"}};
+  auto unexpected = run(check);
+  CHECK(unexpected.status == CheckStatus::Critical);
+  CHECK(contains(unexpected.output, "$.data.status is \"ok\", expected \"degraded\""));
+
+  SECTION("variables are sent as JSON, typed") {
+    auto echo = graphql(server.url(), "query($text: String!) { echo(text: $text) }");
+    echo.variables = {{"text", "hello"}};
+    echo.expect = {{"$.data.echo", "hello"}};
+    auto result = run(echo);
+    INFO(result.output);
+    CHECK(result.status == CheckStatus::Passing);
+    // A number, not a String: graphql-core 3 refuses it, 2 answers "42".
+    echo.variables = {{"text", 42}};
+    auto typed = run(echo);
+    INFO(typed.output);
+    CHECK(typed.status == CheckStatus::Critical);
+    CHECK((contains(typed.output, "GraphQL error") || contains(typed.output, "$.data.echo is \"42\"")));
+  }
+  SECTION("errors beside data fail, with the first message") {
+    auto broken = run(graphql(server.url(), "{ status broken }"));
+    INFO(broken.output);
+    CHECK(broken.status == CheckStatus::Critical);
+    CHECK(contains(broken.output, "HTTP 200 OK"));
+    CHECK(contains(broken.output, "GraphQL error: \"the database is down\""));
+  }
+  SECTION("a query that does not parse: 400 with its error") {
+    auto bad = run(graphql(server.url(), "{ status "));
+    INFO(bad.output);
+    CHECK(bad.status == CheckStatus::Critical);
+    CHECK(contains(bad.output, "HTTP 400"));
+    CHECK(contains(bad.output, "expected HTTP 200; GraphQL error: \"Syntax Error"));
+  }
+  SECTION("a 500 fails even with data") {
+    auto failed = run(graphql(server.url("/graphql-500"), "{ status }"));
+    CHECK(failed.status == CheckStatus::Critical);
+    CHECK(contains(failed.output, "HTTP 500"));
+  }
+  SECTION("the timeout holds") {
+    TestServer slow(std::make_unique<httplib::Server>());
+    auto start = Clock::now();
+    auto late = run(graphql(slow.url("/slow"), "{ status }"), 500ms);
+    CHECK(Clock::now() - start < 1500ms);
+    CHECK(late.status == CheckStatus::Critical);
+  }
+}
+
+TEST_CASE("graphql check: answers that are not GraphQL fail clearly", "[integration][agent][checks][graphql]") {
+  TestServer server(std::make_unique<httplib::Server>());
+  // A POST route that answers 204 without a body.
+  auto empty = run(graphql(server.url("/post-only"), "{ status }"));
+  INFO(empty.output);
+  CHECK(empty.status == CheckStatus::Critical);
+  CHECK(contains(empty.output, "expected HTTP 200"));
 }
 
 TEST_CASE("https check: certificate expiry and verification", "[integration][agent][checks][http]") {

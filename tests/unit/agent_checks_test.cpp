@@ -429,6 +429,46 @@ TEST_CASE("http check against peers that answer badly or not at all", "[unit][ag
   }
 }
 
+TEST_CASE("http and graphql expectations against hostile answers", "[unit][agent][checks]") {
+  SECTION("JSON nested 30000 deep is refused, not parsed") {
+    const std::string body = std::string(30000, '[') + std::string(30000, ']');
+    FakePeer peer(fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.size(), body),
+                  true);
+    auto check = http_to(fmt::format("http://127.0.0.1:{}/", peer.port()));
+    check.expect_json = {{"$[0]", 1}};
+    auto result = run(check, 2s);
+    CHECK(result.status == CheckStatus::Critical);
+    CHECK(contains(result.output, "nests deeper than 64 levels"));
+    keel::checks::GraphqlCheck graphql;
+    graphql.url = check.url;
+    graphql.query = "{ status }";
+    CHECK(contains(run(graphql, 2s).output, "nests deeper than 64 levels"));
+  }
+  SECTION("terminal escapes and long values in the output are defused and cut") {
+    const std::string body = R"({"data": null, "errors": [{"message": "\u001b[2J)" + std::string(5000, 'x') + R"("}]})";
+    FakePeer peer(fmt::format("HTTP/1.1 200 OK\r\nX-Long: \x1b[31m{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                              std::string(6000, 'v'), body.size(), body),
+                  true);
+    auto check = http_to(fmt::format("http://127.0.0.1:{}/", peer.port()));
+    check.expect_headers = {{"X-Long", "^w"}};
+    auto header = run(check, 2s);
+    INFO(header.output);
+    CHECK(header.status == CheckStatus::Critical);
+    CHECK(contains(header.output, "header X-Long \"\\e[31mvvv"));
+    CHECK(header.output.find('\x1b') == std::string::npos);
+    CHECK(header.output.size() < 300);
+    keel::checks::GraphqlCheck graphql;
+    graphql.url = check.url;
+    graphql.query = "{ status }";
+    auto errors = run(graphql, 2s);
+    INFO(errors.output);
+    CHECK(errors.status == CheckStatus::Critical);
+    CHECK(contains(errors.output, "GraphQL error: \"\\e[2Jxxx"));
+    CHECK(errors.output.find('\x1b') == std::string::npos);
+    CHECK(errors.output.size() < 400);
+  }
+}
+
 TEST_CASE("postgres check against peers that answer badly or not at all", "[unit][agent][checks]") {
   SECTION("garbage") {
     FakePeer peer("garbage");

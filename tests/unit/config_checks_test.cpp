@@ -588,3 +588,51 @@ checks:
   INFO(v->text());
   CHECK(v->ok());
 }
+
+TEST_CASE("header patterns and JSON paths in a stack are checked at their line", "[unit][config][checks]") {
+  auto v = check(R"(keel: 1
+project: demo
+variables:
+  pattern: { default: "max-age=(" }
+  good: { default: "max-age=\\d+" }
+  want: { default: { "$.status": ok } }
+servers:
+  web: {}
+checks:
+  assets: { on: servers.web, http: "http://127.0.0.1/", expect_headers: { Cache-Control: "[" } }
+  health: { on: servers.web, http: "http://127.0.0.1/", expect_json: { "$.a.*": 1 } }
+  api: { on: servers.web, graphql: "http://127.0.0.1/graphql", expect: { "$.data": 1 } }
+  later: { on: servers.web, http: "http://127.0.0.1/", expect_headers: { Cache-Control: "${var.pattern}" } }
+)");
+  std::string text = v->text();
+  INFO(text);
+  CHECK(has(text, "keel.yaml:10:90: error: `expect_headers.Cache-Control`: invalid regular expression: "
+                  "missing ]: ["));
+  CHECK(has(text, "keel.yaml:11:72: error: `expect_json`: `$.a.*` is not a supported JSONPath: wildcards are not "
+                  "supported"));
+  CHECK(has(text, "keel.yaml:12:27: error: graphql check `api` needs `query`"));
+
+  auto resolved = check(R"(keel: 1
+project: demo
+variables:
+  pattern: { default: "max-age=(" }
+  good: { default: "max-age=\\d+" }
+  want: { default: { "$.status": ok } }
+  ids: { default: [1, 2] }
+servers:
+  web: {}
+checks:
+  later: { on: servers.web, http: "http://127.0.0.1/", expect_headers: { Cache-Control: "${var.pattern}" } }
+  fine: { on: servers.web, http: "http://127.0.0.1/", expect_headers: { Cache-Control: "${var.good}" } }
+  whole: { on: servers.web, graphql: "http://127.0.0.1/graphql", query: "{ status }", expect: "${var.want}" }
+  lists: { on: servers.web, graphql: "http://127.0.0.1/graphql", query: "{ status }", variables: { ids: "${var.ids}" },
+           expect: { "$.data.ids": "${var.ids}" } }
+)");
+  text = resolved->text();
+  INFO(text);
+  CHECK(has(text, "keel.yaml:11:3: error: check `later` with its references resolved: `expect_headers.Cache-Control`: "
+                  "invalid regular expression: missing ): max-age=("));
+  CHECK_FALSE(has(text, "`fine`"));
+  CHECK_FALSE(has(text, "`whole`"));
+  CHECK_FALSE(has(text, "`lists`"));  // variables and expected values take lists and maps
+}
