@@ -33,6 +33,11 @@ class Run {
     {
       std::lock_guard lock(mu_);
       spawn_needed();
+      // Nothing ready at all (a cycle): one worker, to find the run stuck.
+      if (workers_.empty() && remaining_ > 0) {
+        ++idle_;
+        workers_.emplace_back([this] { work(); });
+      }
     }
     join_workers();
     {
