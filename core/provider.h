@@ -99,6 +99,15 @@ struct ResourceTags {
 // Called by long operations to report progress ("waiting for action 42").
 using ProgressFn = std::function<void(const std::string& message)>;
 
+// Called by an operation that from now on only waits for the cloud (a server
+// booting, a load balancer provisioning) and makes few requests: the engine
+// then lets another change start in its place, so that --parallelism bounds
+// the changes making requests, not those waiting (a provider's request
+// budget still bounds its rate). Optional to call; repeats are ignored; may
+// be called from any thread while the operation runs. Unset (null) when
+// nobody listens.
+using WaitingFn = std::function<void()>;
+
 // Attributes are a JSON object: name -> value, sensitive values included in
 // clear (they are protected in state and output, not between keel and the
 // provider, which needs them).
@@ -115,6 +124,7 @@ struct CreateRequest {
   ResourceTags tags;
   Attributes config;      // settable attributes the user gave, defaults applied
   ProgressFn progress;
+  WaitingFn waiting = {};  // last, defaulted: brace-initialisers may leave it out
 };
 struct CreateResponse {
   std::string id;
@@ -139,6 +149,7 @@ struct UpdateRequest {
   Attributes prior;       // what state holds
   Attributes config;      // what the user wants now
   ProgressFn progress;
+  WaitingFn waiting = {};  // last, defaulted: brace-initialisers may leave it out
 };
 struct UpdateResponse {
   Attributes attributes;
@@ -149,6 +160,7 @@ struct DeleteRequest {
   std::string id;
   Attributes attributes;
   ProgressFn progress;
+  WaitingFn waiting = {};  // last, defaulted: brace-initialisers may leave it out
 };
 
 // Find looks a resource up by keel's tags (adoption after a crash) or, for

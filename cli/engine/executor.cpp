@@ -29,11 +29,17 @@ class Run {
       return result_;
     }
     build_graph();
-    int workers = std::max(1, std::min<int>(options_.parallelism, static_cast<int>(nodes_.size())));
     std::thread ticker([this] { tick(); });
-    std::vector<std::thread> pool;
-    for (int i = 0; i < workers; ++i) pool.emplace_back([this] { work(); });
-    for (auto& t : pool) t.join();
+    {
+      std::lock_guard lock(mu_);
+      spawn_needed();
+      // Nothing ready at all (a cycle): one worker, to find the run stuck.
+      if (workers_.empty() && remaining_ > 0) {
+        ++idle_;
+        workers_.emplace_back([this] { work(); });
+      }
+    }
+    join_workers();
     {
       std::lock_guard lock(mu_);
       done_ = true;
@@ -45,6 +51,10 @@ class Run {
   }
 
  private:
+  // Threads at most, whatever --parallelism: changes that only wait each
+  // keep one (a worker runs one change at a time).
+  static constexpr size_t kMaxWorkers = 256;
+
   struct Node {
     const ResourceChange* change;
     std::vector<size_t> dependents;
@@ -52,6 +62,7 @@ class Run {
     Clock::time_point started;
     int reported_ticks = 0;
     bool running = false;
+    bool only_waiting = false;  // said so through its WaitingFn: holds no slot
   };
 
   // What an unchanged resource depends on may still have changed (a
@@ -76,7 +87,7 @@ class Run {
     for (const auto& c : plan_.changes) {
       if (c.action == Action::NoOp) continue;
       index[c.address] = nodes_.size();
-      nodes_.push_back({&c, {}, 0, {}, 0, false});
+      nodes_.push_back({&c, {}, 0, {}, 0, false, false});
     }
     auto edge = [&](size_t from, const std::string& dep) {
       auto it = index.find(dep);
@@ -119,14 +130,18 @@ class Run {
     for (size_t i = 0; i < nodes_.size(); ++i)
       if (nodes_[i].waiting == 0) ready_.push_back(i);
     remaining_ = nodes_.size();
+    index_ = std::move(index);
   }
 
+  // A worker: takes ready changes one at a time while a slot is free. The
+  // pool grows (spawn_needed) when the changes in flight only wait, so the
+  // slots, not the threads, bound the changes that make requests.
   void work() {
     std::unique_lock lock(mu_);
     for (;;) {
       // After a failure no new change starts: idle workers leave, and the
       // ones in flight finish their change first.
-      cv_.wait(lock, [&] { return remaining_ == 0 || stopping_ || !ready_.empty() || stuck(); });
+      cv_.wait(lock, [&] { return remaining_ == 0 || stopping_ || can_start() || stuck(); });
       if (stuck()) {
         // Nothing runs and nothing can start: the plan's graph has a cycle
         // (stale dependencies in state). Stop rather than wait for ever.
@@ -143,15 +158,69 @@ class Run {
       node.started = Clock::now();
       node.running = true;
       ++in_flight_;
+      ++busy_;
+      --idle_;
       lock.unlock();
       hooks_.on_start(*node.change);
       std::string error = run_change(*node.change);
       auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - node.started);
       hooks_.on_finish(*node.change, error, elapsed);
       lock.lock();
+      ++idle_;
       finish(i, error);
+      // More idle workers than slots: this one is not needed again.
+      if (idle_ > slots()) break;
     }
+    --idle_;
     cv_.notify_all();
+  }
+
+  size_t slots() const { return static_cast<size_t>(std::max(1, options_.parallelism)); }
+
+  // Called with mu_ held.
+  bool can_start() const { return !ready_.empty() && busy_ < slots(); }
+
+  // Called with mu_ held: starts the workers that the ready changes need
+  // and the idle workers cannot serve, up to kMaxWorkers.
+  void spawn_needed() {
+    if (stopping_ || busy_ >= slots()) return;
+    const size_t startable = std::min(ready_.size(), slots() - busy_);
+    while (idle_ < startable && workers_.size() < kMaxWorkers) {
+      ++idle_;  // counted at once, so that no other call starts one for the same change
+      workers_.emplace_back([this] { work(); });
+    }
+  }
+
+  // Joins every worker, those started while joining included: a worker is
+  // only ever started by a live one (or while its change runs), so once all
+  // of them are joined no more can come.
+  void join_workers() {
+    for (size_t i = 0;; ++i) {
+      std::thread t;
+      {
+        std::lock_guard lock(mu_);
+        if (i == workers_.size()) return;
+        t = std::move(workers_[i]);
+      }
+      t.join();
+    }
+  }
+
+  // The change `i` only waits from now on: its slot goes to another change.
+  void only_waiting(size_t i) {
+    std::lock_guard lock(mu_);
+    Node& node = nodes_[i];
+    if (!node.running || node.only_waiting) return;
+    node.only_waiting = true;
+    --busy_;
+    spawn_needed();
+    cv_.notify_all();
+  }
+
+  provider::WaitingFn waiting_of(const ResourceChange& c) {
+    auto it = index_.find(c.address);
+    if (it == index_.end()) return {};
+    return [this, i = it->second] { only_waiting(i); };
   }
 
   // Whether `to` waits, directly or not, for `from` (a path along dependents).
@@ -183,6 +252,7 @@ class Run {
   void finish(size_t i, const std::string& error) {
     Node& node = nodes_[i];
     node.running = false;
+    if (!node.only_waiting) --busy_;
     --in_flight_;
     --remaining_;
     if (!error.empty()) {
@@ -194,6 +264,7 @@ class Run {
       for (size_t d : node.dependents)
         if (--nodes_[d].waiting == 0) ready_.push_back(d);
     }
+    spawn_needed();
     cv_.notify_all();
   }
 
@@ -287,7 +358,7 @@ class Run {
       std::lock_guard lock(state_mu_);
       state_.resources[r.address] = r;
     }
-    auto created = p.create({c.kind, tags, d.values, progress});
+    auto created = p.create({c.kind, tags, d.values, progress, waiting_of(c)});
     if (!created) {
       // A refusal made nothing: forget the intent, so state holds no trace
       // of it. Any other failure may have made something; the intent stays
@@ -315,7 +386,7 @@ class Run {
       differs |= !r.attributes.contains(it.key()) || r.attributes.at(it.key()) != it.value();
     if (!differs) return {};
     auto updated =
-        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask)});
+        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask), waiting_of(c)});
     if (!updated) return fail(updated.error().with_context("update"));
     r.attributes = updated->attributes;
     return put(std::move(r));
@@ -324,7 +395,7 @@ class Run {
   Status update(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
     auto updated =
-        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask)});
+        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask), waiting_of(c)});
     if (!updated) return fail(updated.error());
     r.attributes = updated->attributes;
     r.sensitive = d.sensitive;
@@ -336,7 +407,7 @@ class Run {
   Status destroy(const ResourceChange& c, provider::Provider& p, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
     if (r.pending()) return destroy_interrupted(c, p, r, mask);
-    if (auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask)}); !s) return s;
+    if (auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask), waiting_of(c)}); !s) return s;
     return remove(c.address);
   }
 
@@ -362,7 +433,8 @@ class Run {
                                                     "` to forget it and keep whatever it made"));
     }
     if (found->found)
-      if (auto s = p.remove({c.kind, found->id, found->attributes, progress_of(c, mask)}); !s) return s;
+      if (auto s = p.remove({c.kind, found->id, found->attributes, progress_of(c, mask), waiting_of(c)}); !s)
+        return s;
     return remove(c.address);
   }
 
@@ -451,7 +523,11 @@ class Run {
   std::condition_variable cv_, tick_cv_;
   std::vector<Node> nodes_;
   std::deque<size_t> ready_;
+  std::map<std::string, size_t> index_;  // node by address; fixed once built
+  std::vector<std::thread> workers_;
   size_t remaining_ = 0, in_flight_ = 0;
+  size_t busy_ = 0;  // changes in flight holding a slot (not only waiting)
+  size_t idle_ = 0;  // workers started and not running a change
   bool stopping_ = false, done_ = false;
   ApplyResult result_;
 

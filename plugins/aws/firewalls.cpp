@@ -201,7 +201,7 @@ class Firewalls final : public TaggedKind {
                                           if (field_string(g, "groupId") == id) return true;
                                         return false;
                                       },
-                                      request.progress);
+                                      request.progress, request.waiting);
     if (!unused) return fail(unused.error());
     auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteSecurityGroup",
                                         .params = {{"GroupId", request.id}}, .idempotent = true,

@@ -264,7 +264,7 @@ std::string instance_state(const json& instance) {
 }
 
 Status wait_instances_gone(Context& c, const std::string& what, const std::function<bool(const json&)>& uses,
-                           const ProgressFn& progress) {
+                           const ProgressFn& progress, const provider::WaitingFn& waiting) {
   return c.poller.until_all(
       c.sources.instances, fmt::format("{} to terminate", what),
       [&](const kit::Snapshot& snapshot) -> Result<bool> {
@@ -272,7 +272,7 @@ Status wait_instances_gone(Context& c, const std::string& what, const std::funct
           if (instance_state(instance) != "terminated" && uses(instance)) return false;
         return true;
       },
-      progress);
+      progress, std::chrono::minutes(20), waiting);
 }
 
 Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds patience) {

@@ -96,8 +96,9 @@ Status send_patiently(ApiClient& api, const Call& call, std::chrono::seconds pat
 // holding one of keel's workers (--parallelism) for the whole shutdown. One
 // shared DescribeInstances per round, however many wait. `what`: "the
 // instances in subnet subnet-1".
+// `waiting`: the delete's WaitingFn (core/provider.h), told at once.
 Status wait_instances_gone(Context& c, const std::string& what, const std::function<bool(const json&)>& uses,
-                           const ProgressFn& progress);
+                           const ProgressFn& progress, const provider::WaitingFn& waiting = {});
 // An instance's state: pending, running, shutting-down, terminated, ...
 std::string instance_state(const json& instance);
 // The ARN of an EC2 resource ("vpc/vpc-123").

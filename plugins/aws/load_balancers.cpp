@@ -10,7 +10,10 @@
 //         `active`, then converges its parts: a target group per distinct
 //         rule target (named from the intent and the target, tagged, with
 //         the health check), the instances of `targets` registered in each,
-//         a listener per rule forwarding to its target group.
+//         a listener per rule forwarding to its target group. A load
+//         balancer that this create's own CreateLoadBalancer answered has
+//         no listeners and no target groups yet, and a target group just
+//         made has no targets: those are not described.
 // read    every load balancer of the region (one DescribeLoadBalancers:
 //         ELBv2 filters by no tag), then the listeners, target groups and
 //         registered targets of this one.
@@ -25,7 +28,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <future>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -243,6 +248,8 @@ class LoadBalancers final : public TaggedKind {
  public:
   explicit LoadBalancers(Context& c) : TaggedKind(c, c.sources.load_balancers) {}
 
+  using GroupArns = std::map<Endpoint, std::string>;  // target group ARN by rule target
+
   Result<provider::CreateResponse> create(const provider::CreateRequest& request) override {
     auto w = wanted_of(request.config);
     if (!w) return fail(w.error());
@@ -273,11 +280,24 @@ class LoadBalancers final : public TaggedKind {
     }
     const std::string arn = field_string(lb, "LoadBalancerArn");
     if (arn.empty()) return fail(ErrorCode::Protocol, "ELBv2 CreateLoadBalancer: the answer holds no LoadBalancerArn");
-    auto active = wait_active(arn, request.progress);
+    // The target groups need the VPC, not the load balancer: they are made
+    // and their targets registered while it provisions.
+    const std::string vpc = field_string(lb, "VpcId");
+    std::future<Result<GroupArns>> groups;
+    if (!vpc.empty())
+      groups = std::async(std::launch::async, [&] { return ensure_groups(vpc, *w, request.tags, request.progress); });
+    auto active = wait_active(arn, request.progress, request.waiting);
+    std::optional<Result<GroupArns>> made_groups;
+    if (groups.valid()) made_groups = groups.get();
     if (!active) return fail(active.error());
-    auto parts = converge(arn, field_string(*active, "VpcId"), *w, request.tags, request.progress);
+    if (made_groups && !*made_groups)
+      return fail(made_groups->error().with_context(fmt::format("load balancer {}", name)));
+    const bool made_here = !sent->adopted;  // neither found by name first nor after a lost answer
+    auto parts = converge(arn, field_string(*active, "VpcId"), *w, request.tags, request.progress, made_here,
+                          made_groups ? &**made_groups : nullptr);
     if (!parts) return fail(parts.error().with_context(fmt::format("load balancer {}", name)));
-    auto a = attributes(*active, request.config);
+    auto a = made_here && made_groups ? attributes_with(*active, request.config, parts_made(*w, **made_groups))
+                                      : attributes(*active, request.config);
     if (!a) return fail(a.error());
     return provider::CreateResponse{arn, std::move(*a)};
   }
@@ -326,7 +346,7 @@ class LoadBalancers final : public TaggedKind {
     auto done = elb({"DeleteLoadBalancer", {{"LoadBalancerArn", arn}}}, request.progress);
     source_.invalidate();
     if (done) {
-      auto gone = wait_gone(arn, request.progress);
+      auto gone = wait_gone(arn, request.progress, request.waiting);
       if (!gone) return fail(gone.error());
     } else if (!not_found(done.error())) {
       return fail(done.error());
@@ -365,6 +385,56 @@ class LoadBalancers final : public TaggedKind {
 
   Result<json> attributes(const json& lb, const json& known) override {
     const std::string arn = field_string(lb, "LoadBalancerArn");
+    auto listeners = listeners_of(arn);
+    if (!listeners) return fail(listeners.error());
+    auto groups = groups_of(arn);
+    if (!groups) return fail(groups.error());
+    std::map<std::string, json> by_arn;
+    Parts parts;
+    for (const json& g : *groups) {
+      by_arn[g.value("id", "")] = g;
+      parts.group_arns.push_back(g.value("id", ""));
+    }
+    for (const json& l : *listeners) {
+      const json& g = by_arn[forward_target(l)];
+      parts.rules.push_back({{"entry", fmt::format("{}:{}", lower(field_string(l, "Protocol")), field_string(l, "Port"))},
+                             {"target", fmt::format("{}:{}", lower(field_string(g, "Protocol")), field_string(g, "Port"))}});
+    }
+    std::set<std::string> seen;
+    for (const json& g : *groups) {
+      auto registered = targets_in(g.value("id", ""));
+      if (!registered) return fail(registered.error());
+      for (const std::string& t : *registered)
+        if (seen.insert(t).second) parts.targets.push_back(t);
+    }
+    parts.health = groups->empty() ? json() : health_json(health_in(groups->front()));
+    return attributes_with(lb, known, parts);
+  }
+
+ private:
+  // What a load balancer's listeners, target groups and targets amount to,
+  // as attributes show them.
+  struct Parts {
+    json group_arns = json::array();
+    json rules = json::array();
+    json targets = json::array();
+    json health;
+  };
+
+  // The parts a create just made as `w` says (each call accepted), without
+  // describing them again: three requests fewer at the end of the apply's
+  // critical path. The next refresh reads them from the cloud.
+  static Parts parts_made(const Wanted& w, const GroupArns& groups) {
+    Parts parts;
+    for (const auto& [target, arn] : groups) parts.group_arns.push_back(arn);
+    for (const Rule& r : w.rules) parts.rules.push_back({{"entry", r.entry.text()}, {"target", r.target.text()}});
+    for (const std::string& t : w.targets) parts.targets.push_back(t);
+    parts.health = groups.empty() ? json() : health_json(w.health);
+    return parts;
+  }
+
+  Result<json> attributes_with(const json& lb, const json& known, const Parts& parts) {
+    const std::string arn = field_string(lb, "LoadBalancerArn");
     json a = json::object();
     a["id"] = arn;
     a["arn"] = arn;
@@ -375,36 +445,11 @@ class LoadBalancers final : public TaggedKind {
     a["network"] = field_string(lb, "VpcId");
     a["subnets"] = kit::prefer_known(value_of(known, "subnets"), subnets_in(lb), [](const json& v) { return kit::sorted(v); });
     a["firewalls"] = kit::prefer_known(value_of(known, "firewalls"), firewalls_in(lb), [](const json& v) { return kit::sorted(v); });
-    auto listeners = listeners_of(arn);
-    if (!listeners) return fail(listeners.error());
-    auto groups = groups_of(arn);
-    if (!groups) return fail(groups.error());
-    std::map<std::string, json> by_arn;
-    json group_arns = json::array();
-    for (const json& g : *groups) {
-      by_arn[g.value("id", "")] = g;
-      group_arns.push_back(g.value("id", ""));
-    }
-    a["target_groups"] = kit::sorted(group_arns);
-    json rules = json::array();
-    for (const json& l : *listeners) {
-      const json& g = by_arn[forward_target(l)];
-      rules.push_back({{"entry", fmt::format("{}:{}", lower(field_string(l, "Protocol")), field_string(l, "Port"))},
-                       {"target", fmt::format("{}:{}", lower(field_string(g, "Protocol")), field_string(g, "Port"))}});
-    }
+    a["target_groups"] = kit::sorted(parts.group_arns);
     const std::string type = field_string(lb, "Type");
-    a["rules"] = kit::prefer_known(value_of(known, "rules"), rules, [&](const json& v) { return canonical_rules(v, type); });
-    json targets = json::array();
-    std::set<std::string> seen;
-    for (const json& g : *groups) {
-      auto registered = targets_in(g.value("id", ""));
-      if (!registered) return fail(registered.error());
-      for (const std::string& t : *registered)
-        if (seen.insert(t).second) targets.push_back(t);
-    }
-    a["targets"] = kit::prefer_known(value_of(known, "targets"), targets, [](const json& v) { return kit::sorted(v); });
-    json health = groups->empty() ? json() : health_json(health_in(groups->front()));
-    a["health_check"] = kit::prefer_known(value_of(known, "health_check"), health, [&](const json& v) {
+    a["rules"] = kit::prefer_known(value_of(known, "rules"), parts.rules, [&](const json& v) { return canonical_rules(v, type); });
+    a["targets"] = kit::prefer_known(value_of(known, "targets"), parts.targets, [](const json& v) { return kit::sorted(v); });
+    a["health_check"] = kit::prefer_known(value_of(known, "health_check"), parts.health, [&](const json& v) {
       auto h = health_of(json{{"health_check", v}}, type);
       return h ? health_json(*h) : v;
     });
@@ -534,17 +579,32 @@ class LoadBalancers final : public TaggedKind {
   // The target groups, their targets and health check, and the listeners
   // as `w` says: whatever exists already is kept or edited, what is
   // missing is made, what is no longer wanted goes.
-  Status converge(const std::string& arn, const std::string& vpc, const Wanted& w, const provider::ResourceTags& tags,
-                  const ProgressFn& progress) {
-    auto before = groups_of(arn);
-    if (!before) return fail(before.error());
-    std::map<Endpoint, std::string> group_arns;
+  // The target group of each rule target, made when missing, as `w` says.
+  Result<GroupArns> ensure_groups(const std::string& vpc, const Wanted& w, const provider::ResourceTags& tags,
+                                  const ProgressFn& progress) {
+    GroupArns group_arns;
     for (const Endpoint& target : targets_of(w)) {
       auto group = ensure_group(vpc, target, w, tags, progress);
       if (!group) return fail(group.error());
       group_arns[target] = *group;
     }
-    auto listeners = listeners_of(arn);
+    return group_arns;
+  }
+
+  // `made_here`: the load balancer was just made by this create, so it has
+  // no parts to describe. `groups`: its target groups, already ensured.
+  Status converge(const std::string& arn, const std::string& vpc, const Wanted& w, const provider::ResourceTags& tags,
+                  const ProgressFn& progress, bool made_here = false, const GroupArns* groups = nullptr) {
+    auto before = made_here ? Result<std::vector<json>>(std::vector<json>()) : groups_of(arn);
+    if (!before) return fail(before.error());
+    GroupArns group_arns;
+    if (groups) group_arns = *groups;
+    else {
+      auto ensured = ensure_groups(vpc, w, tags, progress);
+      if (!ensured) return fail(ensured.error());
+      group_arns = std::move(*ensured);
+    }
+    auto listeners = made_here ? Result<std::vector<json>>(std::vector<json>()) : listeners_of(arn);
     if (!listeners) return fail(listeners.error());
     std::map<long long, json> by_port;
     for (const json& l : *listeners) by_port[number(field_string(l, "Port"))] = l;
@@ -603,6 +663,7 @@ class LoadBalancers final : public TaggedKind {
     auto group = group_named(name, tags);
     if (!group) return fail(group.error());
     std::string arn;
+    bool made_group = false;
     if (!*group) {
       Call call{.service = &elbv2_service(), .action = "CreateTargetGroup",
                 .params = {{"Name", name}, {"Protocol", upper(target.protocol)}, {"Port", std::to_string(target.port)},
@@ -620,6 +681,7 @@ class LoadBalancers final : public TaggedKind {
       }
       arn = field_string(made, "TargetGroupArn");
       if (arn.empty()) return fail(ErrorCode::Protocol, "ELBv2 CreateTargetGroup: the answer holds no TargetGroupArn");
+      made_group = !sent->adopted;
     } else {
       arn = (*group)->value("id", "");
       if (health_in(**group) != w.health) {
@@ -629,7 +691,8 @@ class LoadBalancers final : public TaggedKind {
         if (!done) return fail(done.error());
       }
     }
-    auto registered = targets_in(arn);
+    // A target group made just now holds no targets yet.
+    auto registered = made_group ? Result<std::vector<std::string>>(std::vector<std::string>()) : targets_in(arn);
     if (!registered) return fail(registered.error());
     std::vector<std::string> add, drop;
     std::set_difference(w.targets.begin(), w.targets.end(), registered->begin(), registered->end(), std::back_inserter(add));
@@ -645,7 +708,7 @@ class LoadBalancers final : public TaggedKind {
     return arn;
   }
 
-  Result<json> wait_active(const std::string& arn, const ProgressFn& progress) {
+  Result<json> wait_active(const std::string& arn, const ProgressFn& progress, const provider::WaitingFn& waiting = {}) {
     kit::Watch watch = watch_of(arn);
     watch.goal = "to become active";
     watch.done = [arn](const json& lb) -> Result<bool> {
@@ -656,16 +719,16 @@ class LoadBalancers final : public TaggedKind {
       return state == "active" || state == "active_impaired";
     };
     watch.missing_polls_allowed = 10;  // NotFound right after the create
-    return c_.poller.until(watch, progress);
+    return c_.poller.until(watch, progress, waiting);
   }
 
-  Status wait_gone(const std::string& arn, const ProgressFn& progress) {
+  Status wait_gone(const std::string& arn, const ProgressFn& progress, const provider::WaitingFn& waiting = {}) {
     kit::Watch watch = watch_of(arn);
     watch.goal = "to be deleted";
     watch.done = [](const json&) -> Result<bool> { return false; };
     watch.gone_is_done = true;
     watch.fetch_one = nullptr;  // the snapshot lists the region's every load balancer: missing is gone
-    auto gone = c_.poller.until(watch, progress);
+    auto gone = c_.poller.until(watch, progress, waiting);
     if (!gone && gone.error().code() != ErrorCode::NotFound) return fail(gone.error());
     return {};
   }

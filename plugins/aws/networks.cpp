@@ -4,14 +4,20 @@
 // create  CreateVpc (tagged; a lost answer is found by its tags), wait for
 //         `available`, then the parts: CreateInternetGateway +
 //         AttachInternetGateway, CreateRouteTable (tagged keel:role=public)
-//         + CreateRoute. Each part is looked for first, so a create cut
-//         short by a crash is completed when find() adopts the VPC.
+//         + CreateRoute. A VPC this create made has no parts yet: they are
+//         made without looking (a lost answer of theirs is found by its
+//         tags). A VPC found instead (adopted: find(), a lost CreateVpc
+//         answer) has each part looked for first, so a create cut short by
+//         a crash is completed, never doubled.
 // read    the project's VPCs (one DescribeVpcs); the parts' ids as state
 //         holds them.
 // update  completes the parts (nothing of the VPC itself changes in place:
 //         cidr is force-new).
 // delete  the route table and the gateway (detached), side by side; then
 //         the VPC.
+//
+// The gateway and the route table are made side by side too (the route
+// needs both).
 
 #include <future>
 
@@ -45,9 +51,9 @@ class Networks final : public TaggedKind {
     json vpc = sent->adopted ? sent->body : value_of(sent->body, "vpc");
     const std::string id = field_string(vpc, "vpcId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateVpc: the answer holds no vpcId");
-    auto ready = wait_available(id, request.progress);
+    auto ready = wait_available(id, request.progress, request.waiting);
     if (!ready) return fail(ready.error());
-    auto parts = ensure_parts(id, request.tags, request.progress);
+    auto parts = ensure_parts(id, request.tags, request.progress, sent->adopted ? Parts::LookFirst : Parts::New);
     if (!parts) return fail(parts.error());
     auto a = attributes(*ready, request.config);
     if (!a) return fail(a.error());
@@ -121,7 +127,7 @@ class Networks final : public TaggedKind {
   }
 
  private:
-  Result<json> wait_available(const std::string& id, const ProgressFn& progress) {
+  Result<json> wait_available(const std::string& id, const ProgressFn& progress, const provider::WaitingFn& waiting = {}) {
     kit::Watch watch;
     watch.what = fmt::format("VPC {}", id);
     watch.goal = "to become available";
@@ -131,7 +137,7 @@ class Networks final : public TaggedKind {
     watch.done = [](const json& vpc) -> Result<bool> { return field_string(vpc, "state") == "available"; };
     watch.state = [](const json& vpc) { return field_string(vpc, "state"); };
     watch.missing_polls_allowed = 10;  // NotFound right after a create: eventual consistency
-    return c_.poller.until(watch, progress);
+    return c_.poller.until(watch, progress, waiting);
   }
 
   // keel's route tables of the VPC, their subnets let go first.
@@ -177,28 +183,42 @@ class Networks final : public TaggedKind {
     return {};
   }
 
+  // Whether the VPC may have parts already: LookFirst for one that keel
+  // did not just make (adopted after a crash or a lost answer, updated),
+  // New for the VPC this create's own CreateVpc answered, which has none:
+  // three Describes fewer on the apply's critical path.
+  enum class Parts { LookFirst, New };
+
   // The internet gateway and the public route table, made when missing.
   Result<std::pair<std::string, std::string>> ensure_parts(const std::string& vpc, const provider::ResourceTags& tags,
-                                                           const ProgressFn& progress) {
-    auto igw = ensure_gateway(vpc, tags, progress);
+                                                           const ProgressFn& progress, Parts parts = Parts::LookFirst) {
+    // The gateway and the table need nothing of each other: made side by
+    // side; only the route needs both.
+    auto gateway = std::async(std::launch::async, [&] { return ensure_gateway(vpc, tags, progress, parts); });
+    auto rtb = ensure_route_table(vpc, tags, progress, parts);
+    auto igw = gateway.get();
     if (!igw) return fail(igw.error());
-    auto rtb = ensure_route_table(vpc, *igw, tags, progress);
     if (!rtb) return fail(rtb.error());
-    return std::pair{*igw, *rtb};
+    auto routed = ensure_route(*rtb, *igw, progress);
+    if (!routed) return fail(routed.error());
+    return std::pair{*igw, *routed};
   }
 
   Result<std::string> ensure_gateway(const std::string& vpc, const provider::ResourceTags& tags,
-                                     const ProgressFn& progress) {
-    Params attached;
-    add_filter(attached, "attachment.vpc-id", {vpc});
-    auto igws = describe(c_.api, "DescribeInternetGateways", attached, "internetGatewaySet", "internetGatewayId", progress);
-    if (!igws) return fail(igws.error());
-    if (!igws->empty()) return igws->front().value("id", "");
-    // One made before a crash, not attached yet; else a new one.
+                                     const ProgressFn& progress, Parts parts) {
     auto lookup = [&]() {
       return find_tagged(c_.api, "DescribeInternetGateways", "internetGatewaySet", "internetGatewayId", tags);
     };
-    auto existing = lookup();
+    Result<std::optional<json>> existing = std::optional<json>();
+    if (parts == Parts::LookFirst) {
+      Params attached;
+      add_filter(attached, "attachment.vpc-id", {vpc});
+      auto igws = describe(c_.api, "DescribeInternetGateways", attached, "internetGatewaySet", "internetGatewayId", progress);
+      if (!igws) return fail(igws.error());
+      if (!igws->empty()) return igws->front().value("id", "");
+      // One made before a crash, not attached yet; else a new one.
+      existing = lookup();
+    }
     if (!existing) return fail(existing.error());
     std::string id;
     if (*existing) id = (*existing)->value("id", "");
@@ -223,13 +243,14 @@ class Networks final : public TaggedKind {
     return id;
   }
 
-  Result<std::string> ensure_route_table(const std::string& vpc, const std::string& igw,
-                                         const provider::ResourceTags& tags, const ProgressFn& progress) {
+  // The public route table (its routes as they are).
+  Result<json> ensure_route_table(const std::string& vpc, const provider::ResourceTags& tags,
+                                  const ProgressFn& progress, Parts parts) {
     const std::vector<std::pair<std::string, std::string>> role = {{"keel:role", "public"}};
     auto lookup = [&]() {
       return find_tagged(c_.api, "DescribeRouteTables", "routeTableSet", "routeTableId", tags, role);
     };
-    auto existing = lookup();
+    Result<std::optional<json>> existing = parts == Parts::LookFirst ? lookup() : std::optional<json>();
     if (!existing) return fail(existing.error());
     json rtb;
     if (*existing) rtb = **existing;
@@ -241,6 +262,12 @@ class Networks final : public TaggedKind {
       if (!sent) return fail(sent.error());
       rtb = sent->adopted ? sent->body : value_of(sent->body, "routeTable");
     }
+    return rtb;
+  }
+
+  // The table's route to the internet through `igw`, made when missing:
+  // the table's id.
+  Result<std::string> ensure_route(const json& rtb, const std::string& igw, const ProgressFn& progress) {
     const std::string id = field_string(rtb, "routeTableId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateRouteTable: the answer holds no routeTableId");
     for (const json& route : items(rtb, "routeSet"))

@@ -253,7 +253,7 @@ class ServerGroups final : public TaggedKind {
                              .idempotent = true, .progress = request.progress});
     source_.invalidate();
     if (!done && !not_found(done.error()) && !missing(done.error())) return fail(done.error());
-    auto gone = wait_gone(request.id, request.progress);
+    auto gone = wait_gone(request.id, request.progress, request.waiting);
     if (!gone) return fail(gone.error());
     auto lt = c_.api.send({.service = nullptr, .action = "DeleteLaunchTemplate",
                            .params = {{"LaunchTemplateName", request.id}}, .idempotent = true,
@@ -459,7 +459,7 @@ class ServerGroups final : public TaggedKind {
     return {};
   }
 
-  Status wait_gone(const std::string& name, const ProgressFn& progress) {
+  Status wait_gone(const std::string& name, const ProgressFn& progress, const provider::WaitingFn& waiting = {}) {
     kit::Watch watch;
     watch.what = fmt::format("auto scaling group {}", name);
     watch.goal = "to be deleted";
@@ -469,7 +469,7 @@ class ServerGroups final : public TaggedKind {
     watch.done = [](const json&) -> Result<bool> { return false; };
     watch.state = [](const json& g) { return field_string(g, "Status"); };
     watch.gone_is_done = true;
-    auto gone = c_.poller.until(watch, progress);
+    auto gone = c_.poller.until(watch, progress, waiting);
     if (!gone && gone.error().code() != ErrorCode::NotFound) return fail(gone.error());
     return {};
   }

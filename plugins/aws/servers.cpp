@@ -93,7 +93,7 @@ class Servers final : public TaggedKind {
     }
     const std::string id = field_string(instance, "instanceId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 RunInstances: the answer holds no instanceId");
-    auto running = wait_state(id, "running", request.progress);
+    auto running = wait_state(id, "running", request.progress, request.waiting);
     if (!running) return fail(running.error());
     auto a = attributes(*running, config);
     if (!a) return fail(a.error());
@@ -135,6 +135,10 @@ class Servers final : public TaggedKind {
 
   Status remove(const provider::DeleteRequest& request) override {
     kit::report(request.progress, fmt::format("terminating instance {}", request.id));
+    // The delete only joins a batched TerminateInstances: a share of one
+    // request however many join, so it holds no parallelism slot, and the
+    // deletes of 50 servers join one or two calls instead of one per slot.
+    if (request.waiting) request.waiting();
     auto done = terminations_.run(request.id, request.progress);
     source_.invalidate();
     return done;
@@ -186,7 +190,8 @@ class Servers final : public TaggedKind {
  private:
   static bool is_set_string(const json& j, const char* k) { return value_of(j, k).is_string(); }
 
-  Result<json> wait_state(const std::string& id, const std::string& goal, const ProgressFn& progress) {
+  Result<json> wait_state(const std::string& id, const std::string& goal, const ProgressFn& progress,
+                          const provider::WaitingFn& waiting = {}) {
     kit::Watch watch;
     watch.what = fmt::format("instance {}", id);
     watch.goal = fmt::format("to be {}", goal);
@@ -204,7 +209,7 @@ class Servers final : public TaggedKind {
     };
     watch.state = [](const json& instance) { return state_of(instance); };
     watch.missing_polls_allowed = 10;  // NotFound right after RunInstances
-    return c_.poller.until(watch, progress);
+    return c_.poller.until(watch, progress, waiting);
   }
 
   // One TerminateInstances for `ids`. An id AWS does not know fails the

@@ -2,12 +2,16 @@
 //
 // create  CreateSubnet (tagged; a lost answer is found by its tags), wait
 //         for `available`; a public one then maps public addresses on
-//         launch and joins the network's public route table.
+//         launch and joins the network's public route table, side by
+//         side, that table looked up during the wait.
 // read    the project's subnets (one DescribeSubnets).
 // update  `public` in place (ModifySubnetAttribute, route table
 //         association); network, cidr and zone are force-new.
 // delete  waits for the project's instances in it to be terminated, then
 //         DeleteSubnet (retried while others, not keel's, still use it).
+
+#include <future>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -46,16 +50,25 @@ class Subnets final : public TaggedKind {
     json subnet = sent->adopted ? sent->body : value_of(sent->body, "subnet");
     const std::string id = field_string(subnet, "subnetId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateSubnet: the answer holds no subnetId");
-    auto ready = wait_available(id, request.progress);
+    // The network's public route table does not depend on the subnet: it
+    // is looked up while the subnet becomes available.
+    std::future<Result<std::vector<json>>> tables;
+    if (*is_public)
+      tables = std::async(std::launch::async, [&] { return public_tables(*network, request.progress); });
+    auto ready = wait_available(id, request.progress, request.waiting);
+    std::optional<Result<std::vector<json>>> found_tables;
+    if (tables.valid()) found_tables = tables.get();
     if (!ready) return fail(ready.error());
+    json subnet_now = *ready;
     if (*is_public) {
-      auto made = set_public(id, *network, true, request.progress);
+      auto made = set_public(id, *network, true, request.progress, &*found_tables);
       if (!made) return fail(made.error());
       source_.invalidate();
+      // What ModifySubnetAttribute just set, as a Describe would show it
+      // (one request fewer on the apply's critical path).
+      subnet_now["mapPublicIpOnLaunch"] = "true";
     }
-    auto now = current(id, request.progress);
-    if (!now) return fail(now.error());
-    auto a = attributes(*now ? **now : *ready, request.config);
+    auto a = attributes(subnet_now, request.config);
     if (!a) return fail(a.error());
     return provider::CreateResponse{id, std::move(*a)};
   }
@@ -80,7 +93,8 @@ class Subnets final : public TaggedKind {
     kit::report(request.progress, fmt::format("deleting subnet {}", request.id));
     const std::string& id = request.id;
     auto empty = wait_instances_gone(c_, fmt::format("the instances in subnet {}", id),
-                                     [&](const json& i) { return field_string(i, "subnetId") == id; }, request.progress);
+                                     [&](const json& i) { return field_string(i, "subnetId") == id; }, request.progress,
+                                     request.waiting);
     if (!empty) return fail(empty.error());
     auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteSubnet",
                                         .params = {{"SubnetId", request.id}}, .idempotent = true,
@@ -111,7 +125,7 @@ class Subnets final : public TaggedKind {
   }
 
  private:
-  Result<json> wait_available(const std::string& id, const ProgressFn& progress) {
+  Result<json> wait_available(const std::string& id, const ProgressFn& progress, const provider::WaitingFn& waiting = {}) {
     kit::Watch watch;
     watch.what = fmt::format("subnet {}", id);
     watch.goal = "to become available";
@@ -121,20 +135,36 @@ class Subnets final : public TaggedKind {
     watch.done = [](const json& s) -> Result<bool> { return field_string(s, "state") == "available"; };
     watch.state = [](const json& s) { return field_string(s, "state"); };
     watch.missing_polls_allowed = 10;
-    return c_.poller.until(watch, progress);
+    return c_.poller.until(watch, progress, waiting);
   }
 
-  // Public: addresses on launch and the network's public route table;
-  // private: neither.
-  Status set_public(const std::string& id, const std::string& vpc, bool on, const ProgressFn& progress) {
-    auto mapped = c_.api.send({.service = nullptr, .action = "ModifySubnetAttribute",
-                               .params = {{"SubnetId", id}, {"MapPublicIpOnLaunch.Value", on ? "true" : "false"}},
-                               .idempotent = true, .progress = progress});
-    if (!mapped) return fail(mapped.error());
+  // keel's public route table(s) of network `vpc`.
+  Result<std::vector<json>> public_tables(const std::string& vpc, const ProgressFn& progress) {
     Params params;
     add_filter(params, "vpc-id", {vpc});
     add_filter(params, "tag:keel:role", {"public"});
-    auto tables = describe(c_.api, "DescribeRouteTables", params, "routeTableSet", "routeTableId", progress);
+    return describe(c_.api, "DescribeRouteTables", params, "routeTableSet", "routeTableId", progress);
+  }
+
+  // Public: addresses on launch and the network's public route table;
+  // private: neither. The attribute and the association are set side by
+  // side; `known_tables`: public_tables() already looked up.
+  Status set_public(const std::string& id, const std::string& vpc, bool on, const ProgressFn& progress,
+                    const Result<std::vector<json>>* known_tables = nullptr) {
+    auto mapped = std::async(std::launch::async, [&] {
+      return c_.api.send({.service = nullptr, .action = "ModifySubnetAttribute",
+                          .params = {{"SubnetId", id}, {"MapPublicIpOnLaunch.Value", on ? "true" : "false"}},
+                          .idempotent = true, .progress = progress});
+    });
+    Status associated = associate(id, vpc, on, progress, known_tables);
+    auto map_done = mapped.get();
+    if (!map_done) return fail(map_done.error());
+    return associated;
+  }
+
+  Status associate(const std::string& id, const std::string& vpc, bool on, const ProgressFn& progress,
+                   const Result<std::vector<json>>* known_tables) {
+    auto tables = known_tables ? *known_tables : public_tables(vpc, progress);
     if (!tables) return fail(tables.error());
     if (tables->empty()) {
       if (!on) return {};

@@ -61,7 +61,7 @@ class Volumes final : public TaggedKind {
     if (!sent) return fail(sent.error());
     const std::string id = field_string(sent->body, "volumeId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateVolume: the answer holds no volumeId");
-    auto ready = wait_status(id, "available", request.progress);
+    auto ready = wait_status(id, "available", request.progress, request.waiting);
     if (!ready) return fail(ready.error());
     auto server = kit::optional_string(config, "server");
     if (!server) return fail(server.error());
@@ -148,7 +148,8 @@ class Volumes final : public TaggedKind {
   }
 
  private:
-  Result<json> wait_status(const std::string& id, const std::string& goal, const ProgressFn& progress) {
+  Result<json> wait_status(const std::string& id, const std::string& goal, const ProgressFn& progress,
+                           const provider::WaitingFn& waiting = {}) {
     kit::Watch watch;
     watch.what = fmt::format("volume {}", id);
     watch.goal = fmt::format("to be {}", goal);
@@ -158,7 +159,7 @@ class Volumes final : public TaggedKind {
     watch.done = [goal](const json& v) -> Result<bool> { return field_string(v, "status") == goal; };
     watch.state = [](const json& v) { return field_string(v, "status"); };
     watch.missing_polls_allowed = 10;
-    return c_.poller.until(watch, progress);
+    return c_.poller.until(watch, progress, waiting);
   }
 
   Status attach(const std::string& id, const std::string& server, const json& config, const ProgressFn& progress) {

@@ -16,7 +16,9 @@ Poller::Poller(WaitOptions options) : options_(options) {
   options_.factor = std::max(options_.factor, 1.0);
 }
 
-Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progress) const {
+Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progress,
+                           const provider::WaitingFn& waiting) const {
+  if (waiting) waiting();
   const Clock::time_point start = Clock::now();
   milliseconds interval = options_.first;
   Clock::time_point due = start + interval;
@@ -59,7 +61,8 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
 
 Status Poller::until_all(SnapshotSource& source, const std::string& what,
                          const std::function<Result<bool>(const Snapshot&)>& done, const provider::ProgressFn& progress,
-                         std::chrono::milliseconds timeout) const {
+                         std::chrono::milliseconds timeout, const provider::WaitingFn& waiting) const {
+  if (waiting) waiting();
   const Clock::time_point start = Clock::now();
   milliseconds interval = options_.first;
   Clock::time_point wanted = start;  // the first look: a snapshot of now, not one from before the caller's writes

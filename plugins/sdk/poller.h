@@ -58,15 +58,19 @@ class Poller {
   explicit Poller(WaitOptions options = {});
 
   // Polls until watch.done; answers the resource as last seen (null when
-  // gone and gone_is_done).
-  Result<nlohmann::json> until(const Watch& watch, const provider::ProgressFn& progress) const;
+  // gone and gone_is_done). `waiting`, when set, hears at once that the
+  // operation only waits from now on (core/provider.h WaitingFn): pass the
+  // request's where nothing but this wait and a few requests follow.
+  Result<nlohmann::json> until(const Watch& watch, const provider::ProgressFn& progress,
+                               const provider::WaitingFn& waiting = {}) const;
 
   // Polls `source` until `done` holds for a snapshot taken after this call
   // began (what many resources must reach at once: "no instance left in
   // subnet X"), paced as until(). `what` ends "waiting for ..." messages.
   Status until_all(SnapshotSource& source, const std::string& what,
                    const std::function<Result<bool>(const Snapshot&)>& done, const provider::ProgressFn& progress,
-                   std::chrono::milliseconds timeout = std::chrono::minutes(20)) const;
+                   std::chrono::milliseconds timeout = std::chrono::minutes(20),
+                   const provider::WaitingFn& waiting = {}) const;
 
   const WaitOptions& options() const { return options_; }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <condition_variable>
@@ -118,6 +119,17 @@ struct Session {
     };
   }
 
+  // One `progress` notification with "waiting": true, however often the
+  // operation says so.
+  provider::WaitingFn waiting_for(const json& id) {
+    if (id.is_null()) return nullptr;
+    auto told = std::make_shared<std::atomic<bool>>(false);
+    return [this, id, told] {
+      if (told->exchange(true)) return;
+      send(json{{"jsonrpc", "2.0"}, {"method", "progress"}, {"params", {{"id", id}, {"waiting", true}}}});
+    };
+  }
+
   void begin() {
     std::lock_guard lock(flight_mutex);
     ++in_flight;
@@ -162,6 +174,7 @@ json on_create(Session& s, const json& id, const json& params) {
   auto req = provider::create_request_from_json(params);
   if (!req) return bad_params(id, req.error());
   req->progress = s.progress_for(id);
+  req->waiting = s.waiting_for(id);
   return answer(id, s.provider.create(*req));
 }
 
@@ -176,6 +189,7 @@ json on_update(Session& s, const json& id, const json& params) {
   auto req = provider::update_request_from_json(params);
   if (!req) return bad_params(id, req.error());
   req->progress = s.progress_for(id);
+  req->waiting = s.waiting_for(id);
   return answer(id, s.provider.update(*req));
 }
 
@@ -183,6 +197,7 @@ json on_delete(Session& s, const json& id, const json& params) {
   auto req = provider::delete_request_from_json(params);
   if (!req) return bad_params(id, req.error());
   req->progress = s.progress_for(id);
+  req->waiting = s.waiting_for(id);
   return answer(id, s.provider.remove(*req));
 }
 

@@ -16,7 +16,8 @@
 // core/provider.h already requires. `configure` runs before the next request
 // is even read, so no operation can overtake it. A ProgressFn given to an operation
 // sends a `progress` notification for that request; call it only while the
-// operation runs.
+// operation runs. So does the WaitingFn of create, update and delete (once,
+// with "waiting": true), which the kit's Poller calls when it is handed one.
 //
 // Exceptions thrown by the provider are caught and answered as `internal`
 // errors; the plugin keeps serving.

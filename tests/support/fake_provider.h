@@ -73,8 +73,8 @@ class FakeProvider : public provider::Provider {
 
   Result<provider::CreateResponse> create(const provider::CreateRequest& r) override {
     record("create " + r.tags.address);
+    if (on_create) on_create(r);  // first: a hook may slow a create that then fails
     if (fail_on == r.tags.address) return fail(ErrorCode::Internal, "injected failure");
-    if (on_create) on_create(r);
     std::lock_guard lock(mu_);
     std::string id = "id-" + std::to_string(++next_id_);
     auto attrs = computed(r.kind, r.config, id);

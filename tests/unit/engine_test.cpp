@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -370,4 +372,119 @@ TEST_CASE("dependents of a replaced resource see its computed attributes as unkn
     if (o.name == "b_content") CHECK(o.after_unknown);
   CHECK(f.apply(p).ok());
   CHECK(f.state.find("files.b")->attributes.at("content") == "5");
+}
+
+namespace {
+
+// `n` independent files w0..w{n-1}, and `after`, which uses w0.
+std::string waiting_stack(int n) {
+  std::string yaml = "keel: 1\nproject: demo\nfiles:\n";
+  for (int i = 0; i < n; ++i) yaml += "  w" + std::to_string(i) + ": { path: /w" + std::to_string(i) + " }\n";
+  yaml += "  after: { path: \"${files.w0.path}/after\" }\n";
+  return yaml;
+}
+
+// Counts the creates in flight and the most seen at once.
+struct InFlight {
+  std::mutex mu;
+  std::condition_variable cv;
+  int now = 0, most = 0, started = 0;
+  void enter() {
+    std::lock_guard lock(mu);
+    ++started;
+    most = std::max(most, ++now);
+    cv.notify_all();
+  }
+  void leave() {
+    std::lock_guard lock(mu);
+    --now;
+  }
+  // Whether `n` creates started before the deadline.
+  bool wait_started(int n, std::chrono::seconds deadline = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, deadline, [&] { return started >= n; });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("changes that only wait give their parallelism slot to the next change", "[unit][engine][waiting]") {
+  Fixture f;
+  f.load(waiting_stack(10));
+  InFlight flight;
+  // Set from the workers (Catch's assertions are for the test's thread).
+  std::atomic<bool> w0_done{false}, after_before_w0{false}, no_callback{false}, cut_short{false};
+  f.fake.on_create = [&](const provider::CreateRequest& r) {
+    if (r.tags.address == "files.after") {
+      after_before_w0 = !w0_done;
+      return;
+    }
+    if (!r.waiting) {
+      no_callback = true;
+      return;
+    }
+    r.waiting();
+    r.waiting();  // a repeat changes nothing
+    flight.enter();
+    // Each create "boots" until all ten are in flight: with two slots held
+    // for the whole wait, this would never happen.
+    if (!flight.wait_started(10)) cut_short = true;
+    flight.leave();
+    if (r.tags.address == "files.w0") w0_done = true;
+  };
+  auto r = f.apply(f.plan(), 2);
+  CHECK(r.ok());
+  CHECK(r.succeeded == 11);
+  CHECK_FALSE(no_callback);
+  CHECK_FALSE(cut_short);
+  CHECK(flight.most == 10);
+  CHECK_FALSE(after_before_w0);  // dependencies still hold
+}
+
+TEST_CASE("without the waiting signal parallelism bounds the changes in flight", "[unit][engine][waiting]") {
+  Fixture f;
+  f.load(waiting_stack(10));
+  InFlight flight;
+  f.fake.on_create = [&](const provider::CreateRequest&) {
+    flight.enter();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    flight.leave();
+  };
+  CHECK(f.apply(f.plan(), 2).ok());
+  CHECK(flight.most <= 2);
+  CHECK(flight.started == 11);
+}
+
+TEST_CASE("a failure of a waiting change still stops new starts", "[unit][engine][waiting]") {
+  Fixture f;
+  f.load(R"(keel: 1
+project: demo
+files:
+  a: { path: /a }
+  b: { path: /b }
+  c: { path: /c }
+  d: { path: /d }
+)");
+  InFlight flight;
+  std::atomic<bool> a_failed{false}, slot_kept{false};
+  f.fake.fail_on = "files.a";
+  f.fake.on_create = [&](const provider::CreateRequest& r) {
+    flight.enter();
+    if (r.tags.address == "files.a") {
+      r.waiting();
+      if (!flight.wait_started(2)) slot_kept = true;  // its slot should go to another change
+      a_failed = true;                                 // the fake fails it on return
+    } else {
+      // Holds the only slot until a's failure is in: nothing else may start.
+      for (int i = 0; i < 500 && !a_failed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the engine records a's failure meanwhile
+    }
+    flight.leave();
+  };
+  auto r = f.apply(f.plan(), 1);
+  CHECK_FALSE(slot_kept);
+  CHECK(r.failed == 1);
+  CHECK(r.succeeded == 1);
+  CHECK(r.skipped == 2);
+  CHECK(flight.started == 2);
 }

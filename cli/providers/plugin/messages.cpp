@@ -19,9 +19,13 @@ Incoming progress_of(const json& message) {
   }
   in.kind = Incoming::Kind::Progress;
   in.id = params["id"].get<int64_t>();
+  // Only `true` counts: an older plugin sends no such field.
+  in.waiting = params.value("waiting", json()) == true;
   const json text = params.value("message", json());
-  // Shown on keel's terminal: the plugin's escape sequences are not.
-  in.progress = text::printable(text.is_string() ? text.get<std::string>() : dump(text));
+  // Shown on keel's terminal: the plugin's escape sequences are not. A
+  // waiting notice may come without a message.
+  if (!(in.waiting && text.is_null()))
+    in.progress = text::printable(text.is_string() ? text.get<std::string>() : dump(text));
   return in;
 }
 

@@ -30,7 +30,8 @@ struct Incoming {
   nlohmann::json result;
   std::optional<nlohmann::json> error;
   std::optional<std::string> malformed;
-  std::string progress;  // Progress: the message
+  std::string progress;  // Progress: the message ("" when it carries none)
+  bool waiting = false;  // Progress: the operation only waits from now on
   std::string method;    // Notification: its method, for the log
 };
 

@@ -84,7 +84,7 @@ class PluginProvider::Connection {
   // ...} or {"error": ...}). Transport failures are errors; a request not
   // answered within `timeout` kills the plugin (Timeout).
   Result<json> call(const std::string& method, json params, provider::ProgressFn progress,
-                    const std::string& what, std::chrono::milliseconds timeout);
+                    provider::WaitingFn waiting, const std::string& what, std::chrono::milliseconds timeout);
 
   const std::string& name() const { return name_; }
   long pid() const { return pid_; }
@@ -93,6 +93,7 @@ class PluginProvider::Connection {
   struct Pending {
     std::promise<Result<json>> promise;
     provider::ProgressFn progress;
+    provider::WaitingFn waiting;
     std::string what;  // "create files.a", for error messages
   };
 
@@ -168,8 +169,8 @@ PluginProvider::Connection::~Connection() {
 }
 
 Result<json> PluginProvider::Connection::call(const std::string& method, json params,
-                                               provider::ProgressFn progress, const std::string& what,
-                                               std::chrono::milliseconds timeout) {
+                                               provider::ProgressFn progress, provider::WaitingFn waiting,
+                                               const std::string& what, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::future<Result<json>> answer;
   int64_t id;
@@ -179,6 +180,7 @@ Result<json> PluginProvider::Connection::call(const std::string& method, json pa
     id = next_id_++;
     Pending& p = pending_[id];
     p.progress = std::move(progress);
+    p.waiting = std::move(waiting);
     p.what = what;
     answer = p.promise.get_future();
   }
@@ -352,14 +354,17 @@ void PluginProvider::Connection::on_line(const jsonl::LineSplitter::Line& line) 
 
 void PluginProvider::Connection::on_progress(const plugin::Incoming& message) {
   provider::ProgressFn progress;
+  provider::WaitingFn waiting;
   {
     std::lock_guard lock(mutex_);
     auto it = pending_.find(message.id);
-    if (it == pending_.end() || !it->second.progress) return;
+    if (it == pending_.end()) return;
     progress = it->second.progress;
+    if (message.waiting) waiting = it->second.waiting;
   }
   try {
-    progress(message.progress);
+    if (waiting) waiting();
+    if (progress && !message.progress.empty()) progress(message.progress);
   } catch (const std::exception& e) {
     spdlog::warn("{}: progress handler failed: {}", name_, e.what());
   }
@@ -467,8 +472,8 @@ using Connection = PluginProvider::Connection;
 
 // The `result` of a call, or the plugin's error with the plugin named.
 Result<json> call_result(Connection& c, const std::string& method, json params, provider::ProgressFn progress,
-                         const std::string& what, std::chrono::milliseconds timeout) {
-  auto reply = c.call(method, std::move(params), std::move(progress), what, timeout);
+                         const std::string& what, std::chrono::milliseconds timeout, provider::WaitingFn waiting = {}) {
+  auto reply = c.call(method, std::move(params), std::move(progress), std::move(waiting), what, timeout);
   if (!reply) return fail(reply.error());
   if (auto e = reply->find("error"); e != reply->end()) return fail(provider::error_from_json(*e).with_context(c.name()));
   return reply->at("result");
@@ -557,7 +562,7 @@ Result<std::unique_ptr<PluginProvider>> PluginProvider::start(const std::string&
 Status PluginProvider::handshake() {
   Connection& c = *connection_;
   json params{{"protocol_version", provider::kProtocolVersion}, {"keel_version", KEEL_VERSION}};
-  auto reply = c.call("handshake", std::move(params), nullptr, "the handshake", timeouts_.handshake);
+  auto reply = c.call("handshake", std::move(params), nullptr, nullptr, "the handshake", timeouts_.handshake);
   if (!reply) return fail(reply.error());
   if (auto e = reply->find("error"); e != reply->end()) {
     // A plugin of another version refuses and says which one it speaks.
@@ -605,7 +610,7 @@ Result<provider::CreateResponse> PluginProvider::create(const provider::CreateRe
   const std::string what = "create " + (request.tags.address.empty() ? request.kind : request.tags.address);
   return decode(*connection_,
                 call_result(*connection_, "create", provider::to_json(request), request.progress, what,
-                            timeouts_.operation),
+                            timeouts_.operation, request.waiting),
                 provider::create_response_from_json);
 }
 
@@ -621,14 +626,14 @@ Result<provider::UpdateResponse> PluginProvider::update(const provider::UpdateRe
       "update " + (request.tags.address.empty() ? request.kind + " " + text::printable(request.id) : request.tags.address);
   return decode(*connection_,
                 call_result(*connection_, "update", provider::to_json(request), request.progress, what,
-                            timeouts_.operation),
+                            timeouts_.operation, request.waiting),
                 provider::update_response_from_json);
 }
 
 Status PluginProvider::remove(const provider::DeleteRequest& request) {
   const std::string what = "delete " + request.kind + " " + text::printable(request.id);
   return as_status(call_result(*connection_, "delete", provider::to_json(request), request.progress, what,
-                               timeouts_.operation));
+                               timeouts_.operation, request.waiting));
 }
 
 Result<provider::FindResponse> PluginProvider::find(const provider::FindRequest& request) {
