@@ -108,6 +108,9 @@ void collect_response(CURL* curl, Exchange& ex) {
   if (net_fence::active()) {
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &ex);
+    // No proxy from the environment (HTTPS_PROXY, ALL_PROXY): the socket
+    // callback would see only the proxy's address, never the target's.
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
   }
 }
 

@@ -174,7 +174,11 @@ Status allow_host(const std::string& host, std::string_view what) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return {};
+  // A name that does not resolve here is refused: whoever connects (libssh,
+  // a jump host) would resolve it again, out of the fence's sight.
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0)
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: {} does not resolve here, so {} cannot check it", what, host.substr(0, 253), kVariable));
   Status verdict;
   for (const addrinfo* ai = found; ai && verdict; ai = ai->ai_next) verdict = allow_address(ai->ai_addr, ai->ai_addrlen, what);
   ::freeaddrinfo(found);

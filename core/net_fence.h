@@ -36,8 +36,10 @@ Status allow_address(const sockaddr* address, socklen_t length, std::string_view
 
 // As allow_address for every address `host` resolves to (a literal address
 // is not looked up): all of them must be inside, since the connection may
-// take any. A name that does not resolve passes here and fails where it is
-// connected to.
+// take any. A name that does not resolve is refused. Limit: the connection
+// resolves the name again (libssh; a jump host for the host behind it), so
+// a DNS server answering differently the second time is not defended
+// against: fence names you trust, or use addresses.
 Status allow_host(const std::string& host, std::string_view what);
 
 // For tests: parses `spec` as the variable would be and answers for `host`

@@ -15,6 +15,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "core/net_fence.h"
+
 namespace keel::dr {
 namespace {
 
@@ -68,6 +70,8 @@ Result<RespClient> RespClient::connect_tcp(const std::string& host, int port, st
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &addr.sin_addr) != 1)
     return fail(ErrorCode::InvalidConfig, peer + ": the host must be an IPv4 address");
+  if (auto allowed = net_fence::allow_address(reinterpret_cast<const sockaddr*>(&addr), sizeof addr, peer); !allowed)
+    return fail(allowed.error());
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return fail(ErrorCode::Internal, peer + ": socket: " + errno_text(errno));
   int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "cli/engine/secret_mask.h"
@@ -34,9 +35,10 @@ class Run {
       std::lock_guard lock(mu_);
       spawn_needed();
       // Nothing ready at all (a cycle): one worker, to find the run stuck.
+      if (workers_.empty() && remaining_ > 0) start_worker();
       if (workers_.empty() && remaining_ > 0) {
-        ++idle_;
-        workers_.emplace_back([this] { work(); });
+        stopping_ = true;
+        result_.errors.push_back("cannot start a thread to apply the changes (the system's thread limit?)");
       }
     }
     join_workers();
@@ -51,7 +53,7 @@ class Run {
   }
 
  private:
-  // Threads at most, whatever --parallelism: changes that only wait each
+  // Live threads at most, whatever --parallelism: changes that only wait each
   // keep one (a worker runs one change at a time).
   static constexpr size_t kMaxWorkers = 256;
 
@@ -172,6 +174,7 @@ class Run {
       if (idle_ > slots()) break;
     }
     --idle_;
+    --live_;
     cv_.notify_all();
   }
 
@@ -185,9 +188,23 @@ class Run {
   void spawn_needed() {
     if (stopping_ || busy_ >= slots()) return;
     const size_t startable = std::min(ready_.size(), slots() - busy_);
-    while (idle_ < startable && workers_.size() < kMaxWorkers) {
-      ++idle_;  // counted at once, so that no other call starts one for the same change
+    while (idle_ < startable && live_ < kMaxWorkers)
+      if (!start_worker()) return;
+  }
+
+  // Called with mu_ held. Counted at once, so that no other call starts one
+  // for the same change; uncounted when the system refuses a thread (the
+  // workers already running carry on: fewer at once, nothing lost).
+  bool start_worker() {
+    ++idle_;
+    ++live_;
+    try {
       workers_.emplace_back([this] { work(); });
+      return true;
+    } catch (const std::system_error&) {
+      --idle_;
+      --live_;
+      return false;
     }
   }
 
@@ -528,6 +545,7 @@ class Run {
   size_t remaining_ = 0, in_flight_ = 0;
   size_t busy_ = 0;  // changes in flight holding a slot (not only waiting)
   size_t idle_ = 0;  // workers started and not running a change
+  size_t live_ = 0;  // workers started and not yet returned (the cap counts these)
   bool stopping_ = false, done_ = false;
   ApplyResult result_;
 

@@ -2,8 +2,10 @@
 # KEEL_ALLOWED_NETWORKS (docs/security.md#where-keel-connects-the-network-fence):
 # an SSH host and a plugin's API endpoint outside the listed networks are
 # refused before any connection is opened (a listener on the address counts
-# none), the error names the address and the variable, and a value that
-# does not parse refuses everything and quotes the bad entry.
+# none), the error names the address and the variable, a value that does
+# not parse refuses everything and quotes the bad entry. (A name that does
+# not resolve is refused too; not tested here: looking one up would ask
+# the machine's DNS server.)
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 e2e_setup

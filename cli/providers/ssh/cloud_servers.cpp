@@ -188,6 +188,9 @@ class CloudServersProvider final : public provider::Provider {
     if (!wanted) return fail(wanted.error());
     provider::CreateRequest plugin = r;
     plugin.config = without(r.config, *names);
+    // A slot given up while the server boots would not come back for the
+    // SSH work after it (the agent's install): --parallelism must bound that.
+    if (uses_ssh(r.config, *wanted)) plugin.waiting = nullptr;
     auto created = inner_->create(plugin);
     if (!created) return created;
     json attrs = with_settings(created->attributes, r.config, *names);
@@ -245,6 +248,7 @@ class CloudServersProvider final : public provider::Provider {
       provider::UpdateRequest plugin = r;
       plugin.prior = plugin_attrs;
       plugin.config = without(r.config, *names);
+      plugin.waiting = nullptr;  // as in create: SSH work may follow (an installed agent's refresh too)
       auto updated = inner_->update(plugin);
       if (!updated) return fail(updated.error());
       plugin_attrs = std::move(updated->attributes);
