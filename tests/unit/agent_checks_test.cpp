@@ -446,15 +446,18 @@ TEST_CASE("http and graphql expectations against hostile answers", "[unit][agent
   }
   SECTION("terminal escapes and long values in the output are defused and cut") {
     const std::string body = R"({"data": null, "errors": [{"message": "\u001b[2J)" + std::string(5000, 'x') + R"("}]})";
-    FakePeer peer(fmt::format("HTTP/1.1 200 OK\r\nX-Long: \x1b[31m{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+    // Server: one of the headers whose value the output may show.
+    FakePeer peer(fmt::format("HTTP/1.1 200 OK\r\nServer: \x1b[31m{}\r\nX-Token: secret\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                               std::string(6000, 'v'), body.size(), body),
                   true);
     auto check = http_to(fmt::format("http://127.0.0.1:{}/", peer.port()));
-    check.expect_headers = {{"X-Long", "^w"}};
+    check.expect_headers = {{"Server", "^w"}, {"X-Token", "^w"}};
     auto header = run(check, 2s);
     INFO(header.output);
     CHECK(header.status == CheckStatus::Critical);
-    CHECK(contains(header.output, "header X-Long \"\\e[31mvvv"));
+    CHECK(contains(header.output, "header Server \"\\e[31mvvv"));
+    CHECK(contains(header.output, "header X-Token (its value is not shown)"));
+    CHECK_FALSE(contains(header.output, "secret"));
     CHECK(header.output.find('\x1b') == std::string::npos);
     CHECK(header.output.size() < 300);
     keel::checks::GraphqlCheck graphql;
