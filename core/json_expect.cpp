@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json_lines.h"
 #include "core/text.h"
 
 namespace keel::checks {
@@ -16,28 +17,6 @@ Result<Json::json_pointer> bad_path(std::string_view path, const std::string& wh
   if (path.size() > 80) shown += "...";
   return fail(ErrorCode::InvalidConfig, fmt::format("`{}` is not a supported JSONPath: {} ({})",
                                                     text::printable(shown), why, kSubset));
-}
-
-// The deepest nesting of arrays and objects in `text`, counting brackets
-// outside strings; stops counting past `limit`. Linear, no recursion.
-size_t nesting_depth(std::string_view text, size_t limit) {
-  size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
 }
 
 }  // namespace
@@ -75,7 +54,7 @@ Result<Json> parse_json_body(std::string_view body, bool cut, size_t limit_bytes
   if (cut)
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("the body is larger than {} KiB, the most read as JSON", limit_bytes / 1024));
-  if (nesting_depth(body, kMaxJsonNesting) > kMaxJsonNesting)
+  if (jsonl::json_depth(body, kMaxJsonNesting) > kMaxJsonNesting)
     return fail(ErrorCode::InvalidConfig, fmt::format("the body nests deeper than {} levels", kMaxJsonNesting));
   try {
     return Json::parse(body);
