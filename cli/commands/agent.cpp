@@ -105,25 +105,26 @@ int run_agent(Context& ctx, const AgentOptions& o) {
 }
 
 void setup_agent(CLI::App& app, Context& ctx) {
-  auto* agent = app.add_subcommand("agent", "install, upgrade or look at keel-agent on servers reached over SSH");
-  const ExitCodeHelp codes = {{kExitOk, "every selected host is done (status: every agent answers)"},
-                              {kExitError, "a host failed, or bad flags"}};
-  agent->footer(help_footer({"keel agent install", "keel agent status servers.web", "keel agent upgrade all --forks 5"},
-                            codes));
-  const std::vector<std::pair<const char*, const char*>> verbs = {
-      {"install", "install or reinstall the agent, then wait for it"},
-      {"upgrade", "put this keel's agent binaries in place and restart it"},
-      {"status", "is it installed, running, this keel's version?"}};
-  for (const auto& [verb, what] : verbs) {
-    auto o = std::make_shared<AgentOptions>();
-    o->verb = verb;
-    auto* sub = agent->add_subcommand(verb, what);
-    sub->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (default: all)");
-    sub->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
-    sub->footer(help_footer({std::string("keel agent ") + verb, std::string("keel agent ") + verb + " servers.web --json"},
-                            codes));
-    on_chosen(*sub, ctx, o, run_agent);
-  }
+  declare_command(app, ctx, "agent", "install, upgrade or look at keel-agent on servers reached over SSH", [](CLI::App* agent, Context& ctx) {
+    const ExitCodeHelp codes = {{kExitOk, "every selected host is done (status: every agent answers)"},
+                                {kExitError, "a host failed, or bad flags"}};
+    agent->footer(help_footer({"keel agent install", "keel agent status servers.web", "keel agent upgrade all --forks 5"},
+                              codes));
+    const std::vector<std::pair<const char*, const char*>> verbs = {
+        {"install", "install or reinstall the agent, then wait for it"},
+        {"upgrade", "put this keel's agent binaries in place and restart it"},
+        {"status", "is it installed, running, this keel's version?"}};
+    for (const auto& [verb, what] : verbs) {
+      auto o = std::make_shared<AgentOptions>();
+      o->verb = verb;
+      auto* sub = agent->add_subcommand(verb, what);
+      sub->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (default: all)");
+      sub->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
+      sub->footer(help_footer({std::string("keel agent ") + verb, std::string("keel agent ") + verb + " servers.web --json"},
+                              codes));
+      on_chosen(*sub, ctx, o, run_agent);
+    }
+  });
 }
 
 }  // namespace keel::commands

@@ -30,7 +30,29 @@ void add_targets(CLI::App& cmd, std::vector<std::string>& targets, const std::st
   cmd.add_option("--target", targets, what)->type_name("ADDR");
 }
 
+void declare_command(CLI::App& parent, Context& ctx, const std::string& name, const std::string& summary,
+                     CommandFill fill) {
+  auto* cmd = parent.add_subcommand(name, summary);
+  auto filled = std::make_shared<bool>(false);
+  auto fill_once = [cmd, &ctx, fill, filled] {
+    if (*filled) return;
+    *filled = true;
+    fill(cmd, ctx);
+  };
+  cmd->preparse_callback([fill_once](std::size_t) { fill_once(); });
+  ctx.command_fills.push_back(fill_once);
+}
+
+void fill_every_command(Context& ctx) {
+  // By index: a fill may declare commands of its own (appended).
+  for (size_t i = 0; i < ctx.command_fills.size(); ++i) ctx.command_fills[i]();
+}
+
+void set_usage_exit(const CLI::App& cmd, Context& ctx, int code) { ctx.usage_exits[&cmd] = code; }
+
 std::unique_ptr<CLI::App> make_app(Context& ctx) {
+  ctx.usage_exits.clear();
+  ctx.command_fills.clear();
   auto app = std::make_unique<CLI::App>("keel: plans and applies infrastructure from a YAML stack", "keel");
   // Unknown words and flags are kept rather than thrown, so that parse()
   // can say which one and suggest the nearest (inherited by subcommands).
@@ -61,7 +83,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   // Completion runs in its own CLI11 callbacks (CLI::Success or
   // CLI::RuntimeError ends them), and last: it also registers the hidden
   // `__generate` the build runs for man pages and completions.
-  add_completion_commands(*app);
+  add_completion_commands(*app, ctx);
   return app;
 }
 
@@ -72,6 +94,13 @@ const CLI::App* chosen(const CLI::App& app) {
   for (const auto* sub : app.get_subcommands())
     if (sub->parsed()) return chosen(*sub);
   return &app;
+}
+
+// The code for bad flags of `cmd`: its own, or the nearest parent's.
+int usage_exit_of(const CLI::App& cmd, const Context& ctx) {
+  for (const CLI::App* a = &cmd; a; a = a->get_parent())
+    if (auto it = ctx.usage_exits.find(a); it != ctx.usage_exits.end()) return it->second;
+  return kExitError;
 }
 
 std::string path_of(const CLI::App& app) {
@@ -176,11 +205,13 @@ std::optional<int> parse(CLI::App& app, Context& ctx, int argc, const char* cons
     int code = app.exit(e, out, err);
     write(ctx.out, out.str());
     if (code == 0) return 0;
+    ctx.usage_exit = usage_exit_of(*chosen(app), ctx);
     usage_error(*chosen(app), ctx, e.what());
     return ctx.usage_exit;
   }
   ctx.usage_json = ctx.global.json;  // what CLI11 read: `-f --json` is a file name
   const CLI::App& at = *chosen(app);
+  ctx.usage_exit = usage_exit_of(at, ctx);
   if (auto extras = app.remaining(true); !extras.empty()) {
     usage_error(at, ctx, describe_extra(at, extras));
     ctx.run = nullptr;  // chosen by the callbacks, but not to be run

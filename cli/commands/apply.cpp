@@ -171,30 +171,32 @@ void add_apply_flags(CLI::App& cmd, ApplyOptions& o) {
 }  // namespace
 
 void setup_apply(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<ApplyOptions>();
-  auto* cmd = app.add_subcommand("apply", "make the infrastructure match the stack");
-  cmd->add_option("plan_file", o->plan_file, "a plan saved by `keel plan --out`")->type_name("PLAN_FILE");
-  add_targets(*cmd, o->targets, "apply only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
-  cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
-      ->type_name("ADDR");
-  add_apply_flags(*cmd, *o);
-  cmd->footer(std::string("Plans, shows the plan and asks (on a terminal; elsewhere --auto-approve or a saved plan), then applies.\n"
-      "With PLAN_FILE, applies exactly that saved plan, and refuses it if the state, the stack or the\n"
-      "infrastructure changed since.") + "\n\n" +
-              help_footer({"keel apply", "keel apply --auto-approve --target servers.web", "keel apply release.plan"},
-                          kApplyExitCodes));
-  on_chosen(*cmd, ctx, o, run_apply);
+  declare_command(app, ctx, "apply", "make the infrastructure match the stack", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<ApplyOptions>();
+    cmd->add_option("plan_file", o->plan_file, "a plan saved by `keel plan --out`")->type_name("PLAN_FILE");
+    add_targets(*cmd, o->targets, "apply only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
+    cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
+        ->type_name("ADDR");
+    add_apply_flags(*cmd, *o);
+    cmd->footer(std::string("Plans, shows the plan and asks (on a terminal; elsewhere --auto-approve or a saved plan), then applies.\n"
+        "With PLAN_FILE, applies exactly that saved plan, and refuses it if the state, the stack or the\n"
+        "infrastructure changed since.") + "\n\n" +
+                help_footer({"keel apply", "keel apply --auto-approve --target servers.web", "keel apply release.plan"},
+                            kApplyExitCodes));
+    on_chosen(*cmd, ctx, o, run_apply);
+  });
 }
 
 void setup_destroy(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<ApplyOptions>();
-  o->destroy = true;
-  auto* cmd = app.add_subcommand("destroy", "delete everything in state, dependents first");
-  add_targets(*cmd, o->targets,
-              "destroy only ADDR and what depends on it (repeatable; files.a covers files.a[i])");
-  add_apply_flags(*cmd, *o);
-  cmd->footer(help_footer({"keel destroy", "keel destroy --target files.tmp --auto-approve"}, kApplyExitCodes));
-  on_chosen(*cmd, ctx, o, run_apply);
+  declare_command(app, ctx, "destroy", "delete everything in state, dependents first", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<ApplyOptions>();
+    o->destroy = true;
+    add_targets(*cmd, o->targets,
+                "destroy only ADDR and what depends on it (repeatable; files.a covers files.a[i])");
+    add_apply_flags(*cmd, *o);
+    cmd->footer(help_footer({"keel destroy", "keel destroy --target files.tmp --auto-approve"}, kApplyExitCodes));
+    on_chosen(*cmd, ctx, o, run_apply);
+  });
 }
 
 }  // namespace keel::commands

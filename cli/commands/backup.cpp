@@ -319,46 +319,54 @@ const ExitCodeHelp kBackupExitCodes = {
                    "unknown job"},
     {130, "interrupted: the run goes on in the agent"}};
 
-// A leaf command of the backup family: `action` with the job NAME (or none).
-CLI::App* backup_command(CLI::App& parent, Context& ctx, const char* name, const char* what, const char* action,
-                         const std::vector<std::string>& examples, std::shared_ptr<BackupOptions> o = nullptr) {
+// Fills in a leaf command of the backup family: `action` with the job NAME
+// (or none).
+void fill_backup_command(CLI::App* cmd, Context& ctx, const char* action, const std::vector<std::string>& examples,
+                         std::shared_ptr<BackupOptions> o = nullptr) {
   if (!o) o = std::make_shared<BackupOptions>();
   o->action = action;
-  auto* cmd = parent.add_subcommand(name, what);
   if (std::string(action) != "key-export") cmd->add_option("name", o->job, "the job, as named under `backups:`")->required();
   cmd->footer(help_footer(examples, kBackupExitCodes));
   on_chosen(*cmd, ctx, o, run_backup, kBackupUsage);
-  return cmd;
+}
+
+// A leaf under `backup` (filled in with it).
+void backup_command(CLI::App& parent, Context& ctx, const char* name, const char* what, const char* action,
+                    const std::vector<std::string>& examples) {
+  fill_backup_command(parent.add_subcommand(name, what), ctx, action, examples);
 }
 
 }  // namespace
 
 void setup_backup(CLI::App& app, Context& ctx) {
-  auto* backup = app.add_subcommand("backup", "run, list and prune a backup job; export the backup key");
-  backup->preparse_callback([&ctx](std::size_t) { ctx.usage_exit = kBackupUsage; });
-  backup->footer(help_footer({"keel backup run nightly", "keel backup list nightly", "keel backup key export"},
-                             kBackupExitCodes));
-  backup_command(*backup, ctx, "run", "back up now and follow the run", "run", {"keel backup run nightly"});
-  backup_command(*backup, ctx, "list", "the job's backups, newest first", "list", {"keel backup list nightly --json"});
-  backup_command(*backup, ctx, "prune", "apply the job's retention now", "prune", {"keel backup prune nightly"});
-  auto* key = backup->add_subcommand("key", "the stack's backup encryption key");
-  key->preparse_callback([&ctx](std::size_t) { ctx.usage_exit = kBackupUsage; });
-  key->footer(help_footer({"keel backup key export > backup.key"}, kBackupExitCodes));
-  backup_command(*key, ctx, "export", "print the key (base64) for safekeeping", "key-export",
-                 {"keel backup key export > backup.key"});
+  declare_command(app, ctx, "backup", "run, list and prune a backup job; export the backup key", [](CLI::App* backup,
+                                                                                                       Context& ctx) {
+    set_usage_exit(*backup, ctx, kBackupUsage);
+    backup->footer(help_footer({"keel backup run nightly", "keel backup list nightly", "keel backup key export"},
+                               kBackupExitCodes));
+    backup_command(*backup, ctx, "run", "back up now and follow the run", "run", {"keel backup run nightly"});
+    backup_command(*backup, ctx, "list", "the job's backups, newest first", "list", {"keel backup list nightly --json"});
+    backup_command(*backup, ctx, "prune", "apply the job's retention now", "prune", {"keel backup prune nightly"});
+    auto* key = backup->add_subcommand("key", "the stack's backup encryption key");
+    set_usage_exit(*key, ctx, kBackupUsage);
+    key->footer(help_footer({"keel backup key export > backup.key"}, kBackupExitCodes));
+    backup_command(*key, ctx, "export", "print the key (base64) for safekeeping", "key-export",
+                   {"keel backup key export > backup.key"});
+  });
 
-  auto restore = std::make_shared<BackupOptions>();
-  auto* restore_cmd = backup_command(app, ctx, "restore", "restore a backup of the job and follow the run", "restore",
-                                     {"keel restore nightly", "keel restore nightly --snapshot 20260101T020000Z --to scratch_db",
-                                      "keel restore nightly --auto-approve"},
-                                     restore);
-  restore_cmd->add_option("--snapshot", restore->snapshot, "the backup to restore (default: the newest)")->type_name("ID");
-  restore_cmd->add_option("--to", restore->to,
-                          "another target: a database name, a cache's host:port, a directory (files: required)")
-      ->type_name("TARGET");
-  restore_cmd->add_flag("--auto-approve", restore->auto_approve, "do not ask before overwriting the target");
-  backup_command(app, ctx, "drill", "restore the newest backup into a scratch target and verify it", "drill",
-                 {"keel drill nightly"});
+  declare_command(app, ctx, "restore", "restore a backup of the job and follow the run", [](CLI::App* cmd, Context& ctx) {
+    auto restore = std::make_shared<BackupOptions>();
+    fill_backup_command(cmd, ctx, "restore",
+                        {"keel restore nightly", "keel restore nightly --snapshot 20260101T020000Z --to scratch_db",
+                         "keel restore nightly --auto-approve"},
+                        restore);
+    cmd->add_option("--snapshot", restore->snapshot, "the backup to restore (default: the newest)")->type_name("ID");
+    cmd->add_option("--to", restore->to, "another target: a database name, a cache's host:port, a directory (files: required)")
+        ->type_name("TARGET");
+    cmd->add_flag("--auto-approve", restore->auto_approve, "do not ask before overwriting the target");
+  });
+  declare_command(app, ctx, "drill", "restore the newest backup into a scratch target and verify it",
+                  [](CLI::App* cmd, Context& ctx) { fill_backup_command(cmd, ctx, "drill", {"keel drill nightly"}); });
 }
 
 }  // namespace keel::commands

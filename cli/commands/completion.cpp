@@ -407,9 +407,17 @@ std::vector<std::pair<std::string, std::string>> man_pages(const CLI::App& root,
   return pages;
 }
 
-void add_completion_commands(CLI::App& root) {
+namespace {
+
+// The root of the tree, with every command filled in: completions and man
+// pages list every command's flags.
+CLI::App& whole_tree(CLI::App* cmd, Context& ctx) {
+  fill_every_command(ctx);
+  return *cmd->get_parent();
+}
+
+void fill_completion(CLI::App* completion, Context& ctx) {
   auto shell = std::make_shared<std::string>();
-  auto* completion = root.add_subcommand("completion", "print a shell completion script: bash, zsh or fish");
   completion->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));
   completion->footer(help_footer(
       {"keel completion bash > ~/.local/share/bash-completion/completions/keel  # keep it",
@@ -418,23 +426,32 @@ void add_completion_commands(CLI::App& root) {
        "keel completion fish > ~/.config/fish/completions/keel.fish"},
       {{0, "the script was printed"}, {1, "usage error: a shell other than bash, zsh or fish"}},
       "The Debian package installs all three.\n"));
-  completion->callback([&root, shell] {
-    const auto script = completion_script(root, *shell);
+  completion->callback([completion, &ctx, shell] {
+    const auto script = completion_script(whole_tree(completion, ctx), *shell);
     std::fputs(script->c_str(), stdout);
     throw CLI::Success();
   });
+}
 
+void fill_generate(CLI::App* generate, Context& ctx) {
   auto dir = std::make_shared<std::string>();
-  auto* generate = root.add_subcommand("__generate", "write man pages and completion scripts into DIR (for the build)");
-  generate->group("");  // hidden: a build step, not a user's command
   generate->add_option("dir", *dir, "output directory")->required();
-  generate->callback([&root, dir] {
-    if (auto s = write_generated(root, *dir); !s) {
+  generate->callback([generate, &ctx, dir] {
+    if (auto s = write_generated(whole_tree(generate, ctx), *dir); !s) {
       std::fprintf(stderr, "Error: %s\n", s.error().with_context("writing man pages and completions").message().c_str());
       throw CLI::RuntimeError(1);
     }
     throw CLI::Success();
   });
+}
+
+}  // namespace
+
+void add_completion_commands(CLI::App& root, Context& ctx) {
+  declare_command(root, ctx, "completion", "print a shell completion script: bash, zsh or fish", fill_completion);
+  declare_command(root, ctx, "__generate", "write man pages and completion scripts into DIR (for the build)",
+                  fill_generate);
+  root.get_subcommand("__generate")->group("");  // hidden: a build step, not a user's command
 }
 
 }  // namespace keel::commands

@@ -16,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/commands/context.h"
+
 namespace keel::commands {
 
 // The completion script for `shell` ("bash", "zsh" or "fish"); nullopt for
@@ -26,11 +28,12 @@ std::optional<std::string> completion_script(const CLI::App& root, std::string_v
 // {"keel-backup-run.1", roff}, ...
 std::vector<std::pair<std::string, std::string>> man_pages(const CLI::App& root, std::string_view version);
 
-// Registers `completion SHELL` and the hidden `__generate DIR` on `root`.
-// Both run while parsing and end it with CLI::Success (exit 0) or
+// Declares `completion SHELL` and the hidden `__generate DIR` on `root`
+// (app.h's declare_command; they fill in every other command before they
+// walk the tree). Both run while parsing and end it with CLI::Success (exit 0) or
 // CLI::RuntimeError (exit 1), so main() needs no branch for them. Call it
 // after every other command is added (the walk happens when they run, but
 // the order of the help follows the order of registration).
-void add_completion_commands(CLI::App& root);
+void add_completion_commands(CLI::App& root, Context& ctx);
 
 }  // namespace keel::commands

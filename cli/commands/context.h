@@ -8,12 +8,17 @@
 #include <any>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands/commands.h"
+
+namespace CLI {
+class App;
+}
 
 namespace keel::views {
 struct Streams;
@@ -46,6 +51,11 @@ struct Context {
   std::function<int()> run;
   std::any options;
   int usage_exit = kExitError;
+  // Kept by make_app() for the tree it made (app.h): each command's code
+  // for bad flags (set_usage_exit), and how to fill in each command
+  // declared but not yet filled (declare_command).
+  std::map<const CLI::App*, int> usage_exits;
+  std::vector<std::function<void()>> command_fills;
   // --json was among the words: a usage error also prints its JSON
   // document (set before parsing, which may fail before reading --json).
   bool usage_json = false;

@@ -183,16 +183,17 @@ int run_deploy(Context& ctx, const DeployOptions& o) {
 }
 
 void setup_deploy(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<DeployOptions>();
-  auto* cmd = app.add_subcommand("deploy", "roll an app of the stack's `apps:` out to its servers, batch by batch");
-  cmd->add_option("app", o->app, "the app, as named under `apps:`")->required();
-  cmd->add_flag("--rollback", o->rollback, "return every host to the release before its current one");
-  cmd->footer(std::string("Each batch is gated on the hosts' agents' checks; a failed batch is put back and the rollout stops.") + "\n\n" +
-              help_footer({"keel deploy web", "keel deploy web --rollback", "keel deploy web --json"},
-                          {{kExitOk, "every host is on the new release (--rollback: the one before)"},
-                           {kExitError, "the rollout failed (and was put back), or an error before it started"},
-                           {kExitLocked, "another rollout of the app holds its deploy lock"}}));
-  on_chosen(*cmd, ctx, o, run_deploy);
+  declare_command(app, ctx, "deploy", "roll an app of the stack's `apps:` out to its servers, batch by batch", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<DeployOptions>();
+    cmd->add_option("app", o->app, "the app, as named under `apps:`")->required();
+    cmd->add_flag("--rollback", o->rollback, "return every host to the release before its current one");
+    cmd->footer(std::string("Each batch is gated on the hosts' agents' checks; a failed batch is put back and the rollout stops.") + "\n\n" +
+                help_footer({"keel deploy web", "keel deploy web --rollback", "keel deploy web --json"},
+                            {{kExitOk, "every host is on the new release (--rollback: the one before)"},
+                             {kExitError, "the rollout failed (and was put back), or an error before it started"},
+                             {kExitLocked, "another rollout of the app holds its deploy lock"}}));
+    on_chosen(*cmd, ctx, o, run_deploy);
+  });
 }
 
 }  // namespace keel::commands

@@ -92,20 +92,21 @@ int run_exec(Context& ctx, const ExecOptions& o) {
 }
 
 void setup_exec(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<ExecOptions>();
-  auto* cmd = app.add_subcommand("exec", "run a command over SSH on servers: exec SELECTOR... -- COMMAND");
-  cmd->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (several may be given)")
-      ->required();
-  cmd->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
-  cmd->add_flag("--group", o->group, "print each host's output together when it ends");
-  cmd->add_option("--timeout", o->timeout, "seconds for each host's command (default: none)")->type_name("SECONDS");
-  cmd->footer(help_footer({"keel exec servers.web -- uptime", "keel exec all --group -- df -h /",
-                           "keel exec servers.web[0] --timeout 30 --json -- systemctl is-active nginx"},
-                          {{kExitOk, "every host ran the command and it exited 0"},
-                           {kExitError, "a host's command failed or it could not be reached; or bad flags"}}));
-  on_chosen(*cmd, ctx, o, [](Context& c, ExecOptions options) {
-    options.command = c.after_dashdash;  // the words after `--` (app.cpp)
-    return run_exec(c, options);
+  declare_command(app, ctx, "exec", "run a command over SSH on servers: exec SELECTOR... -- COMMAND", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<ExecOptions>();
+    cmd->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (several may be given)")
+        ->required();
+    cmd->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
+    cmd->add_flag("--group", o->group, "print each host's output together when it ends");
+    cmd->add_option("--timeout", o->timeout, "seconds for each host's command (default: none)")->type_name("SECONDS");
+    cmd->footer(help_footer({"keel exec servers.web -- uptime", "keel exec all --group -- df -h /",
+                             "keel exec servers.web[0] --timeout 30 --json -- systemctl is-active nginx"},
+                            {{kExitOk, "every host ran the command and it exited 0"},
+                             {kExitError, "a host's command failed or it could not be reached; or bad flags"}}));
+    on_chosen(*cmd, ctx, o, [](Context& c, ExecOptions options) {
+      options.command = c.after_dashdash;  // the words after `--` (app.cpp)
+      return run_exec(c, options);
+    });
   });
 }
 

@@ -121,25 +121,26 @@ int run_health(Context& ctx, const HealthOptions& o) {
 }
 
 void setup_health(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<HealthOptions>();
-  auto* cmd = app.add_subcommand("health", "ask every server's agent for its checks (Nagios exit codes)");
-  add_targets(*cmd, o->targets, "ask only the servers ADDR names (repeatable; servers.web covers servers.web[i])");
-  auto* watch = cmd->add_option("--watch", o->interval, "redraw every SECONDS (default 2) until interrupted")
-                    ->expected(0, 1)
-                    ->default_str("2")
-                    ->type_name("SECONDS");
-  cmd->footer(std::string("Reads the last saved state (no lock, no valid stack needed) and asks the agent of every server in it.") + "\n\n" +
-              help_footer({"keel health", "keel health --watch 5", "keel health --target servers.web --json"},
-                          {{kHealthPassing, "every check passing"},
-                           {kHealthWarning, "the worst check is warning"},
-                           {kHealthCritical, "a check is critical"},
-                           {kHealthUnknown, "unknown: a check is unknown, an agent is unreachable, no agents in state, "
-                                            "or an error (bad flags too)"}},
-                          "Nagios plugin codes, so monitoring can run it: worst wins, by severity\n"
-                          "passing < warning < unknown < critical.\n"));
-  // --watch without SECONDS: counted, before on_chosen copies the options.
-  cmd->parse_complete_callback([o, watch] { o->watch = watch->count() > 0; });
-  on_chosen(*cmd, ctx, o, run_health, kHealthUnknown);
+  declare_command(app, ctx, "health", "ask every server's agent for its checks (Nagios exit codes)", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<HealthOptions>();
+    add_targets(*cmd, o->targets, "ask only the servers ADDR names (repeatable; servers.web covers servers.web[i])");
+    auto* watch = cmd->add_option("--watch", o->interval, "redraw every SECONDS (default 2) until interrupted")
+                      ->expected(0, 1)
+                      ->default_str("2")
+                      ->type_name("SECONDS");
+    cmd->footer(std::string("Reads the last saved state (no lock, no valid stack needed) and asks the agent of every server in it.") + "\n\n" +
+                help_footer({"keel health", "keel health --watch 5", "keel health --target servers.web --json"},
+                            {{kHealthPassing, "every check passing"},
+                             {kHealthWarning, "the worst check is warning"},
+                             {kHealthCritical, "a check is critical"},
+                             {kHealthUnknown, "unknown: a check is unknown, an agent is unreachable, no agents in state, "
+                                              "or an error (bad flags too)"}},
+                            "Nagios plugin codes, so monitoring can run it: worst wins, by severity\n"
+                            "passing < warning < unknown < critical.\n"));
+    // --watch without SECONDS: counted, before on_chosen copies the options.
+    cmd->parse_complete_callback([o, watch] { o->watch = watch->count() > 0; });
+    on_chosen(*cmd, ctx, o, run_health, kHealthUnknown);
+  });
 }
 
 }  // namespace keel::commands

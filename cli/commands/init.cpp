@@ -92,9 +92,10 @@ Status run_init(const InitOptions& options, const std::string& template_dir) {
   return {};
 }
 
-void add_init_command(CLI::App& root, Context& ctx) {
+namespace {
+
+void fill_init(CLI::App* init, Context& ctx) {
   auto options = std::make_shared<InitOptions>();
-  auto* init = root.add_subcommand("init", "write a commented starting stack (keel.yaml) from a template");
   init->add_option("template", options->name, "quickstart, digitalocean, ssh, ... (--list shows them)")
       ->capture_default_str();
   init->add_option("--dir", options->dir, "where to write keel.yaml")->capture_default_str();
@@ -109,6 +110,12 @@ void add_init_command(CLI::App& root, Context& ctx) {
     if (auto s = run_init(o, find_template_dir()); !s) return report_error(ctx, s.error().with_context("init"));
     return static_cast<int>(kExitOk);
   });
+}
+
+}  // namespace
+
+void add_init_command(CLI::App& root, Context& ctx) {
+  declare_command(root, ctx, "init", "write a commented starting stack (keel.yaml) from a template", fill_init);
 }
 
 }  // namespace keel::commands

@@ -22,15 +22,16 @@ int run_output(Context& ctx, const OutputOptions& o) {
 }
 
 void setup_output(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<OutputOptions>();
-  auto* cmd = app.add_subcommand("output", "print outputs of the last apply");
-  cmd->add_option("name", o->name, "one output (the only way to see a sensitive one)");
-  cmd->add_flag("--raw", o->raw, "print a string output without quotes or newline");
-  cmd->footer(help_footer({"keel output", "keel output db_password --raw", "keel output --json"},
-                          {{kExitOk, "printed"},
-                           {kExitError, "error: no such output, invalid stack"},
-                           {kExitLocked, "the state is locked by another keel (the message names it)"}}));
-  on_chosen(*cmd, ctx, o, run_output);
+  declare_command(app, ctx, "output", "print outputs of the last apply", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<OutputOptions>();
+    cmd->add_option("name", o->name, "one output (the only way to see a sensitive one)");
+    cmd->add_flag("--raw", o->raw, "print a string output without quotes or newline");
+    cmd->footer(help_footer({"keel output", "keel output db_password --raw", "keel output --json"},
+                            {{kExitOk, "printed"},
+                             {kExitError, "error: no such output, invalid stack"},
+                             {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+    on_chosen(*cmd, ctx, o, run_output);
+  });
 }
 
 }  // namespace keel::commands

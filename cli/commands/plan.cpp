@@ -48,31 +48,32 @@ int run_plan(Context& ctx, const PlanOptions& o) {
 }
 
 void setup_plan(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<PlanOptions>();
-  auto* cmd = app.add_subcommand("plan", "show what apply would change");
-  add_targets(*cmd, o->targets, "plan only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
-  auto* destroy = cmd->add_flag("--destroy", o->destroy, "plan destroying everything (or the --target ones)");
-  cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
-      ->type_name("ADDR")
-      ->excludes(destroy);
-  cmd->add_option("--out", o->out, "save the plan (sealed with the state key) for `keel apply FILE` and `keel show FILE`")
-      ->type_name("FILE");
-  cmd->add_option("--format", o->format, "human (default), json (as --json) or markdown (a review comment)")
-      ->check(CLI::IsMember({"human", "json", "markdown"}));
-  cmd->add_flag("--detailed-exitcode", o->detailed_exitcode, "exit 2 when there are changes");
-  cmd->add_flag("--refresh,!--no-refresh", o->refresh, "read resources back first (default on)");
-  cmd->add_option("--parallelism", o->parallelism, "provider reads in flight at once")->capture_default_str();
-  cmd->footer(std::string("Refreshes what state holds (unless --no-refresh), then shows what `keel apply` would create, change,\n"
-      "replace and delete. Changes nothing.") + "\n\n" +
-              help_footer({"keel plan",
-                           "keel plan --out release.plan        # then: keel apply release.plan",
-                           "keel plan --format markdown > plan.md  # for a merge-request comment",
-                           "keel plan --target servers.web --detailed-exitcode"},
-                          {{kExitOk, "success: no changes (or changes, without --detailed-exitcode)"},
-                           {kExitError, "error: invalid stack or flags, a provider failed"},
-                           {kExitChanges, "--detailed-exitcode: the plan has changes"},
-                           {kExitLocked, "the state is locked by another keel (the message names it)"}}));
-  on_chosen(*cmd, ctx, o, run_plan);
+  declare_command(app, ctx, "plan", "show what apply would change", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<PlanOptions>();
+    add_targets(*cmd, o->targets, "plan only ADDR and what it depends on (repeatable; files.a covers files.a[i])");
+    auto* destroy = cmd->add_flag("--destroy", o->destroy, "plan destroying everything (or the --target ones)");
+    cmd->add_option("--replace", o->replace, "replace ADDR even if unchanged; servers.web covers every servers.web[i] (repeatable)")
+        ->type_name("ADDR")
+        ->excludes(destroy);
+    cmd->add_option("--out", o->out, "save the plan (sealed with the state key) for `keel apply FILE` and `keel show FILE`")
+        ->type_name("FILE");
+    cmd->add_option("--format", o->format, "human (default), json (as --json) or markdown (a review comment)")
+        ->check(CLI::IsMember({"human", "json", "markdown"}));
+    cmd->add_flag("--detailed-exitcode", o->detailed_exitcode, "exit 2 when there are changes");
+    cmd->add_flag("--refresh,!--no-refresh", o->refresh, "read resources back first (default on)");
+    cmd->add_option("--parallelism", o->parallelism, "provider reads in flight at once")->capture_default_str();
+    cmd->footer(std::string("Refreshes what state holds (unless --no-refresh), then shows what `keel apply` would create, change,\n"
+        "replace and delete. Changes nothing.") + "\n\n" +
+                help_footer({"keel plan",
+                             "keel plan --out release.plan        # then: keel apply release.plan",
+                             "keel plan --format markdown > plan.md  # for a merge-request comment",
+                             "keel plan --target servers.web --detailed-exitcode"},
+                            {{kExitOk, "success: no changes (or changes, without --detailed-exitcode)"},
+                             {kExitError, "error: invalid stack or flags, a provider failed"},
+                             {kExitChanges, "--detailed-exitcode: the plan has changes"},
+                             {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+    on_chosen(*cmd, ctx, o, run_plan);
+  });
 }
 
 }  // namespace keel::commands

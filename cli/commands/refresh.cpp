@@ -20,15 +20,16 @@ int run_refresh(Context& ctx, const RefreshOptions& o) {
 }
 
 void setup_refresh(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<RefreshOptions>();
-  auto* cmd = app.add_subcommand("refresh", "read every resource back and record drift in state");
-  add_targets(*cmd, o->targets, "read only ADDR (repeatable; files.a covers files.a[i])");
-  cmd->add_option("--parallelism", o->parallelism, "reads in flight at once")->capture_default_str();
-  cmd->footer(help_footer({"keel refresh", "keel refresh --target databases.main --json"},
-                          {{kExitOk, "refreshed (drift, if any, recorded)"},
-                           {kExitError, "error: invalid stack, a provider failed"},
-                           {kExitLocked, "the state is locked by another keel (the message names it)"}}));
-  on_chosen(*cmd, ctx, o, run_refresh);
+  declare_command(app, ctx, "refresh", "read every resource back and record drift in state", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<RefreshOptions>();
+    add_targets(*cmd, o->targets, "read only ADDR (repeatable; files.a covers files.a[i])");
+    cmd->add_option("--parallelism", o->parallelism, "reads in flight at once")->capture_default_str();
+    cmd->footer(help_footer({"keel refresh", "keel refresh --target databases.main --json"},
+                            {{kExitOk, "refreshed (drift, if any, recorded)"},
+                             {kExitError, "error: invalid stack, a provider failed"},
+                             {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+    on_chosen(*cmd, ctx, o, run_refresh);
+  });
 }
 
 }  // namespace keel::commands

@@ -240,11 +240,12 @@ struct NoOptions {};
 }  // namespace
 
 void setup_schema(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("schema", "print a JSON Schema of the stack format");
-  cmd->footer(std::string("For editors: `# yaml-language-server: $schema=keel.schema.json` at the top of keel.yaml.\n"
-                   "Covers the built-in providers and the plugins the stack names.") + "\n\n" +
-              help_footer({"keel schema > keel.schema.json"}, {{kExitOk, "the schema was printed"}}));
-  on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_schema(c); });
+  declare_command(app, ctx, "schema", "print a JSON Schema of the stack format", [](CLI::App* cmd, Context& ctx) {
+    cmd->footer(std::string("For editors: `# yaml-language-server: $schema=keel.schema.json` at the top of keel.yaml.\n"
+                     "Covers the built-in providers and the plugins the stack names.") + "\n\n" +
+                help_footer({"keel schema > keel.schema.json"}, {{kExitOk, "the schema was printed"}}));
+    on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_schema(c); });
+  });
 }
 
 }  // namespace keel::commands

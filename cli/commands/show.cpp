@@ -22,16 +22,17 @@ int run_show(Context& ctx, const ShowOptions& o) {
 }
 
 void setup_show(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<ShowOptions>();
-  auto* cmd = app.add_subcommand("show", "print a plan saved by `keel plan --out`, as plan printed it");
-  cmd->add_option("plan_file", o->plan_file, "the saved plan")->required()->type_name("PLANFILE");
-  cmd->add_option("--format", o->format, "human (default), json (as --json) or markdown (a review comment)")
-      ->check(CLI::IsMember({"human", "json", "markdown"}));
-  cmd->footer(help_footer({"keel show release.plan", "keel show release.plan --json",
-                           "keel show release.plan --format markdown > comment.md"},
-                          {{kExitOk, "the plan was printed"},
-                           {kExitError, "not a plan file, an older plan format, or no state key to open it"}}));
-  on_chosen(*cmd, ctx, o, run_show);
+  declare_command(app, ctx, "show", "print a plan saved by `keel plan --out`, as plan printed it", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<ShowOptions>();
+    cmd->add_option("plan_file", o->plan_file, "the saved plan")->required()->type_name("PLANFILE");
+    cmd->add_option("--format", o->format, "human (default), json (as --json) or markdown (a review comment)")
+        ->check(CLI::IsMember({"human", "json", "markdown"}));
+    cmd->footer(help_footer({"keel show release.plan", "keel show release.plan --json",
+                             "keel show release.plan --format markdown > comment.md"},
+                            {{kExitOk, "the plan was printed"},
+                             {kExitError, "not a plan file, an older plan format, or no state key to open it"}}));
+    on_chosen(*cmd, ctx, o, run_show);
+  });
 }
 
 }  // namespace keel::commands

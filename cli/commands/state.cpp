@@ -152,21 +152,22 @@ int run_state(Context& ctx, const StateOptions& o) {
 }
 
 void setup_state(CLI::App& app, Context& ctx) {
-  auto o = std::make_shared<StateOptions>();
-  auto* cmd = app.add_subcommand("state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind");
-  cmd->add_option("verb", o->verb, "list, show, rm, mv, import or rebind")->required();
-  cmd->add_option("args", o->args, "addresses (and an id for import)");
-  cmd->add_flag("--auto-approve", o->auto_approve, "rm: do not ask before forgetting what still exists");
-  cmd->footer(std::string("list: the addresses in state. show ADDR: one resource, sensitive attributes masked.\n"
-      "rm ADDR...: forget resources (they keep existing); asks when they still exist.\n"
-      "mv FROM TO: rename in state after renaming in the stack. import ADDR ID: adopt an existing resource.\n"
-      "rebind: record this stack file and project as the state's owner.") + "\n\n" +
-              help_footer({"keel state list", "keel state show servers.web[0]", "keel state mv files.old files.new",
-                           "keel state import files.motd /etc/motd", "keel state rm files.tmp --auto-approve"},
-                          {{kExitOk, "done"},
-                           {kExitError, "error: bad verb or arguments, unknown address, refused or failed change"},
-                           {kExitLocked, "the state is locked by another keel (the message names it)"}}));
-  on_chosen(*cmd, ctx, o, run_state);
+  declare_command(app, ctx, "state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind", [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<StateOptions>();
+    cmd->add_option("verb", o->verb, "list, show, rm, mv, import or rebind")->required();
+    cmd->add_option("args", o->args, "addresses (and an id for import)");
+    cmd->add_flag("--auto-approve", o->auto_approve, "rm: do not ask before forgetting what still exists");
+    cmd->footer(std::string("list: the addresses in state. show ADDR: one resource, sensitive attributes masked.\n"
+        "rm ADDR...: forget resources (they keep existing); asks when they still exist.\n"
+        "mv FROM TO: rename in state after renaming in the stack. import ADDR ID: adopt an existing resource.\n"
+        "rebind: record this stack file and project as the state's owner.") + "\n\n" +
+                help_footer({"keel state list", "keel state show servers.web[0]", "keel state mv files.old files.new",
+                             "keel state import files.motd /etc/motd", "keel state rm files.tmp --auto-approve"},
+                            {{kExitOk, "done"},
+                             {kExitError, "error: bad verb or arguments, unknown address, refused or failed change"},
+                             {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+    on_chosen(*cmd, ctx, o, run_state);
+  });
 }
 
 }  // namespace keel::commands

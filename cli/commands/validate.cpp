@@ -26,18 +26,20 @@ struct NoOptions {};
 }  // namespace
 
 void setup_validate(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("validate", "check the stack and report every problem");
-  cmd->footer(std::string("Every problem at once, each with file:line:column. Asks no provider and needs no state.") + "\n\n" +
-              help_footer({"keel validate", "keel validate -f staging.yaml --json"},
-                          {{kExitOk, "the stack is valid"}, {kExitError, "the stack is not valid (the problems are listed)"}}));
-  on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_validate(c); });
+  declare_command(app, ctx, "validate", "check the stack and report every problem", [](CLI::App* cmd, Context& ctx) {
+    cmd->footer(std::string("Every problem at once, each with file:line:column. Asks no provider and needs no state.") + "\n\n" +
+                help_footer({"keel validate", "keel validate -f staging.yaml --json"},
+                            {{kExitOk, "the stack is valid"}, {kExitError, "the stack is not valid (the problems are listed)"}}));
+    on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_validate(c); });
+  });
 }
 
 void setup_graph(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("graph", "print the dependency graph (Graphviz DOT)");
-  cmd->footer(help_footer({"keel graph | dot -Tsvg > graph.svg"},
-                          {{kExitOk, "the graph was printed"}, {kExitError, "the stack is not valid"}}));
-  on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_graph(c); });
+  declare_command(app, ctx, "graph", "print the dependency graph (Graphviz DOT)", [](CLI::App* cmd, Context& ctx) {
+    cmd->footer(help_footer({"keel graph | dot -Tsvg > graph.svg"},
+                            {{kExitOk, "the graph was printed"}, {kExitError, "the stack is not valid"}}));
+    on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_graph(c); });
+  });
 }
 
 }  // namespace keel::commands
