@@ -108,6 +108,12 @@ using ProgressFn = std::function<void(const std::string& message)>;
 // nobody listens.
 using WaitingFn = std::function<void()>;
 
+// True once the person asked keel to stop (the first Ctrl-C): a wait that
+// may be left with nothing lost (the resource is recorded and the next
+// apply finishes it) should end instead of running to its deadline.
+// Unset (null) when nobody can ask.
+using StoppingFn = std::function<bool()>;
+
 // Attributes are a JSON object: name -> value, sensitive values included in
 // clear (they are protected in state and output, not between keel and the
 // provider, which needs them).
@@ -124,7 +130,8 @@ struct CreateRequest {
   ResourceTags tags;
   Attributes config;      // settable attributes the user gave, defaults applied
   ProgressFn progress;
-  WaitingFn waiting = {};  // last, defaulted: brace-initialisers may leave it out
+  WaitingFn waiting = {};  // defaulted: brace-initialisers may leave it out
+  StoppingFn stopping = {};
 };
 struct CreateResponse {
   std::string id;
@@ -149,7 +156,8 @@ struct UpdateRequest {
   Attributes prior;       // what state holds
   Attributes config;      // what the user wants now
   ProgressFn progress;
-  WaitingFn waiting = {};  // last, defaulted: brace-initialisers may leave it out
+  WaitingFn waiting = {};  // defaulted: brace-initialisers may leave it out
+  StoppingFn stopping = {};
 };
 struct UpdateResponse {
   Attributes attributes;

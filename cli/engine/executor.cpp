@@ -240,6 +240,13 @@ class Run {
     return [this, i = it->second] { only_waiting(i); };
   }
 
+  // For a provider's long waits: the person asked keel to stop (the flag
+  // is read without mu_: a provider's thread asks while the executor runs).
+  provider::StoppingFn stopping() const {
+    if (!options_.interrupted) return {};
+    return [flag = options_.interrupted] { return flag->load(); };
+  }
+
   // Whether `to` waits, directly or not, for `from` (a path along dependents).
   bool reaches(size_t from, size_t to) const {
     std::vector<size_t> todo{from};
@@ -375,7 +382,7 @@ class Run {
       std::lock_guard lock(state_mu_);
       state_.resources[r.address] = r;
     }
-    auto created = p.create({c.kind, tags, d.values, progress, waiting_of(c)});
+    auto created = p.create({c.kind, tags, d.values, progress, waiting_of(c), stopping()});
     if (!created) {
       // A refusal made nothing: forget the intent, so state holds no trace
       // of it. Any other failure may have made something; the intent stays
@@ -403,7 +410,8 @@ class Run {
       differs |= !r.attributes.contains(it.key()) || r.attributes.at(it.key()) != it.value();
     if (!differs) return {};
     auto updated =
-        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask), waiting_of(c)});
+        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask), waiting_of(c),
+                  stopping()});
     if (!updated) return fail(updated.error().with_context("update"));
     r.attributes = updated->attributes;
     return put(std::move(r));
@@ -412,7 +420,8 @@ class Run {
   Status update(const ResourceChange& c, provider::Provider& p, const DesiredAttributes& d, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
     auto updated =
-        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask), waiting_of(c)});
+        p.update({c.kind, r.id, {options_.project, c.address}, r.attributes, d.values, progress_of(c, mask), waiting_of(c),
+                  stopping()});
     if (!updated) return fail(updated.error());
     r.attributes = updated->attributes;
     r.sensitive = d.sensitive;

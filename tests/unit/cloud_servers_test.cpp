@@ -4,6 +4,7 @@
 // reaches the user with the stack's file:line.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "cli/engine/plan.h"
 #include "cli/providers/ssh/cloud_servers.h"
 #include "core/files.h"
+#include "tests/support/closed_port.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keel;
@@ -245,6 +247,25 @@ TEST_CASE("create: refusals make nothing, or take back what was made", "[unit][c
     REQUIRE(c.fake->calls.size() == 2);
     CHECK(c.fake->calls[1].first == "remove");
   }
+}
+
+TEST_CASE("a first Ctrl-C ends the wait for a new server's sshd and keeps the server", "[unit][cloud_servers]") {
+  Cloud c;
+  c.fake->private_ip = "127.0.0.1";
+  // Refused until keel is asked to stop: the wait would last kSshUpTimeout
+  // (5 minutes) without the stop.
+  json config = {{"size", "s"}, {"connect", "private"}, {"ssh_port", keel::testing::closed_port()}, {"agent", true}};
+  std::atomic<int> asked{0};
+  provider::StoppingFn stopping = [&] { return ++asked > 1; };  // the second look sees the Ctrl-C
+  auto r = c.p->create({"servers", {"demo", "servers.web"}, config, {}, {}, stopping});
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message(), Catch::Contains("asked to stop while waiting for SSH on"));
+  CHECK_THAT(r.error().message(), Catch::Contains("server i-1 was made"));
+  // Not a refusal: the engine keeps the intent, and the next apply adopts
+  // the server and finishes its install.
+  CHECK(r.error().code() == ErrorCode::Unavailable);
+  REQUIRE(c.fake->calls.size() == 1);  // made, and not taken back
+  CHECK(c.fake->calls[0].first == "create");
 }
 
 TEST_CASE("find (adoption after a crash) leaves a wanted agent to the update that follows", "[unit][cloud_servers]") {

@@ -6,17 +6,13 @@
 // stdout under --json) and the command's own exit code.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/state/file_store.h"
 #include "core/files.h"
+#include "tests/support/closed_port.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/command_harness.h"
 
@@ -26,21 +22,6 @@ using keel::testing::CommandRun;
 using nlohmann::json;
 
 namespace {
-
-// A 127.0.0.1 port nothing listens on: bound by the kernel's choice, then
-// closed (nobody else binds on this machine's loopback in the meantime).
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // A directory with a keel.yaml (never read by these commands unless a test
 // writes one) and, when asked, a saved state of hand-made servers.
@@ -161,7 +142,7 @@ TEST_CASE("command fleet run: health with no state has nothing to check and exit
 
 TEST_CASE("command fleet run: health with an agent nobody answers for is unknown and says why", "[command]") {
   Fleet f;
-  f.save_state("https://127.0.0.1:" + std::to_string(closed_port()));
+  f.save_state("https://127.0.0.1:" + std::to_string(keel::testing::closed_port()));
   {
     CommandRun r;
     CHECK(f.keel(r, {"health"}) == kHealthUnknown);
@@ -201,7 +182,7 @@ TEST_CASE("command fleet run: exec refuses no command and no state and servers w
   {
     CommandRun r;
     CHECK(f.keel(r, {"exec", "all", "--forks", "0", "--", "uptime"}) == kExitError);
-    CHECK_THAT(r.err(), Catch::Contains("--forks takes a number of hosts"));
+    CHECK_THAT(r.err(), Catch::Contains("--forks: want a whole number of at least 1, not 0"));
   }
   {
     CommandRun r;
@@ -241,7 +222,7 @@ TEST_CASE("command fleet run: backup without a state or a job is a usage error",
 
 TEST_CASE("command fleet run: backup with an agent nobody answers for fails with exit 1", "[command]") {
   Fleet f;
-  f.save_state("https://127.0.0.1:" + std::to_string(closed_port()));
+  f.save_state("https://127.0.0.1:" + std::to_string(keel::testing::closed_port()));
   {
     CommandRun r;
     CHECK(f.keel(r, {"backup", "list", "nightly"}) == kBackupFailed);

@@ -127,7 +127,22 @@ bool worth_waiting(ErrorCode code) {
   return code == ErrorCode::Unavailable || code == ErrorCode::Timeout || code == ErrorCode::Transient;
 }
 
-Result<std::unique_ptr<ssh::Session>> connect_when_up(const ssh::Target& target, const provider::ProgressFn& progress) {
+// Sleeps `pause` unless the person asks keel to stop first: false then.
+bool pause_unless_stopped(std::chrono::milliseconds pause, const provider::StoppingFn& stopping) {
+  constexpr auto kSlice = 100ms;
+  const auto until = std::chrono::steady_clock::now() + pause;
+  for (auto now = std::chrono::steady_clock::now(); now < until; now = std::chrono::steady_clock::now()) {
+    if (stopping && stopping()) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(kSlice, until - now));
+  }
+  return !(stopping && stopping());
+}
+
+// Waits for a new server's sshd, up to kSshUpTimeout, or until the person
+// asks keel to stop: the server is recorded either way, and the next apply
+// finishes its install, so a first Ctrl-C need not wait minutes for it.
+Result<std::unique_ptr<ssh::Session>> connect_when_up(const ssh::Target& target, const provider::ProgressFn& progress,
+                                                      const provider::StoppingFn& stopping) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + kSshUpTimeout;
   auto next_report = start;
@@ -142,7 +157,8 @@ Result<std::unique_ptr<ssh::Session>> connect_when_up(const ssh::Target& target,
       progress(fmt::format("waiting for SSH on {}: {}", target.describe(), session.error().message()));
       next_report = std::chrono::steady_clock::now() + 30s;
     }
-    std::this_thread::sleep_for(kSshRetryPause);
+    if (!pause_unless_stopped(kSshRetryPause, stopping))
+      return fail(Error(ErrorCode::Unavailable, "keel was asked to stop while waiting for SSH on " + target.describe()));
   }
 }
 
@@ -203,7 +219,7 @@ class CloudServersProvider final : public provider::Provider {
     }
     attrs["ssh"] = ssh::target_to_json(*target);
     if (wanted->enabled) {
-      auto session = connect_when_up(*target, r.progress);
+      auto session = connect_when_up(*target, r.progress, r.stopping);
       if (!session) return fail(after_creation(session.error(), created->id));
       if (auto st = converge_agent(**session, json(), attrs, r.progress, false); !st)
         return fail(after_creation(st.error(), created->id));
@@ -265,7 +281,7 @@ class CloudServersProvider final : public provider::Provider {
     remember(r.id, attrs);
     const bool was_installed = !material_of(r.prior).token.empty();
     if (!wanted->enabled && !was_installed) return provider::UpdateResponse{std::move(attrs)};
-    auto session = connect_when_up(*target, r.progress);
+    auto session = connect_when_up(*target, r.progress, r.stopping);
     if (!session) return fail(session.error());
     if (auto st = converge_agent(**session, r.prior, attrs, r.progress, false); !st) return fail(st.error());
     return provider::UpdateResponse{std::move(attrs)};
