@@ -119,7 +119,7 @@ void setup_agent(CLI::App& app, Context& ctx) {
       o->verb = verb;
       auto* sub = agent->add_subcommand(verb, what);
       sub->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (default: all)");
-      sub->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
+      sub->add_option("--forks", o->forks, "hosts at once")->capture_default_str()->check(at_least_one());
       sub->footer(help_footer({std::string("keel agent ") + verb, std::string("keel agent ") + verb + " servers.web --json"},
                               codes));
       on_chosen(*sub, ctx, o, run_agent);

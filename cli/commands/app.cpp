@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <sstream>
 #include <string_view>
 
@@ -50,6 +51,18 @@ void fill_every_command(Context& ctx) {
 
 void set_usage_exit(const CLI::App& cmd, Context& ctx, int code) { ctx.usage_exits[&cmd] = code; }
 
+const CLI::Validator& at_least_one() {
+  // The empty description keeps --help as it was (no ":..." after INT).
+  static const CLI::Validator check(
+      [](std::string& value) -> std::string {
+        int n = 0;
+        if (CLI::detail::lexical_cast(value, n) && n >= 1) return {};
+        return "want a whole number of at least 1, not " + value;
+      },
+      "", "at least one");
+  return check;
+}
+
 std::unique_ptr<CLI::App> make_app(Context& ctx) {
   ctx.usage_exits.clear();
   ctx.command_fills.clear();
@@ -58,6 +71,10 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   // can say which one and suggest the nearest (inherited by subcommands).
   app->allow_extras();
   app->fallthrough();  // global flags work after the command too: `keel plan --json`
+  // One command per level (inherited by every command): a second command
+  // word is an unexpected argument, so `keel validate destroy` is refused
+  // rather than run as a destroy.
+  app->require_subcommand(0, 1);
   app->set_version_flag("--version", "keel " KEEL_VERSION);
   app->footer("Run `keel COMMAND --help` for a command's flags, examples and exit codes.\n");
   app->add_option("-f,--file", ctx.global.file, "the stack file")->capture_default_str()->type_name("FILE");
@@ -110,9 +127,11 @@ std::string path_of(const CLI::App& app) {
   return path.empty() ? "keel" : "keel " + path;
 }
 
+// The commands a person may type (not the hidden `__generate`).
 std::vector<std::string> subcommand_names(const CLI::App& app) {
   std::vector<std::string> names;
-  for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  for (const auto* sub : app.get_subcommands({}))
+    if (!sub->get_group().empty()) names.push_back(sub->get_name());
   return names;
 }
 
@@ -149,7 +168,11 @@ std::string describe_extra(const CLI::App& at, const std::vector<std::string>& e
   for (const auto& word : extras) {
     if (word.rfind("-", 0) != 0) continue;
     std::string flag = word.substr(0, word.find('='));
-    return "unknown flag `" + flag + "` for `" + path_of(at) + "`" + suggestion(flag, flag_names(at));
+    const auto flags = flag_names(at);
+    // `keel --target x plan`: the command's own flag, before the command.
+    if (std::find(flags.begin(), flags.end(), flag) != flags.end())
+      return "`" + flag + "` is a flag of `" + path_of(at) + "`: put it after the command";
+    return "unknown flag `" + flag + "` for `" + path_of(at) + "`" + suggestion(flag, flags);
   }
   const std::string& word = extras.front();
   auto commands = subcommand_names(at);
@@ -161,7 +184,19 @@ std::string describe_extra(const CLI::App& at, const std::vector<std::string>& e
 // that a pipeline reading stdout gets JSON whatever went wrong
 // (docs/json-output.md: kind "usage").
 void usage_error(const CLI::App& at, Context& ctx, const std::string& message) {
-  write(ctx.err, "Error: " + message + "\nRun `" + path_of(at) + " --help` for usage.\n");
+  // The words are the user's: a control character among them (an escape
+  // sequence) is shown, not sent to the terminal.
+  std::string shown;
+  for (unsigned char c : message) {
+    if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      shown += hex;
+    } else {
+      shown += static_cast<char>(c);
+    }
+  }
+  write(ctx.err, "Error: " + shown + "\nRun `" + path_of(at) + " --help` for usage.\n");
   if (ctx.usage_json)
     write(ctx.out, views::json_document({{"error", {{"kind", "usage"}, {"message", message}}}}) + "\n");
 }
@@ -200,6 +235,8 @@ std::optional<int> parse(CLI::App& app, Context& ctx, int argc, const char* cons
   ctx.usage_json = asks_for_json(words);
   try {
     app.parse(words);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command run while parsing (`__generate`) said why itself
   } catch (const CLI::ParseError& e) {
     std::ostringstream out, err;
     int code = app.exit(e, out, err);

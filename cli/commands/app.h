@@ -79,6 +79,10 @@ void on_chosen(CLI::App& cmd, Context& ctx, std::shared_ptr<Options> options, Ru
 // The options every command takes, for setup functions to add to theirs.
 void add_targets(CLI::App& cmd, std::vector<std::string>& targets, const std::string& what);
 
+// For counts of things in flight (--parallelism, --forks): 0 or less is a
+// mistake to say, not a value to round up.
+const CLI::Validator& at_least_one();
+
 // Each command's setup (in its own file).
 void setup_validate(CLI::App& app, Context& ctx);
 void setup_plan(CLI::App& app, Context& ctx);

@@ -165,7 +165,7 @@ const ExitCodeHelp kApplyExitCodes = {
 void add_apply_flags(CLI::App& cmd, ApplyOptions& o) {
   cmd.add_flag("--auto-approve", o.auto_approve, "do not ask for confirmation");
   cmd.add_flag("--refresh,!--no-refresh", o.refresh, "read resources back first (default on)");
-  cmd.add_option("--parallelism", o.parallelism, "changes in flight at once")->capture_default_str();
+  cmd.add_option("--parallelism", o.parallelism, "changes in flight at once")->capture_default_str()->check(at_least_one());
 }
 
 }  // namespace

@@ -380,6 +380,7 @@ std::string man_page(const Command& c, std::string_view version) {
 }
 
 Status write_generated(const CLI::App& root, const std::string& dir) {
+  if (dir.empty()) return fail(ErrorCode::InvalidConfig, "the directory is empty");  // "" + "/man1" is /man1
   const std::string man_dir = dir + "/man1", completions_dir = dir + "/completions";
   if (auto s = files::make_dirs(man_dir); !s) return s;
   if (auto s = files::make_dirs(completions_dir); !s) return s;

@@ -47,8 +47,6 @@ int run_exec(Context& ctx, const ExecOptions& o) {
   if (command.find_first_not_of(" \t") == std::string::npos)
     return report_error(ctx, Error(ErrorCode::InvalidConfig,
                               "keel exec: no command: give it after `--`: keel exec SELECTOR... -- COMMAND"));
-  if (o.forks < 1)
-    return report_error(ctx, Error(ErrorCode::InvalidConfig, "--forks takes a number of hosts, at least 1"));
   if (o.timeout < 0)
     return report_error(ctx, Error(ErrorCode::InvalidConfig, "--timeout takes a number of seconds (0: none)"));
 
@@ -96,7 +94,7 @@ void setup_exec(CLI::App& app, Context& ctx) {
     auto o = std::make_shared<ExecOptions>();
     cmd->add_option("selector", o->selectors, "servers.web, servers.web[0], servers or all (several may be given)")
         ->required();
-    cmd->add_option("--forks", o->forks, "hosts at once")->capture_default_str();
+    cmd->add_option("--forks", o->forks, "hosts at once")->capture_default_str()->check(at_least_one());
     cmd->add_flag("--group", o->group, "print each host's output together when it ends");
     cmd->add_option("--timeout", o->timeout, "seconds for each host's command (default: none)")->type_name("SECONDS");
     cmd->footer(help_footer({"keel exec servers.web -- uptime", "keel exec all --group -- df -h /",

@@ -61,7 +61,7 @@ void setup_plan(CLI::App& app, Context& ctx) {
         ->check(CLI::IsMember({"human", "json", "markdown"}));
     cmd->add_flag("--detailed-exitcode", o->detailed_exitcode, "exit 2 when there are changes");
     cmd->add_flag("--refresh,!--no-refresh", o->refresh, "read resources back first (default on)");
-    cmd->add_option("--parallelism", o->parallelism, "provider reads in flight at once")->capture_default_str();
+    cmd->add_option("--parallelism", o->parallelism, "provider reads in flight at once")->capture_default_str()->check(at_least_one());
     cmd->footer(std::string("Refreshes what state holds (unless --no-refresh), then shows what `keel apply` would create, change,\n"
         "replace and delete. Changes nothing.") + "\n\n" +
                 help_footer({"keel plan",

@@ -23,7 +23,7 @@ void setup_refresh(CLI::App& app, Context& ctx) {
   declare_command(app, ctx, "refresh", "read every resource back and record drift in state", [](CLI::App* cmd, Context& ctx) {
     auto o = std::make_shared<RefreshOptions>();
     add_targets(*cmd, o->targets, "read only ADDR (repeatable; files.a covers files.a[i])");
-    cmd->add_option("--parallelism", o->parallelism, "reads in flight at once")->capture_default_str();
+    cmd->add_option("--parallelism", o->parallelism, "reads in flight at once")->capture_default_str()->check(at_least_one());
     cmd->footer(help_footer({"keel refresh", "keel refresh --target databases.main --json"},
                             {{kExitOk, "refreshed (drift, if any, recorded)"},
                              {kExitError, "error: invalid stack, a provider failed"},

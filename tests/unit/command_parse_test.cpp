@@ -195,6 +195,68 @@ TEST_CASE("command parse: a mistyped command or flag gets a did-you-mean and the
   }
 }
 
+TEST_CASE("command parse: one command per level and a second command word is refused rather than run", "[command]") {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      // It used to run the last command: this one destroyed.
+      {{"validate", "destroy"}, kExitError, "unexpected argument `destroy` for `keel validate`"},
+      {{"validate", "destroy", "--auto-approve"}, kExitError, "for `keel validate`"},
+      {{"plan", "validate"}, kExitError, "unexpected argument `validate` for `keel plan`"},
+      {{"health", "validate", "--bogus"}, kHealthUnknown, "for `keel health`"},
+      {{"validate", "health", "--bogus"}, kExitError, "for `keel validate`"},
+      {{"plan", "drill"}, kExitError, "unexpected argument `drill` for `keel plan`"},
+      {{"backup", "run", "nightly", "list"}, kBackupUsage, "unexpected argument `list` for `keel backup run`"},
+      // The command's own flag before the command.
+      {{"--target", "files.a", "plan"}, kExitError, "`--target` is a flag of `keel plan`: put it after the command"},
+      // Counts of things in flight start at 1.
+      {{"plan", "--parallelism", "0"}, kExitError, "--parallelism: want a whole number of at least 1, not 0"},
+      {{"apply", "--parallelism", "-5"}, kExitError, "--parallelism: want a whole number of at least 1, not -5"},
+      {{"refresh", "--parallelism", "x"}, kExitError, "--parallelism"},
+      {{"agent", "status", "--forks", "0"}, kExitError, "--forks: want a whole number of at least 1"},
+      // The words are shown, never sent to the terminal as they are.
+      {{"\x1b[31mplan"}, kExitError, "unknown command `\\x1b[31mplan`"},
+  };
+  for (const auto& c : cases) {
+    CommandRun r;
+    INFO(c.args.front() << " ... expecting: " << c.says);
+    auto code = r.parse(c.args);
+    REQUIRE(code);
+    CHECK(*code == c.code);
+    CHECK_THAT(r.err(), Catch::Contains(c.says));
+    CHECK(r.err().find('\x1b') == std::string::npos);
+    CHECK_FALSE(r.ctx.run);
+  }
+  // An output may be named like a command.
+  CommandRun r;
+  REQUIRE_FALSE(r.parse({"output", "plan"}));
+  CHECK(r.ctx.command == "output");
+}
+
+TEST_CASE("command parse: the hidden __generate is neither listed nor suggested and refuses an empty directory",
+          "[command]") {
+  {
+    CommandRun r;
+    REQUIRE(r.parse({}));
+    CHECK_THAT(r.err(), !Catch::Contains("__generate"));
+  }
+  {
+    CommandRun r;
+    REQUIRE(r.parse({"_generate"}));
+    CHECK_THAT(r.err(), !Catch::Contains("__generate"));
+  }
+  {
+    CommandRun r;
+    auto code = r.parse({"__generate", ""});
+    REQUIRE(code);
+    CHECK(*code == 1);
+    CHECK_THAT(r.err(), !Catch::Contains("Runtime error"));
+  }
+}
+
 TEST_CASE("command parse: under --json a usage error is also a JSON document on stdout", "[command]") {
   struct Case {
     std::vector<std::string> args;
