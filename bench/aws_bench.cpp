@@ -116,21 +116,28 @@ class Aws {
   }
   const std::string& url() const { return url_; }
 
-  // moto loads its EC2 backend (AMIs, instance types) on the first EC2
-  // call, which takes seconds: not AWS's behaviour, so out of the figures.
-  // Straight to moto, which routes by the credential scope and checks no
-  // signature.
+  // moto loads a service's backend on its first call (EC2's AMIs and
+  // instance types take seconds; ELBv2 and Auto Scaling about 0.1 s, the
+  // first of them on the apply's critical path): not AWS's behaviour, so
+  // out of the figures. Straight to moto, which routes by the credential
+  // scope and checks no signature; what it answers does not matter.
   void warm_up(const std::string& moto) {
-    keel::http::Request r;
-    r.method = "POST";
-    r.url = moto + "/";
-    r.body = "Action=DescribeAvailabilityZones&Version=2016-11-15";
-    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
-                 {"Authorization", "AWS4-HMAC-SHA256 Credential=AKIABENCH/20260101/us-east-1/ec2/aws4_request, "
-                                   "SignedHeaders=host, Signature=0"}};
-    r.timeout = std::chrono::seconds(60);
-    if (auto response = keel::http::send_checked(http_, r); !response)
-      throw std::runtime_error("warming moto up: " + response.error().message());
+    const std::pair<const char*, const char*> calls[] = {
+        {"ec2", "Action=DescribeAvailabilityZones&Version=2016-11-15"},
+        {"elasticloadbalancing", "Action=DescribeLoadBalancers&Version=2015-12-01"},
+        {"autoscaling", "Action=DescribeAutoScalingGroups&Version=2011-01-01"}};
+    for (const auto& [service, body] : calls) {
+      keel::http::Request r;
+      r.method = "POST";
+      r.url = moto + "/";
+      r.body = body;
+      r.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                   {"Authorization", std::string("AWS4-HMAC-SHA256 Credential=AKIABENCH/20260101/us-east-1/") + service +
+                                         "/aws4_request, SignedHeaders=host, Signature=0"}};
+      r.timeout = std::chrono::seconds(60);
+      if (auto response = keel::http::send_checked(http_, r); !response)
+        throw std::runtime_error(std::string("warming moto's ") + service + " up: " + response.error().message());
+    }
   }
 
   json admin(const std::string& path, const json& body = nullptr) {
@@ -217,8 +224,15 @@ Chain true_chain(const Options& o, bool destroy) {
   } else {
     // destroy refreshes state first: one Describe per kind side by side,
     // but a load balancer's parts need it found first (its listeners and
-    // target groups, then each group's targets): three in a row.
-    steps.emplace_back("refresh", 3 * L);
+    // target groups, then each group's targets): three in a row. And all of
+    // them before any delete, at the rate limit: a Describe per kind (6),
+    // the load balancer's listeners, target groups and targets (3), the
+    // server group's launch template version and policies (2) are 11
+    // requests that no keel can do without (nothing else tells drift), so
+    // the last one starts 10 / rate after the first. (The chain counted
+    // only the 3 in a row before, which 20 requests a second cannot reach.)
+    constexpr int kRefreshRequests = 11;
+    steps.emplace_back("refresh", std::max(3 * L, (kRefreshRequests - 1) / double(o.rate_limit) + L));
     // DeleteLoadBalancer and the Describe that sees it gone.
     steps.emplace_back("load balancer", 2 * L);
     // One TerminateInstances for all, the wait, the Describe that sees

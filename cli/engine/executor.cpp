@@ -1,5 +1,6 @@
 #include "cli/engine/executor.h"
 
+#include <algorithm>
 #include <cctype>
 #include <condition_variable>
 #include <deque>
@@ -65,6 +66,7 @@ class Run {
     int reported_ticks = 0;
     bool running = false;
     bool only_waiting = false;  // said so through its WaitingFn: holds no slot
+    size_t height = 0;          // compute_heights()
   };
 
   // What an unchanged resource depends on may still have changed (a
@@ -89,7 +91,7 @@ class Run {
     for (const auto& c : plan_.changes) {
       if (c.action == Action::NoOp) continue;
       index[c.address] = nodes_.size();
-      nodes_.push_back({&c, {}, 0, {}, 0, false, false});
+      nodes_.push_back({&c, {}, 0, {}, 0, false, false, 0});
     }
     auto edge = [&](size_t from, const std::string& dep) {
       auto it = index.find(dep);
@@ -129,10 +131,54 @@ class Run {
         if (nodes_[x].change->action == Action::Replace && !reaches(x, i)) order(i, x);
       });
     }
+    compute_heights();
     for (size_t i = 0; i < nodes_.size(); ++i)
-      if (nodes_[i].waiting == 0) ready_.push_back(i);
+      if (nodes_[i].waiting == 0) make_ready(i);
     remaining_ = nodes_.size();
     index_ = std::move(index);
+  }
+
+  // Each change's height: the changes in the longest chain that waits for
+  // it (0 when none does).
+  void compute_heights() {
+    std::vector<int> state(nodes_.size(), 0);  // 0 new, 1 on the path, 2 done
+    std::vector<size_t> order;
+    order.reserve(nodes_.size());
+    // Iterative post-order along dependents; a cycle (which stuck() reports)
+    // is cut where it closes.
+    for (size_t root = 0; root < nodes_.size(); ++root) {
+      if (state[root]) continue;
+      std::vector<std::pair<size_t, size_t>> stack{{root, 0}};
+      state[root] = 1;
+      while (!stack.empty()) {
+        auto& [n, next] = stack.back();
+        if (next < nodes_[n].dependents.size()) {
+          size_t d = nodes_[n].dependents[next++];
+          if (!state[d]) {
+            state[d] = 1;
+            stack.push_back({d, 0});
+          }
+          continue;
+        }
+        size_t height = 0;
+        for (size_t d : nodes_[n].dependents)
+          if (state[d] == 2) height = std::max(height, nodes_[d].height + 1);
+        nodes_[n].height = height;
+        state[n] = 2;
+        stack.pop_back();
+      }
+    }
+  }
+
+  // Called with mu_ held (or before the workers start): queues a change
+  // whose dependencies are done. The ones that more changes wait for in a
+  // row go first: when 50 servers that a load balancer waits for and a
+  // server group that nothing waits for become ready together, the
+  // servers' requests are not the ones that queue behind the group's for
+  // the provider's request budget. Equal heights keep their order.
+  void make_ready(size_t i) {
+    auto at = std::find_if(ready_.begin(), ready_.end(), [&](size_t r) { return nodes_[r].height < nodes_[i].height; });
+    ready_.insert(at, i);
   }
 
   // A worker: takes ready changes one at a time while a slot is free. The
@@ -286,7 +332,7 @@ class Run {
     } else {
       ++result_.succeeded;
       for (size_t d : node.dependents)
-        if (--nodes_[d].waiting == 0) ready_.push_back(d);
+        if (--nodes_[d].waiting == 0) make_ready(d);
     }
     spawn_needed();
     cv_.notify_all();

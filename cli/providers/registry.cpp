@@ -104,7 +104,14 @@ Result<engine::ProviderMap> Registry::configure(const config::Configuration& con
       if (!v) return fail(v.error().with_context("provider " + name));
       request.config = v->value;
     }
-    if (auto s = (*p)->configure(request); !s) return fail(s.error().with_context("configure provider " + name));
+    const std::string settings =
+        nlohmann::json{{"type", type}, {"work_dir", request.work_dir}, {"project", request.project}, {"config", request.config}}
+            .dump();
+    if (auto it = configured_.find(name); it == configured_.end() || it->second != settings) {
+      configured_.erase(name);
+      if (auto s = (*p)->configure(request); !s) return fail(s.error().with_context("configure provider " + name));
+      configured_[name] = settings;
+    }
     out[name] = *p;
   }
   return out;

@@ -30,7 +30,10 @@ class Registry {
   // Configures the providers that `blocks` name (block name -> type; the
   // type matters for blocks that are gone from the stack but still own
   // resources in state), with the stack's settings evaluated, and returns
-  // them by block name.
+  // them by block name. A provider configured already with the same
+  // settings is not configured again (destroy and apply configure after
+  // their refresh): no second check of the keys, and the plugin keeps what
+  // the refresh read.
   Result<engine::ProviderMap> configure(const config::Configuration& config,
                                         const std::map<std::string, std::string>& blocks, const std::string& work_dir);
 
@@ -42,6 +45,7 @@ class Registry {
   std::vector<std::string> plugin_dirs_;
   std::map<std::string, std::unique_ptr<provider::Provider>> by_block_;
   std::map<std::string, std::unique_ptr<provider::Provider>> unclaimed_;  // by type, started for their schema
+  std::map<std::string, std::string> configured_;  // by block: the request it was configured with, as JSON
 };
 
 // Directories searched for plugins by default: the one holding the running

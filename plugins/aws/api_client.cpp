@@ -22,6 +22,13 @@ thread_local std::optional<Failure> t_failure;
 
 // Exponential with "equal jitter": half fixed, half random, so that many
 // threads retrying at once spread out.
+// The share of the account's budget keel paces itself to. AWS counts
+// requests as they arrive, and they arrive with a few milliseconds of
+// jitter: paced at exactly the limit, one that arrives early makes 21 in a
+// second and is throttled, which stops every request for a backoff. 5%
+// under it, 20 requests in a row have 50 ms of slack at 20 a second.
+constexpr double kPaceShare = 0.95;
+
 milliseconds backoff(const ApiOptions& options, int failures) {
   const double initial = static_cast<double>(options.initial_backoff.count());
   const double cap = static_cast<double>(options.max_backoff.count());
@@ -191,7 +198,7 @@ ApiClient::ApiClient(http::HttpClient& http, ApiOptions options)
                                     .throttled = "AWS throttled a request",
                                     .remaining_header = "",
                                     .reset_header = "",
-                                    .per_second = options_.requests_per_second}) {
+                                    .per_second = options_.requests_per_second * kPaceShare}) {
   while (!options_.endpoint.empty() && options_.endpoint.back() == '/') options_.endpoint.pop_back();
   options_.attempts = std::max(1, options_.attempts);
 }

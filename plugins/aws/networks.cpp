@@ -2,7 +2,7 @@
 // public subnets (0.0.0.0/0 through the gateway).
 //
 // create  CreateVpc (tagged; a lost answer is found by its tags), wait for
-//         `available`, then the parts: CreateInternetGateway +
+//         `available` (CreateInternetGateway meanwhile), then the parts:
 //         AttachInternetGateway, CreateRouteTable (tagged keel:role=public)
 //         + CreateRoute. A VPC this create made has no parts yet: they are
 //         made without looking (a lost answer of theirs is found by its
@@ -20,6 +20,8 @@
 // needs both).
 
 #include <future>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -51,9 +53,18 @@ class Networks final : public TaggedKind {
     json vpc = sent->adopted ? sent->body : value_of(sent->body, "vpc");
     const std::string id = field_string(vpc, "vpcId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateVpc: the answer holds no vpcId");
+    // A new VPC has no gateway: one is made while the VPC becomes
+    // available (it needs nothing of the VPC until it is attached).
+    std::future<Result<std::string>> gateway;
+    if (!sent->adopted)
+      gateway = std::async(std::launch::async, [&] { return make_gateway(id, request.tags, request.progress); });
     auto ready = wait_available(id, request.progress, request.waiting);
+    std::optional<Result<std::string>> made_gateway;
+    if (gateway.valid()) made_gateway = gateway.get();
     if (!ready) return fail(ready.error());
-    auto parts = ensure_parts(id, request.tags, request.progress, sent->adopted ? Parts::LookFirst : Parts::New);
+    if (made_gateway && !*made_gateway) return fail(made_gateway->error());
+    auto parts = ensure_parts(id, request.tags, request.progress, sent->adopted ? Parts::LookFirst : Parts::New,
+                              made_gateway ? &**made_gateway : nullptr);
     if (!parts) return fail(parts.error());
     auto a = attributes(*ready, request.config);
     if (!a) return fail(a.error());
@@ -148,13 +159,21 @@ class Networks final : public TaggedKind {
     auto rtbs = describe(c_.api, "DescribeRouteTables", tables, "routeTableSet", "routeTableId", progress);
     if (!rtbs) return fail(rtbs.error());
     for (const json& rtb : *rtbs) {
+      // The associations (one per subnet) need nothing of each other: let go
+      // side by side.
+      std::vector<std::future<Status>> letting_go;
       for (const json& association : items(rtb, "associationSet")) {
         if (field_string(association, "main") == "true") continue;
-        auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DisassociateRouteTable",
-                                            .params = {{"AssociationId", field_string(association, "routeTableAssociationId")}},
-                                            .idempotent = true, .progress = progress});
-        if (!gone) return fail(gone.error());
+        const std::string id = field_string(association, "routeTableAssociationId");
+        letting_go.push_back(std::async(std::launch::async, [this, id, &progress] {
+          return send_patiently(c_.api, {.service = nullptr, .action = "DisassociateRouteTable",
+                                         .params = {{"AssociationId", id}}, .idempotent = true, .progress = progress});
+        }));
       }
+      std::optional<Error> failed;
+      for (auto& f : letting_go)
+        if (Status gone = f.get(); !gone && !failed) failed = gone.error();
+      if (failed) return fail(*failed);
       auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteRouteTable",
                                           .params = {{"RouteTableId", rtb.value("id", "")}}, .idempotent = true,
                                           .progress = progress});
@@ -190,11 +209,14 @@ class Networks final : public TaggedKind {
   enum class Parts { LookFirst, New };
 
   // The internet gateway and the public route table, made when missing.
+  // `made_gateway`: the gateway make_gateway() made for this VPC (not
+  // attached yet).
   Result<std::pair<std::string, std::string>> ensure_parts(const std::string& vpc, const provider::ResourceTags& tags,
-                                                           const ProgressFn& progress, Parts parts = Parts::LookFirst) {
+                                                           const ProgressFn& progress, Parts parts = Parts::LookFirst,
+                                                           const std::string* made_gateway = nullptr) {
     // The gateway and the table need nothing of each other: made side by
     // side; only the route needs both.
-    auto gateway = std::async(std::launch::async, [&] { return ensure_gateway(vpc, tags, progress, parts); });
+    auto gateway = std::async(std::launch::async, [&] { return ensure_gateway(vpc, tags, progress, parts, made_gateway); });
     auto rtb = ensure_route_table(vpc, tags, progress, parts);
     auto igw = gateway.get();
     if (!igw) return fail(igw.error());
@@ -204,8 +226,27 @@ class Networks final : public TaggedKind {
     return std::pair{*igw, *routed};
   }
 
+  // A new internet gateway for `vpc` (tagged; a lost answer is found by
+  // its tags), not attached yet: its id.
+  Result<std::string> make_gateway(const std::string& vpc, const provider::ResourceTags& tags, const ProgressFn& progress) {
+    auto lookup = [&]() {
+      return find_tagged(c_.api, "DescribeInternetGateways", "internetGatewaySet", "internetGatewayId", tags);
+    };
+    Call call{.service = nullptr, .action = "CreateInternetGateway", .params = {}, .idempotent = false, .progress = progress};
+    tag_at_creation(call.params, "internet-gateway", tags, default_name(tags));
+    kit::report(progress, fmt::format("creating the internet gateway of VPC {}", vpc));
+    auto sent = c_.api.send_once(call, lookup);
+    if (!sent) return fail(sent.error());
+    json igw = sent->adopted ? sent->body : value_of(sent->body, "internetGateway");
+    std::string id = field_string(igw, "internetGatewayId");
+    if (id.empty() && sent->adopted) id = igw.value("id", "");
+    if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateInternetGateway: the answer holds no internetGatewayId");
+    return id;
+  }
+
   Result<std::string> ensure_gateway(const std::string& vpc, const provider::ResourceTags& tags,
-                                     const ProgressFn& progress, Parts parts) {
+                                     const ProgressFn& progress, Parts parts, const std::string* made = nullptr) {
+    if (made) return attach_gateway(*made, vpc, progress);
     auto lookup = [&]() {
       return find_tagged(c_.api, "DescribeInternetGateways", "internetGatewaySet", "internetGatewayId", tags);
     };
@@ -223,16 +264,15 @@ class Networks final : public TaggedKind {
     std::string id;
     if (*existing) id = (*existing)->value("id", "");
     else {
-      Call call{.service = nullptr, .action = "CreateInternetGateway", .params = {}, .idempotent = false, .progress = progress};
-      tag_at_creation(call.params, "internet-gateway", tags, default_name(tags));
-      kit::report(progress, fmt::format("creating the internet gateway of VPC {}", vpc));
-      auto sent = c_.api.send_once(call, lookup);
-      if (!sent) return fail(sent.error());
-      json igw = sent->adopted ? sent->body : value_of(sent->body, "internetGateway");
-      id = field_string(igw, "internetGatewayId");
-      if (id.empty() && sent->adopted) id = igw.value("id", "");
-      if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateInternetGateway: the answer holds no internetGatewayId");
+      auto made_now = make_gateway(vpc, tags, progress);
+      if (!made_now) return fail(made_now.error());
+      id = *made_now;
     }
+    return attach_gateway(id, vpc, progress);
+  }
+
+  // Attaches gateway `id` to `vpc` (already attached: done): the id.
+  Result<std::string> attach_gateway(const std::string& id, const std::string& vpc, const ProgressFn& progress) {
     auto attach = c_.api.send({.service = nullptr, .action = "AttachInternetGateway",
                                .params = {{"InternetGatewayId", id}, {"VpcId", vpc}}, .idempotent = true,
                                .progress = progress});

@@ -43,10 +43,13 @@ struct ProviderOptions {
   Environment environment;           // null: std::getenv
   ApiOptions api;                    // retries and budget (keys, region and endpoint come from configure)
   // EC2 states change within seconds, and a poll is one shared Describe per
-  // kind however many wait (at most 1 a second of the 20 a second budget):
-  // poll soon and at least every second, not to idle up to 2 s past the
-  // moment an instance is running or terminated.
-  kit::WaitOptions wait{.first = std::chrono::milliseconds(500), .factor = 1.5, .max = std::chrono::milliseconds(1000)};
+  // kind however many wait (at most 5 a second of the 20 a second budget,
+  // and only for the first two seconds; polls give way to every other
+  // request): poll every 200 ms at first, then every tenth of the time
+  // waited, at least every second, so that a wait ends at most 10% (or
+  // 200 ms) after the moment the VPC is available or the instance running.
+  kit::WaitOptions wait{.first = std::chrono::milliseconds(200), .factor = 1.5, .max = std::chrono::milliseconds(1000),
+                        .share = 0.1};
   // How old a Describe snapshot may be to serve a read (never one from
   // before this process's last write of the kind).
   std::chrono::milliseconds read_max_age{5000};

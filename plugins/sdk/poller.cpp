@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "plugins/sdk/rate_budget.h"
+
 namespace keel::kit {
 
 using nlohmann::json;
@@ -14,6 +16,15 @@ Poller::Poller(WaitOptions options) : options_(options) {
   options_.first = std::max(options_.first, milliseconds(1));
   options_.max = std::max(options_.max, options_.first);
   options_.factor = std::max(options_.factor, 1.0);
+  options_.share = std::max(options_.share, 0.0);
+}
+
+milliseconds Poller::next_interval(milliseconds interval, Clock::duration waited) const {
+  if (options_.share > 0) {
+    const auto share = std::chrono::duration_cast<milliseconds>(waited * options_.share);
+    return std::clamp(share, options_.first, options_.max);
+  }
+  return std::min(options_.max, milliseconds(static_cast<long long>(static_cast<double>(interval.count()) * options_.factor)));
 }
 
 Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progress,
@@ -27,12 +38,18 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
     std::this_thread::sleep_until(due);
     // Any round that started within half an interval of `due` will do: the
     // waiters of one kind fall into step and share their list calls.
-    auto snapshot = watch.source->get(due - interval / 2, progress);
+    auto snapshot = [&] {
+      Background polls;
+      return watch.source->get(due - interval / 2, progress);
+    }();
     if (!snapshot) return fail(snapshot.error().with_context(fmt::format("waiting for {} {}", watch.what, watch.goal)));
     std::optional<json> item;
     if (const json* found = (*snapshot)->find(watch.id)) item = *found;
     else if (watch.fetch_one) {
-      auto one = watch.fetch_one();
+      auto one = [&] {
+        Background polls;
+        return watch.fetch_one();
+      }();
       if (!one) return fail(one.error().with_context(fmt::format("waiting for {} {}", watch.what, watch.goal)));
       item = std::move(*one);
     }
@@ -54,7 +71,7 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
       progress(state.empty() ? fmt::format("waiting for {} {} ({}s)", watch.what, watch.goal, elapsed.count())
                              : fmt::format("waiting for {} {} ({}, {}s)", watch.what, watch.goal, state, elapsed.count()));
     }
-    interval = std::min(options_.max, milliseconds(static_cast<long long>(static_cast<double>(interval.count()) * options_.factor)));
+    interval = next_interval(interval, Clock::now() - start);
     due = std::max((*snapshot)->started + interval, Clock::now() + milliseconds(50));
   }
 }
@@ -67,7 +84,10 @@ Status Poller::until_all(SnapshotSource& source, const std::string& what,
   milliseconds interval = options_.first;
   Clock::time_point wanted = start;  // the first look: a snapshot of now, not one from before the caller's writes
   for (;;) {
-    auto snapshot = source.get(wanted, progress);
+    auto snapshot = [&] {
+      Background polls;
+      return source.get(wanted, progress);
+    }();
     if (!snapshot) return fail(snapshot.error().with_context(fmt::format("waiting for {}", what)));
     auto over = done(**snapshot);
     if (!over) return fail(over.error());
@@ -80,7 +100,7 @@ Status Poller::until_all(SnapshotSource& source, const std::string& what,
     std::this_thread::sleep_until(due);
     // As in until(): a round started within half an interval of `due` is shared.
     wanted = due - interval / 2;
-    interval = std::min(options_.max, milliseconds(static_cast<long long>(static_cast<double>(interval.count()) * options_.factor)));
+    interval = next_interval(interval, Clock::now() - start);
   }
 }
 

@@ -6,7 +6,8 @@
 // Few requests, however many resources wait at once: every wait reads a
 // shared SnapshotSource (one list call per round serves every waiter of that
 // kind) and only a resource missing from the list costs a request of its own
-// (Watch::fetch_one). Each waiter polls soon (WaitOptions::first), then less
+// (Watch::fetch_one). The polls are background requests (rate_budget.h):
+// they give way to the creates and deletes waiting for the request budget. Each waiter polls soon (WaitOptions::first), then less
 // and less often (x factor up to WaitOptions::max); a waiter takes any
 // snapshot started within half its interval of when it wanted one, so
 // waiters fall into step and share rounds. Progress goes to the operation's
@@ -31,6 +32,12 @@ struct WaitOptions {
   std::chrono::milliseconds first{500};   // the first poll
   double factor = 1.5;                     // each later interval grows by this
   std::chrono::milliseconds max{5000};     // up to this
+  // When > 0, instead of `factor`: each interval is this share of the time
+  // waited so far, no shorter than `first` and no longer than `max`. A wait
+  // then ends at most that share (or `first`) after the state changed,
+  // however long it took: polls are dense while a change is likely soon
+  // and thin out for the slow ones.
+  double share = 0;
 };
 
 // What one wait watches.
@@ -75,6 +82,9 @@ class Poller {
   const WaitOptions& options() const { return options_; }
 
  private:
+  // The interval after `interval`, `waited` into the wait.
+  std::chrono::milliseconds next_interval(std::chrono::milliseconds interval, Clock::duration waited) const;
+
   WaitOptions options_;
 };
 

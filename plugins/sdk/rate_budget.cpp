@@ -28,7 +28,13 @@ std::optional<long long> parse_integer(std::string_view text) {
 
 std::string seconds_text(milliseconds d) { return fmt::format("{:.1f}s", static_cast<double>(d.count()) / 1000.0); }
 
+thread_local bool background_requests = false;
+
 }  // namespace
+
+Background::Background() : was_(background_requests) { background_requests = true; }
+Background::~Background() { background_requests = was_; }
+bool Background::active() { return background_requests; }
 
 // --- RateBudget --------------------------------------------------------------------------
 
@@ -40,6 +46,14 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
   std::unique_lock lock(mutex_);
   std::optional<system_clock::time_point> wait_started;
   steady_clock::time_point last_report{};
+  const bool background = Background::active();
+  bool counted = false;  // in foreground_waiting_
+  // Leaves the queue of foreground requests, if this one joined it.
+  auto leave = [&] {
+    if (!counted) return;
+    counted = false;
+    if (--foreground_waiting_ == 0) changed_.notify_all();
+  };
   for (;;) {
     const auto now = clock_();
     system_clock::time_point until{};
@@ -73,7 +87,18 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
       pacing = true;
       why = fmt::format("keeping to {:g} requests a second", pace_.per_second);
     }
+    // A background request lets the foreground ones waiting go first (for
+    // kMaxYield at most), checking again at each of their slots.
+    if (until == system_clock::time_point{} && background && foreground_waiting_ > 0 &&
+        now < wait_started.value_or(now) + kMaxYield) {
+      until = now + (pace_.per_second > 0 ? std::chrono::duration_cast<system_clock::duration>(
+                                                std::chrono::duration<double>(1.0 / pace_.per_second))
+                                          : std::chrono::duration_cast<system_clock::duration>(milliseconds(10)));
+      pacing = true;  // a short wait: not worth a log line
+      why = "letting other requests go first";
+    }
     if (until == system_clock::time_point{}) {
+      leave();
       if (pace_.per_second > 0)
         next_slot_ = std::max(now, next_slot_) +
                      std::chrono::duration_cast<system_clock::duration>(std::chrono::duration<double>(1.0 / pace_.per_second));
@@ -84,6 +109,10 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
     // Keeping to a steady rate makes many waits of a fraction of a second:
     // only such a wait of a second or more is worth a log or progress line.
     const bool long_wait = !pacing || until - now >= std::chrono::seconds(1);
+    if (!background && !counted) {
+      counted = true;
+      ++foreground_waiting_;
+    }
     if (!wait_started) {
       wait_started = now;
       if (long_wait && until != logged_until_) {  // once per wait, not once per waiting thread

@@ -35,6 +35,12 @@ namespace keel::kit {
 //
 // And everyone stops until pause_until() after the API asked to slow down
 // (a 429, a Throttling error).
+//
+// A request sent while a Background lives on its thread (a wait's poll)
+// gives way to the others waiting for the budget, for up to
+// RateBudget::kMaxYield: the next look at a resource that is still on its
+// way can come a moment later, a create on the apply's critical path
+// cannot. Never longer, so polls are slowed, never starved.
 class RateBudget {
  public:
   // Where the time comes from: a parameter only so that unit tests can move
@@ -70,6 +76,8 @@ class RateBudget {
   };
   State state() const;
 
+  static constexpr std::chrono::milliseconds kMaxYield{1000};
+
  private:
   const Pace pace_;
   const std::chrono::milliseconds max_wait_;
@@ -83,7 +91,22 @@ class RateBudget {
   std::chrono::system_clock::time_point probed_at_{};  // when a request last probed a spent budget
   std::chrono::system_clock::time_point next_slot_{};  // Pace::per_second: when the next request may start
   int in_flight_ = 0;
+  int foreground_waiting_ = 0;  // requests not Background waiting for their turn
   std::uint64_t epoch_ = 0;  // counts fresh responses
+};
+
+// Marks the requests this thread sends while it lives as background (see
+// RateBudget). Nests.
+class Background {
+ public:
+  Background();
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  static bool active();
+
+ private:
+  bool was_;
 };
 
 

@@ -21,6 +21,7 @@
 #include "plugins/aws/credentials.h"
 #include "plugins/aws/kind.h"
 #include "plugins/sdk/poller.h"
+#include "plugins/sdk/rate_budget.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keel;
@@ -334,6 +335,23 @@ TEST_CASE("aws: a batched call's failure fails its ids, and only those", "[aws]"
   });
   CHECK(!batcher.run("i-bad", {}));
   CHECK(batcher.run("i-good", {}));
+}
+
+TEST_CASE("kit: requests are background only while a Background lives on their thread", "[aws]") {
+  CHECK_FALSE(kit::Background::active());
+  {
+    kit::Background outer;
+    CHECK(kit::Background::active());
+    {
+      kit::Background inner;
+      CHECK(kit::Background::active());
+    }
+    CHECK(kit::Background::active());
+    bool other_thread = true;
+    std::thread([&] { other_thread = kit::Background::active(); }).join();
+    CHECK_FALSE(other_thread);
+  }
+  CHECK_FALSE(kit::Background::active());
 }
 
 TEST_CASE("aws: until_all waits for a snapshot where the condition holds, with a deadline", "[aws]") {

@@ -184,6 +184,30 @@ files:
   CHECK(after_fast_started_before_slow_done);
 }
 
+TEST_CASE("of the ready changes the ones that others wait for start first", "[unit][engine]") {
+  Fixture f;
+  // In the plan's order the lone file comes first; the head has a chain of
+  // two waiting for it.
+  f.load(R"(keel: 1
+project: demo
+files:
+  a_lone: { path: /lone }
+  b_head: { path: /head }
+  c_next: { path: "${files.b_head.path}/next" }
+  d_last: { path: "${files.c_next.path}/last" }
+)");
+  std::mutex mu;
+  std::vector<std::string> order;
+  f.fake.on_create = [&](const provider::CreateRequest& r) {
+    std::lock_guard lock(mu);
+    order.push_back(r.tags.address);
+  };
+  CHECK(f.apply(f.plan(), 1).ok());
+  REQUIRE(order.size() == 4);
+  // The chain first, then what waits for nothing, in the plan's order.
+  CHECK(order == std::vector<std::string>{"files.b_head", "files.c_next", "files.a_lone", "files.d_last"});
+}
+
 TEST_CASE("an interrupted create is adopted, not duplicated", "[unit][engine]") {
   Fixture f;
   f.load(kChain);
