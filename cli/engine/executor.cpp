@@ -433,28 +433,13 @@ class Run {
       // A refusal made nothing: forget the intent, so state holds no trace
       // of it. Any other failure may have made something; the intent stays
       // for the next run to find and adopt.
-      if (nothing_was_made(created.error().code()) && !made_anyway(c, p, tags, d, progress))
+      if (nothing_was_made(created.error().code()))
         if (auto s = remove(c.address); !s) return s;
       return fail(created.error());
     }
     r.id = created->id;
     r.attributes = created->attributes;
     return put(std::move(r));
-  }
-
-  // A create of several steps (a VPC, then its gateway) refused at a later
-  // step has made its first: a refusal is checked against keel's tags
-  // before its intent is forgotten, so that nothing is left in the cloud
-  // that state does not know. Found: the intent stays, and the next apply
-  // adopts and finishes it. A look that fails trusts the refusal (the same
-  // bad credentials that refused the create refuse the look).
-  bool made_anyway(const ResourceChange& c, provider::Provider& p, const provider::ResourceTags& tags,
-                   const DesiredAttributes& d, const provider::ProgressFn& progress) {
-    auto found = p.find({c.kind, tags, "", d.values, progress});
-    if (!found) return false;
-    if (found->found && progress)
-      progress("the create was refused, but " + found->id + " exists under keel's tags: kept for the next apply");
-    return found->found;
   }
 
   static bool nothing_was_made(ErrorCode code) {

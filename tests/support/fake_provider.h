@@ -75,13 +75,10 @@ class FakeProvider : public provider::Provider {
     record("create " + r.tags.address);
     if (on_create) on_create(r);  // first: a hook may slow a create that then fails
     if (fail_on == r.tags.address) return fail(ErrorCode::Internal, "injected failure");
-    if (refuse_on == r.tags.address) return fail(ErrorCode::InvalidConfig, "injected refusal");
     std::lock_guard lock(mu_);
     std::string id = "id-" + std::to_string(++next_id_);
     auto attrs = computed(r.kind, r.config, id);
     objects[id] = {r.tags.address, attrs};
-    // A create of several steps refused at a later one, its first made.
-    if (made_then_refused == r.tags.address) return fail(ErrorCode::InvalidConfig, "injected refusal after a first step");
     return provider::CreateResponse{id, attrs};
   }
   Result<provider::ReadResponse> read(const provider::ReadRequest& r) override {
@@ -123,8 +120,6 @@ class FakeProvider : public provider::Provider {
   };
   std::map<std::string, Object> objects;  // by id
   std::string fail_on;                    // address whose create fails
-  std::string refuse_on;                  // address whose create is refused, nothing made
-  std::string made_then_refused;          // address whose create makes it, then is refused
   std::function<void(const provider::CreateRequest&)> on_create;
 
  private:

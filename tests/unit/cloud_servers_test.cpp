@@ -51,7 +51,6 @@ class FakeCloud : public provider::Provider {
   Status configure(const provider::ConfigureRequest&) override { return {}; }
   Result<provider::CreateResponse> create(const provider::CreateRequest& r) override {
     log("create", r.config);
-    made = true;
     json a = r.config;
     a["ipv4"] = public_ip;
     a["private_ipv4"] = private_ip;
@@ -70,12 +69,10 @@ class FakeCloud : public provider::Provider {
   }
   Status remove(const provider::DeleteRequest& r) override {
     log("remove", r.attributes);
-    made = false;
     return {};
   }
   Result<provider::FindResponse> find(const provider::FindRequest& r) override {
     log("find", r.config);
-    if (!made && !finds_unmade) return provider::FindResponse{false, "", {}};
     json a = r.config;
     a["ipv4"] = public_ip;
     a["private_ipv4"] = private_ip;
@@ -84,8 +81,6 @@ class FakeCloud : public provider::Provider {
 
   std::vector<std::pair<std::string, json>> calls;
   std::string public_ip = "54.1.2.3", private_ip = "10.0.1.4";
-  bool made = false;         // a server exists: created, not removed since
-  bool finds_unmade = true;  // find answers as if a crashed run had made one
 
  private:
   void log(const std::string& op, const json& sent) {
@@ -316,10 +311,8 @@ TEST_CASE("remove drops the server's key from keel's known_hosts only", "[unit][
 }
 
 // The one error of applying a stack whose only server is `server` (YAML
-// lines under `web:`). The engine looks a refused create up by keel's tags
-// (a `find`) before it forgets the intent.
+// lines under `web:`).
 std::string apply_error(Cloud& c, const std::string& server) {
-  c.fake->finds_unmade = false;
   const std::string yaml = "keel: 1\n"
                            "project: demo\n"
                            "providers:\n"
@@ -359,23 +352,20 @@ TEST_CASE("a refused setting reaches the user with the stack's file:line", "[uni
   SECTION("a missing key file") {
     CHECK_THAT(apply_error(c, "    private_key: ./missing_key\n"),
                Catch::StartsWith("create servers.web (keel.yaml:9:5): `private_key` ./missing_key: no readable key"));
-    REQUIRE(c.fake->calls.size() == 1);  // nothing was made: the engine only looked
-    CHECK(c.fake->calls[0].first == "find");
+    CHECK(c.fake->calls.empty());  // nothing was made
   }
   SECTION("a malformed jump") {
     CHECK_THAT(apply_error(c, "    jump: \"ops@:22\"\n"),
                Catch::StartsWith("create servers.web (keel.yaml:9:5): `jump`: `ops@:22`: no host"));
-    REQUIRE(c.fake->calls.size() == 1);
-    CHECK(c.fake->calls[0].first == "find");
+    CHECK(c.fake->calls.empty());
   }
   SECTION("connect: private on a server with no private address") {
     c.fake->private_ip = "";
     CHECK_THAT(apply_error(c, "    connect: private\n"),
                Catch::StartsWith("create servers.web (keel.yaml:9:5): `connect: private`: the server has no "
                                  "private address"));
-    REQUIRE(c.fake->calls.size() == 3);  // made, then taken back, then looked for: gone
+    REQUIRE(c.fake->calls.size() == 2);  // made, then taken back
     CHECK(c.fake->calls[1].first == "remove");
-    CHECK(c.fake->calls[2].first == "find");
   }
 }
 

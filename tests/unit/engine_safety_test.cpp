@@ -3,8 +3,6 @@
 // that show a change inside a map as its own line.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -248,34 +246,6 @@ TEST_CASE("safety: an interrupt starts nothing new and lets what runs finish", "
   CHECK(r.skipped == 4);
   CHECK(f.state.resources.size() == 2);
   CHECK(f.fake.objects.size() == 2);
-}
-
-TEST_CASE("safety: a refused create that made something anyway keeps its intent and the next apply adopts it",
-          "[unit][engine][safety]") {
-  Fixture f;
-  f.load("keel: 1\nproject: demo\nfiles:\n  a: { path: /a }\n  b: { path: /b }\n");
-  SECTION("made, then refused: kept, then adopted, never made twice") {
-    f.fake.made_then_refused = "files.a";
-    auto r = f.apply(f.plan());
-    CHECK(r.failed == 1);
-    REQUIRE(f.state.resources.count("files.a") == 1);
-    CHECK(f.state.resources.at("files.a").pending());  // the intent, for the next run
-    f.fake.made_then_refused.clear();
-    auto again = f.apply(f.plan());
-    CHECK(again.failed == 0);
-    CHECK_FALSE(f.state.resources.at("files.a").pending());
-    size_t made = 0;
-    for (const auto& [id, o] : f.fake.objects) made += o.address == "files.a";
-    CHECK(made == 1);
-  }
-  SECTION("refused with nothing made: no trace in state, after a look") {
-    f.fake.refuse_on = "files.a";
-    auto r = f.apply(f.plan());
-    CHECK(r.failed == 1);
-    CHECK(f.state.resources.count("files.a") == 0);
-    auto calls = f.fake.calls();
-    CHECK(std::find(calls.begin(), calls.end(), "find files.a") != calls.end());
-  }
 }
 
 TEST_CASE("safety: a plan whose changes wait on each other fails instead of hanging", "[unit][engine][safety]") {
