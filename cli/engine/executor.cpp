@@ -142,8 +142,6 @@ class Run {
   // it (0 when none does).
   void compute_heights() {
     std::vector<int> state(nodes_.size(), 0);  // 0 new, 1 on the path, 2 done
-    std::vector<size_t> order;
-    order.reserve(nodes_.size());
     // Iterative post-order along dependents; a cycle (which stuck() reports)
     // is cut where it closes.
     for (size_t root = 0; root < nodes_.size(); ++root) {

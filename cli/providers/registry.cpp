@@ -1,5 +1,6 @@
 #include "cli/providers/registry.h"
 
+#include <chrono>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -107,10 +108,14 @@ Result<engine::ProviderMap> Registry::configure(const config::Configuration& con
     const std::string settings =
         nlohmann::json{{"type", type}, {"work_dir", request.work_dir}, {"project", request.project}, {"config", request.config}}
             .dump();
-    if (auto it = configured_.find(name); it == configured_.end() || it->second != settings) {
+    // A minute at most: credentials that expire (STS, SSO) and were renewed
+    // while apply's question waited are read again.
+    const auto now = std::chrono::steady_clock::now();
+    if (auto it = configured_.find(name);
+        it == configured_.end() || it->second.settings != settings || now - it->second.at > std::chrono::minutes(1)) {
       configured_.erase(name);
       if (auto s = (*p)->configure(request); !s) return fail(s.error().with_context("configure provider " + name));
-      configured_[name] = settings;
+      configured_[name] = {settings, now};
     }
     out[name] = *p;
   }

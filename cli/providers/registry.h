@@ -5,6 +5,7 @@
 //
 // Registration of built-ins is this explicit list, not static initialisers.
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,9 +32,9 @@ class Registry {
   // type matters for blocks that are gone from the stack but still own
   // resources in state), with the stack's settings evaluated, and returns
   // them by block name. A provider configured already with the same
-  // settings is not configured again (destroy and apply configure after
-  // their refresh): no second check of the keys, and the plugin keeps what
-  // the refresh read.
+  // settings in the last minute is not configured again (destroy and apply
+  // configure after their refresh): no second check of the keys, and the
+  // plugin keeps what the refresh read.
   Result<engine::ProviderMap> configure(const config::Configuration& config,
                                         const std::map<std::string, std::string>& blocks, const std::string& work_dir);
 
@@ -45,7 +46,11 @@ class Registry {
   std::vector<std::string> plugin_dirs_;
   std::map<std::string, std::unique_ptr<provider::Provider>> by_block_;
   std::map<std::string, std::unique_ptr<provider::Provider>> unclaimed_;  // by type, started for their schema
-  std::map<std::string, std::string> configured_;  // by block: the request it was configured with, as JSON
+  struct Configured {
+    std::string settings;  // the request it was configured with, as JSON
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Configured> configured_;  // by block
 };
 
 // Directories searched for plugins by default: the one holding the running

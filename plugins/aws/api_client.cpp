@@ -20,8 +20,6 @@ using std::chrono::system_clock;
 
 thread_local std::optional<Failure> t_failure;
 
-// Exponential with "equal jitter": half fixed, half random, so that many
-// threads retrying at once spread out.
 // The share of the account's budget keel paces itself to. AWS counts
 // requests as they arrive, and they arrive with a few milliseconds of
 // jitter: paced at exactly the limit, one that arrives early makes 21 in a
@@ -29,6 +27,8 @@ thread_local std::optional<Failure> t_failure;
 // under it, 20 requests in a row have 50 ms of slack at 20 a second.
 constexpr double kPaceShare = 0.95;
 
+// Exponential with "equal jitter": half fixed, half random, so that many
+// threads retrying at once spread out.
 milliseconds backoff(const ApiOptions& options, int failures) {
   const double initial = static_cast<double>(options.initial_backoff.count());
   const double cap = static_cast<double>(options.max_backoff.count());

@@ -172,11 +172,14 @@ class Firewalls final : public TaggedKind {
       id = sent->adopted ? sent->body.value("id", "") : field_string(sent->body, "groupId");
     }
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateSecurityGroup: the answer holds no groupId");
+    // From here the group exists: no error may read as a refusal.
     auto group = wait_listed(id, request.progress);
-    if (!group) return fail(group.error());
+    if (!group) return fail(kit::after_made("security group", id, group.error()));
     auto edited = edit(id, held_permissions(*group), *wanted, request.progress);
-    if (!edited) return fail(edited.error());
-    return answer<provider::CreateResponse>(id, request.config, request.progress);
+    if (!edited) return fail(kit::after_made("security group", id, edited.error()));
+    auto answered = answer<provider::CreateResponse>(id, request.config, request.progress);
+    if (!answered) return fail(kit::after_made("security group", id, answered.error()));
+    return answered;
   }
 
   Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) override {

@@ -61,13 +61,23 @@ class Networks final : public TaggedKind {
     auto ready = wait_available(id, request.progress, request.waiting);
     std::optional<Result<std::string>> made_gateway;
     if (gateway.valid()) made_gateway = gateway.get();
-    if (!ready) return fail(ready.error());
-    if (made_gateway && !*made_gateway) return fail(made_gateway->error());
+    // From here the VPC exists: no error may read as a refusal.
+    if (!ready) {
+      // A gateway made for a VPC that did not come up is attached to
+      // nothing, where no destroy looks: let it go.
+      Error e = ready.error();
+      if (made_gateway && *made_gateway)
+        if (auto gone = drop_gateway(**made_gateway, request.progress); !gone)
+          e = e.with_context(fmt::format("internet gateway {} is left unattached ({})", **made_gateway,
+                                         gone.error().message()));
+      return fail(kit::after_made("VPC", id, e));
+    }
+    if (made_gateway && !*made_gateway) return fail(kit::after_made("VPC", id, made_gateway->error()));
     auto parts = ensure_parts(id, request.tags, request.progress, sent->adopted ? Parts::LookFirst : Parts::New,
                               made_gateway ? &**made_gateway : nullptr);
-    if (!parts) return fail(parts.error());
+    if (!parts) return fail(kit::after_made("VPC", id, parts.error()));
     auto a = attributes(*ready, request.config);
-    if (!a) return fail(a.error());
+    if (!a) return fail(kit::after_made("VPC", id, a.error()));
     (*a)["internet_gateway_id"] = parts->first;
     (*a)["route_table_id"] = parts->second;
     return provider::CreateResponse{id, std::move(*a)};
@@ -269,6 +279,14 @@ class Networks final : public TaggedKind {
       id = *made_now;
     }
     return attach_gateway(id, vpc, progress);
+  }
+
+  // Deletes a gateway that was never attached.
+  Status drop_gateway(const std::string& id, const ProgressFn& progress) {
+    auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteInternetGateway",
+                                        .params = {{"InternetGatewayId", id}}, .idempotent = true, .progress = progress});
+    if (!gone) return fail(gone.error());
+    return {};
   }
 
   // Attaches gateway `id` to `vpc` (already attached: done): the id.

@@ -191,13 +191,14 @@ class ServerGroups final : public TaggedKind {
       if (!mine) return fail(mine.error());
       if (!*mine) return fail(sent.error());
     }
+    // From here the group exists: no error may read as a refusal.
     auto policy = set_policy(name, w->cpu, request.progress);
-    if (!policy) return fail(policy.error());
+    if (!policy) return fail(kit::after_made("auto scaling group", name, policy.error()));
     auto group = fetch(name);
-    if (!group) return fail(group.error());
-    if (!*group) return fail(ErrorCode::NotFound, fmt::format("auto scaling group {} vanished after its creation", name));
+    if (!group) return fail(kit::after_made("auto scaling group", name, group.error()));
+    if (!*group) return fail(ErrorCode::Unavailable, fmt::format("auto scaling group {} vanished after its creation", name));
     auto a = attributes(**group, request.config);
-    if (!a) return fail(a.error());
+    if (!a) return fail(kit::after_made("auto scaling group", name, a.error()));
     return provider::CreateResponse{name, std::move(*a)};
   }
 

@@ -58,18 +58,19 @@ class Subnets final : public TaggedKind {
     auto ready = wait_available(id, request.progress, request.waiting);
     std::optional<Result<std::vector<json>>> found_tables;
     if (tables.valid()) found_tables = tables.get();
-    if (!ready) return fail(ready.error());
+    // From here the subnet exists: no error may read as a refusal.
+    if (!ready) return fail(kit::after_made("subnet", id, ready.error()));
     json subnet_now = *ready;
     if (*is_public) {
       auto made = set_public(id, *network, true, request.progress, &*found_tables);
-      if (!made) return fail(made.error());
+      if (!made) return fail(kit::after_made("subnet", id, made.error()));
       source_.invalidate();
       // What ModifySubnetAttribute just set, as a Describe would show it
       // (one request fewer on the apply's critical path).
       subnet_now["mapPublicIpOnLaunch"] = "true";
     }
     auto a = attributes(subnet_now, request.config);
-    if (!a) return fail(a.error());
+    if (!a) return fail(kit::after_made("subnet", id, a.error()));
     return provider::CreateResponse{id, std::move(*a)};
   }
 

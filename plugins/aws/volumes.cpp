@@ -61,15 +61,18 @@ class Volumes final : public TaggedKind {
     if (!sent) return fail(sent.error());
     const std::string id = field_string(sent->body, "volumeId");
     if (id.empty()) return fail(ErrorCode::Protocol, "EC2 CreateVolume: the answer holds no volumeId");
+    // From here the volume exists: no error may read as a refusal.
     auto ready = wait_status(id, "available", request.progress, request.waiting);
-    if (!ready) return fail(ready.error());
+    if (!ready) return fail(kit::after_made("volume", id, ready.error()));
     auto server = kit::optional_string(config, "server");
-    if (!server) return fail(server.error());
+    if (!server) return fail(kit::after_made("volume", id, server.error()));
     if (*server && !(*server)->empty()) {
       auto attached = attach(id, **server, config, request.progress);
-      if (!attached) return fail(attached.error());
+      if (!attached) return fail(kit::after_made("volume", id, attached.error()));
     }
-    return answer<provider::CreateResponse>(id, config, request.progress);
+    auto answered = answer<provider::CreateResponse>(id, config, request.progress);
+    if (!answered) return fail(kit::after_made("volume", id, answered.error()));
+    return answered;
   }
 
   Result<provider::UpdateResponse> update(const provider::UpdateRequest& request) override {

@@ -16,4 +16,11 @@ void report(const provider::ProgressFn& progress, const std::string& message) {
   if (progress) progress(message);
 }
 
+Error after_made(const std::string& what, const std::string& id, const Error& e) {
+  const bool refusal = e.code() == ErrorCode::InvalidConfig || e.code() == ErrorCode::PermissionDenied ||
+                       e.code() == ErrorCode::NotFound || e.code() == ErrorCode::Conflict;
+  return Error(refusal ? ErrorCode::Unavailable : e.code(),
+               what + " " + id + " was made, but " + e.message() + "; the next apply finishes it");
+}
+
 }  // namespace keel::kit

@@ -45,4 +45,11 @@ class Kinds {
 // Reports progress when there is someone to hear it.
 void report(const provider::ProgressFn& progress, const std::string& message);
 
+// The error of a create that failed after its first object (`what`, `id`)
+// was made: never a refusal, which tells keel nothing was made (it would
+// forget the intent and leave `id` in the cloud, unknown to state), and
+// naming what was made; the next apply finds it by keel's tags and
+// finishes it (docs/plugin-protocol.md).
+Error after_made(const std::string& what, const std::string& id, const Error& e);
+
 }  // namespace keel::kit

@@ -1,6 +1,7 @@
 #include "plugins/sdk/poller.h"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -34,6 +35,7 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
   milliseconds interval = options_.first;
   Clock::time_point due = start + interval;
   int missing = 0;
+  std::optional<Clock::time_point> first_missing;
   for (;;) {
     std::this_thread::sleep_until(due);
     // Any round that started within half an interval of `due` will do: the
@@ -55,7 +57,12 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
     }
     if (!item) {
       if (watch.gone_is_done) return json();
-      if (++missing > watch.missing_polls_allowed)
+      if (!first_missing) first_missing = Clock::now();
+      // So many polls, and as many seconds since the first miss: early
+      // polls come every 200 ms (AWS), and eventual consistency lasts
+      // seconds, not polls.
+      if (++missing > watch.missing_polls_allowed &&
+          Clock::now() - *first_missing >= std::chrono::seconds(watch.missing_polls_allowed))
         return fail(ErrorCode::NotFound, fmt::format("{} disappeared while waiting for it {}", watch.what, watch.goal));
     } else if (!watch.gone_is_done) {
       auto over = watch.done(*item);

@@ -55,7 +55,8 @@ struct Watch {
   std::function<std::string(const nlohmann::json&)> state;
   bool gone_is_done = false;  // waiting for a deletion
   // Missing right after a create is eventual consistency, not a deletion:
-  // so many polls that find nothing are waited out before "disappeared".
+  // so many polls that find nothing, over at least as many seconds, are
+  // waited out before "disappeared".
   int missing_polls_allowed = 0;
   std::chrono::milliseconds timeout{std::chrono::minutes(20)};
 };

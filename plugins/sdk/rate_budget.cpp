@@ -91,9 +91,12 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
     // kMaxYield at most), checking again at each of their slots.
     if (until == system_clock::time_point{} && background && foreground_waiting_ > 0 &&
         now < wait_started.value_or(now) + kMaxYield) {
-      until = now + (pace_.per_second > 0 ? std::chrono::duration_cast<system_clock::duration>(
-                                                std::chrono::duration<double>(1.0 / pace_.per_second))
-                                          : std::chrono::duration_cast<system_clock::duration>(milliseconds(10)));
+      const auto step = pace_.per_second > 0 ? std::chrono::duration_cast<system_clock::duration>(
+                                                   std::chrono::duration<double>(1.0 / pace_.per_second))
+                                             : std::chrono::duration_cast<system_clock::duration>(milliseconds(10));
+      // Never past kMaxYield, whatever the pace (under 1 a second, one step
+      // would be longer).
+      until = std::min(now + step, wait_started.value_or(now) + kMaxYield);
       pacing = true;  // a short wait: not worth a log line
       why = "letting other requests go first";
     }
@@ -125,7 +128,13 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
       last_report = steady_clock::now();
       const auto left = std::chrono::duration_cast<std::chrono::seconds>(until - now).count();
       lock.unlock();
-      progress(fmt::format("waiting for the {} rate limit: {} ({}s left)", pace_.service, why, left));
+      try {
+        progress(fmt::format("waiting for the {} rate limit: {} ({}s left)", pace_.service, why, left));
+      } catch (...) {
+        lock.lock();
+        leave();  // or every later poll would yield its full second
+        throw;
+      }
       lock.lock();
       continue;
     }
