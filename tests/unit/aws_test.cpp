@@ -20,6 +20,7 @@
 #include "plugins/aws/batcher.h"
 #include "plugins/aws/credentials.h"
 #include "plugins/aws/kind.h"
+#include "plugins/sdk/kinds.h"
 #include "plugins/sdk/poller.h"
 #include "plugins/sdk/rate_budget.h"
 #include "tests/support/temp_dir.h"
@@ -378,4 +379,35 @@ TEST_CASE("aws: until_all waits for a snapshot where the condition holds, with a
   auto late = poller.until_all(instances, "the instances in subnet-2", never, {}, std::chrono::milliseconds(20));
   REQUIRE(!late);
   CHECK(late.error().code() == ErrorCode::Timeout);
+}
+
+TEST_CASE("aws: missing right after a create is waited out for as many seconds as polls, however dense the polls",
+          "[aws]") {
+  std::atomic<int> round{0};
+  // Listed from the 20th round on: 19 misses, at 1 ms polls.
+  kit::SnapshotSource volumes("volumes", [&](const provider::ProgressFn&) -> Result<std::vector<json>> {
+    if (++round < 20) return std::vector<json>{};
+    return std::vector<json>{{{"id", "vol-1"}, {"status", "available"}}};
+  });
+  kit::Poller poller({.first = std::chrono::milliseconds(1), .factor = 1.0, .max = std::chrono::milliseconds(1)});
+  kit::Watch watch;
+  watch.what = "volume vol-1";
+  watch.goal = "to become available";
+  watch.id = "vol-1";
+  watch.source = &volumes;
+  watch.done = [](const json& v) -> Result<bool> { return v["status"] == "available"; };
+  watch.missing_polls_allowed = 3;  // and 3 s
+  auto seen = poller.until(watch, {});
+  REQUIRE(seen);
+  CHECK((*seen)["id"] == "vol-1");
+}
+
+TEST_CASE("kit: an error after a create's first object exists is never a refusal and names the object", "[aws]") {
+  for (ErrorCode refusal : {ErrorCode::InvalidConfig, ErrorCode::PermissionDenied, ErrorCode::NotFound, ErrorCode::Conflict}) {
+    Error e = kit::after_made("volume", "vol-1", Error(refusal, "EC2 AttachVolume: 400 InvalidParameterValue"));
+    CHECK(e.code() == ErrorCode::Unavailable);
+    CHECK_THAT(e.message(), Catch::Contains("volume vol-1 was made, but EC2 AttachVolume"));
+    CHECK_THAT(e.message(), Catch::EndsWith("the next apply finishes it"));
+  }
+  CHECK(kit::after_made("VPC", "vpc-1", Error(ErrorCode::Timeout, "slow")).code() == ErrorCode::Timeout);
 }
