@@ -16,14 +16,16 @@ source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/aws.bash"
 e2e_setup
 aws_setup
-# States pending for 1.5 s, a little latency and two changes at a time: slow
+# States pending for 3 s, a little latency and two changes at a time: slow
 # enough that most runs are cut off mid-work, fast enough for CI. A killed
 # keel's plugin carries on until its next message to keel (a progress line,
 # an answer), when the closed pipe ends it (SIGPIPE): creates are cut
 # anywhere (a VPC without its gateway, a security group without its rules,
 # a load balancer without its listener), and the next run must find them by
-# their tags or name, adopt them and complete them.
-proxy_config '{"pending_seconds": 1.5, "latency_ms": 20}' >/dev/null
+# their tags or name, adopt them and complete them. (At 1.5 s, once the
+# plugin polled densely, the stack was whole after 7 killed runs and the
+# other 13 were no-ops finished before their kill.)
+proxy_config '{"pending_seconds": 3, "latency_ms": 20}' >/dev/null
 
 PROJECT=e2e-aws-crash
 KILLS=20
