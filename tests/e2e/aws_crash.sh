@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/aws.bash"
 e2e_setup
 aws_setup
-# States pending for 3 s, a little latency and two changes at a time: slow
+# States pending for 5 s, a little latency and two changes at a time: slow
 # enough that most runs are cut off mid-work, fast enough for CI. A killed
 # keel's plugin carries on until its next message to keel (a progress line,
 # an answer), when the closed pipe ends it (SIGPIPE): creates are cut
@@ -25,7 +25,7 @@ aws_setup
 # their tags or name, adopt them and complete them. (At 1.5 s, once the
 # plugin polled densely, the stack was whole after 7 killed runs and the
 # other 13 were no-ops finished before their kill.)
-proxy_config '{"pending_seconds": 3, "latency_ms": 20}' >/dev/null
+proxy_config '{"pending_seconds": 5, "latency_ms": 20}' >/dev/null
 
 PROJECT=e2e-aws-crash
 KILLS=20
@@ -72,7 +72,7 @@ killed=0
 for run in $(seq 1 $KILLS); do
   # The first run is cut off early (before the network is done); later
   # ones anywhere in a run, which gets shorter as less is left to do.
-  if [[ $run == 1 ]]; then ms=$((300 + RANDOM % 900)); else ms=$((200 + RANDOM % 2800)); fi
+  if [[ $run == 1 ]]; then ms=$((300 + RANDOM % 900)); else ms=$((200 + RANDOM % 2000)); fi
   apply_killed_after "$ms" "$WORK/run-$run.log" --parallelism 2
   case $KILL_RC in
     137) echo "    run $run: killed after ${ms} ms"; killed=$((killed + 1)) ;;
