@@ -1,7 +1,9 @@
 #include "cli/commands/completion.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -333,6 +335,28 @@ void man_options(std::string& out, const std::vector<Flag>& flags) {
   }
 }
 
+// A command's footer (app.h help_footer: notes, then "Examples:", then
+// "Exit codes:") as man sections of their own: DETAILS, EXAMPLES, EXIT
+// STATUS. A footer without the markers is all DETAILS.
+void man_footer(std::string& out, const std::string& footer) {
+  constexpr std::string_view kExamples = "Examples:\n", kCodes = "Exit codes:\n";
+  const size_t examples = footer.find(kExamples), codes = footer.find(kCodes);
+  auto block = [&](size_t from, size_t to) {
+    std::string text = footer.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    while (!text.empty() && text.front() == '\n') text.erase(0, 1);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  };
+  auto section = [&](const char* title, const std::string& text) {
+    if (!text.empty()) out += fmt::format(".SH {}\n.nf\n{}\n.fi\n", title, roff(text));
+  };
+  section("DETAILS", block(0, std::min(examples, codes)));
+  if (examples != std::string::npos)
+    section("EXAMPLES", block(examples + kExamples.size(), codes > examples ? codes : std::string::npos));
+  if (codes != std::string::npos)
+    section("EXIT STATUS", block(codes + kCodes.size(), examples > codes ? examples : std::string::npos));
+}
+
 std::string man_page(const Command& c, std::string_view version) {
   const std::string name = page_name(c);
   std::string title = name;
@@ -368,7 +392,7 @@ std::string man_page(const Command& c, std::string_view version) {
       out += fmt::format(".TP\n\\fB{}\\fR(1)\n{}\n", roff(page_name(sub)), roff(c.sub_descriptions[i]));
     }
   }
-  if (!c.footer.empty()) out += fmt::format(".SH EXIT STATUS\n.nf\n{}\n.fi\n", roff(c.footer));
+  man_footer(out, c.footer);
   if (c.path.empty())
     out += ".SH ENVIRONMENT\n.TP\n\\fBKEEL_LOG\\fR\ndebug, info, warn or error (default warn): debug logs every provider call "
            "(never attribute values)\n.TP\n\\fBKEEL_LOG_FILE\\fR\nwrite the log to this file (created 0600) instead of "

@@ -12,6 +12,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/commands/app.h"
 #include "cli/commands/completion.h"
 #include "cli/commands/init.h"
 #include "cli/providers/logging_provider.h"
@@ -105,6 +106,19 @@ TEST_CASE("man pages: one per visible command and roff-escaped with the footer",
   CHECK(plan.find("Exit codes: 0 ok, 2 changes") != std::string::npos);
   const std::string& run = pages[3].second;
   CHECK(run.find(".B keel backup run") != std::string::npos);
+  // A footer made by help_footer: its examples and exit codes in their own
+  // sections, not under EXIT STATUS together.
+  commands::Context ctx;
+  auto app = commands::make_app(ctx);
+  commands::fill_every_command(ctx);
+  for (const auto& [name, page] : commands::man_pages(*app, "9.9.9")) {
+    if (name != "keel-plan.1") continue;
+    const auto examples = page.find(".SH EXAMPLES\n.nf\n  keel plan\n"), codes = page.find(".SH EXIT STATUS\n.nf\n  0 ");
+    CHECK(page.find(".SH DETAILS\n.nf\nRefreshes what state holds") != std::string::npos);
+    CHECK(examples != std::string::npos);
+    CHECK(codes != std::string::npos);
+    CHECK(examples < codes);
+  }
   CHECK(run.find("\\fINAME\\fR") != std::string::npos);
 }
 
