@@ -435,8 +435,11 @@ std::vector<std::pair<std::string, std::string>> man_pages(const CLI::App& root,
 namespace {
 
 // The root of the tree, with every command filled in: completions and man
-// pages list every command's flags.
+// pages list every command's flags. These commands run inside CLI11's
+// parse, before parse() looks at the words nobody took, so they look
+// themselves: `keel completion bash zsh` is a usage error, not bash's.
 CLI::App& whole_tree(CLI::App* cmd, Context& ctx) {
+  if (auto extras = cmd->get_parent()->remaining(true); !extras.empty()) throw CLI::ExtrasError(cmd->get_name(), extras);
   fill_every_command(ctx);
   return *cmd->get_parent();
 }

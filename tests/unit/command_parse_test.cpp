@@ -236,7 +236,7 @@ TEST_CASE("command parse: one command per level and a second command word is ref
   CHECK(r.ctx.command == "output");
 }
 
-TEST_CASE("command parse: the hidden __generate is neither listed nor suggested and refuses an empty directory",
+TEST_CASE("command parse: __generate stays hidden and refuses an empty directory and completion refuses a stray word",
           "[command]") {
   {
     CommandRun r;
@@ -247,6 +247,14 @@ TEST_CASE("command parse: the hidden __generate is neither listed nor suggested 
     CommandRun r;
     REQUIRE(r.parse({"_generate"}));
     CHECK_THAT(r.err(), !Catch::Contains("__generate"));
+  }
+  {
+    CommandRun r;
+    auto code = r.parse({"completion", "bash", "zsh"});
+    REQUIRE(code);
+    CHECK(*code == kExitError);
+    CHECK_THAT(r.err(), Catch::Contains("zsh"));
+    CHECK(r.out().empty());
   }
   {
     CommandRun r;
