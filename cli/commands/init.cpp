@@ -9,6 +9,7 @@
 
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
+#include "cli/views/render.h"
 #include "core/files.h"
 
 namespace keel::commands {
@@ -72,6 +73,10 @@ Status run_init(const InitOptions& options, const std::string& template_dir) {
                 "no templates found: not in $KEEL_TEMPLATE_DIR, nor in share/keel/templates beside keel's bin/");
   const auto names = list_templates(template_dir);
   if (options.list) {
+    if (options.json) {
+      std::printf("%s\n", views::json_document({{"templates", names}}).c_str());
+      return {};
+    }
     for (const auto& n : names) std::printf("%s\n", n.c_str());
     return {};
   }
@@ -85,6 +90,10 @@ Status run_init(const InitOptions& options, const std::string& template_dir) {
     return fail(ErrorCode::Conflict, target + " exists; keel init does not overwrite it (--force does)");
   if (auto s = files::make_dirs(options.dir); !s) return fail(s.error().with_context(options.dir));
   if (auto s = files::write_atomic(target, *text, 0644); !s) return fail(s.error().with_context("write " + target));
+  if (options.json) {
+    std::printf("%s\n", views::json_document({{"written", target}, {"template", options.name}}).c_str());
+    return {};
+  }
   std::printf("Wrote %s from the `%s` template. Read its comments, then:\n"
               "  keel validate    check it\n"
               "  keel plan        see what apply would make\n",
@@ -107,7 +116,9 @@ void fill_init(CLI::App* init, Context& ctx) {
                            {{0, "keel.yaml written (or --list printed)"},
                             {1, "error: an unknown template, or keel.yaml exists (--force overwrites it)"}}));
   on_chosen(*init, ctx, options, [](Context& ctx, const InitOptions& o) {
-    if (auto s = run_init(o, find_template_dir()); !s) return report_error(ctx, s.error().with_context("init"));
+    InitOptions asked = o;
+    asked.json = ctx.global.json;
+    if (auto s = run_init(asked, find_template_dir()); !s) return report_error(ctx, s.error().with_context("init"));
     return static_cast<int>(kExitOk);
   });
 }

@@ -27,6 +27,7 @@ struct InitOptions {
   std::string dir = ".";
   bool force = false;  // overwrite an existing keel.yaml
   bool list = false;
+  bool json = false;  // --json: one document on stdout instead of the text
 };
 
 // Copies the template's keel.yaml into options.dir and says what to do

@@ -71,11 +71,18 @@ step "keel init, validate and plan: the quickstart (the local provider, no cloud
 expect_ok pkeel init --list
 assert_contains "$WORK/last.out" "quickstart"
 assert_contains "$WORK/last.out" "digitalocean"
+expect_ok pkeel init --list --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "quickstart" in d["templates"], d' "$WORK/last.out" ||
+  fail "keel init --list --json is not the templates document"
 expect_ok pkeel init
 assert_contains "$WORK/last.out" "Wrote ./keel.yaml from the \`quickstart\` template"
 cmp "$STACK/keel.yaml" "$ROOT/usr/share/keel/templates/quickstart/keel.yaml" || fail "keel init wrote something else than the template"
 expect_rc 1 pkeel init
 assert_contains "$WORK/last.out" "keel.yaml exists"
+expect_rc 1 pkeel init --json
+assert_contains "$WORK/last.out" '{"error":{"kind":"conflict"'
+expect_ok pkeel init ssh --dir json-init --json
+assert_contains "$WORK/last.out" '{"template":"ssh","written":"json-init/keel.yaml"}'
 expect_ok pkeel validate
 assert_contains "$WORK/last.out" "The stack is valid"
 expect_ok pkeel plan
