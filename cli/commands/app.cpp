@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <sstream>
 #include <string_view>
 
@@ -10,6 +9,7 @@
 #include "cli/commands/init.h"
 #include "cli/views/render.h"
 #include "core/diagnostics.h"
+#include "core/text.h"
 
 namespace keel::commands {
 
@@ -186,17 +186,7 @@ std::string describe_extra(const CLI::App& at, const std::vector<std::string>& e
 void usage_error(const CLI::App& at, Context& ctx, const std::string& message) {
   // The words are the user's: a control character among them (an escape
   // sequence) is shown, not sent to the terminal.
-  std::string shown;
-  for (unsigned char c : message) {
-    if (c < 0x20 || c == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      shown += hex;
-    } else {
-      shown += static_cast<char>(c);
-    }
-  }
-  write(ctx.err, "Error: " + shown + "\nRun `" + path_of(at) + " --help` for usage.\n");
+  write(ctx.err, "Error: " + text::printable(message) + "\nRun `" + path_of(at) + " --help` for usage.\n");
   if (ctx.usage_json)
     write(ctx.out, views::json_document({{"error", {{"kind", "usage"}, {"message", message}}}}) + "\n");
 }

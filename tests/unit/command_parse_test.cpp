@@ -218,7 +218,7 @@ TEST_CASE("command parse: one command per level and a second command word is ref
       {{"refresh", "--parallelism", "x"}, kExitError, "--parallelism"},
       {{"agent", "status", "--forks", "0"}, kExitError, "--forks: want a whole number of at least 1"},
       // The words are shown, never sent to the terminal as they are.
-      {{"\x1b[31mplan"}, kExitError, "unknown command `\\x1b[31mplan`"},
+      {{"\x1b[31mplan"}, kExitError, "unknown command `\\e[31mplan`"},
   };
   for (const auto& c : cases) {
     CommandRun r;
