@@ -14,6 +14,32 @@ using namespace keel;
 using namespace keel::commands;
 using keel::testing::CommandRun;
 
+namespace {
+
+struct UsageCase {
+  std::vector<std::string> args;
+  int code;
+  std::string says;
+};
+
+// Each case is a usage error: its code, its message on stderr (control
+// characters escaped), nothing on stdout, nothing to run.
+void expect_usage_errors(const std::vector<UsageCase>& cases) {
+  for (const auto& c : cases) {
+    CommandRun r;
+    INFO((c.args.empty() ? std::string("(none)") : c.args.front()) << " ... expecting: " << c.says);
+    auto code = r.parse(c.args);
+    REQUIRE(code);
+    CHECK(*code == c.code);
+    CHECK_THAT(r.err(), Catch::Contains(c.says));
+    CHECK(r.err().find('\x1b') == std::string::npos);
+    CHECK(r.out().empty());
+    CHECK_FALSE(r.ctx.run);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("command parse: plan's flags reach PlanOptions and global flags after the command too", "[command]") {
   CommandRun r;
   REQUIRE_FALSE(r.parse({"plan", "--target", "files.a", "--target", "files.b", "--replace", "files.c", "--out", "p.plan",
@@ -160,12 +186,7 @@ TEST_CASE("command parse: deploy and agent", "[command]") {
 }
 
 TEST_CASE("command parse: a mistyped command or flag gets a did-you-mean and the command's usage code", "[command]") {
-  struct Case {
-    std::vector<std::string> args;
-    int code;
-    std::string says;
-  };
-  const std::vector<Case> cases = {
+  expect_usage_errors({
       {{"plna"}, kExitError, "unknown command `plna`; did you mean `plan`?"},
       {{"valdiate"}, kExitError, "did you mean `validate`?"},
       {{"aply"}, kExitError, "did you mean `apply`?"},
@@ -182,26 +203,11 @@ TEST_CASE("command parse: a mistyped command or flag gets a did-you-mean and the
       {{"backup"}, kBackupUsage, "`keel backup` needs a command: run, list, prune, key"},
       {{"plan", "--format", "yaml"}, kExitError, "--format"},
       {{"plan", "--destroy", "--replace", "files.a"}, kExitError, "--destroy excludes --replace"},
-  };
-  for (const auto& c : cases) {
-    CommandRun r;
-    INFO((c.args.empty() ? std::string("(none)") : c.args.front()) << " ... expecting: " << c.says);
-    auto code = r.parse(c.args);
-    REQUIRE(code);
-    CHECK(*code == c.code);
-    CHECK_THAT(r.err(), Catch::Contains(c.says));
-    CHECK(r.out().empty());
-    CHECK_FALSE(r.ctx.run);
-  }
+  });
 }
 
 TEST_CASE("command parse: one command per level and a second command word is refused rather than run", "[command]") {
-  struct Case {
-    std::vector<std::string> args;
-    int code;
-    std::string says;
-  };
-  const std::vector<Case> cases = {
+  expect_usage_errors({
       // It used to run the last command: this one destroyed.
       {{"validate", "destroy"}, kExitError, "unexpected argument `destroy` for `keel validate`"},
       {{"validate", "destroy", "--auto-approve"}, kExitError, "for `keel validate`"},
@@ -219,17 +225,7 @@ TEST_CASE("command parse: one command per level and a second command word is ref
       {{"agent", "status", "--forks", "0"}, kExitError, "--forks: want a whole number of at least 1"},
       // The words are shown, never sent to the terminal as they are.
       {{"\x1b[31mplan"}, kExitError, "unknown command `\\e[31mplan`"},
-  };
-  for (const auto& c : cases) {
-    CommandRun r;
-    INFO(c.args.front() << " ... expecting: " << c.says);
-    auto code = r.parse(c.args);
-    REQUIRE(code);
-    CHECK(*code == c.code);
-    CHECK_THAT(r.err(), Catch::Contains(c.says));
-    CHECK(r.err().find('\x1b') == std::string::npos);
-    CHECK_FALSE(r.ctx.run);
-  }
+  });
   // An output may be named like a command.
   CommandRun r;
   REQUIRE_FALSE(r.parse({"output", "plan"}));
