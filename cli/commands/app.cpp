@@ -63,6 +63,47 @@ const CLI::Validator& at_least_one() {
   return check;
 }
 
+CLI::Option* offer_words(CLI::Option* positional, const std::vector<std::string>& words) {
+  std::string type = "{";
+  for (const std::string& word : words) type += (type.size() > 1 ? "," : "") + word;
+  return positional->type_name(type + "}");
+}
+
+std::vector<std::string> offered_words(const CLI::Option& option) {
+  // The type name is where offer_words keeps them (CLI11 has no other slot).
+  const std::string type = option.get_type_name();
+  if (!option.get_positional() || type.size() < 3 || type.front() != '{' || type.back() != '}') return {};
+  std::vector<std::string> words;
+  for (size_t start = 1, comma; start < type.size(); start = comma + 1) {
+    comma = type.find(',', start);
+    if (comma == std::string::npos) comma = type.size() - 1;
+    words.push_back(type.substr(start, comma - start));
+  }
+  return words;
+}
+
+namespace {
+
+// A command's --help also lists the global options (-f, --var, --json,
+// --no-color), which work before or after it: CLI11 shows only its own.
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_footer(const CLI::App* app) const override {
+    const CLI::App* root = app;
+    while (root->get_parent()) root = root->get_parent();
+    if (root == app) return CLI::Formatter::make_footer(app);
+    std::vector<const CLI::Option*> globals;
+    for (const CLI::Option* opt : root->get_options())
+      if (opt != root->get_help_ptr() && opt != root->get_version_ptr() && !opt->get_group().empty()) globals.push_back(opt);
+    // make_help has put a blank line before the footer already.
+    std::string group = make_group("Global options (before or after the command)", false, globals);
+    if (group.starts_with('\n')) group.erase(0, 1);
+    return group + "\n" + CLI::Formatter::make_footer(app);
+  }
+};
+
+}  // namespace
+
 std::unique_ptr<CLI::App> make_app(Context& ctx) {
   ctx.usage_exits.clear();
   ctx.command_fills.clear();
@@ -76,6 +117,7 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   // rather than run as a destroy.
   app->require_subcommand(0, 1);
   app->set_version_flag("--version", "keel " KEEL_VERSION);
+  app->formatter(std::make_shared<HelpFormatter>());  // before the commands: they take it from keel
   app->footer("Run `keel COMMAND --help` for a command's flags, examples and exit codes.\n");
   app->add_option("-f,--file", ctx.global.file, "the stack file")->capture_default_str()->type_name("FILE");
   app->add_option("--var", ctx.global.vars, "set a variable: NAME=VALUE (repeatable)")->type_name("NAME=VALUE");

@@ -76,6 +76,13 @@ void on_chosen(CLI::App& cmd, Context& ctx, std::shared_ptr<Options> options, Ru
   });
 }
 
+// A positional whose first word is one of `words` (keel state's verbs):
+// --help shows them as its type, {list,show,...}, and completions offer
+// them. The command still checks the word itself (its own message).
+CLI::Option* offer_words(CLI::Option* positional, const std::vector<std::string>& words);
+// The words offer_words gave `option`; none for any other option.
+std::vector<std::string> offered_words(const CLI::Option& option);
+
 // The options every command takes, for setup functions to add to theirs.
 void add_targets(CLI::App& cmd, std::vector<std::string>& targets, const std::string& what);
 

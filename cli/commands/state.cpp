@@ -47,7 +47,7 @@ std::vector<std::string> still_existing(Workspace& ws, const std::vector<std::st
       out.push_back(a + " (cannot ask its provider: " + providers.error().message() + ")");
       continue;
     }
-    auto got = providers->at(r->provider)->read({r->kind, r->id, r->attributes, {}});
+    auto got = providers->at(r->provider)->read({r->kind, r->id, r->attributes, {}, a});
     if (!got) out.push_back(a + " (cannot read it: " + got.error().message() + ")");
     else if (got->found) out.push_back(a + " (id " + r->id + ")");
   }
@@ -117,6 +117,11 @@ int state_import(Context& ctx, Workspace& ws, const std::string& address, const 
   return save(ctx, ws, "Imported " + address + " (id " + text::printable(found->id) + ").");
 }
 
+const std::vector<std::string>& verbs() {
+  static const std::vector<std::string> all = {"list", "show", "rm", "mv", "import", "rebind"};
+  return all;
+}
+
 int state_rebind(Context& ctx, Workspace& ws, const GlobalOptions& g) {
   // Workspace::open has recorded the stack's project and file in memory.
   return save(ctx, ws, "The state now belongs to " + g.file + " (project `" + ws.stack.project + "`).");
@@ -130,11 +135,10 @@ int run_state(Context& ctx, const StateOptions& o) {
   bool ok = (o.verb == "list" && need(0)) || (o.verb == "show" && need(1)) || (o.verb == "rm" && !o.args.empty()) ||
             (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2)) || (o.verb == "rebind" && need(0));
   if (!ok) {
-    const std::vector<std::string> verbs = {"list", "show", "rm", "mv", "import", "rebind"};
     std::string why;
-    if (std::find(verbs.begin(), verbs.end(), o.verb) == verbs.end()) {
+    if (std::find(verbs().begin(), verbs().end(), o.verb) == verbs().end()) {
       why = "unknown command `state " + o.verb + "`";
-      if (auto near = did_you_mean(o.verb, verbs); !near.empty()) why += "; " + near;
+      if (auto near = did_you_mean(o.verb, verbs()); !near.empty()) why += "; " + near;
       why += "\n";
     }
     return report_error(ctx, Error(ErrorCode::InvalidConfig,
@@ -154,7 +158,8 @@ int run_state(Context& ctx, const StateOptions& o) {
 void setup_state(CLI::App& app, Context& ctx) {
   declare_command(app, ctx, "state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind", [](CLI::App* cmd, Context& ctx) {
     auto o = std::make_shared<StateOptions>();
-    cmd->add_option("verb", o->verb, "list, show, rm, mv, import or rebind")->required();
+    offer_words(cmd->add_option("verb", o->verb, "what to do")->required(),
+                verbs());
     cmd->add_option("args", o->args, "addresses (and an id for import)");
     cmd->add_flag("--auto-approve", o->auto_approve, "rm: do not ask before forgetting what still exists");
     cmd->footer(std::string("list: the addresses in state. show ADDR: one resource, sensitive attributes masked.\n"

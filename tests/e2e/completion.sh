@@ -52,6 +52,11 @@ offers "keel backup key " export
 offers "keel agent " install upgrade status
 offers "keel -f other.yaml ba" backup     # an option's value is skipped
 
+step "a command's fixed first word (keel state's verbs), then no more"
+offers "keel state " list show rm mv import rebind
+offers "keel -f other.yaml state re" rebind
+refuses "keel state list " list show
+
 step "options: the command's own and the global ones"
 offers "keel plan --" --detailed-exitcode --out --target --json --file --var
 refuses "keel plan --" --auto-approve
@@ -89,6 +94,7 @@ if command -v fish >/dev/null; then
   fish_offers "keel backup " run list prune key
   fish_offers "keel plan --de" --detailed-exitcode --destroy
   fish_offers "keel backup run --" --json --file
+  fish_offers "keel state " list show rebind
 fi
 
 step "an unknown shell is refused"

@@ -347,6 +347,23 @@ TEST_CASE("command parse: --help and --version print to stdout and exit 0", "[co
   }
 }
 
+TEST_CASE("command parse: a command's --help lists the global options and keel's own lists them once", "[command]") {
+  for (std::vector<std::string> words : {std::vector<std::string>{"plan", "--help"}, {"backup", "run", "--help"}}) {
+    CommandRun r;
+    REQUIRE(r.parse(words) == 0);
+    INFO(r.out());
+    const std::string out = r.out();
+    const auto globals = out.find("Global options (before or after the command):\n  -f,--file FILE");
+    REQUIRE(globals != std::string::npos);
+    CHECK(out.find("--no-color", globals) < out.find("Examples:", globals));
+    CHECK(out.find("--version") == std::string::npos);
+    CHECK(out.find("\n\n\n") == std::string::npos);
+  }
+  CommandRun r;
+  REQUIRE(r.parse({"--help"}) == 0);
+  CHECK(r.out().find("Global options") == std::string::npos);
+}
+
 namespace {
 
 void each_command(const CLI::App& app, const std::function<void(const CLI::App&)>& visit) {
