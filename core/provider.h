@@ -143,6 +143,7 @@ struct ReadRequest {
   std::string id;
   Attributes attributes;  // what state holds
   ProgressFn progress;
+  std::string address = {};  // keel's, for its debug log (not sent to plugins); last, defaulted
 };
 struct ReadResponse {
   bool found = false;
@@ -168,7 +169,8 @@ struct DeleteRequest {
   std::string id;
   Attributes attributes;
   ProgressFn progress;
-  WaitingFn waiting = {};  // last, defaulted: brace-initialisers may leave it out
+  WaitingFn waiting = {};      // defaulted: brace-initialisers may leave it out
+  std::string address = {};    // keel's, for its debug log (not sent to plugins)
 };
 
 // Find looks a resource up by keel's tags (adoption after a crash) or, for

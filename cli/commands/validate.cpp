@@ -15,7 +15,7 @@ int run_validate(Context& ctx) {
 int run_graph(Context& ctx) {
   auto ws = Workspace::open(ctx, ctx.global, "keel graph", false);
   if (!ws) return report_error(ctx, ws.error());
-  write(ctx.out, (*ws)->config.graph.to_dot());
+  views::make_graph_view(ctx.global.json, streams_of(ctx))->graph((*ws)->config.graph);
   return kExitOk;
 }
 
@@ -35,8 +35,8 @@ void setup_validate(CLI::App& app, Context& ctx) {
 }
 
 void setup_graph(CLI::App& app, Context& ctx) {
-  declare_command(app, ctx, "graph", "print the dependency graph (Graphviz DOT)", [](CLI::App* cmd, Context& ctx) {
-    cmd->footer(help_footer({"keel graph | dot -Tsvg > graph.svg"},
+  declare_command(app, ctx, "graph", "print the dependency graph (Graphviz DOT, or JSON with --json)", [](CLI::App* cmd, Context& ctx) {
+    cmd->footer(help_footer({"keel graph | dot -Tsvg > graph.svg", "keel graph --json"},
                             {{kExitOk, "the graph was printed"}, {kExitError, "the stack is not valid"}}));
     on_chosen(*cmd, ctx, std::make_shared<NoOptions>(), [](Context& c, const NoOptions&) { return run_graph(c); });
   });

@@ -172,7 +172,7 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
         std::lock_guard lock(mu);
         r = state.resources.at(addresses[i]);
       }
-      auto got = providers->at(r.provider)->read({r.kind, r.id, r.attributes, {}});
+      auto got = providers->at(r.provider)->read({r.kind, r.id, r.attributes, {}, addresses[i]});
       std::lock_guard lock(mu);
       if (progress) progress(++done, addresses.size());
       if (!got) {

@@ -477,7 +477,7 @@ class Run {
   Status destroy(const ResourceChange& c, provider::Provider& p, const SecretMask& mask) {
     state::ResourceState r = current(c.address);
     if (r.pending()) return destroy_interrupted(c, p, r, mask);
-    if (auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask), waiting_of(c)}); !s) return s;
+    if (auto s = p.remove({c.kind, r.id, r.attributes, progress_of(c, mask), waiting_of(c), c.address}); !s) return s;
     return remove(c.address);
   }
 
@@ -503,7 +503,7 @@ class Run {
                                                     "` to forget it and keep whatever it made"));
     }
     if (found->found)
-      if (auto s = p.remove({c.kind, found->id, found->attributes, progress_of(c, mask), waiting_of(c)}); !s)
+      if (auto s = p.remove({c.kind, found->id, found->attributes, progress_of(c, mask), waiting_of(c), c.address}); !s)
         return s;
     return remove(c.address);
   }

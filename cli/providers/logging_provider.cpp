@@ -38,13 +38,13 @@ class LoggingProvider final : public provider::Provider {
     return logged({"create", r.kind, r.tags.address, {}}, [&] { return inner_->create(r); });
   }
   Result<provider::ReadResponse> read(const provider::ReadRequest& r) override {
-    return logged({"read", r.kind, {}, r.id}, [&] { return inner_->read(r); });
+    return logged({"read", r.kind, r.address, r.id}, [&] { return inner_->read(r); });
   }
   Result<provider::UpdateResponse> update(const provider::UpdateRequest& r) override {
     return logged({"update", r.kind, r.tags.address, r.id}, [&] { return inner_->update(r); });
   }
   Status remove(const provider::DeleteRequest& r) override {
-    return logged({"delete", r.kind, {}, r.id}, [&] { return inner_->remove(r); });
+    return logged({"delete", r.kind, r.address, r.id}, [&] { return inner_->remove(r); });
   }
   Result<provider::FindResponse> find(const provider::FindRequest& r) override {
     return logged({"find", r.kind, r.tags.address, r.id}, [&] { return inner_->find(r); });

@@ -39,6 +39,30 @@ class JsonValidateView : public ValidateView {
   Streams s_;
 };
 
+// graph
+
+class DotGraphView : public GraphView {
+ public:
+  explicit DotGraphView(const Streams& s) : s_(s) {}
+  void graph(const engine::Graph& g) override { put(s_.out, g.to_dot()); }
+
+ private:
+  Streams s_;
+};
+
+class JsonGraphView : public GraphView {
+ public:
+  explicit JsonGraphView(const Streams& s) : s_(s) {}
+  void graph(const engine::Graph& g) override {
+    json resources = json::array();
+    for (const auto& [address, deps] : g.nodes()) resources.push_back({{"address", address}, {"dependencies", deps}});
+    put(s_.out, json_document(json({{"resources", std::move(resources)}})) + "\n");
+  }
+
+ private:
+  Streams s_;
+};
+
 // refresh: progress on stderr as before a plan (plan_view.h)
 
 class HumanRefreshView : public RefreshView {
@@ -162,6 +186,11 @@ class JsonStateView : public StateView {
 std::unique_ptr<ValidateView> make_validate_view(bool json, const Streams& streams) {
   if (json) return std::make_unique<JsonValidateView>(streams);
   return std::make_unique<HumanValidateView>(streams);
+}
+
+std::unique_ptr<GraphView> make_graph_view(bool json, const Streams& streams) {
+  if (json) return std::make_unique<JsonGraphView>(streams);
+  return std::make_unique<DotGraphView>(streams);
 }
 
 std::unique_ptr<RefreshView> make_refresh_view(bool json, const Streams& streams) {

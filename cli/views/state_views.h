@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/engine/graph.h"
 #include "cli/state/state.h"
 #include "cli/views/plan_view.h"
 
@@ -21,6 +22,15 @@ class ValidateView {
   virtual void valid(size_t resources) = 0;
 };
 std::unique_ptr<ValidateView> make_validate_view(bool json, const Streams& streams);
+
+// keel graph: Graphviz DOT for people, or each resource with what it
+// depends on, in address order.
+class GraphView {
+ public:
+  virtual ~GraphView() = default;
+  virtual void graph(const engine::Graph& graph) = 0;
+};
+std::unique_ptr<GraphView> make_graph_view(bool json, const Streams& streams);
 
 class RefreshView {
  public:

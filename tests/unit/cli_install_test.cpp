@@ -81,6 +81,25 @@ TEST_CASE("bash completion lists commands and nested ones and options but never 
   CHECK_FALSE(commands::completion_script(demo.app, "tcsh"));
 }
 
+TEST_CASE("a positional's fixed words are in help and every completion and the man page", "[unit][install]") {
+  DemoApp demo;
+  std::string verb_value;
+  auto* state = demo.app.add_subcommand("state", "inspect state");
+  commands::offer_words(state->add_option("verb", verb_value, "what to do")->required(), {"list", "show"});
+  const CLI::Option* verb = demo.app.get_subcommand("state")->get_option("verb");
+  CHECK(commands::offered_words(*verb) == std::vector<std::string>{"list", "show"});
+  CHECK(commands::offered_words(*demo.app.get_option("--file")).empty());
+  CHECK(demo.app.get_subcommand("state")->help().find("verb {list,show} REQUIRED") != std::string::npos);
+  CHECK(commands::completion_script(demo.app, "bash")->find("'state') echo 'list show'") != std::string::npos);
+  CHECK(commands::completion_script(demo.app, "zsh")->find("first=( 'list' 'show')") != std::string::npos);
+  CHECK(commands::completion_script(demo.app, "fish")->find(R"(-n '__keel_at_first '\''state'\''' -a 'list show')") !=
+        std::string::npos);
+  bool found = false;
+  for (const auto& [name, page] : commands::man_pages(demo.app, "9.9.9"))
+    if (name == "keel-state.1") found = page.find("what to do: list, show") != std::string::npos;
+  CHECK(found);
+}
+
 TEST_CASE("zsh and fish completions carry the descriptions", "[unit][install]") {
   DemoApp demo;
   auto zsh = commands::completion_script(demo.app, "zsh");
@@ -167,6 +186,7 @@ TEST_CASE("the logging provider logs each call's names and never attribute value
   read.kind = "files";
   read.id = made->id;
   read.attributes = made->attributes;
+  read.address = "files.a";
   REQUIRE(logged->read(read));
   raw->fail_on = "files.b";
   create.tags.address = "files.b";
@@ -174,7 +194,7 @@ TEST_CASE("the logging provider logs each call's names and never attribute value
 
   const std::string text = log.text.str();
   CHECK(text.find("op=create kind=files address=files.a id=" + made->id) != std::string::npos);
-  CHECK(text.find("op=read kind=files id=" + made->id) != std::string::npos);
+  CHECK(text.find("op=read kind=files address=files.a id=" + made->id) != std::string::npos);
   CHECK(text.find("address=files.b duration_ms=") != std::string::npos);
   CHECK(text.find("outcome=error code=") != std::string::npos);
   CHECK(text.find("injected failure") != std::string::npos);

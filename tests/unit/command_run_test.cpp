@@ -89,6 +89,24 @@ TEST_CASE("command run: validate as human and JSON", "[command]") {
   }
 }
 
+TEST_CASE("command run: graph as DOT and under --json as each resource with its dependencies", "[command]") {
+  Stack s;
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"graph"}) == kExitOk);
+    CHECK_THAT(r.out(), Catch::StartsWith("digraph"));
+    CHECK_THAT(r.out(), Catch::Contains("\"files.b\" -> \"files.a\""));
+  }
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"--json", "graph"}) == kExitOk);
+    auto doc = nlohmann::json::parse(r.out());
+    REQUIRE(doc["resources"].size() == 2);
+    CHECK(doc["resources"][0] == nlohmann::json({{"address", "files.a"}, {"dependencies", nlohmann::json::array()}}));
+    CHECK(doc["resources"][1] == nlohmann::json({{"address", "files.b"}, {"dependencies", {"files.a"}}}));
+  }
+}
+
 TEST_CASE("command run: plan as text and coloured only when asked and JSON and markdown", "[command]") {
   Stack s;
   std::string plain;

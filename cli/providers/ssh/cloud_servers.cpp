@@ -376,7 +376,7 @@ class CloudServersProvider final : public provider::Provider {
   Result<provider::CreateResponse> undo_create(const provider::CreateRequest& r,
                                                const provider::CreateResponse& created, const Error& why) {
     if (r.progress) r.progress(fmt::format("{}: deleting server {} again", why.message(), created.id));
-    auto gone = inner_->remove({r.kind, created.id, created.attributes, r.progress, r.waiting});
+    auto gone = inner_->remove({r.kind, created.id, created.attributes, r.progress, r.waiting, r.tags.address});
     if (!gone) return fail(after_creation(why, created.id));
     return fail(why);
   }
