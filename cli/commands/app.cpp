@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <sstream>
+#include <stdexcept>
 #include <string_view>
 
 #include "cli/commands/completion.h"
@@ -64,6 +65,13 @@ const CLI::Validator& at_least_one() {
 }
 
 CLI::Option* offer_words(CLI::Option* positional, const std::vector<std::string>& words) {
+  // The completion scripts expand the words again (compgen -W, fish's -a)
+  // and offered_words splits them at commas: plain words only.
+  for (const std::string& word : words)
+    if (word.empty() || !std::all_of(word.begin(), word.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+        }))
+      throw std::invalid_argument("offer_words: `" + word + "` is not a plain word ([a-z0-9-])");
   std::string type = "{";
   for (const std::string& word : words) type += (type.size() > 1 ? "," : "") + word;
   return positional->type_name(type + "}");

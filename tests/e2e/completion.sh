@@ -78,6 +78,8 @@ head -1 "$WORK/_keel" | grep -qx "#compdef keel" || fail "the zsh script does no
 assert_contains "$WORK/_keel" "'plan:show what apply would change'"
 "$KEEL" completion fish >"$WORK/keel.fish"
 assert_contains "$WORK/keel.fish" "complete -c keel -n '__keel_at '\\''backup'\\''' -a 'run'"
+# zsh ties $path to $PATH: a local `path` would leave `keel exec ... -- CMD<TAB>` no commands.
+! grep -qE '(local|typeset)[^#]* path=' "$WORK/_keel" || fail "the zsh script declares a variable named path"
 if command -v zsh >/dev/null; then zsh -n "$WORK/_keel" || fail "the zsh script does not parse"; fi
 if command -v fish >/dev/null; then
   fish -n "$WORK/keel.fish" || fail "the fish script does not parse"
@@ -95,6 +97,18 @@ if command -v fish >/dev/null; then
   fish_offers "keel plan --de" --detailed-exitcode --destroy
   fish_offers "keel backup run --" --json --file
   fish_offers "keel state " list show rebind
+  fish_offers "keel state -f keel.yaml " list show    # an option's value is not the verb
+  fish_refuses() {  # fish_refuses LINE UNWANTED...
+    local line=$1
+    shift
+    HOME="$WORK" fish --no-config -c 'source $argv[1]; complete -C $argv[2]' "$WORK/keel.fish" "$line" | cut -f1 >"$WORK/offered"
+    for bad in "$@"; do
+      ! grep -qxF -- "$bad" "$WORK/offered" || { show "$WORK/offered"; fail "fish: \`$line<TAB>\` offers $bad"; }
+    done
+  }
+  touch "$WORK/a-file.txt"
+  (cd "$WORK" && fish_refuses "keel state " a-file.txt)   # the verb, not files
+  fish_refuses "keel state show state " list show          # a verb is given: no second one
 fi
 
 step "an unknown shell is refused"

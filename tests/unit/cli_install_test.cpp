@@ -89,6 +89,12 @@ TEST_CASE("a positional's fixed words are in help and every completion and the m
   const CLI::Option* verb = demo.app.get_subcommand("state")->get_option("verb");
   CHECK(commands::offered_words(*verb) == std::vector<std::string>{"list", "show"});
   CHECK(commands::offered_words(*demo.app.get_option("--file")).empty());
+  std::string other;
+  int n = 0;
+  for (const char* bad : {"a b", "x$(id)", "a,b", "", "A"}) {
+    CLI::Option* opt = state->add_option("extra" + std::to_string(n++), other);
+    CHECK_THROWS_AS(commands::offer_words(opt, {"ok", bad}), std::invalid_argument);
+  }
   CHECK(demo.app.get_subcommand("state")->help().find("verb {list,show} REQUIRED") != std::string::npos);
   CHECK(commands::completion_script(demo.app, "bash")->find("'state') echo 'list show'") != std::string::npos);
   CHECK(commands::completion_script(demo.app, "zsh")->find("first=( 'list' 'show')") != std::string::npos);
