@@ -96,7 +96,7 @@ void setup_plan(CLI::App& app, Context& ctx);
 void setup_show(CLI::App& app, Context& ctx);
 void setup_apply(CLI::App& app, Context& ctx);
 void setup_destroy(CLI::App& app, Context& ctx);
-void setup_refresh(CLI::App& app, Context& ctx);
+void setup_refresh(CLI::App& app, Context& ctx);  // refresh and drift
 void setup_output(CLI::App& app, Context& ctx);
 void setup_graph(CLI::App& app, Context& ctx);
 void setup_schema(CLI::App& app, Context& ctx);

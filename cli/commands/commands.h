@@ -16,7 +16,7 @@ struct Context;
 enum ExitCode : int {
   kExitOk = 0,
   kExitError = 1,
-  kExitChanges = 2,            // plan --detailed-exitcode: there are changes
+  kExitChanges = 2,            // plan --detailed-exitcode: there are changes; drift: there is drift
   kExitLocked = 3,             // the state is locked by another keel
   kExitPartiallyApplied = 4,   // apply/destroy changed some resources, then failed
   kExitInterrupted = 130,      // apply/destroy stopped by Ctrl-C (SIGINT) or SIGTERM; state saved
@@ -58,6 +58,7 @@ struct RefreshOptions {
   int parallelism = 10;
 };
 int run_refresh(Context& ctx, const RefreshOptions& o);
+int run_drift(Context& ctx, const RefreshOptions& o);
 
 int run_validate(Context& ctx);
 int run_schema(Context& ctx);

@@ -1,4 +1,6 @@
-// keel refresh: read every resource back and record what changed outside keel.
+// keel refresh: read every resource back and record what changed outside
+// keel. keel drift: the same reads, reported and never recorded, for a
+// scheduled job (exit 2 when something changed).
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/views/state_views.h"
@@ -19,6 +21,19 @@ int run_refresh(Context& ctx, const RefreshOptions& o) {
   return kExitOk;
 }
 
+int run_drift(Context& ctx, const RefreshOptions& o) {
+  auto view = views::make_refresh_view(ctx.global.json, streams_of(ctx), false);
+  // The state lock all the same: reads beside an apply would report its
+  // changes in flight as drift.
+  auto ws = Workspace::open(ctx, ctx.global, "keel drift", true);
+  if (!ws) return report_error(ctx, ws.error());
+  auto drift = (*ws)->refresh(o.targets, o.parallelism,
+                              [&view](size_t done, size_t total) { view->refreshing(done, total); });
+  if (!drift) return report_error(ctx, drift.error());
+  view->refreshed(*drift, (*ws)->state.serial);
+  return drift->empty() ? kExitOk : kExitChanges;
+}
+
 void setup_refresh(CLI::App& app, Context& ctx) {
   declare_command(app, ctx, "refresh", "read every resource back and record drift in state", [](CLI::App* cmd, Context& ctx) {
     auto o = std::make_shared<RefreshOptions>();
@@ -29,6 +44,20 @@ void setup_refresh(CLI::App& app, Context& ctx) {
                              {kExitError, "error: invalid stack, a provider failed"},
                              {kExitLocked, "the state is locked by another keel (the message names it)"}}));
     on_chosen(*cmd, ctx, o, run_refresh);
+  });
+  declare_command(app, ctx, "drift", "read every resource back and report drift, changing nothing (exit 2: drift)",
+                  [](CLI::App* cmd, Context& ctx) {
+    auto o = std::make_shared<RefreshOptions>();
+    add_targets(*cmd, o->targets, "read only ADDR (repeatable; files.a covers files.a[i])");
+    cmd->add_option("--parallelism", o->parallelism, "reads in flight at once")->capture_default_str()->check(at_least_one());
+    cmd->footer(std::string("What `keel refresh` finds, without recording it: state is not written. For a scheduled\n"
+                            "CI job: exit 2 says something was changed or deleted outside keel.") + "\n\n" +
+                help_footer({"keel drift", "keel drift --target databases.main --json"},
+                            {{kExitOk, "no drift: every resource in state is as keel left it"},
+                             {kExitError, "error: invalid stack, a provider failed"},
+                             {kExitChanges, "drift: something changed or was deleted outside keel (listed)"},
+                             {kExitLocked, "the state is locked by another keel (the message names it)"}}));
+    on_chosen(*cmd, ctx, o, run_drift);
   });
 }
 

@@ -67,11 +67,13 @@ class JsonGraphView : public GraphView {
 
 class HumanRefreshView : public RefreshView {
  public:
-  explicit HumanRefreshView(const Streams& s) : s_(s), progress_(s.err, s.err_is_tty) {}
+  HumanRefreshView(const Streams& s, bool recorded) : s_(s), progress_(s.err, s.err_is_tty), recorded_(recorded) {}
   void refreshing(size_t done, size_t total) override { progress_.update(done, total); }
   void refreshed(const std::vector<std::string>& drift, long) override {
     if (drift.empty()) return put(s_.out, "No drift: every resource in state is as keel left it.\n");
-    std::string text = "Changed outside keel (now recorded in state; `keel plan` shows how to converge):\n";
+    std::string text = recorded_ ? "Changed outside keel (now recorded in state; `keel plan` shows how to converge):\n"
+                                 : "Changed outside keel (state unchanged: `keel plan` shows how to converge, "
+                                   "`keel refresh` records it):\n";
     for (const auto& d : drift) text += "  " + d + "\n";
     put(s_.out, text);
   }
@@ -79,6 +81,7 @@ class HumanRefreshView : public RefreshView {
  private:
   Streams s_;
   RefreshProgress progress_;
+  bool recorded_;
 };
 
 class JsonRefreshView : public RefreshView {
@@ -193,9 +196,9 @@ std::unique_ptr<GraphView> make_graph_view(bool json, const Streams& streams) {
   return std::make_unique<DotGraphView>(streams);
 }
 
-std::unique_ptr<RefreshView> make_refresh_view(bool json, const Streams& streams) {
+std::unique_ptr<RefreshView> make_refresh_view(bool json, const Streams& streams, bool recorded) {
   if (json) return std::make_unique<JsonRefreshView>(streams);
-  return std::make_unique<HumanRefreshView>(streams);
+  return std::make_unique<HumanRefreshView>(streams, recorded);
 }
 
 std::unique_ptr<OutputView> make_output_view(bool json, const Streams& streams) {

@@ -38,7 +38,8 @@ class RefreshView {
   virtual void refreshing(size_t done, size_t total) = 0;
   virtual void refreshed(const std::vector<std::string>& drift, long serial) = 0;
 };
-std::unique_ptr<RefreshView> make_refresh_view(bool json, const Streams& streams);
+// `recorded`: refresh saves what it found; drift (keel drift) only reports it.
+std::unique_ptr<RefreshView> make_refresh_view(bool json, const Streams& streams, bool recorded = true);
 
 class OutputView {
  public:

@@ -3,6 +3,8 @@
 // the saved plan file and `keel show`, colour and refresh progress.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include <nlohmann/json.hpp>
@@ -272,6 +274,51 @@ TEST_CASE("command run: refresh shows its progress on a terminal's stderr and dr
     auto doc = nlohmann::json::parse(r.out());
     CHECK(doc["drift"].size() == 1);
   }
+}
+
+TEST_CASE("command run: drift reports what changed outside keel with exit 2 and never writes state", "[command]") {
+  Stack s;
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"drift"}) == kExitOk);  // nothing in state yet
+    CHECK_THAT(r.out(), Catch::Contains("No drift"));
+  }
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"apply", "--auto-approve"}) == kExitOk);
+  }
+  const std::string state_file = s.dir / ".keel/state.json";
+  auto before = files::read_file(state_file);
+  REQUIRE(before);
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"drift"}) == kExitOk);
+    CHECK_THAT(r.out(), Catch::Contains("No drift"));
+  }
+  REQUIRE(files::write_atomic(s.dir / "out/a.txt", "changed by hand", 0644));
+  REQUIRE(::unlink((s.dir / "out/b.txt").c_str()) == 0);
+  for (int round = 0; round < 2; ++round) {  // the same answer twice: nothing was recorded
+    CommandRun r;
+    CHECK(s.keel(r, {"drift"}) == kExitChanges);
+    CHECK_THAT(r.out(), Catch::Contains("Changed outside keel (state unchanged"));
+    CHECK_THAT(r.out(), Catch::Contains("  files.a: "));
+    CHECK_THAT(r.out(), Catch::Contains("  files.b: deleted outside keel"));
+    CHECK(r.out().find(kSecret) == std::string::npos);
+    CHECK(files::read_file(state_file).value_or("") == *before);
+  }
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"--json", "drift", "--target", "files.b"}) == kExitChanges);
+    auto doc = nlohmann::json::parse(r.out());
+    CHECK(doc["drift"] == nlohmann::json::array({"files.b: deleted outside keel"}));
+    CHECK(doc["serial"].is_number());
+  }
+  {  // refresh records it; then there is no drift left
+    CommandRun r;
+    REQUIRE(s.keel(r, {"refresh"}) == kExitOk);
+  }
+  CommandRun r;
+  CHECK(s.keel(r, {"drift"}) == kExitOk);
 }
 
 TEST_CASE("command run: output and errors under --json are one document on stdout", "[command]") {
