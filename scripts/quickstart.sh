@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_BENCH=OFF -DKEEL_FUZZ=OFF >/dev/null
-# Every plugin the README uses (its DigitalOcean example too), so that the
-# README's next step works from this build.
-cmake --build build -j"$(nproc)" --target keel keel-agent keel-dr keel-provider-example keel-provider-digitalocean
+# Every plugin the README and `keel init` use (DigitalOcean, AWS), so that
+# the next steps work from this build and `cpack` packages all of it.
+cmake --build build -j"$(nproc)" --target keel keel-agent keel-dr keel-provider-example keel-provider-digitalocean \
+  keel-provider-aws
 mkdir -p quickstart
 [ -f quickstart/keel.yaml ] || cp templates/quickstart/keel.yaml quickstart/keel.yaml
 cd quickstart

@@ -29,6 +29,7 @@ assert_contains "$WORK/control" "libssh-4" "dependencies are computed from the b
 expect_ok dpkg-deb -c "$DEB"
 cp "$WORK/last.out" "$WORK/contents"
 for f in ./usr/bin/keel ./usr/bin/keel-agent ./usr/bin/keel-dr ./usr/lib/keel/plugins/keel-provider-digitalocean \
+         ./usr/lib/keel/plugins/keel-provider-aws ./usr/share/keel/templates/aws/keel.yaml \
          ./usr/lib/keel/keel-crypto.so ./usr/lib/keel/keel-net.so ./usr/lib/keel/keel-ssh.so \
          ./usr/share/keel/templates/quickstart/keel.yaml ./usr/share/man/man1/keel.1 ./usr/share/man/man1/keel-plan.1 \
          ./usr/share/bash-completion/completions/keel ./usr/share/zsh/vendor-completions/_keel \
@@ -94,6 +95,14 @@ rm -rf "$STACK/keel.yaml" "$STACK/.keel"
 expect_ok pkeel init digitalocean
 expect_ok pkeel validate
 assert_contains "$WORK/last.out" "The stack is valid"
+
+step "keel init aws: the AMI is the user's to give; then the packaged AWS plugin validates it"
+rm -rf "$STACK/keel.yaml" "$STACK/.keel"
+expect_ok pkeel init aws
+expect_rc 1 pkeel validate
+assert_contains "$WORK/last.out" "variable \`image\` has no value"
+expect_ok pkeel validate --var image=ami-12c6146b
+assert_contains "$WORK/last.out" "The stack is valid: 8 resources"
 
 step "man pages and the bash completion, as installed"
 if command -v man >/dev/null; then
