@@ -52,6 +52,10 @@ struct Configuration {
   const Instance* find(const std::string& address) const;
   // The evaluation context for one instance's attributes.
   EvalContext context_for(const Instance& instance, ResourceLookup lookup) const;
+  // The evaluation context for the stack's outputs: no count.index.
+  EvalContext output_context(ResourceLookup lookup) const;
+  // The instance addresses of "KIND.NAME" (for "${KIND.NAME[*].attr}").
+  std::vector<std::string> instances_of(const std::string& resource_address) const;
 };
 
 // Where validation gets provider schemas from: by provider *type*. Returns

@@ -22,24 +22,31 @@ const Instance* Configuration::find(const std::string& address) const {
   return it == by_address.end() ? nullptr : &instances[it->second];
 }
 
-EvalContext Configuration::context_for(const Instance& instance, ResourceLookup lookup) const {
+std::vector<std::string> Configuration::instances_of(const std::string& resource_address) const {
+  // A block's instances are next to each other: found from the first, not
+  // by a walk of every instance for each "[*]".
+  std::vector<std::string> out;
+  auto first = by_address.find(resource_address);
+  if (first == by_address.end()) first = by_address.find(resource_address + "[0]");
+  if (first == by_address.end()) return out;
+  const ResourceBlock* block = instances[first->second].block;
+  for (size_t i = first->second; i < instances.size() && instances[i].block == block; ++i)
+    out.push_back(instances[i].address);
+  return out;
+}
+
+EvalContext Configuration::output_context(ResourceLookup lookup) const {
   EvalContext ctx;
   ctx.variables = &variables;
   ctx.stack_dir = stack->dir;
-  ctx.count_index = instance.index;
   ctx.lookup = std::move(lookup);
-  // A block's instances are next to each other: found from the first, not
-  // by a walk of every instance for each "[*]".
-  ctx.instances = [this](const std::string& resource_address) {
-    std::vector<std::string> out;
-    auto first = by_address.find(resource_address);
-    if (first == by_address.end()) first = by_address.find(resource_address + "[0]");
-    if (first == by_address.end()) return out;
-    const ResourceBlock* block = instances[first->second].block;
-    for (size_t i = first->second; i < instances.size() && instances[i].block == block; ++i)
-      out.push_back(instances[i].address);
-    return out;
-  };
+  ctx.instances = [this](const std::string& resource_address) { return instances_of(resource_address); };
+  return ctx;
+}
+
+EvalContext Configuration::context_for(const Instance& instance, ResourceLookup lookup) const {
+  EvalContext ctx = output_context(std::move(lookup));
+  ctx.count_index = instance.index;
   return ctx;
 }
 

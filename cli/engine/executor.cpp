@@ -620,11 +620,7 @@ Status update_outputs(const config::Configuration& config, state::State& state) 
     return state_attribute(state, address, attribute);
   };
   for (const auto& o : config.stack->outputs) {
-    config::EvalContext ctx;
-    ctx.variables = &config.variables;
-    ctx.stack_dir = config.stack->dir;
-    ctx.lookup = lookup;
-    auto v = config::evaluate(o.value, ctx);
+    auto v = config::evaluate(o.value, config.output_context(lookup));
     if (!v) return fail(v.error().with_context("output " + o.name));
     if (v->unknown) continue;  // its resource failed or was not applied
     outputs[o.name] = v->value;

@@ -349,11 +349,7 @@ class Planner {
       c.name = o.name;
       if (state_.outputs.contains(o.name)) c.before = state_.outputs.at(o.name);
       if (!options_.destroy) {
-        config::EvalContext ctx;
-        ctx.variables = &config_.variables;
-        ctx.stack_dir = config_.stack->dir;
-        ctx.lookup = fn;
-        auto v = config::evaluate(o.value, ctx);
+        auto v = config::evaluate(o.value, config_.output_context(fn));
         if (!v) return fail(v.error().with_context("output " + o.name));
         c.after = v->value;
         c.after_unknown = v->unknown;

@@ -81,6 +81,25 @@ engine::Action action_of(const engine::Plan& p, const std::string& address) {
 
 }  // namespace
 
+TEST_CASE("an output may list every instance of a counted block", "[unit][engine]") {
+  Fixture f;
+  f.load(R"(keel: 1
+project: demo
+files:
+  web: { count: 3, path: "/w${count.index}", content: "w${count.index}" }
+outputs:
+  sizes: ${files.web[*].size}
+)");
+  auto p = f.plan();  // validate took it: plan must too (it said "cannot be expanded here")
+  REQUIRE(p.outputs.size() == 1);
+  CHECK(p.outputs[0].after_unknown);
+  CHECK(f.apply(p).ok());
+  CHECK(f.state.outputs.at("sizes") == nlohmann::json::array({2, 2, 2}));
+  auto again = f.plan();
+  CHECK_FALSE(again.outputs[0].after_unknown);
+  CHECK_FALSE(again.has_changes());
+}
+
 TEST_CASE("create, then a second plan is empty", "[unit][engine]") {
   Fixture f;
   f.load(kChain);
