@@ -105,7 +105,7 @@ namespace {
 
 void fill_init(CLI::App* init, Context& ctx) {
   auto options = std::make_shared<InitOptions>();
-  init->add_option("template", options->name, "quickstart, digitalocean, ssh, ... (--list shows them)")
+  init->add_option("template", options->name, "quickstart, aws, digitalocean, ssh, ... (--list shows them)")
       ->capture_default_str();
   init->add_option("--dir", options->dir, "where to write keel.yaml")->capture_default_str();
   init->add_flag("--force", options->force, "overwrite an existing keel.yaml");
