@@ -64,6 +64,15 @@ json resource_schema(const std::vector<const provider::KindSchema*>& kinds) {
       {"provider", {{"type", "string"}, {"description", "provider block name; `local` when omitted"}}},
       {"count", {{"anyOf", json::array({{{"type", "integer"}, {"minimum", 0}}, {{"type", "string"}}})}}},
       {"depends_on", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+      {"lifecycle",
+       {{"type", "object"},
+        {"additionalProperties", false},
+        {"properties",
+         {{"prevent_destroy", {{"type", "boolean"}, {"description", "a plan that would delete or replace it fails"}}},
+          {"ignore_changes",
+           {{"type", "array"},
+            {"items", {{"type", "string"}}},
+            {"description", "attributes that keep what state holds once the resource exists"}}}}}}},
   };
   for (const auto* k : kinds)
     for (const auto& a : k->attributes)

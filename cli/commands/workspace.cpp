@@ -131,9 +131,20 @@ Result<engine::ProviderMap> Workspace::providers_for(const std::vector<std::stri
 
 namespace {
 
-std::string describe_drift(const state::ResourceState& before, const nlohmann::json& after) {
+// lifecycle.ignore_changes of what the stack declares at `address`.
+std::set<std::string> ignored_attributes(const config::Configuration& config, const std::string& address) {
+  std::set<std::string> out;
+  if (const auto* inst = config.find(address))
+    for (const auto& [name, mark] : inst->block->lifecycle.ignore_changes) out.insert(name);
+  return out;
+}
+
+// The attributes that changed outside keel, but those the stack ignores.
+std::string describe_drift(const state::ResourceState& before, const nlohmann::json& after,
+                           const std::set<std::string>& ignored) {
   std::string changes;
   for (auto it = after.begin(); it != after.end(); ++it) {
+    if (ignored.count(it.key())) continue;
     auto old = before.attributes.find(it.key());
     if (old != before.attributes.end() && *old == it.value()) continue;
     bool secret = before.sensitive.count(it.key()) > 0;
@@ -184,7 +195,8 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
         state.resources.erase(r.address);
         continue;
       }
-      if (auto d = describe_drift(r, got->attributes); !d.empty()) drift.push_back(r.address + ": " + d);
+      if (auto d = describe_drift(r, got->attributes, ignored_attributes(config, r.address)); !d.empty())
+        drift.push_back(r.address + ": " + d);
       for (auto it = got->attributes.begin(); it != got->attributes.end(); ++it)
         state.resources[r.address].attributes[it.key()] = it.value();
     }

@@ -189,14 +189,32 @@ class Loader {
       return;
     }
     for (const auto& field : node) {
+      if (field.first.Scalar() == "ignore_changes") {
+        load_ignore_changes(field.second, r);
+        continue;
+      }
       if (field.first.Scalar() != "prevent_destroy") {
-        unknown_key(field.first, "`lifecycle` of " + r.address(), {"prevent_destroy"});
+        unknown_key(field.first, "`lifecycle` of " + r.address(), {"prevent_destroy", "ignore_changes"});
         continue;
       }
       auto b = to_json(field.second);
       if (!b.is_boolean()) diags_.error(mark(field.second), "`prevent_destroy` must be true or false");
       else r.lifecycle.prevent_destroy = b.get<bool>();
       r.lifecycle.mark = mark(field.second);
+    }
+  }
+
+  // `ignore_changes: [label, tags]`: attribute names (validate checks them
+  // against the kind's schema).
+  void load_ignore_changes(const YAML::Node& node, ResourceBlock& r) {
+    static const char* kHint = "for example `lifecycle: { ignore_changes: [tags] }`";
+    if (!node.IsSequence()) {
+      diags_.error(mark(node), "`ignore_changes` must be a list of attribute names", kHint);
+      return;
+    }
+    for (const auto& item : node) {
+      if (!item.IsScalar() || item.Scalar().empty()) diags_.error(mark(item), "`ignore_changes` entries must be attribute names", kHint);
+      else r.lifecycle.ignore_changes.emplace_back(item.Scalar(), mark(item));
     }
   }
 

@@ -77,6 +77,11 @@ struct Lifecycle {
   // resource while the stack declares it fails, naming it.
   bool prevent_destroy = false;
   SourceMark mark;  // the `prevent_destroy` value
+  // Terraform's ignore_changes: attributes whose stack value counts only
+  // when the resource is made; once it exists, what state holds stands for
+  // them (a change made elsewhere on purpose is neither planned back nor
+  // reported as drift).
+  std::vector<std::pair<std::string, SourceMark>> ignore_changes;
 };
 
 struct ResourceBlock {

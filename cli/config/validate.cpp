@@ -433,6 +433,27 @@ class Validator {
     for (const auto& a : kind.attributes)
       if (a.required && !block.attributes.contains(a.name))
         diags_.error(block.mark, block.address() + " is missing the required `" + a.name + "`");
+    check_ignore_changes(block, kind);
+  }
+
+  // lifecycle.ignore_changes names attributes the stack sets (or could).
+  void check_ignore_changes(const ResourceBlock& block, const provider::KindSchema& kind) {
+    std::vector<std::string> settable;
+    for (const auto& a : kind.attributes)
+      if (a.settable()) settable.push_back(a.name);
+    std::set<std::string> seen;
+    for (const auto& [name, m] : block.lifecycle.ignore_changes) {
+      const auto* attr = kind.find(name);
+      if (!attr) {
+        diags_.error(m, "`ignore_changes` of " + block.address() + ": " + block.kind + " have no attribute `" + name + "`",
+                     did_you_mean(name, settable));
+      } else if (!attr->settable()) {
+        diags_.error(m, "`ignore_changes` of " + block.address() + ": `" + name +
+                            "` is computed by the provider; there is no change of the stack's to ignore");
+      } else if (!seen.insert(name).second) {
+        diags_.error(m, "`ignore_changes` of " + block.address() + " names `" + name + "` twice");
+      }
+    }
   }
 
   // Checks a reference to a resource; returns the instance addresses it

@@ -369,6 +369,8 @@ class Run {
       return lookup(a, attr);
     });
     if (!d) return d;
+    // An update leaves the ignored attributes as they are (the plan did).
+    if (c.action == Action::Update) keep_ignored(*inst, current(c.address), *d);
     if (!d->unknown.empty())
       return fail(ErrorCode::Internal, *d->unknown.begin() + " is still unknown after its dependencies were applied");
     for (const auto& a : inst->schema->attributes)

@@ -110,6 +110,11 @@ struct DesiredAttributes {
   std::map<std::string, nlohmann::json> partial;
   std::map<std::string, std::set<std::string>> unknown_paths;
 };
+// lifecycle.ignore_changes of an instance that exists: state's value of
+// each ignored attribute replaces the stack's in `desired` (none when state
+// has none), so that planning and applying an update leave it as it is.
+void keep_ignored(const config::Instance& instance, const state::ResourceState& current, DesiredAttributes& desired);
+
 // An attribute's value as state holds it: unknown while the resource is
 // missing or pending, sensitive as state marks it.
 std::optional<config::Value> state_attribute(const state::State& state, const std::string& address,

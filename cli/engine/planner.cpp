@@ -93,6 +93,20 @@ Result<DesiredAttributes> desired_attributes(const config::Configuration& config
   return out;
 }
 
+void keep_ignored(const config::Instance& instance, const state::ResourceState& current, DesiredAttributes& desired) {
+  for (const auto& [name, mark] : instance.block->lifecycle.ignore_changes) {
+    desired.unknown.erase(name);
+    desired.partial.erase(name);
+    desired.unknown_paths.erase(name);
+    desired.sensitive_paths.erase(name);
+    if (auto it = current.attributes.find(name); it != current.attributes.end()) desired.values[name] = *it;
+    else desired.values.erase(name);
+    if (current.sensitive.count(name)) desired.sensitive.insert(name);
+    if (auto paths = current.sensitive_paths.find(name); paths != current.sensitive_paths.end())
+      desired.sensitive_paths[name] = paths->second;
+  }
+}
+
 bool matches_address(const std::string& address, const std::set<std::string>& selectors) {
   if (selectors.count(address)) return true;
   auto bracket = address.find('[');
@@ -295,11 +309,21 @@ class Planner {
       change.action = Action::Create;
       change.adopt = r != nullptr;
       creation_attributes(inst, *desired, change);
-    } else {
+    } else if (matches_address(inst.address, options_.replace)) {
       diff(inst, *desired, *r, change);
-      if (matches_address(inst.address, options_.replace)) {
-        change.action = Action::Replace;
-        change.replace_requested = true;
+      change.action = Action::Replace;
+      change.replace_requested = true;
+    } else {
+      DesiredAttributes kept = *desired;
+      keep_ignored(inst, *r, kept);
+      diff(inst, kept, *r, change);
+      // A replacement makes the resource anew from the stack, ignored
+      // attributes included: the plan shows (and dependents see) those.
+      if (change.action == Action::Replace) {
+        change.attributes.clear();
+        diff(inst, *desired, *r, change);
+      } else {
+        *desired = std::move(kept);
       }
     }
     planned_[inst.address] = {change.action, std::move(*desired)};

@@ -3,6 +3,7 @@
 // the saved plan file and `keel show`, colour and refresh progress.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -319,6 +320,48 @@ TEST_CASE("command run: drift reports what changed outside keel with exit 2 and 
   }
   CommandRun r;
   CHECK(s.keel(r, {"drift"}) == kExitOk);
+}
+
+TEST_CASE("command run: drift leaves out what lifecycle.ignore_changes names", "[command]") {
+  Stack s;
+  REQUIRE(files::write_atomic(s.file,
+                              "keel: 1\nproject: command-test\nproviders:\n"
+                              "  ex: { type: example, root: \"" + s.dir.path + "/out\" }\n"
+                              "files:\n"
+                              "  a: { provider: ex, path: a.txt, content: x, mode: \"0644\", lifecycle: { ignore_changes: [mode] } }\n"
+                              "  b: { provider: ex, path: b.txt, content: x, mode: \"0644\" }\n",
+                              0644));
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"apply", "--auto-approve"}) == kExitOk);
+  }
+  REQUIRE(::chmod((s.dir / "out/a.txt").c_str(), 0600) == 0);
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"drift"}) == kExitOk);
+    CHECK(s.keel(r, {"plan", "--detailed-exitcode"}) == kExitOk);
+  }
+  REQUIRE(::chmod((s.dir / "out/b.txt").c_str(), 0600) == 0);
+  CommandRun r;
+  CHECK(s.keel(r, {"drift"}) == kExitChanges);
+  CHECK_THAT(r.out(), Catch::Contains("files.b: mode") && !Catch::Contains("files.a"));
+}
+
+TEST_CASE("command run: schema describes every block key keel reads and lifecycle with both settings", "[command]") {
+  Stack s;
+  CommandRun r;
+  REQUIRE(s.keel(r, {"schema"}) == kExitOk);
+  auto doc = nlohmann::json::parse(r.out());
+  const auto& block = doc["properties"]["files"]["additionalProperties"];
+  CHECK(block["additionalProperties"] == false);
+  for (const char* key : {"provider", "count", "depends_on", "lifecycle"}) {
+    INFO(key);
+    CHECK(block["properties"].contains(key));
+  }
+  const auto& lifecycle = block["properties"]["lifecycle"];
+  CHECK(lifecycle["properties"]["prevent_destroy"]["type"] == "boolean");
+  CHECK(lifecycle["properties"]["ignore_changes"]["type"] == "array");
+  CHECK(lifecycle["additionalProperties"] == false);
 }
 
 TEST_CASE("command run: output and errors under --json are one document on stdout", "[command]") {

@@ -188,6 +188,7 @@ struct ResourceSpec {
   std::string label, zone;
   std::vector<int> refs;        // uids referenced in `ref` (their instance [0])
   std::vector<int> depends_on;  // uids in `depends_on`
+  std::set<std::string> ignore;  // lifecycle.ignore_changes: of label and zone
   std::string address() const { return kind + "." + name; }
 };
 
@@ -232,6 +233,11 @@ struct StackSpec {
           std::string ref;
           for (int uid : r.refs) ref += fmt::format("{}${{{}.out}}", ref.empty() ? "" : "/", referenced_instance(uid));
           out += fmt::format("    ref: \"{}\"\n", ref);
+        }
+        if (!r.ignore.empty()) {
+          std::string names;
+          for (const auto& n : r.ignore) names += (names.empty() ? "" : ", ") + n;
+          out += fmt::format("    lifecycle: {{ ignore_changes: [{}] }}\n", names);
         }
         if (!r.depends_on.empty()) {
           out += "    depends_on: [";
@@ -294,6 +300,7 @@ class Generator {
     if (chance(30)) r.count = pick(1, 3);
     if (chance(70)) r.label = word("l");
     if (chance(60)) r.zone = word("z");
+    if (chance(20)) toggle_ignore(r);
     // References and depends_on point only at earlier resources: chains and
     // fans, never cycles.
     for (const auto& other : s.resources) {
@@ -310,7 +317,7 @@ class Generator {
       return;
     }
     auto& r = s.resources[pick(0, static_cast<int>(s.resources.size()) - 1)];
-    switch (pick(0, 7)) {
+    switch (pick(0, 8)) {
       case 0: remove(s, r.uid); break;
       case 1: add_resource(s); break;
       case 2: r.label = chance(20) ? "" : word("l"); break;
@@ -322,7 +329,15 @@ class Generator {
         if (!r.refs.empty()) r.refs.pop_back();
         else if (!r.depends_on.empty()) r.depends_on.pop_back();
         break;
+      case 8: toggle_ignore(r); break;
     }
+  }
+
+  // Not `ref`: an ignored reference keeps pointing at what it pointed at,
+  // and keel does not order deletes around it (docs/stack.md says so).
+  void toggle_ignore(ResourceSpec& r) {
+    const std::string name = chance(50) ? "label" : "zone";
+    if (!r.ignore.erase(name)) r.ignore.insert(name);
   }
 
   static void remove(StackSpec& s, int uid) {
@@ -389,6 +404,7 @@ class Generator {
 // A declared instance as the model wants it.
 struct Desired {
   std::string label, zone;
+  std::set<std::string> ignore;   // once it exists, these keep what state holds
   std::vector<std::string> refs;  // instance addresses, in order
   std::set<std::string> deps;     // instance addresses: refs and depends_on
 };
@@ -399,6 +415,7 @@ std::map<std::string, Desired> desired_of(const StackSpec& s) {
     Desired d;
     d.label = r.label;
     d.zone = r.zone;
+    d.ignore = r.ignore;
     for (int uid : r.refs) {
       d.refs.push_back(s.referenced_instance(uid));
       d.deps.insert(s.referenced_instance(uid));
@@ -462,7 +479,8 @@ std::map<std::string, engine::Action> expected_actions(const std::map<std::strin
     const Desired& d = desired.at(a);
     const state::ResourceState* r = state.find(a);
     if (!r || r->pending()) out[a] = engine::Action::Create;
-    else if (engine::matches_address(a, options.replace) || r->attributes.value("zone", "") != d.zone)
+    else if (engine::matches_address(a, options.replace) ||
+             (!d.ignore.count("zone") && r->attributes.value("zone", "") != d.zone))
       out[a] = engine::Action::Replace;
   }
   for (const auto& a : selected) {
@@ -478,8 +496,9 @@ std::map<std::string, engine::Action> expected_actions(const std::map<std::strin
       const state::ResourceState* t = state.find(target);
       ref += fmt::format("{}{}", ref.empty() ? "" : "/", t ? t->attributes.value("out", "") : "");
     }
-    if (unknown || r->attributes.value("label", "") != d.label || r->attributes.value("ref", "") != ref)
-      out[a] = engine::Action::Update;
+    const bool label_changed = !d.ignore.count("label") && r->attributes.value("label", "") != d.label;
+    const bool ref_changed = !d.ignore.count("ref") && (unknown || r->attributes.value("ref", "") != ref);
+    if (label_changed || ref_changed) out[a] = engine::Action::Update;
   }
   std::set<std::string> undeclared;
   for (const auto& a : in_state)
@@ -638,8 +657,15 @@ std::string check_result(const Case& c, Engine& e, const state::State& before,
       const state::ResourceState* t = e.state.find(target);
       ref += fmt::format("{}{}", ref.empty() ? "" : "/", t ? t->attributes.value("out", "") : "?");
     }
-    if (r->attributes.value("label", "") != d.label || r->attributes.value("zone", "") != d.zone ||
-        r->attributes.value("ref", "") != ref)
+    // An update leaves the ignored attributes as state held them; a create
+    // or a replacement takes the stack's.
+    const state::ResourceState* was = before.find(a);
+    auto want = [&](const std::string& name, const std::string& stack_value) {
+      if (action == engine::Action::Update && d.ignore.count(name) && was) return was->attributes.value(name, "");
+      return stack_value;
+    };
+    if (r->attributes.value("label", "") != want("label", d.label) || r->attributes.value("zone", "") != want("zone", d.zone) ||
+        r->attributes.value("ref", "") != want("ref", ref))
       problems += "  " + a + " differs from the stack: " + r->attributes.dump() + "\n";
   }
   for (const auto& [a, r] : before.resources) {

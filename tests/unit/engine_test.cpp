@@ -100,6 +100,76 @@ outputs:
   CHECK_FALSE(again.has_changes());
 }
 
+TEST_CASE("ignore_changes: an existing resource keeps what state holds and a replacement takes the stack's", "[unit][engine]") {
+  auto stack = [](const std::string& content, const std::string& path, const std::string& labels) {
+    return "keel: 1\nproject: demo\nfiles:\n"
+           "  a: { path: " + path + ", content: " + content + ", labels: " + labels +
+           ", lifecycle: { ignore_changes: [content, path] } }\n"
+           "  b: { path: /b, content: \"${files.a.content}\" }\n";
+  };
+  Fixture f;
+  f.load(stack("one", "/a", "[x]"));
+  REQUIRE(f.apply(f.plan()).ok());
+  REQUIRE(f.state.find("files.a")->attributes.at("content") == "one");
+
+  SECTION("a changed ignored value plans nothing, and apply sends none") {
+    f.load(stack("two", "/a2", "[x]"));  // content in place, path force-new: both ignored
+    auto p = f.plan();
+    CHECK_FALSE(p.has_changes());
+  }
+  SECTION("a change of another attribute updates with state's value of the ignored one") {
+    f.load(stack("two", "/a", "[y]"));
+    auto p = f.plan();
+    CHECK(action_of(p, "files.a") == engine::Action::Update);
+    CHECK(action_of(p, "files.b") == engine::Action::NoOp);  // sees a's content as state holds it
+    for (const auto& c : p.changes)
+      if (c.address == "files.a")
+        for (const auto& a : c.attributes) CHECK(a.name == "labels");
+    REQUIRE(f.apply(p).ok());
+    CHECK(f.state.find("files.a")->attributes.at("content") == "one");
+    CHECK(f.state.find("files.a")->attributes.at("labels") == nlohmann::json::array({"y"}));
+    CHECK_FALSE(f.plan().has_changes());
+  }
+  SECTION("a value changed outside keel is not planned back") {
+    f.state.resources.at("files.a").attributes["content"] = "changed elsewhere";
+    auto p = f.plan();
+    CHECK(action_of(p, "files.a") == engine::Action::NoOp);
+    CHECK(action_of(p, "files.b") == engine::Action::Update);  // b follows a as it is
+  }
+  SECTION("--replace makes it anew from the stack, ignored attributes included") {
+    f.load(stack("two", "/a", "[x]"));
+    engine::PlanOptions options;
+    options.replace = {"files.a"};
+    auto p = f.plan(options);
+    CHECK(action_of(p, "files.a") == engine::Action::Replace);
+    CHECK(action_of(p, "files.b") == engine::Action::Update);  // a's content will change
+    REQUIRE(f.apply(p).ok());
+    CHECK(f.state.find("files.a")->attributes.at("content") == "two");
+    CHECK(f.state.find("files.b")->attributes.at("content") == "two");
+  }
+}
+
+TEST_CASE("ignore_changes: names are checked against the kind at their line", "[unit][engine]") {
+  auto diagnostics = [](const std::string& list) {
+    testing::FakeProvider fake;
+    auto loaded = config::load_stack_text(
+        "keel: 1\nproject: demo\nfiles:\n  a: { path: /a, lifecycle: { ignore_changes: " + list + " } }\n", "keel.yaml",
+        "/tmp");
+    if (loaded.diagnostics.has_errors()) return loaded.diagnostics.describe();
+    auto v = config::validate(loaded.stack, [&](const std::string&) -> Result<const provider::ProviderSchema*> {
+      return &fake.schema();
+    }, {});
+    return v.diagnostics.describe();
+  };
+  CHECK(diagnostics("[content, path]").empty());
+  CHECK_THAT(diagnostics("[contnet]"), Catch::Contains("keel.yaml:4:") && Catch::Contains("no attribute `contnet`") &&
+                                           Catch::Contains("content"));
+  CHECK_THAT(diagnostics("[size]"), Catch::Contains("computed by the provider"));
+  CHECK_THAT(diagnostics("[content, content]"), Catch::Contains("twice"));
+  CHECK_THAT(diagnostics("content"), Catch::Contains("must be a list"));
+  CHECK_THAT(diagnostics("[[content]]"), Catch::Contains("must be attribute names"));
+}
+
 TEST_CASE("create, then a second plan is empty", "[unit][engine]") {
   Fixture f;
   f.load(kChain);
