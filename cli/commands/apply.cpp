@@ -33,13 +33,32 @@ Status check_saved_plan(const Workspace& ws, const PlanFile& file, const engine:
   auto text = files::read_file(file.stack_file);
   if (!text || crypto::sha256_hex(*text) != file.stack_sha256)
     return fail(ErrorCode::Conflict, "the stack file has changed since " + path + " was made; run `keel plan` again");
-  auto actions = [](const engine::Plan& p) {
-    std::vector<std::pair<std::string, engine::Action>> out;
-    for (const auto& c : p.changes) out.emplace_back(c.address, c.action);
-    return out;
+  // The same actions with the same values: a value the plan showed (a
+  // reference to something changed outside keel since) must be the value
+  // applied, even when no action changed.
+  auto same_values = [](const engine::ResourceChange& a, const engine::ResourceChange& b) {
+    if (a.attributes.size() != b.attributes.size()) return false;
+    for (size_t i = 0; i < a.attributes.size(); ++i) {
+      const auto& x = a.attributes[i];
+      const auto& y = b.attributes[i];
+      if (x.name != y.name || x.before != y.before || x.after != y.after || x.after_unknown != y.after_unknown ||
+          x.after_partial != y.after_partial)
+        return false;
+    }
+    return true;
   };
-  if (actions(again) != actions(saved))
-    return fail(ErrorCode::Conflict, "the infrastructure has changed since " + path + " was made; run `keel plan` again");
+  const std::string again_hint = "; run `keel plan` again";
+  if (again.changes.size() != saved.changes.size())
+    return fail(ErrorCode::Conflict, "the infrastructure has changed since " + path + " was made" + again_hint);
+  for (size_t i = 0; i < saved.changes.size(); ++i) {
+    const auto& was = saved.changes[i];
+    const auto& now = again.changes[i];
+    if (was.address != now.address || was.action != now.action)
+      return fail(ErrorCode::Conflict, "the infrastructure has changed since " + path + " was made" + again_hint);
+    if (!same_values(was, now))
+      return fail(ErrorCode::Conflict, "the infrastructure has changed since " + path + " was made: " + now.address +
+                                           " would get other values than the plan shows" + again_hint);
+  }
   return {};
 }
 

@@ -8,8 +8,6 @@
 
 namespace keel::commands {
 
-namespace {
-
 Status check_targets(const Workspace& ws, const std::vector<std::string>& targets) {
   for (const auto& t : targets) {
     bool known = ws.config.find(t) || ws.state.find(t) || ws.stack.find_resource(t.substr(0, t.find('.')), t.substr(t.find('.') + 1));
@@ -17,6 +15,8 @@ Status check_targets(const Workspace& ws, const std::vector<std::string>& target
   }
   return {};
 }
+
+namespace {
 
 // As Terraform does: replacing what does not exist yet (never created, or
 // deleted outside keel and dropped by refresh) is not an error, since the

@@ -19,6 +19,10 @@ struct PlanRequest {
   std::vector<std::string> replace;
 };
 
+// Each --target names something the stack or the state has: a typo is an
+// error, never "nothing to do".
+Status check_targets(const Workspace& ws, const std::vector<std::string>& targets);
+
 // Refreshes (in memory) when asked, showing progress and drift through
 // `view`, and plans. A --replace address not in the state yet is a warning
 // on `warnings`: it is created anyway.

@@ -1,7 +1,10 @@
 // keel refresh: read every resource back and record what changed outside
 // keel. keel drift: the same reads, reported and never recorded, for a
 // scheduled job (exit 2 when something changed).
+#include <algorithm>
+
 #include "cli/commands/app.h"
+#include "cli/commands/planning.h"
 #include "cli/commands/workspace.h"
 #include "cli/views/state_views.h"
 
@@ -11,6 +14,7 @@ int run_refresh(Context& ctx, const RefreshOptions& o) {
   auto view = views::make_refresh_view(ctx.global.json, streams_of(ctx));
   auto ws = Workspace::open(ctx, ctx.global, "keel refresh", true);
   if (!ws) return report_error(ctx, ws.error());
+  if (auto s = check_targets(**ws, o.targets); !s) return report_error(ctx, s.error());
   auto drift = (*ws)->refresh(o.targets, o.parallelism,
                               [&view](size_t done, size_t total) { view->refreshing(done, total); });
   if (!drift) return report_error(ctx, drift.error());
@@ -21,15 +25,37 @@ int run_refresh(Context& ctx, const RefreshOptions& o) {
   return kExitOk;
 }
 
+namespace {
+
+// What an interrupted apply left: a create that may or may not have
+// happened. Not drift, but not as keel left it either: a scheduled job
+// must hear of it.
+std::vector<std::string> unfinished_creates(const state::State& state, const std::vector<std::string>& targets) {
+  std::vector<std::string> out;
+  for (const auto& [address, r] : state.resources) {
+    bool wanted = targets.empty();
+    for (const auto& t : targets) wanted |= address == t || address.rfind(t + "[", 0) == 0;
+    if (wanted && r.pending())
+      out.push_back(address + ": its create was interrupted (keel was stopped); `keel apply` adopts or makes it");
+  }
+  return out;
+}
+
+}  // namespace
+
 int run_drift(Context& ctx, const RefreshOptions& o) {
   auto view = views::make_refresh_view(ctx.global.json, streams_of(ctx), false);
   // The state lock all the same: reads beside an apply would report its
-  // changes in flight as drift.
-  auto ws = Workspace::open(ctx, ctx.global, "keel drift", true);
+  // changes in flight as drift. Read-only: not even a crashed run's journal
+  // is compacted.
+  auto ws = Workspace::open(ctx, ctx.global, "keel drift", true, true, /*read_only=*/true);
   if (!ws) return report_error(ctx, ws.error());
+  if (auto s = check_targets(**ws, o.targets); !s) return report_error(ctx, s.error());
   auto drift = (*ws)->refresh(o.targets, o.parallelism,
                               [&view](size_t done, size_t total) { view->refreshing(done, total); });
   if (!drift) return report_error(ctx, drift.error());
+  for (auto& line : unfinished_creates((*ws)->state, o.targets)) drift->push_back(std::move(line));
+  std::sort(drift->begin(), drift->end());
   view->refreshed(*drift, (*ws)->state.serial);
   return drift->empty() ? kExitOk : kExitChanges;
 }

@@ -64,24 +64,25 @@ namespace {
 // Takes the state lock and loads the state, on its own thread: parsing a
 // large state.json costs as much as parsing the stack, and the two are
 // independent until planning.
-std::future<Result<state::State>> load_state_async(state::FileStateStore& store, const std::string& command) {
-  return std::async(std::launch::async, [&store, command]() -> Result<state::State> {
+std::future<Result<state::State>> load_state_async(state::FileStateStore& store, const std::string& command,
+                                                   bool read_only) {
+  return std::async(std::launch::async, [&store, command, read_only]() -> Result<state::State> {
     if (auto s = store.lock(command); !s) return fail(s.error());
-    return store.load();
+    return store.load(/*compact=*/!read_only);
   });
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOptions& g, const std::string& command,
-                                                   bool lock_state, bool check_binding) {
+                                                   bool lock_state, bool check_binding, bool read_only) {
   std::unique_ptr<Workspace> ws(new Workspace());
   ws->work_dir = work_dir_of(g);
   std::future<Result<state::State>> loading;
   // An existing state loads while the stack parses. A new one is made only
   // after the stack validates: an invalid stack leaves no .keel/ behind.
   if (lock_state) ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
-  if (lock_state && files::exists(ws->work_dir)) loading = load_state_async(*ws->store, command);
+  if (lock_state && files::exists(ws->work_dir)) loading = load_state_async(*ws->store, command, read_only);
   auto loaded = config::load_stack_file(g.file);
   ws->stack = std::move(loaded.stack);
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
@@ -101,7 +102,9 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
   error_view(ctx).warnings(diags);
-  if (lock_state && !loading.valid()) loading = load_state_async(*ws->store, command);
+  // No .keel/ yet: a new state (and its key) for what writes; nothing at
+  // all for what only reads.
+  if (lock_state && !loading.valid() && !read_only) loading = load_state_async(*ws->store, command, false);
   if (loading.valid()) {
     auto st = loading.get();
     if (!st) return fail(st.error());

@@ -23,8 +23,10 @@ class Workspace {
   // into an InvalidConfig error.
   // The state must belong to this stack (state/stack_binding.h) unless
   // `check_binding` is false (`keel state rebind`, which records it).
+  // `read_only` (keel drift): the state is locked and read but nothing is
+  // written, not a crashed run's journal compacted, not a new state key.
   static Result<std::unique_ptr<Workspace>> open(Context& ctx, const GlobalOptions& g, const std::string& command, bool lock_state,
-                                                 bool check_binding = true);
+                                                 bool check_binding = true, bool read_only = false);
 
   config::Stack stack;
   config::Configuration config;

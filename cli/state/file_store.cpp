@@ -220,11 +220,12 @@ Status FileStateStore::replay_journal(State& state, bool& replayed) {
   return {};
 }
 
-Result<State> FileStateStore::load() {
+Result<State> FileStateStore::load(bool compact) {
   auto s = read_state_file();
   if (!s) return s;
   bool replayed = false;
   if (auto r = replay_journal(*s, replayed); !r) return fail(r.error());
+  if (!compact) return s;
   if (replayed) {
     if (auto r = save(*s); !r) return fail(r.error());
   } else if (files::exists_no_follow(journal_path())) {

@@ -72,9 +72,11 @@ class FileStateStore : public StateJournal {
   // holder). Every other method needs it.
   Status lock(const std::string& command);
   // Reads state.json (a fresh State if none) and replays a journal left by a
-  // crashed run, compacting it at once. A corrupt file is refused, never
-  // overwritten, and the error names the backup.
-  Result<State> load();
+  // crashed run, compacting it at once (unless `compact` is false: for
+  // what only looks, as keel drift, the replay stays in memory and the
+  // journal on disk). A corrupt file is refused, never overwritten, and the
+  // error names the backup.
+  Result<State> load(bool compact = true);
 
   // Starts recording changes on top of `base` (its lineage and serial).
   Status begin(const State& base);

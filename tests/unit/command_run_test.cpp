@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/state/file_store.h"
 #include "core/files.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/command_harness.h"
@@ -362,6 +363,84 @@ TEST_CASE("command run: schema describes every block key keel reads and lifecycl
   CHECK(lifecycle["properties"]["prevent_destroy"]["type"] == "boolean");
   CHECK(lifecycle["properties"]["ignore_changes"]["type"] == "array");
   CHECK(lifecycle["additionalProperties"] == false);
+}
+
+TEST_CASE("command run: a saved plan whose values changed since is refused even when no action did", "[command]") {
+  Stack s;
+  auto write = [&](const std::string& b_content) {
+    REQUIRE(files::write_atomic(s.file,
+                                "keel: 1\nproject: command-test\nproviders:\n"
+                                "  ex: { type: example, root: \"" + s.dir.path + "/out\" }\n"
+                                "files:\n"
+                                "  a: { provider: ex, path: a.txt, content: x, mode: \"0644\", lifecycle: { ignore_changes: [mode] } }\n"
+                                "  b: { provider: ex, path: b.txt, content: \"" + b_content + "\" }\n",
+                                0644));
+  };
+  write("m=${files.a.mode}");
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"apply", "--auto-approve"}) == kExitOk);
+  }
+  write("m=${files.a.mode} v2");
+  const std::string plan_file = s.dir / "p.plan";
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"plan", "--out", plan_file}) == kExitOk);
+    CHECK_THAT(r.out(), Catch::Contains("\"m=0644 v2\""));
+  }
+  REQUIRE(::chmod((s.dir / "out/a.txt").c_str(), 0600) == 0);  // a stays a no-op (ignored); b's value moves
+  CommandRun r;
+  CHECK(s.keel(r, {"apply", plan_file}) == kExitError);
+  CHECK_THAT(r.err(), Catch::Contains("files.b would get other values than the plan shows"));
+  CHECK(files::read_file(s.dir / "out/b.txt").value_or("") == "m=0644");
+}
+
+TEST_CASE("command run: drift after a killed apply writes nothing and names the unfinished create", "[command]") {
+  Stack s;
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"apply", "--auto-approve"}) == kExitOk);
+  }
+  // What a killed apply leaves: a journal with an intent (a create sent, or not).
+  const std::string keel_dir = s.dir / ".keel";
+  auto store = std::make_unique<state::FileStateStore>(keel_dir);
+  REQUIRE(store->lock("test"));
+  auto st = store->load();
+  REQUIRE(st);
+  REQUIRE(store->begin(*st));
+  state::ResourceState pending;
+  pending.address = "files.c";
+  pending.kind = "files";
+  pending.provider = "ex";
+  pending.provider_type = "example";
+  REQUIRE(store->record_intent(pending));
+  store.reset();  // the lock goes, the journal stays
+  auto state_before = files::read_file(keel_dir + "/state.json");
+  auto journal_before = files::read_file(keel_dir + "/state.journal");
+  REQUIRE(state_before);
+  REQUIRE(journal_before);
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"drift"}) == kExitChanges);
+    CHECK_THAT(r.out(), Catch::Contains("files.c: its create was interrupted"));
+  }
+  CHECK(files::read_file(keel_dir + "/state.json").value_or("") == *state_before);
+  CHECK(files::read_file(keel_dir + "/state.journal").value_or("") == *journal_before);
+  CHECK_FALSE(files::exists(keel_dir + "/state.json.backup"));
+  {
+    CommandRun r;
+    CHECK(s.keel(r, {"drift", "--target", "files.typo"}) == kExitError);
+    CHECK_THAT(r.err(), Catch::Contains("--target files.typo: no such resource"));
+  }
+  CommandRun r;
+  CHECK(s.keel(r, {"refresh", "--target", "files.typo"}) == kExitError);
+}
+
+TEST_CASE("command run: drift where no state was ever made creates nothing", "[command]") {
+  Stack s;
+  CommandRun r;
+  CHECK(s.keel(r, {"drift"}) == kExitOk);
+  CHECK_FALSE(files::exists(s.dir / ".keel"));
 }
 
 TEST_CASE("command run: output and errors under --json are one document on stdout", "[command]") {

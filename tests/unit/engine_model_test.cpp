@@ -497,7 +497,7 @@ std::map<std::string, engine::Action> expected_actions(const std::map<std::strin
       ref += fmt::format("{}{}", ref.empty() ? "" : "/", t ? t->attributes.value("out", "") : "");
     }
     const bool label_changed = !d.ignore.count("label") && r->attributes.value("label", "") != d.label;
-    const bool ref_changed = !d.ignore.count("ref") && (unknown || r->attributes.value("ref", "") != ref);
+    const bool ref_changed = unknown || r->attributes.value("ref", "") != ref;  // never ignored (toggle_ignore)
     if (label_changed || ref_changed) out[a] = engine::Action::Update;
   }
   std::set<std::string> undeclared;
