@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "plugins/aws/kind.h"
+#include "plugins/sdk/rate_budget.h"
 
 namespace keel::aws {
 
@@ -100,7 +101,10 @@ class Subnets final : public TaggedKind {
     // while its instances terminate (it needs nothing of them).
     std::future<Result<std::vector<Association>>> joined;
     if (value_of(request.attributes, "public") == json(true))
-      joined = std::async(std::launch::async, [&] { return associations_of(id, request.progress); });
+      joined = std::async(std::launch::async, [&] {
+        kit::Background aside;  // off the critical path: the deletes waiting for the budget go first
+        return associations_of(id, request.progress);
+      });
     auto empty = wait_instances_gone(c_, fmt::format("the instances in subnet {}", id),
                                      [&](const json& i) { return field_string(i, "subnetId") == id; }, request.progress,
                                      request.waiting);

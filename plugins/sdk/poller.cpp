@@ -42,9 +42,13 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
     // waiters of one kind fall into step and share their list calls. A
     // look at once takes none from before the wait (nor from before the
     // write that it waits on).
-    const Clock::time_point not_before = due == start ? start : due - interval / 2;
+    const bool at_once = due == start;
+    const Clock::time_point not_before = at_once ? start : due - interval / 2;
     auto snapshot = [&] {
-      Background polls;
+      // A look at once is what the caller waits on next, not a poll that
+      // may give way: it does not.
+      std::optional<Background> polls;
+      if (!at_once) polls.emplace();
       return watch.source->get(not_before, progress);
     }();
     if (!snapshot) return fail(snapshot.error().with_context(fmt::format("waiting for {} {}", watch.what, watch.goal)));
