@@ -121,7 +121,9 @@ class Subnets final : public TaggedKind {
     auto once = c_.api.send(remove_subnet);
     Status left = letting_go.get();
     source_.invalidate();
-    if (once || not_found(once.error())) return left;
+    // Gone: what the network's delete needs of the table it sees itself (a
+    // table still in use is looked up there).
+    if (once || not_found(once.error())) return {};
     auto failure = take_failure();
     if (left)
       if (Status back = rejoin(id, *held, request.progress); !back)
@@ -131,8 +133,7 @@ class Subnets final : public TaggedKind {
     // Others' instances or interfaces still in it: retried while they go.
     auto gone = send_patiently(c_.api, remove_subnet);
     source_.invalidate();
-    if (!gone) return gone;
-    return leave(*held, request.progress);
+    return gone;
   }
 
  protected:
