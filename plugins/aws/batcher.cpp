@@ -5,14 +5,15 @@
 
 namespace keel::aws {
 
-Batcher::Batcher(size_t limit, std::chrono::milliseconds linger, Send send)
-    : limit_(std::max<size_t>(1, limit)), linger_(linger), send_(std::move(send)) {}
+Batcher::Batcher(size_t limit, std::chrono::milliseconds quiet, std::chrono::milliseconds most, Send send)
+    : limit_(std::max<size_t>(1, limit)), quiet_(quiet), most_(most), send_(std::move(send)) {}
 
 Status Batcher::run(const std::string& id, const provider::ProgressFn& progress) {
   std::unique_lock lock(mutex_);
   if (waiting_.empty() || waiting_.back()->ids.size() >= limit_) waiting_.push_back(std::make_shared<Batch>());
   std::shared_ptr<Batch> mine = waiting_.back();
   mine->ids.push_back(id);
+  last_join_ = Clock::now();
   while (!mine->done) {
     if (sending_) {
       sent_.wait(lock);
@@ -21,11 +22,7 @@ Status Batcher::run(const std::string& id, const provider::ProgressFn& progress)
     // Nobody is sending: this thread sends the oldest batch (its own, or
     // one it will wait behind), with everyone who joined it meanwhile.
     sending_ = true;
-    if (linger_.count() > 0) {  // others join meanwhile
-      lock.unlock();
-      std::this_thread::sleep_for(linger_);
-      lock.lock();
-    }
+    linger(lock);
     std::shared_ptr<Batch> batch = waiting_.front();
     waiting_.pop_front();
     lock.unlock();
@@ -38,6 +35,20 @@ Status Batcher::run(const std::string& id, const provider::ProgressFn& progress)
   }
   if (mine->error) return fail(*mine->error);
   return {};
+}
+
+void Batcher::linger(std::unique_lock<std::mutex>& lock) {
+  if (quiet_.count() <= 0) return;
+  const Clock::time_point latest = Clock::now() + most_;
+  for (;;) {
+    // Each id that joined restarts the quiet wait: the last of a burst is
+    // not left for the next call (a request later, after this one's answer).
+    const Clock::time_point until = std::min(last_join_ + quiet_, latest);
+    if (waiting_.front()->ids.size() >= limit_ || Clock::now() >= until) return;
+    lock.unlock();
+    std::this_thread::sleep_until(until);
+    lock.lock();
+  }
 }
 
 size_t Batcher::queued() const {

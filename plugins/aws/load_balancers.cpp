@@ -21,9 +21,9 @@
 //         rules, targets and health check converge in place (listeners
 //         created, modified or deleted; RegisterTargets/DeregisterTargets;
 //         ModifyTargetGroup); type is force-new.
-// delete  the load balancer (its listeners go with it), waiting until it
-//         is gone, then its target groups (retried while ELBv2 still holds
-//         them).
+// delete  the load balancer (its listeners go with it), then, beside the
+//         look that sees it gone, its target groups (as state records
+//         them; retried while ELBv2 still holds them).
 
 #include <algorithm>
 #include <cctype>
@@ -336,29 +336,23 @@ class LoadBalancers final : public TaggedKind {
   Status remove(const provider::DeleteRequest& request) override {
     const std::string& arn = request.id;
     kit::report(request.progress, fmt::format("deleting load balancer {}", arn));
-    std::set<std::string> groups;
-    for (const json& g : value_of(request.attributes, "target_groups"))
-      if (g.is_string()) groups.insert(g.get<std::string>());
-    auto attached = groups_of(arn);  // none when the load balancer is gone already
-    if (!attached) return fail(attached.error());
-    for (const json& g : *attached) groups.insert(g.value("id", ""));
+    auto groups = groups_to_delete(arn, request.attributes);
+    if (!groups) return fail(groups.error());
     // Its listeners go with it.
     auto done = elb({"DeleteLoadBalancer", {{"LoadBalancerArn", arn}}}, request.progress);
     source_.invalidate();
-    if (done) {
-      auto gone = wait_gone(arn, request.progress, request.waiting);
-      if (!gone) return fail(gone.error());
-    } else if (!not_found(done.error())) {
-      return fail(done.error());
-    }
-    for (const std::string& g : groups) {
-      if (g.empty()) continue;
-      auto done = send_patiently(c_.api, {.service = &elbv2_service(), .action = "DeleteTargetGroup",
-                                          .params = {{"TargetGroupArn", g}}, .idempotent = true,
-                                          .progress = request.progress});
-      if (!done) return fail(done.error());
-    }
-    return {};
+    if (!done && !not_found(done.error())) return fail(done.error());
+    // What waits for this delete (the servers behind it) may start only
+    // once the load balancer is gone and its target groups with it: the
+    // first look that sees it gone goes at once, beside the target groups'
+    // deletes (retried while ELBv2 still holds them), not one after the
+    // other.
+    std::future<Status> gone;
+    if (done) gone = std::async(std::launch::async, [&] { return wait_gone(arn, request.progress, request.waiting); });
+    Status groups_gone = delete_groups(*groups, request.progress);
+    if (gone.valid())
+      if (Status g = gone.get(); !g) return g;
+    return groups_gone;
   }
 
   Result<provider::FindResponse> find(const provider::FindRequest& request) override {
@@ -711,6 +705,42 @@ class LoadBalancers final : public TaggedKind {
     return arn;
   }
 
+  // The target groups a delete takes with the load balancer: as state
+  // records them (every create, update and refresh writes them), else, for
+  // a state without them, those ELBv2 says it forwards to (none when it is
+  // gone already). Read before the delete: once the load balancer is gone
+  // ELBv2 no longer tells which groups were its.
+  Result<std::set<std::string>> groups_to_delete(const std::string& arn, const json& attributes) {
+    std::set<std::string> groups;
+    const json& recorded = value_of(attributes, "target_groups");
+    if (recorded.is_array()) {
+      for (const json& g : recorded)
+        if (g.is_string() && !g.get<std::string>().empty()) groups.insert(g.get<std::string>());
+      return groups;
+    }
+    auto attached = groups_of(arn);
+    if (!attached) return fail(attached.error());
+    for (const json& g : *attached)
+      if (!g.value("id", "").empty()) groups.insert(g.value("id", ""));
+    return groups;
+  }
+
+  // DeleteTargetGroup for each, side by side, each retried while ELBv2
+  // still holds it (ResourceInUse: the load balancer is still going).
+  Status delete_groups(const std::set<std::string>& groups, const ProgressFn& progress) {
+    std::vector<std::future<Status>> deleting;
+    for (const std::string& g : groups)
+      deleting.push_back(std::async(std::launch::async, [this, g, &progress] {
+        return send_patiently(c_.api, {.service = &elbv2_service(), .action = "DeleteTargetGroup",
+                                       .params = {{"TargetGroupArn", g}}, .idempotent = true, .progress = progress});
+      }));
+    std::optional<Error> failed;
+    for (auto& f : deleting)
+      if (Status done = f.get(); !done && !failed) failed = done.error();
+    if (failed) return fail(*failed);
+    return {};
+  }
+
   Result<json> wait_active(const std::string& arn, const ProgressFn& progress, const provider::WaitingFn& waiting = {}) {
     kit::Watch watch = watch_of(arn);
     watch.goal = "to become active";
@@ -730,6 +760,7 @@ class LoadBalancers final : public TaggedKind {
     watch.goal = "to be deleted";
     watch.done = [](const json&) -> Result<bool> { return false; };
     watch.gone_is_done = true;
+    watch.look_now = true;      // a delete ELBv2 answered is mostly done at once
     watch.fetch_one = nullptr;  // the snapshot lists the region's every load balancer: missing is gone
     auto gone = c_.poller.until(watch, progress, waiting);
     if (!gone && gone.error().code() != ErrorCode::NotFound) return fail(gone.error());

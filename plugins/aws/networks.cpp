@@ -13,8 +13,10 @@
 //         holds them.
 // update  completes the parts (nothing of the VPC itself changes in place:
 //         cidr is force-new).
-// delete  the route table and the gateway (detached), side by side; then
-//         the VPC.
+// delete  the route table and the gateway (detached), side by side, as
+//         state records them (looked up when it has none, or AWS says the
+//         recorded one is not there); then the VPC (keel's parts looked up
+//         once more if something still holds it).
 //
 // The gateway and the route table are made side by side too (the route
 // needs both).
@@ -113,15 +115,35 @@ class Networks final : public TaggedKind {
   Status remove(const provider::DeleteRequest& request) override {
     const std::string& id = request.id;
     kit::report(request.progress, fmt::format("deleting VPC {}", id));
+    const std::string gateway = recorded(request.attributes, "internet_gateway_id");
+    const std::string table = recorded(request.attributes, "route_table_id");
     // The route table and the gateway go at once: neither waits for the
-    // other, and each is a few requests in a row.
-    auto tables = std::async(std::launch::async, [&] { return remove_route_tables(id, request.progress); });
-    Status gateways = remove_gateways(id, request.progress);
+    // other. Each as state records it, not looked up first (the bound of a
+    // destroy: a request fewer in a row); looked up when state has none or
+    // AWS says the recorded one is not the one there.
+    auto tables = std::async(std::launch::async, [&] {
+      return table.empty() ? remove_route_tables(id, request.progress) : remove_route_table(id, table, request.progress);
+    });
+    Status gateways = gateway.empty() ? remove_gateways(id, request.progress) : remove_gateway(id, gateway, request.progress);
     Status tables_gone = tables.get();
     if (!tables_gone) return tables_gone;
     if (!gateways) return gateways;
-    auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteVpc", .params = {{"VpcId", id}},
-                                        .idempotent = true, .progress = request.progress});
+    Call remove_vpc{.service = nullptr, .action = "DeleteVpc", .params = {{"VpcId", id}}, .idempotent = true,
+                    .progress = request.progress};
+    auto once = c_.api.send(remove_vpc);
+    source_.invalidate();
+    if (once || not_found(once.error())) return {};
+    auto failure = take_failure();
+    if (!failure || failure->code != "DependencyViolation") return fail(once.error());
+    // Something still holds the VPC: keel's parts that state did not know
+    // (looked up now) or what others are still letting go of (retried).
+    if (!table.empty() || !gateway.empty()) {
+      auto parts = std::async(std::launch::async, [&] { return remove_route_tables(id, request.progress); });
+      Status gateways_gone = remove_gateways(id, request.progress);
+      if (Status t = parts.get(); !t) return t;
+      if (!gateways_gone) return gateways_gone;
+    }
+    auto gone = send_patiently(c_.api, remove_vpc);
     source_.invalidate();
     return gone;
   }
@@ -159,6 +181,46 @@ class Networks final : public TaggedKind {
     watch.state = [](const json& vpc) { return field_string(vpc, "state"); };
     watch.missing_polls_allowed = 10;  // NotFound right after a create: eventual consistency
     return c_.poller.until(watch, progress, waiting);
+  }
+
+  // An id state records for a part ("" when none).
+  static std::string recorded(const json& attributes, const char* key) {
+    const json& v = value_of(attributes, key);
+    return v.is_string() ? v.get<std::string>() : std::string();
+  }
+
+  // The route table state records: deleted at once (the subnets let go of
+  // it as they were deleted); one AWS does not know, or that still has
+  // subnets, is handled by remove_route_tables (which looks up keel's).
+  Status remove_route_table(const std::string& vpc, const std::string& table, const ProgressFn& progress) {
+    auto gone = c_.api.send({.service = nullptr, .action = "DeleteRouteTable", .params = {{"RouteTableId", table}},
+                             .idempotent = true, .progress = progress});
+    if (gone) return {};
+    if (!not_found(gone.error())) {
+      auto failure = take_failure();
+      if (!failure || failure->code != "DependencyViolation") return fail(gone.error());
+    }
+    return remove_route_tables(vpc, progress);
+  }
+
+  // The gateway state records: detached and deleted at once. One that is
+  // not attached to this VPC (or not known) is not the one there: the
+  // attached ones are looked up instead (a VPC has one at most).
+  Status remove_gateway(const std::string& vpc, const std::string& igw, const ProgressFn& progress) {
+    Call detach{.service = nullptr, .action = "DetachInternetGateway",
+                .params = {{"InternetGatewayId", igw}, {"VpcId", vpc}}, .idempotent = true, .progress = progress};
+    auto detached = c_.api.send(detach);
+    if (!detached) {
+      if (not_found(detached.error())) return remove_gateways(vpc, progress);
+      auto failure = take_failure();
+      const std::string code = failure ? failure->code : "";
+      if (code == "Gateway.NotAttached") return remove_gateways(vpc, progress);
+      // Public addresses still mapped in the VPC (instances shutting down):
+      // retried while they let go.
+      if (code != "DependencyViolation") return fail(detached.error());
+      if (Status later = send_patiently(c_.api, detach); !later) return later;
+    }
+    return drop_gateway(igw, progress);
   }
 
   // keel's route tables of the VPC, their subnets let go first.

@@ -7,8 +7,11 @@
 // read    the project's subnets (one DescribeSubnets).
 // update  `public` in place (ModifySubnetAttribute, route table
 //         association); network, cidr and zone are force-new.
-// delete  waits for the project's instances in it to be terminated, then
-//         DeleteSubnet (retried while others, not keel's, still use it).
+// delete  waits for the project's instances in it to be terminated (a
+//         public one looks up its route table association meanwhile), then
+//         DeleteSubnet beside the association's DisassociateRouteTable (a
+//         refused delete joins the table again; retried while others, not
+//         keel's, still use the subnet).
 
 #include <future>
 #include <optional>
@@ -16,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "plugins/aws/kind.h"
+#include "plugins/sdk/rate_budget.h"
 
 namespace keel::aws {
 
@@ -93,13 +97,41 @@ class Subnets final : public TaggedKind {
   Status remove(const provider::DeleteRequest& request) override {
     kit::report(request.progress, fmt::format("deleting subnet {}", request.id));
     const std::string& id = request.id;
+    // A public subnet's place in the network's route table, looked up
+    // while its instances terminate (it needs nothing of them).
+    std::future<Result<std::vector<Association>>> joined;
+    if (value_of(request.attributes, "public") == json(true))
+      joined = std::async(std::launch::async, [&] {
+        kit::Background aside;  // off the critical path: the deletes waiting for the budget go first
+        return associations_of(id, request.progress);
+      });
     auto empty = wait_instances_gone(c_, fmt::format("the instances in subnet {}", id),
                                      [&](const json& i) { return field_string(i, "subnetId") == id; }, request.progress,
                                      request.waiting);
+    auto held = joined.valid() ? joined.get() : Result<std::vector<Association>>(std::vector<Association>{});
     if (!empty) return fail(empty.error());
-    auto gone = send_patiently(c_.api, {.service = nullptr, .action = "DeleteSubnet",
-                                        .params = {{"SubnetId", request.id}}, .idempotent = true,
-                                        .progress = request.progress});
+    if (!held) return fail(held.error());
+    Call remove_subnet{.service = nullptr, .action = "DeleteSubnet", .params = {{"SubnetId", id}}, .idempotent = true,
+                       .progress = request.progress};
+    // It lets go of the route table beside its delete, so that the
+    // network's delete finds the table free (not a request more in a row
+    // there). A delete AWS refuses joins the table again at once: a subnet
+    // that stays keeps its route.
+    auto letting_go = std::async(std::launch::async, [&] { return leave(*held, request.progress); });
+    auto once = c_.api.send(remove_subnet);
+    Status left = letting_go.get();
+    source_.invalidate();
+    // Gone: what the network's delete needs of the table it sees itself (a
+    // table still in use is looked up there).
+    if (once || not_found(once.error())) return {};
+    auto failure = take_failure();
+    if (left)
+      if (Status back = rejoin(id, *held, request.progress); !back)
+        return fail(Error(once.error().code(), fmt::format("{}; and subnet {} is left out of its route table: {}",
+                                                           once.error().message(), id, back.error().message())));
+    if (!failure || failure->code != "DependencyViolation") return fail(once.error());
+    // Others' instances or interfaces still in it: retried while they go.
+    auto gone = send_patiently(c_.api, remove_subnet);
     source_.invalidate();
     return gone;
   }
@@ -137,6 +169,45 @@ class Subnets final : public TaggedKind {
     watch.state = [](const json& s) { return field_string(s, "state"); };
     watch.missing_polls_allowed = 10;
     return c_.poller.until(watch, progress, waiting);
+  }
+
+  // A subnet's association with one of keel's public route tables.
+  struct Association {
+    std::string id, table;
+  };
+
+  Result<std::vector<Association>> associations_of(const std::string& subnet, const ProgressFn& progress) {
+    Params params;
+    add_filter(params, "association.subnet-id", {subnet});
+    add_filter(params, "tag:keel:role", {"public"});
+    auto tables = describe(c_.api, "DescribeRouteTables", params, "routeTableSet", "routeTableId", progress);
+    if (!tables) return fail(tables.error());
+    std::vector<Association> out;
+    for (const json& rtb : *tables)
+      for (const json& a : items(rtb, "associationSet"))
+        if (field_string(a, "subnetId") == subnet)
+          out.push_back({field_string(a, "routeTableAssociationId"), rtb.value("id", "")});
+    return out;
+  }
+
+  // Lets go of `held` (gone already, with the subnet: done).
+  Status leave(const std::vector<Association>& held, const ProgressFn& progress) {
+    for (const Association& a : held) {
+      auto done = c_.api.send({.service = nullptr, .action = "DisassociateRouteTable",
+                               .params = {{"AssociationId", a.id}}, .idempotent = true, .progress = progress});
+      if (!done && !not_found(done.error())) return fail(done.error());
+    }
+    return {};
+  }
+
+  Status rejoin(const std::string& subnet, const std::vector<Association>& held, const ProgressFn& progress) {
+    for (const Association& a : held) {
+      auto done = c_.api.send({.service = nullptr, .action = "AssociateRouteTable",
+                               .params = {{"RouteTableId", a.table}, {"SubnetId", subnet}}, .idempotent = true,
+                               .progress = progress});
+      if (!done) return fail(done.error());
+    }
+    return {};
   }
 
   // keel's public route table(s) of network `vpc`.

@@ -33,16 +33,23 @@ Result<json> Poller::until(const Watch& watch, const provider::ProgressFn& progr
   if (waiting) waiting();
   const Clock::time_point start = Clock::now();
   milliseconds interval = options_.first;
-  Clock::time_point due = start + interval;
+  Clock::time_point due = watch.look_now ? start : start + interval;
   int missing = 0;
   std::optional<Clock::time_point> first_missing;
   for (;;) {
     std::this_thread::sleep_until(due);
     // Any round that started within half an interval of `due` will do: the
-    // waiters of one kind fall into step and share their list calls.
+    // waiters of one kind fall into step and share their list calls. A
+    // look at once takes none from before the wait (nor from before the
+    // write that it waits on).
+    const bool at_once = due == start;
+    const Clock::time_point not_before = at_once ? start : due - interval / 2;
     auto snapshot = [&] {
-      Background polls;
-      return watch.source->get(due - interval / 2, progress);
+      // A look at once is what the caller waits on next, not a poll that
+      // may give way: it does not.
+      std::optional<Background> polls;
+      if (!at_once) polls.emplace();
+      return watch.source->get(not_before, progress);
     }();
     if (!snapshot) return fail(snapshot.error().with_context(fmt::format("waiting for {} {}", watch.what, watch.goal)));
     std::optional<json> item;

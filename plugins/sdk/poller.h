@@ -54,6 +54,10 @@ struct Watch {
   // What the progress line shows of the resource ("in-progress"); may be unset.
   std::function<std::string(const nlohmann::json&)> state;
   bool gone_is_done = false;  // waiting for a deletion
+  // The first look at once instead of after WaitOptions::first: for what
+  // is often done already when the wait begins (a load balancer whose
+  // delete was answered), where a look costs less than the pause.
+  bool look_now = false;
   // Missing right after a create is eventual consistency, not a deletion:
   // so many polls that find nothing, over at least as many seconds, are
   // waited out before "disappeared".

@@ -124,8 +124,19 @@ expect_ok keel apply --auto-approve
 assert_contains "$WORK/last.out" "2 added, 1 changed, 2 destroyed."
 [[ $(live_instances e2e-aws) == 2 ]] || fail "moto holds $(live_instances e2e-aws) live instances, expected 2"
 
-step "destroy removes everything"
+step "destroy removes everything, the network's parts by the ids state holds"
+looked_up() { proxy_stats | jq --arg op "$1" '[.by_op | to_entries[] | select(.key | contains($op)) | .value] | add // 0'; }
+gateways=$(looked_up DescribeInternetGateways) tables=$(looked_up DescribeRouteTables)
+# The route table still in use when the network's delete comes (a subnet
+# that has not let go): looked up then, and let go.
+proxy_fault '{"op":"DeleteRouteTable","kind":"error","status":400,"code":"DependencyViolation","times":1}'
 expect_ok keel destroy --auto-approve
+# The public subnet looks up its own association, the network its table
+# once (after the refusal), never its gateway.
+(( $(looked_up DescribeInternetGateways) == gateways && $(looked_up DescribeRouteTables) == tables + 2 )) ||
+  fail "destroy looked up the network's gateway, or its route table more than once: $(proxy_stats | jq -c .by_op)"
+[[ -z $(awsm ec2 describe-route-tables --filters Name=tag:keel:project,Values=e2e-aws --query 'RouteTables[].RouteTableId') ]] ||
+  fail "the route table outlived destroy"
 [[ $(live_instances e2e-aws) == 0 ]] || fail "$(live_instances e2e-aws) instances outlived destroy"
 [[ -z $(awsm ec2 describe-vpcs --filters Name=tag:keel:project,Values=e2e-aws --query 'Vpcs[].VpcId') ]] || fail "the VPC outlived destroy"
 [[ -z $(awsm ec2 describe-volumes --filters Name=tag:keel:address,Values=volumes.data --query 'Volumes[].VolumeId') ]] || fail "the volume outlived destroy"

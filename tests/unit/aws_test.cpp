@@ -329,6 +329,39 @@ TEST_CASE("aws: concurrent deletes share their calls, each id sent once", "[aws]
   CHECK(batcher.queued() == 0);
 }
 
+TEST_CASE("aws: deletes that keep coming within the quiet wait join one call", "[aws]") {
+  std::mutex mutex;
+  std::vector<std::vector<std::string>> calls;
+  // A call goes once no id joined for 1 s: four ids 0.6 s apart (1.8 s in
+  // all, longer than the quiet wait) make one call, not two.
+  aws::Batcher batcher(100, std::chrono::milliseconds(1000), std::chrono::seconds(60),
+                       [&](const std::vector<std::string>& ids, const provider::ProgressFn&) {
+                         std::lock_guard lock(mutex);
+                         calls.push_back(ids);
+                         return Status{};
+                       });
+  std::vector<std::thread> deletes;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    deletes.emplace_back([&, i] { CHECK(batcher.run("i-" + std::to_string(i), {})); });
+  }
+  for (auto& t : deletes) t.join();
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0].size() == 4);
+}
+
+TEST_CASE("aws: a batched call waits no longer than its bound", "[aws]") {
+  // An hour's quiet wait, bounded by 10 ms: the one id goes, the run returns.
+  std::vector<std::string> sent;
+  aws::Batcher batcher(100, std::chrono::hours(1), std::chrono::milliseconds(10),
+                       [&](const std::vector<std::string>& ids, const provider::ProgressFn&) {
+                         sent = ids;
+                         return Status{};
+                       });
+  CHECK(batcher.run("i-1", {}));
+  CHECK(sent == std::vector<std::string>{"i-1"});
+}
+
 TEST_CASE("aws: a batched call's failure fails its ids, and only those", "[aws]") {
   aws::Batcher batcher(2, std::chrono::milliseconds(0), [](const std::vector<std::string>& ids, const provider::ProgressFn&) {
     if (std::find(ids.begin(), ids.end(), "i-bad") != ids.end()) return Status(fail(ErrorCode::Transient, "refused"));
@@ -400,6 +433,28 @@ TEST_CASE("aws: missing right after a create is waited out for as many seconds a
   auto seen = poller.until(watch, {});
   REQUIRE(seen);
   CHECK((*seen)["id"] == "vol-1");
+}
+
+TEST_CASE("kit: a wait that looks at once sees a deletion without the first pause", "[aws]") {
+  std::atomic<int> lists{0};
+  kit::SnapshotSource balancers("load balancers", [&](const provider::ProgressFn&) -> Result<std::vector<json>> {
+    ++lists;
+    return std::vector<json>{};  // gone already
+  });
+  // The first poll would come after an hour: only the look at once ends the wait.
+  kit::Poller poller({.first = std::chrono::hours(1), .factor = 1.0, .max = std::chrono::hours(1)});
+  kit::Watch watch;
+  watch.what = "load balancer lb-1";
+  watch.goal = "to be deleted";
+  watch.id = "lb-1";
+  watch.source = &balancers;
+  watch.done = [](const json&) -> Result<bool> { return false; };
+  watch.gone_is_done = true;
+  watch.look_now = true;
+  auto seen = poller.until(watch, {});
+  REQUIRE(seen);
+  CHECK(seen->is_null());
+  CHECK(lists == 1);
 }
 
 TEST_CASE("kit: an error after a create's first object exists is never a refusal and names the object", "[aws]") {
