@@ -69,14 +69,18 @@ inventory() { python3 -B "$AWS_PROXY_DIR/inventory.py" "http://127.0.0.1:$MOTO_P
 
 step "$KILLS applies killed with SIGKILL at random moments"
 killed=0
+# A run gets shorter as less is left to do: once one finishes before its
+# kill, later kills come sooner than that run took (at the least 200-450 ms), so
+# that the runs stay cut off mid-work on a fast machine as on a slow one.
+latest_ms=2200
 for run in $(seq 1 $KILLS); do
   # The first run is cut off early (before the network is done); later
-  # ones anywhere in a run, which gets shorter as less is left to do.
-  if [[ $run == 1 ]]; then ms=$((300 + RANDOM % 900)); else ms=$((200 + RANDOM % 2000)); fi
+  # ones anywhere in a run.
+  if [[ $run == 1 ]]; then ms=$((300 + RANDOM % 900)); else ms=$((200 + RANDOM % (latest_ms - 200))); fi
   apply_killed_after "$ms" "$WORK/run-$run.log" --parallelism 2
   case $KILL_RC in
     137) echo "    run $run: killed after ${ms} ms"; killed=$((killed + 1)) ;;
-    0) echo "    run $run: finished before the kill (${ms} ms)" ;;
+    0) echo "    run $run: finished before the kill (${ms} ms)"; latest_ms=$(( ms > 450 ? ms : 450 )) ;;
     *) show "$WORK/run-$run.log"; fail "run $run: keel exited $KILL_RC on its own (output above)" ;;
   esac
 done
