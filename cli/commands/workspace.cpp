@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/engine/moves.h"
 #include "cli/state/stack_binding.h"
 #include "cli/views/error_view.h"
 #include "cli/views/render.h"
@@ -134,13 +135,38 @@ Result<engine::ProviderMap> Workspace::providers_for(const std::vector<std::stri
 
 namespace {
 
-// lifecycle.ignore_changes of what the stack declares at `address`.
-std::set<std::string> ignored_attributes(const config::Configuration& config, const std::string& address) {
-  std::set<std::string> out;
-  if (const auto* inst = config.find(address))
-    for (const auto& [name, mark] : inst->block->lifecycle.ignore_changes) out.insert(name);
-  return out;
-}
+// lifecycle.ignore_changes of what the stack declares for the state's
+// `address`: under its new name when a `moved:` entry or a block that
+// gained or lost `count` renames it (worked out once, when first needed).
+class IgnoredAttributes {
+ public:
+  IgnoredAttributes(const config::Configuration& config, const state::State& state) : config_(config), state_(state) {}
+
+  std::set<std::string> of(const std::string& address) {
+    const config::Instance* inst = config_.find(address);
+    if (!inst) {
+      if (!renamed_) renamed_ = renames();
+      if (auto it = renamed_->find(address); it != renamed_->end()) inst = config_.find(it->second);
+    }
+    std::set<std::string> out;
+    if (inst)
+      for (const auto& [name, mark] : inst->block->lifecycle.ignore_changes) out.insert(name);
+    return out;
+  }
+
+ private:
+  std::map<std::string, std::string> renames() const {
+    std::map<std::string, std::string> out;
+    state::State moved = state_;
+    if (auto moves = engine::apply_moves(config_, moved))  // a refused move: plan says so, not this
+      for (const auto& m : *moves) out[m.from] = m.to;
+    return out;
+  }
+
+  const config::Configuration& config_;
+  const state::State& state_;
+  std::optional<std::map<std::string, std::string>> renamed_;
+};
 
 // The attributes that changed outside keel, but those the stack ignores.
 std::string describe_drift(const state::ResourceState& before, const nlohmann::json& after,
@@ -176,6 +202,7 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
   std::mutex mu;
   std::vector<std::string> drift;
   std::optional<Error> first_error;
+  IgnoredAttributes ignored(config, state);  // used under `mu`
   std::atomic<size_t> next{0};
   size_t done = 0;
   if (progress) progress(0, addresses.size());
@@ -198,7 +225,7 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
         state.resources.erase(r.address);
         continue;
       }
-      if (auto d = describe_drift(r, got->attributes, ignored_attributes(config, r.address)); !d.empty())
+      if (auto d = describe_drift(r, got->attributes, ignored.of(r.address)); !d.empty())
         drift.push_back(r.address + ": " + d);
       for (auto it = got->attributes.begin(); it != got->attributes.end(); ++it)
         state.resources[r.address].attributes[it.key()] = it.value();

@@ -443,6 +443,29 @@ TEST_CASE("command run: drift where no state was ever made creates nothing", "[c
   CHECK_FALSE(files::exists(s.dir / ".keel"));
 }
 
+TEST_CASE("command run: drift follows a moved resource to its new name's ignore_changes", "[command]") {
+  Stack s;
+  auto write = [&](const std::string& name, const std::string& moved) {
+    REQUIRE(files::write_atomic(s.file,
+                                "keel: 1\nproject: command-test\nproviders:\n"
+                                "  ex: { type: example, root: \"" + s.dir.path + "/out\" }\n" + moved +
+                                "files:\n"
+                                "  " + name + ": { provider: ex, path: a.txt, content: x, mode: \"0644\", "
+                                "lifecycle: { ignore_changes: [mode] } }\n",
+                                0644));
+  };
+  write("a", "");
+  {
+    CommandRun r;
+    REQUIRE(s.keel(r, {"apply", "--auto-approve"}) == kExitOk);
+  }
+  REQUIRE(::chmod((s.dir / "out/a.txt").c_str(), 0600) == 0);
+  write("c", "moved: [{ from: files.a, to: files.c }]\n");  // renamed in the stack, not applied yet
+  CommandRun r;
+  CHECK(s.keel(r, {"drift"}) == kExitOk);
+  CHECK_THAT(r.out(), Catch::Contains("No drift"));
+}
+
 TEST_CASE("command run: output and errors under --json are one document on stdout", "[command]") {
   Stack s;
   CommandRun r;
