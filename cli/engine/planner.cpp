@@ -260,6 +260,14 @@ class Planner {
     if (!change.attributes.empty()) change.action = replace ? Action::Replace : Action::Update;
   }
 
+  // An ignored attribute takes the stack's value with a new resource, but
+  // it is not what forces the replacement: the plan must not say it is.
+  static void not_forced_by_ignored(const config::Instance& inst, ResourceChange& change) {
+    for (auto& a : change.attributes)
+      for (const auto& [name, mark] : inst.block->lifecycle.ignore_changes)
+        if (a.name == name) a.forces_replacement = false;
+  }
+
   void creation_attributes(const config::Instance& inst, const DesiredAttributes& desired, ResourceChange& change) {
     static const state::ResourceState nothing;
     for (const auto& attr : inst.schema->attributes) {
@@ -313,6 +321,7 @@ class Planner {
       diff(inst, *desired, *r, change);
       change.action = Action::Replace;
       change.replace_requested = true;
+      not_forced_by_ignored(inst, change);
     } else {
       DesiredAttributes kept = *desired;
       keep_ignored(inst, *r, kept);
@@ -322,6 +331,7 @@ class Planner {
       if (change.action == Action::Replace) {
         change.attributes.clear();
         diff(inst, *desired, *r, change);
+        not_forced_by_ignored(inst, change);
       } else {
         *desired = std::move(kept);
       }

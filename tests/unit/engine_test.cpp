@@ -137,14 +137,18 @@ TEST_CASE("ignore_changes: an existing resource keeps what state holds and a rep
     CHECK(action_of(p, "files.b") == engine::Action::Update);  // b follows a as it is
   }
   SECTION("--replace makes it anew from the stack, ignored attributes included") {
-    f.load(stack("two", "/a", "[x]"));
+    f.load(stack("two", "/a2", "[x]"));
     engine::PlanOptions options;
     options.replace = {"files.a"};
     auto p = f.plan(options);
     CHECK(action_of(p, "files.a") == engine::Action::Replace);
     CHECK(action_of(p, "files.b") == engine::Action::Update);  // a's content will change
+    for (const auto& c : p.changes)
+      if (c.address == "files.a")
+        for (const auto& a : c.attributes) CHECK_FALSE(a.forces_replacement);  // path is ignored: --replace forces it
     REQUIRE(f.apply(p).ok());
     CHECK(f.state.find("files.a")->attributes.at("content") == "two");
+    CHECK(f.state.find("files.a")->attributes.at("path") == "/a2");
     CHECK(f.state.find("files.b")->attributes.at("content") == "two");
   }
 }
