@@ -2,10 +2,12 @@
 // keel. keel drift: the same reads, reported and never recorded, for a
 // scheduled job (exit 2 when something changed).
 #include <algorithm>
+#include <set>
 
 #include "cli/commands/app.h"
 #include "cli/commands/planning.h"
 #include "cli/commands/workspace.h"
+#include "cli/engine/plan.h"
 #include "cli/views/state_views.h"
 
 namespace keel::commands {
@@ -32,10 +34,9 @@ namespace {
 // must hear of it.
 std::vector<std::string> unfinished_creates(const state::State& state, const std::vector<std::string>& targets) {
   std::vector<std::string> out;
+  const std::set<std::string> selectors(targets.begin(), targets.end());
   for (const auto& [address, r] : state.resources) {
-    bool wanted = targets.empty();
-    for (const auto& t : targets) wanted |= address == t || address.rfind(t + "[", 0) == 0;
-    if (wanted && r.pending())
+    if (r.pending() && (targets.empty() || engine::matches_address(address, selectors)))
       out.push_back(address + ": its create was interrupted (keel was stopped); `keel apply` adopts or makes it");
   }
   return out;

@@ -438,6 +438,7 @@ class Validator {
 
   // lifecycle.ignore_changes names attributes the stack sets (or could).
   void check_ignore_changes(const ResourceBlock& block, const provider::KindSchema& kind) {
+    if (block.lifecycle.ignore_changes.empty()) return;  // nearly every block: nothing to build
     std::vector<std::string> settable;
     for (const auto& a : kind.attributes)
       if (a.settable()) settable.push_back(a.name);

@@ -322,6 +322,8 @@ class Planner {
       change.action = Action::Replace;
       change.replace_requested = true;
       not_forced_by_ignored(inst, change);
+    } else if (inst.block->lifecycle.ignore_changes.empty()) {
+      diff(inst, *desired, *r, change);
     } else {
       DesiredAttributes kept = *desired;
       keep_ignored(inst, *r, kept);
