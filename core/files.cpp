@@ -131,6 +131,8 @@ std::string now_rfc3339() {
   return buf;
 }
 
+}  // namespace
+
 LockHolder current_holder(const std::string& command) {
   LockHolder holder;
   holder.command = command;
@@ -160,13 +162,19 @@ std::optional<LockHolder> parse_holder(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return std::nullopt;
   LockHolder h;
-  h.user = j.value("user", "");
-  h.host = j.value("host", "");
-  h.command = j.value("command", "");
-  h.since = j.value("since", "");
-  h.pid = j.value("pid", 0L);
+  try {
+    h.user = j.value("user", "");
+    h.host = j.value("host", "");
+    h.command = j.value("command", "");
+    h.since = j.value("since", "");
+    h.pid = j.value("pid", 0L);
+  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
+    return std::nullopt;
+  }
   return h;
 }
+
+namespace {
 
 // The error for a lock someone else holds. The holder may have taken the lock
 // and not written itself yet (or be a crashed older keel): then the file says
@@ -176,11 +184,7 @@ std::unexpected<Error> locked_error(int fd, const std::string& path) {
   if (::lseek(fd, 0, SEEK_SET) == 0) {
     if (auto content = read_all(fd, path)) text = std::move(*content);
   }
-  std::optional<LockHolder> holder;
-  try {
-    holder = parse_holder(text);
-  } catch (const nlohmann::json::exception&) {  // a field of the wrong type
-  }
+  std::optional<LockHolder> holder = parse_holder(text);
   std::string who = holder ? holder->describe() : "another process";
   return fail(ErrorCode::Locked,
               path + " is locked by " + who + "; it is released when that process exits");
@@ -416,9 +420,14 @@ Status AppendFile::sync() {
 
 // --- FileLock -----------------------------------------------------------------
 
-std::string LockHolder::describe() const {
+std::string LockHolder::user_at_host() const {
   std::string out = user.empty() ? "unknown" : user;
   if (!host.empty()) out += "@" + host;
+  return out;
+}
+
+std::string LockHolder::describe() const {
+  std::string out = user_at_host();
   out += " pid " + std::to_string(pid);
   if (!command.empty()) out += " (" + command + ")";
   if (!since.empty()) out += " since " + since;

@@ -94,7 +94,13 @@ struct LockHolder {
   std::string user, host, command, since;  // since: RFC 3339 UTC
   long pid = 0;
   std::string describe() const;  // "root@host pid 42 (keel apply) since 2026-..."
+  std::string user_at_host() const;
 };
+// This process, running `command`, now.
+LockHolder current_holder(const std::string& command);
+// As JSON (one line) and back; nullopt for text that is not a holder.
+std::string holder_json(const LockHolder& h);
+std::optional<LockHolder> parse_holder(const std::string& text);
 
 // An exclusive lock on a file (flock), bound to the open file description:
 // the operating system releases it when the holder exits, even by kill -9.
