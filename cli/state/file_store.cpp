@@ -1,9 +1,15 @@
 #include "cli/state/file_store.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "cli/state/state_codec.h"
 #include "core/json_lines.h"
+#include "core/time.h"
+
+#include <fmt/format.h>
 
 namespace keel::state {
 
@@ -20,7 +26,7 @@ constexpr unsigned kOwnerOnly = 077;
 constexpr size_t kMaxStateDepth = 100;
 
 // Files that say a state exists in `dir` (its key must exist too).
-const char* const kStateFiles[] = {"state.json", "state.json.backup", "state.journal"};
+const char* const kStateFiles[] = {"state.json", "state.json.backup", "state.journal", "state.json.migrated"};
 
 // The state in `dir` that was written with a key which is now missing, if any.
 std::optional<std::string> state_needing_a_key(const std::string& dir) {
@@ -31,7 +37,8 @@ std::optional<std::string> state_needing_a_key(const std::string& dir) {
 
 }  // namespace
 
-Result<crypto::Key> load_or_create_key(const std::string& key_file) {
+Result<crypto::Key> load_or_create_key(const std::string& key_file,
+                                       const std::optional<std::string>& state_needing_key) {
   if (auto ready = crypto::ready(); !ready) return fail(ready.error());
   if (const char* text = std::getenv("KEEL_STATE_KEY"); text && *text) {
     auto key = crypto::key_from_text(text);
@@ -49,7 +56,7 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file) {
   // A new key only where there is no state yet: a state whose key went
   // missing cannot be opened with a new one, and a new key left behind
   // would turn "the key is missing" into "wrong key" for good.
-  if (auto state = state_needing_a_key(files::dirname(key_file)))
+  if (auto state = state_needing_key ? state_needing_key : state_needing_a_key(files::dirname(key_file)))
     return fail(ErrorCode::NotFound,
                 key_file + " is missing, but " + *state +
                     " exists: keel will not make a new key for a state written with another one. Restore " +
@@ -65,6 +72,7 @@ Result<std::optional<State>> read_saved_state(const std::string& dir) {
   if (auto st = files::check_private_dir(dir); !st) return fail(st.error());
   if (!files::exists_no_follow(path)) {
     if (files::exists_no_follow(path + ".backup")) return fail(missing_state_error(dir));
+    if (files::exists_no_follow(path + ".migrated")) return fail(retired_error(dir));
     return std::optional<State>();
   }
   // Never makes a key here: a state exists, so a missing key is an error.
@@ -183,6 +191,7 @@ Status FileStateStore::lock(const std::string& command) {
   auto l = files::FileLock::acquire(dir_ + "/state.lock", command);
   if (!l) return fail(l.error());
   lock_.emplace(std::move(*l));
+  command_ = command;
   auto key = load_or_create_key(dir_ + "/state.key");
   if (!key) return fail(key.error());
   key_ = *key;
@@ -223,6 +232,8 @@ Status FileStateStore::replay_journal(State& state, bool& replayed) {
 Result<State> FileStateStore::load(bool compact) {
   auto s = read_state_file();
   if (!s) return s;
+  loaded_.clear();
+  for (const auto& [address, r] : s->resources) loaded_.insert(address);
   bool replayed = false;
   if (auto r = replay_journal(*s, replayed); !r) return fail(r.error());
   if (!compact) return s;
@@ -307,11 +318,62 @@ Status FileStateStore::save(State& state) {
     journal_.reset();
     appended_ = synced_ = 0;
   }
+  append_history(state);
+  if (files::exists_no_follow(migrated_path())) {  // a state migrated back here: this one is the state now
+    if (auto s = files::remove_all(migrated_path()); !s) return s;
+  }
   if (files::exists_no_follow(journal_path())) {
     if (auto s = files::remove_all(journal_path()); !s) return s;
     return files::fsync_dir(dir_);
   }
   return {};
+}
+
+Result<bool> FileStateStore::is_retired() {
+  return !files::exists_no_follow(state_path()) && files::exists_no_follow(migrated_path());
+}
+
+Status FileStateStore::retire() {
+  if (files::exists_no_follow(backup_path())) {
+    if (::rename(backup_path().c_str(), (backup_path() + ".migrated").c_str()) != 0)
+      return fail(ErrorCode::Internal, fmt::format("rename {}: {}", backup_path(), std::strerror(errno)));
+  }
+  if (::rename(state_path().c_str(), migrated_path().c_str()) != 0)
+    return fail(ErrorCode::Internal, fmt::format("rename {}: {}", state_path(), std::strerror(errno)));
+  return files::fsync_dir(dir_);
+}
+
+// Best effort: the history only informs, and a save that reached
+// state.json stands whether or not its line is written.
+void FileStateStore::append_history(const State& saved) {
+  HistoryEntry e{saved.serial, timeutil::rfc3339(std::chrono::system_clock::now()),
+                 files::current_holder(command_).user_at_host(), command_, change_summary(loaded_, saved)};
+  loaded_.clear();
+  for (const auto& [address, r] : saved.resources) loaded_.insert(address);
+  auto f = files::AppendFile::open(history_path(), 0600);
+  if (f) (void)f->append(history_line(e));
+}
+
+Result<std::vector<HistoryEntry>> FileStateStore::history(size_t limit) {
+  if (!files::exists_no_follow(history_path()))
+    return fail(ErrorCode::NotFound, history_path() + " does not exist yet: it starts with the next save");
+  auto text = files::read_regular_file(history_path(), kMaxStateBytes, kOwnerOnly);
+  if (!text) return fail(text.error());
+  return parse_history(*text, limit);
+}
+
+Result<State> FileStateStore::load_serial(long serial) {
+  for (const std::string& path : {state_path(), backup_path()}) {
+    if (!files::exists_no_follow(path)) continue;
+    auto text = files::read_regular_file(path, kMaxStateBytes, kOwnerOnly);
+    if (!text) return fail(text.error());
+    auto s = parse_state_text(*text, path, *key_);
+    if (!s) return s;
+    if (s->serial == serial) return s;
+  }
+  return fail(ErrorCode::NotFound, fmt::format("serial {} is not kept in {}: the local backend keeps the state and "
+                                               "the one before it (state.json.backup)",
+                                               serial, dir_));
 }
 
 }  // namespace keel::state

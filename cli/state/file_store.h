@@ -9,6 +9,9 @@
 //                       appended meanwhile)
 //   state.lock          flock'ed by the running keel, naming it
 //   state.key           the AES-256-GCM key, 0600, unless KEEL_STATE_KEY is set
+//   state.history       a JSON line per save (serial, time, who, command,
+//                       summary) for `keel state history`; only
+//                       informational, so appended without fsync
 //
 // The directory must be a real one of keel's user that nobody else can
 // write (files::check_private_dir), and every file in it is opened without
@@ -25,11 +28,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
-#include "cli/state/journal.h"
 #include "cli/state/state.h"
+#include "cli/state/store.h"
 #include "core/crypto.h"
 #include "core/files.h"
 
@@ -41,7 +45,11 @@ namespace keel::state {
 // backup or a journal): a state whose key is missing is a NotFound error
 // saying so, never a new key. A key file that group or others may read is
 // refused (PermissionDenied, with the chmod).
-Result<crypto::Key> load_or_create_key(const std::string& key_file);
+// `state_needing_key` names a state that exists (a file, a remote table):
+// then a missing key is that error, never a new key. Without it, the files
+// of a state beside `key_file` count.
+Result<crypto::Key> load_or_create_key(const std::string& key_file,
+                                       const std::optional<std::string>& state_needing_key = std::nullopt);
 
 // The state as last saved in `dir` (a .keel directory), read without the
 // lock, for commands that only look (health, backup): they work while an
@@ -63,23 +71,17 @@ Result<bool> replay_journal_text(std::string_view text, const std::string& path,
 // The refusal when state.json is missing and state.json.backup is not.
 Error missing_state_error(const std::string& dir);
 
-class FileStateStore : public StateJournal {
+class FileStateStore : public StateStore {
  public:
   explicit FileStateStore(std::string dir);  // the .keel directory
-  ~FileStateStore();
+  ~FileStateStore() override;
 
-  // Takes the lock for the lifetime of the store (or fails naming the
-  // holder). Every other method needs it.
-  Status lock(const std::string& command);
+  Status lock(const std::string& command) override;
   // Reads state.json (a fresh State if none) and replays a journal left by a
-  // crashed run, compacting it at once (unless `compact` is false: for
-  // what only looks, as keel drift, the replay stays in memory and the
-  // journal on disk). A corrupt file is refused, never overwritten, and the
+  // crashed run. A corrupt file is refused, never overwritten, and the
   // error names the backup.
-  Result<State> load(bool compact = true);
-
-  // Starts recording changes on top of `base` (its lineage and serial).
-  Status begin(const State& base);
+  Result<State> load(bool compact = true) override;
+  Status begin(const State& base) override;
   // record_intent is on disk (fdatasync) when it returns: a create is only
   // sent after that. record_put/record_remove are written at once, which
   // survives the process being killed, and reach the disk with the next
@@ -91,12 +93,24 @@ class FileStateStore : public StateJournal {
   Status record_remove(const std::string& address) override;
   // Writes `state` as the new state.json with serial+1 (state.serial is
   // updated), keeps the previous as the backup, and drops the journal.
-  Status save(State& state);
+  Status save(State& state) override;
 
-  const crypto::Key& key() const { return *key_; }
+  const crypto::Key& key() const override { return *key_; }
+  std::string where() const override { return dir_; }
+  // From state.history (NotFound when no save has written it yet).
+  Result<std::vector<HistoryEntry>> history(size_t limit) override;
+  // state.json or state.json.backup, whichever holds `serial`.
+  Result<State> load_serial(long serial) override;
+  // state.json (and its backup) become state.json.migrated
+  // (.backup.migrated): kept for a look, never loaded.
+  Status retire() override;
+  Result<bool> is_retired() override;
+  // The mark retire() leaves, dropped when a state is migrated back here.
+  std::string migrated_path() const { return dir_ + "/state.json.migrated"; }
   std::string state_path() const { return dir_ + "/state.json"; }
   std::string journal_path() const { return dir_ + "/state.journal"; }
   std::string backup_path() const { return dir_ + "/state.json.backup"; }
+  std::string history_path() const { return dir_ + "/state.history"; }
 
  private:
   Status append(const std::string& line);
@@ -104,7 +118,11 @@ class FileStateStore : public StateJournal {
   Result<State> read_state_file();
   Status replay_journal(State& state, bool& replayed);
 
+  void append_history(const State& saved);
+
   std::string dir_;
+  std::string command_;                  // what holds the lock, for the history
+  std::set<std::string> loaded_;         // the addresses load() returned, for the summary
   std::optional<files::FileLock> lock_;
   std::optional<crypto::Key> key_;
 

@@ -2,6 +2,10 @@
 
 #include "cli/views/render.h"
 
+#include <fmt/format.h>
+
+#include "core/text.h"
+
 namespace keel::views {
 
 namespace {
@@ -157,6 +161,14 @@ class HumanStateView : public StateView {
     put(s_.out, text);
   }
   void saved(long, const std::string& done) override { put(s_.out, done + "\n"); }
+  void history(const std::vector<state::HistoryEntry>& entries, const std::string& where) override {
+    std::string out = "# " + text::printable(where) + "\n";
+    out += fmt::format("{:>7}  {:<20}  {:<24}  {:<16}  {}\n", "SERIAL", "SAVED (UTC)", "BY", "COMMAND", "SUMMARY");
+    for (const auto& e : entries)
+      out += fmt::format("{:>7}  {:<20}  {:<24}  {:<16}  {}\n", e.serial, text::printable(e.saved_at.substr(0, 19)),
+                          text::printable(e.saved_by), text::printable(e.command), text::printable(e.summary));
+    put(s_.out, out);
+  }
 
  private:
   Streams s_;
@@ -179,6 +191,16 @@ class JsonStateView : public StateView {
     put(s_.out, json_document(doc, 2) + "\n");
   }
   void saved(long serial, const std::string&) override { put(s_.out, json_document(json({{"ok", true}, {"serial", serial}})) + "\n"); }
+  void history(const std::vector<state::HistoryEntry>& entries, const std::string& where) override {
+    json arr = json::array();
+    for (const auto& e : entries)
+      arr.push_back({{"serial", e.serial},
+                     {"saved_at", e.saved_at},
+                     {"saved_by", e.saved_by},
+                     {"command", e.command},
+                     {"summary", e.summary}});
+    put(s_.out, json_document(json({{"backend", where}, {"history", arr}})) + "\n");
+  }
 
  private:
   Streams s_;

@@ -12,6 +12,7 @@
 
 #include "cli/engine/graph.h"
 #include "cli/state/state.h"
+#include "cli/state/store.h"
 #include "cli/views/plan_view.h"
 
 namespace keel::views {
@@ -58,6 +59,8 @@ class StateView {
   virtual void show(const state::ResourceState& resource) = 0;
   // A change saved: `done` says what, in words.
   virtual void saved(long serial, const std::string& done) = 0;
+  // The saved states, newest first; `where` names the backend.
+  virtual void history(const std::vector<state::HistoryEntry>& entries, const std::string& where) = 0;
 };
 std::unique_ptr<StateView> make_state_view(bool json, const Streams& streams);
 

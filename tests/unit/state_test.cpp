@@ -338,3 +338,78 @@ TEST_CASE("a damaged state.json is a Corrupt error, whatever is in it", "[unit][
     CHECK(s.error().code() == ErrorCode::Corrupt);
   }
 }
+
+TEST_CASE("the local history records each save with its command and what changed", "[unit][state]") {
+  std::string dir = temp_dir();
+  state::FileStateStore store(dir);
+  REQUIRE(store.lock("keel apply"));
+  auto s = store.load();
+  REQUIRE(s);
+  CHECK(store.history(10).error().code() == ErrorCode::NotFound);  // nothing saved yet
+  s->resources["files.a"] = resource("files.a", "x");
+  s->resources["files.b"] = resource("files.b", "y");
+  REQUIRE(store.save(*s));
+  s->resources.erase("files.a");
+  REQUIRE(store.save(*s));
+  auto h = store.history(10);
+  REQUIRE(h);
+  REQUIRE(h->size() == 2);
+  CHECK((*h)[0].serial == 2);  // newest first
+  CHECK((*h)[0].summary == "+0 -1, 1 resource");
+  CHECK((*h)[1].summary == "+2 -0, 2 resources");
+  CHECK((*h)[1].command == "keel apply");
+  CHECK(store.history(1)->size() == 1);
+  // The two newest serials can be read back; older ones are not kept here.
+  auto first = store.load_serial(1);
+  REQUIRE(first);
+  CHECK(first->resources.size() == 2);
+  CHECK(store.load_serial(7).error().code() == ErrorCode::NotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("history lines that are not entries are skipped and a torn last one dropped", "[unit][state]") {
+  const std::string text = state::history_line({1, "t1", "u@h", "keel apply", "+1 -0, 1 resource"}) +
+                           "not json\n{\"serial\": \"x\"}\n[1,2]\n" +
+                           state::history_line({2, "t2", "u@h", "keel destroy", "+0 -1, 0 resources"}) +
+                           "{\"serial\": 3, \"sav";
+  auto h = state::parse_history(text, 10);
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].serial == 2);
+  CHECK(h[0].command == "keel destroy");
+  CHECK(h[1].serial == 1);
+}
+
+TEST_CASE("a retired local state is never loaded as the state and a save here revives it", "[unit][state]") {
+  std::string dir = temp_dir();
+  {
+    state::FileStateStore store(dir);
+    REQUIRE(store.lock("test"));
+    auto s = store.load();
+    REQUIRE(s);
+    s->resources["files.a"] = resource("files.a", "x");
+    REQUIRE(store.save(*s));
+    REQUIRE(store.save(*s));
+    CHECK_FALSE(*store.is_retired());
+    REQUIRE(store.retire());
+    CHECK(*store.is_retired());
+  }
+  CHECK_FALSE(files::exists(dir + "/state.json"));
+  CHECK(files::exists(dir + "/state.json.migrated"));
+  CHECK(files::exists(dir + "/state.json.backup.migrated"));
+  // Commands that only read say so rather than "no state".
+  auto read = state::read_saved_state(dir);
+  REQUIRE_FALSE(read);
+  CHECK(read.error().message().find("migrated") != std::string::npos);
+  state::FileStateStore store(dir);
+  REQUIRE(store.lock("test"));
+  auto s = store.load();
+  REQUIRE(s);
+  CHECK(s->resources.empty());
+  CHECK(*store.is_retired());
+  // A migration back saves here: the mark goes.
+  s->resources["files.a"] = resource("files.a", "x");
+  REQUIRE(store.save(*s));
+  CHECK_FALSE(*store.is_retired());
+  CHECK_FALSE(files::exists(dir + "/state.json.migrated"));
+  std::filesystem::remove_all(dir);
+}
