@@ -129,6 +129,10 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   app->footer("Run `keel COMMAND --help` for a command's flags, examples and exit codes.\n");
   app->add_option("-f,--file", ctx.global.file, "the stack file")->capture_default_str()->type_name("FILE");
   app->add_option("--var", ctx.global.vars, "set a variable: NAME=VALUE (repeatable)")->type_name("NAME=VALUE");
+  app->add_option("--backend", ctx.global.backend,
+                  "where the state is: local, or a postgresql:// URL without its password (default: the stack's "
+                  "backend:, KEEL_BACKEND, or .keel/; docs/backends.md)")
+      ->type_name("BACKEND");
   app->add_flag("--json", ctx.global.json, "machine-readable output (docs/json-output.md)");
   app->add_flag("--no-color", ctx.global.no_color, "no colours, even on a terminal (NO_COLOR does the same)");
   setup_validate(*app, ctx);

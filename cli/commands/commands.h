@@ -28,6 +28,7 @@ struct GlobalOptions {
   std::vector<std::string> vars;  // "name=value"
   bool json = false;
   bool no_color = false;
+  std::string backend;  // --backend: `local` or a PostgreSQL URL (cli/commands/backend.h)
 };
 
 struct PlanOptions {
@@ -79,11 +80,16 @@ struct OutputOptions {
 int run_output(Context& ctx, const OutputOptions& o);
 
 struct StateOptions {
-  std::string verb;       // list, show, rm, mv, import, rebind
+  std::string verb;       // list, show, rm, mv, import, rebind, history, migrate
   std::vector<std::string> args;
   bool auto_approve = false;  // rm: do not ask before forgetting resources that still exist
+  long serial = 0;            // list, show: a saved state of the history (0: the newest)
+  size_t limit = 20;          // history: how many
+  std::string from, to;       // migrate: local, backend, or a PostgreSQL URL
 };
 int run_state(Context& ctx, const StateOptions& o);
+// keel state migrate --from WHERE --to WHERE (state_migrate.cpp).
+int run_state_migrate(Context& ctx, const std::string& from, const std::string& to);
 
 // keel health [--watch [SECONDS]] [--target ADDR]...: asks every agent in
 // the state for its checks. Its exit codes are Nagios's (HealthExit), not

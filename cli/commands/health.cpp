@@ -80,7 +80,7 @@ int run_health(Context& ctx, const HealthOptions& o) {
   const GlobalOptions& g = ctx.global;
   if (o.interval < 1)
     return error_exit(ctx, Error(ErrorCode::InvalidConfig, "--watch takes a number of seconds, at least 1"));
-  auto loaded = state::read_saved_state(work_dir_of(g));
+  auto loaded = read_saved_state(g);
   if (!loaded) return error_exit(ctx, loaded.error());
   std::vector<agents::Target> targets;
   if (*loaded) targets = agents::agent_targets(**loaded, o.targets);
@@ -105,7 +105,7 @@ int run_health(Context& ctx, const HealthOptions& o) {
     if (!first) {
       // Servers come and go with applies: look at the state again (keeping
       // the last good list if it cannot be read at the moment).
-      auto again = state::read_saved_state(work_dir_of(g));
+      auto again = read_saved_state(g);
       if (again && *again) targets = agents::agent_targets(**again, o.targets);
       else if (again) targets.clear();
     }

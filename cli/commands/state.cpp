@@ -118,8 +118,15 @@ int state_import(Context& ctx, Workspace& ws, const std::string& address, const 
 }
 
 const std::vector<std::string>& verbs() {
-  static const std::vector<std::string> all = {"list", "show", "rm", "mv", "import", "rebind"};
+  static const std::vector<std::string> all = {"list", "show", "rm", "mv", "import", "rebind", "history", "migrate"};
   return all;
+}
+
+int state_history(Context& ctx, Workspace& ws, size_t limit) {
+  auto entries = ws.store->history(limit);
+  if (!entries) return report_error(ctx, entries.error());
+  views::make_state_view(ctx.global.json, streams_of(ctx))->history(*entries, ws.store->where());
+  return kExitOk;
 }
 
 int state_rebind(Context& ctx, Workspace& ws, const GlobalOptions& g) {
@@ -133,7 +140,8 @@ int run_state(Context& ctx, const StateOptions& o) {
   const GlobalOptions& g = ctx.global;
   auto need = [&](size_t n) { return o.args.size() == n; };
   bool ok = (o.verb == "list" && need(0)) || (o.verb == "show" && need(1)) || (o.verb == "rm" && !o.args.empty()) ||
-            (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2)) || (o.verb == "rebind" && need(0));
+            (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2)) || (o.verb == "rebind" && need(0)) ||
+            (o.verb == "history" && need(0)) || (o.verb == "migrate" && need(0) && !o.from.empty() && !o.to.empty());
   if (!ok) {
     std::string why;
     if (std::find(verbs().begin(), verbs().end(), o.verb) == verbs().end()) {
@@ -142,11 +150,21 @@ int run_state(Context& ctx, const StateOptions& o) {
       why += "\n";
     }
     return report_error(ctx, Error(ErrorCode::InvalidConfig,
-                                   why + "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind"));
+                                   why + "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind | "
+                                         "history | migrate --from WHERE --to WHERE"));
   }
+  if (o.serial != 0 && o.verb != "list" && o.verb != "show")
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, "--serial goes with `state list` and `state show`"));
+  if (o.verb == "migrate") return run_state_migrate(ctx, o.from, o.to);
   auto ws = Workspace::open(ctx, g, "keel state " + o.verb, true, o.verb != "rebind");
   if (!ws) return report_error(ctx, ws.error());
   Workspace& w = **ws;
+  if (o.serial != 0 && o.serial != w.state.serial) {
+    auto older = w.store->load_serial(o.serial);
+    if (!older) return report_error(ctx, older.error());
+    w.state = std::move(*older);
+  }
+  if (o.verb == "history") return state_history(ctx, w, o.limit);
   if (o.verb == "list") return state_list(ctx, w);
   if (o.verb == "show") return state_show(ctx, w, o.args[0]);
   if (o.verb == "rm") return state_rm(ctx, w, o.args, o.auto_approve);
@@ -156,18 +174,34 @@ int run_state(Context& ctx, const StateOptions& o) {
 }
 
 void setup_state(CLI::App& app, Context& ctx) {
-  declare_command(app, ctx, "state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind", [](CLI::App* cmd, Context& ctx) {
+  declare_command(app, ctx, "state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind | history | migrate", [](CLI::App* cmd, Context& ctx) {
     auto o = std::make_shared<StateOptions>();
     offer_words(cmd->add_option("verb", o->verb, "what to do")->required(),
                 verbs());
     cmd->add_option("args", o->args, "addresses (and an id for import)");
     cmd->add_flag("--auto-approve", o->auto_approve, "rm: do not ask before forgetting what still exists");
+    cmd->add_option("--serial", o->serial, "list, show: a saved state of the history (default: the newest)")
+        ->type_name("N")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--limit", o->limit, "history: how many saved states (newest first)")
+        ->type_name("N")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    cmd->add_option("--from", o->from, "migrate: where the state is now: local, backend, or a postgresql:// URL")
+        ->type_name("WHERE");
+    cmd->add_option("--to", o->to, "migrate: where to copy it: local, backend, or a postgresql:// URL")
+        ->type_name("WHERE");
     cmd->footer(std::string("list: the addresses in state. show ADDR: one resource, sensitive attributes masked.\n"
         "rm ADDR...: forget resources (they keep existing); asks when they still exist.\n"
         "mv FROM TO: rename in state after renaming in the stack. import ADDR ID: adopt an existing resource.\n"
-        "rebind: record this stack file and project as the state's owner.") + "\n\n" +
+        "rebind: record this stack file and project as the state's owner.\n"
+        "history: the saved states (serial, when, who, command, what changed).\n"
+        "migrate: copy the state, lineage and serial kept, between .keel/ (local), the stack's backend (backend)\n"
+        "and a PostgreSQL URL (docs/backends.md).") + "\n\n" +
                 help_footer({"keel state list", "keel state show servers.web[0]", "keel state mv files.old files.new",
-                             "keel state import files.motd /etc/motd", "keel state rm files.tmp --auto-approve"},
+                             "keel state import files.motd /etc/motd", "keel state rm files.tmp --auto-approve",
+                             "keel state history", "keel state show --serial 12 databases.main",
+                             "keel state migrate --from local --to backend"},
                             {{kExitOk, "done"},
                              {kExitError, "error: bad verb or arguments, unknown address, refused or failed change"},
                              {kExitLocked, "the state is locked by another keel (the message names it)"}}));

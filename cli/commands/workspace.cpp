@@ -11,7 +11,10 @@
 
 #include <fmt/format.h>
 
+#include "cli/commands/backend.h"
 #include "cli/engine/moves.h"
+#include "cli/state/file_store.h"
+#include "cli/state/pg_store.h"
 #include "cli/state/stack_binding.h"
 #include "cli/views/error_view.h"
 #include "cli/views/render.h"
@@ -52,11 +55,24 @@ bool confirm(Context& ctx, const std::string& question) {
 
 std::string work_dir_of(const GlobalOptions& g) { return files::dirname(files::absolute(g.file, ".")) + "/.keel"; }
 
-Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do) {
+Result<std::optional<state::State>> read_saved_state(const GlobalOptions& g) {
   const std::string work_dir = work_dir_of(g);
-  auto loaded = state::read_saved_state(work_dir);
+  auto outside = backend_outside_stack(g);
+  if (!outside) return fail(outside.error());
+  if (*outside && !(*outside)->postgres) return state::read_saved_state(work_dir);
+  // The stack names the state's key (its project), and its backend unless
+  // one is given outside it: parsed, not validated (no plugin is started).
+  auto loaded = config::load_stack_file(g.file);
+  auto choice = choose_backend(*outside, loaded.stack);
+  if (!choice) return fail(choice.error());
+  if (!choice->postgres) return state::read_saved_state(work_dir);
+  return state::PostgresStateStore(*choice->postgres, work_dir).read_saved();
+}
+
+Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do) {
+  auto loaded = read_saved_state(g);
   if (!loaded) return fail(loaded.error());
-  if (!*loaded) return fail(ErrorCode::NotFound, fmt::format("no state in {}: {}", work_dir, what_to_do));
+  if (!*loaded) return fail(ErrorCode::NotFound, fmt::format("no state for {} yet: {}", g.file, what_to_do));
   return std::move(**loaded);
 }
 
@@ -65,7 +81,7 @@ namespace {
 // Takes the state lock and loads the state, on its own thread: parsing a
 // large state.json costs as much as parsing the stack, and the two are
 // independent until planning.
-std::future<Result<state::State>> load_state_async(state::FileStateStore& store, const std::string& command,
+std::future<Result<state::State>> load_state_async(state::StateStore& store, const std::string& command,
                                                    bool read_only) {
   return std::async(std::launch::async, [&store, command, read_only]() -> Result<state::State> {
     if (auto s = store.lock(command); !s) return fail(s.error());
@@ -75,15 +91,41 @@ std::future<Result<state::State>> load_state_async(state::FileStateStore& store,
 
 }  // namespace
 
+// A state in .keel/ that a backend elsewhere would leave behind: a stack
+// that gained `backend:` (or runs with KEEL_BACKEND) while its state is
+// still local would plan to create everything again. Refused until the
+// state is migrated (or the local one moved away).
+Status check_no_stranded_local_state(const state::State& chosen, const std::string& work_dir,
+                                     const state::StateStore& store) {
+  const bool chosen_empty = chosen.serial == 0 && chosen.resources.empty();
+  if (!chosen_empty) return {};
+  for (const char* name : {"state.json", "state.journal"}) {
+    const std::string path = work_dir + "/" + name;
+    if (!files::exists_no_follow(path)) continue;
+    return fail(ErrorCode::Conflict,
+                fmt::format("the state is in {}, but this run keeps its state in {}, which holds none: keel would "
+                            "plan to create everything again. Copy it there with `keel state migrate --from local "
+                            "--to backend`, or move {} away to start over",
+                            path, store.where(), path));
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOptions& g, const std::string& command,
                                                    bool lock_state, bool check_binding, bool read_only) {
   std::unique_ptr<Workspace> ws(new Workspace());
   ws->work_dir = work_dir_of(g);
+  auto outside = backend_outside_stack(g);
+  if (!outside) return fail(outside.error());
   std::future<Result<state::State>> loading;
-  // An existing state loads while the stack parses. A new one is made only
-  // after the stack validates: an invalid stack leaves no .keel/ behind.
-  if (lock_state) ws->store = std::make_unique<state::FileStateStore>(ws->work_dir);
-  if (lock_state && files::exists(ws->work_dir)) loading = load_state_async(*ws->store, command, read_only);
+  // A local state loads while the stack parses, unless the command line or
+  // the environment chose another backend (the stack may yet choose one:
+  // then the load was wasted). A new one is made only after the stack
+  // validates: an invalid stack leaves no .keel/ behind.
+  const bool maybe_local = !*outside || !(*outside)->postgres;
+  std::unique_ptr<state::StateStore> local_store;
+  if (lock_state && maybe_local) local_store = make_store(BackendChoice{}, ws->work_dir);
+  if (local_store && files::exists(ws->work_dir)) loading = load_state_async(*local_store, command, read_only);
   auto loaded = config::load_stack_file(g.file);
   ws->stack = std::move(loaded.stack);
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
@@ -103,24 +145,43 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     return fail(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid");
   }
   error_view(ctx).warnings(diags);
-  // No .keel/ yet: a new state (and its key) for what writes; nothing at
-  // all for what only reads.
-  if (lock_state && !loading.valid() && !read_only) loading = load_state_async(*ws->store, command, false);
-  if (loading.valid()) {
+  if (!lock_state) return ws;
+  auto choice = choose_backend(*outside, ws->stack);
+  if (!choice) return fail(choice.error());
+  if (choice->postgres) {
+    // The guess was wrong: its result (a state, or a refusal such as
+    // "migrated away") is not this run's.
+    if (loading.valid()) (void)loading.get();
+    local_store.reset();  // its lock: this run does not write there
+    ws->store = make_store(*choice, ws->work_dir);
+    loading = load_state_async(*ws->store, command, read_only);
+    auto st = loading.get();
+    if (!st) return fail(st.error());
+    if (auto s = check_no_stranded_local_state(*st, ws->work_dir, *ws->store); !s) return fail(s.error());
+    ws->state = std::move(*st);
+  } else {
+    ws->store = std::move(local_store);
+    // No .keel/ yet: a new state (and its key) for what writes; nothing at
+    // all for what only reads.
+    if (!loading.valid() && !read_only) loading = load_state_async(*ws->store, command, false);
+    if (!loading.valid()) return ws;
     auto st = loading.get();
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
-    if (check_binding) {
-      if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
-      const config::Stack& stack = ws->stack;
-      auto declares = [&stack](const std::string& resource) {
-        const auto dot = resource.find('.');
-        return dot != std::string::npos && stack.find_resource(resource.substr(0, dot), resource.substr(dot + 1));
-      };
-      if (auto s = state::check_unbound(ws->state, g.file, declares); !s) return fail(s.error());
-    }
-    state::bind(ws->state, ws->stack.project, g.file);  // recorded by the next save
   }
+  auto retired = ws->store->is_retired();
+  if (!retired) return fail(retired.error());
+  if (*retired) return fail(state::retired_error(ws->store->where()));
+  if (check_binding) {
+    if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
+    const config::Stack& stack = ws->stack;
+    auto declares = [&stack](const std::string& resource) {
+      const auto dot = resource.find('.');
+      return dot != std::string::npos && stack.find_resource(resource.substr(0, dot), resource.substr(dot + 1));
+    };
+    if (auto s = state::check_unbound(ws->state, g.file, declares); !s) return fail(s.error());
+  }
+  state::bind(ws->state, ws->stack.project, g.file);  // recorded by the next save
   return ws;
 }
 

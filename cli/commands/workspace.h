@@ -12,7 +12,7 @@
 #include "cli/config/configuration.h"
 #include "cli/engine/executor.h"
 #include "cli/providers/registry.h"
-#include "cli/state/file_store.h"
+#include "cli/state/store.h"
 
 namespace keel::commands {
 
@@ -32,7 +32,7 @@ class Workspace {
   config::Configuration config;
   std::string work_dir;  // <stack dir>/.keel
   std::unique_ptr<providers::Registry> registry;
-  std::unique_ptr<state::FileStateStore> store;
+  std::unique_ptr<state::StateStore> store;  // .keel/ or the backend the stack chooses (backend.h)
   state::State state;
 
   // Configures the providers that own `addresses` in config or state.
@@ -52,11 +52,14 @@ class Workspace {
 // <stack dir>/.keel for the stack `g.file` names.
 std::string work_dir_of(const GlobalOptions& g);
 
-// The state last saved beside the stack, read without the state lock, for
-// commands that only look or act on hosts (health, exec, deploy, agent,
-// backup): they work while an apply runs. No state yet is NotFound, naming
-// the directory and saying `what_to_do`.
+// The state last saved (beside the stack, or in the backend --backend,
+// KEEL_BACKEND or the stack's `backend:` chooses), read without the state
+// lock, for commands that only look or act on hosts (health, exec, deploy,
+// agent, backup): they work while an apply runs. No state yet is NotFound,
+// naming where and saying `what_to_do`.
 Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do);
+// The same, with no state yet as nullopt.
+Result<std::optional<state::State>> read_saved_state(const GlobalOptions& g);
 
 // Maps an error to its exit code and prints it through ctx's error view
 // (stderr; under --json a document on stdout).

@@ -219,6 +219,54 @@ class Loader {
   }
 
   // `moved: [{ from: servers.web, to: servers.app }, ...]`.
+  // backend: { postgres: URL } or { postgres: { url: URL, key: NAME } }.
+  void load_backend(const YAML::Node& node, Stack& stack) {
+    if (!expect_map(node, "`backend`")) return;
+    static const std::vector<std::string> types = {"postgres"};
+    BackendBlock& b = stack.backend;
+    b.mark = mark(node);
+    for (const auto& kv : node) {
+      const std::string& type = kv.first.Scalar();
+      if (type != "postgres") {
+        unknown_key(kv.first, "`backend` (one of: postgres; the default is the local .keel/)", types);
+        continue;
+      }
+      if (!b.type.empty()) {
+        diags_.error(mark(kv.first), "`backend` names more than one backend");
+        continue;
+      }
+      b.type = type;
+      if (kv.second.IsScalar()) {
+        b.url = to_json(kv.second);
+        b.url_mark = mark(kv.second);
+      } else if (kv.second.IsMap()) {
+        static const std::vector<std::string> keys = {"url", "key"};
+        for (const auto& field : kv.second) {
+          const std::string& key = field.first.Scalar();
+          if (key == "url") {
+            b.url = to_json(field.second);
+            b.url_mark = mark(field.second);
+          } else if (key == "key") {
+            if (auto s = string_value(field.second, "`key`")) {
+              b.key = *s;
+              if (!text::is_name(b.key, 128, "", "_.-"))
+                diags_.error(mark(field.second), fmt::format("backend key `{}` must start with a letter or a digit "
+                                                             "and hold only letters, digits, `_`, `-` and `.` (at "
+                                                             "most 128)",
+                                                             b.key));
+            }
+          } else {
+            unknown_key(field.first, "`backend.postgres`", keys);
+          }
+        }
+      }
+      if (!b.url.is_string() || b.url.get<std::string>().empty())
+        diags_.error(b.url.is_null() ? mark(kv.second) : b.url_mark,
+                     "`backend.postgres` needs the database's URL, e.g. \"${env.KEEL_PG_URL}\"",
+                     "keep the password out of the stack: in the URL from the environment, PGPASSWORD or ~/.pgpass");
+    }
+  }
+
   void load_moved(const YAML::Node& node, Stack& stack) {
     static const char* kHint = "for example `moved: [{ from: servers.web, to: servers.app }]`";
     if (node.IsNull()) return;
@@ -416,7 +464,8 @@ class Loader {
       diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
       return;
     }
-    std::vector<std::string> top = {"keel", "project", "variables", "providers", "checks", "backups", "apps", "moved", "outputs"};
+    std::vector<std::string> top = {"keel",    "project", "variables", "providers", "checks",
+                                    "backups", "apps",    "moved",     "outputs",   "backend"};
     for (const auto& k : resource_kinds()) top.push_back(k);
     bool saw_version = false;
     for (const auto& kv : root) {
@@ -446,6 +495,8 @@ class Loader {
         load_outputs(kv.second, stack);
       } else if (key == "moved") {
         load_moved(kv.second, stack);
+      } else if (key == "backend") {
+        load_backend(kv.second, stack);
       } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {
         if (!expect_map(kv.second, "`" + key + "`")) continue;
         for (const auto& r : kv.second) load_resource(key, r.first, r.second, stack);

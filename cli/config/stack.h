@@ -156,6 +156,17 @@ struct AppBlock {
 // keys of CheckBlock::marks are built.
 std::string pointer_token(const std::string& key);
 
+// The top-level `backend:`: where the state is kept when not in .keel/
+// beside the stack (cli/state/store.h).
+//   backend: { postgres: "${env.KEEL_PG_URL}" }
+//   backend: { postgres: { url: "${env.KEEL_PG_URL}", key: shop-staging } }
+struct BackendBlock {
+  std::string type;              // "postgres"; empty: none declared (local)
+  nlohmann::json url;            // raw: evaluated like a provider setting (${env.X}, ${var.X})
+  std::string key;               // the state's name in the backend; empty: the project
+  SourceMark mark, url_mark;
+};
+
 // One entry of the top-level `moved:` list (Terraform's `moved` blocks): a
 // resource renamed in the stack, so that the plan moves what state holds
 // instead of deleting the old address and creating the new one.
@@ -183,6 +194,7 @@ struct Stack {
   std::vector<BackupBlock> backups;      // in file order
   std::vector<AppBlock> apps;            // in file order
   std::vector<MovedBlock> moved;         // in file order: applied in this order
+  BackendBlock backend;
   std::vector<Output> outputs;
 
   const Variable* find_variable(const std::string& name) const;

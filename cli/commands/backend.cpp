@@ -1,0 +1,93 @@
+#include "cli/commands/backend.h"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "cli/config/evaluate.h"
+#include "cli/state/file_store.h"
+#include "core/pg_client.h"
+
+namespace keel::commands {
+
+namespace {
+
+bool is_postgres_url(const std::string& text) {
+  return text.starts_with("postgres://") || text.starts_with("postgresql://");
+}
+
+// `text` as a backend named outside the stack, by `source`.
+Result<BackendChoice> backend_of_text(const std::string& text, const std::string& source, bool password_allowed) {
+  if (text == "local") return BackendChoice{std::nullopt, source};
+  if (!is_postgres_url(text))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: expected `local` or a postgresql:// URL (the text is not shown: it may hold a "
+                            "password)",
+                            source));
+  auto parsed = pg::parse_conninfo(text);
+  if (!parsed) return fail(parsed.error().with_context(source));
+  if (!password_allowed && parsed->contains("password"))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: the URL holds a password, which every user of this machine could read in the "
+                            "process list: put it in PGPASSWORD or ~/.pgpass, or the whole URL in KEEL_BACKEND",
+                            source));
+  return BackendChoice{state::PostgresBackend{text, ""}, source};
+}
+
+}  // namespace
+
+Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& g) {
+  if (!g.backend.empty()) {
+    auto b = backend_of_text(g.backend, "--backend", /*password_allowed=*/false);
+    if (!b) return fail(b.error());
+    return std::optional<BackendChoice>(std::move(*b));
+  }
+  if (const char* env = std::getenv("KEEL_BACKEND"); env && *env) {
+    auto b = backend_of_text(env, "KEEL_BACKEND", /*password_allowed=*/true);
+    if (!b) return fail(b.error());
+    return std::optional<BackendChoice>(std::move(*b));
+  }
+  return std::optional<BackendChoice>();
+}
+
+Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack) {
+  const config::BackendBlock& declared = stack.backend;
+  const std::string key = declared.key.empty() ? stack.project : declared.key;
+  if (outside_stack) {
+    BackendChoice choice = *outside_stack;
+    if (choice.postgres) choice.postgres->state_key = key;
+    return choice;
+  }
+  if (declared.type.empty()) return BackendChoice{};
+  const std::string where = declared.url_mark.describe();
+  const std::map<std::string, config::Value> no_variables;
+  config::EvalContext ctx;
+  ctx.variables = &no_variables;
+  ctx.stack_dir = stack.dir;
+  auto url = config::evaluate(declared.url, ctx);
+  if (!url) return fail(url.error().with_context(where + ": backend.postgres"));
+  if (url->unknown || !url->value.is_string() || url->value.get<std::string>().empty())
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: backend.postgres must be the database's URL; it is empty or not known before "
+                            "apply (is its environment variable set?)",
+                            where));
+  const std::string text = url->value.get<std::string>();
+  if (!is_postgres_url(text) && text.find('=') == std::string::npos)
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: backend.postgres must be a postgresql:// URL or key=value pairs (the value is not "
+                            "shown: it may hold a password)",
+                            where));
+  if (auto parsed = pg::parse_conninfo(text); !parsed) return fail(parsed.error().with_context(where));
+  return BackendChoice{state::PostgresBackend{text, key}, where};
+}
+
+std::unique_ptr<state::StateStore> make_store(const BackendChoice& choice, const std::string& work_dir) {
+  if (choice.postgres) return std::make_unique<state::PostgresStateStore>(*choice.postgres, work_dir);
+  return std::make_unique<state::FileStateStore>(work_dir);
+}
+
+Result<BackendChoice> parse_backend_word(const std::string& text, const std::string& option) {
+  return backend_of_text(text, option, /*password_allowed=*/false);
+}
+
+}  // namespace keel::commands

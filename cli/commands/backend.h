@@ -1,0 +1,42 @@
+#pragma once
+// Which state store a command uses: `--backend`, else KEEL_BACKEND, else
+// the stack's `backend:`, else the local .keel/ beside the stack
+// (docs/backends.md). A backend given outside the stack (CI) is a
+// PostgreSQL URL or `local`; a URL on the command line must not hold a
+// password (argv is visible to every user of the machine): PGPASSWORD,
+// ~/.pgpass or KEEL_BACKEND hold it instead.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cli/commands/commands.h"
+#include "cli/config/stack.h"
+#include "cli/state/pg_store.h"
+#include "cli/state/store.h"
+
+namespace keel::commands {
+
+struct BackendChoice {
+  std::optional<state::PostgresBackend> postgres;  // nullopt: local
+  std::string source;                              // "--backend", "KEEL_BACKEND", "keel.yaml:3:10", "" (local default)
+};
+
+// What the command line and the environment choose (nullopt: they choose
+// nothing, the stack decides). The key is left empty: the stack names it.
+Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& g);
+
+// The backend for this stack: outside_stack if given, else the stack's
+// `backend:`. Its URL is a literal or reads ${env.X}; not variables (as
+// Terraform's backend blocks: the state is found before anything else is
+// evaluated, and a command that only reads it does not validate the stack).
+Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack);
+
+// The store for `choice`; `work_dir` is the stack's .keel.
+std::unique_ptr<state::StateStore> make_store(const BackendChoice& choice, const std::string& work_dir);
+
+// A backend named on the command line by `keel state migrate`: `local`,
+// `backend` (the one the stack or KEEL_BACKEND chooses) or a URL.
+Result<BackendChoice> parse_backend_word(const std::string& text, const std::string& option);
+
+}  // namespace keel::commands

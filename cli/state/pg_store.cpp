@@ -1,0 +1,332 @@
+#include "cli/state/pg_store.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/state/file_store.h"
+#include "cli/state/state_codec.h"
+#include "core/files.h"
+
+namespace keel::state {
+
+namespace {
+
+// The layout this keel writes; a database with a newer one is refused (an
+// older keel must not write what it does not understand).
+constexpr int kSchemaVersion = 1;
+
+// Creating the schema takes this transaction-level advisory lock, so that
+// two keels starting on an empty database do not race.
+constexpr const char* kSchemaLockId = "7310021";
+
+// Each key's lock: a session-level advisory lock on a 64-bit hash of it.
+constexpr const char* kLockHash = "hashtextextended('keel state ' || $1, 0)";
+
+const char* const kCreateSchema = R"sql(
+BEGIN;
+SELECT pg_advisory_xact_lock(7310021);
+CREATE SCHEMA IF NOT EXISTS keel;
+CREATE TABLE IF NOT EXISTS keel.schema_version (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS keel.states (
+  state_key text NOT NULL,
+  serial bigint NOT NULL,
+  lineage text NOT NULL,
+  saved_at timestamptz NOT NULL DEFAULT now(),
+  saved_by text NOT NULL,
+  command text NOT NULL,
+  summary text NOT NULL,
+  body text NOT NULL,
+  PRIMARY KEY (state_key, serial));
+CREATE TABLE IF NOT EXISTS keel.journal (
+  state_key text NOT NULL,
+  seq bigserial NOT NULL,
+  line text NOT NULL,
+  PRIMARY KEY (state_key, seq));
+CREATE TABLE IF NOT EXISTS keel.locks (
+  state_key text PRIMARY KEY,
+  holder text NOT NULL);
+CREATE TABLE IF NOT EXISTS keel.retired (
+  state_key text PRIMARY KEY,
+  serial bigint NOT NULL,
+  retired_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO keel.schema_version (version)
+  SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM keel.schema_version);
+COMMIT;
+)sql";
+
+pg::Clock::time_point statement_deadline() { return pg::Clock::now() + PostgresStateStore::kStatementTimeout; }
+
+}  // namespace
+
+std::string describe_conninfo(const std::string& conninfo) {
+  auto parsed = pg::parse_conninfo(conninfo);
+  if (!parsed) return "PostgreSQL";
+  auto get = [&parsed](const char* key, const char* fallback) {
+    auto it = parsed->find(key);
+    return it != parsed->end() && !it->second.empty() ? it->second : std::string(fallback);
+  };
+  return fmt::format("PostgreSQL {}:{}/{}", get("host", get("hostaddr", "localhost").c_str()), get("port", "5432"),
+                     get("dbname", get("user", "").c_str()));
+}
+
+PostgresStateStore::PostgresStateStore(PostgresBackend backend, std::string work_dir)
+    : backend_(std::move(backend)), work_dir_(std::move(work_dir)) {}
+
+PostgresStateStore::~PostgresStateStore() = default;
+
+std::string PostgresStateStore::where() const {
+  return fmt::format("{}, state `{}`", describe_conninfo(backend_.conninfo), backend_.state_key);
+}
+
+Result<pg::QueryResult> PostgresStateStore::run(const std::string& sql,
+                                                const std::vector<std::optional<std::string>>& params) {
+  if (!conn_) return fail(ErrorCode::Internal, "the state backend is not connected");
+  auto r = conn_->run(sql, params, statement_deadline());
+  if (!r) return fail(r.error().with_context(where()));
+  return r;
+}
+
+Status PostgresStateStore::connect() {
+  auto deadline = pg::Clock::now() + kConnectTimeout;
+  auto conn = pg::Connection::open(backend_.conninfo, "keel", deadline);
+  if (!conn) return fail(conn.error().with_context("connect to the state backend, " + where()));
+  conn_.emplace(std::move(*conn));
+  // The server ends a statement that runs past our own deadline too, so
+  // that a cancelled one does not hold rows locked; and it probes a silent
+  // keel (a laptop closed, a network cut) within about a minute, so that
+  // the lock of a keel that can no longer write is released: a killed keel's
+  // connection closes at once, a lost one only times out.
+  auto set = conn_->run(fmt::format("SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; "
+                                    "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; "
+                                    "SET tcp_keepalives_count = 3",
+                                    kStatementTimeout.count() * 1000, kStatementTimeout.count() * 1000),
+                        statement_deadline());
+  if (!set) return fail(set.error().with_context(where()));
+  return {};
+}
+
+Status PostgresStateStore::ensure_schema() {
+  // Checked before it is read: a statement naming a missing table fails
+  // when parsed, whatever guards it.
+  auto exists = run("SELECT to_regclass('keel.schema_version') IS NOT NULL", {});
+  if (!exists) return fail(exists.error());
+  long found = -1;
+  if (exists->first_value() == "t") {
+    auto version = run("SELECT coalesce(max(version), -1) FROM keel.schema_version", {});
+    if (!version) return fail(version.error());
+    found = std::strtol(version->first_value().c_str(), nullptr, 10);
+  }
+  if (found > kSchemaVersion)
+    return fail(ErrorCode::Conflict,
+                fmt::format("{}: the tables in schema `keel` are version {}, newer than this keel's ({}): "
+                            "upgrade keel",
+                            where(), found, kSchemaVersion));
+  if (found == kSchemaVersion) return {};
+  auto created = conn_->run(kCreateSchema, statement_deadline());
+  if (!created) {
+    (void)conn_->run("ROLLBACK", statement_deadline());
+    return fail(created.error().with_context(where() + ": create the schema `keel`"));
+  }
+  return {};
+}
+
+Status PostgresStateStore::load_key() {
+  auto exists = run("SELECT EXISTS (SELECT 1 FROM keel.states WHERE state_key = $1) OR "
+                    "EXISTS (SELECT 1 FROM keel.journal WHERE state_key = $1)",
+                    {backend_.state_key});
+  if (!exists) return fail(exists.error());
+  std::optional<std::string> needing;
+  if (exists->first_value() == "t") needing = "the state in " + where();
+  if (!files::exists_no_follow(work_dir_)) {
+    if (auto s = files::make_dirs(work_dir_, 0755); !s) return s;
+  }
+  if (auto s = files::check_private_dir(work_dir_); !s) return s;
+  auto key = load_or_create_key(work_dir_ + "/state.key", needing);
+  if (!key) return fail(key.error());
+  key_ = *key;
+  return {};
+}
+
+Status PostgresStateStore::lock(const std::string& command) {
+  command_ = command;
+  if (auto s = connect(); !s) return s;
+  if (auto s = ensure_schema(); !s) return s;
+  auto taken = run(fmt::format("SELECT pg_try_advisory_lock({})", kLockHash), {backend_.state_key});
+  if (!taken) return fail(taken.error());
+  if (taken->first_value() != "t") {
+    auto holder = run("SELECT holder FROM keel.locks WHERE state_key = $1", {backend_.state_key});
+    std::optional<files::LockHolder> who;
+    if (holder) who = files::parse_holder(holder->first_value());
+    return fail(ErrorCode::Locked,
+                fmt::format("{} is locked by {}; it is released when that keel exits or its connection ends",
+                            where(), who ? who->describe() : "another keel"));
+  }
+  auto recorded = run("INSERT INTO keel.locks (state_key, holder) VALUES ($1, $2) "
+                      "ON CONFLICT (state_key) DO UPDATE SET holder = EXCLUDED.holder",
+                      {backend_.state_key, files::holder_json(files::current_holder(command))});
+  if (!recorded) return fail(recorded.error());
+  return load_key();
+}
+
+Result<State> PostgresStateStore::parse_row(const std::string& body) const {
+  return parse_state_text(body, where(), *key_);
+}
+
+Result<State> PostgresStateStore::load(bool compact) {
+  auto newest = run("SELECT body FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+                    {backend_.state_key});
+  if (!newest) return fail(newest.error());
+  State state;
+  if (newest->rows.empty()) {
+    state.lineage = crypto::uuid_v4();
+  } else {
+    auto parsed = parse_row(newest->first_value());
+    if (!parsed) return parsed;
+    state = std::move(*parsed);
+  }
+  auto journal = run("SELECT line FROM keel.journal WHERE state_key = $1 ORDER BY seq", {backend_.state_key});
+  if (!journal) return fail(journal.error());
+  std::string text;
+  for (const auto& row : journal->rows)
+    if (!row.empty() && row[0]) text += *row[0] + "\n";
+  auto replayed = replay_journal_text(text, where() + " (journal)", *key_, state);
+  if (!replayed) return fail(replayed.error());
+  loaded_.clear();
+  for (const auto& [address, r] : state.resources) loaded_.insert(address);
+  if (compact && !journal->rows.empty()) {
+    // A journal already covered by the newest state (a crash between the
+    // save's two steps cannot happen here: they are one transaction) or one
+    // replayed now: saved whole, the journal dropped.
+    if (*replayed) {
+      if (auto s = save(state); !s) return fail(s.error());
+    } else if (auto d = run("DELETE FROM keel.journal WHERE state_key = $1", {backend_.state_key}); !d) {
+      return fail(d.error());
+    }
+  }
+  return state;
+}
+
+Status PostgresStateStore::append(const std::string& line) {
+  std::lock_guard lock(mu_);
+  auto r = run("INSERT INTO keel.journal (state_key, line) VALUES ($1, $2)", {backend_.state_key, line});
+  if (!r) return fail(r.error().with_context("record the change"));
+  return {};
+}
+
+Status PostgresStateStore::begin(const State& base) {
+  base_serial_ = base.serial;
+  nlohmann::json e = {{"op", "begin"}, {"lineage", base.lineage}, {"base_serial", base.serial}};
+  return append(e.dump());
+}
+
+// Every record commits before it returns (synchronous_commit as the server
+// has it, on by default): a put or remove is as durable as an intent here.
+Status PostgresStateStore::record_intent(const ResourceState& r) {
+  nlohmann::json e = {{"op", "intent"}, {"resource", encode_resource(r, *key_)}};
+  return append(e.dump());
+}
+
+Status PostgresStateStore::record_put(const ResourceState& r) {
+  nlohmann::json e = {{"op", "put"}, {"resource", encode_resource(r, *key_)}};
+  return append(e.dump());
+}
+
+Status PostgresStateStore::record_remove(const std::string& address) {
+  nlohmann::json e = {{"op", "remove"}, {"address", address}};
+  return append(e.dump());
+}
+
+Status PostgresStateStore::save(State& state) {
+  std::lock_guard lock(mu_);
+  const long serial = state.serial + 1;
+  state.serial = serial;  // the body holds the new serial
+  const std::string body = encode_state(state, *key_).dump();
+  state.serial = serial - 1;  // until the commit says so
+  const std::string summary = change_summary(loaded_, state);
+  const std::string who = files::current_holder(command_).user_at_host();
+  auto in_transaction = [&]() -> Status {
+    if (auto r = run("BEGIN", {}); !r) return fail(r.error());
+    auto inserted = run("INSERT INTO keel.states (state_key, serial, lineage, saved_by, command, summary, body) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        {backend_.state_key, std::to_string(serial), state.lineage, who, command_, summary, body});
+    if (!inserted) return fail(inserted.error());
+    if (auto r = run("DELETE FROM keel.journal WHERE state_key = $1", {backend_.state_key}); !r) return fail(r.error());
+    if (auto r = run("DELETE FROM keel.retired WHERE state_key = $1", {backend_.state_key}); !r) return fail(r.error());
+    if (auto r = run("DELETE FROM keel.states WHERE state_key = $1 AND serial <= $2",
+                     {backend_.state_key, std::to_string(serial - kHistoryKept)});
+        !r)
+      return fail(r.error());
+    if (auto r = run("COMMIT", {}); !r) return fail(r.error());
+    return {};
+  };
+  if (auto s = in_transaction(); !s) {
+    if (conn_ && conn_->ok()) (void)conn_->run("ROLLBACK", statement_deadline());
+    return fail(s.error().with_context("save the state"));
+  }
+  state.serial = serial;
+  loaded_.clear();
+  for (const auto& [address, r] : state.resources) loaded_.insert(address);
+  return {};
+}
+
+Result<std::vector<HistoryEntry>> PostgresStateStore::history(size_t limit) {
+  auto rows = run("SELECT serial, to_char(saved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), saved_by, "
+                  "command, summary FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT $2",
+                  {backend_.state_key, std::to_string(limit)});
+  if (!rows) return fail(rows.error());
+  std::vector<HistoryEntry> out;
+  for (const auto& row : rows->rows) {
+    if (row.size() != 5) continue;
+    auto text = [&row](size_t i) { return row[i] ? *row[i] : std::string(); };
+    out.push_back({std::strtol(text(0).c_str(), nullptr, 10), text(1), text(2), text(3), text(4)});
+  }
+  return out;
+}
+
+Result<State> PostgresStateStore::load_serial(long serial) {
+  auto row = run("SELECT body FROM keel.states WHERE state_key = $1 AND serial = $2",
+                 {backend_.state_key, std::to_string(serial)});
+  if (!row) return fail(row.error());
+  if (row->rows.empty())
+    return fail(ErrorCode::NotFound, fmt::format("serial {} is not kept in {} (the last {} are)", serial, where(),
+                                                 kHistoryKept));
+  return parse_row(row->first_value());
+}
+
+Status PostgresStateStore::retire() {
+  auto r = run("INSERT INTO keel.retired (state_key, serial) "
+               "SELECT $1, coalesce(max(serial), 0) FROM keel.states WHERE state_key = $1 "
+               "ON CONFLICT (state_key) DO UPDATE SET serial = EXCLUDED.serial, retired_at = now()",
+               {backend_.state_key});
+  if (!r) return fail(r.error().with_context("mark the state migrated"));
+  return {};
+}
+
+Result<bool> PostgresStateStore::is_retired() {
+  auto r = run("SELECT EXISTS (SELECT 1 FROM keel.retired WHERE state_key = $1)", {backend_.state_key});
+  if (!r) return fail(r.error());
+  return r->first_value() == "t";
+}
+
+Result<std::optional<State>> PostgresStateStore::read_saved() {
+  if (auto s = connect(); !s) return fail(s.error());
+  auto version = run("SELECT to_regclass('keel.states') IS NOT NULL", {});
+  if (!version) return fail(version.error());
+  if (version->first_value() != "t") return std::optional<State>();
+  auto newest = run("SELECT body FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+                    {backend_.state_key});
+  if (!newest) return fail(newest.error());
+  if (newest->rows.empty()) return std::optional<State>();
+  auto retired = is_retired();
+  if (!retired) return fail(retired.error());
+  if (*retired) return fail(retired_error(where()));
+  // A state exists: a missing key is an error, never a new key.
+  auto key = load_or_create_key(work_dir_ + "/state.key", "the state in " + where());
+  if (!key) return fail(key.error());
+  key_ = *key;
+  auto parsed = parse_row(newest->first_value());
+  if (!parsed) return fail(parsed.error());
+  return std::optional<State>(std::move(*parsed));
+}
+
+}  // namespace keel::state

@@ -1,0 +1,96 @@
+#pragma once
+// State in PostgreSQL (`backend: { postgres: URL }`), for teams and CI: many
+// stacks (and environments) in one database, each under its state key, in
+// the schema `keel`, created on first use:
+//   keel.schema_version  the layout's version (refused when newer than this keel's)
+//   keel.states          every saved state: key, serial, lineage, when, who,
+//                        which command, a summary, and the state itself as
+//                        state.json holds it (sensitive values sealed with the
+//                        state key, which is never sent: KEEL_STATE_KEY or
+//                        .keel/state.key); the last 100 serials are kept
+//   keel.journal         the changes since the last save, one row each,
+//                        committed before the call returns (an intent before
+//                        its create is sent), replayed by the next run
+//   keel.locks           who holds each key's lock, for the message of the
+//                        next one who tries
+//   keel.retired         keys whose state `keel state migrate` copied elsewhere
+//
+// The lock is a session-level advisory lock on the key: PostgreSQL releases
+// it when keel's connection ends, whether keel exits, is killed, or loses
+// the connection (then keel's next record fails and the run stops: nothing
+// is sent to a provider without its intent committed). A save is one
+// transaction: the new state row and the journal's deletion together.
+//
+// Every statement has a deadline (kStatementTimeout) and connecting has one
+// (kConnectTimeout): a server that stops answering is an error, not a hang.
+// The URL may hold a password: it is never printed (where() names host,
+// port, database and key only).
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "cli/state/store.h"
+#include "core/pg_client.h"
+
+namespace keel::state {
+
+struct PostgresBackend {
+  std::string conninfo;   // a postgresql:// URI or key=value pairs
+  std::string state_key;  // the stack's name in the tables (default: its project)
+};
+
+// "db.example.com:5432/keel" for messages: the parts of a conninfo that are
+// not secret (no user, no password, no options).
+std::string describe_conninfo(const std::string& conninfo);
+
+class PostgresStateStore : public StateStore {
+ public:
+  // `work_dir`: the stack's .keel, where the state key is (or is made,
+  // while the database holds no state under this key).
+  PostgresStateStore(PostgresBackend backend, std::string work_dir);
+  ~PostgresStateStore() override;
+
+  Status lock(const std::string& command) override;
+  Result<State> load(bool compact = true) override;
+  Status begin(const State& base) override;
+  Status record_intent(const ResourceState& r) override;
+  Status record_put(const ResourceState& r) override;
+  Status record_remove(const std::string& address) override;
+  Status save(State& state) override;
+  const crypto::Key& key() const override { return *key_; }
+  std::string where() const override;
+  Result<std::vector<HistoryEntry>> history(size_t limit) override;
+  Result<State> load_serial(long serial) override;
+  Status retire() override;
+  Result<bool> is_retired() override;
+
+  // Reads the newest saved state without the lock (keel health, exec,
+  // deploy: they work while an apply runs). nullopt: none yet.
+  Result<std::optional<State>> read_saved();
+
+  static constexpr std::chrono::seconds kConnectTimeout{15};
+  static constexpr std::chrono::seconds kStatementTimeout{60};
+  static constexpr long kHistoryKept = 100;
+
+ private:
+  Status connect();
+  Status ensure_schema();
+  Status load_key();
+  Result<pg::QueryResult> run(const std::string& sql, const std::vector<std::optional<std::string>>& params);
+  Status append(const std::string& line);
+  Result<State> parse_row(const std::string& body) const;
+
+  PostgresBackend backend_;
+  std::string work_dir_;
+  std::string command_;
+  std::optional<pg::Connection> conn_;
+  std::optional<crypto::Key> key_;
+  long base_serial_ = 0;
+  std::set<std::string> loaded_;  // the addresses load() returned, for the summary
+  std::mutex mu_;                 // one statement at a time on the connection
+};
+
+}  // namespace keel::state
