@@ -206,10 +206,58 @@ Result<State> PostgresStateStore::load(bool compact) {
   return state;
 }
 
+namespace {
+
+// `lines` as a PostgreSQL text array literal: each element quoted, with
+// its backslashes and double quotes escaped (JSON holds both).
+std::string text_array(const std::vector<std::string>& lines) {
+  std::string out = "{";
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : lines[i]) {
+      if (c == '\\' || c == '"') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+// Group commit, as the local journal's fdatasync: a caller whose line is
+// not yet written either waits for the batch in flight or, when none is,
+// writes every line queued so far in one INSERT (one commit, one WAL flush
+// for the batch). Each caller returns once its own line is committed.
 Status PostgresStateStore::append(const std::string& line) {
-  std::lock_guard lock(mu_);
-  auto r = run("INSERT INTO keel.journal (state_key, line) VALUES ($1, $2)", {backend_.state_key, line});
-  if (!r) return fail(r.error().with_context("record the change"));
+  std::unique_lock lock(mu_);
+  if (journal_failure_) return fail(*journal_failure_);
+  queued_.push_back(line);
+  const unsigned long mine = ++enqueued_;
+  while (written_ < mine) {
+    if (journal_failure_) return fail(*journal_failure_);
+    if (writing_) {
+      written_cv_.wait(lock);
+      continue;
+    }
+    writing_ = true;
+    std::vector<std::string> batch = std::move(queued_);
+    queued_.clear();
+    const unsigned long covering = enqueued_;
+    lock.unlock();
+    auto r = run("INSERT INTO keel.journal (state_key, line) "
+                 "SELECT $1, line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n",
+                 {backend_.state_key, text_array(batch)});
+    lock.lock();
+    writing_ = false;
+    // A failed batch fails every caller in it, and every later one: the
+    // connection is gone or the server refused, and a record is never
+    // skipped while later ones go on.
+    if (r) written_ = covering;
+    else journal_failure_ = r.error().with_context("record the change");
+    written_cv_.notify_all();
+  }
   return {};
 }
 
@@ -238,6 +286,7 @@ Status PostgresStateStore::record_remove(const std::string& address) {
 
 Status PostgresStateStore::save(State& state) {
   std::lock_guard lock(mu_);
+  if (journal_failure_) return fail(*journal_failure_);
   const long serial = state.serial + 1;
   state.serial = serial;  // the body holds the new serial
   const std::string body = encode_state(state, *key_).dump();

@@ -27,10 +27,12 @@
 // port, database and key only).
 
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "cli/state/store.h"
 #include "core/pg_client.h"
@@ -90,7 +92,15 @@ class PostgresStateStore : public StateStore {
   std::optional<crypto::Key> key_;
   long base_serial_ = 0;
   std::set<std::string> loaded_;  // the addresses load() returned, for the summary
-  std::mutex mu_;                 // one statement at a time on the connection
+
+  // The journal's group commit (append): lines queued, numbered; one
+  // writer at a time sends every queued line in one INSERT.
+  std::mutex mu_;
+  std::condition_variable written_cv_;
+  std::vector<std::string> queued_;
+  unsigned long enqueued_ = 0, written_ = 0;
+  bool writing_ = false;
+  std::optional<Error> journal_failure_;
 };
 
 }  // namespace keel::state

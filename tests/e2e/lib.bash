@@ -153,34 +153,18 @@ external_pg_dir() {
   echo "/var/lib/keel-local/$hash"
 }
 
-# start_postgres: a throw-away PostgreSQL 15 on 127.0.0.1 (password logins
-# over TCP, no Unix socket) with the role `keel` (password in
-# $E2E_PG_PASSWORD) owning the database `keel`, run as the postgres account
-# when this is root. Sets E2E_PG_PORT, E2E_PG_DATA and E2E_PG_URL (with the
-# password). Stopped and removed by e2e_cleanup.
+# start_postgres: a throw-away PostgreSQL 15 on 127.0.0.1
+# (tests/support/start-postgres.sh) with the role `keel` (password in
+# $E2E_PG_PASSWORD) owning the database `keel`. Sets E2E_PG_PORT and
+# E2E_PG_URL (with the password). Stopped and removed by e2e_cleanup.
 start_postgres() {
-  local bindir=/usr/lib/postgresql/15/bin dir
-  [[ -x $bindir/initdb ]] || fail "$bindir/initdb is missing (Debian package postgresql-15)"
-  dir=$(mktemp -d /tmp/keel-e2e-pg.XXXXXX)
+  local dir
+  dir=$(mktemp -u /tmp/keel-e2e-pg.XXXXXX)
   E2E_PG_DIRS+=("$dir")
-  as_pg() { if [[ $(id -u) == 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
-  [[ $(id -u) == 0 ]] && chown postgres: "$dir"
-  E2E_PG_PASSWORD=pw$RANDOM$RANDOM
-  (umask 077; printf '%s\n' "$E2E_PG_PASSWORD" >"$dir/pw")
-  [[ $(id -u) == 0 ]] && chown postgres: "$dir/pw"
-  as_pg "$bindir/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-    --pwfile="$dir/pw" -E UTF8 --locale=C.UTF-8 --no-sync --no-instructions >"$dir/initdb.log" 2>&1 ||
-    { cat "$dir/initdb.log" >&2; fail "initdb failed"; }
-  E2E_PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = ''\nfsync = off\n" \
-    "$E2E_PG_PORT" >>"$dir/data/postgresql.conf"
-  as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -s start ||
-    { tail -n 20 "$dir/log" >&2; fail "postgres did not start"; }
-  E2E_PG_DATA=$dir/data
-  PGPASSWORD=$E2E_PG_PASSWORD psql -q -h 127.0.0.1 -p "$E2E_PG_PORT" -U postgres -d postgres \
-    -c "CREATE ROLE keel LOGIN PASSWORD '$E2E_PG_PASSWORD'" -c "CREATE DATABASE keel OWNER keel" >/dev/null ||
-    fail "could not create the role and database keel"
-  E2E_PG_URL="postgresql://keel:$E2E_PG_PASSWORD@127.0.0.1:$E2E_PG_PORT/keel"
+  "$KEEL_SOURCE_DIR/tests/support/start-postgres.sh" "$dir" || fail "PostgreSQL did not start"
+  E2E_PG_PORT=$(sed -n 's/^PG_PORT=//p' "$dir/postgres.env")
+  E2E_PG_PASSWORD=$(sed -n 's/^PG_PASSWORD=//p' "$dir/postgres.env")
+  E2E_PG_URL=$(sed -n 's/^PG_URL=//p' "$dir/postgres.env")
 }
 
 # psql_keel SQL: runs SQL in the database keel as its owner; prints rows
@@ -234,16 +218,7 @@ e2e_cleanup() {
     [[ $rc == 0 ]] && { echo "FAIL [$E2E_NAME]: processes outlived keel destroy" >&2; rc=1; }
   fi
   for d in "${extra[@]}"; do rm -rf "$d"; done
-  for d in "${E2E_PG_DIRS[@]}"; do
-    if [[ -f $d/data/postmaster.pid ]]; then
-      if [[ $(id -u) == 0 ]]; then
-        (cd / && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$d/data" -m immediate -w -t 30 -s stop)
-      else
-        /usr/lib/postgresql/15/bin/pg_ctl -D "$d/data" -m immediate -w -t 30 -s stop
-      fi
-    fi
-    rm -rf "$d"
-  done
+  for d in "${E2E_PG_DIRS[@]}"; do "$KEEL_SOURCE_DIR/tests/support/stop-postgres.sh" "$d"; done
   if [[ ${#E2E_SOFT_FAILURES[@]} -gt 0 ]]; then
     echo "FAIL [$E2E_NAME]: ${#E2E_SOFT_FAILURES[@]} check(s) failed along the way:" >&2
     local m
