@@ -133,6 +133,10 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
                   "where the state is: local, or a postgresql:// URL without its password (default: the stack's "
                   "backend:, KEEL_BACKEND, or .keel/; docs/backends.md)")
       ->type_name("BACKEND");
+  app->add_option("--lock-timeout", ctx.global.lock_timeout,
+                  "wait this long for a state lock another keel holds (30s, 5m), saying who holds it; default: "
+                  "refuse at once")
+      ->type_name("DURATION");
   app->add_flag("--json", ctx.global.json, "machine-readable output (docs/json-output.md)");
   app->add_flag("--no-color", ctx.global.no_color, "no colours, even on a terminal (NO_COLOR does the same)");
   setup_validate(*app, ctx);

@@ -29,6 +29,7 @@ struct GlobalOptions {
   bool json = false;
   bool no_color = false;
   std::string backend;  // --backend: `local` or a PostgreSQL URL (cli/commands/backend.h)
+  std::string lock_timeout;  // --lock-timeout: how long to wait for the state lock ("" or "0": not at all)
 };
 
 struct PlanOptions {

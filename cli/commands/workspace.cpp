@@ -19,6 +19,7 @@
 #include "cli/views/error_view.h"
 #include "cli/views/render.h"
 #include "core/files.h"
+#include "core/time.h"
 
 namespace keel::commands {
 
@@ -78,13 +79,38 @@ Result<state::State> saved_state(const GlobalOptions& g, const std::string& what
 
 namespace {
 
+struct LockWait {
+  std::chrono::milliseconds timeout{0};  // 0: refuse at once
+  std::FILE* progress = stderr;          // where "waiting for the lock" goes
+};
+
+// Takes the lock, retrying while another keel holds it until `wait.timeout`
+// has passed: a line when the wait starts (naming the holder) and every 30 s.
+Status lock_waiting(state::StateStore& store, const std::string& command, const LockWait& wait) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now(), deadline = start + wait.timeout;
+  auto next_note = start;
+  for (;;) {
+    auto s = store.lock(command);
+    if (s || s.error().code() != ErrorCode::Locked || Clock::now() >= deadline) return s;
+    if (Clock::now() >= next_note) {
+      const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now()).count();
+      std::fprintf(wait.progress, "Waiting for the state lock (%lld s left): %s\n", static_cast<long long>(left),
+                   s.error().message().c_str());
+      std::fflush(wait.progress);
+      next_note = Clock::now() + std::chrono::seconds(30);
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(500), deadline - Clock::now()));
+  }
+}
+
 // Takes the state lock and loads the state, on its own thread: parsing a
 // large state.json costs as much as parsing the stack, and the two are
 // independent until planning.
 std::future<Result<state::State>> load_state_async(state::StateStore& store, const std::string& command,
-                                                   bool read_only) {
-  return std::async(std::launch::async, [&store, command, read_only]() -> Result<state::State> {
-    if (auto s = store.lock(command); !s) return fail(s.error());
+                                                   bool read_only, const LockWait& wait) {
+  return std::async(std::launch::async, [&store, command, read_only, wait]() -> Result<state::State> {
+    if (auto s = lock_waiting(store, command, wait); !s) return fail(s.error());
     return store.load(/*compact=*/!read_only);
   });
 }
@@ -117,6 +143,13 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   ws->work_dir = work_dir_of(g);
   auto outside = backend_outside_stack(g);
   if (!outside) return fail(outside.error());
+  LockWait wait;
+  wait.progress = ctx.err;
+  if (!g.lock_timeout.empty() && g.lock_timeout != "0") {
+    auto timeout = timeutil::parse_duration(g.lock_timeout);
+    if (!timeout) return fail(timeout.error().with_context("--lock-timeout"));
+    wait.timeout = *timeout;
+  }
   std::future<Result<state::State>> loading;
   // A local state loads while the stack parses, unless the command line or
   // the environment chose another backend (the stack may yet choose one:
@@ -125,7 +158,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   const bool maybe_local = !*outside || !(*outside)->postgres;
   std::unique_ptr<state::StateStore> local_store;
   if (lock_state && maybe_local) local_store = make_store(BackendChoice{}, ws->work_dir);
-  if (local_store && files::exists(ws->work_dir)) loading = load_state_async(*local_store, command, read_only);
+  if (local_store && files::exists(ws->work_dir)) loading = load_state_async(*local_store, command, read_only, wait);
   auto loaded = config::load_stack_file(g.file);
   ws->stack = std::move(loaded.stack);
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
@@ -154,7 +187,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     if (loading.valid()) (void)loading.get();
     local_store.reset();  // its lock: this run does not write there
     ws->store = make_store(*choice, ws->work_dir);
-    loading = load_state_async(*ws->store, command, read_only);
+    loading = load_state_async(*ws->store, command, read_only, wait);
     auto st = loading.get();
     if (!st) return fail(st.error());
     if (auto s = check_no_stranded_local_state(*st, ws->work_dir, *ws->store); !s) return fail(s.error());
@@ -163,7 +196,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     ws->store = std::move(local_store);
     // No .keel/ yet: a new state (and its key) for what writes; nothing at
     // all for what only reads.
-    if (!loading.valid() && !read_only) loading = load_state_async(*ws->store, command, false);
+    if (!loading.valid() && !read_only) loading = load_state_async(*ws->store, command, false, wait);
     if (!loading.valid()) return ws;
     auto st = loading.get();
     if (!st) return fail(st.error());

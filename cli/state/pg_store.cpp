@@ -149,8 +149,10 @@ Status PostgresStateStore::load_key() {
 
 Status PostgresStateStore::lock(const std::string& command) {
   command_ = command;
-  if (auto s = connect(); !s) return s;
-  if (auto s = ensure_schema(); !s) return s;
+  if (!conn_ || !conn_->ok()) {  // a retry (--lock-timeout) keeps its connection
+    if (auto s = connect(); !s) return s;
+    if (auto s = ensure_schema(); !s) return s;
+  }
   auto taken = run(fmt::format("SELECT pg_try_advisory_lock({})", kLockHash), {backend_.state_key});
   if (!taken) return fail(taken.error());
   if (taken->first_value() != "t") {

@@ -45,6 +45,12 @@ expect_rc 3 keel state list
 expect_rc 3 keel apply --auto-approve
 pid_alive "$APPLY" || fail "the apply ended before the checks were done (5 s delay too short?)"
 
+step "--lock-timeout waits for the holder, saying who it is, then goes on"
+expect_ok keel --lock-timeout 60s plan --no-refresh
+assert_contains "$WORK/last.out" "Waiting for the state lock"
+assert_contains "$WORK/last.out" "pid $APPLY"
+pid_alive "$APPLY" && fail "plan --lock-timeout returned while the apply still held the lock"
+
 step "after the apply finishes, plan works"
 rc=0
 wait "$APPLY" || rc=$?
