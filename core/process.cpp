@@ -110,8 +110,9 @@ bool minimal_variable(std::string_view name) {
   return std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept);
 }
 
-// keel's own secret, never handed to any child.
-bool keel_secret(std::string_view name) { return name == "KEEL_STATE_KEY"; }
+// keel's own secrets, never handed to any child: the state key, and the
+// state backend's URL (which may hold the database's password).
+bool keel_secret(std::string_view name) { return name == "KEEL_STATE_KEY" || name == "KEEL_BACKEND"; }
 
 std::vector<std::string> env_strings(const std::map<std::string, std::string>& vars) {
   std::vector<std::string> out;

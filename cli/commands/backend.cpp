@@ -24,6 +24,7 @@ Result<BackendChoice> backend_of_text(const std::string& text, const std::string
                 fmt::format("{}: expected `local` or a postgresql:// URL (the text is not shown: it may hold a "
                             "password)",
                             source));
+  if (auto s = state::check_conninfo(text); !s) return fail(s.error().with_context(source));
   auto parsed = pg::parse_conninfo(text);
   if (!parsed) return fail(parsed.error().with_context(source));
   if (!password_allowed && parsed->contains("password"))
@@ -77,7 +78,7 @@ Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside
                 fmt::format("{}: backend.postgres must be a postgresql:// URL or key=value pairs (the value is not "
                             "shown: it may hold a password)",
                             where));
-  if (auto parsed = pg::parse_conninfo(text); !parsed) return fail(parsed.error().with_context(where));
+  if (auto s = state::check_conninfo(text); !s) return fail(s.error().with_context(where));
   return BackendChoice{state::PostgresBackend{text, key}, where};
 }
 

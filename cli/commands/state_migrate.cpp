@@ -96,7 +96,9 @@ int run_state_migrate(Context& ctx, const std::string& from_word, const std::str
   if (copying) {
     state::State copy = std::move(*state);
     copy.serial = serial - 1;  // save() writes serial + 1: the source's own
-    if (auto s = target->save(copy); !s) return report_error(ctx, s.error());
+    if (auto s = target->save(copy); !s) return report_error(ctx, s.error());  // clears a retired mark
+  } else if (auto s = target->unretire(); !s) {  // it holds this serial: it is the state again
+    return report_error(ctx, s.error());
   }
   if (auto s = source->retire(); !s) return report_error(ctx, s.error());
   if (g.json) {

@@ -158,7 +158,10 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   const bool maybe_local = !*outside || !(*outside)->postgres;
   std::unique_ptr<state::StateStore> local_store;
   if (lock_state && maybe_local) local_store = make_store(BackendChoice{}, ws->work_dir);
-  if (local_store && files::exists(ws->work_dir)) loading = load_state_async(*local_store, command, read_only, wait);
+  // Only a state that exists: locking an empty .keel/ would make a key
+  // there, which a PostgreSQL backend would then take for the team's.
+  if (local_store && state::holds_local_state(ws->work_dir))
+    loading = load_state_async(*local_store, command, read_only, wait);
   auto loaded = config::load_stack_file(g.file);
   ws->stack = std::move(loaded.stack);
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));

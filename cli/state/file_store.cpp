@@ -329,6 +329,13 @@ Status FileStateStore::save(State& state) {
   return {};
 }
 
+bool holds_local_state(const std::string& dir) { return state_needing_a_key(dir).has_value(); }
+
+Status FileStateStore::unretire() {
+  if (!files::exists_no_follow(state_path()) || !files::exists_no_follow(migrated_path())) return {};
+  return files::remove_all(migrated_path());
+}
+
 Result<bool> FileStateStore::is_retired() {
   return !files::exists_no_follow(state_path()) && files::exists_no_follow(migrated_path());
 }

@@ -68,6 +68,10 @@ Result<State> parse_state_text(std::string_view text, const std::string& path, c
 Result<bool> replay_journal_text(std::string_view text, const std::string& path, const crypto::Key& key,
                                  State& state);
 
+// Whether `dir` holds a state's files (state.json, its backup, a journal,
+// or a state migrated away): then its key must exist, never be made.
+bool holds_local_state(const std::string& dir);
+
 // The refusal when state.json is missing and state.json.backup is not.
 Error missing_state_error(const std::string& dir);
 
@@ -104,6 +108,7 @@ class FileStateStore : public StateStore {
   // state.json (and its backup) become state.json.migrated
   // (.backup.migrated): kept for a look, never loaded.
   Status retire() override;
+  Status unretire() override;
   Result<bool> is_retired() override;
   // The mark retire() leaves, dropped when a state is migrated back here.
   std::string migrated_path() const { return dir_ + "/state.json.migrated"; }

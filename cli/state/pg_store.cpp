@@ -1,11 +1,15 @@
 #include "cli/state/pg_store.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/state/file_store.h"
 #include "cli/state/state_codec.h"
 #include "core/files.h"
+#include "core/net_fence.h"
 
 namespace keel::state {
 
@@ -35,6 +39,7 @@ CREATE TABLE IF NOT EXISTS keel.states (
   saved_by text NOT NULL,
   command text NOT NULL,
   summary text NOT NULL,
+  key_check text NOT NULL,
   body text NOT NULL,
   PRIMARY KEY (state_key, serial));
 CREATE TABLE IF NOT EXISTS keel.journal (
@@ -58,15 +63,62 @@ pg::Clock::time_point statement_deadline() { return pg::Clock::now() + PostgresS
 
 }  // namespace
 
+namespace {
+
+// libpq's lists ("host=a,b port=5432,5433").
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+bool all_digits(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Whether libpq read `parsed` as meant (see check_conninfo).
+bool reads_as_meant(const std::map<std::string, std::string>& parsed) {
+  auto get = [&parsed](const char* key) {
+    auto it = parsed.find(key);
+    return it == parsed.end() ? std::string() : it->second;
+  };
+  for (const char* key : {"host", "hostaddr"}) {
+    for (const auto& part : comma_list(get(key))) {
+      if (part.starts_with('/')) continue;  // a Unix socket's directory
+      if (part.find_first_of("@/") != std::string::npos) return false;
+    }
+  }
+  for (const auto& part : comma_list(get("port")))
+    if (!part.empty() && !all_digits(part)) return false;
+  return get("dbname").find_first_of("@") == std::string::npos;
+}
+
+}  // namespace
+
+Status check_conninfo(const std::string& conninfo) {
+  auto parsed = pg::parse_conninfo(conninfo);
+  if (!parsed) return fail(parsed.error());
+  if (!reads_as_meant(*parsed))
+    return fail(ErrorCode::InvalidConfig,
+                "the PostgreSQL URL does not read as one (not shown: it may hold a password): percent-encode `@`, "
+                "`/` and `:` in the user name and password (%40, %2F, %3A)");
+  return {};
+}
+
 std::string describe_conninfo(const std::string& conninfo) {
   auto parsed = pg::parse_conninfo(conninfo);
-  if (!parsed) return "PostgreSQL";
-  auto get = [&parsed](const char* key, const char* fallback) {
+  if (!parsed || !reads_as_meant(*parsed)) return "PostgreSQL (address not shown)";
+  auto get = [&parsed](const char* key, const std::string& fallback) {
     auto it = parsed->find(key);
-    return it != parsed->end() && !it->second.empty() ? it->second : std::string(fallback);
+    return it != parsed->end() && !it->second.empty() ? it->second : fallback;
   };
-  return fmt::format("PostgreSQL {}:{}/{}", get("host", get("hostaddr", "localhost").c_str()), get("port", "5432"),
-                     get("dbname", get("user", "").c_str()));
+  return fmt::format("PostgreSQL {}:{}/{}", get("host", get("hostaddr", "localhost")), get("port", "5432"),
+                     get("dbname", get("user", "")));
 }
 
 PostgresStateStore::PostgresStateStore(PostgresBackend backend, std::string work_dir)
@@ -86,7 +138,27 @@ Result<pg::QueryResult> PostgresStateStore::run(const std::string& sql,
   return r;
 }
 
+// KEEL_ALLOWED_NETWORKS (core/net_fence.h) holds for the state backend
+// too: every host the conninfo names must be inside it (a Unix socket's
+// directory is not a network). Limit, as for SSH: libpq resolves the name
+// again when it connects.
+Status PostgresStateStore::check_fence() const {
+  if (!net_fence::active()) return {};
+  auto parsed = pg::parse_conninfo(backend_.conninfo);
+  if (!parsed) return fail(parsed.error());
+  auto it = parsed->find("hostaddr");
+  if (it == parsed->end() || it->second.empty()) it = parsed->find("host");
+  if (it == parsed->end() || it->second.empty()) return {};  // libpq's default: the Unix socket
+  for (const auto& host : comma_list(it->second)) {
+    if (host.empty() || host.starts_with('/')) continue;
+    if (auto s = net_fence::allow_host(host, "the state backend"); !s) return s;
+  }
+  return {};
+}
+
 Status PostgresStateStore::connect() {
+  if (auto s = check_conninfo(backend_.conninfo); !s) return s;
+  if (auto s = check_fence(); !s) return fail(s.error().with_context(where()));
   auto deadline = pg::Clock::now() + kConnectTimeout;
   auto conn = pg::Connection::open(backend_.conninfo, "keel", deadline);
   if (!conn) return fail(conn.error().with_context("connect to the state backend, " + where()));
@@ -95,33 +167,37 @@ Status PostgresStateStore::connect() {
   // that a cancelled one does not hold rows locked; and it probes a silent
   // keel (a laptop closed, a network cut) within about a minute, so that
   // the lock of a keel that can no longer write is released: a killed keel's
-  // connection closes at once, a lost one only times out.
+  // connection closes at once, a lost one only times out (keepalives when
+  // the line is idle, tcp_user_timeout when the server has data unacknowledged).
   auto set = conn_->run(fmt::format("SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}; "
                                     "SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; "
-                                    "SET tcp_keepalives_count = 3",
+                                    "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 60000",
                                     kStatementTimeout.count() * 1000, kStatementTimeout.count() * 1000),
                         statement_deadline());
   if (!set) return fail(set.error().with_context(where()));
   return {};
 }
 
-Status PostgresStateStore::ensure_schema() {
+Result<long> PostgresStateStore::schema_version() {
   // Checked before it is read: a statement naming a missing table fails
   // when parsed, whatever guards it.
   auto exists = run("SELECT to_regclass('keel.schema_version') IS NOT NULL", {});
   if (!exists) return fail(exists.error());
-  long found = -1;
-  if (exists->first_value() == "t") {
-    auto version = run("SELECT coalesce(max(version), -1) FROM keel.schema_version", {});
-    if (!version) return fail(version.error());
-    found = std::strtol(version->first_value().c_str(), nullptr, 10);
-  }
-  if (found > kSchemaVersion)
+  if (exists->first_value() != "t") return -1L;
+  auto version = run("SELECT coalesce(max(version), -1) FROM keel.schema_version", {});
+  if (!version) return fail(version.error());
+  return std::strtol(version->first_value().c_str(), nullptr, 10);
+}
+
+Status PostgresStateStore::ensure_schema() {
+  auto found = schema_version();
+  if (!found) return fail(found.error());
+  if (*found > kSchemaVersion)
     return fail(ErrorCode::Conflict,
                 fmt::format("{}: the tables in schema `keel` are version {}, newer than this keel's ({}): "
                             "upgrade keel",
-                            where(), found, kSchemaVersion));
-  if (found == kSchemaVersion) return {};
+                            where(), *found, kSchemaVersion));
+  if (*found == kSchemaVersion) return {};
   auto created = conn_->run(kCreateSchema, statement_deadline());
   if (!created) {
     (void)conn_->run("ROLLBACK", statement_deadline());
@@ -130,18 +206,37 @@ Status PostgresStateStore::ensure_schema() {
   return {};
 }
 
+std::string PostgresStateStore::key_check(const std::string& lineage) const {
+  const std::string mac =
+      crypto::hmac_sha256(std::string_view(reinterpret_cast<const char*>(key_->data()), key_->size()),
+                          "keel state key check " + lineage);
+  return crypto::hex_encode(mac);
+}
+
+Status PostgresStateStore::check_key(const std::string& lineage, const std::optional<std::string>& stored) const {
+  if (!stored || *stored == key_check(lineage)) return {};
+  return fail(ErrorCode::PermissionDenied,
+              fmt::format("{} was written with another state key than this one (KEEL_STATE_KEY or {}/state.key): "
+                          "set KEEL_STATE_KEY to the key the team uses for it",
+                          where(), work_dir_));
+}
+
+// The key is KEEL_STATE_KEY or .keel/state.key; keel never makes one for a
+// state in a database: a CI job's .keel/ is thrown away with its workspace,
+// and whatever it sealed with a key made there could never be read again.
 Status PostgresStateStore::load_key() {
-  auto exists = run("SELECT EXISTS (SELECT 1 FROM keel.states WHERE state_key = $1) OR "
-                    "EXISTS (SELECT 1 FROM keel.journal WHERE state_key = $1)",
-                    {backend_.state_key});
-  if (!exists) return fail(exists.error());
-  std::optional<std::string> needing;
-  if (exists->first_value() == "t") needing = "the state in " + where();
-  if (!files::exists_no_follow(work_dir_)) {
-    if (auto s = files::make_dirs(work_dir_, 0755); !s) return s;
+  const std::string key_file = work_dir_ + "/state.key";
+  const char* env = std::getenv("KEEL_STATE_KEY");
+  if ((!env || !*env) && !files::exists_no_follow(key_file))
+    return fail(ErrorCode::NotFound,
+                fmt::format("{} needs the state key every user of it shares: set KEEL_STATE_KEY (64 hex digits, "
+                            "or a passphrase; e.g. `openssl rand -hex 32` once, kept in your secret store), or put "
+                            "it in {} (mode 0600)",
+                            where(), key_file));
+  if (files::exists_no_follow(work_dir_)) {
+    if (auto s = files::check_private_dir(work_dir_); !s) return s;
   }
-  if (auto s = files::check_private_dir(work_dir_); !s) return s;
-  auto key = load_or_create_key(work_dir_ + "/state.key", needing);
+  auto key = load_or_create_key(key_file, "the state in " + where());
   if (!key) return fail(key.error());
   key_ = *key;
   return {};
@@ -163,9 +258,11 @@ Status PostgresStateStore::lock(const std::string& command) {
                 fmt::format("{} is locked by {}; it is released when that keel exits or its connection ends",
                             where(), who ? who->describe() : "another keel"));
   }
+  std::string holder = files::holder_json(files::current_holder(command));
+  if (!holder.empty() && holder.back() == '\n') holder.pop_back();
   auto recorded = run("INSERT INTO keel.locks (state_key, holder) VALUES ($1, $2) "
                       "ON CONFLICT (state_key) DO UPDATE SET holder = EXCLUDED.holder",
-                      {backend_.state_key, files::holder_json(files::current_holder(command))});
+                      {backend_.state_key, holder});
   if (!recorded) return fail(recorded.error());
   return load_key();
 }
@@ -175,7 +272,7 @@ Result<State> PostgresStateStore::parse_row(const std::string& body) const {
 }
 
 Result<State> PostgresStateStore::load(bool compact) {
-  auto newest = run("SELECT body FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+  auto newest = run("SELECT body, key_check FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
                     {backend_.state_key});
   if (!newest) return fail(newest.error());
   State state;
@@ -185,6 +282,7 @@ Result<State> PostgresStateStore::load(bool compact) {
     auto parsed = parse_row(newest->first_value());
     if (!parsed) return parsed;
     state = std::move(*parsed);
+    if (auto s = check_key(state.lineage, newest->rows[0].at(1)); !s) return fail(s.error());
   }
   auto journal = run("SELECT line FROM keel.journal WHERE state_key = $1 ORDER BY seq", {backend_.state_key});
   if (!journal) return fail(journal.error());
@@ -248,9 +346,14 @@ Status PostgresStateStore::append(const std::string& line) {
     queued_.clear();
     const unsigned long covering = enqueued_;
     lock.unlock();
-    auto r = run("INSERT INTO keel.journal (state_key, line) "
-                 "SELECT $1, line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n",
-                 {backend_.state_key, text_array(batch)});
+    Result<pg::QueryResult> r = fail(ErrorCode::Internal, "the batch was not written");
+    try {
+      r = run("INSERT INTO keel.journal (state_key, line) "
+              "SELECT $1, line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n",
+              {backend_.state_key, text_array(batch)});
+    } catch (const std::exception& e) {  // out of memory: the waiters must still wake
+      r = fail(ErrorCode::Internal, std::string("record the change: ") + e.what());
+    }
     lock.lock();
     writing_ = false;
     // A failed batch fails every caller in it, and every later one: the
@@ -287,7 +390,10 @@ Status PostgresStateStore::record_remove(const std::string& address) {
 }
 
 Status PostgresStateStore::save(State& state) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  // Never beside a batch in flight (one statement at a time on the
+  // connection), and never before every queued line is written.
+  written_cv_.wait(lock, [this] { return !writing_ && queued_.empty(); });
   if (journal_failure_) return fail(*journal_failure_);
   const long serial = state.serial + 1;
   state.serial = serial;  // the body holds the new serial
@@ -297,9 +403,10 @@ Status PostgresStateStore::save(State& state) {
   const std::string who = files::current_holder(command_).user_at_host();
   auto in_transaction = [&]() -> Status {
     if (auto r = run("BEGIN", {}); !r) return fail(r.error());
-    auto inserted = run("INSERT INTO keel.states (state_key, serial, lineage, saved_by, command, summary, body) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        {backend_.state_key, std::to_string(serial), state.lineage, who, command_, summary, body});
+    auto inserted = run("INSERT INTO keel.states (state_key, serial, lineage, saved_by, command, summary, key_check, body) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        {backend_.state_key, std::to_string(serial), state.lineage, who, command_, summary,
+                         key_check(state.lineage), body});
     if (!inserted) return fail(inserted.error());
     if (auto r = run("DELETE FROM keel.journal WHERE state_key = $1", {backend_.state_key}); !r) return fail(r.error());
     if (auto r = run("DELETE FROM keel.retired WHERE state_key = $1", {backend_.state_key}); !r) return fail(r.error());
@@ -353,6 +460,12 @@ Status PostgresStateStore::retire() {
   return {};
 }
 
+Status PostgresStateStore::unretire() {
+  auto r = run("DELETE FROM keel.retired WHERE state_key = $1", {backend_.state_key});
+  if (!r) return fail(r.error());
+  return {};
+}
+
 Result<bool> PostgresStateStore::is_retired() {
   auto r = run("SELECT EXISTS (SELECT 1 FROM keel.retired WHERE state_key = $1)", {backend_.state_key});
   if (!r) return fail(r.error());
@@ -361,10 +474,14 @@ Result<bool> PostgresStateStore::is_retired() {
 
 Result<std::optional<State>> PostgresStateStore::read_saved() {
   if (auto s = connect(); !s) return fail(s.error());
-  auto version = run("SELECT to_regclass('keel.states') IS NOT NULL", {});
+  auto version = schema_version();
   if (!version) return fail(version.error());
-  if (version->first_value() != "t") return std::optional<State>();
-  auto newest = run("SELECT body FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+  if (*version < 0) return std::optional<State>();
+  if (*version > kSchemaVersion)
+    return fail(ErrorCode::Conflict, fmt::format("{}: the tables in schema `keel` are version {}, newer than this "
+                                                 "keel's ({}): upgrade keel",
+                                                 where(), *version, kSchemaVersion));
+  auto newest = run("SELECT body, key_check FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
                     {backend_.state_key});
   if (!newest) return fail(newest.error());
   if (newest->rows.empty()) return std::optional<State>();
@@ -377,6 +494,7 @@ Result<std::optional<State>> PostgresStateStore::read_saved() {
   key_ = *key;
   auto parsed = parse_row(newest->first_value());
   if (!parsed) return fail(parsed.error());
+  if (auto s = check_key(parsed->lineage, newest->rows[0].at(1)); !s) return fail(s.error());
   return std::optional<State>(std::move(*parsed));
 }
 

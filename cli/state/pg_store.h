@@ -7,7 +7,9 @@
 //                        which command, a summary, and the state itself as
 //                        state.json holds it (sensitive values sealed with the
 //                        state key, which is never sent: KEEL_STATE_KEY or
-//                        .keel/state.key); the last 100 serials are kept
+//                        .keel/state.key), and an HMAC of the lineage under
+//                        the key, so that a wrong key is refused even when
+//                        nothing is sealed yet; the last 100 serials are kept
 //   keel.journal         the changes since the last save, one row each,
 //                        committed before the call returns (an intent before
 //                        its create is sent), replayed by the next run
@@ -44,9 +46,16 @@ struct PostgresBackend {
   std::string state_key;  // the stack's name in the tables (default: its project)
 };
 
-// "db.example.com:5432/keel" for messages: the parts of a conninfo that are
-// not secret (no user, no password, no options).
+// "PostgreSQL db.example.com:5432/keel" for messages: the parts of a
+// conninfo that are not secret (no user, no password, no options), or
+// "PostgreSQL (address not shown)" when check_conninfo refuses it.
 std::string describe_conninfo(const std::string& conninfo);
+
+// Refuses a conninfo libpq reads differently from what was meant: a URI
+// whose password holds an unencoded `@`, `/` or `:` puts part of it in the
+// host, the port or the database name, where messages would show it
+// (InvalidConfig saying to percent-encode them; the text is not repeated).
+Status check_conninfo(const std::string& conninfo);
 
 class PostgresStateStore : public StateStore {
  public:
@@ -67,6 +76,7 @@ class PostgresStateStore : public StateStore {
   Result<std::vector<HistoryEntry>> history(size_t limit) override;
   Result<State> load_serial(long serial) override;
   Status retire() override;
+  Status unretire() override;
   Result<bool> is_retired() override;
 
   // Reads the newest saved state without the lock (keel health, exec,
@@ -79,7 +89,12 @@ class PostgresStateStore : public StateStore {
 
  private:
   Status connect();
+  Status check_fence() const;
+  // The layout's version in the database (-1: none yet).
+  Result<long> schema_version();
   Status ensure_schema();
+  std::string key_check(const std::string& lineage) const;
+  Status check_key(const std::string& lineage, const std::optional<std::string>& stored) const;
   Status load_key();
   Result<pg::QueryResult> run(const std::string& sql, const std::vector<std::optional<std::string>>& params);
   Status append(const std::string& line);

@@ -58,6 +58,9 @@ class StateStore : public StateJournal {
   // here (a migration back) clears the mark.
   virtual Status retire() = 0;
   virtual Result<bool> is_retired() = 0;
+  // Clears the mark without a save (a migration back that found this
+  // place already holding the same serial).
+  virtual Status unretire() = 0;
 };
 
 // The refusal for a run whose backend was migrated away from.

@@ -60,7 +60,8 @@ done
 step "a second keel is refused with exit 3 while an apply holds the lock, naming it"
 cd "$A"
 write_stack two 2s
-"$KEEL" apply --auto-approve --parallelism 1 >"$WORK/slow-apply.out" 2>&1 &
+# Through KEEL_BACKEND (the same database), to see that it stays with keel.
+KEEL_BACKEND=$E2E_PG_URL "$KEEL" apply --auto-approve --parallelism 1 >"$WORK/slow-apply.out" 2>&1 &
 APPLY=$!
 bg_started
 export -f psql_keel
@@ -72,6 +73,11 @@ write_stack two 2s
 expect_rc 3 keel plan
 assert_contains "$WORK/last.out" "pid $APPLY" "the lock message does not name the holder's pid"
 assert_contains "$WORK/last.out" "PostgreSQL 127.0.0.1:$E2E_PG_PORT/keel"
+
+step "KEEL_BACKEND (it may hold the password) never reaches a plugin"
+plugin=$(pgrep -P "$APPLY" -f keel-provider-example | head -1 || true)
+[[ -n $plugin ]] || fail "no keel-provider-example runs under the apply (pid $APPLY)"
+! tr '\0' '\n' <"/proc/$plugin/environ" | grep -q '^KEEL_BACKEND=' || fail "the plugin's environment holds KEEL_BACKEND"
 
 step "kill -9 of the holder: the lock goes at once, and nothing recorded is lost"
 pid_alive "$APPLY" || fail "the apply ended before it could be killed"
@@ -132,6 +138,17 @@ for i in $(seq 1 "$N"); do
 done
 expect_ok keel plan --detailed-exitcode
 
+step "the state key: never made for a shared state, a wrong one refused even with nothing sealed"
+D=$WORK/checkout-d
+mkdir -p "$D"
+cp keel.yaml "$D/"
+(cd "$D" && KEEL_STATE_KEY= "$KEEL" plan >"$WORK/nokey.out" 2>&1) && fail "a plan without any state key worked"
+assert_contains "$WORK/nokey.out" "KEEL_STATE_KEY"
+[[ ! -e $D/.keel/state.key ]] || fail "keel made a state key for a state kept in PostgreSQL"
+(cd "$D" && KEEL_STATE_KEY=another-passphrase "$KEEL" plan >"$WORK/wrongkey.out" 2>&1) &&
+  fail "a plan with another state key worked"
+assert_contains "$WORK/wrongkey.out" "another state key"
+
 step "bad input: wrong password, unreachable server, a password on the command line, a bad URL"
 KEEL_PG_URL="postgresql://keel:wrong-$RANDOM@127.0.0.1:$E2E_PG_PORT/keel" expect_rc 1 keel plan
 assert_contains "$WORK/last.out" "password authentication failed"
@@ -145,6 +162,13 @@ assert_contains "$WORK/last.out" "KEEL_BACKEND"
 assert_not_contains "$WORK/last.out" "$E2E_PG_PASSWORD"
 KEEL_PG_URL="" expect_rc 1 keel plan
 assert_contains "$WORK/last.out" "backend.postgres"
+# A password with an unencoded @ or / would put part of it in the host or port.
+KEEL_PG_URL="postgresql://keel:Sec@$E2E_PG_PASSWORD@127.0.0.1:$E2E_PG_PORT/keel" expect_rc 1 keel plan
+assert_contains "$WORK/last.out" "percent-encode"
+assert_not_contains "$WORK/last.out" "$E2E_PG_PASSWORD"
+# The fence holds for the state backend too.
+KEEL_ALLOWED_NETWORKS=127.0.0.2/32 expect_rc 1 keel plan
+assert_contains "$WORK/last.out" "KEEL_ALLOWED_NETWORKS"
 expect_ok keel plan --detailed-exitcode
 
 step "migrate postgres -> local -> postgres, the plan empty at every step"
@@ -161,6 +185,12 @@ expect_ok keel plan --detailed-exitcode
 assert_contains "$WORK/last.out" "No changes"
 KEEL_BACKEND=local expect_rc 1 keel plan
 assert_contains "$WORK/last.out" "migrated"
+# Back and forth at one serial: the place migrated back to is the state
+# again (its mark cleared although nothing was copied).
+expect_ok keel state migrate --from backend --to local
+expect_ok keel state migrate --from local --to backend
+expect_ok keel plan --detailed-exitcode
+assert_contains "$WORK/last.out" "No changes"
 # One place named twice (with and without its password) is refused, not
 # copied onto itself and then retired.
 expect_rc 1 keel state migrate --from backend --to "postgresql://keel@127.0.0.1:$E2E_PG_PORT/keel"

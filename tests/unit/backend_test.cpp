@@ -121,3 +121,21 @@ TEST_CASE("a change summary counts addresses added and removed", "[unit][backend
   CHECK(state::change_summary({"files.a", "files.b"}, after) == "+1 -1, 2 resources");
   CHECK(state::change_summary({}, state::State{}) == "+0 -0, 0 resources");
 }
+
+TEST_CASE("a URL whose password holds an unencoded at or slash is refused and never shown", "[unit][backend]") {
+  for (const std::string bad : {"postgresql://keel:Sec@ret@127.0.0.1:5432/keel",
+                                "postgresql://keel:Sec/ret@127.0.0.1:5432/keel"}) {
+    INFO(bad);
+    auto s = state::check_conninfo(bad);
+    REQUIRE_FALSE(s);
+    CHECK(s.error().message().find("percent-encode") != std::string::npos);
+    CHECK(s.error().message().find("ret") == std::string::npos);
+    CHECK(state::describe_conninfo(bad) == "PostgreSQL (address not shown)");
+  }
+  for (const std::string good : {"postgresql://keel:Sec%40ret@127.0.0.1:5432/keel", "host=/var/run/postgresql dbname=keel",
+                                 "postgresql://keel@[::1]:5432/keel", "postgresql:///keel?host=/tmp",
+                                 "postgresql://keel:Sec:ret@127.0.0.1:5432/keel"}) {  // a `:` after the first is the password's
+    INFO(good);
+    CHECK(state::check_conninfo(good));
+  }
+}
