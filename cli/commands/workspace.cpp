@@ -56,25 +56,51 @@ bool confirm(Context& ctx, const std::string& question) {
 
 std::string work_dir_of(const GlobalOptions& g) { return files::dirname(files::absolute(g.file, ".")) + "/.keel"; }
 
-Result<std::optional<state::State>> read_saved_state(const GlobalOptions& g) {
+namespace {
+
+// The saved state (nullopt: none yet) and where it was looked for.
+struct SavedState {
+  std::optional<state::State> state;
+  std::string where;
+};
+
+Result<SavedState> read_saved(const GlobalOptions& g) {
   const std::string work_dir = work_dir_of(g);
   auto outside = backend_outside_stack(g);
   if (!outside) return fail(outside.error());
-  if (*outside && !(*outside)->postgres) return state::read_saved_state(work_dir);
-  // The stack names the state's key (its project), and its backend unless
-  // one is given outside it: parsed, not validated (no plugin is started).
-  auto loaded = config::load_stack_file(g.file);
-  auto choice = choose_backend(*outside, loaded.stack);
-  if (!choice) return fail(choice.error());
-  if (!choice->postgres) return state::read_saved_state(work_dir);
-  return state::PostgresStateStore(*choice->postgres, work_dir).read_saved();
+  std::optional<BackendChoice> choice = *outside;
+  if (!choice || choice->postgres) {
+    // The stack names the state's key (its project), and its backend unless
+    // one is given outside it: parsed, not validated (no plugin is started).
+    auto loaded = config::load_stack_file(g.file);
+    auto chosen = choose_backend(*outside, loaded.stack);
+    if (!chosen) return fail(chosen.error());
+    choice = std::move(*chosen);
+  }
+  if (!choice->postgres) {
+    auto local = state::read_saved_state(work_dir);
+    if (!local) return fail(local.error());
+    return SavedState{std::move(*local), work_dir};
+  }
+  state::PostgresStateStore store(*choice->postgres, work_dir);
+  auto remote = store.read_saved();
+  if (!remote) return fail(remote.error());
+  return SavedState{std::move(*remote), store.where()};
+}
+
+}  // namespace
+
+Result<std::optional<state::State>> read_saved_state(const GlobalOptions& g) {
+  auto saved = read_saved(g);
+  if (!saved) return fail(saved.error());
+  return std::move(saved->state);
 }
 
 Result<state::State> saved_state(const GlobalOptions& g, const std::string& what_to_do) {
-  auto loaded = read_saved_state(g);
-  if (!loaded) return fail(loaded.error());
-  if (!*loaded) return fail(ErrorCode::NotFound, fmt::format("no state for {} yet: {}", g.file, what_to_do));
-  return std::move(**loaded);
+  auto saved = read_saved(g);
+  if (!saved) return fail(saved.error());
+  if (!saved->state) return fail(ErrorCode::NotFound, fmt::format("no state in {}: {}", saved->where, what_to_do));
+  return std::move(*saved->state);
 }
 
 namespace {
