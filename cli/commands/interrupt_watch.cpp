@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <ctime>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 namespace keel::commands {
@@ -11,12 +14,18 @@ InterruptWatch::InterruptWatch() {
   ::sigaddset(&signals_, SIGINT);
   ::sigaddset(&signals_, SIGTERM);
   ::pthread_sigmask(SIG_BLOCK, &signals_, &old_mask_);
+  signal_fd_ = ::signalfd(-1, &signals_, SFD_CLOEXEC | SFD_NONBLOCK);
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   thread_ = std::thread([this] { watch(); });
 }
 
 InterruptWatch::~InterruptWatch() {
   stop_ = true;
+  // Wakes the watch at once: keel's exit does not wait out its slice.
+  if (stop_fd_ >= 0) (void)!::eventfd_write(stop_fd_, 1);
   thread_.join();
+  for (int fd : {signal_fd_, stop_fd_})
+    if (fd >= 0) ::close(fd);
   // A signal that arrived after the run ended is still pending: it ends keel
   // as it would have without the watch, once unblocked.
   ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
@@ -27,12 +36,27 @@ void InterruptWatch::graceful(std::function<void()> on_first) {
   on_first_ = std::move(on_first);
 }
 
+// The next signal taken, or 0 after `slice` or when the destructor wakes
+// the watch. Without the descriptors (none left), sigtimedwait's slice is
+// the only wake-up, as it always was.
+int InterruptWatch::next_signal(int slice_ms) {
+  if (signal_fd_ < 0 || stop_fd_ < 0) {
+    const timespec slice{slice_ms / 1000, (slice_ms % 1000) * 1'000'000L};
+    const int sig = ::sigtimedwait(&signals_, nullptr, &slice);
+    return sig < 0 ? 0 : sig;
+  }
+  pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  if (::poll(fds, 2, slice_ms) <= 0 || !(fds[0].revents & POLLIN)) return 0;
+  signalfd_siginfo info{};
+  if (::read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return 0;
+  return static_cast<int>(info.ssi_signo);
+}
+
 void InterruptWatch::watch() {
-  // Waits in short slices, so that the destructor is never kept waiting.
-  const timespec slice{0, 100'000'000};
+  // Waits in slices (a deadline), but the destructor wakes it at once.
   while (!stop_) {
-    int sig = ::sigtimedwait(&signals_, nullptr, &slice);
-    if (sig < 0) continue;
+    const int sig = next_signal(stop_fd_ >= 0 ? 1000 : 100);
+    if (sig == 0) continue;
     std::function<void()> on_first;
     {
       std::lock_guard lock(mu_);

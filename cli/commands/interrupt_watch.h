@@ -9,7 +9,7 @@
 //
 // While a watch lives, SIGINT and SIGTERM are blocked in the thread that made
 // it and in every thread started after it, and taken by the watch's own
-// thread with sigtimedwait, so no signal handler ever runs inside the engine.
+// thread (a signalfd), so no signal handler ever runs inside the engine.
 // Make it first thing in the command, before any thread starts; keel's
 // children run in process groups of their own, so a terminal's Ctrl-C does
 // not reach them.
@@ -37,12 +37,15 @@ class InterruptWatch {
 
  private:
   void watch();
+  int next_signal(int slice_ms);
 
   std::mutex mu_;
   std::function<void()> on_first_;  // set: graceful mode
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> stop_{false};
   sigset_t signals_{}, old_mask_{};
+  int signal_fd_ = -1;  // reads the blocked SIGINT and SIGTERM
+  int stop_fd_ = -1;    // an eventfd: the destructor's wake-up
   std::thread thread_;
 };
 

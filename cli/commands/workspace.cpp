@@ -1,6 +1,8 @@
 #include "cli/commands/workspace.h"
 
 #include <atomic>
+#include <iterator>
+#include <set>
 #include <future>
 #include <cstdio>
 #include <mutex>
@@ -308,6 +310,21 @@ std::string describe_drift(const state::ResourceState& before, const nlohmann::j
   return changes;
 }
 
+// Moves the first address of each kind to the front, keeping the order
+// otherwise. A provider reads a kind with one list call that serves every
+// read of it, so the reads of 50 servers all wait on one call: in state's
+// order they would fill every worker, and the kinds after them (subnets)
+// would start their calls only once it answered. Read first, one of each
+// kind sends its call in the first round.
+void first_of_each_kind(std::vector<std::string>& addresses, const state::State& state) {
+  std::set<std::string> seen;
+  std::vector<std::string> first, rest;
+  for (auto& address : addresses)
+    (seen.insert(state.resources.at(address).kind).second ? first : rest).push_back(std::move(address));
+  first.insert(first.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+  addresses = std::move(first);
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::string>& targets, int parallelism,
@@ -320,6 +337,7 @@ Result<std::vector<std::string>> Workspace::refresh(const std::vector<std::strin
     if (wanted) addresses.push_back(address);
   }
   if (addresses.empty()) return std::vector<std::string>{};
+  first_of_each_kind(addresses, state);
   auto providers = providers_for(addresses);
   if (!providers) return fail(providers.error());
   std::mutex mu;

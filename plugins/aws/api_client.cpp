@@ -3,6 +3,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <thread>
 
@@ -26,6 +27,27 @@ thread_local std::optional<Failure> t_failure;
 // second and is throttled, which stops every request for a backoff. 5%
 // under it, 20 requests in a row have 50 ms of slack at 20 a second.
 constexpr double kPaceShare = 0.95;
+
+// How many may start at once after a quiet moment, at most that many in any
+// kPaceBurst / (kPaceShare x the limit) seconds: the same 95% over time and
+// the same 50 ms of slack as an even pace (no more than the limit in any
+// 1.05 s), but requests that need nothing of each other (a delete's two or
+// three calls, the deletes that became ready together) go side by side
+// instead of 52 ms apart. Not more: the proxy that stands in for AWS in the
+// tests stamps a burst of ten over up to 0.2 s (its work for each request
+// holds one lock), and a burst of 20 (the whole second's) made its window
+// count 21 now and then, which is throttled.
+constexpr int kPaceBurst = 4;
+
+// The largest burst up to kPaceBurst that keeps any second to the limit:
+// b starts in any b / (0.95 x limit) seconds make at most
+// b x ceil(0.95 x limit / b) in a second (20 for a limit of 20 and 4; a
+// limit of 5 takes 1, an even pace).
+int pace_burst(double requests_per_second) {
+  for (int b = kPaceBurst; b > 1; --b)
+    if (b * std::ceil(kPaceShare * requests_per_second / b) <= requests_per_second) return b;
+  return 1;
+}
 
 // Exponential with "equal jitter": half fixed, half random, so that many
 // threads retrying at once spread out.
@@ -198,7 +220,8 @@ ApiClient::ApiClient(http::HttpClient& http, ApiOptions options)
                                     .throttled = "AWS throttled a request",
                                     .remaining_header = "",
                                     .reset_header = "",
-                                    .per_second = options_.requests_per_second * kPaceShare}) {
+                                    .per_second = options_.requests_per_second * kPaceShare,
+                                    .burst = pace_burst(options_.requests_per_second)}) {
   while (!options_.endpoint.empty() && options_.endpoint.back() == '/') options_.endpoint.pop_back();
   options_.attempts = std::max(1, options_.attempts);
 }

@@ -9,9 +9,10 @@
 // What it owns (callers never retry on their own):
 // - SigV4 (core/sigv4.h) with the credentials of configure(); the secret
 //   never reaches a message or a log line (errors name the action only).
-// - One request budget (kit::RateBudget, Pace::per_second) for every call
-//   in flight, polling included; a throttling answer (RequestLimitExceeded,
-//   Throttling, HTTP 429/503 SlowDown) stops every thread for a backoff.
+// - One request budget (kit::RateBudget, Pace::per_second and burst) for
+//   every call in flight, polling included; a throttling answer
+//   (RequestLimitExceeded, Throttling, HTTP 429/503 SlowDown) stops every
+//   thread for a backoff.
 // - Retries: throttling, 5xx and transport failures, with exponential
 //   backoff and jitter, up to ApiOptions::attempts. A call that is not
 //   idempotent and carries no ClientToken is resent after an ambiguous

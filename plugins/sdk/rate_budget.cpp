@@ -40,7 +40,17 @@ bool Background::active() { return background_requests; }
 
 RateBudget::RateBudget(Pace pace, milliseconds max_wait, Clock clock)
     : pace_(std::move(pace)),
-      max_wait_(max_wait), clock_(clock ? std::move(clock) : Clock([] { return system_clock::now(); })) {}
+      max_wait_(max_wait), clock_(clock ? std::move(clock) : Clock([] { return system_clock::now(); })) {
+  if (pace_.per_second <= 0) return;
+  const int burst = std::max(1, pace_.burst);
+  const auto step = std::chrono::duration_cast<system_clock::duration>(std::chrono::duration<double>(1.0 / pace_.per_second));
+  window_ = step * burst;
+  // As if the window before now had been used at the full pace, the oldest
+  // start leaving it now: the first requests go one step apart, as an even
+  // pace would send them, until the window has room of this run's own.
+  const auto now = clock_();
+  for (int i = 0; i < burst; ++i) starts_.push_back(now - window_ + step * i);
+}
 
 RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
   std::unique_lock lock(mutex_);
@@ -82,8 +92,11 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
       }
     }
     bool pacing = false;  // waiting only for the next slot of Pace::per_second
-    if (until == system_clock::time_point{} && pace_.per_second > 0 && now < next_slot_) {
-      until = next_slot_;
+    if (pace_.per_second > 0)
+      while (!starts_.empty() && starts_.front() + window_ <= now) starts_.pop_front();
+    if (until == system_clock::time_point{} && pace_.per_second > 0 &&
+        starts_.size() >= static_cast<size_t>(std::max(1, pace_.burst))) {
+      until = starts_.front() + window_;
       pacing = true;
       why = fmt::format("keeping to {:g} requests a second", pace_.per_second);
     }
@@ -102,9 +115,7 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
     }
     if (until == system_clock::time_point{}) {
       leave();
-      if (pace_.per_second > 0)
-        next_slot_ = std::max(now, next_slot_) +
-                     std::chrono::duration_cast<system_clock::duration>(std::chrono::duration<double>(1.0 / pace_.per_second));
+      if (pace_.per_second > 0) starts_.push_back(now);
       if (remaining_) --*remaining_;
       ++in_flight_;
       return Ticket{epoch_};

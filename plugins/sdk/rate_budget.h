@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -31,7 +32,14 @@ namespace keel::kit {
 // the last fresh response arrived; the others can only lower the estimate.
 //
 // - A steady rate the client keeps to (AWS, which reports nothing and
-//   throttles instead): at most Pace::per_second requests start per second.
+//   throttles instead): at most Pace::per_second requests start per second,
+//   and at most Pace::burst in any window of burst / per_second seconds (a
+//   sliding window of the starts). burst 1 is an even pace; more lets
+//   requests that are ready together (a delete's two calls side by side)
+//   go at once when the window has room, at the same rate over time. The
+//   budget starts as if its last window had been used at the full pace:
+//   the account's limit counts the requests of whatever ran just before
+//   (the previous keel command), which this one cannot see.
 //
 // And everyone stops until pause_until() after the API asked to slow down
 // (a 429, a Throttling error).
@@ -53,6 +61,7 @@ class RateBudget {
     std::string remaining_header;  // "ratelimit-remaining"; empty: none
     std::string reset_header;      // "ratelimit-reset" (Unix time, or seconds from now)
     double per_second = 0;         // requests started per second at most; 0: no such limit
+    int burst = 1;                 // requests started in any burst / per_second seconds at most
   };
   RateBudget(Pace pace, std::chrono::milliseconds max_wait = std::chrono::hours(1), Clock clock = {});
 
@@ -89,7 +98,11 @@ class RateBudget {
   std::chrono::system_clock::time_point paused_until_{};
   std::chrono::system_clock::time_point logged_until_{};
   std::chrono::system_clock::time_point probed_at_{};  // when a request last probed a spent budget
-  std::chrono::system_clock::time_point next_slot_{};  // Pace::per_second: when the next request may start
+  // Pace::per_second: the starts within the last window, oldest first (at
+  // most Pace::burst); the next request may start when there are fewer, or
+  // when the oldest leaves the window.
+  std::deque<std::chrono::system_clock::time_point> starts_;
+  std::chrono::system_clock::duration window_{};
   int in_flight_ = 0;
   int foreground_waiting_ = 0;  // requests not Background waiting for their turn
   std::uint64_t epoch_ = 0;  // counts fresh responses

@@ -7,6 +7,8 @@ Copied from the project's shared prototype and made what the tests need:
   description); a violation is answered 400 KeelContractViolation and never
   reaches moto.
 - ClientToken idempotency, which moto lacks.
+- The calls that launch instances reach moto one at a time (moto's subnet
+  address generator is not thread-safe; AWS takes them side by side).
 - POST /__proxy/faults queues faults: {"op": "RunInstances", "kind": "error",
   "status": 503, "code": "RequestLimitExceeded", "times": 2} or
   {"op": ..., "kind": "lose_response"}; {"random": 0.2} makes a fifth of all
@@ -26,12 +28,19 @@ Copied from the project's shared prototype and made what the tests need:
   violations, and every moto HTTP 500 (moto answers 500 for what it does not
   implement: a test asserts there were none).
 """
-import http.client, json, random, re, sys, threading, time, urllib.parse
+import contextlib, http.client, json, random, re, sys, threading, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import contract
 
 PORT, UPSTREAM, LOG = int(sys.argv[1]), urllib.parse.urlparse(sys.argv[2]), sys.argv[3]
 faults, lock = [], threading.Lock()
+# moto hands out a subnet's private addresses from a generator that is not
+# thread-safe: two launches at once in one subnet can fail with HTTP 500
+# ("generator already executing"), which AWS never does. The calls that
+# launch instances go to moto one at a time (its work is serial under the
+# GIL anyway; the latency above is still slept side by side).
+LAUNCHES = {"RunInstances", "CreateAutoScalingGroup", "UpdateAutoScalingGroup", "SetDesiredCapacity", "ExecutePolicy"}
+launch_lock = threading.Lock()
 config = {"pending_seconds": 0, "not_found_after_create": 0, "rate_limit": 0, "latency_ms": 0, "random": 0.0}
 stats = {"requests": 0, "by_op": {}, "violations": 0, "moto_500": [], "faults": 0}
 born = {}       # resource id -> (time of its create or last state change, the state it is going to)
@@ -188,8 +197,9 @@ class H(BaseHTTPRequestHandler):
             return self._reply(st, ct, b)
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
-        conn.request(self.command, self.path, body=body, headers=hdrs)
-        r = conn.getresponse(); rb = r.read()
+        with launch_lock if op in LAUNCHES else contextlib.nullcontext():
+            conn.request(self.command, self.path, body=body, headers=hdrs)
+            r = conn.getresponse(); rb = r.read()
         if r.status >= 500:
             with lock: stats["moto_500"].append({"op": op, "status": r.status, "body": rb[:300].decode("utf-8", "replace")})
         if r.status == 200 and op:
