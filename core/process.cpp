@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -110,9 +111,19 @@ bool minimal_variable(std::string_view name) {
   return std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept);
 }
 
+// Names added by keep_from_children (the variable a stack's backend URL
+// reads, for one).
+std::mutex g_hidden_mu;
+std::set<std::string, std::less<>> g_hidden;
+
 // keel's own secrets, never handed to any child: the state key, and the
-// state backend's URL (which may hold the database's password).
-bool keel_secret(std::string_view name) { return name == "KEEL_STATE_KEY" || name == "KEEL_BACKEND"; }
+// state backend's URL and password (PGPASSWORD), and what
+// keep_from_children added.
+bool keel_secret(std::string_view name) {
+  if (name == "KEEL_STATE_KEY" || name == "KEEL_BACKEND" || name == "PGPASSWORD") return true;
+  std::lock_guard lock(g_hidden_mu);
+  return g_hidden.find(name) != g_hidden.end();
+}
 
 std::vector<std::string> env_strings(const std::map<std::string, std::string>& vars) {
   std::vector<std::string> out;
@@ -534,6 +545,11 @@ std::map<std::string, std::string> child_environment(Environment base,
   for (const auto& [k, v] : extra) vars[k] = v;
   if (vars["PATH"].empty()) vars["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   return vars;
+}
+
+void keep_from_children(const std::string& name) {
+  std::lock_guard lock(g_hidden_mu);
+  g_hidden.insert(name);
 }
 
 std::string Outcome::describe() const {

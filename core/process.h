@@ -34,13 +34,19 @@ enum class Environment {
   // sanitizers' *SAN_OPTIONS: what a tool needs to run, as a service
   // manager gives it. The default.
   Minimal,
-  // Everything but KEEL_STATE_KEY: for provider plugins, which find cloud
-  // credentials in the environment as the vendors' own tools do.
+  // Everything but keel's own secrets (KEEL_STATE_KEY, KEEL_BACKEND,
+  // PGPASSWORD, keep_from_children's): for provider plugins, which find
+  // cloud credentials in the environment as the vendors' own tools do.
   InheritExceptKeel,
 };
 
 // The environment a child started with `base` and `extra` gets, as NAME ->
 // value (extra wins). PATH is always set (a default when keel has none).
+// Never hands the environment variable `name` to a child (as KEEL_STATE_KEY,
+// KEEL_BACKEND and PGPASSWORD never are): for a variable that holds a
+// secret of keel's own, such as the one a stack's backend URL is read from.
+void keep_from_children(const std::string& name);
+
 std::map<std::string, std::string> child_environment(Environment base,
                                                      const std::map<std::string, std::string>& extra = {});
 

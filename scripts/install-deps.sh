@@ -20,7 +20,10 @@ TOOLS=(postgresql-15 postgresql-client-15 redis-server redis-tools memcached
        monitoring-plugins-basic monitoring-plugins-standard liburiparser1
        restic awscli jq
        iproute2 python3-graphql-core
-       dpkg-dev man-db zsh fish)
+       dpkg-dev man-db zsh fish
+       git rsync python3-yaml)
+# git, rsync: gitlab-ci-local runs the GitLab pipeline of templates/ci
+# (tests/e2e/ci_pipelines.sh); python3-yaml reads the other pipelines' files.
 # python3-graphql-core: the GraphQL server of the graphql check's tests
 # (tests/support/graphql_server.py).
 # iproute2: tests/support/start-ssh-hosts.sh --netns gives each test host a

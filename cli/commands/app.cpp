@@ -130,12 +130,12 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   app->add_option("-f,--file", ctx.global.file, "the stack file")->capture_default_str()->type_name("FILE");
   app->add_option("--var", ctx.global.vars, "set a variable: NAME=VALUE (repeatable)")->type_name("NAME=VALUE");
   app->add_option("--backend", ctx.global.backend,
-                  "where the state is: local, or a postgresql:// URL without its password (default: the stack's "
-                  "backend:, KEEL_BACKEND, or .keel/; docs/backends.md)")
+                  "where the state is: local, or a postgresql:// URL without its password (default: KEEL_BACKEND, "
+                  "then the stack's backend:, then .keel/; docs/backends.md)")
       ->type_name("BACKEND");
   app->add_option("--lock-timeout", ctx.global.lock_timeout,
-                  "wait this long for a state lock another keel holds (30s, 5m), saying who holds it; default: "
-                  "refuse at once")
+                  "wait this long for a state lock another keel holds (30s, 5m; a bare number is seconds), saying "
+                  "who holds it; default: refuse at once")
       ->type_name("DURATION");
   app->add_flag("--json", ctx.global.json, "machine-readable output (docs/json-output.md)");
   app->add_flag("--no-color", ctx.global.no_color, "no colours, even on a terminal (NO_COLOR does the same)");

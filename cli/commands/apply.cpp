@@ -93,7 +93,12 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
     ws.state.outputs = nlohmann::json::object();
     ws.state.sensitive_outputs.clear();
   }
-  if (auto s = ws.store->save(ws.state); !s) return report_error(ctx, s.error().with_context("save state"));
+  if (auto s = ws.store->save(ws.state); !s) {
+    // What changed is in the journal (the next run replays it), and it did
+    // change: exit 4, not 1, so that a pipeline knows something was applied.
+    report_error(ctx, s.error().with_context("save state"));
+    return result.succeeded > 0 ? kExitPartiallyApplied : kExitError;
+  }
   view->summary(result, plan, o.destroy, ws.state);
   if (result.interrupted && result.failed == 0) return kExitInterrupted;
   if (result.ok()) return kExitOk;
@@ -110,13 +115,24 @@ Result<PlanFile> load_saved_plan(Context& ctx, GlobalOptions& g, ApplyOptions& o
     return fail(ErrorCode::InvalidConfig, "--replace cannot be used with a saved plan; pass it to `keel plan --out` instead");
   auto header = read_plan_file_header(o.plan_file);
   if (!header) return header;
-  if (ctx.global.file_given && files::absolute(g.file, ".") != header->stack_file)
-    return fail(ErrorCode::Conflict, fmt::format("{} was made for the stack file {}, not {}; apply it without -f, or plan {} again",
-                                                 o.plan_file, header->stack_file, g.file, g.file));
-  auto key = plan_key(header->stack_file);
+  // -f names the stack where it is now: another checkout of the same stack
+  // (a CI job applying the plan a previous job made elsewhere) is the same
+  // stack when its text is the plan's, byte for byte.
+  std::string stack_file = header->stack_file;
+  if (ctx.global.file_given && files::absolute(g.file, ".") != header->stack_file) {
+    auto text = files::read_file(g.file);
+    if (!text || crypto::sha256_hex(*text) != header->stack_sha256)
+      return fail(ErrorCode::Conflict,
+                  fmt::format("{} was made for the stack file {}, and {} is not the same text; apply it without -f, "
+                              "or plan {} again",
+                              o.plan_file, header->stack_file, g.file, g.file));
+    stack_file = files::absolute(g.file, ".");
+  }
+  auto key = plan_key(stack_file);
   if (!key) return fail(key.error().with_context(o.plan_file));
   auto file = read_plan_file(o.plan_file, *key);
   if (!file) return file;
+  file->stack_file = stack_file;
   o.targets = file->targets;
   o.replace = file->replace;
   o.refresh = file->refresh;

@@ -1,5 +1,6 @@
 #include "cli/commands/backend.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 #include "cli/config/evaluate.h"
 #include "cli/state/file_store.h"
 #include "core/pg_client.h"
+#include "core/process.h"
 
 namespace keel::commands {
 
@@ -35,6 +37,18 @@ Result<BackendChoice> backend_of_text(const std::string& text, const std::string
   return BackendChoice{state::PostgresBackend{text, ""}, source};
 }
 
+// The variables a backend URL reads (`${env.KEEL_PG_URL}`) hold keel's
+// database password: no plugin or other child gets them.
+void hide_env_references(const nlohmann::json& raw) {
+  if (!raw.is_string()) return;
+  const std::string& text = raw.get_ref<const std::string&>();
+  for (size_t at = text.find("${env."); at != std::string::npos; at = text.find("${env.", at + 1)) {
+    size_t start = at + 6, end = start;
+    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) ++end;
+    if (end > start) process::keep_from_children(text.substr(start, end - start));
+  }
+}
+
 }  // namespace
 
 Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& g) {
@@ -61,6 +75,12 @@ Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside
   }
   if (declared.type.empty()) return BackendChoice{};
   const std::string where = declared.url_mark.describe();
+  hide_env_references(declared.url);
+  if (declared.url.is_string() && declared.url.get_ref<const std::string&>().find("${var.") != std::string::npos)
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: backend.postgres cannot read variables (the state is found before they are "
+                            "evaluated, and by commands that do not evaluate the stack): use ${{env.NAME}}",
+                            where));
   const std::map<std::string, config::Value> no_variables;
   config::EvalContext ctx;
   ctx.variables = &no_variables;
@@ -79,6 +99,14 @@ Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside
                             "shown: it may hold a password)",
                             where));
   if (auto s = state::check_conninfo(text); !s) return fail(s.error().with_context(where));
+  // A password written in the stack is committed with it.
+  const bool literal = declared.url.get_ref<const std::string&>().find("${") == std::string::npos;
+  if (auto parsed = pg::parse_conninfo(text); literal && parsed && parsed->contains("password"))
+    return fail(ErrorCode::InvalidConfig,
+                fmt::format("{}: backend.postgres holds a password, which would be committed with the stack: read "
+                            "the URL from the environment (\"${{env.KEEL_PG_URL}}\"), or keep the password in "
+                            "PGPASSWORD or ~/.pgpass",
+                            where));
   return BackendChoice{state::PostgresBackend{text, key}, where};
 }
 

@@ -202,8 +202,24 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
       {"apps",
        {{"type", "object"},
         {"description", "applications keel deploy rolls out over SSH"},
-        {"additionalProperties", config::app_json_schema()}}},
+        {"additionalProperties", config::app_json_schema()}}}
   };
+  json postgres_long = {{"type", "object"},
+                        {"properties", {{"url", {{"type", "string"}}}, {"key", {{"type", "string"}}}}},
+                        {"required", {"url"}},
+                        {"additionalProperties", false}};
+  json postgres_short = {{"type", "string"}, {"description", "the database's URL, e.g. \"${env.KEEL_PG_URL}\""}};
+  props["backend"] = {{"type", "object"},
+                      {"description", "where the state is kept (docs/backends.md); default: .keel/ beside the stack"},
+                      {"properties", {{"postgres", {{"anyOf", json::array({postgres_short, postgres_long})}}}}},
+                      {"additionalProperties", false}};
+  json moved_entry = {{"type", "object"},
+                      {"properties", {{"from", {{"type", "string"}}}, {"to", {{"type", "string"}}}}},
+                      {"required", {"from", "to"}},
+                      {"additionalProperties", false}};
+  props["moved"] = {{"type", "array"},
+                    {"description", "renames: what state holds at `from` is now at `to`"},
+                    {"items", moved_entry}};
   for (const auto& kind : config::resource_kinds()) {
     auto it = kinds.find(kind);
     props[kind] = {{"type", "object"},

@@ -120,9 +120,12 @@ Status lock_waiting(state::StateStore& store, const std::string& command, const 
   auto next_note = start;
   for (;;) {
     auto s = store.lock(command);
-    if (s || s.error().code() != ErrorCode::Locked || Clock::now() >= deadline) return s;
+    if (s || s.error().code() != ErrorCode::Locked) return s;
+    if (wait.timeout.count() == 0)
+      return fail(ErrorCode::Locked, s.error().message() + " (--lock-timeout DURATION waits for it)");
+    if (Clock::now() >= deadline) return s;
     if (Clock::now() >= next_note) {
-      const auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now()).count();
+      const auto left = std::chrono::ceil<std::chrono::seconds>(deadline - Clock::now()).count();
       std::fprintf(wait.progress, "Waiting for the state lock (%lld s left): %s\n", static_cast<long long>(left),
                    s.error().message().c_str());
       std::fflush(wait.progress);

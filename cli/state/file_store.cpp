@@ -40,19 +40,29 @@ std::optional<std::string> state_needing_a_key(const std::string& dir) {
 Result<crypto::Key> load_or_create_key(const std::string& key_file,
                                        const std::optional<std::string>& state_needing_key) {
   if (auto ready = crypto::ready(); !ready) return fail(ready.error());
-  if (const char* text = std::getenv("KEEL_STATE_KEY"); text && *text) {
-    auto key = crypto::key_from_text(text);
-    if (!key) return fail(key.error().with_context("KEEL_STATE_KEY"));
-    return key;
-  }
+  std::optional<crypto::Key> from_file;
   if (files::exists_no_follow(key_file)) {
     auto text = files::read_regular_file(key_file, kMaxKeyBytes, kOwnerOnly);
     if (!text) return fail(text.error());
     while (!text->empty() && (text->back() == '\n' || text->back() == ' ')) text->pop_back();
     auto key = crypto::key_from_text(*text);
     if (!key) return fail(key.error().with_context(key_file));
+    from_file = *key;
+  }
+  if (const char* text = std::getenv("KEEL_STATE_KEY"); text && *text) {
+    auto key = crypto::key_from_text(text);
+    if (!key) return fail(key.error().with_context("KEEL_STATE_KEY"));
+    // Two keys for one state: whichever wins, what the other sealed cannot
+    // be opened, and the error would read as damage.
+    if (from_file && *from_file != *key)
+      return fail(ErrorCode::Conflict,
+                  fmt::format("KEEL_STATE_KEY is set and is not the key in {}: unset it to use that file's key, or "
+                              "share that key as KEEL_STATE_KEY=\"$(cat {})\"; if KEEL_STATE_KEY is the right one, "
+                              "move {} away",
+                              key_file, key_file, key_file));
     return key;
   }
+  if (from_file) return *from_file;
   // A new key only where there is no state yet: a state whose key went
   // missing cannot be opened with a new one, and a new key left behind
   // would turn "the key is missing" into "wrong key" for good.

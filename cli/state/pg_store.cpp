@@ -124,7 +124,13 @@ std::string describe_conninfo(const std::string& conninfo) {
 PostgresStateStore::PostgresStateStore(PostgresBackend backend, std::string work_dir)
     : backend_(std::move(backend)), work_dir_(std::move(work_dir)) {}
 
-PostgresStateStore::~PostgresStateStore() = default;
+// The row that named this holder goes with the lock (best effort, briefly:
+// the lock itself is released by the session's end whatever happens here).
+PostgresStateStore::~PostgresStateStore() {
+  if (!holds_lock_ || !conn_ || !conn_->ok()) return;
+  (void)conn_->run({"DELETE FROM keel.locks WHERE state_key = $1"}, {backend_.state_key},
+                   pg::Clock::now() + std::chrono::seconds(2));
+}
 
 std::string PostgresStateStore::where() const {
   return fmt::format("{}, state `{}`", describe_conninfo(backend_.conninfo), backend_.state_key);
@@ -139,19 +145,31 @@ Result<pg::QueryResult> PostgresStateStore::run(const std::string& sql,
 }
 
 // KEEL_ALLOWED_NETWORKS (core/net_fence.h) holds for the state backend
-// too: every host the conninfo names must be inside it (a Unix socket's
-// directory is not a network). Limit, as for SSH: libpq resolves the name
-// again when it connects.
+// too: every host libpq may connect to must be inside it. That is the
+// conninfo's host and hostaddr, or where they are unset, PGHOST and
+// PGHOSTADDR (libpq reads them then); a service (service=, PGSERVICE) names
+// hosts in a file, which keel does not read, so it is refused while the
+// fence is up. A Unix socket's directory is not a network. Limit, as for
+// SSH: libpq resolves a name again when it connects.
 Status PostgresStateStore::check_fence() const {
   if (!net_fence::active()) return {};
   auto parsed = pg::parse_conninfo(backend_.conninfo);
   if (!parsed) return fail(parsed.error());
-  auto it = parsed->find("hostaddr");
-  if (it == parsed->end() || it->second.empty()) it = parsed->find("host");
-  if (it == parsed->end() || it->second.empty()) return {};  // libpq's default: the Unix socket
-  for (const auto& host : comma_list(it->second)) {
-    if (host.empty() || host.starts_with('/')) continue;
-    if (auto s = net_fence::allow_host(host, "the state backend"); !s) return s;
+  auto setting = [&parsed](const char* key, const char* env) {
+    auto it = parsed->find(key);
+    if (it != parsed->end() && !it->second.empty()) return it->second;
+    const char* value = std::getenv(env);
+    return std::string(value ? value : "");
+  };
+  if (!setting("service", "PGSERVICE").empty())
+    return fail(ErrorCode::InvalidConfig,
+                "a PostgreSQL service names its hosts in a file keel does not check, and KEEL_ALLOWED_NETWORKS is "
+                "set: name the host in the URL instead");
+  for (const auto& [key, env] : {std::pair{"hostaddr", "PGHOSTADDR"}, std::pair{"host", "PGHOST"}}) {
+    for (const auto& host : comma_list(setting(key, env))) {
+      if (host.empty() || host.starts_with('/')) continue;
+      if (auto s = net_fence::allow_host(host, "the state backend"); !s) return s;
+    }
   }
   return {};
 }
@@ -161,7 +179,12 @@ Status PostgresStateStore::connect() {
   if (auto s = check_fence(); !s) return fail(s.error().with_context(where()));
   auto deadline = pg::Clock::now() + kConnectTimeout;
   auto conn = pg::Connection::open(backend_.conninfo, "keel", deadline);
-  if (!conn) return fail(conn.error().with_context("connect to the state backend, " + where()));
+  if (!conn) {
+    Error e = conn.error().with_context("connect to the state backend, " + where());
+    if (e.message().find("no password supplied") != std::string::npos)
+      e = Error(e.code(), e.message() + " (PGPASSWORD, ~/.pgpass, or the password in KEEL_BACKEND's URL)");
+    return fail(e);
+  }
   conn_.emplace(std::move(*conn));
   // The server ends a statement that runs past our own deadline too, so
   // that a cancelled one does not hold rows locked; and it probes a silent
@@ -227,12 +250,20 @@ Status PostgresStateStore::check_key(const std::string& lineage, const std::opti
 Status PostgresStateStore::load_key() {
   const std::string key_file = work_dir_ + "/state.key";
   const char* env = std::getenv("KEEL_STATE_KEY");
-  if ((!env || !*env) && !files::exists_no_follow(key_file))
+  if ((!env || !*env) && !files::exists_no_follow(key_file)) {
+    auto exists = run("SELECT EXISTS (SELECT 1 FROM keel.states WHERE state_key = $1)", {backend_.state_key});
+    if (exists && exists->first_value() == "t")
+      return fail(ErrorCode::NotFound,
+                  fmt::format("{} holds a state sealed with a key this keel does not have: set KEEL_STATE_KEY to "
+                              "the key it was written with (the text of the .keel/state.key it came from, or the "
+                              "team's passphrase)",
+                              where()));
     return fail(ErrorCode::NotFound,
-                fmt::format("{} needs the state key every user of it shares: set KEEL_STATE_KEY (64 hex digits, "
-                            "or a passphrase; e.g. `openssl rand -hex 32` once, kept in your secret store), or put "
-                            "it in {} (mode 0600)",
+                fmt::format("{} needs the state key every user of it shares: set KEEL_STATE_KEY (64 hex digits, the "
+                            "base64 that .keel/state.key holds, or a passphrase; e.g. `openssl rand -hex 32` once, "
+                            "kept in your secret store), or put it in {} (mode 0600)",
                             where(), key_file));
+  }
   if (files::exists_no_follow(work_dir_)) {
     if (auto s = files::check_private_dir(work_dir_); !s) return s;
   }
@@ -255,7 +286,8 @@ Status PostgresStateStore::lock(const std::string& command) {
     std::optional<files::LockHolder> who;
     if (holder) who = files::parse_holder(holder->first_value());
     return fail(ErrorCode::Locked,
-                fmt::format("{} is locked by {}; it is released when that keel exits or its connection ends",
+                fmt::format("{} is locked by {}; it is released when that keel exits or its connection ends (its "
+                            "session: pg_stat_activity where application_name = 'keel')",
                             where(), who ? who->describe() : "another keel"));
   }
   std::string holder = files::holder_json(files::current_holder(command));
@@ -264,6 +296,7 @@ Status PostgresStateStore::lock(const std::string& command) {
                       "ON CONFLICT (state_key) DO UPDATE SET holder = EXCLUDED.holder",
                       {backend_.state_key, holder});
   if (!recorded) return fail(recorded.error());
+  holds_lock_ = true;
   return load_key();
 }
 
@@ -272,18 +305,25 @@ Result<State> PostgresStateStore::parse_row(const std::string& body) const {
 }
 
 Result<State> PostgresStateStore::load(bool compact) {
-  auto newest = run("SELECT body, key_check FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+  auto newest = run("SELECT body, key_check, lineage FROM keel.states WHERE state_key = $1 ORDER BY serial DESC "
+                    "LIMIT 1",
                     {backend_.state_key});
   if (!newest) return fail(newest.error());
   State state;
   if (newest->rows.empty()) {
     state.lineage = crypto::uuid_v4();
   } else {
+    // Before the sealed values are opened: a wrong key is that, not damage.
+    const auto& row = newest->rows[0];
+    if (auto s = check_key(row.at(2).value_or(""), row.at(1)); !s) return fail(s.error());
     auto parsed = parse_row(newest->first_value());
     if (!parsed) return parsed;
     state = std::move(*parsed);
-    if (auto s = check_key(state.lineage, newest->rows[0].at(1)); !s) return fail(s.error());
   }
+  // The summary of the save that follows a replay counts what the replay
+  // brings back.
+  loaded_.clear();
+  for (const auto& [address, r] : state.resources) loaded_.insert(address);
   auto journal = run("SELECT line FROM keel.journal WHERE state_key = $1 ORDER BY seq", {backend_.state_key});
   if (!journal) return fail(journal.error());
   std::string text;
@@ -291,8 +331,6 @@ Result<State> PostgresStateStore::load(bool compact) {
     if (!row.empty() && row[0]) text += *row[0] + "\n";
   auto replayed = replay_journal_text(text, where() + " (journal)", *key_, state);
   if (!replayed) return fail(replayed.error());
-  loaded_.clear();
-  for (const auto& [address, r] : state.resources) loaded_.insert(address);
   if (compact && !journal->rows.empty()) {
     // A journal already covered by the newest state (a crash between the
     // save's two steps cannot happen here: they are one transaction) or one
@@ -442,12 +480,15 @@ Result<std::vector<HistoryEntry>> PostgresStateStore::history(size_t limit) {
 }
 
 Result<State> PostgresStateStore::load_serial(long serial) {
-  auto row = run("SELECT body FROM keel.states WHERE state_key = $1 AND serial = $2",
+  auto row = run("SELECT body, key_check, lineage FROM keel.states WHERE state_key = $1 AND serial = $2",
                  {backend_.state_key, std::to_string(serial)});
   if (!row) return fail(row.error());
   if (row->rows.empty())
-    return fail(ErrorCode::NotFound, fmt::format("serial {} is not kept in {} (the last {} are)", serial, where(),
-                                                 kHistoryKept));
+    return fail(ErrorCode::NotFound,
+                fmt::format("{} holds no serial {} (`keel state history` lists the serials it keeps: the last {}, "
+                            "from the first save there; a migration brings the newest state, not its history)",
+                            where(), serial, kHistoryKept));
+  if (auto s = check_key(row->rows[0].at(2).value_or(""), row->rows[0].at(1)); !s) return fail(s.error());
   return parse_row(row->first_value());
 }
 
@@ -481,7 +522,8 @@ Result<std::optional<State>> PostgresStateStore::read_saved() {
     return fail(ErrorCode::Conflict, fmt::format("{}: the tables in schema `keel` are version {}, newer than this "
                                                  "keel's ({}): upgrade keel",
                                                  where(), *version, kSchemaVersion));
-  auto newest = run("SELECT body, key_check FROM keel.states WHERE state_key = $1 ORDER BY serial DESC LIMIT 1",
+  auto newest = run("SELECT body, key_check, lineage FROM keel.states WHERE state_key = $1 ORDER BY serial DESC "
+                    "LIMIT 1",
                     {backend_.state_key});
   if (!newest) return fail(newest.error());
   if (newest->rows.empty()) return std::optional<State>();
@@ -492,9 +534,9 @@ Result<std::optional<State>> PostgresStateStore::read_saved() {
   auto key = load_or_create_key(work_dir_ + "/state.key", "the state in " + where());
   if (!key) return fail(key.error());
   key_ = *key;
+  if (auto s = check_key(newest->rows[0].at(2).value_or(""), newest->rows[0].at(1)); !s) return fail(s.error());
   auto parsed = parse_row(newest->first_value());
   if (!parsed) return fail(parsed.error());
-  if (auto s = check_key(parsed->lineage, newest->rows[0].at(1)); !s) return fail(s.error());
   return std::optional<State>(std::move(*parsed));
 }
 

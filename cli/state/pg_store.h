@@ -106,6 +106,7 @@ class PostgresStateStore : public StateStore {
   std::optional<pg::Connection> conn_;
   std::optional<crypto::Key> key_;
   long base_serial_ = 0;
+  bool holds_lock_ = false;
   std::set<std::string> loaded_;  // the addresses load() returned, for the summary
 
   // The journal's group commit (append): lines queued, numbered; one

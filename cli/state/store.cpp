@@ -19,9 +19,10 @@ std::string change_summary(const std::set<std::string>& before, const State& aft
 
 Error retired_error(const std::string& where) {
   return Error(ErrorCode::Conflict,
-               fmt::format("the state in {} was migrated to another backend (`keel state migrate`): choose that one "
-                           "(the stack's `backend:`, KEEL_BACKEND or --backend), or bring the state back here with "
-                           "`keel state migrate --from ... --to ...`",
+               fmt::format("the state in {} was migrated to another backend (`keel state migrate` copied it) and is "
+                           "not used here any more: run with the backend it went to (the stack's `backend:`, KEEL_BACKEND, or "
+                           "--backend local for .keel/), or bring it back with `keel state migrate --from WHERE-IT-IS "
+                           "--to` this one (local, backend, or the URL)",
                            where));
 }
 

@@ -169,6 +169,11 @@ assert_not_contains "$WORK/last.out" "$E2E_PG_PASSWORD"
 # The fence holds for the state backend too.
 KEEL_ALLOWED_NETWORKS=127.0.0.2/32 expect_rc 1 keel plan
 assert_contains "$WORK/last.out" "KEEL_ALLOWED_NETWORKS"
+# ... also for the host libpq would take from its environment.
+KEEL_ALLOWED_NETWORKS=127.0.0.1/32 PGHOSTADDR=127.0.0.3 expect_rc 1 keel plan
+assert_contains "$WORK/last.out" "127.0.0.3"
+KEEL_ALLOWED_NETWORKS=127.0.0.1/32 PGSERVICE=elsewhere expect_rc 1 keel plan
+assert_contains "$WORK/last.out" "service"
 expect_ok keel plan --detailed-exitcode
 
 step "migrate postgres -> local -> postgres, the plan empty at every step"

@@ -10,12 +10,16 @@
 #   @stoplight/prism-cli   Prism, the validating proxy built from a vendor's
 #                          OpenAPI document (tests/support/start-cloudsim.sh);
 #                          5.14.x is the last line that runs on Node 20
+#   gitlab-ci-local        runs templates/ci's GitLab pipeline with the shell
+#                          executor (tests/e2e/ci_pipelines.sh); 4.75 needs
+#                          Node 22, 4.60.1 runs on Node 20
 # Versions are pinned. Idempotent: when DIR already holds exactly these
 # versions it returns at once, without touching the registry. The tests find
 # the packages through KEEL_NPM_PREFIX, or the same default.
 set -euo pipefail
 
-PACKAGES=(s3rver@3.7.1 @aws-sdk/signature-v4@3.374.0 @aws-crypto/sha256-js@5.2.0 @stoplight/prism-cli@5.14.2)
+PACKAGES=(s3rver@3.7.1 @aws-sdk/signature-v4@3.374.0 @aws-crypto/sha256-js@5.2.0 @stoplight/prism-cli@5.14.2
+          gitlab-ci-local@4.60.1)
 DIR=${1:-${KEEL_NPM_PREFIX:-$HOME/.cache/keel-npm}}
 STAMP="$DIR/.keel-npm-tools"
 
@@ -29,7 +33,7 @@ up_to_date() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$wanted" ] && [ -x "$DIR/node_modules/.bin/s3rver" ] &&
     [ -f "$DIR/node_modules/@aws-sdk/signature-v4/package.json" ] &&
     [ -f "$DIR/node_modules/@aws-crypto/sha256-js/package.json" ] &&
-    [ -x "$DIR/node_modules/.bin/prism" ]
+    [ -x "$DIR/node_modules/.bin/prism" ] && [ -x "$DIR/node_modules/.bin/gitlab-ci-local" ]
 }
 if up_to_date; then
   echo "install-npm-tools: ${PACKAGES[*]} already in $DIR"
