@@ -181,13 +181,15 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     if (!timeout) return fail(timeout.error().with_context("--lock-timeout"));
     wait.timeout = *timeout;
   }
-  std::future<Result<state::State>> loading;
   // A local state loads while the stack parses, unless the command line or
   // the environment chose another backend (the stack may yet choose one:
   // then the load was wasted). A new one is made only after the stack
   // validates: an invalid stack leaves no .keel/ behind.
+  // Declared before the future: an early return destroys the future first,
+  // which waits for the load that uses the store.
   const bool maybe_local = !*outside || !(*outside)->postgres;
   std::unique_ptr<state::StateStore> local_store;
+  std::future<Result<state::State>> loading;
   if (lock_state && maybe_local) local_store = make_store(BackendChoice{}, ws->work_dir);
   // Only a state that exists: locking an empty .keel/ would make a key
   // there, which a PostgreSQL backend would then take for the team's.
