@@ -68,6 +68,7 @@ Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& 
 Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack) {
   const config::BackendBlock& declared = stack.backend;
   const std::string key = declared.key.empty() ? stack.project : declared.key;
+  hide_env_references(declared.url);  // whichever backend this run uses
   if (outside_stack) {
     BackendChoice choice = *outside_stack;
     if (choice.postgres) choice.postgres->state_key = key;
@@ -75,7 +76,6 @@ Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside
   }
   if (declared.type.empty()) return BackendChoice{};
   const std::string where = declared.url_mark.describe();
-  hide_env_references(declared.url);
   if (declared.url.is_string() && declared.url.get_ref<const std::string&>().find("${var.") != std::string::npos)
     return fail(ErrorCode::InvalidConfig,
                 fmt::format("{}: backend.postgres cannot read variables (the state is found before they are "
