@@ -366,12 +366,21 @@ std::string text_array(const std::vector<std::string>& lines) {
 
 // Group commit, as the local journal's fdatasync: a caller whose line is
 // not yet written either waits for the batch in flight or, when none is,
-// writes every line queued so far in one INSERT (one commit, one WAL flush
-// for the batch). Each caller returns once its own line is committed.
-Status PostgresStateStore::append(const std::string& line) {
+// writes every line queued so far in one INSERT (one commit for the
+// batch). Each caller returns once its own line is committed.
+//
+// Durability as in .keel/: a batch holding an intent (or the begin) waits
+// for the server's WAL flush; one of puts and removes only for the
+// commit (synchronous_commit off for that transaction: the server has it,
+// so a killed keel loses nothing, and the next flush takes it to disk;
+// after a crash of the database's machine before that, the intent recorded
+// earlier makes the next run adopt the resource, and an update or delete
+// is planned again).
+Status PostgresStateStore::append(const std::string& line, bool durable) {
   std::unique_lock lock(mu_);
   if (journal_failure_) return fail(*journal_failure_);
   queued_.push_back(line);
+  queued_durable_ = queued_durable_ || durable;
   const unsigned long mine = ++enqueued_;
   while (written_ < mine) {
     if (journal_failure_) return fail(*journal_failure_);
@@ -382,12 +391,19 @@ Status PostgresStateStore::append(const std::string& line) {
     writing_ = true;
     std::vector<std::string> batch = std::move(queued_);
     queued_.clear();
+    const bool batch_durable = queued_durable_;
+    queued_durable_ = false;
     const unsigned long covering = enqueued_;
     lock.unlock();
     Result<pg::QueryResult> r = fail(ErrorCode::Internal, "the batch was not written");
     try {
-      r = run("INSERT INTO keel.journal (state_key, line) "
-              "SELECT $1, line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n",
+      // set_config(..., true) holds for this statement's own transaction,
+      // whose commit then does not wait for the flush.
+      r = run(batch_durable ? "INSERT INTO keel.journal (state_key, line) "
+                              "SELECT $1, line FROM unnest($2::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n"
+                            : "WITH async AS (SELECT set_config('synchronous_commit', 'off', true)) "
+                              "INSERT INTO keel.journal (state_key, line) "
+                              "SELECT $1, line FROM async, unnest($2::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n",
               {backend_.state_key, text_array(batch)});
     } catch (const std::exception& e) {  // out of memory: the waiters must still wake
       r = fail(ErrorCode::Internal, std::string("record the change: ") + e.what());
@@ -407,24 +423,22 @@ Status PostgresStateStore::append(const std::string& line) {
 Status PostgresStateStore::begin(const State& base) {
   base_serial_ = base.serial;
   nlohmann::json e = {{"op", "begin"}, {"lineage", base.lineage}, {"base_serial", base.serial}};
-  return append(e.dump());
+  return append(e.dump(), /*durable=*/true);
 }
 
-// Every record commits before it returns (synchronous_commit as the server
-// has it, on by default): a put or remove is as durable as an intent here.
 Status PostgresStateStore::record_intent(const ResourceState& r) {
   nlohmann::json e = {{"op", "intent"}, {"resource", encode_resource(r, *key_)}};
-  return append(e.dump());
+  return append(e.dump(), /*durable=*/true);
 }
 
 Status PostgresStateStore::record_put(const ResourceState& r) {
   nlohmann::json e = {{"op", "put"}, {"resource", encode_resource(r, *key_)}};
-  return append(e.dump());
+  return append(e.dump(), /*durable=*/false);
 }
 
 Status PostgresStateStore::record_remove(const std::string& address) {
   nlohmann::json e = {{"op", "remove"}, {"address", address}};
-  return append(e.dump());
+  return append(e.dump(), /*durable=*/false);
 }
 
 Status PostgresStateStore::save(State& state) {

@@ -97,7 +97,7 @@ class PostgresStateStore : public StateStore {
   Status check_key(const std::string& lineage, const std::optional<std::string>& stored) const;
   Status load_key();
   Result<pg::QueryResult> run(const std::string& sql, const std::vector<std::optional<std::string>>& params);
-  Status append(const std::string& line);
+  Status append(const std::string& line, bool durable);
   Result<State> parse_row(const std::string& body) const;
 
   PostgresBackend backend_;
@@ -114,6 +114,7 @@ class PostgresStateStore : public StateStore {
   std::mutex mu_;
   std::condition_variable written_cv_;
   std::vector<std::string> queued_;
+  bool queued_durable_ = false;  // an intent or a begin is among them
   unsigned long enqueued_ = 0, written_ = 0;
   bool writing_ = false;
   std::optional<Error> journal_failure_;
