@@ -37,19 +37,21 @@ Result<BackendChoice> backend_of_text(const std::string& text, const std::string
   return BackendChoice{state::PostgresBackend{text, ""}, source};
 }
 
-// The variables a backend URL reads (`${env.KEEL_PG_URL}`) hold keel's
-// database password: no plugin or other child gets them.
-void hide_env_references(const nlohmann::json& raw) {
+}  // namespace
+
+// Every `env.NAME` in the URL's text, however the expression is written
+// (`${env.X}`, `${ env.X }`, `${nonsensitive(env.X)}`): hiding one name too
+// many costs nothing.
+void hide_backend_secrets(const config::Stack& stack) {
+  const nlohmann::json& raw = stack.backend.url;
   if (!raw.is_string()) return;
   const std::string& text = raw.get_ref<const std::string&>();
-  for (size_t at = text.find("${env."); at != std::string::npos; at = text.find("${env.", at + 1)) {
-    size_t start = at + 6, end = start;
+  for (size_t at = text.find("env."); at != std::string::npos; at = text.find("env.", at + 1)) {
+    size_t start = at + 4, end = start;
     while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) ++end;
     if (end > start) process::keep_from_children(text.substr(start, end - start));
   }
 }
-
-}  // namespace
 
 Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& g) {
   if (!g.backend.empty()) {
@@ -68,7 +70,7 @@ Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& 
 Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack) {
   const config::BackendBlock& declared = stack.backend;
   const std::string key = declared.key.empty() ? stack.project : declared.key;
-  hide_env_references(declared.url);  // whichever backend this run uses
+  hide_backend_secrets(stack);  // whichever backend this run uses
   if (outside_stack) {
     BackendChoice choice = *outside_stack;
     if (choice.postgres) choice.postgres->state_key = key;

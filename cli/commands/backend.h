@@ -32,6 +32,11 @@ Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& 
 // evaluated, and a command that only reads it does not validate the stack).
 Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack);
 
+// Keeps the environment variables the stack's backend URL reads (they hold
+// the database's password) from every child keel starts: call it right
+// after parsing, before validation starts the plugins.
+void hide_backend_secrets(const config::Stack& stack);
+
 // The store for `choice`; `work_dir` is the stack's .keel.
 std::unique_ptr<state::StateStore> make_store(const BackendChoice& choice, const std::string& work_dir);
 

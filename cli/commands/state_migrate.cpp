@@ -53,6 +53,7 @@ bool same_place(const BackendChoice& a, const BackendChoice& b) {
 int run_state_migrate(Context& ctx, const std::string& from_word, const std::string& to_word) {
   const GlobalOptions& g = ctx.global;
   auto loaded = config::load_stack_file(g.file);
+  hide_backend_secrets(loaded.stack);
   if (loaded.diagnostics.has_errors()) {
     error_view(ctx).invalid_stack(loaded.diagnostics);
     return report_error(ctx, Error(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid"));

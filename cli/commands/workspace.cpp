@@ -75,6 +75,7 @@ Result<SavedState> read_saved(const GlobalOptions& g) {
     // The stack names the state's key (its project), and its backend unless
     // one is given outside it: parsed, not validated (no plugin is started).
     auto loaded = config::load_stack_file(g.file);
+    hide_backend_secrets(loaded.stack);
     auto chosen = choose_backend(*outside, loaded.stack);
     if (!chosen) return fail(chosen.error());
     choice = std::move(*chosen);
@@ -142,6 +143,11 @@ std::future<Result<state::State>> load_state_async(state::StateStore& store, con
                                                    bool read_only, const LockWait& wait) {
   return std::async(std::launch::async, [&store, command, read_only, wait]() -> Result<state::State> {
     if (auto s = lock_waiting(store, command, wait); !s) return fail(s.error());
+    // Before the load, which may save (a crashed run's journal compacted)
+    // and so clear the mark.
+    auto retired = store.is_retired();
+    if (!retired) return fail(retired.error());
+    if (*retired) return fail(state::retired_error(store.where()));
     return store.load(/*compact=*/!read_only);
   });
 }
@@ -195,9 +201,12 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   // a key there, which a PostgreSQL backend would then take for the team's.
   // (Where the key exists, the load overlapping the parse saves the ~2 ms
   // of loading libcrypto for it.)
+  // The guess does not wait for a lock: if the stack then chooses .keel/
+  // and it was locked, the load is made again with --lock-timeout's wait.
   if (local_store && (state::holds_local_state(ws->work_dir) || files::exists_no_follow(ws->work_dir + "/state.key")))
-    loading = load_state_async(*local_store, command, read_only, wait);
+    loading = load_state_async(*local_store, command, read_only, LockWait{std::chrono::milliseconds(0), ctx.err});
   auto loaded = config::load_stack_file(g.file);
+  hide_backend_secrets(loaded.stack);  // before validation starts the plugins
   ws->stack = std::move(loaded.stack);
   ws->registry = std::make_unique<providers::Registry>(providers::default_plugin_dirs(ws->work_dir));
   Diagnostics diags = std::move(loaded.diagnostics);
@@ -237,12 +246,11 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     if (!loading.valid() && !read_only) loading = load_state_async(*ws->store, command, false, wait);
     if (!loading.valid()) return ws;
     auto st = loading.get();
+    if (!st && st.error().code() == ErrorCode::Locked && wait.timeout.count() > 0)
+      st = load_state_async(*ws->store, command, read_only, wait).get();
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
   }
-  auto retired = ws->store->is_retired();
-  if (!retired) return fail(retired.error());
-  if (*retired) return fail(state::retired_error(ws->store->where()));
   if (check_binding) {
     if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
     const config::Stack& stack = ws->stack;

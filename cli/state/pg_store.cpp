@@ -413,8 +413,15 @@ Status PostgresStateStore::append(const std::string& line, bool durable) {
     // A failed batch fails every caller in it, and every later one: the
     // connection is gone or the server refused, and a record is never
     // skipped while later ones go on.
-    if (r) written_ = covering;
-    else journal_failure_ = r.error().with_context("record the change");
+    if (r) {
+      written_ = covering;
+    } else {
+      journal_failure_ = r.error().with_context("record the change");
+      // Lines queued meanwhile will never be written: their callers return
+      // the failure, and save() must not wait for them.
+      queued_.clear();
+      queued_durable_ = false;
+    }
     written_cv_.notify_all();
   }
   return {};
@@ -444,8 +451,11 @@ Status PostgresStateStore::record_remove(const std::string& address) {
 Status PostgresStateStore::save(State& state) {
   std::unique_lock lock(mu_);
   // Never beside a batch in flight (one statement at a time on the
-  // connection), and never before every queued line is written.
-  written_cv_.wait(lock, [this] { return !writing_ && queued_.empty(); });
+  // connection), and never before every queued line is written or failed.
+  // Bounded all the same: a batch in flight ends by its statement's deadline.
+  if (!written_cv_.wait_for(lock, 2 * kStatementTimeout,
+                            [this] { return journal_failure_ || (!writing_ && queued_.empty()); }))
+    return fail(ErrorCode::Timeout, "save the state: the journal's last batch did not end");
   if (journal_failure_) return fail(*journal_failure_);
   const long serial = state.serial + 1;
   state.serial = serial;  // the body holds the new serial

@@ -59,8 +59,8 @@ Status check_conninfo(const std::string& conninfo);
 
 class PostgresStateStore : public StateStore {
  public:
-  // `work_dir`: the stack's .keel, where the state key is (or is made,
-  // while the database holds no state under this key).
+  // `work_dir`: the stack's .keel, where the state key may be (keel never
+  // makes one for a state in a database: KEEL_STATE_KEY or that file).
   PostgresStateStore(PostgresBackend backend, std::string work_dir);
   ~PostgresStateStore() override;
 

@@ -74,10 +74,11 @@ expect_rc 3 keel plan
 assert_contains "$WORK/last.out" "pid $APPLY" "the lock message does not name the holder's pid"
 assert_contains "$WORK/last.out" "PostgreSQL 127.0.0.1:$E2E_PG_PORT/keel"
 
-step "KEEL_BACKEND (it may hold the password) never reaches a plugin"
+step "KEEL_BACKEND and the variable the backend URL reads (they hold the password) never reach a plugin"
 plugin=$(pgrep -P "$APPLY" -f keel-provider-example | head -1 || true)
 [[ -n $plugin ]] || fail "no keel-provider-example runs under the apply (pid $APPLY)"
 ! tr '\0' '\n' <"/proc/$plugin/environ" | grep -q '^KEEL_BACKEND=' || fail "the plugin's environment holds KEEL_BACKEND"
+! tr '\0' '\n' <"/proc/$plugin/environ" | grep -q '^KEEL_PG_URL=' || fail "the plugin's environment holds KEEL_PG_URL, which the stack's backend URL reads"
 
 step "kill -9 of the holder: the lock goes at once, and nothing recorded is lost"
 pid_alive "$APPLY" || fail "the apply ended before it could be killed"
@@ -118,8 +119,10 @@ expect_ok keel state show --serial 1 files.f1
 assert_contains "$WORK/last.out" "one 1"
 
 step "the server ends keel's connection mid-apply: keel stops, the lock is released, the next apply converges"
-write_stack dropped 2s
-"$KEEL" apply --auto-approve --parallelism 1 >"$WORK/dropped.out" 2>&1 &
+write_stack dropped 4s
+# --parallelism 8: records queue behind the batch that fails, and the save
+# after the failure must not wait for them.
+"$KEEL" apply --auto-approve --parallelism 8 >"$WORK/dropped.out" 2>&1 &
 APPLY=$!
 bg_started
 sleep 3
