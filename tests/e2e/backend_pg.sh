@@ -113,7 +113,7 @@ expect_ok keel state history
 assert_contains "$WORK/last.out" "keel apply"
 keel_json state history >"$WORK/history.json"
 serials=$(jq -r '.history | length' "$WORK/history.json")
-((serials >= 3)) || fail "the history holds $serials states, expected at least 3"
+((serials >= 2)) || fail "the history holds $serials states, expected at least 2 (the first apply, the last)"
 newest=$(jq -r '.history[0].serial' "$WORK/history.json")
 expect_ok keel state show --serial 1 files.f1
 assert_contains "$WORK/last.out" "one 1"
