@@ -99,6 +99,12 @@ run_steps() {
   return "$rc"
 }
 
+# export_env FILE: exports the NAME: value pairs of a JSON object, as the
+# pipeline file's environment block sets them for its jobs.
+export_env() {
+  eval "$("$PY" -c 'import json,sys,shlex; [print(f"export {k}={shlex.quote(str(v))}") for k, v in json.load(open(sys.argv[1])).items()]' "$1")"
+}
+
 # fresh_checkout SRC DST: a clean clone, as a runner starts with.
 fresh_checkout() { rm -rf "$2"; git clone -q "$1" "$2"; }
 
@@ -114,7 +120,7 @@ for job in ("plan", "apply", "drift"):
 env = {k: v for k, v in doc["env"].items() if "${{" not in str(v)}
 json.dump(env, open(f"{sys.argv[2]}-env.json", "w"))
 PY
-eval "$("$PY" -c 'import json,sys,shlex; [print(f"export {k}={shlex.quote(str(v))}") for k, v in json.load(open(sys.argv[1])).items()]' "$WORK/gh-env.json")"
+export_env "$WORK/gh-env.json"
 export GITHUB_STEP_SUMMARY=$WORK/gh-summary.md
 fresh_checkout "$GH" "$WORK/gh-plan"
 run_steps "$WORK/gh-plan" "$WORK/gh-plan.json" || { show "$WORK/steps.out"; fail "the github plan job failed"; }
@@ -143,7 +149,7 @@ for name in ("validate", "plan", "apply", "drift"):
 env = dict(re.findall(r"(\w+) = '([^']*)'", text.split("environment {")[1].split("}")[0]))
 json.dump(env, open(f"{sys.argv[2]}-env.json", "w"))
 PY
-eval "$("$PY" -c 'import json,sys,shlex; [print(f"export {k}={shlex.quote(str(v))}") for k, v in json.load(open(sys.argv[1])).items()]' "$WORK/jk-env.json")"
+export_env "$WORK/jk-env.json"
 fresh_checkout "$J" "$WORK/jk-ws"
 for stage in validate plan apply drift; do
   run_steps "$WORK/jk-ws" "$WORK/jk-$stage.json" || { show "$WORK/steps.out"; fail "the jenkins stage $stage failed"; }
@@ -161,7 +167,7 @@ for job in ("plan", "apply", "drift"):
     json.dump(steps, open(f"{sys.argv[2]}-{job}.json", "w"))
 json.dump(doc["executors"]["keel"]["environment"], open(f"{sys.argv[2]}-env.json", "w"))
 PY
-eval "$("$PY" -c 'import json,sys,shlex; [print(f"export {k}={shlex.quote(str(v))}") for k, v in json.load(open(sys.argv[1])).items()]' "$WORK/cc-env.json")"
+export_env "$WORK/cc-env.json"
 fresh_checkout "$C" "$WORK/cc-plan"
 run_steps "$WORK/cc-plan" "$WORK/cc-plan.json" || { show "$WORK/steps.out"; fail "the circleci plan job failed"; }
 fresh_checkout "$C" "$WORK/cc-apply"
