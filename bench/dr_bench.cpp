@@ -52,7 +52,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "core/crypto.h"
 #include "core/files.h"

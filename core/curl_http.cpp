@@ -12,7 +12,7 @@
 #include <string>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/curl_easy.h"
 
@@ -121,14 +121,14 @@ Result<Response> CurlHttpClient::send(const Request& request) {
     curl_easy_getinfo(curl, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
     std::string detail = curl::failure_detail(ex, code, error_buffer);
     if (code == CURLE_OPERATION_TIMEDOUT && pretransfer == 0) detail = fmt::format("connect: {}", detail);
-    spdlog::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
+    logging::debug(fmt::runtime("http: {}: {} ({} ms)"), describe(request), detail, elapsed.count());
     // A fenced address is refused for good: no retry may help.
     const ErrorCode error =
         curl::fenced(ex, code) ? ErrorCode::InvalidConfig : curl::error_code(code, pretransfer > 0);
     return fail(error, fmt::format("{}: {}", describe(request), detail));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &ex.response.status);
-  spdlog::debug(fmt::runtime("http: {} -> {} ({} ms)"), describe(request), ex.response.status, elapsed.count());
+  logging::debug(fmt::runtime("http: {} -> {} ({} ms)"), describe(request), ex.response.status, elapsed.count());
   return std::move(ex.response);
 }
 

@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 namespace keel::http {
 
@@ -177,7 +177,7 @@ Result<Response> RetryingHttpClient::send(const Request& request) {
       if (!retryable) return result;
       why = result.error().message();
     }
-    spdlog::debug(fmt::runtime("http: {}: {}; attempt {} of {} in {} ms"), describe(request), why, attempt + 1,
+    logging::debug(fmt::runtime("http: {}: {}; attempt {} of {} in {} ms"), describe(request), why, attempt + 1,
                   policy_.attempts, delay.count());
     policy_.sleep(delay);
   }

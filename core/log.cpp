@@ -2,13 +2,14 @@
 
 #include <atomic>
 #include <chrono>
-
 #include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <vector>
 
+#include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "core/files.h"
 #include "core/time.h"
@@ -18,6 +19,16 @@ namespace keel::logging {
 namespace {
 
 std::atomic<Format> g_format{Format::Text};
+
+// The logger lines go to. Replaced only by setup (and tests); a replaced
+// one is kept alive, since another thread may be writing through it.
+std::mutex g_install_mutex;
+std::vector<std::shared_ptr<spdlog::logger>> g_loggers;  // every one installed, the current one last
+std::atomic<spdlog::logger*> g_logger{nullptr};
+
+// Set when this binary is a module writing through keel's log.
+Target g_target{};
+std::atomic<bool> g_has_target{false};
 
 const char* level_name(Level level) {
   switch (level) {
@@ -67,6 +78,63 @@ class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   files::AppendFile file_;
 };
 
+void install(std::shared_ptr<spdlog::logger> logger, Format format) {
+  // The time is part of the line event() formats (JSON needs it as a field).
+  logger->set_pattern("%v");
+  logger->flush_on(spdlog::level::debug);
+  std::lock_guard lock(g_install_mutex);
+  g_format = format;
+  g_loggers.push_back(logger);
+  g_logger = logger.get();
+}
+
+// The current logger: before any setup, stderr at info.
+spdlog::logger& current() {
+  if (spdlog::logger* logger = g_logger.load()) return *logger;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (g_logger.load()) return;
+    auto logger = std::make_shared<spdlog::logger>("keel", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_level(spdlog::level::info);
+    install(std::move(logger), Format::Text);
+  });
+  return *g_logger.load();
+}
+
+bool local_enabled(Level level) { return current().should_log(to_spdlog(level)); }
+
+void local_event(Level level, std::string_view message, const nlohmann::ordered_json& fields) {
+  spdlog::logger& logger = current();
+  if (!logger.should_log(to_spdlog(level))) return;
+  const Format format = g_format;
+  const std::string now = timeutil::rfc3339(std::chrono::system_clock::now());
+  std::string line = format_line(format, level, message, fields);
+  if (format == Format::Json)
+    line = fmt::format("{{\"time\":\"{}\",{}", now, line.substr(1));  // time first, for readers
+  else
+    line = fmt::format("{} {}", now, line);
+  logger.log(to_spdlog(level), line);
+}
+
+// Keeps lines in a string (Capture).
+class StringSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::string text() {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    text_.append(msg.payload.data(), msg.payload.size());
+    text_ += '\n';
+  }
+  void flush_() override {}
+
+ private:
+  std::string text_;
+};
+
 }  // namespace
 
 Status setup_from_env(const char* program) {
@@ -84,10 +152,8 @@ Status setup_from_env(const char* program) {
     else problem = file.error().with_context("KEEL_LOG_FILE");
   }
   auto logger = std::make_shared<spdlog::logger>(program, std::move(sink));
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
   logger->set_level(level);
-  logger->flush_on(spdlog::level::debug);
-  spdlog::set_default_logger(logger);
+  install(std::move(logger), Format::Text);
   if (problem) return fail(*problem);
   return {};
 }
@@ -106,13 +172,9 @@ std::optional<Level> level_from_string(std::string_view text) {
 }
 
 void setup(Format format, Level level) {
-  g_format = format;
   auto logger = std::make_shared<spdlog::logger>("keel", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  // The time is part of the line we format (JSON needs it as a field).
-  logger->set_pattern("%v");
   logger->set_level(to_spdlog(level));
-  logger->flush_on(spdlog::level::debug);
-  spdlog::set_default_logger(logger);
+  install(std::move(logger), format);
 }
 
 std::string format_line(Format format, Level level, std::string_view message, const nlohmann::ordered_json& fields) {
@@ -131,15 +193,61 @@ std::string format_line(Format format, Level level, std::string_view message, co
 }
 
 void event(Level level, std::string_view message, const nlohmann::ordered_json& fields) {
-  auto logger = spdlog::default_logger_raw();
-  if (!logger->should_log(to_spdlog(level))) return;
-  const std::string now = timeutil::rfc3339(std::chrono::system_clock::now());
-  std::string line = format_line(g_format, level, message, fields);
-  if (g_format == Format::Json)
-    line = fmt::format("{{\"time\":\"{}\",{}", now, line.substr(1));  // time first, for readers
-  else
-    line = fmt::format("{} {}", now, line);
-  logger->log(to_spdlog(level), line);
+  if (g_has_target.load(std::memory_order_acquire)) return g_target.event(level, message, fields);
+  local_event(level, message, fields);
+}
+
+bool enabled(Level level) {
+  if (g_has_target.load(std::memory_order_acquire)) return g_target.enabled(level);
+  return local_enabled(level);
+}
+
+Target this_log() { return {&enabled, &event}; }
+
+void write_log_to(const Target& target) {
+  // Its own functions: this binary would call itself for ever.
+  if (target.event == &event) return;
+  g_target = target;
+  g_has_target.store(true, std::memory_order_release);
+}
+
+struct Capture::State {
+  std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
+  spdlog::logger* previous = nullptr;
+  Format previous_format = Format::Text;
+};
+
+Capture::Capture(Level level) : state_(new State) {
+  state_->previous = &current();
+  state_->previous_format = g_format;
+  auto logger = std::make_shared<spdlog::logger>("test", state_->sink);
+  logger->set_level(to_spdlog(level));
+  install(std::move(logger), Format::Text);
+}
+
+Capture::~Capture() {
+  {
+    std::lock_guard lock(g_install_mutex);
+    g_format = state_->previous_format;
+    g_logger = state_->previous;
+  }
+  delete state_;
+}
+
+std::string Capture::text() const {
+  // Without the time event() puts first: what format_line makes.
+  std::string out;
+  const std::string all = state_->sink->text();
+  for (size_t start = 0; start < all.size();) {
+    size_t end = all.find('\n', start);
+    if (end == std::string::npos) end = all.size();
+    std::string_view line(all.data() + start, end - start);
+    if (auto space = line.find(' '); space != std::string_view::npos) line.remove_prefix(space + 1);
+    out.append(line);
+    out += '\n';
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace keel::logging

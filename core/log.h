@@ -7,11 +7,22 @@
 //                  {{"check", "web"}, {"from", "passing"}, {"to", "critical"}});
 // text: 2026-11-27T18:13:55.123Z info check state changed check=web from=passing to=critical
 // json: {"time":"2026-11-27T18:13:55.123Z","level":"info","msg":"check state changed","check":"web",...}
+//
+// A line without fields, formatted as fmt::format does:
+//   logging::warn("s3: {}: cannot list the unfinished uploads", bucket);
+//
+// Everything logs through this file: spdlog is compiled into core/log.cpp
+// alone (its headers cost seconds of compile time in every file that
+// includes them, and its shared library a third of keel's symbol lookups at
+// startup). Until setup() or setup_from_env(), lines go to stderr at info,
+// never to stdout (keel-dr's and the plugins' stdout is a protocol).
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -38,7 +49,56 @@ Status setup_from_env(const char* program);
 // Fields keep the order they are given in.
 void event(Level level, std::string_view message, const nlohmann::ordered_json& fields = nlohmann::ordered_json::object());
 
+// Whether a line at `level` would be written (to skip building a costly one).
+bool enabled(Level level);
+
+template <typename... Args>
+void debug(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::Debug)) event(Level::Debug, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void info(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::Info)) event(Level::Info, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void warn(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::Warning)) event(Level::Warning, fmt::format(format, std::forward<Args>(args)...));
+}
+template <typename... Args>
+void error(fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(Level::Error)) event(Level::Error, fmt::format(format, std::forward<Args>(args)...));
+}
+
 // The line `event` would write, without the time (for tests).
 std::string format_line(Format format, Level level, std::string_view message, const nlohmann::ordered_json& fields);
+
+// A log to write through. A module (a shared object keel loads,
+// core/module_loader.h) has its own copy of this file, whose lines would
+// miss keel's logger, KEEL_LOG and KEEL_LOG_FILE: keel points it at its own
+// log when it loads it (ModuleHeader::write_log_to).
+struct Target {
+  bool (*enabled)(Level level);
+  void (*event)(Level level, std::string_view message, const nlohmann::ordered_json& fields);
+};
+// This binary's log.
+Target this_log();
+// From now on, this binary's lines go to `target` (filtered by its level).
+void write_log_to(const Target& target);
+
+// Tests: the lines at `level` and above (as format_line makes them, one per
+// line) are kept instead of written while a Capture lives; the log before
+// it comes back after.
+class Capture {
+ public:
+  explicit Capture(Level level = Level::Debug);
+  ~Capture();
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+  std::string text() const;
+
+ private:
+  struct State;
+  State* state_;
+};
 
 }  // namespace keel::logging

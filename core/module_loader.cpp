@@ -62,6 +62,7 @@ Result<const void*> load_file(const std::string& path, const char* entry, std::s
     return fail(ErrorCode::Internal, fmt::format("{} belongs to another build of keel (version {}, this is {}): "
                                                  "reinstall keel",
                                                  path, header ? header->version : "?", KEEL_VERSION));
+  header->write_log_to(logging::this_log());
   return table;
 }
 

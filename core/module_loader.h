@@ -23,15 +23,21 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace keel::modules {
 
 struct ModuleHeader {
   std::size_t table_size;  // sizeof the module's table: catches a layout change
   const char* version;     // KEEL_VERSION of the module's build
+  // The module's own logging::write_log_to: load() points the module's log
+  // at keel's (core/log.h).
+  void (*write_log_to)(const logging::Target& target);
 };
 
-inline constexpr ModuleHeader header_for(std::size_t table_size) { return {table_size, KEEL_VERSION}; }
+inline constexpr ModuleHeader header_for(std::size_t table_size) {
+  return {table_size, KEEL_VERSION, &logging::write_log_to};
+}
 
 // The places `file_name` is looked for, in order; none when where keel is
 // installed is unknown.

@@ -1,6 +1,6 @@
 #include "agent/dr/destination.h"
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/object_name.h"
 

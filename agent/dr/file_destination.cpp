@@ -21,7 +21,7 @@
 #include <system_error>
 #include <utility>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/destination.h"
 #include "agent/dr/object_name.h"

@@ -2,7 +2,7 @@
 // so that a restore can put them under any directory. Restores write it
 // with TarExtractor, not `tar --extract` (tar_extract.h says why).
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/source_impl.h"
 #include "agent/dr/tar_extract.h"

@@ -14,7 +14,7 @@
 #include <iterator>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/manifest.h"
 #include "agent/dr/operations.h"

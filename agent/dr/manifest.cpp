@@ -4,7 +4,7 @@
 
 #include <ctime>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/sealed_stream.h"
 #include "core/text.h"

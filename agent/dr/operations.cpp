@@ -4,7 +4,7 @@
 #include <ctime>
 #include <set>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/catalog.h"
 #include "agent/dr/manifest.h"

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 namespace keel::dr {
 namespace {

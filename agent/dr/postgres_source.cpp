@@ -2,7 +2,7 @@
 // does that, faster and better), pg_restore in one transaction so that a
 // failed restore leaves the database as it was.
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/source_impl.h"
 #include "core/crypto.h"

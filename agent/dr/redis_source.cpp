@@ -16,7 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/resp_client.h"
 #include "agent/dr/source_impl.h"

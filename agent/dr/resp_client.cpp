@@ -13,7 +13,7 @@
 #include <cstring>
 #include <system_error>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "core/net_fence.h"
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/text.h"

@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/fmt/fmt.h>
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
+#include "core/log.h"
 
 #include "agent/dr/destination.h"
 #include "agent/dr/object_name.h"
@@ -92,7 +92,7 @@ class S3Writer final : public ObjectWriter {
     r.query = {{"uploadId", upload_id_}};
     // 404: gone already (completed, or aborted by cleanup_leftovers).
     if (auto aborted = client_->send(r, {404}); !aborted)
-      spdlog::warn(fmt::runtime("s3: {}; the unfinished upload stays until cleanup_leftovers removes it"),
+      logging::warn(fmt::runtime("s3: {}; the unfinished upload stays until cleanup_leftovers removes it"),
                    aborted.error().message());
   }
 
@@ -331,7 +331,7 @@ class S3Destination final : public Destination {
       if (!got) return fail(got.error());
       if (got->status == 501) {
         // s3rver, for one, has no ListMultipartUploads: nothing to find them with.
-        spdlog::warn(fmt::runtime("s3: {}: the server cannot list multipart uploads (NotImplemented); unfinished "
+        logging::warn(fmt::runtime("s3: {}: the server cannot list multipart uploads (NotImplemented); unfinished "
                                   "ones stay until a lifecycle rule (AbortIncompleteMultipartUpload) removes them"),
                      describe());
         return {};
@@ -364,7 +364,7 @@ class S3Destination final : public Destination {
     s3::Request r = request("AbortMultipartUpload", "DELETE", upload.key);
     r.query = {{"uploadId", upload.upload_id}};
     if (auto aborted = client_->send(r, {404}); !aborted) return fail(aborted.error());
-    spdlog::info(fmt::runtime("s3: aborted the unfinished upload of {}"), client_->describe(upload.key));
+    logging::info(fmt::runtime("s3: aborted the unfinished upload of {}"), client_->describe(upload.key));
     return {};
   }
 

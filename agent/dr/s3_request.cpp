@@ -13,8 +13,8 @@
 #include <random>
 #include <thread>
 
-#include <spdlog/fmt/fmt.h>
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
+#include "core/log.h"
 
 #include "core/crypto.h"
 #include "core/curl_easy.h"
@@ -344,7 +344,7 @@ Result<http::Response> Client::send(const Request& request, std::vector<long> ac
 
 void Client::wait_to_retry(const std::string& what, const std::string& why, int attempt,
                            std::chrono::milliseconds delay) const {
-  spdlog::debug(fmt::runtime("s3: {}: {}; attempt {} of {} in {} ms"), what, why, attempt + 1, config_.attempts,
+  logging::debug(fmt::runtime("s3: {}: {}; attempt {} of {} in {} ms"), what, why, attempt + 1, config_.attempts,
                 delay.count());
   std::this_thread::sleep_for(delay);
 }

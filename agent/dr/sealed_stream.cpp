@@ -6,7 +6,7 @@
 #include <array>
 #include <cstring>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 namespace keel::dr {
 namespace {

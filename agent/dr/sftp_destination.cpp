@@ -23,7 +23,7 @@
 #include <algorithm>
 #include <mutex>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/destination.h"
 #include "agent/dr/object_name.h"

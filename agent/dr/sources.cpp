@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/restore_target.h"
 #include "agent/dr/source_impl.h"

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "core/files.h"
 

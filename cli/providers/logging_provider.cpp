@@ -3,7 +3,7 @@
 #include <chrono>
 #include <type_traits>
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 namespace keel::providers {
 
@@ -53,7 +53,7 @@ class LoggingProvider final : public provider::Provider {
  private:
   template <class Call>
   std::invoke_result_t<Call&> logged(const CallSubject& subject, Call&& call) {
-    if (!spdlog::should_log(spdlog::level::debug)) return call();
+    if (!logging::enabled(logging::Level::Debug)) return call();
     const auto start = Clock::now();
     auto result = call();
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
@@ -75,7 +75,7 @@ class LoggingProvider final : public provider::Provider {
     line += result ? std::string(" outcome=ok")
                    : " outcome=error code=" + field(to_string(result.error().code())) + " error=" +
                          field(result.error().message());
-    spdlog::debug("{}", line);
+    logging::debug("{}", line);
     return result;
   }
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/providers/local/local_provider.h"
 #include "cli/providers/logging_provider.h"
@@ -46,7 +46,7 @@ Result<std::unique_ptr<provider::Provider>> Registry::start_unlogged(const std::
   if (path.empty())
     return fail(ErrorCode::Unavailable, "no provider `" + type + "`: keel-provider-" + type +
                                             " is not beside keel, in lib/keel/plugins, on KEEL_PLUGIN_PATH or on PATH");
-  spdlog::debug("provider {}: starting {}", type, path);
+  logging::debug("provider {}: starting {}", type, path);
   auto plugin = PluginProvider::start(path, "");
   if (!plugin) return fail(plugin.error());
   // Servers a cloud makes are reached over SSH like `ssh` hosts (agent, exec, deploy).

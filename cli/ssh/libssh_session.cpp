@@ -16,7 +16,7 @@
 #include <fstream>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/ssh/channel_pump.h"
 #include "core/crypto.h"
@@ -78,7 +78,7 @@ Status verify_host_key(ssh_session session, const Target& t) {
           return fail(ErrorCode::Internal,
                       fmt::format("{}: cannot add its host key to {}: {}", where, file, ssh_get_error(session)));
         // As OpenSSH does ("Permanently added ..."): trusting a key is worth a line.
-        spdlog::warn(fmt::runtime("ssh: added the host key of {} ({}) to {}"), where,
+        logging::warn(fmt::runtime("ssh: added the host key of {} ({}) to {}"), where,
                      ssh_keys::server_key_fingerprint(session), file);
         return {};
       }
@@ -408,7 +408,7 @@ Result<std::unique_ptr<Forward>> LibsshSession::forward(const std::string& remot
       return channel;
     // The local client sees its connection closed; a caller waiting for a
     // service to come up expects refusals, so this is not a warning.
-    spdlog::debug(fmt::runtime("ssh {}: cannot forward to {}:{}: {}"), self.describe(), remote_host, remote_port,
+    logging::debug(fmt::runtime("ssh {}: cannot forward to {}:{}: {}"), self.describe(), remote_host, remote_port,
                   ssh_get_error(carrier));
     if (channel) ssh_channel_free(channel);
     return nullptr;

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/crypto.h"
 
@@ -306,7 +306,7 @@ Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
       ambiguous = !throttled;
       if (throttled) {
         const milliseconds pause = backoff(options_, failures + 1);
-        spdlog::info("AWS: {} throttled ({}): every request waits {} ms", what, parsed.code, pause.count());
+        logging::info("AWS: {} throttled ({}): every request waits {} ms", what, parsed.code, pause.count());
         budget_.pause_until(system_clock::now() + pause);
       }
       error = std::move(e);
@@ -318,7 +318,7 @@ Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
       auto found = (*lookup)();
       if (!found) return fail(found.error().with_context(fmt::format("{} after a lost response", what)));
       if (*found) {
-        spdlog::info("AWS: {}: the answer was lost, but the call took effect: adopting what it made", what);
+        logging::info("AWS: {}: the answer was lost, but the call took effect: adopting what it made", what);
         return Sent{std::move(**found), true};
       }
     }

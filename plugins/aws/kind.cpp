@@ -7,7 +7,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/crypto.h"
 
@@ -234,7 +234,7 @@ std::optional<json> oldest_with_address(const std::vector<json>& list, const pro
   if (matches.empty()) return std::nullopt;
   std::sort(matches.begin(), matches.end(), older);
   if (matches.size() > 1)
-    spdlog::warn("AWS: {} resources carry keel:address {}: adopting the oldest ({})", matches.size(), tags.address,
+    logging::warn("AWS: {} resources carry keel:address {}: adopting the oldest ({})", matches.size(), tags.address,
                  matches.front().value("id", ""));
   return matches.front();
 }

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 namespace keel::digitalocean {
 
@@ -166,13 +166,13 @@ Result<Sent> ApiClient::send_once(const Call& call, const Lookup& lookup) { retu
 // support asks for). Never a header of the request (the token is in one)
 // nor a body (they carry passwords and keys).
 static void log_http(const std::string& what, const Result<http::Response>& result, milliseconds took) {
-  if (!spdlog::should_log(spdlog::level::debug)) return;
+  if (!logging::enabled(logging::Level::Debug)) return;
   if (!result) {
-    spdlog::debug("DigitalOcean: HTTP {} -> {} in {} ms", what, result.error().message(), took.count());
+    logging::debug("DigitalOcean: HTTP {} -> {} in {} ms", what, result.error().message(), took.count());
     return;
   }
   const std::string rid = result->header("x-request-id");
-  spdlog::debug("DigitalOcean: HTTP {} -> {} in {} ms{}", what, result->status, took.count(),
+  logging::debug("DigitalOcean: HTTP {} -> {} in {} ms{}", what, result->status, took.count(),
                 rid.empty() ? "" : " request_id=" + one_line(rid, 80));
 }
 
@@ -203,11 +203,11 @@ Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
       auto found = (*lookup)();
       if (!found) return fail(found.error().with_context(fmt::format("{}: looking for the result of a lost response", what)));
       if (*found) {
-        spdlog::info("DigitalOcean: {}: the response was lost ({}), but it was carried out: adopting the result",
+        logging::info("DigitalOcean: {}: the response was lost ({}), but it was carried out: adopting the result",
                      what, last_problem);
         return Sent{std::move(**found), true};
       }
-      spdlog::info("DigitalOcean: {}: the response was lost ({}) and nothing was made: sending it again", what,
+      logging::info("DigitalOcean: {}: the response was lost ({}) and nothing was made: sending it again", what,
                    last_problem);
       ambiguous = false;
     }
@@ -253,7 +253,7 @@ Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
         delay = asked.count() >= 0 ? std::min(asked, options_.max_budget_wait) : backoff(options_, limited);
         // ratelimit-reset counts whole seconds: never less than one.
         delay = std::max(delay, milliseconds(1000));
-        spdlog::info("DigitalOcean: {}: HTTP 429, every request waits {}", what, seconds_text(delay));
+        logging::info("DigitalOcean: {}: HTTP 429, every request waits {}", what, seconds_text(delay));
         budget_.pause_until(system_clock::now() + delay);
         continue;  // acquire() waits
       }
@@ -265,7 +265,7 @@ Result<Sent> ApiClient::run(const Call& call, const Lookup* lookup) {
       if (!repeatable) ambiguous = true;
       delay = backoff(options_, failures);
     }
-    spdlog::info("DigitalOcean: {}: {}; attempt {} of {} in {}", what, last_problem, failures + 1, max_attempts,
+    logging::info("DigitalOcean: {}: {}; attempt {} of {} in {}", what, last_problem, failures + 1, max_attempts,
                  seconds_text(delay));
     sleep(delay);
   }

@@ -14,7 +14,7 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "plugins/digitalocean/attributes.h"
 #include "plugins/digitalocean/kind.h"
@@ -305,7 +305,7 @@ class Droplets final : public Kind {
     const bool was_on = status != "off";
     if (was_on) {
       if (auto st = run_action(c_, path, {{"type", "shutdown"}}, fmt::format("shut down droplet {}", id), progress); !st) {
-        spdlog::info("DigitalOcean: shutting down droplet {} failed ({}); powering it off", id, st.error().message());
+        logging::info("DigitalOcean: shutting down droplet {} failed ({}); powering it off", id, st.error().message());
         if (auto off = run_action(c_, path, {{"type", "power_off"}}, fmt::format("power off droplet {}", id), progress); !off)
           return off;
       }

@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/time.h"
 #include "plugins/digitalocean/attributes.h"
@@ -184,7 +184,7 @@ Result<std::optional<json>> oldest(SnapshotSource& source, const std::string& wh
   if (matches.size() > 1) {
     std::string others;
     for (size_t i = 1; i < matches.size(); ++i) others += fmt::format("{}{}", others.empty() ? "" : ", ", id_text(field(matches[i], "id")));
-    spdlog::warn("DigitalOcean: several {} {}: adopting the oldest ({}); also there: {}", source.name(), what,
+    logging::warn("DigitalOcean: several {} {}: adopting the oldest ({}); also there: {}", source.name(), what,
                  id_text(field(matches[0], "id")), others);
   }
   return std::optional<json>(matches.front());

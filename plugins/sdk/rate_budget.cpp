@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 namespace keel::kit {
 
@@ -131,7 +131,7 @@ RateBudget::Ticket RateBudget::acquire(const provider::ProgressFn& progress) {
       wait_started = now;
       if (long_wait && until != logged_until_) {  // once per wait, not once per waiting thread
         logged_until_ = until;
-        spdlog::info("{}: waiting {} before the next request: {}", pace_.service,
+        logging::info("{}: waiting {} before the next request: {}", pace_.service,
                      seconds_text(std::chrono::duration_cast<milliseconds>(until - now)), why);
       }
     }

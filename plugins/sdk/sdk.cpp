@@ -18,7 +18,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/json_lines.h"
 #include "core/provider_json.h"
@@ -325,8 +325,8 @@ int serve(provider::Provider& provider) {
   const int out_fd = take_protocol_stdout();
   // The plugin's log is its stderr, which keel relays to its own log at
   // debug: KEEL_LOG=debug (inherited) makes the plugin say more too.
-  if (const char* level = std::getenv("KEEL_LOG"); level && *level)
-    spdlog::set_level(spdlog::level::from_str(std::string_view(level) == "warning" ? "warn" : level));
+  if (const char* text = std::getenv("KEEL_LOG"); text && *text)
+    if (auto level = logging::level_from_string(text)) logging::setup(logging::Format::Text, *level);
   LoopState st;
   st.session = std::make_shared<Session>(provider, out_fd);
   st.hooks = read_test_hooks();
@@ -357,7 +357,7 @@ int serve(provider::Provider& provider) {
     // answers in flight have no reader, and finishing their work would only
     // race the next keel run, which adopts by keel's tags what they made:
     // stop now (docs/plugin-protocol.md#shutdown).
-    spdlog::warn("keel closed the connection without `shutdown`: stopping now, abandoning the requests in flight");
+    logging::warn("keel closed the connection without `shutdown`: stopping now, abandoning the requests in flight");
     std::fflush(stderr);
     std::_Exit(0);
   }

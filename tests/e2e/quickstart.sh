@@ -61,6 +61,11 @@ for check in database sessions disk dr-main; do
 done
 assert_not_contains "$WORK/health.out" "$DB_URI" "keel health printed the database URI"
 
+step "a module's lines follow keel's log: keel-net.so's HTTP calls go to KEEL_LOG_FILE"
+expect_ok env KEEL_LOG=debug KEEL_LOG_FILE="$WORK/health.log" "$KEEL" health
+assert_contains "$WORK/health.log" "debug http: GET https://127.0.0.1:"
+assert_not_contains "$WORK/last.out" "http: GET" "keel-net.so logged to stderr, not to KEEL_LOG_FILE"
+
 step "plan after apply: no changes"
 expect_ok keel plan --detailed-exitcode
 assert_contains "$WORK/last.out" "No changes"

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/destination.h"
 #include "core/crypto.h"

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/operations.h"
 #include "cli/providers/local/local_provider.h"

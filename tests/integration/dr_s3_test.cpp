@@ -29,7 +29,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/destination.h"
 #include "agent/dr/s3_request.h"

@@ -9,8 +9,6 @@
 #include <cstdlib>
 #include <sstream>
 
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "cli/commands/app.h"
 #include "cli/commands/completion.h"
@@ -44,19 +42,6 @@ struct DemoApp {
     run->add_flag("--auto-approve", approve, "do not ask");
     app.add_subcommand("__secret", "hidden")->group("");
   }
-};
-
-// Captures the default logger's lines at debug for one test.
-struct CapturedLog {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  CapturedLog() {
-    auto logger = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
-    logger->set_pattern("%l %v");
-    logger->set_level(spdlog::level::debug);
-    spdlog::set_default_logger(logger);
-  }
-  ~CapturedLog() { spdlog::set_default_logger(previous); }
 };
 
 // Sets an environment variable for one scope.
@@ -177,7 +162,7 @@ TEST_CASE("keel init copies a template and never overwrites and refuses unknown 
 }
 
 TEST_CASE("the logging provider logs each call's names and never attribute values", "[unit][install]") {
-  CapturedLog log;
+  logging::Capture log(logging::Level::Debug);
   auto fake = std::make_unique<keel::testing::FakeProvider>();
   auto* raw = fake.get();
   auto logged = providers::make_logging_provider(std::move(fake));
@@ -198,7 +183,7 @@ TEST_CASE("the logging provider logs each call's names and never attribute value
   create.tags.address = "files.b";
   REQUIRE_FALSE(logged->create(create));
 
-  const std::string text = log.text.str();
+  const std::string text = log.text();
   CHECK(text.find("op=create kind=files address=files.a id=" + made->id) != std::string::npos);
   CHECK(text.find("op=read kind=files address=files.a id=" + made->id) != std::string::npos);
   CHECK(text.find("address=files.b duration_ms=") != std::string::npos);
@@ -211,15 +196,14 @@ TEST_CASE("the logging provider logs each call's names and never attribute value
 }
 
 TEST_CASE("KEEL_LOG_FILE is appended to and 0600 and never written through a symbolic link", "[unit][install]") {
-  auto previous = spdlog::default_logger();
+  logging::Capture restores_the_log_after;
   TempDir dir("logfile");
   {
     EnvVar level("KEEL_LOG", "debug"), file("KEEL_LOG_FILE", dir / "keel.log");
     REQUIRE(logging::setup_from_env("keel"));
-    spdlog::debug("first line");
+    logging::debug("first line");
     REQUIRE(logging::setup_from_env("keel"));
-    spdlog::info("second line");
-    spdlog::default_logger()->flush();
+    logging::info("second line");
   }
   struct stat st {};
   REQUIRE(::stat((dir / "keel.log").c_str(), &st) == 0);
@@ -243,5 +227,4 @@ TEST_CASE("KEEL_LOG_FILE is appended to and 0600 and never written through a sym
     REQUIRE_FALSE(s);
     CHECK(s.error().message().find("KEEL_LOG=loud") != std::string::npos);
   }
-  spdlog::set_default_logger(previous);
 }

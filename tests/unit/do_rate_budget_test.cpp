@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/http_client.h"
 #include "plugins/digitalocean/api_client.h"
@@ -223,12 +223,7 @@ class Crowd {
 
 // The budget logs every wait at info; these tests wait on purpose.
 class QuietLog {
- public:
-  QuietLog() : level_(spdlog::get_level()) { spdlog::set_level(spdlog::level::warn); }
-  ~QuietLog() { spdlog::set_level(level_); }
-
- private:
-  spdlog::level::level_enum level_;
+  keel::logging::Capture kept_{keel::logging::Level::Warning};
 };
 
 }  // namespace

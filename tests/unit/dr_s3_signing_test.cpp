@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/fmt/fmt.h>
+#include <fmt/format.h>
 
 #include "agent/dr/destination.h"
 #include "agent/dr/s3_request.h"

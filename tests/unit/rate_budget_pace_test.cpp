@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "plugins/sdk/rate_budget.h"
 #include "tests/support/eventually.h"
@@ -96,12 +96,7 @@ void move(RateBudget& budget, FakeClock& clock, system_clock::duration d) {
 }
 
 class QuietLog {
- public:
-  QuietLog() : level_(spdlog::get_level()) { spdlog::set_level(spdlog::level::warn); }
-  ~QuietLog() { spdlog::set_level(level_); }
-
- private:
-  spdlog::level::level_enum level_;
+  keel::logging::Capture kept_{keel::logging::Level::Warning};
 };
 
 RateBudget::Pace pace(double per_second, int burst) {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/agents/client.h"
 #include "cli/providers/local/common.h"
@@ -253,7 +253,7 @@ Status stop(const Paths& paths) {
   std::vector<long> pids = processes_matching(paths.config);
   if (auto pid = live_pid(paths); pid && std::find(pids.begin(), pids.end(), *pid) == pids.end()) pids.push_back(*pid);
   for (long pid : pids) {
-    spdlog::debug(fmt::runtime("local: stopping keel-agent {} of {}"), pid, paths.dir);
+    logging::debug(fmt::runtime("local: stopping keel-agent {} of {}"), pid, paths.dir);
     if (auto st = stop_process(pid, paths.config, SIGTERM, kStopTimeout); !st)
       return fail(st.error().with_context("stop keel-agent"));
   }

@@ -18,7 +18,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/files.h"
 #include "core/json_lines.h"
@@ -160,7 +160,7 @@ Status clear_for_create(const std::string& dir, const std::string& kind, const p
     return fail(ErrorCode::Conflict, fmt::format("{} is taken by {} of project '{}'", dir,
                                                  existing->tags.address, existing->tags.project));
   }
-  spdlog::debug(fmt::runtime("local: wiping the leftover of an interrupted create in {}"), dir);
+  logging::debug(fmt::runtime("local: wiping the leftover of an interrupted create in {}"), dir);
   stop_leftovers(dir);
   // A process we could not see (already exiting) may still delete files
   // under us: a vanished entry is not a failure, so try again.
@@ -321,7 +321,7 @@ void kill_processes_using(const std::vector<std::string>& paths) {
   }
   pids.erase(static_cast<long>(getpid()));
   for (long pid : pids) {
-    spdlog::debug(fmt::runtime("local: killing leftover process {}"), pid);
+    logging::debug(fmt::runtime("local: killing leftover process {}"), pid);
     kill(static_cast<pid_t>(pid), SIGKILL);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -361,7 +361,7 @@ Status stop_process(long pid, const std::string& name, int signal, std::chrono::
     return fail(ErrorCode::PermissionDenied,
                 fmt::format("signal {} ({}): {}", name, pid, std::strerror(errno)));
   if (wait_for(timeout, gone, name + " to stop")) return {};
-  spdlog::debug(fmt::runtime("local: {} ({}) ignored signal {}; killing it"), name, pid, signal);
+  logging::debug(fmt::runtime("local: {} ({}) ignored signal {}; killing it"), name, pid, signal);
   ::kill(static_cast<pid_t>(pid), SIGKILL);
   return wait_for(5s, gone, name + " to die");
 }

@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/providers/local/common.h"
 #include "cli/providers/local/memcached.h"
@@ -143,7 +143,7 @@ provider::KindSchema servers_schema() {
 }
 
 void report(const provider::ProgressFn& progress, const std::string& message) {
-  spdlog::debug(fmt::runtime("local: {}"), message);
+  logging::debug(fmt::runtime("local: {}"), message);
   if (progress) progress(message);
 }
 
@@ -265,7 +265,7 @@ class LocalProvider final : public provider::Provider {
     kill_processes_using(paths);
     auto st = stop_everything(kind, dir);
     if (st) st = remove_external_dirs(kind, dir);
-    if (!st) spdlog::warn(fmt::runtime("local: cleaning up {}: {}"), dir, st.error().message());
+    if (!st) logging::warn(fmt::runtime("local: cleaning up {}: {}"), dir, st.error().message());
   }
 
   provider::Attributes full_attributes(const Server& server, const Instance& instance) const {
@@ -289,7 +289,7 @@ class LocalProvider final : public provider::Provider {
       if (attempt == kStartAttempts) return started;
       auto next = context_->ports.take();
       if (!next) return fail(next.error());
-      spdlog::debug(fmt::runtime("local: port {} was taken meanwhile; {} tries {}"), port,
+      logging::debug(fmt::runtime("local: port {} was taken meanwhile; {} tries {}"), port,
                     instance.tags.address, *next);
       instance.facts["port"] = *next;
     }

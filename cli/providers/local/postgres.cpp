@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "core/crypto.h"
 #include "core/files.h"
@@ -126,7 +126,7 @@ Result<std::string> prepare_base(const std::string& dir, const Account& account)
   if (!account || reachable(base, *account)) return base;
   if (auto st = files::remove_all(base); !st) return fail(st.error());
   const std::string external = external_base(dir);
-  spdlog::debug(fmt::runtime("local: {} cannot reach {}; the cluster goes to {}"), account->name, dir,
+  logging::debug(fmt::runtime("local: {} cannot reach {}; the cluster goes to {}"), account->name, dir,
                 external);
   if (auto st = files::make_dirs(kExternalRoot, 0755); !st) return fail(st.error());
   if (auto st = files::remove_all(external); !st) return fail(st.error());

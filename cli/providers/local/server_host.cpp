@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/agents/client.h"
 #include "cli/providers/local/agent_process.h"
@@ -30,7 +30,7 @@ constexpr std::size_t kTokenLength = 40;
 constexpr int kStartAttempts = 4;
 
 void report(const provider::ProgressFn& progress, const std::string& message) {
-  spdlog::debug(fmt::runtime("local: {}"), message);
+  logging::debug(fmt::runtime("local: {}"), message);
   if (progress) progress(message);
 }
 
@@ -198,7 +198,7 @@ Status start_agent(const Context& context, Instance& instance, const provider::P
     if (started.error().code() != ErrorCode::Conflict || attempt == kStartAttempts) return fail(started.error());
     auto next = context.ports.take();
     if (!next) return fail(next.error());
-    spdlog::debug(fmt::runtime("local: port {} was taken; keel-agent for {} tries {}"), instance.port(),
+    logging::debug(fmt::runtime("local: port {} was taken; keel-agent for {} tries {}"), instance.port(),
                   instance.tags.address, *next);
     instance.facts["port"] = *next;
   }
@@ -262,7 +262,7 @@ Result<provider::Attributes> attributes(const Instance& instance) {
 // complete record: the agent first (politely), then anything else there.
 void stop_leftovers(const std::string& dir) {
   if (auto st = agent::stop(agent::paths_in(dir)); !st)
-    spdlog::warn(fmt::runtime("local: cleaning up {}: {}"), dir, st.error().message());
+    logging::warn(fmt::runtime("local: cleaning up {}: {}"), dir, st.error().message());
   kill_processes_using({dir + "/"});
 }
 

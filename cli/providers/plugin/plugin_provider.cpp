@@ -21,7 +21,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/providers/plugin/messages.h"
 #include "core/json_lines.h"
@@ -259,7 +259,7 @@ void PluginProvider::Connection::expire(int64_t id, const std::string& what, std
       broken_ = Error(ErrorCode::Timeout, fmt::format("{} was killed after {} took longer than {}", who(), what,
                                                       duration_text(limit)));
   }
-  spdlog::warn("{}", reason);
+  logging::warn("{}", reason);
   kill_group();
   mine->promise.set_value(fail(ErrorCode::Timeout, reason));
   fail_all(ErrorCode::Timeout, reason);
@@ -274,7 +274,7 @@ void PluginProvider::Connection::read_stderr() {
   jsonl::LineSplitter lines(kMaxLogLine);
   auto log = [&] {
     while (auto line = lines.next())
-      spdlog::debug("{}: {}{}", name_, text::printable(line->text), line->overlong ? " ... (line cut: longer than 64 KiB)" : "");
+      logging::debug("{}: {}{}", name_, text::printable(line->text), line->overlong ? " ... (line cut: longer than 64 KiB)" : "");
   };
   char chunk[65536];
   for (;;) {
@@ -347,7 +347,7 @@ void PluginProvider::Connection::on_line(const jsonl::LineSplitter::Line& line) 
     case plugin::Incoming::Kind::Response: return on_response(std::move(*message));
     case plugin::Incoming::Kind::Progress: return on_progress(*message);
     case plugin::Incoming::Kind::Notification:
-      spdlog::debug("{}: ignoring notification {}", name_, message->method);  // newer plugin, older keel
+      logging::debug("{}: ignoring notification {}", name_, message->method);  // newer plugin, older keel
       return;
   }
 }
@@ -366,7 +366,7 @@ void PluginProvider::Connection::on_progress(const plugin::Incoming& message) {
     if (waiting) waiting();
     if (progress && !message.progress.empty()) progress(message.progress);
   } catch (const std::exception& e) {
-    spdlog::warn("{}: progress handler failed: {}", name_, e.what());
+    logging::warn("{}: progress handler failed: {}", name_, e.what());
   }
 }
 
@@ -408,12 +408,12 @@ void PluginProvider::Connection::on_stdout_closed() {
     expected = stopping_ || broken_;  // we stopped it, or killed it for a reason already given
   }
   if (expected) {
-    spdlog::debug("{}: {}", who(), outcome.describe());
+    logging::debug("{}: {}", who(), outcome.describe());
     fail_all(ErrorCode::Unavailable, fmt::format("{} was stopped", who()));
     return;
   }
   const std::string reason = fmt::format("{} exited unexpectedly ({})", who(), outcome.describe());
-  spdlog::warn("{}", reason);
+  logging::warn("{}", reason);
   fail_all(ErrorCode::Unavailable, reason);
 }
 
@@ -456,7 +456,7 @@ void PluginProvider::Connection::fail_all(ErrorCode code, const std::string& rea
     std::lock_guard lock(mutex_);
     if (!broken_) {
       broken_ = cause;
-      if (code == ErrorCode::Protocol) spdlog::error("{}", reason);
+      if (code == ErrorCode::Protocol) logging::error("{}", reason);
     }
     cause = *broken_;
     failed.swap(pending_);

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/providers/schema_builder.h"
 #include "cli/providers/ssh/remote_agent.h"
@@ -213,7 +213,7 @@ class CloudServersProvider final : public provider::Provider {
     auto target = cloud_target(*access, attrs);
     if (!target) {
       if (uses_ssh(r.config, *wanted)) return undo_create(r, *created, target.error());
-      spdlog::debug(fmt::runtime("{}: no `ssh` map ({})"), created->id, target.error().message());
+      logging::debug(fmt::runtime("{}: no `ssh` map ({})"), created->id, target.error().message());
       remember(created->id, attrs);
       return provider::CreateResponse{created->id, std::move(attrs)};
     }
@@ -365,7 +365,7 @@ class CloudServersProvider final : public provider::Provider {
                                                           const provider::ProgressFn& progress) {
     if (needs_ssh) {
       if (progress) progress(fmt::format("not reachable over SSH after the update: {}", why.message()));
-      spdlog::warn(fmt::runtime("not reachable over SSH after the update: {}"), why.message());
+      logging::warn(fmt::runtime("not reachable over SSH after the update: {}"), why.message());
       if (auto a = agent_settings(attrs.value("agent", json(false))); a && a->enabled) attrs["agent"] = false;
     }
     return provider::UpdateResponse{std::move(attrs)};
@@ -393,7 +393,7 @@ class CloudServersProvider final : public provider::Provider {
     auto session = ssh::Session::connect(**target);
     if (!session) {
       if (progress) progress(fmt::format("unreachable: {}", session.error().message()));
-      spdlog::warn(fmt::runtime("{}"), session.error().message());
+      logging::warn(fmt::runtime("{}"), session.error().message());
       return;
     }
     if (!status(**session, *settings, material).running) attrs["agent"] = false;
@@ -430,7 +430,7 @@ class CloudServersProvider final : public provider::Provider {
     reached_.erase(id);
     for (const auto& [other, name] : reached_)
       if (name == pattern) {
-        spdlog::debug(fmt::runtime("{} keeps its key in {}: {} still reaches it"), pattern, paths_.known_hosts, other);
+        logging::debug(fmt::runtime("{} keeps its key in {}: {} still reaches it"), pattern, paths_.known_hosts, other);
         return;
       }
     auto text = files::read_file(paths_.known_hosts);
@@ -452,7 +452,7 @@ class CloudServersProvider final : public provider::Provider {
     }
     if (!dropped) return;
     if (auto st = files::write_atomic(paths_.known_hosts, kept, 0600); !st)
-      spdlog::warn(fmt::runtime("cannot remove {}'s key from {}: {}"), pattern, paths_.known_hosts, st.error().message());
+      logging::warn(fmt::runtime("cannot remove {}'s key from {}: {}"), pattern, paths_.known_hosts, st.error().message());
   }
 
   std::unique_ptr<provider::Provider> inner_;
@@ -477,7 +477,7 @@ bool joins_fleet(const provider::KindSchema& kind) {
   // kept, sent to it and used for SSH (settable_attributes).
   for (const auto& name : fleet_attribute_names(provider::KindSchema{kind.kind, {}, {}}))
     if (name != "user" && kind.find(name)) {
-      spdlog::debug(fmt::runtime("`{}` has its own `{}`: keel does not add SSH settings to it"), kind.kind, name);
+      logging::debug(fmt::runtime("`{}` has its own `{}`: keel does not add SSH settings to it"), kind.kind, name);
       return false;
     }
   return true;

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/agents/client.h"
 #include "cli/providers/local/agent_process.h"
@@ -33,7 +33,7 @@ constexpr auto kCommandTimeout = 60s;
 constexpr const char* kUnitPath = "/etc/systemd/system/keel-agent.service";
 
 void report(const provider::ProgressFn& progress, const std::string& message) {
-  spdlog::debug(fmt::runtime("ssh: {}"), message);
+  logging::debug(fmt::runtime("ssh: {}"), message);
   if (progress) progress(message);
 }
 

@@ -20,7 +20,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include "cli/providers/schema_builder.h"
 #include "cli/providers/ssh/remote_agent.h"
@@ -140,7 +140,7 @@ class SshProvider final : public provider::Provider {
     if (!session) {
       // Still ours: a host that is down is reported, not forgotten.
       if (r.progress) r.progress(fmt::format("unreachable: {}", session.error().message()));
-      spdlog::warn(fmt::runtime("{}"), session.error().message());
+      logging::warn(fmt::runtime("{}"), session.error().message());
       attrs["reachable"] = false;
       return provider::ReadResponse{true, attrs};
     }
@@ -178,7 +178,7 @@ class SshProvider final : public provider::Provider {
     auto session = ssh::Session::connect(**target);
     if (!session) {
       // Forgetting must not depend on the host: say what stays behind.
-      spdlog::warn(fmt::runtime("{}; forgetting it anyway: keel-agent stays installed in {} there"),
+      logging::warn(fmt::runtime("{}; forgetting it anyway: keel-agent stays installed in {} there"),
                    session.error().message(), settings->dir);
       return {};
     }
