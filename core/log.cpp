@@ -18,13 +18,17 @@ namespace keel::logging {
 
 namespace {
 
-std::atomic<Format> g_format{Format::Text};
-
-// The logger lines go to. Replaced only by setup (and tests); a replaced
-// one is kept alive, since another thread may be writing through it.
+// Where lines go: a logger and the format of its lines, published together
+// through one pointer. Replaced by setup (and tests) and never freed: another
+// thread may still be writing through the one it read, up to exit.
+struct Installed {
+  std::shared_ptr<spdlog::logger> logger;
+  Format format;
+};
 std::mutex g_install_mutex;
-std::vector<std::shared_ptr<spdlog::logger>> g_loggers;  // every one installed, the current one last
-std::atomic<spdlog::logger*> g_logger{nullptr};
+std::atomic<const Installed*> g_installed{nullptr};
+// Every one made, so that a leak checker sees them reachable.
+std::vector<std::unique_ptr<Installed>>* g_all_installed = new std::vector<std::unique_ptr<Installed>>;
 
 // Set when this binary is a module writing through keel's log.
 Target g_target{};
@@ -78,42 +82,44 @@ class AppendFileSink final : public spdlog::sinks::base_sink<std::mutex> {
   files::AppendFile file_;
 };
 
-void install(std::shared_ptr<spdlog::logger> logger, Format format) {
+// Publishes `logger`; the caller holds g_install_mutex.
+const Installed* install_locked(std::shared_ptr<spdlog::logger> logger, Format format) {
   // The time is part of the line event() formats (JSON needs it as a field).
   logger->set_pattern("%v");
   logger->flush_on(spdlog::level::debug);
+  g_all_installed->push_back(std::make_unique<Installed>(Installed{std::move(logger), format}));
+  const Installed* installed = g_all_installed->back().get();
+  g_installed.store(installed, std::memory_order_release);
+  return installed;
+}
+
+void install(std::shared_ptr<spdlog::logger> logger, Format format) {
   std::lock_guard lock(g_install_mutex);
-  g_format = format;
-  g_loggers.push_back(logger);
-  g_logger = logger.get();
+  install_locked(std::move(logger), format);
 }
 
-// The current logger: before any setup, stderr at info.
-spdlog::logger& current() {
-  if (spdlog::logger* logger = g_logger.load()) return *logger;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (g_logger.load()) return;
-    auto logger = std::make_shared<spdlog::logger>("keel", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    logger->set_level(spdlog::level::info);
-    install(std::move(logger), Format::Text);
-  });
-  return *g_logger.load();
+// What lines go to now: before any setup, stderr at info.
+const Installed& current() {
+  if (const Installed* installed = g_installed.load(std::memory_order_acquire)) return *installed;
+  std::lock_guard lock(g_install_mutex);
+  if (const Installed* installed = g_installed.load(std::memory_order_acquire)) return *installed;
+  auto logger = std::make_shared<spdlog::logger>("keel", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_level(spdlog::level::info);
+  return *install_locked(std::move(logger), Format::Text);
 }
 
-bool local_enabled(Level level) { return current().should_log(to_spdlog(level)); }
+bool local_enabled(Level level) { return current().logger->should_log(to_spdlog(level)); }
 
 void local_event(Level level, std::string_view message, const nlohmann::ordered_json& fields) {
-  spdlog::logger& logger = current();
-  if (!logger.should_log(to_spdlog(level))) return;
-  const Format format = g_format;
+  const Installed& to = current();
+  if (!to.logger->should_log(to_spdlog(level))) return;
   const std::string now = timeutil::rfc3339(std::chrono::system_clock::now());
-  std::string line = format_line(format, level, message, fields);
-  if (format == Format::Json)
+  std::string line = format_line(to.format, level, message, fields);
+  if (to.format == Format::Json)
     line = fmt::format("{{\"time\":\"{}\",{}", now, line.substr(1));  // time first, for readers
   else
     line = fmt::format("{} {}", now, line);
-  logger.log(to_spdlog(level), line);
+  to.logger->log(to_spdlog(level), line);
 }
 
 // Keeps lines in a string (Capture).
@@ -177,6 +183,12 @@ void setup(Format format, Level level) {
   install(std::move(logger), format);
 }
 
+void setup_silent() {
+  auto logger = std::make_shared<spdlog::logger>("keel", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_level(spdlog::level::off);
+  install(std::move(logger), Format::Text);
+}
+
 std::string format_line(Format format, Level level, std::string_view message, const nlohmann::ordered_json& fields) {
   if (format == Format::Json) {
     nlohmann::ordered_json line = nlohmann::ordered_json::object();
@@ -213,13 +225,11 @@ void write_log_to(const Target& target) {
 
 struct Capture::State {
   std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
-  spdlog::logger* previous = nullptr;
-  Format previous_format = Format::Text;
+  const Installed* previous = nullptr;
 };
 
 Capture::Capture(Level level) : state_(new State) {
   state_->previous = &current();
-  state_->previous_format = g_format;
   auto logger = std::make_shared<spdlog::logger>("test", state_->sink);
   logger->set_level(to_spdlog(level));
   install(std::move(logger), Format::Text);
@@ -228,8 +238,7 @@ Capture::Capture(Level level) : state_(new State) {
 Capture::~Capture() {
   {
     std::lock_guard lock(g_install_mutex);
-    g_format = state_->previous_format;
-    g_logger = state_->previous;
+    g_installed.store(state_->previous, std::memory_order_release);
   }
   delete state_;
 }

@@ -37,6 +37,8 @@ std::optional<Level> level_from_string(std::string_view text);    // "debug" | "
 
 // Installs the process-wide logger. Safe to call again (replaces it).
 void setup(Format format, Level level);
+// No lines at all (KEEL_LOG=off).
+void setup_silent();
 
 // keel's own log (the CLI), as the environment asks: KEEL_LOG sets the
 // level (debug, info, warn, error; default warn), KEEL_LOG_FILE=PATH sends

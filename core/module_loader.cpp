@@ -58,7 +58,9 @@ Result<const void*> load_file(const std::string& path, const char* entry, std::s
   if (!fn) return fail(ErrorCode::Internal, fmt::format("{} is not a keel module (no {})", path, entry));
   const void* table = fn();
   const auto* header = static_cast<const ModuleHeader*>(table);
-  if (!header || header->table_size != table_size || std::strcmp(header->version, KEEL_VERSION) != 0)
+  // table_size and version first: they sit where every build has had them.
+  if (!header || header->table_size != table_size || std::strcmp(header->version, KEEL_VERSION) != 0 ||
+      header->interface_version != kModuleInterface || !header->write_log_to)
     return fail(ErrorCode::Internal, fmt::format("{} belongs to another build of keel (version {}, this is {}): "
                                                  "reinstall keel",
                                                  path, header ? header->version : "?", KEEL_VERSION));

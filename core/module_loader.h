@@ -27,16 +27,22 @@
 
 namespace keel::modules {
 
+// What a module and keel pass each other, beyond the table's size: raise
+// it when a table's functions or the types they take change (KEEL_VERSION
+// stays the same between commits).
+inline constexpr int kModuleInterface = 2;  // 2: the header's write_log_to
+
 struct ModuleHeader {
   std::size_t table_size;  // sizeof the module's table: catches a layout change
   const char* version;     // KEEL_VERSION of the module's build
+  int interface_version;   // kModuleInterface of the module's build
   // The module's own logging::write_log_to: load() points the module's log
   // at keel's (core/log.h).
   void (*write_log_to)(const logging::Target& target);
 };
 
 inline constexpr ModuleHeader header_for(std::size_t table_size) {
-  return {table_size, KEEL_VERSION, &logging::write_log_to};
+  return {table_size, KEEL_VERSION, kModuleInterface, &logging::write_log_to};
 }
 
 // The places `file_name` is looked for, in order; none when where keel is

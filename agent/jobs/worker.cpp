@@ -37,6 +37,24 @@ std::string normalized(std::string_view code) {
   return out;
 }
 
+// keel-dr logs through core/log.h to its stderr: "<time> <level> <message>".
+// Such a line is relayed at its own level; any other line (a crash's last
+// words, a tool's complaint) at info.
+struct StderrLine {
+  logging::Level level = logging::Level::Info;
+  bool logged = false;  // written by keel-dr's log
+};
+
+StderrLine classify_stderr(std::string_view line) {
+  const size_t time_end = line.find(' ');
+  if (time_end == std::string_view::npos || time_end == 0 || line[time_end - 1] != 'Z') return {};
+  const size_t level_end = line.find(' ', time_end + 1);
+  if (level_end == std::string_view::npos) return {};
+  auto level = logging::level_from_string(line.substr(time_end + 1, level_end - time_end - 1));
+  if (!level) return {};
+  return {*level, true};
+}
+
 void write_all(int fd, const std::string& data) {
   size_t done = 0;
   while (done < data.size()) {
@@ -166,7 +184,11 @@ class WorkerSession {
   void on_stderr(std::string line) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (line.empty()) return;
-    logging::event(logging::Level::Info, "keel-dr", {{"job", call_.job}, {"run", call_.run_id}, {"line", line}});
+    const StderrLine kind = classify_stderr(line);
+    logging::event(kind.level, "keel-dr", {{"job", call_.job}, {"run", call_.run_id}, {"line", line}});
+    // The tail explains a failed run: keel-dr's own info and debug lines
+    // would push out what it said last.
+    if (kind.logged && kind.level < logging::Level::Warning) return;
     talk_.stderr_tail.push_back(std::move(line));
     if (talk_.stderr_tail.size() > kStderrTail) talk_.stderr_tail.pop_front();
   }

@@ -325,8 +325,10 @@ int serve(provider::Provider& provider) {
   const int out_fd = take_protocol_stdout();
   // The plugin's log is its stderr, which keel relays to its own log at
   // debug: KEEL_LOG=debug (inherited) makes the plugin say more too.
-  if (const char* text = std::getenv("KEEL_LOG"); text && *text)
-    if (auto level = logging::level_from_string(text)) logging::setup(logging::Format::Text, *level);
+  if (const char* text = std::getenv("KEEL_LOG"); text && *text) {
+    if (std::string_view(text) == "off") logging::setup_silent();
+    else if (auto level = logging::level_from_string(text)) logging::setup(logging::Format::Text, *level);
+  }
   LoopState st;
   st.session = std::make_shared<Session>(provider, out_fd);
   st.hooks = read_test_hooks();

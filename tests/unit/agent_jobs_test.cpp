@@ -433,6 +433,32 @@ exit 3
   CHECK(missing.error().message().find("keel-dr: cannot run") != std::string::npos);
 }
 
+TEST_CASE("jobs worker: keel-dr's log lines keep their level and stay out of a failure's tail",
+          "[agent][jobs][worker]") {
+  TempDir dir;
+  WorkerCall call;
+  call.job = "db";
+  call.run_id = "r1";
+  call.request = {{"op", "backup"}, {"run_id", "r1"}, {"key", kKey}};
+  call.worker = write_script(dir, "logs.sh", R"(cat >/dev/null
+echo '2026-12-07T21:00:00.000Z info s3: uploading part 1' >&2
+echo '2026-12-07T21:00:01.000Z warning s3: the unfinished upload stays' >&2
+echo 'pg_dump: connection refused' >&2
+exit 3
+)");
+  logging::Capture log(logging::Level::Info);
+  auto died = run_worker(call);
+  REQUIRE_FALSE(died);
+  CHECK(died.error().message() ==
+        "keel-dr exited with exit status 3 without a result: 2026-12-07T21:00:01.000Z warning s3: the unfinished "
+        "upload stays | pg_dump: connection refused");
+  const std::string text = log.text();
+  CHECK(text.find("info keel-dr job=db run=r1 line=\"2026-12-07T21:00:00.000Z info s3: uploading part 1\"") !=
+        std::string::npos);
+  CHECK(text.find("warning keel-dr job=db run=r1 line=\"2026-12-07T21:00:01.000Z warning s3:") != std::string::npos);
+  CHECK(text.find("info keel-dr job=db run=r1 line=\"pg_dump: connection refused\"") != std::string::npos);
+}
+
 TEST_CASE("jobs worker: a timeout or a cancel ends the worker's whole process group", "[agent][jobs][worker]") {
   TempDir dir;
   WorkerCall call;
