@@ -7,6 +7,9 @@
 #include <mutex>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -145,22 +148,22 @@ class StringSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 Status setup_from_env(const char* program) {
   std::shared_ptr<spdlog::sinks::sink> sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  std::optional<Error> problem;
+  std::vector<std::string> problems;  // each said, not only the last
   spdlog::level::level_enum level = spdlog::level::warn;
   if (const char* text = std::getenv("KEEL_LOG"); text && *text) {
     if (auto parsed = level_from_string(text)) level = to_spdlog(*parsed);
     else if (std::string_view(text) == "off") level = spdlog::level::off;
-    else problem = Error(ErrorCode::InvalidConfig, fmt::format("KEEL_LOG={}: not a level (debug, info, warn, error)", text));
+    else problems.push_back(fmt::format("KEEL_LOG={}: not a level (debug, info, warn, error, off)", text));
   }
   if (const char* path = std::getenv("KEEL_LOG_FILE"); path && *path) {
     auto file = files::AppendFile::open(path, 0600);
     if (file) sink = std::make_shared<AppendFileSink>(std::move(*file));
-    else problem = file.error().with_context("KEEL_LOG_FILE");
+    else problems.push_back(file.error().with_context("KEEL_LOG_FILE").message());
   }
   auto logger = std::make_shared<spdlog::logger>(program, std::move(sink));
   logger->set_level(level);
   install(std::move(logger), Format::Text);
-  if (problem) return fail(*problem);
+  if (!problems.empty()) return fail(ErrorCode::InvalidConfig, fmt::format("{}", fmt::join(problems, "; ")));
   return {};
 }
 

@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 
@@ -19,6 +20,7 @@
 #include "agent/dr/manifest.h"
 #include "agent/dr/operations.h"
 #include "core/crypto.h"
+#include "core/log.h"
 
 namespace {
 
@@ -45,7 +47,7 @@ int emit_error(const Error& error, const json& result = nullptr) {
   json line = {{"event", "error"}, {"error", error.message()}, {"code", to_string(error.code())}};
   if (!result.is_null()) line["result"] = result;
   emit(line);
-  fmt::print(stderr, "keel-dr: {}\n", error.message());
+  logging::error("keel-dr: {}", error.message());
   return 1;
 }
 
@@ -83,6 +85,10 @@ int run() {
   const pid_t parent = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != parent) return 1;
+  // Its log is its stderr, which the agent relays at each line's level; the
+  // agent passes KEEL_LOG=debug when it logs at debug itself.
+  if (const char* text = std::getenv("KEEL_LOG"); text && *text)
+    if (auto level = logging::level_from_string(text)) logging::setup(logging::Format::Text, *level);
 
   std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   json request = json::parse(input, nullptr, false);

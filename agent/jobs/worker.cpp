@@ -243,6 +243,8 @@ Result<Json> run_worker(const WorkerCall& call, Json* partial) {
   process::Child::Spec spec;
   spec.argv = {call.worker};
   spec.new_process_group = true;
+  // keel-dr logs at info, and at debug when the agent does.
+  if (logging::enabled(logging::Level::Debug)) spec.env["KEEL_LOG"] = "debug";
   auto child = process::Child::start(spec);
   if (!child) return fail(child.error().with_context("keel-dr"));
   write_all(child->stdin_fd(), call.request.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n");

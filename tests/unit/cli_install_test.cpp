@@ -227,4 +227,11 @@ TEST_CASE("KEEL_LOG_FILE is appended to and 0600 and never written through a sym
     REQUIRE_FALSE(s);
     CHECK(s.error().message().find("KEEL_LOG=loud") != std::string::npos);
   }
+  {
+    EnvVar level("KEEL_LOG", "loud"), file("KEEL_LOG_FILE", dir / "link.log");
+    auto s = logging::setup_from_env("keel");
+    REQUIRE_FALSE(s);  // both said, not only the last
+    CHECK(s.error().message().find("KEEL_LOG=loud") != std::string::npos);
+    CHECK(s.error().message().find("KEEL_LOG_FILE") != std::string::npos);
+  }
 }
