@@ -61,12 +61,13 @@ ns_pids() {
 }
 
 # ns_is_ours PID: PID sees this host's opt-keel on /opt/keel. mountinfo's
-# fourth field is the bind source relative to its file system, so the
-# comparison is on the tail that names this set and host.
+# fourth field is the bind source relative to its file system (the whole
+# path, or the part below a tmpfs /tmp): it must be a tail of this host's
+# own path. (Comparing only ".../hosts/hI/opt-keel" took another test's
+# host I for ours when the kernel reused a freed namespace id, and stopped
+# it: two tests with hosts in parallel.)
 ns_is_ours() {
-  local want
-  want="/$(basename -- "$DIR")/h$I/opt-keel"
-  awk -v want="$want" '$5 == "/opt/keel" && substr($4, length($4) - length(want) + 1) == want { found = 1 }
+  awk -v ours="$H/opt-keel" '$5 == "/opt/keel" && length($4) > 1 && substr(ours, length(ours) - length($4) + 1) == $4 { found = 1 }
     END { exit !found }' "/proc/$1/mountinfo" 2>/dev/null
 }
 
