@@ -54,21 +54,26 @@ void event(Level level, std::string_view message, const nlohmann::ordered_json& 
 // Whether a line at `level` would be written (to skip building a costly one).
 bool enabled(Level level);
 
+// A line without fields at `level`, formatted only when it will be written.
+template <typename... Args>
+void formatted(Level level, fmt::format_string<Args...> format, Args&&... args) {
+  if (enabled(level)) event(level, fmt::format(format, std::forward<Args>(args)...));
+}
 template <typename... Args>
 void debug(fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(Level::Debug)) event(Level::Debug, fmt::format(format, std::forward<Args>(args)...));
+  formatted(Level::Debug, format, std::forward<Args>(args)...);
 }
 template <typename... Args>
 void info(fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(Level::Info)) event(Level::Info, fmt::format(format, std::forward<Args>(args)...));
+  formatted(Level::Info, format, std::forward<Args>(args)...);
 }
 template <typename... Args>
 void warn(fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(Level::Warning)) event(Level::Warning, fmt::format(format, std::forward<Args>(args)...));
+  formatted(Level::Warning, format, std::forward<Args>(args)...);
 }
 template <typename... Args>
 void error(fmt::format_string<Args...> format, Args&&... args) {
-  if (enabled(Level::Error)) event(Level::Error, fmt::format(format, std::forward<Args>(args)...));
+  formatted(Level::Error, format, std::forward<Args>(args)...);
 }
 
 // The line `event` would write, without the time (for tests).
