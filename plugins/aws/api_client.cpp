@@ -160,6 +160,8 @@ std::optional<Failure> take_failure() {
   return f;
 }
 
+void keep_failure(std::optional<Failure> failure) { t_failure = std::move(failure); }
+
 bool is_throttling(const std::string& code) {
   return code == "RequestLimitExceeded" || code == "Throttling" || code == "ThrottlingException" ||
          code == "SlowDown" || code == "TooManyRequestsException" || code == "RequestThrottled";

@@ -104,6 +104,9 @@ struct Failure {
   std::string message;     // the Error's message as the client built it
 };
 std::optional<Failure> take_failure();
+// Makes `failure` this thread's, for a call another thread sent on its
+// behalf (a batch).
+void keep_failure(std::optional<Failure> failure);
 
 class ApiClient {
  public:

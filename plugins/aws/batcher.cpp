@@ -27,14 +27,19 @@ Status Batcher::run(const std::string& id, const provider::ProgressFn& progress)
     waiting_.pop_front();
     lock.unlock();
     Status status = send_(batch->ids, progress);
+    std::optional<Failure> failure = take_failure();
     lock.lock();
     batch->done = true;
-    if (!status) batch->error = status.error();
+    if (!status) {
+      batch->error = status.error();
+      batch->failure = std::move(failure);
+    }
     sending_ = false;
     sent_.notify_all();
   }
-  if (mine->error) return fail(*mine->error);
-  return {};
+  if (!mine->error) return {};
+  keep_failure(mine->failure);
+  return fail(*mine->error);
 }
 
 void Batcher::linger(std::unique_lock<std::mutex>& lock) {

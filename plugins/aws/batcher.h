@@ -11,8 +11,9 @@
 //   Status s = terminations.run("i-123", progress);   // the outcome of the call that carried i-123
 //
 // The send function gets at most `limit` ids and answers for all of them:
-// a failure fails every id it carried (it may retry them one by one first).
-// Thread-safe.
+// a failure fails every id it carried (it may retry them one by one first),
+// and each of their threads gets the failure's details (take_failure()), as
+// if it had sent the call itself. Thread-safe.
 
 #include <chrono>
 #include <condition_variable>
@@ -26,6 +27,7 @@
 
 #include "core/error.h"
 #include "core/provider.h"
+#include "plugins/aws/api_client.h"
 
 namespace keel::aws {
 
@@ -50,6 +52,7 @@ class Batcher {
     std::vector<std::string> ids;
     bool done = false;
     std::optional<Error> error;
+    std::optional<Failure> failure;  // the HTTP status and AWS's message behind `error`
   };
 
   // With the lock held, while this thread is the one sending: lets the

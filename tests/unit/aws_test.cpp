@@ -372,6 +372,33 @@ TEST_CASE("aws: a batched call's failure fails its ids, and only those", "[aws]"
   CHECK(batcher.run("i-good", {}));
 }
 
+TEST_CASE("aws: every id of a failed batch gets the failure's HTTP status and AWS's message", "[aws]") {
+  // The thread that sends the call met the failure; the others must report
+  // it as if they had sent it (keel shows the status and AWS's message).
+  // A batch of 3 that waits a minute for more: it goes when the third joins,
+  // so one call carries all three.
+  aws::Batcher batcher(3, std::chrono::seconds(60), std::chrono::seconds(60),
+                       [](const std::vector<std::string>&, const provider::ProgressFn&) {
+                         aws::keep_failure(aws::Failure{503, "Unavailable", "try later", "EC2 TerminateInstances: ..."});
+                         return Status(fail(ErrorCode::Transient, "EC2 TerminateInstances: ..."));
+                       });
+  std::vector<std::optional<aws::Failure>> seen(3);
+  std::vector<char> failed(3, 0);  // Catch's CHECK is not for other threads
+  std::vector<std::thread> deletes;
+  for (int i = 0; i < 3; ++i)
+    deletes.emplace_back([&, i] {
+      failed[i] = !batcher.run("i-" + std::to_string(i), {});
+      seen[i] = aws::take_failure();
+    });
+  for (auto& t : deletes) t.join();
+  CHECK(failed == std::vector<char>(3, 1));
+  for (const auto& failure : seen) {
+    REQUIRE(failure);
+    CHECK(failure->status == 503);
+    CHECK(failure->code == "Unavailable");
+  }
+}
+
 TEST_CASE("kit: requests are background only while a Background lives on their thread", "[aws]") {
   CHECK_FALSE(kit::Background::active());
   {
