@@ -121,8 +121,11 @@ using Attributes = nlohmann::json;
 
 struct ConfigureRequest {
   Attributes config;      // the provider block's settings, resolved
-  std::string work_dir;   // the stack's .keel directory (for local data)
-  std::string project;
+  // For local data: the stack's .keel directory, or its environment's
+  // (.keel/environments/NAME with keel -e NAME).
+  std::string work_dir;
+  std::string project;    // the stack's project, "PROJECT-ENVIRONMENT" with -e: tag and name with it
+  std::string stack_dir;  // the stack file's directory: relative paths in settings start here
 };
 
 struct CreateRequest {

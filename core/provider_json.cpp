@@ -230,7 +230,10 @@ ResourceTags tags_from_json(const json& j) {
 // --- requests and responses --------------------------------------------------
 
 json to_json(const ConfigureRequest& r) {
-  return json{{"config", object_or_empty(r.config)}, {"work_dir", r.work_dir}, {"project", r.project}};
+  return json{{"config", object_or_empty(r.config)},
+              {"work_dir", r.work_dir},
+              {"stack_dir", r.stack_dir},
+              {"project", r.project}};
 }
 
 Result<ConfigureRequest> configure_request_from_json(const json& j) {
@@ -238,6 +241,7 @@ Result<ConfigureRequest> configure_request_from_json(const json& j) {
     ConfigureRequest r;
     r.config = get_attributes(o, "config");
     r.work_dir = get_string(o, "work_dir", false);
+    r.stack_dir = get_string(o, "stack_dir", false);
     r.project = get_string(o, "project", false);
     return r;
   });

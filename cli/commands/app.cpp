@@ -8,6 +8,7 @@
 
 #include "cli/commands/completion.h"
 #include "cli/commands/init.h"
+#include "cli/config/stack.h"
 #include "cli/views/render.h"
 #include "core/diagnostics.h"
 #include "core/text.h"
@@ -128,7 +129,21 @@ std::unique_ptr<CLI::App> make_app(Context& ctx) {
   app->formatter(std::make_shared<HelpFormatter>());  // before the commands: they take it from keel
   app->footer("Run `keel COMMAND --help` for a command's flags, examples and exit codes.\n");
   app->add_option("-f,--file", ctx.global.file, "the stack file")->capture_default_str()->type_name("FILE");
+  app->add_option("-e,--env", ctx.global.environment,
+                  "the environment: its own state and its `environments:` vars (default: KEEL_ENV; "
+                  "docs/environments.md)")
+      ->type_name("NAME")
+      ->envname("KEEL_ENV")
+      ->check([](const std::string& name) {
+        return config::is_environment_name(name)
+                   ? std::string()
+                   : "an environment's name starts with a letter or a digit and holds only letters, digits, `_` and `-` "
+                     "(at most 32)";
+      });
   app->add_option("--var", ctx.global.vars, "set a variable: NAME=VALUE (repeatable)")->type_name("NAME=VALUE");
+  app->add_option("--var-file", ctx.global.var_files,
+                  "set variables from a YAML file of NAME: VALUE (repeatable; the last wins, --var over all)")
+      ->type_name("FILE");
   app->add_option("--backend", ctx.global.backend,
                   "where the state is: local, or a postgresql:// URL without its password (default: KEEL_BACKEND, "
                   "then the stack's backend:, then .keel/; docs/backends.md)")

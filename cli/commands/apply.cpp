@@ -71,7 +71,7 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
   const auto view = views::make_apply_view(ctx.global.json, ctx.out, ctx.err);
   engine::ApplyOptions options;
   options.parallelism = o.parallelism;
-  options.project = ws.stack.project;
+  options.project = ws.config.provider_project();
   options.interrupted = &watch.interrupted();
   watch.graceful([err = ctx.err] {
     std::fprintf(err, "\nInterrupt received: the changes in flight finish and are saved; nothing new starts. "
@@ -128,7 +128,7 @@ Result<PlanFile> load_saved_plan(Context& ctx, GlobalOptions& g, ApplyOptions& o
                               o.plan_file, header->stack_file, g.file, g.file));
     stack_file = files::absolute(g.file, ".");
   }
-  auto key = plan_key(stack_file);
+  auto key = plan_key(stack_file, header->environment);
   if (!key) return fail(key.error().with_context(o.plan_file));
   auto file = read_plan_file(o.plan_file, *key);
   if (!file) return file;
@@ -137,8 +137,20 @@ Result<PlanFile> load_saved_plan(Context& ctx, GlobalOptions& g, ApplyOptions& o
   o.replace = file->replace;
   o.refresh = file->refresh;
   o.destroy = file->destroy;
+  // The environment is the plan's: another one's state is not what it was
+  // planned against.
+  if (!g.environment.empty() && g.environment != file->environment)
+    return fail(ErrorCode::Conflict,
+                fmt::format("{} was made for {}, and this run is for environment `{}` (-e or KEEL_ENV); apply it "
+                            "without -e, or plan environment `{}`",
+                            o.plan_file,
+                            file->environment.empty() ? "no environment" : "environment `" + file->environment + "`",
+                            g.environment, g.environment));
   g.file = file->stack_file;
   g.vars = file->vars;
+  g.var_files.clear();
+  g.saved_var_files = file->var_files;
+  g.environment = file->environment;
   return file;
 }
 

@@ -67,9 +67,15 @@ Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& 
   return std::optional<BackendChoice>();
 }
 
-Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack) {
+std::string state_key_of(const config::Stack& stack, const std::string& environment) {
+  const std::string key = stack.backend.key.empty() ? stack.project : stack.backend.key;
+  return environment.empty() ? key : key + "/" + environment;
+}
+
+Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack,
+                                     const std::string& environment) {
   const config::BackendBlock& declared = stack.backend;
-  const std::string key = declared.key.empty() ? stack.project : declared.key;
+  const std::string key = state_key_of(stack, environment);
   hide_backend_secrets(stack);  // whichever backend this run uses
   if (outside_stack) {
     BackendChoice choice = *outside_stack;

@@ -30,7 +30,12 @@ Result<std::optional<BackendChoice>> backend_outside_stack(const GlobalOptions& 
 // `backend:`. Its URL is a literal or reads ${env.X}; not variables (as
 // Terraform's backend blocks: the state is found before anything else is
 // evaluated, and a command that only reads it does not validate the stack).
-Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack);
+Result<BackendChoice> choose_backend(const std::optional<BackendChoice>& outside_stack, const config::Stack& stack,
+                                     const std::string& environment);
+
+// The state's name in a shared backend: the backend block's `key:`, else
+// the project; an environment's is that and "/NAME".
+std::string state_key_of(const config::Stack& stack, const std::string& environment);
 
 // Keeps the environment variables the stack's backend URL reads (they hold
 // the database's password) from every child keel starts: call it right

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace keel::commands {
@@ -26,6 +27,11 @@ struct GlobalOptions {
   std::string file = "keel.yaml";
   bool file_given = false;  // -f was on the command line (not the default)
   std::vector<std::string> vars;  // "name=value"
+  std::vector<std::string> var_files;  // --var-file, in the order given
+  // A saved plan's var files as they were when it was made: (name, text),
+  // read instead of var_files.
+  std::vector<std::pair<std::string, std::string>> saved_var_files;
+  std::string environment;  // -e / KEEL_ENV: its own state in .keel/environments/NAME (docs/environments.md)
   bool json = false;
   bool no_color = false;
   std::string backend;  // --backend: `local` or a PostgreSQL URL (cli/commands/backend.h)

@@ -23,6 +23,8 @@ Status save_plan(const std::string& path, const Workspace& ws, const GlobalOptio
   f.refresh = o.refresh;
   f.destroy = o.destroy;
   f.vars = g.vars;  // may be secrets: sealed with the plan
+  f.var_files = ws.var_files;
+  f.environment = g.environment;
   return write_plan_file(path, f, ws.store->key());
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "cli/config/stack.h"
 #include "cli/state/file_store.h"
 #include "core/files.h"
 
@@ -90,6 +91,11 @@ Result<PlanFile> read_header(const json& doc, const std::string& path) {
     f.stack_file = stack.at("file").get<std::string>();
     f.stack_sha256 = stack.at("sha256").get<std::string>();
     f.project = stack.at("project").get<std::string>();
+    f.environment = stack.value("environment", "");
+    // It names a directory: a plan file from elsewhere must not lead keel
+    // to another key file.
+    if (!f.environment.empty() && !config::is_environment_name(f.environment))
+      return fail(not_a_plan_file(path, "its environment is not an environment's name"));
     const auto& request = doc.at("request");
     f.targets = request.at("targets").get<std::vector<std::string>>();
     f.replace = request.at("replace").get<std::vector<std::string>>();
@@ -122,7 +128,7 @@ json encode_plan(const engine::Plan& plan) {
                        {"sensitive", o.sensitive}, {"changed", o.changed}});
   json moved = json::array();
   for (const auto& m : plan.moved) moved.push_back({{"from", m.from}, {"to", m.to}});
-  return {{"lineage", plan.lineage}, {"serial", plan.serial}, {"destroy", plan.destroy},
+  return {{"lineage", plan.lineage}, {"serial", plan.serial}, {"destroy", plan.destroy}, {"environment", plan.environment},
           {"moved", moved}, {"changes", changes}, {"outputs", outputs}};
 }
 
@@ -132,6 +138,7 @@ Result<engine::Plan> decode_plan(const json& doc) {
     plan.lineage = doc.at("lineage").get<std::string>();
     plan.serial = doc.at("serial").get<long>();
     plan.destroy = doc.at("destroy").get<bool>();
+    plan.environment = doc.value("environment", "");
     for (const auto& m : doc.at("moved"))
       plan.moved.push_back({m.at("from").get<std::string>(), m.at("to").get<std::string>()});
     for (const auto& j : doc.at("changes")) {
@@ -168,11 +175,12 @@ Result<engine::Plan> decode_plan(const json& doc) {
 
 Status write_plan_file(const std::string& path, const PlanFile& f, const crypto::Key& key) {
   auto n = f.plan.counts();
-  json sealed = {{"plan", encode_plan(f.plan)}, {"vars", f.vars}};
+  json sealed = {{"plan", encode_plan(f.plan)}, {"vars", f.vars}, {"var_files", f.var_files}};
   json doc = {
       {"keel_plan_format", kPlanFormat},
       {"keel_version", KEEL_VERSION},
-      {"stack", {{"file", f.stack_file}, {"sha256", f.stack_sha256}, {"project", f.project}}},
+      {"stack",
+       {{"file", f.stack_file}, {"sha256", f.stack_sha256}, {"project", f.project}, {"environment", f.environment}}},
       {"state", {{"lineage", f.plan.lineage}, {"serial", f.plan.serial}}},
       {"request", {{"targets", f.targets}, {"replace", f.replace}, {"refresh", f.refresh}, {"destroy", f.destroy}}},
       {"summary", {{"add", n.add}, {"change", n.change}, {"destroy", n.destroy}}},
@@ -209,14 +217,16 @@ Result<PlanFile> read_plan_file(const std::string& path, const crypto::Key& key)
     if (!plan) return fail(plan.error().with_context(path));
     f->plan = std::move(*plan);
     f->vars = sealed.at("vars").get<std::vector<std::string>>();
+    if (sealed.contains("var_files"))
+      f->var_files = sealed.at("var_files").get<std::vector<std::pair<std::string, std::string>>>();
     return f;
   } catch (const json::exception& e) {
     return fail(not_a_plan_file(path, e.what()));
   }
 }
 
-Result<crypto::Key> plan_key(const std::string& stack_file) {
-  const std::string key_file = files::dirname(stack_file) + "/.keel/state.key";
+Result<crypto::Key> plan_key(const std::string& stack_file, const std::string& environment) {
+  const std::string key_file = state::work_dir_for(stack_file, environment) + "/state.key";
   const char* env = std::getenv("KEEL_STATE_KEY");
   if ((!env || !*env) && !files::exists_no_follow(key_file))
     return fail(ErrorCode::NotFound, "no state key: " + key_file + " is missing and KEEL_STATE_KEY is not set");

@@ -35,6 +35,8 @@ struct PlanFile {
   bool refresh = true;
   bool destroy = false;
   std::vector<std::string> vars;  // --var NAME=VALUE, sealed
+  std::vector<std::pair<std::string, std::string>> var_files;  // --var-file (name, text), sealed
+  std::string environment;  // -e; empty: none
 };
 
 // Written 0600, atomically.
@@ -51,9 +53,9 @@ Result<PlanFile> parse_plan_file_header(const std::string& text, const std::stri
 // The whole file, opened with `key`.
 Result<PlanFile> read_plan_file(const std::string& path, const crypto::Key& key);
 
-// The state key for a plan of `stack_file` (KEEL_STATE_KEY, or the key
-// file beside the stack); never creates one.
-Result<crypto::Key> plan_key(const std::string& stack_file);
+// The state key for a plan of `stack_file` in `environment` (KEEL_STATE_KEY,
+// or the key file of the stack's .keel); never creates one.
+Result<crypto::Key> plan_key(const std::string& stack_file, const std::string& environment);
 
 // The engine plan as the sealed part holds it (exposed for tests).
 nlohmann::json encode_plan(const engine::Plan& plan);

@@ -62,6 +62,7 @@ Result<engine::Plan> make_workspace_plan(Workspace& ws, const PlanRequest& reque
   auto plan = engine::make_plan(ws.config, ws.state, options);
   if (!plan) return plan;
   plan->moved = std::move(*moved);
+  plan->environment = ws.config.environment;
   warn_replace_not_created(*plan, options.replace, warnings);
   return plan;
 }

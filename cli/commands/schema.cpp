@@ -213,6 +213,16 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
                       {"description", "where the state is kept (docs/backends.md); default: .keel/ beside the stack"},
                       {"properties", {{"postgres", {{"anyOf", json::array({postgres_short, postgres_long})}}}}},
                       {"additionalProperties", false}};
+  json environment = {{"type", "object"},
+                      {"properties",
+                       {{"vars", {{"type", "object"}, {"description", "variable values in this environment"}}},
+                        {"description", {{"type", "string"}}}}},
+                      {"additionalProperties", false}};
+  props["environments"] = {
+      {"type", "object"},
+      {"description", "one state per environment, chosen with keel -e NAME (docs/environments.md)"},
+      {"propertyNames", {{"pattern", "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"}}},
+      {"additionalProperties", environment}};
   json moved_entry = {{"type", "object"},
                       {"properties", {{"from", {{"type", "string"}}}, {"to", {{"type", "string"}}}}},
                       {"required", {"from", "to"}},

@@ -13,7 +13,7 @@ int run_show(Context& ctx, const ShowOptions& o) {
   if (!format) return report_error(ctx, Error(ErrorCode::InvalidConfig, "--format " + o.format + ": use human, json or markdown"));
   auto header = read_plan_file_header(o.plan_file);
   if (!header) return report_error(ctx, header.error());
-  auto key = plan_key(header->stack_file);
+  auto key = plan_key(header->stack_file, header->environment);
   if (!key) return report_error(ctx, key.error().with_context("show " + o.plan_file));
   auto file = read_plan_file(o.plan_file, *key);
   if (!file) return report_error(ctx, file.error());

@@ -98,7 +98,7 @@ int state_import(Context& ctx, Workspace& ws, const std::string& address, const 
     return engine::state_attribute(ws.state, a, attr);
   });
   if (!desired) return report_error(ctx, desired.error().with_context("import " + address));
-  provider::FindRequest request{inst->block->kind, {ws.stack.project, address}, id, desired->values, {}};
+  provider::FindRequest request{inst->block->kind, {ws.config.provider_project(), address}, id, desired->values, {}};
   auto found = providers->at(inst->provider_name)->find(request);
   if (!found) return report_error(ctx, found.error().with_context("import " + address));
   if (!found->found) return report_error(ctx, Error(ErrorCode::NotFound, "provider " + inst->provider_name + " has no " + inst->block->kind + " with id " + id));

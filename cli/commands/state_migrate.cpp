@@ -25,7 +25,7 @@ Result<BackendChoice> resolve(const std::string& word, const GlobalOptions& g, c
   if (word == "backend") {
     auto outside = backend_outside_stack(g);
     if (!outside) return fail(outside.error());
-    auto choice = choose_backend(*outside, stack);
+    auto choice = choose_backend(*outside, stack, g.environment);
     if (!choice) return fail(choice.error());
     if (!choice->postgres)
       return fail(ErrorCode::InvalidConfig,
@@ -36,7 +36,7 @@ Result<BackendChoice> resolve(const std::string& word, const GlobalOptions& g, c
   }
   auto choice = parse_backend_word(word, option);
   if (!choice) return fail(choice.error());
-  if (choice->postgres) choice->postgres->state_key = stack.backend.key.empty() ? stack.project : stack.backend.key;
+  if (choice->postgres) choice->postgres->state_key = state_key_of(stack, g.environment);
   return choice;
 }
 
@@ -58,6 +58,8 @@ int run_state_migrate(Context& ctx, const std::string& from_word, const std::str
     error_view(ctx).invalid_stack(loaded.diagnostics);
     return report_error(ctx, Error(ErrorCode::InvalidConfig, "the stack " + g.file + " is not valid"));
   }
+  if (auto problem = loaded.stack.environment_problem(g.environment); !problem.empty())
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, problem));
   const std::string work_dir = work_dir_of(g);
   auto from = resolve(from_word, g, loaded.stack, "--from");
   if (!from) return report_error(ctx, from.error());

@@ -56,7 +56,7 @@ bool confirm(Context& ctx, const std::string& question) {
   return answer == "yes";
 }
 
-std::string work_dir_of(const GlobalOptions& g) { return files::dirname(files::absolute(g.file, ".")) + "/.keel"; }
+std::string work_dir_of(const GlobalOptions& g) { return state::work_dir_for(files::absolute(g.file, "."), g.environment); }
 
 namespace {
 
@@ -70,13 +70,16 @@ Result<SavedState> read_saved(const GlobalOptions& g) {
   const std::string work_dir = work_dir_of(g);
   auto outside = backend_outside_stack(g);
   if (!outside) return fail(outside.error());
+  // The stack names the state's key (its project), its backend unless one
+  // is given outside it, and the environments -e must choose from: parsed,
+  // not validated (no plugin is started).
+  auto loaded = config::load_stack_file(g.file);
+  hide_backend_secrets(loaded.stack);
+  if (auto problem = loaded.stack.environment_problem(g.environment); !problem.empty())
+    return fail(ErrorCode::InvalidConfig, problem);
   std::optional<BackendChoice> choice = *outside;
   if (!choice || choice->postgres) {
-    // The stack names the state's key (its project), and its backend unless
-    // one is given outside it: parsed, not validated (no plugin is started).
-    auto loaded = config::load_stack_file(g.file);
-    hide_backend_secrets(loaded.stack);
-    auto chosen = choose_backend(*outside, loaded.stack);
+    auto chosen = choose_backend(*outside, loaded.stack, g.environment);
     if (!chosen) return fail(chosen.error());
     choice = std::move(*chosen);
   }
@@ -214,6 +217,14 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   config::ValidateOptions options;
   options.var_overrides = parse_vars(g.vars, bad);
   if (!bad.empty()) return fail(ErrorCode::InvalidConfig, "--var " + bad + ": expected NAME=VALUE");
+  options.environment = g.environment;
+  auto use_var_file = [&](config::VarFileResult var_file, const std::string& name) {
+    diags.add(std::move(var_file.diagnostics));
+    for (auto& value : var_file.values) options.var_file_values.push_back(std::move(value));
+    ws->var_files.emplace_back(name, std::move(var_file.text));
+  };
+  for (const auto& path : g.var_files) use_var_file(config::load_var_file(path), path);
+  for (const auto& [name, text] : g.saved_var_files) use_var_file(config::load_var_text(text, name), name);
   {  // even after structural errors: every problem is reported at once
     auto validated = config::validate(ws->stack, ws->registry->schema_source(), options);
     ws->config = std::move(validated.config);
@@ -226,7 +237,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   }
   error_view(ctx).warnings(diags);
   if (!lock_state) return ws;
-  auto choice = choose_backend(*outside, ws->stack);
+  auto choice = choose_backend(*outside, ws->stack, g.environment);
   if (!choice) return fail(choice.error());
   if (choice->postgres) {
     // The guess was wrong: its result (a state, or a refusal such as
@@ -252,7 +263,8 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     ws->state = std::move(*st);
   }
   if (check_binding) {
-    if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, ws->work_dir); !s) return fail(s.error());
+    if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, g.environment, ws->work_dir); !s)
+      return fail(s.error());
     const config::Stack& stack = ws->stack;
     auto declares = [&stack](const std::string& resource) {
       const auto dot = resource.find('.');
@@ -260,7 +272,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     };
     if (auto s = state::check_unbound(ws->state, g.file, declares); !s) return fail(s.error());
   }
-  state::bind(ws->state, ws->stack.project, g.file);  // recorded by the next save
+  state::bind(ws->state, ws->stack.project, g.file, g.environment);  // recorded by the next save
   return ws;
 }
 

@@ -30,7 +30,9 @@ class Workspace {
 
   config::Stack stack;
   config::Configuration config;
-  std::string work_dir;  // <stack dir>/.keel
+  std::string work_dir;  // <stack dir>/.keel, or .keel/environments/NAME with -e
+  // The var files the variables were read from: (name, text), for a saved plan.
+  std::vector<std::pair<std::string, std::string>> var_files;
   std::unique_ptr<providers::Registry> registry;
   std::unique_ptr<state::StateStore> store;  // .keel/ or the backend the stack chooses (backend.h)
   state::State state;

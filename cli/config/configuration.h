@@ -44,12 +44,17 @@ struct Instance {
 
 struct Configuration {
   const Stack* stack = nullptr;
+  std::string environment;  // -e; empty: none
   std::map<std::string, Value> variables;
   std::vector<Instance> instances;  // file order, indexes ascending
   std::map<std::string, size_t> by_address;
   engine::Graph graph;              // instance addresses; edges from references and depends_on
 
   const Instance* find(const std::string& address) const;
+  // The project as providers know it, in their tags and default names: the
+  // stack's `project`, and "-ENVIRONMENT" with -e, so that two environments
+  // in one cloud account never take each other's resources for their own.
+  std::string provider_project() const;
   // The evaluation context for one instance's attributes.
   EvalContext context_for(const Instance& instance, ResourceLookup lookup) const;
   // The evaluation context for the stack's outputs: no count.index.
@@ -63,7 +68,14 @@ struct Configuration {
 using SchemaSource = std::function<Result<const provider::ProviderSchema*>(const std::string& type)>;
 
 struct ValidateOptions {
+  // -e: empty for none. A stack that declares `environments:` needs one of
+  // them; "${environment}" needs one.
+  std::string environment;
+  // A variable's value comes from the first of: --var, the --var-files
+  // (the last given first), the environment's `vars:`, its `env:`, its
+  // `default`.
   std::map<std::string, std::string> var_overrides;  // --var name=value
+  std::vector<VariableValue> var_file_values;        // --var-file, in the order given
   std::function<std::optional<std::string>(const std::string&)> env;  // default getenv
 };
 

@@ -53,6 +53,11 @@ struct ReferenceVisitor {
     if (!ctx.count_index) return fail(ErrorCode::InvalidConfig, "count.index is only available in a resource with `count`");
     return Value{*ctx.count_index, false, false};
   }
+  Result<Value> operator()(const EnvironmentRef&) const {
+    if (ctx.variables)
+      if (auto it = ctx.variables->find(kEnvironmentVariable); it != ctx.variables->end()) return it->second;
+    return fail(ErrorCode::InvalidConfig, "`${environment}` needs an environment: run with -e NAME");
+  }
   Result<Value> operator()(const ResourceRef& r) const {
     if (!ctx.lookup) return fail(ErrorCode::InvalidConfig, "resource references are not allowed here");
     if (r.every_instance) return every_instance(r);

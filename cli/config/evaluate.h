@@ -38,6 +38,10 @@ struct Value {
 // nullopt: no such instance or attribute (an error for the caller to name).
 using ResourceLookup = std::function<std::optional<Value>(const std::string& address, const std::string& attribute)>;
 
+// The key of `variables` that holds the environment's name (-e) for
+// "${environment}": no variable can be named so.
+inline constexpr const char* kEnvironmentVariable = "@environment";
+
 struct EvalContext {
   const std::map<std::string, Value>* variables = nullptr;
   std::string stack_dir;            // file() paths are relative to it

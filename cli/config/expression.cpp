@@ -106,13 +106,14 @@ Result<Reference> parse_reference(const std::string& raw) {
     if (head == "var") return VarRef{parts[1]};
     return EnvRef{parts[1]};
   }
+  if (head == "environment" && parts.size() == 1) return EnvironmentRef{};
   if (head == "count") {
     if (parts.size() != 2 || parts[1] != "index")
       return fail(ErrorCode::InvalidConfig, "`" + expr + "`: the one count attribute is count.index");
     return CountIndexRef{};
   }
   if (parts.size() < 2 || parts.size() > 3)
-    return fail(ErrorCode::InvalidConfig, "`" + expr + "` is not a reference: use var.NAME, env.NAME, file(PATH) or KIND.NAME.ATTRIBUTE");
+    return fail(ErrorCode::InvalidConfig, "`" + expr + "` is not a reference: use var.NAME, env.NAME, file(PATH), environment or KIND.NAME.ATTRIBUTE");
   bool splat = parts[1].size() > 3 && parts[1].ends_with("[*]");
   auto name = split_index(splat ? parts[1].substr(0, parts[1].size() - 3) : parts[1]);
   if (!name) return fail(name.error());

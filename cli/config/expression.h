@@ -1,6 +1,6 @@
 #pragma once
 // Interpolations inside stack values: "${var.x}", "${env.X}", "${file(path)}",
-// "${count.index}" and "${KIND.NAME.attr}" / "${KIND.NAME[i].attr}", and the
+// "${count.index}", "${environment}" (the name given with -e) and "${KIND.NAME.attr}" / "${KIND.NAME[i].attr}", and the
 // splat "${KIND.NAME[*].attr}": a list of that attribute of every instance.
 // "$${" writes a literal "${".
 //
@@ -31,6 +31,7 @@ struct FileRef {
   bool sensitive = true;  // false inside nonsensitive()
 };
 struct CountIndexRef {};
+struct EnvironmentRef {};
 struct ResourceRef {
   std::string kind, name;
   std::optional<int> index;  // [i]
@@ -39,7 +40,7 @@ struct ResourceRef {
   std::string address() const;           // "files.a", "files.a[2]" or "files.a[*]"
   std::string resource_address() const;  // always without index
 };
-using Reference = std::variant<VarRef, EnvRef, FileRef, CountIndexRef, ResourceRef>;
+using Reference = std::variant<VarRef, EnvRef, FileRef, CountIndexRef, EnvironmentRef, ResourceRef>;
 
 struct TemplatePart {
   std::string literal;              // used when reference is empty

@@ -72,6 +72,25 @@ const ResourceBlock* Stack::find_resource(const std::string& k, const std::strin
   return it == resource_index.end() ? nullptr : &resources[it->second];
 }
 
+const EnvironmentBlock* Stack::find_environment(const std::string& n) const {
+  for (const auto& e : environments)
+    if (e.name == n) return &e;
+  return nullptr;
+}
+
+std::string Stack::environment_problem(const std::string& environment) const {
+  if (environments.empty() || find_environment(environment)) return {};
+  std::vector<std::string> names;
+  for (const auto& e : environments) names.push_back(e.name);
+  if (environment.empty())
+    return fmt::format("{} declares environments ({}): choose one with -e NAME or KEEL_ENV (each has its own state)",
+                       file, fmt::join(names, ", "));
+  return fmt::format("-e {}: {} declares no environment `{}` (it declares {})", environment, file, environment,
+                     fmt::join(names, ", "));
+}
+
+bool is_environment_name(const std::string& name) { return text::is_name(name, 32, "", "_-"); }
+
 namespace {
 
 class Loader {
@@ -138,6 +157,44 @@ class Loader {
       }
       stack.variable_index.emplace(v.name, stack.variables.size());
       stack.variables.push_back(std::move(v));
+    }
+  }
+
+  // `VARIABLE: VALUE` pairs (an environment's `vars:`, a --var-file).
+  std::vector<VariableValue> load_variable_values(const YAML::Node& node, const std::string& what) {
+    std::vector<VariableValue> out;
+    if (!node.IsMap()) {
+      if (!node.IsNull()) diags_.error(mark(node), what + " must be a map of variable names to values");
+      return out;
+    }
+    for (const auto& kv : node) out.push_back({kv.first.Scalar(), to_json(kv.second), mark(kv.first)});
+    return out;
+  }
+
+  void load_environments(const YAML::Node& node, Stack& stack) {
+    stack.environments_mark = mark(node);
+    if (!expect_map(node, "`environments`")) return;
+    static const std::vector<std::string> keys = {"vars", "description"};
+    for (const auto& kv : node) {
+      EnvironmentBlock e;
+      e.name = kv.first.Scalar();
+      e.mark = mark(kv.first);
+      if (!is_environment_name(e.name))
+        diags_.error(e.mark, fmt::format("environment `{}`: a name starts with a letter or a digit and holds only "
+                                         "letters, digits, `_` and `-` (at most 32)",
+                                         e.name));
+      if (kv.second.IsMap()) {
+        for (const auto& field : kv.second) {
+          const std::string& key = field.first.Scalar();
+          if (key == "vars") e.vars = load_variable_values(field.second, "`vars` of environment `" + e.name + "`");
+          else if (key == "description") {
+            if (auto s = string_value(field.second, "`description`")) e.description = *s;
+          } else unknown_key(field.first, "environment `" + e.name + "`", keys);
+        }
+      } else if (!kv.second.IsNull()) {
+        diags_.error(mark(kv.second), "environment `" + e.name + "` must be a map like `{ vars: { replicas: 3 } }`");
+      }
+      stack.environments.push_back(std::move(e));
     }
   }
 
@@ -464,8 +521,8 @@ class Loader {
       diags_.error(mark(root), "a stack file must be a map with `keel: 1` and `project:` at the top");
       return;
     }
-    std::vector<std::string> top = {"keel",    "project", "variables", "providers", "checks",
-                                    "backups", "apps",    "moved",     "outputs",   "backend"};
+    std::vector<std::string> top = {"keel",  "project", "variables", "providers", "checks",      "backups",
+                                    "apps",  "moved",   "outputs",   "backend",   "environments"};
     for (const auto& k : resource_kinds()) top.push_back(k);
     bool saw_version = false;
     for (const auto& kv : root) {
@@ -497,6 +554,8 @@ class Loader {
         load_moved(kv.second, stack);
       } else if (key == "backend") {
         load_backend(kv.second, stack);
+      } else if (key == "environments") {
+        load_environments(kv.second, stack);
       } else if (std::find(resource_kinds().begin(), resource_kinds().end(), key) != resource_kinds().end()) {
         if (!expect_map(kv.second, "`" + key + "`")) continue;
         for (const auto& r : kv.second) load_resource(key, r.first, r.second, stack);
@@ -585,6 +644,32 @@ LoadResult load_stack_text(const std::string& text, const std::string& file, con
     result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
   }
   return result;
+}
+
+VarFileResult load_var_text(const std::string& text, const std::string& file) {
+  VarFileResult result;
+  result.text = text;
+  if (!check_text(text, file, result.diagnostics)) return result;
+  Loader loader(file, result.diagnostics);
+  try {
+    YAML::Node root = parse_yaml(text);
+    if (!check_yaml_tree(root, file, result.diagnostics)) return result;
+    if (root.IsNull()) return result;  // an empty file sets nothing
+    result.values = loader.load_variable_values(root, "a var file");
+  } catch (const YAML::Exception& e) {
+    result.diagnostics.error({file, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+  }
+  return result;
+}
+
+VarFileResult load_var_file(const std::string& path) {
+  auto text = read_input_file(path, kMaxStackBytes, Streams::Allowed);
+  if (!text) {
+    VarFileResult result;
+    result.diagnostics.error({path, 0, 0}, "cannot read the var file: " + text.error().message());
+    return result;
+  }
+  return load_var_text(*text, path);
 }
 
 LoadResult load_stack_file(const std::string& path) {

@@ -63,6 +63,28 @@ struct Variable {
   SourceMark mark;
 };
 
+// A variable's value given outside its declaration: in an environment's
+// `vars:` or a --var-file.
+struct VariableValue {
+  std::string name;
+  nlohmann::json value;
+  SourceMark mark;
+};
+
+// environments: NAME: { vars: { VARIABLE: VALUE }, description: TEXT }.
+// One stack, one state per environment (keel -e NAME).
+struct EnvironmentBlock {
+  std::string name;
+  std::string description;
+  std::vector<VariableValue> vars;
+  SourceMark mark;
+};
+
+// An environment's name as -e and `environments:` take it: it names a
+// directory of .keel/ and is part of the name providers tag and name
+// resources with.
+bool is_environment_name(const std::string& name);
+
 struct ProviderBlock {
   std::string name;    // the key under providers:
   std::string type;    // "local", "example", "digitalocean"
@@ -194,12 +216,19 @@ struct Stack {
   std::vector<BackupBlock> backups;      // in file order
   std::vector<AppBlock> apps;            // in file order
   std::vector<MovedBlock> moved;         // in file order: applied in this order
+  std::vector<EnvironmentBlock> environments;  // in file order; empty: -e is optional
+  SourceMark environments_mark;
   BackendBlock backend;
   std::vector<Output> outputs;
 
   const Variable* find_variable(const std::string& name) const;
   const ProviderBlock* find_provider(const std::string& name) const;
   const ResourceBlock* find_resource(const std::string& kind, const std::string& name) const;
+  const EnvironmentBlock* find_environment(const std::string& name) const;
+  // What is wrong with running this stack in `environment` (-e; empty:
+  // none): a stack that declares environments needs one of them. Empty
+  // when nothing.
+  std::string environment_problem(const std::string& environment) const;
 
   // Address -> index into `resources` (the first block of that address);
   // kept by the loader, so that lookups stay O(log n) in 10,000-resource stacks.
@@ -219,5 +248,16 @@ struct LoadResult {
 };
 LoadResult load_stack_text(const std::string& text, const std::string& file, const std::string& dir);
 LoadResult load_stack_file(const std::string& path);
+
+// A --var-file: a YAML map of variable names to values, each with where it
+// was written. Read as untrusted as a stack is.
+struct VarFileResult {
+  std::vector<VariableValue> values;
+  Diagnostics diagnostics;
+  std::string text;  // as read (a saved plan keeps it)
+};
+VarFileResult load_var_file(const std::string& path);
+// The same from its text; `file` names it in messages.
+VarFileResult load_var_text(const std::string& text, const std::string& file);
 
 }  // namespace keel::config

@@ -35,6 +35,10 @@ std::vector<std::string> Configuration::instances_of(const std::string& resource
   return out;
 }
 
+std::string Configuration::provider_project() const {
+  return environment.empty() ? stack->project : stack->project + "-" + environment;
+}
+
 EvalContext Configuration::output_context(ResourceLookup lookup) const {
   EvalContext ctx;
   ctx.variables = &variables;
@@ -245,11 +249,42 @@ class Validator {
     return false;
   }
 
+  // The environment -e chose, checked against the stack's `environments:`;
+  // nullptr when none is chosen or it is not declared.
+  const EnvironmentBlock* choose_environment() {
+    const std::string& name = options_.environment;
+    out_.config.environment = name;
+    if (!name.empty()) out_.config.variables[kEnvironmentVariable] = Value{name, false, false};
+    if (auto problem = stack_.environment_problem(name); !problem.empty()) {
+      std::vector<std::string> names;
+      for (const auto& e : stack_.environments) names.push_back(e.name);
+      diags_.error(stack_.environments_mark, problem, name.empty() ? std::string() : did_you_mean(name, names));
+      return nullptr;
+    }
+    return name.empty() ? nullptr : stack_.find_environment(name);
+  }
+
+  // Values set outside the declarations must name declared variables.
+  void check_named(const std::vector<VariableValue>& values, const std::string& where) {
+    for (const auto& given : values)
+      if (!stack_.find_variable(given.name))
+        diags_.error(given.mark, fmt::format("{}: the stack declares no variable `{}`", where, given.name),
+                     did_you_mean(given.name, variable_names()));
+  }
+
   void resolve_variables() {
     for (const auto& [name, _] : options_.var_overrides)
       if (!stack_.find_variable(name))
         diags_.error({stack_.file, 0, 0}, "--var " + name + ": the stack declares no variable `" + name + "`",
                      did_you_mean(name, variable_names()));
+    const EnvironmentBlock* environment = choose_environment();
+    check_named(options_.var_file_values, "--var-file");
+    for (const auto& e : stack_.environments) check_named(e.vars, "environment `" + e.name + "`");
+    // The last --var-file wins, then the environment's vars.
+    std::map<std::string, const VariableValue*> given;
+    if (environment)
+      for (const auto& value : environment->vars) given[value.name] = &value;
+    for (const auto& value : options_.var_file_values) given[value.name] = &value;
     for (const auto& v : stack_.variables) {
       Value value{nullptr, false, v.sensitive};
       if (!v.sensitive && !v.env.empty())
@@ -257,6 +292,8 @@ class Validator {
       if (auto o = options_.var_overrides.find(v.name); o != options_.var_overrides.end()) {
         if (utf8_input(o->second, {stack_.file, 0, 0}, "--var " + v.name))
           value.value = typed_like(v.default_value, o->second);
+      } else if (auto g = given.find(v.name); g != given.end()) {
+        value.value = g->second->value;
       } else if (auto e = v.env.empty() ? std::nullopt : env(v.env)) {
         if (utf8_input(*e, v.mark, fmt::format("variable `{}`: environment variable {}", v.name, v.env)))
           value.value = typed_like(v.default_value, *e);
@@ -537,6 +574,11 @@ class Validator {
         if (!e->sensitive) refuse_public_secret(e->name, m, "`${" + source + "}`");
       } else if (std::holds_alternative<CountIndexRef>(ref)) {
         if (!counted) diags_.error(m, "`count.index` is only available in a resource with `count`");
+      } else if (std::holds_alternative<EnvironmentRef>(ref)) {
+        // A stack that declares environments was told so once already.
+        if (options_.environment.empty() && stack_.environments.empty())
+          diags_.error(m, "`${environment}` needs an environment: run with -e NAME or KEEL_ENV",
+                       "each environment has its own state (docs/environments.md)");
       } else if (std::holds_alternative<FileRef>(ref)) {
         if (auto problem = read_problem(ref); !problem.empty()) diags_.error(m, problem);
       } else if (const auto* r = std::get_if<ResourceRef>(&ref)) {

@@ -65,6 +65,7 @@ struct Plan {
   std::vector<state::Move> moved;
   std::vector<ResourceChange> changes;  // every instance, no-ops included, in dependency order
   std::vector<OutputChange> outputs;
+  std::string environment;  // -e it was made for; empty: none (shown, never compared)
 
   bool has_changes() const;
   // Counts for the summary line: to add, change, destroy (a replace counts

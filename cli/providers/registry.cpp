@@ -95,7 +95,8 @@ Result<engine::ProviderMap> Registry::configure(const config::Configuration& con
     if (!p) return fail(p.error().with_context("provider " + name));
     provider::ConfigureRequest request;
     request.work_dir = work_dir;
-    request.project = config.stack->project;
+    request.stack_dir = config.stack->dir;
+    request.project = config.provider_project();
     request.config = nlohmann::json::object();
     if (block) {
       config::EvalContext ctx;
@@ -106,7 +107,8 @@ Result<engine::ProviderMap> Registry::configure(const config::Configuration& con
       request.config = v->value;
     }
     const std::string settings =
-        nlohmann::json{{"type", type}, {"work_dir", request.work_dir}, {"project", request.project}, {"config", request.config}}
+        nlohmann::json{{"type", type}, {"work_dir", request.work_dir}, {"stack_dir", request.stack_dir},
+                       {"project", request.project}, {"config", request.config}}
             .dump();
     // A minute at most: credentials that expire (STS, SSO) and were renewed
     // while apply's question waited are read again.

@@ -393,4 +393,11 @@ Result<State> FileStateStore::load_serial(long serial) {
                                                serial, dir_));
 }
 
+std::string work_dir_for(const std::string& stack_file, const std::string& environment) {
+  const std::string dot_keel = files::dirname(stack_file) + "/.keel";
+  // An environment's state, key and local resources are its own, as
+  // Terraform's workspaces' are in terraform.tfstate.d/NAME.
+  return environment.empty() ? dot_keel : dot_keel + "/environments/" + environment;
+}
+
 }  // namespace keel::state

@@ -57,6 +57,11 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file,
 // state without its key is an error naming KEEL_STATE_KEY, never a new key.
 Result<std::optional<State>> read_saved_state(const std::string& dir);
 
+// The directory of a stack's local state and data: .keel beside the stack
+// file (an absolute path), or .keel/environments/NAME for environment NAME
+// (a valid name: config::is_environment_name).
+std::string work_dir_for(const std::string& stack_file, const std::string& environment);
+
 // The loader's pure parts, apart so that they can be fuzzed
 // (tests/fuzz/fuzz_state.cpp); `path` names the file in errors, and every
 // problem with the text is a Corrupt error, never an exception.

@@ -12,11 +12,23 @@ namespace {
 
 std::string file_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
+std::string shown_environment(const std::string& environment) {
+  return environment.empty() ? "no environment (no -e)" : "environment `" + environment + "`";
+}
+
 }  // namespace
 
 Status check_binding(const State& state, const std::string& project, const std::string& stack_file,
-                     const std::string& work_dir) {
+                     const std::string& environment, const std::string& work_dir) {
   const std::string name = file_name(stack_file);
+  // A bound state records its environment (none is one too): another
+  // environment's plan against it would replace or delete all of it.
+  if (!state.project.empty() && state.environment != environment)
+    return fail(ErrorCode::Conflict,
+                fmt::format("the state in {} belongs to {} of project `{}`, not to {}: keel refuses to plan one "
+                            "environment against another's state (docs/environments.md)",
+                            work_dir, shown_environment(state.environment), state.project,
+                            shown_environment(environment)));
   if (!state.project.empty() && state.project != project)
     return fail(ErrorCode::Conflict,
                 fmt::format("the state in {} belongs to project `{}` (stack file {}), but {} declares project `{}`. "
@@ -26,7 +38,7 @@ Status check_binding(const State& state, const std::string& project, const std::
                             work_dir, state.project, state.stack_file.empty() ? "?" : state.stack_file, stack_file,
                             project, state.project, stack_file));
   if (!state.stack_file.empty() && state.stack_file != name) {
-    const std::string recorded = files::dirname(work_dir) + "/" + state.stack_file;
+    const std::string recorded = files::dirname(files::absolute(stack_file, ".")) + "/" + state.stack_file;
     if (files::exists(recorded))
       return fail(ErrorCode::Conflict,
                   fmt::format("the state in {} belongs to the stack file {} (project `{}`), and {} is another stack "
@@ -52,8 +64,9 @@ Status check_unbound(const State& state, const std::string& stack_file,
                           state.resources.size(), stack_file, stack_file));
 }
 
-void bind(State& state, const std::string& project, const std::string& stack_file) {
+void bind(State& state, const std::string& project, const std::string& stack_file, const std::string& environment) {
   state.project = project;
+  state.environment = environment;
   state.stack_file = file_name(stack_file);
 }
 

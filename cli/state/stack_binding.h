@@ -1,6 +1,6 @@
 #pragma once
-// A state belongs to one stack: the `project:` it was applied for and the
-// stack file it came from. A stack of another project planned against it
+// A state belongs to one stack: the `project:` it was applied for, the
+// stack file it came from and the environment (-e) it was applied with. A stack of another project planned against it
 // would plan deleting everything the state holds, and two stack files in
 // one directory would share one state by accident; both are refused, with
 // both names and what to do.
@@ -19,7 +19,7 @@ namespace keel::state {
 // recorded stack file that no longer exists beside the new one is taken as
 // renamed. Conflict, naming both, otherwise.
 Status check_binding(const State& state, const std::string& project, const std::string& stack_file,
-                     const std::string& work_dir);
+                     const std::string& environment, const std::string& work_dir);
 
 // A state written before keel recorded its stack (no project in it) is
 // bound to the first stack that uses it; unless that stack declares none of
@@ -30,6 +30,6 @@ Status check_unbound(const State& state, const std::string& stack_file,
                      const std::function<bool(const std::string&)>& declares);
 
 // Records the stack in `state` (written by the next save).
-void bind(State& state, const std::string& project, const std::string& stack_file);
+void bind(State& state, const std::string& project, const std::string& stack_file, const std::string& environment);
 
 }  // namespace keel::state

@@ -42,6 +42,7 @@ struct State {
   // keel before 0.2); recorded by the next save. See stack_binding.h.
   std::string project;
   std::string stack_file;
+  std::string environment;  // -e it was applied with; empty: none
   std::map<std::string, ResourceState> resources;  // by address
   nlohmann::json outputs = nlohmann::json::object();         // name -> value (in clear in memory)
   std::set<std::string> sensitive_outputs;

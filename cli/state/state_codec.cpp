@@ -99,6 +99,7 @@ nlohmann::json encode_state(const State& s, const crypto::Key& key) {
                       {"resources", resources}, {"outputs", outputs}};
   if (!s.project.empty()) j["project"] = s.project;
   if (!s.stack_file.empty()) j["stack_file"] = s.stack_file;
+  if (!s.environment.empty()) j["environment"] = s.environment;
   if (!secret.empty()) {
     j["sensitive_outputs"] = s.sensitive_outputs;
     j["sealed_outputs"] = seal_json(secret, key, "outputs");
@@ -122,6 +123,7 @@ Result<State> decode_state(const nlohmann::json& j, const crypto::Key& key) {
     s.serial = j.at("serial").get<long>();
     s.project = j.value("project", "");
     s.stack_file = j.value("stack_file", "");
+    s.environment = j.value("environment", "");
     for (const auto& rj : j.at("resources")) {
       auto r = decode_resource(rj, key);
       if (!r) return fail(r.error());

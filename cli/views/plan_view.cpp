@@ -147,7 +147,7 @@ std::unique_ptr<PlanView> make_plan_view(PlanFormat format, const Streams& strea
 
 std::string render_plan_markdown(const engine::Plan& plan) {
   auto n = plan.counts();
-  std::string out = "### keel plan\n\n";
+  std::string out = plan.environment.empty() ? "### keel plan\n\n" : "### keel plan: " + cell(plan.environment) + "\n\n";
   if (!plan.has_changes()) return out + "No changes. The infrastructure matches the stack.\n";
   out += "**" + std::to_string(n.add) + " to add, " + std::to_string(n.change) + " to change, " +
          std::to_string(n.destroy) + " to destroy.**\n\n";

@@ -156,8 +156,11 @@ std::string render_plan(const engine::Plan& plan, bool color) {
     bool removed = o.after.is_null() && !o.after_unknown;
     outputs += "  " + o.name + " = " + (removed ? std::string("(removed)") : shown(o.after, o.sensitive, o.after_unknown)) + "\n";
   }
-  if (!plan.has_changes()) return "No changes. The infrastructure matches the stack.\n";
-  std::string head = out.empty() ? "" : "keel will perform these actions:\n\n" + out + "\n";
+  // Which of the stack's states this is about, first: "No changes" in
+  // staging says nothing of production.
+  std::string head = plan.environment.empty() ? "" : "Environment: " + plan.environment + "\n\n";
+  if (!plan.has_changes()) return head + "No changes. The infrastructure matches the stack.\n";
+  if (!out.empty()) head += "keel will perform these actions:\n\n" + out + "\n";
   if (!outputs.empty()) head += "Changes to outputs:\n" + outputs + "\n";
   std::string losing;
   for (const auto& c : plan.changes)
@@ -204,6 +207,7 @@ nlohmann::json plan_to_json(const engine::Plan& plan) {
   nlohmann::json moved = nlohmann::json::array();
   for (const auto& m : plan.moved) moved.push_back({{"from", m.from}, {"to", m.to}});
   return {{"format_version", 1},
+          {"environment", plan.environment.empty() ? nlohmann::json() : nlohmann::json(plan.environment)},
           {"lineage", plan.lineage},
           {"moved", moved},
           {"serial", plan.serial},
@@ -257,6 +261,8 @@ class HumanApplyView : public ApplyView {
       std::fflush(out_);
       for (const auto& e : r.errors) std::fprintf(err_, "Error: %s\n", e.c_str());
     } else {
+      // A saved plan's apply printed no plan: say here which state it was.
+      if (!plan.environment.empty()) std::fprintf(out_, "\nEnvironment: %s", plan.environment.c_str());
       if (destroy) std::fprintf(out_, "\nDestroy complete! Resources: %d destroyed.\n", n.destroy);
       else
         std::fprintf(out_, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", n.add, n.change,

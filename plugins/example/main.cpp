@@ -199,9 +199,11 @@ class ExampleProvider : public Provider {
   Status configure(const ConfigureRequest& request) override {
     auto root = string_attr(request.config, "root", "");
     if (!root) return fail(root.error());
-    // keel's work_dir is <stack dir>/.keel: paths in a stack read relative
-    // to the stack, as file() references do.
-    const std::string base = request.work_dir.empty() ? "." : files::dirname(request.work_dir);
+    // Paths in a stack read relative to the stack, as file() references do
+    // (a keel before stack_dir: its work_dir is <stack dir>/.keel).
+    const std::string base = !request.stack_dir.empty() ? request.stack_dir
+                             : request.work_dir.empty() ? "."
+                                                        : files::dirname(request.work_dir);
     std::lock_guard lock(mutex_);
     root_ = files::absolute(root->empty() ? base : *root, base);
     return {};

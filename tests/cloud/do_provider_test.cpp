@@ -29,7 +29,7 @@ std::unique_ptr<PluginProvider> start_do(const Tenant& tenant, const std::string
   if (!dir) FAIL("KEEL_BUILD_DIR is not set (ctest sets it)");
   auto plugin = PluginProvider::start(std::string(dir) + "/keel-provider-digitalocean", "");
   if (!plugin) FAIL("start: " << plugin.error().message());
-  auto configured = (*plugin)->configure({json{{"token", tenant.token()}, {"endpoint", tenant.endpoint()}}, "", project});
+  auto configured = (*plugin)->configure({json{{"token", tenant.token()}, {"endpoint", tenant.endpoint()}}, "", project, ""});
   if (!configured) FAIL("configure: " << configured.error().message());
   return std::move(*plugin);
 }
@@ -106,7 +106,7 @@ TEST_CASE("digitalocean: a bad token is refused at configure, without showing it
   const char* dir = std::getenv("KEEL_BUILD_DIR");
   auto plugin = PluginProvider::start(std::string(dir) + "/keel-provider-digitalocean", "");
   REQUIRE(plugin);
-  auto configured = (*plugin)->configure({json{{"token", "invalid"}, {"endpoint", testing::cloudsim().do_endpoint}}, "", "x"});
+  auto configured = (*plugin)->configure({json{{"token", "invalid"}, {"endpoint", testing::cloudsim().do_endpoint}}, "", "x", ""});
   REQUIRE_FALSE(configured);
   CHECK(configured.error().code() == ErrorCode::PermissionDenied);
 }

@@ -183,19 +183,25 @@ e2e_cleanup() {
     pid_alive "$pid" && kill -9 "$pid" 2>/dev/null
   done
   for pid in "${E2E_BG_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  local env_args
   for dir in "${E2E_STACKS[@]}"; do
     [[ -d $dir/.keel ]] || continue
-    if ! (cd "$dir" && timeout 180 "$KEEL" destroy --auto-approve >"$WORK/cleanup-destroy.log" 2>&1); then
-      echo "cleanup: keel destroy in $dir failed:" >&2
-      show "$WORK/cleanup-destroy.log"
-      [[ $rc == 0 ]] && rc=1
-    fi
+    # Each environment's state (keel -e NAME) is destroyed on its own; the
+    # stack's own .keel/ state only if it has one.
+    for env_args in "" $(cd "$dir/.keel" && ls -d environments/* 2>/dev/null | sed 's|^environments/|--env=|'); do
+      [[ -n $env_args || ! -d $dir/.keel/environments || -e $dir/.keel/state.json ]] || continue
+      if ! (cd "$dir" && timeout 180 "$KEEL" $env_args destroy --auto-approve >"$WORK/cleanup-destroy.log" 2>&1); then
+        echo "cleanup: keel $env_args destroy in $dir failed:" >&2
+        show "$WORK/cleanup-destroy.log"
+        [[ $rc == 0 ]] && rc=1
+      fi
+    done
   done
   # Whatever still runs from this workspace (a destroy that failed, a server
   # a killed keel started and nothing recorded): stop it by pid.
   local leftovers=() extra=()
   for dir in "${E2E_STACKS[@]}"; do
-    for d in "$dir"/.keel/local/databases/*; do
+    for d in "$dir"/.keel/local/databases/* "$dir"/.keel/environments/*/local/databases/*; do
       [[ -d $d ]] && extra+=("$(external_pg_dir "$d")")
     done
   done

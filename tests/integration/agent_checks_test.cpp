@@ -238,7 +238,7 @@ struct Stack {
   TempDir dir;
   std::unique_ptr<Provider> provider = keel::providers::local::make_local_provider();
   Stack() {
-    auto st = provider->configure({Json::object(), dir.path + "/.keel", "test"});
+    auto st = provider->configure({Json::object(), dir.path + "/.keel", "test", ""});
     REQUIRE(st);
   }
   std::string id_of(const std::string& kind, const std::string& name) const {

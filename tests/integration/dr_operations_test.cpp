@@ -32,7 +32,7 @@ struct LocalServices {
   TempDir dir{"dr-it"};
   std::unique_ptr<provider::Provider> provider = providers::local::make_local_provider();
   std::vector<std::pair<std::string, std::string>> created;  // kind, id
-  LocalServices() { REQUIRE(provider->configure({Json::object(), dir.path + "/.keel", "test"})); }
+  LocalServices() { REQUIRE(provider->configure({Json::object(), dir.path + "/.keel", "test", ""})); }
   ~LocalServices() {
     for (auto& [kind, id] : created) (void)provider->remove({kind, id, Json::object(), nullptr});
   }

@@ -58,7 +58,7 @@ struct Stack {
   std::unique_ptr<Provider> provider = keel::providers::local::make_local_provider();
 
   explicit Stack(mode_t mode = 0700) : dir(mode) {
-    auto st = provider->configure({Json::object(), work_dir(), "test"});
+    auto st = provider->configure({Json::object(), work_dir(), "test", ""});
     REQUIRE(st);
   }
   std::string work_dir() const { return dir.path + "/.keel"; }

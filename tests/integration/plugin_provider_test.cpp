@@ -52,7 +52,7 @@ std::unique_ptr<PluginProvider> start_example(std::map<std::string, std::string>
 }
 
 void configure(PluginProvider& p, const TempDir& root) {
-  auto st = p.configure(ConfigureRequest{json{{"root", root.path}}, root.path, "acme"});
+  auto st = p.configure(ConfigureRequest{json{{"root", root.path}}, root.path, "acme", ""});
   REQUIRE(st);
 }
 
@@ -327,7 +327,7 @@ std::unique_ptr<PluginProvider> start_fake(const TempDir& dir, const std::string
 }
 
 Status configure_fake(PluginProvider& p, json config = json::object()) {
-  return p.configure(ConfigureRequest{std::move(config), "/nonexistent/.keel", "acme"});
+  return p.configure(ConfigureRequest{std::move(config), "/nonexistent/.keel", "acme", ""});
 }
 
 // The pids a script wrote to `file`, one a line.
@@ -455,7 +455,7 @@ TEST_CASE("the provider block's timeout is keel's: in the schema, never sent to 
   CHECK_THAT(timeout->description, Catch::Contains("keel's own setting"));
 
   SECTION("it sets the limit of every operation") {
-    REQUIRE(example->configure(ConfigureRequest{json{{"root", dir.path}, {"timeout", "1s"}}, dir.path, "acme"}));
+    REQUIRE(example->configure(ConfigureRequest{json{{"root", dir.path}, {"timeout", "1s"}}, dir.path, "acme", ""}));
     CHECK(example->timeouts().operation == std::chrono::seconds(1));
     CHECK(example->timeouts().read == std::chrono::seconds(1));
     auto slow = example->create(create_request("files.slow", json{{"path", "slow"}, {"delay", "20s"}}));
@@ -463,7 +463,7 @@ TEST_CASE("the provider block's timeout is keel's: in the schema, never sent to 
     CHECK(slow.error().code() == ErrorCode::Timeout);
   }
   SECTION("a value that is no duration is refused before anything is sent") {
-    auto st = example->configure(ConfigureRequest{json{{"root", dir.path}, {"timeout", "soon"}}, dir.path, "acme"});
+    auto st = example->configure(ConfigureRequest{json{{"root", dir.path}, {"timeout", "soon"}}, dir.path, "acme", ""});
     REQUIRE_FALSE(st);
     CHECK(st.error().code() == ErrorCode::InvalidConfig);
     CHECK_THAT(st.error().message(), Catch::Contains("`timeout`") && Catch::Contains("\"soon\""));

@@ -62,7 +62,7 @@ TEST_CASE("the backend is --backend then KEEL_BACKEND then the stack then .keel"
   auto outside = commands::backend_outside_stack(g);
   REQUIRE(outside);
   CHECK_FALSE(*outside);
-  auto chosen = commands::choose_backend(*outside, loaded.stack);
+  auto chosen = commands::choose_backend(*outside, loaded.stack, "");
   REQUIRE(chosen);
   REQUIRE(chosen->postgres);
   CHECK(chosen->postgres->state_key == "shop");
@@ -73,12 +73,12 @@ TEST_CASE("the backend is --backend then KEEL_BACKEND then the stack then .keel"
   outside = commands::backend_outside_stack(g);
   REQUIRE(outside);
   REQUIRE(*outside);
-  CHECK_FALSE(commands::choose_backend(*outside, loaded.stack)->postgres);
+  CHECK_FALSE(commands::choose_backend(*outside, loaded.stack, "")->postgres);
 
   g.backend = "postgresql://other@127.0.0.1:5433/keel";
   outside = commands::backend_outside_stack(g);
   REQUIRE(outside);
-  chosen = commands::choose_backend(*outside, loaded.stack);
+  chosen = commands::choose_backend(*outside, loaded.stack, "");
   REQUIRE(chosen->postgres);
   CHECK(chosen->source == "--backend");
   CHECK(chosen->postgres->state_key == "shop");  // the stack still names the key
@@ -86,7 +86,7 @@ TEST_CASE("the backend is --backend then KEEL_BACKEND then the stack then .keel"
   ::unsetenv("KEEL_PG_URL");
   g.backend.clear();
   ::unsetenv("KEEL_BACKEND");
-  auto unset = commands::choose_backend(std::nullopt, loaded.stack);
+  auto unset = commands::choose_backend(std::nullopt, loaded.stack, "");
   REQUIRE_FALSE(unset);
   CHECK(unset.error().message().find("keel.yaml:4:13") != std::string::npos);
 }

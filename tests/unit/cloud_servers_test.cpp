@@ -109,7 +109,7 @@ struct Cloud {
     p = providers::ssh_host::make_cloud_servers_provider(std::move(inner));
     std::filesystem::create_directories(dir.path + "/.keel");
     std::ofstream(dir.path + "/id_test") << "not really a key\n";
-    REQUIRE(p->configure({json::object(), dir.path + "/.keel", "demo"}));
+    REQUIRE(p->configure({json::object(), dir.path + "/.keel", "demo", ""}));
   }
   CloudPaths paths() const { return {dir.path, dir.path + "/.keel/known_hosts"}; }
 };

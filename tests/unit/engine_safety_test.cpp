@@ -217,18 +217,37 @@ TEST_CASE("safety: a state belongs to its project and stack file", "[unit][engin
   testing::TempDir dir;
   const std::string work = dir.path + "/.keel";
   state::State s;
-  CHECK(state::check_binding(s, "acme", dir.path + "/keel.yaml", work));  // never bound: any stack
-  state::bind(s, "acme", dir.path + "/keel.yaml");
+  CHECK(state::check_binding(s, "acme", dir.path + "/keel.yaml", "", work));  // never bound: any stack
+  state::bind(s, "acme", dir.path + "/keel.yaml", "");
   CHECK(s.stack_file == "keel.yaml");
-  auto other_project = state::check_binding(s, "other", dir.path + "/keel.yaml", work);
+  auto other_project = state::check_binding(s, "other", dir.path + "/keel.yaml", "", work);
   REQUIRE_FALSE(other_project);
   CHECK_THAT(other_project.error().message(), Catch::Contains("`acme`") && Catch::Contains("`other`"));
   // keel.yaml is gone: other.yaml took its place.
-  CHECK(state::check_binding(s, "acme", dir.path + "/other.yaml", work));
+  CHECK(state::check_binding(s, "acme", dir.path + "/other.yaml", "", work));
   std::ofstream(dir.path + "/keel.yaml") << "keel: 1\n";
-  auto beside = state::check_binding(s, "acme", dir.path + "/other.yaml", work);
+  auto beside = state::check_binding(s, "acme", dir.path + "/other.yaml", "", work);
   REQUIRE_FALSE(beside);
   CHECK_THAT(beside.error().message(), Catch::Contains("keel.yaml") && Catch::Contains("other.yaml"));
+}
+
+TEST_CASE("safety: a state belongs to its environment", "[unit][engine][safety]") {
+  testing::TempDir dir;
+  const std::string work = dir.path + "/.keel/environments/staging";
+  const std::string file = dir.path + "/keel.yaml";
+  state::State s;
+  CHECK(state::check_binding(s, "acme", file, "production", work));  // never bound: any environment
+  state::bind(s, "acme", file, "staging");
+  CHECK(state::check_binding(s, "acme", file, "staging", work));
+  auto production = state::check_binding(s, "acme", file, "production", work);
+  REQUIRE_FALSE(production);
+  CHECK_THAT(production.error().message(), Catch::Contains("`staging`") && Catch::Contains("`production`"));
+  auto none = state::check_binding(s, "acme", file, "", work);
+  REQUIRE_FALSE(none);
+  CHECK_THAT(none.error().message(), Catch::Contains("no environment"));
+  // And the other way: a state applied without -e is not staging's.
+  state::bind(s, "acme", file, "");
+  CHECK_FALSE(state::check_binding(s, "acme", file, "staging", work));
 }
 
 TEST_CASE("safety: an interrupt starts nothing new and lets what runs finish", "[unit][engine][safety]") {

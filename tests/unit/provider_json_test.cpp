@@ -147,12 +147,13 @@ TEST_CASE("provider_json: requests round-trip through JSON", "[provider_json]") 
   const ResourceTags tags{"acme", "servers.web[0]"};
 
   SECTION("configure") {
-    ConfigureRequest in{json{{"token", "s3cret"}}, "/stack/.keel", "acme"};
+    ConfigureRequest in{json{{"token", "s3cret"}}, "/stack/.keel/environments/staging", "acme-staging", "/stack"};
     auto out = configure_request_from_json(to_json(in));
     REQUIRE(out);
     CHECK(out->config == in.config);
     CHECK(out->work_dir == in.work_dir);
     CHECK(out->project == in.project);
+    CHECK(out->stack_dir == in.stack_dir);
   }
   SECTION("create") {
     CreateRequest in{"servers", tags, attrs, nullptr};

@@ -189,7 +189,7 @@ class CloudServersProvider final : public provider::Provider {
     std::error_code ec;
     fs::path work = fs::absolute(request.work_dir, ec).lexically_normal();
     if (work.filename().empty()) work = work.parent_path();
-    paths_.stack_dir = work.parent_path().string();
+    paths_.stack_dir = request.stack_dir.empty() ? work.parent_path().string() : request.stack_dir;
     paths_.known_hosts = (work / "known_hosts").string();
     return inner_->configure(request);
   }

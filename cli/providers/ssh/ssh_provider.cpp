@@ -114,7 +114,7 @@ class SshProvider final : public provider::Provider {
     std::error_code ec;
     fs::path work = fs::absolute(request.work_dir, ec).lexically_normal();
     if (work.filename().empty()) work = work.parent_path();
-    stack_dir_ = work.parent_path().string();
+    stack_dir_ = request.stack_dir.empty() ? work.parent_path().string() : request.stack_dir;
     return {};
   }
 
