@@ -87,12 +87,13 @@ struct OutputOptions {
 int run_output(Context& ctx, const OutputOptions& o);
 
 struct StateOptions {
-  std::string verb;       // list, show, rm, mv, import, rebind, history, migrate
+  std::string verb;       // list, show, rm, mv, import, rebind, history, migrate, pull, push
   std::vector<std::string> args;
   bool auto_approve = false;  // rm: do not ask before forgetting resources that still exist
   long serial = 0;            // list, show: a saved state of the history (0: the newest)
   size_t limit = 20;          // history: how many
   std::string from, to;       // migrate: local, backend, or a PostgreSQL URL
+  bool force = false;         // push: over another lineage or a newer serial
 };
 int run_state(Context& ctx, const StateOptions& o);
 // keel state migrate --from WHERE --to WHERE (state_migrate.cpp).

@@ -8,9 +8,13 @@
 #include "cli/commands/app.h"
 #include "cli/commands/workspace.h"
 #include "cli/engine/plan.h"
+#include "cli/state/file_store.h"
 #include "cli/state/moves.h"
+#include "cli/state/stack_binding.h"
+#include "cli/state/state_codec.h"
 #include "cli/views/state_views.h"
 #include "core/diagnostics.h"
+#include "core/files.h"
 #include "core/text.h"
 
 namespace keel::commands {
@@ -118,8 +122,52 @@ int state_import(Context& ctx, Workspace& ws, const std::string& address, const 
 }
 
 const std::vector<std::string>& verbs() {
-  static const std::vector<std::string> all = {"list", "show", "rm", "mv", "import", "rebind", "history", "migrate"};
+  static const std::vector<std::string> all = {"list", "show",    "rm",      "mv",   "import",
+                                               "rebind", "history", "migrate", "pull", "push"};
   return all;
+}
+
+// The state as the backend keeps it (sensitive values sealed with the
+// state key), on stdout: a copy to inspect, keep or edit and push.
+int state_pull(Context& ctx, Workspace& ws) {
+  write(ctx.out, state::encode_state(ws.state, ws.store->key()).dump(2) + "\n");
+  return kExitOk;
+}
+
+// Why `pushed` may not replace `current` without --force; empty when it may.
+// As Terraform's state push: the same lineage, and no older than what is
+// there (an older serial would undo what ran since it was pulled).
+std::string push_refusal(const state::State& pushed, const state::State& current) {
+  const bool holds_any = current.serial > 0 || !current.resources.empty();
+  if (holds_any && pushed.lineage != current.lineage)
+    return fmt::format("it is another state (lineage {}; the state here is lineage {})", pushed.lineage,
+                       current.lineage);
+  if (pushed.serial < current.serial)
+    return fmt::format("it is serial {}, older than the state here (serial {}): something changed the state since "
+                       "it was pulled; pull again and make the change on that",
+                       pushed.serial, current.serial);
+  return {};
+}
+
+// Replaces the state with a file's (`keel state pull`'s format, sealed with
+// this state's key): saved as the next serial, recorded in the history.
+int state_push(Context& ctx, Workspace& ws, const GlobalOptions& g, const std::string& path, bool force) {
+  auto text = files::read_regular_file(path, state::kMaxStateBytes);
+  if (!text) return report_error(ctx, text.error().with_context("state push " + path));
+  auto pushed = state::parse_state_text(*text, path, ws.store->key());
+  if (!pushed) return report_error(ctx, pushed.error().with_context("state push"));
+  if (auto why = push_refusal(*pushed, ws.state); !why.empty() && !force)
+    return report_error(ctx, Error(ErrorCode::Conflict, fmt::format("{}: {}; nothing was changed (--force pushes it "
+                                                                    "anyway)",
+                                                                    path, why)));
+  // It must be this stack's: another project's state planned against this
+  // stack would delete all of it. --force does not lift this: rebind does.
+  if (auto s = state::check_binding(*pushed, ws.stack.project, g.file, g.environment, ws.work_dir); !s)
+    return report_error(ctx, s.error().with_context("state push " + path));
+  pushed->serial = ws.state.serial;  // saved as the next one after what is there
+  ws.state = std::move(*pushed);
+  state::bind(ws.state, ws.stack.project, g.file, g.environment);
+  return save(ctx, ws, "Pushed " + path + ".");
 }
 
 int state_history(Context& ctx, Workspace& ws, size_t limit) {
@@ -141,7 +189,8 @@ int run_state(Context& ctx, const StateOptions& o) {
   auto need = [&](size_t n) { return o.args.size() == n; };
   bool ok = (o.verb == "list" && need(0)) || (o.verb == "show" && need(1)) || (o.verb == "rm" && !o.args.empty()) ||
             (o.verb == "mv" && need(2)) || (o.verb == "import" && need(2)) || (o.verb == "rebind" && need(0)) ||
-            (o.verb == "history" && need(0)) || (o.verb == "migrate" && need(0) && !o.from.empty() && !o.to.empty());
+            (o.verb == "history" && need(0)) || (o.verb == "migrate" && need(0) && !o.from.empty() && !o.to.empty()) ||
+            (o.verb == "pull" && need(0)) || (o.verb == "push" && need(1));
   if (!ok) {
     std::string why;
     if (std::find(verbs().begin(), verbs().end(), o.verb) == verbs().end()) {
@@ -151,12 +200,14 @@ int run_state(Context& ctx, const StateOptions& o) {
     }
     return report_error(ctx, Error(ErrorCode::InvalidConfig,
                                    why + "usage: keel state list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind | "
-                                         "history | migrate --from WHERE --to WHERE"));
+                                         "history | migrate --from WHERE --to WHERE | pull | push FILE [--force]"));
   }
-  if (o.serial != 0 && o.verb != "list" && o.verb != "show")
-    return report_error(ctx, Error(ErrorCode::InvalidConfig, "--serial goes with `state list` and `state show`"));
+  if (o.serial != 0 && o.verb != "list" && o.verb != "show" && o.verb != "pull")
+    return report_error(ctx, Error(ErrorCode::InvalidConfig, "--serial goes with `state list`, `show` and `pull`"));
+  if (o.force && o.verb != "push") return report_error(ctx, Error(ErrorCode::InvalidConfig, "--force goes with `state push`"));
   if (o.verb == "migrate") return run_state_migrate(ctx, o.from, o.to);
-  auto ws = Workspace::open(ctx, g, "keel state " + o.verb, true, o.verb != "rebind");
+  // pull only reads: nothing is written, not even a new key or state.
+  auto ws = Workspace::open(ctx, g, "keel state " + o.verb, true, o.verb != "rebind", o.verb == "pull");
   if (!ws) return report_error(ctx, ws.error());
   Workspace& w = **ws;
   if (o.serial != 0 && o.serial != w.state.serial) {
@@ -170,17 +221,20 @@ int run_state(Context& ctx, const StateOptions& o) {
   if (o.verb == "rm") return state_rm(ctx, w, o.args, o.auto_approve);
   if (o.verb == "mv") return state_mv(ctx, w, o.args[0], o.args[1]);
   if (o.verb == "rebind") return state_rebind(ctx, w, g);
+  if (o.verb == "pull") return state_pull(ctx, w);
+  if (o.verb == "push") return state_push(ctx, w, g, o.args[0], o.force);
   return state_import(ctx, w, o.args[0], o.args[1]);
 }
 
 void setup_state(CLI::App& app, Context& ctx) {
-  declare_command(app, ctx, "state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind | history | migrate", [](CLI::App* cmd, Context& ctx) {
+  declare_command(app, ctx, "state", "inspect and edit state: list | show ADDR | rm ADDR... | mv FROM TO | import ADDR ID | rebind | history | migrate | pull | push FILE", [](CLI::App* cmd, Context& ctx) {
     auto o = std::make_shared<StateOptions>();
     offer_words(cmd->add_option("verb", o->verb, "what to do")->required(),
                 verbs());
     cmd->add_option("args", o->args, "addresses (and an id for import)");
     cmd->add_flag("--auto-approve", o->auto_approve, "rm: do not ask before forgetting what still exists");
-    cmd->add_option("--serial", o->serial, "list, show: a saved state of the history (default: the newest)")
+    cmd->add_flag("--force", o->force, "push: over another lineage or a newer serial");
+    cmd->add_option("--serial", o->serial, "list, show, pull: a saved state of the history (default: the newest)")
         ->type_name("N")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--limit", o->limit, "history: how many saved states (newest first)")
@@ -197,11 +251,14 @@ void setup_state(CLI::App& app, Context& ctx) {
         "rebind: record this stack file and project as the state's owner.\n"
         "history: the saved states (serial, when, who, command, what changed).\n"
         "migrate: copy the state, lineage and serial kept, between .keel/ (local), the stack's backend (backend)\n"
-        "and a PostgreSQL URL (docs/backends.md).") + "\n\n" +
+        "and a PostgreSQL URL (docs/backends.md).\n"
+        "pull: the state as stored (sensitive values sealed) on stdout. push FILE: replace the state with a pulled\n"
+        "one (same lineage, not older; --force: anyway), saved as the next serial.") + "\n\n" +
                 help_footer({"keel state list", "keel state show servers.web[0]", "keel state mv files.old files.new",
                              "keel state import files.motd /etc/motd", "keel state rm files.tmp --auto-approve",
                              "keel state history", "keel state show --serial 12 databases.main",
-                             "keel state migrate --from local --to backend"},
+                             "keel state migrate --from local --to backend",
+                             "keel state pull > state.json && keel state push state.json"},
                             {{kExitOk, "done"},
                              {kExitError, "error: bad verb or arguments, unknown address, refused or failed change"},
                              {kExitLocked, "the state is locked by another keel (the message names it)"}}));

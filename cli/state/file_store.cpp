@@ -17,7 +17,6 @@ namespace {
 
 // Large enough for tens of thousands of resources; a bound all the same, so
 // that no file under .keel can make keel read without end.
-constexpr size_t kMaxStateBytes = size_t{256} << 20;
 constexpr size_t kMaxKeyBytes = 4096;
 // state.key, state.json, its backup and the journal: no permission at all
 // for group or others (the key opens every secret; the state names them).

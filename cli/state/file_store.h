@@ -70,6 +70,8 @@ std::string work_dir_for(const std::string& stack_file, const std::string& envir
 //     true when something was replayed. A journal that continues another
 //     serial than the state's is refused (it belongs to another state.json).
 Result<State> parse_state_text(std::string_view text, const std::string& path, const crypto::Key& key);
+// The largest state keel reads.
+inline constexpr size_t kMaxStateBytes = size_t{256} << 20;
 Result<bool> replay_journal_text(std::string_view text, const std::string& path, const crypto::Key& key,
                                  State& state);
 

@@ -98,6 +98,27 @@ if [[ $rc != 0 ]] || ! grep -qF "No changes" "$WORK/last.out"; then
 fi
 [[ $(identity "$OUT/b.txt") == "$b_before" ]] || fail "b.txt was touched by rm + import"
 
+step "state pull, then push: the next serial; an older pull or a foreign file is refused, the state untouched"
+keel state pull >"$WORK/pulled.json" || fail "state pull failed"
+grep -qF "$SECRET" "$WORK/pulled.json" && fail "state pull printed the secret in clear"
+jq -e '.resources | length == 2' "$WORK/pulled.json" >/dev/null || fail "the pulled state does not hold both files"
+serial=$(jq -r .serial .keel/state.json)
+expect_ok keel state push "$WORK/pulled.json"
+[[ $(jq -r .serial .keel/state.json) == $((serial + 1)) ]] || fail "push did not save the next serial"
+expect_ok keel state history
+assert_contains "$WORK/last.out" "keel state push"
+before=$(sha256sum .keel/state.json)
+expect_rc 1 keel state push "$WORK/pulled.json"
+assert_contains "$WORK/last.out" "older than the state here"
+jq '.project = "someone-else"' "$WORK/pulled.json" >"$WORK/foreign.json"
+expect_rc 1 keel state push --force "$WORK/foreign.json"
+assert_contains "$WORK/last.out" "belongs to project \`someone-else\`"
+printf '{"version": 1}' >"$WORK/broken.json"
+expect_rc 1 keel state push --force "$WORK/broken.json"
+[[ $(sha256sum .keel/state.json) == "$before" ]] || fail "a refused push changed state.json"
+expect_ok keel plan
+assert_contains "$WORK/last.out" "No changes"
+
 # Issue 14, item 8 and its siblings: nothing may turn a lost state or key
 # into an empty state or a new key.
 step "a missing state.json beside its backup is refused, naming the backup"
