@@ -1,6 +1,6 @@
 """How much of a request's time is the contract proxy's own work, and how much is moto's.
 
-python3 bench/aws_proxy_overhead.py [--reps N] [--instances N]   # from the source dir; about a minute
+python3 bench/aws_proxy_overhead.py [--reps N] [--instances N]   # from the source dir; about 20 s
 
 Starts moto and tests/support/aws/proxy.py (pending_seconds 2 as in aws_bench,
 latency and rate limit off), makes a VPC, a subnet and N instances through the
