@@ -110,9 +110,15 @@ int execute(Context& ctx, Workspace& ws, const engine::Plan& plan, const ApplyOp
 // The saved plan's request replaces the flags: what was planned is what is
 // applied. Refused with -f naming another stack file.
 Result<PlanFile> load_saved_plan(Context& ctx, GlobalOptions& g, ApplyOptions& o) {
-  // As Terraform: a saved plan already holds its replacements.
-  if (!o.replace.empty())
-    return fail(ErrorCode::InvalidConfig, "--replace cannot be used with a saved plan; pass it to `keel plan --out` instead");
+  // As Terraform: a saved plan already holds its replacements, targets and
+  // variables; a flag that would be ignored is refused instead.
+  for (const auto& [given, flag] : {std::pair{!o.replace.empty(), "--replace"}, std::pair{!o.targets.empty(), "--target"},
+                                    std::pair{!g.vars.empty(), "--var"}, std::pair{!g.var_files.empty(), "--var-file"}})
+    if (given)
+      return fail(ErrorCode::InvalidConfig,
+                  fmt::format("{} cannot be used with a saved plan, which holds its own; pass it to `keel plan --out` "
+                              "instead",
+                              flag));
   auto header = read_plan_file_header(o.plan_file);
   if (!header) return header;
   // -f names the stack where it is now: another checkout of the same stack

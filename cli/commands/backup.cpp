@@ -1,4 +1,4 @@
-// keel backup run|list|prune NAME, keel backup key export, keel restore NAME,
+// keel backup run|list|prune NAME, keel backup key export|import, keel restore NAME,
 // keel drill NAME: a job's agent asked to act, found through the state (the
 // server whose `backups` holds the job), as `keel health` finds agents.
 //
@@ -220,6 +220,48 @@ int export_key(Context& ctx, views::BackupView& view) {
   return kBackupOk;
 }
 
+// A key's text from standard input: a few lines at most.
+Result<std::string> key_from_stdin() {
+  std::string text(4097, '\0');
+  const size_t n = std::fread(text.data(), 1, text.size(), stdin);
+  if (n > 4096) return fail(ErrorCode::InvalidConfig, "standard input holds more than a key");
+  text.resize(n);
+  return text;
+}
+
+// The exported key back into the state, after the state was lost: the next
+// apply hands it to the agents, and the backups made with it can be
+// restored again. Another key the state holds is replaced only with
+// --force: the backups made with that one need it.
+int import_key(Context& ctx, const BackupOptions& o) {
+  auto text = o.key_file == "-" ? key_from_stdin() : files::read_regular_file(o.key_file, 4096);
+  if (!text) return usage_error(ctx, text.error().with_context("backup key import " + o.key_file));
+  auto key = crypto::key_from_text(*text);
+  if (!key)
+    return usage_error(ctx, Error(ErrorCode::InvalidConfig,
+                                  fmt::format("{} does not hold a backup key (44 characters of base64, as `keel "
+                                              "backup key export` prints it)",
+                                              o.key_file)));
+  const std::string imported = crypto::key_to_text(*key);
+  auto ws = Workspace::open(ctx, ctx.global, "keel backup key import", true);
+  if (!ws) return usage_error(ctx, ws.error());
+  state::State& state = (*ws)->state;
+  const std::string held = state::find_backup_key(state);
+  if (held == imported) {
+    write(ctx.out, "The state already holds this backup key.\n");
+    return kBackupOk;
+  }
+  if (!held.empty() && !o.force)
+    return usage_error(ctx, Error(ErrorCode::Conflict,
+                                  "the state holds another backup key, which sealed the backups made since it was "
+                                  "made: export it first (`keel backup key export > current.key`), then import with "
+                                  "--force; nothing was changed"));
+  state.secrets[state::kBackupKeySecret] = imported;
+  if (auto s = (*ws)->store->save(state); !s) return usage_error(ctx, s.error());
+  write(ctx.out, "Imported the backup key. The next `keel apply` hands it to the servers that run backups.\n");
+  return kBackupOk;
+}
+
 // What a restore writes into, in words: the job's source, or the --to target.
 std::string restore_target(const JobHost& host, const std::string& to) {
   const json source = host.definition.value("source", json::object());
@@ -290,6 +332,7 @@ int run_backup(Context& ctx, const BackupOptions& o) {
   const GlobalOptions& g = ctx.global;
   const auto view = views::make_backup_view(g.json, streams_of(ctx));
   if (o.action == "key-export") return export_key(ctx, *view);
+  if (o.action == "key-import") return import_key(ctx, o);
   auto s = saved_state(g, "`keel apply` a stack with `backups:` first");
   if (!s) return usage_error(ctx, s.error());
   auto host = find_job(*s, o.job);
@@ -325,7 +368,14 @@ void fill_backup_command(CLI::App* cmd, Context& ctx, const char* action, const 
                          std::shared_ptr<BackupOptions> o = nullptr) {
   if (!o) o = std::make_shared<BackupOptions>();
   o->action = action;
-  if (std::string(action) != "key-export") cmd->add_option("name", o->job, "the job, as named under `backups:`")->required();
+  if (std::string(action).starts_with("key-")) {
+    if (std::string(action) == "key-import") {
+      cmd->add_option("file", o->key_file, "the exported key's file, or - for stdin")->required()->type_name("FILE");
+      cmd->add_flag("--force", o->force, "replace another key the state holds (export that one first)");
+    }
+  } else {
+    cmd->add_option("name", o->job, "the job, as named under `backups:`")->required();
+  }
   cmd->footer(help_footer(examples, kBackupExitCodes));
   on_chosen(*cmd, ctx, o, run_backup, kBackupUsage);
 }
@@ -349,9 +399,12 @@ void setup_backup(CLI::App& app, Context& ctx) {
     backup_command(*backup, ctx, "prune", "apply the job's retention now", "prune", {"keel backup prune nightly"});
     auto* key = backup->add_subcommand("key", "the stack's backup encryption key");
     set_usage_exit(*key, ctx, kBackupUsage);
-    key->footer(help_footer({"keel backup key export > backup.key"}, kBackupExitCodes));
+    key->footer(help_footer({"keel backup key export > backup.key", "keel backup key import backup.key"},
+                            kBackupExitCodes));
     backup_command(*key, ctx, "export", "print the key (base64) for safekeeping", "key-export",
                    {"keel backup key export > backup.key"});
+    backup_command(*key, ctx, "import", "put an exported key back into the state (after losing .keel/)", "key-import",
+                   {"keel backup key import backup.key", "keel backup key import - < backup.key"});
   });
 
   declare_command(app, ctx, "restore", "restore a backup of the job and follow the run", [](CLI::App* cmd, Context& ctx) {

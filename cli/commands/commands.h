@@ -125,11 +125,13 @@ enum BackupExit : int {
   kBackupUsage = 2,   // bad flags, no state, unknown job
 };
 struct BackupOptions {
-  std::string action;    // run, list, prune, restore, drill, key-export
+  std::string action;    // run, list, prune, restore, drill, key-export, key-import
   std::string job;
   std::string snapshot;  // restore: this backup (default: the newest)
   std::string to;        // restore: another target (default: the original)
   bool auto_approve = false;  // restore: do not ask before overwriting the target
+  std::string key_file;       // key-import: the exported key's file, or - for stdin
+  bool force = false;         // key-import: replace another key the state holds
 };
 int run_backup(Context& ctx, const BackupOptions& o);
 

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "cli/config/stack.h"
 #include "cli/state/file_store.h"
 #include "core/files.h"
@@ -216,6 +218,12 @@ Result<PlanFile> read_plan_file(const std::string& path, const crypto::Key& key)
     auto plan = decode_plan(sealed.at("plan"));
     if (!plan) return fail(plan.error().with_context(path));
     f->plan = std::move(*plan);
+    // The header is not sealed: its environment (which state the plan is
+    // applied to) must be the one the plan was made for.
+    if (f->plan.environment != f->environment)
+      return fail(ErrorCode::Conflict, fmt::format("{}: its header names environment `{}`, and the plan in it was made "
+                                                   "for `{}`; it was edited: plan again",
+                                                   path, f->environment, f->plan.environment));
     f->vars = sealed.at("vars").get<std::vector<std::string>>();
     if (sealed.contains("var_files"))
       f->var_files = sealed.at("var_files").get<std::vector<std::pair<std::string, std::string>>>();

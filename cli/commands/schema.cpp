@@ -216,6 +216,9 @@ json stack_schema(const std::map<std::string, std::vector<const provider::KindSc
   json environment = {{"type", "object"},
                       {"properties",
                        {{"vars", {{"type", "object"}, {"description", "variable values in this environment"}}},
+                        {"project",
+                         {{"type", "string"},
+                          {"description", "the project providers tag this environment's resources with; default PROJECT-NAME"}}},
                         {"description", {{"type", "string"}}}}},
                       {"additionalProperties", false}};
   props["environments"] = {

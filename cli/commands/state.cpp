@@ -130,6 +130,8 @@ const std::vector<std::string>& verbs() {
 // The state as the backend keeps it (sensitive values sealed with the
 // state key), on stdout: a copy to inspect, keep or edit and push.
 int state_pull(Context& ctx, Workspace& ws) {
+  if (ws.state.lineage.empty())
+    return report_error(ctx, Error(ErrorCode::NotFound, "no state in " + ws.store->where() + " to pull"));
   write(ctx.out, state::encode_state(ws.state, ws.store->key()).dump(2) + "\n");
   return kExitOk;
 }
@@ -156,14 +158,19 @@ int state_push(Context& ctx, Workspace& ws, const GlobalOptions& g, const std::s
   if (!text) return report_error(ctx, text.error().with_context("state push " + path));
   auto pushed = state::parse_state_text(*text, path, ws.store->key());
   if (!pushed) return report_error(ctx, pushed.error().with_context("state push"));
+  // It must be this stack's: another project's or environment's state
+  // planned against this stack would delete all of it. --force does not
+  // lift this; a state that records no stack (edited out) is nobody's.
+  if (pushed->project.empty())
+    return report_error(ctx, Error(ErrorCode::Conflict,
+                                   path + " records no project: every state keel saves does, and one without could "
+                                          "belong to any stack; nothing was changed"));
+  if (auto s = state::check_binding(*pushed, ws.stack.project, g.file, g.environment, path); !s)
+    return report_error(ctx, Error(ErrorCode::Conflict, s.error().message() + "; nothing was changed"));
   if (auto why = push_refusal(*pushed, ws.state); !why.empty() && !force)
     return report_error(ctx, Error(ErrorCode::Conflict, fmt::format("{}: {}; nothing was changed (--force pushes it "
                                                                     "anyway)",
                                                                     path, why)));
-  // It must be this stack's: another project's state planned against this
-  // stack would delete all of it. --force does not lift this: rebind does.
-  if (auto s = state::check_binding(*pushed, ws.stack.project, g.file, g.environment, ws.work_dir); !s)
-    return report_error(ctx, s.error().with_context("state push " + path));
   pushed->serial = ws.state.serial;  // saved as the next one after what is there
   ws.state = std::move(*pushed);
   state::bind(ws.state, ws.stack.project, g.file, g.environment);
@@ -179,7 +186,8 @@ int state_history(Context& ctx, Workspace& ws, size_t limit) {
 
 int state_rebind(Context& ctx, Workspace& ws, const GlobalOptions& g) {
   // Workspace::open has recorded the stack's project and file in memory.
-  return save(ctx, ws, "The state now belongs to " + g.file + " (project `" + ws.stack.project + "`).");
+  return save(ctx, ws, "The state now belongs to " + g.file + " (project `" + ws.stack.project + "`" +
+                           (g.environment.empty() ? "" : ", environment `" + g.environment + "`") + ").");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "cli/engine/moves.h"
 #include "cli/state/file_store.h"
 #include "cli/state/pg_store.h"
+#include "cli/config/input_files.h"
 #include "cli/state/stack_binding.h"
 #include "cli/views/error_view.h"
 #include "cli/views/render.h"
@@ -83,15 +84,25 @@ Result<SavedState> read_saved(const GlobalOptions& g) {
     if (!chosen) return fail(chosen.error());
     choice = std::move(*chosen);
   }
+  SavedState saved;
   if (!choice->postgres) {
     auto local = state::read_saved_state(work_dir);
     if (!local) return fail(local.error());
-    return SavedState{std::move(*local), work_dir};
+    saved = SavedState{std::move(*local), work_dir};
+  } else {
+    state::PostgresStateStore store(*choice->postgres, work_dir);
+    auto remote = store.read_saved();
+    if (!remote) return fail(remote.error());
+    saved = SavedState{std::move(*remote), store.where()};
   }
-  state::PostgresStateStore store(*choice->postgres, work_dir);
-  auto remote = store.read_saved();
-  if (!remote) return fail(remote.error());
-  return SavedState{std::move(*remote), store.where()};
+  // exec, deploy, health and backups act on the hosts a state names: only
+  // this stack's and this environment's (a copied state file must not send
+  // `keel -e staging exec` to production's servers). A stack that does not
+  // parse names no project: these commands work from the state alone.
+  if (saved.state && !loaded.stack.project.empty())
+    if (auto s = state::check_binding(*saved.state, loaded.stack.project, g.file, g.environment, saved.where); !s)
+      return fail(s.error());
+  return saved;
 }
 
 }  // namespace
@@ -177,6 +188,28 @@ Status check_no_stranded_local_state(const state::State& chosen, const std::stri
   return {};
 }
 
+namespace {
+
+// A stack applied without an environment keeps its state in .keel/: an
+// environment's first run (a new `environments:` block, a KEEL_ENV left set
+// in a CI job) would plan creating everything again beside it, under
+// another project name.
+Status check_no_state_left_outside_environments(const state::State& state, const config::Stack& stack,
+                                                const GlobalOptions& g) {
+  if (g.environment.empty() || state.serial > 0 || !state.resources.empty()) return {};
+  const std::string outside = state::work_dir_for(files::absolute(g.file, "."), "");
+  if (!state::holds_local_state(outside)) return {};
+  return fail(ErrorCode::Conflict,
+              fmt::format("environment `{}` (-e or KEEL_ENV) has no state yet, and {} holds the state this stack "
+                          "was applied with without an environment: planning `{}` would create everything again "
+                          "beside it. {} that state into the environment it belongs to "
+                          "(docs/environments.md#moving-a-stack-into-environments)",
+                          g.environment, outside + "/state.json", g.environment,
+                          stack.environments.empty() ? "Run without -e and KEEL_ENV to use it, or move" : "Move"));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOptions& g, const std::string& command,
                                                    bool lock_state, bool check_binding, bool read_only) {
   std::unique_ptr<Workspace> ws(new Workspace());
@@ -218,7 +251,13 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
   options.var_overrides = parse_vars(g.vars, bad);
   if (!bad.empty()) return fail(ErrorCode::InvalidConfig, "--var " + bad + ": expected NAME=VALUE");
   options.environment = g.environment;
+  // Together no more than one stack's worth: a saved plan keeps them all.
+  size_t var_file_bytes = 0;
   auto use_var_file = [&](config::VarFileResult var_file, const std::string& name) {
+    const bool was_within = var_file_bytes <= config::kMaxStackBytes;
+    var_file_bytes += var_file.text.size();
+    if (was_within && var_file_bytes > config::kMaxStackBytes)
+      diags.error({name, 0, 0}, fmt::format("the var files hold more than {} MiB together", config::kMaxStackBytes >> 20));
     diags.add(std::move(var_file.diagnostics));
     for (auto& value : var_file.values) options.var_file_values.push_back(std::move(value));
     ws->var_files.emplace_back(name, std::move(var_file.text));
@@ -262,6 +301,7 @@ Result<std::unique_ptr<Workspace>> Workspace::open(Context& ctx, const GlobalOpt
     if (!st) return fail(st.error());
     ws->state = std::move(*st);
   }
+  if (auto s = check_no_state_left_outside_environments(ws->state, ws->stack, g); !s) return fail(s.error());
   if (check_binding) {
     if (auto s = state::check_binding(ws->state, ws->stack.project, g.file, g.environment, ws->work_dir); !s)
       return fail(s.error());

@@ -45,6 +45,7 @@ struct Instance {
 struct Configuration {
   const Stack* stack = nullptr;
   std::string environment;  // -e; empty: none
+  std::string environment_project;  // its `project:` in `environments:`; empty: none given
   std::map<std::string, Value> variables;
   std::vector<Instance> instances;  // file order, indexes ascending
   std::map<std::string, size_t> by_address;
@@ -53,7 +54,8 @@ struct Configuration {
   const Instance* find(const std::string& address) const;
   // The project as providers know it, in their tags and default names: the
   // stack's `project`, and "-ENVIRONMENT" with -e, so that two environments
-  // in one cloud account never take each other's resources for their own.
+  // in one cloud account never take each other's resources for their own
+  // (unless the environment names its own `project:`).
   std::string provider_project() const;
   // The evaluation context for one instance's attributes.
   EvalContext context_for(const Instance& instance, ResourceLookup lookup) const;

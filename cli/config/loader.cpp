@@ -80,13 +80,20 @@ const EnvironmentBlock* Stack::find_environment(const std::string& n) const {
 
 std::string Stack::environment_problem(const std::string& environment) const {
   if (environments.empty() || find_environment(environment)) return {};
+  // A few names say enough; a stack may declare thousands.
   std::vector<std::string> names;
-  for (const auto& e : environments) names.push_back(e.name);
+  for (const auto& e : environments) {
+    if (names.size() == 10) {
+      names.push_back(fmt::format("and {} more", environments.size() - 10));
+      break;
+    }
+    names.push_back(e.name);
+  }
   if (environment.empty())
     return fmt::format("{} declares environments ({}): choose one with -e NAME or KEEL_ENV (each has its own state)",
                        file, fmt::join(names, ", "));
-  return fmt::format("-e {}: {} declares no environment `{}` (it declares {})", environment, file, environment,
-                     fmt::join(names, ", "));
+  return fmt::format("environment `{}` (-e or KEEL_ENV): {} declares no such environment (it declares {})",
+                     environment, file, fmt::join(names, ", "));
 }
 
 bool is_environment_name(const std::string& name) { return text::is_name(name, 32, "", "_-"); }
@@ -174,7 +181,7 @@ class Loader {
   void load_environments(const YAML::Node& node, Stack& stack) {
     stack.environments_mark = mark(node);
     if (!expect_map(node, "`environments`")) return;
-    static const std::vector<std::string> keys = {"vars", "description"};
+    static const std::vector<std::string> keys = {"vars", "project", "description"};
     for (const auto& kv : node) {
       EnvironmentBlock e;
       e.name = kv.first.Scalar();
@@ -187,7 +194,13 @@ class Loader {
         for (const auto& field : kv.second) {
           const std::string& key = field.first.Scalar();
           if (key == "vars") e.vars = load_variable_values(field.second, "`vars` of environment `" + e.name + "`");
-          else if (key == "description") {
+          else if (key == "project") {
+            if (auto s = string_value(field.second, "`project`")) e.project = *s;
+            if (!e.project.empty() && !text::is_name(e.project, 64, "", "_.-"))
+              diags_.error(mark(field.second), fmt::format("project `{}` must start with a letter or a digit and hold "
+                                                           "only letters, digits, `_`, `-` and `.` (at most 64)",
+                                                           e.project));
+          } else if (key == "description") {
             if (auto s = string_value(field.second, "`description`")) e.description = *s;
           } else unknown_key(field.first, "environment `" + e.name + "`", keys);
         }

@@ -71,11 +71,15 @@ struct VariableValue {
   SourceMark mark;
 };
 
-// environments: NAME: { vars: { VARIABLE: VALUE }, description: TEXT }.
-// One stack, one state per environment (keel -e NAME).
+// environments: NAME: { vars: { VARIABLE: VALUE }, project: NAME,
+// description: TEXT }. One stack, one state per environment (keel -e NAME).
 struct EnvironmentBlock {
   std::string name;
-  std::string description;
+  std::string description;  // for the reader of the stack
+  // The project providers know this environment by (tags, default names);
+  // empty: "PROJECT-NAME". The stack's own project for an environment whose
+  // resources were made before the stack declared environments.
+  std::string project;
   std::vector<VariableValue> vars;
   SourceMark mark;
 };

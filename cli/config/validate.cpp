@@ -36,6 +36,7 @@ std::vector<std::string> Configuration::instances_of(const std::string& resource
 }
 
 std::string Configuration::provider_project() const {
+  if (!environment_project.empty()) return environment_project;
   return environment.empty() ? stack->project : stack->project + "-" + environment;
 }
 
@@ -257,11 +258,14 @@ class Validator {
     if (!name.empty()) out_.config.variables[kEnvironmentVariable] = Value{name, false, false};
     if (auto problem = stack_.environment_problem(name); !problem.empty()) {
       std::vector<std::string> names;
-      for (const auto& e : stack_.environments) names.push_back(e.name);
+      if (spend_on_suggestions(stack_.environments.size()))
+        for (const auto& e : stack_.environments) names.push_back(e.name);
       diags_.error(stack_.environments_mark, problem, name.empty() ? std::string() : did_you_mean(name, names));
       return nullptr;
     }
-    return name.empty() ? nullptr : stack_.find_environment(name);
+    const EnvironmentBlock* chosen = name.empty() ? nullptr : stack_.find_environment(name);
+    if (chosen) out_.config.environment_project = chosen->project;
+    return chosen;
   }
 
   // Values set outside the declarations must name declared variables.
@@ -282,9 +286,13 @@ class Validator {
     for (const auto& e : stack_.environments) check_named(e.vars, "environment `" + e.name + "`");
     // The last --var-file wins, then the environment's vars.
     std::map<std::string, const VariableValue*> given;
+    // A null (`label: ~`) sets nothing: the next source decides, as an
+    // unset variable in Terraform.
     if (environment)
-      for (const auto& value : environment->vars) given[value.name] = &value;
-    for (const auto& value : options_.var_file_values) given[value.name] = &value;
+      for (const auto& value : environment->vars)
+        if (!value.value.is_null()) given[value.name] = &value;
+    for (const auto& value : options_.var_file_values)
+      if (!value.value.is_null()) given[value.name] = &value;
     for (const auto& v : stack_.variables) {
       Value value{nullptr, false, v.sensitive};
       if (!v.sensitive && !v.env.empty())

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "cli/state/state_codec.h"
 #include "core/json_lines.h"
@@ -14,6 +15,36 @@
 namespace keel::state {
 
 namespace {
+
+// The .keel above an environment's directory (.keel/environments/NAME);
+// empty for .keel itself.
+std::string dot_keel_above(const std::string& dir) {
+  const std::filesystem::path p(dir);
+  const auto environments = p.parent_path();
+  if (environments.filename() != "environments" || environments.parent_path().filename() != ".keel") return {};
+  return environments.parent_path().string();
+}
+
+// The state's directory is a real one of keel's user that nobody else can
+// write; an environment's, and every directory from .keel down to it, too:
+// a link anywhere on the way (a repository can commit one) would send the
+// state and its key elsewhere. With `create`, makes what is missing.
+Status check_state_dir(const std::string& dir, bool create) {
+  const std::string dot_keel = dot_keel_above(dir);
+  if (!dot_keel.empty()) {
+    if (create && !files::exists_no_follow(dot_keel))
+      if (auto s = files::make_dirs(dot_keel, 0755); !s) return s;
+    if (files::exists_no_follow(dot_keel)) {
+      if (auto s = files::check_private_dir(dot_keel); !s) return s;
+      if (auto s = create ? files::make_dirs_inside(dot_keel, dir, 0755) : files::check_dirs_inside(dot_keel, dir); !s)
+        return s;
+    }
+  } else if (create && !files::exists_no_follow(dir)) {
+    if (auto s = files::make_dirs(dir, 0755); !s) return s;
+  }
+  if (!files::exists_no_follow(dir)) return {};
+  return files::check_private_dir(dir);
+}
 
 // Large enough for tens of thousands of resources; a bound all the same, so
 // that no file under .keel can make keel read without end.
@@ -77,8 +108,8 @@ Result<crypto::Key> load_or_create_key(const std::string& key_file,
 
 Result<std::optional<State>> read_saved_state(const std::string& dir) {
   const std::string path = dir + "/state.json";
+  if (auto st = check_state_dir(dir, /*create=*/false); !st) return fail(st.error());
   if (!files::exists_no_follow(dir)) return std::optional<State>();
-  if (auto st = files::check_private_dir(dir); !st) return fail(st.error());
   if (!files::exists_no_follow(path)) {
     if (files::exists_no_follow(path + ".backup")) return fail(missing_state_error(dir));
     if (files::exists_no_follow(path + ".migrated")) return fail(retired_error(dir));
@@ -193,10 +224,7 @@ Status FileStateStore::lock(const std::string& command) {
   // Before anything is opened under it: a .keel that is a link (dangling
   // or not), or that someone else can write into, could turn keel's writes
   // anywhere.
-  if (!files::exists_no_follow(dir_)) {
-    if (auto s = files::make_dirs(dir_, 0755); !s) return s;
-  }
-  if (auto s = files::check_private_dir(dir_); !s) return s;
+  if (auto s = check_state_dir(dir_, /*create=*/true); !s) return s;
   auto l = files::FileLock::acquire(dir_ + "/state.lock", command);
   if (!l) return fail(l.error());
   lock_.emplace(std::move(*l));

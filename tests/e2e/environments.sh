@@ -41,7 +41,7 @@ assert_contains "$WORK/last.out" "declares environments (staging, production)"
 
 step "an environment the stack does not declare, and a name that is not one"
 expect_rc 1 keel -e prod plan
-assert_contains "$WORK/last.out" "declares no environment \`prod\`"
+assert_contains "$WORK/last.out" "environment \`prod\` (-e or KEEL_ENV): keel.yaml declares no such environment"
 expect_rc 1 keel -e ../x plan
 assert_contains "$WORK/last.out" "environment's name"
 
@@ -103,6 +103,35 @@ printf 'replicas: 1\n' >"$WORK/more.yaml"
 expect_ok keel apply "$WORK/production.plan"
 assert_contains "$WORK/last.out" "Apply complete! Resources: 1 added"
 [[ -s out-production/production-2.conf ]] || fail "the saved plan's third file was not made"
+
+step "a saved plan takes no --var, --var-file or --target; an edited environment in its header is refused"
+expect_ok keel -e staging plan --out "$WORK/again.plan"
+expect_rc 1 keel apply "$WORK/again.plan" --var label=x
+assert_contains "$WORK/last.out" "--var cannot be used with a saved plan"
+expect_rc 1 keel apply "$WORK/again.plan" --var-file "$WORK/more.yaml"
+assert_contains "$WORK/last.out" "--var-file cannot be used with a saved plan"
+jq '.stack.environment = "production"' "$WORK/again.plan" >"$WORK/edited.plan"
+expect_rc 1 keel apply "$WORK/edited.plan"
+[[ $(keel -e production output --raw redis_uri) == "$PRODUCTION_URI" ]] || fail "an edited plan touched production"
+
+step "a state copied into another environment's directory is refused, by every command"
+mkdir -p .keel/environments/qa && cp -a .keel/environments/production/. .keel/environments/qa/
+sed -i 's/^environments:$/environments:\n  qa: {}/' keel.yaml
+expect_rc 1 keel -e qa output
+assert_contains "$WORK/last.out" "belongs to environment \`production\`"
+expect_rc 1 keel -e qa plan
+assert_contains "$WORK/last.out" "belongs to environment \`production\`"
+rm -rf .keel/environments/qa
+
+step "a .keel/environments that is a link is refused"
+mv .keel/environments/staging "$WORK/staging-state"
+mkdir "$WORK/elsewhere"
+ln -s "$WORK/elsewhere" .keel/environments/qa
+expect_rc 1 keel -e qa plan
+assert_contains "$WORK/last.out" "is a symbolic link"
+[[ -z $(ls -A "$WORK/elsewhere") ]] || fail "keel wrote through the link"
+rm .keel/environments/qa
+mv "$WORK/staging-state" .keel/environments/staging
 
 step "destroying staging leaves production alone"
 expect_ok keel -e staging destroy --auto-approve

@@ -188,7 +188,8 @@ e2e_cleanup() {
     [[ -d $dir/.keel ]] || continue
     # Each environment's state (keel -e NAME) is destroyed on its own; the
     # stack's own .keel/ state only if it has one.
-    for env_args in "" $(cd "$dir/.keel" && ls -d environments/* 2>/dev/null | sed 's|^environments/|--env=|'); do
+    for env_args in "" $(cd "$dir/.keel" && ls -d environments/*/state.json environments/*/state.journal 2>/dev/null |
+                           sed 's|^environments/\([^/]*\)/.*|--env=\1|' | sort -u); do
       [[ -n $env_args || ! -d $dir/.keel/environments || -e $dir/.keel/state.json ]] || continue
       if ! (cd "$dir" && timeout 180 "$KEEL" $env_args destroy --auto-approve >"$WORK/cleanup-destroy.log" 2>&1); then
         echo "cleanup: keel $env_args destroy in $dir failed:" >&2

@@ -113,11 +113,19 @@ assert_contains "$WORK/last.out" "older than the state here"
 jq '.project = "someone-else"' "$WORK/pulled.json" >"$WORK/foreign.json"
 expect_rc 1 keel state push --force "$WORK/foreign.json"
 assert_contains "$WORK/last.out" "belongs to project \`someone-else\`"
+jq 'del(.project, .environment, .stack_file)' "$WORK/pulled.json" >"$WORK/unbound.json"
+expect_rc 1 keel state push --force "$WORK/unbound.json"
+assert_contains "$WORK/last.out" "records no project"
 printf '{"version": 1}' >"$WORK/broken.json"
 expect_rc 1 keel state push --force "$WORK/broken.json"
 [[ $(sha256sum .keel/state.json) == "$before" ]] || fail "a refused push changed state.json"
 expect_ok keel plan
 assert_contains "$WORK/last.out" "No changes"
+
+step "a KEEL_ENV left set does not plan this stack's resources again in an empty environment"
+expect_rc 1 env KEEL_ENV=production "$KEEL" plan
+assert_contains "$WORK/last.out" "Run without -e and KEEL_ENV to use it"
+[[ ! -e .keel/environments/production/state.json ]] || fail "the refused run made a state for the environment"
 
 # Issue 14, item 8 and its siblings: nothing may turn a lost state or key
 # into an empty state or a new key.

@@ -84,13 +84,24 @@ TEST_CASE("environments: the chosen one's vars come after --var and the var file
   CHECK(flag->var("label") == "cli");
 }
 
+TEST_CASE("environments: one may keep the stack's project for resources made before it had environments", "[unit][config][environments]") {
+  auto v = check("keel: 1\nproject: shop\nenvironments:\n  production: { project: shop }\n  staging: {}\n", "production");
+  INFO(v->text());
+  REQUIRE(v->ok());
+  CHECK(v->result.config.provider_project() == "shop");
+  CHECK(check("keel: 1\nproject: shop\nenvironments:\n  production: { project: shop }\n  staging: {}\n", "staging")
+            ->result.config.provider_project() == "shop-staging");
+  auto bad = check("keel: 1\nproject: shop\nenvironments:\n  production: { project: ../x }\n", "production");
+  CHECK_THAT(bad->text(), Catch::Contains("keel.yaml:4:26: error: project `../x` must start with"));
+}
+
 TEST_CASE("environments: a stack that declares them needs one of them", "[unit][config][environments]") {
   auto none = check(kStack, "");
   CHECK_THAT(none->text(), Catch::Contains("keel.yaml:7:3: error: keel.yaml declares environments (staging, production)"));
   // Said once, not again for every ${environment}.
   CHECK_THAT(none->text(), !Catch::Contains("needs an environment"));
   auto unknown = check(kStack, "prodution");
-  CHECK_THAT(unknown->text(), Catch::Contains("-e prodution: keel.yaml declares no environment `prodution`"));
+  CHECK_THAT(unknown->text(), Catch::Contains("environment `prodution` (-e or KEEL_ENV): keel.yaml declares no such environment"));
   CHECK_THAT(unknown->text(), Catch::Contains("did you mean `production`?"));
 }
 
