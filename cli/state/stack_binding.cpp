@@ -26,9 +26,10 @@ Status check_binding(const State& state, const std::string& project, const std::
   if (!state.project.empty() && state.environment != environment)
     return fail(ErrorCode::Conflict,
                 fmt::format("the state in {} belongs to {} of project `{}`, not to {}: keel refuses to plan one "
-                            "environment against another's state (docs/environments.md)",
+                            "environment against another's state. If you moved it there on purpose, run `keel{} "
+                            "state rebind` (docs/environments.md#moving-a-stack-into-environments)",
                             work_dir, shown_environment(state.environment), state.project,
-                            shown_environment(environment)));
+                            shown_environment(environment), environment.empty() ? "" : " -e " + environment));
   if (!state.project.empty() && state.project != project)
     return fail(ErrorCode::Conflict,
                 fmt::format("the state in {} belongs to project `{}` (stack file {}), but {} declares project `{}`. "
