@@ -16,13 +16,19 @@ namespace keel::aws {
 namespace {
 
 SnapshotSource::Fetch project_list(ApiClient& api, const std::string& project, std::string action, std::string list,
-                                   std::string id_key) {
-  return [&api, project, action = std::move(action), list = std::move(list),
-          id_key = std::move(id_key)](const ProgressFn& progress) -> Result<std::vector<json>> {
-    Params params;
+                                   std::string id_key, Params filters = {}) {
+  return [&api, project, action = std::move(action), list = std::move(list), id_key = std::move(id_key),
+          filters = std::move(filters)](const ProgressFn& progress) -> Result<std::vector<json>> {
+    Params params = filters;
     add_filter(params, fmt::format("tag:{}", kProjectTag), {project});
     return describe(api, action, std::move(params), list, id_key, progress);
   };
+}
+
+Params not_terminated() {
+  Params params;
+  add_filter(params, "instance-state-name", {"pending", "running", "shutting-down", "stopping", "stopped"});
+  return params;
 }
 
 bool older(const json& a, const json& b) {
@@ -71,6 +77,8 @@ Sources::Sources(ApiClient& api, const std::string& project)
       subnets("subnets", project_list(api, project, "DescribeSubnets", "subnetSet", "subnetId")),
       security_groups("security groups", project_list(api, project, "DescribeSecurityGroups", "securityGroupInfo", "groupId")),
       instances("instances", project_list(api, project, "DescribeInstances", "reservationSet", "instanceId")),
+      live_instances("instances",
+                     project_list(api, project, "DescribeInstances", "reservationSet", "instanceId", not_terminated())),
       volumes("volumes", project_list(api, project, "DescribeVolumes", "volumeSet", "volumeId")),
       load_balancers("load balancers",
                      [&api](const ProgressFn& progress) {
@@ -266,7 +274,7 @@ std::string instance_state(const json& instance) {
 Status wait_instances_gone(Context& c, const std::string& what, const std::function<bool(const json&)>& uses,
                            const ProgressFn& progress, const provider::WaitingFn& waiting) {
   return c.poller.until_all(
-      c.sources.instances, fmt::format("{} to terminate", what),
+      c.sources.live_instances, fmt::format("{} to terminate", what),
       [&](const kit::Snapshot& snapshot) -> Result<bool> {
         for (const json& instance : snapshot.items)
           if (instance_state(instance) != "terminated" && uses(instance)) return false;

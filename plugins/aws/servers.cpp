@@ -141,6 +141,7 @@ class Servers final : public TaggedKind {
     if (request.waiting) request.waiting();
     auto done = terminations_.run(request.id, request.progress);
     source_.invalidate();
+    c_.sources.live_instances.invalidate();
     return done;
   }
 

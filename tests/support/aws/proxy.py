@@ -14,6 +14,8 @@ Copied from the project's shared prototype and made what the tests need:
   {"op": ..., "kind": "lose_response"}; {"random": 0.2} makes a fifth of all
   requests fail at random (half of them 503 errors before moto, half lost
   answers after it).
+- DescribeInstances filtered by instance-state-name while states are delayed: the
+  proxy applies that filter to the states it shows, not moto to its own.
 - POST /__proxy/config sets what AWS does and moto does not:
   {"pending_seconds": 2}: an instance is `pending` (a VPC and subnet too)
   for that long after its create, and `stopping`/`shutting-down` as long
@@ -30,6 +32,7 @@ Copied from the project's shared prototype and made what the tests need:
 """
 import contextlib, http.client, json, random, re, sys, threading, time, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import xml.etree.ElementTree as ET
 import contract
 
 PORT, UPSTREAM, LOG = int(sys.argv[1]), urllib.parse.urlparse(sys.argv[2]), sys.argv[3]
@@ -94,6 +97,41 @@ def delay_states(body):
                   lambda m: vpc_or_subnet(m) if m.group(0).count("<vpcId>") + m.group(0).count("<subnetId>") == 1 else m.group(0),
                   body, flags=re.S)
     return body
+
+def take_state_filter(op, form):
+    """AWS filters DescribeInstances by the state it answers; moto by its own, in which
+    an instance the proxy still shows pending or shutting-down (delay_states) has
+    already moved on. With delays on, the proxy takes such a filter out of the request
+    (the other filters renumbered from 1, as moto reads them) and applies it to its own
+    answer (filter_states). Returns the new form body and the states wanted, or None."""
+    if op != "DescribeInstances" or form is None or not config.get("pending_seconds"): return None
+    filters, wanted = {}, None
+    for k, v in form.items():
+        m = re.fullmatch(r"Filter\.(\d+)\.(Name|Value\.\d+)", k)
+        if m: filters.setdefault(int(m.group(1)), {})[m.group(2)] = v
+    kept = [f for _, f in sorted(filters.items()) if f.get("Name") != "instance-state-name"]
+    for f in filters.values():
+        if f.get("Name") == "instance-state-name":
+            wanted = (wanted or set()) | {v for k, v in f.items() if k != "Name"}
+    if wanted is None: return None
+    out = {k: v for k, v in form.items() if not k.startswith("Filter.")}
+    for i, f in enumerate(kept, 1):
+        for k, v in f.items(): out[f"Filter.{i}.{k}"] = v
+    return urllib.parse.urlencode(out).encode(), wanted
+
+def filter_states(text, wanted):
+    """Keeps the instances whose (rewritten) state is wanted, and the reservations left with any."""
+    root = ET.fromstring(text)
+    uri = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+    q = (lambda t: f"{{{uri}}}{t}") if uri else (lambda t: t)
+    if uri: ET.register_namespace("", uri)  # written back as the default namespace, as EC2 does
+    rset = root.find(q("reservationSet"))
+    for res in list(rset if rset is not None else []):
+        iset = res.find(q("instancesSet"))
+        for inst in list(iset if iset is not None else []):
+            if inst.findtext(f"{q('instanceState')}/{q('name')}") not in wanted: iset.remove(inst)
+        if iset is None or len(iset) == 0: rset.remove(res)
+    return ET.tostring(root, encoding="unicode")
 
 def over_rate():
     limit = config.get("rate_limit", 0)
@@ -197,6 +235,11 @@ class H(BaseHTTPRequestHandler):
             return self._reply(st, ct, b)
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=60)
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+        state_filter = take_state_filter(op, form)
+        if state_filter:
+            body, wanted = state_filter
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-length"}
+            hdrs["Content-Length"] = str(len(body))
         with launch_lock if op in LAUNCHES else contextlib.nullcontext():
             conn.request(self.command, self.path, body=body, headers=hdrs)
             r = conn.getresponse(); rb = r.read()
@@ -206,7 +249,9 @@ class H(BaseHTTPRequestHandler):
             text = rb.decode("utf-8", "replace")
             with lock: remember(op, params or {}, text)
             if op.startswith("Describe"):
-                rb = delay_states(text).encode()
+                text = delay_states(text)
+                if state_filter: text = filter_states(text, wanted)
+                rb = text.encode()
         if key and r.status == 200:
             idem[key] = ({k: v for k, v in params.items() if k != "ClientToken"}, r.status, r.getheader("Content-Type", "text/xml"), rb)
         if f and f.get("kind") == "lose_response":   # forwarded and done upstream, the answer never arrives
