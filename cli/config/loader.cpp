@@ -167,6 +167,17 @@ class Loader {
     }
   }
 
+  // A project's name (the stack's, an environment's): it names and tags what
+  // keel makes, on this machine and in clouds. Reported where bad.
+  std::string project_value(const YAML::Node& node) {
+    auto name = string_value(node, "`project`");
+    if (name && !name->empty() && !text::is_name(*name, 64, "", "_.-"))
+      diags_.error(mark(node), fmt::format("project `{}` must start with a letter or a digit and hold only letters, "
+                                           "digits, `_`, `-` and `.` (at most 64)",
+                                           *name));
+    return name.value_or("");
+  }
+
   // `VARIABLE: VALUE` pairs (an environment's `vars:`, a --var-file).
   std::vector<VariableValue> load_variable_values(const YAML::Node& node, const std::string& what) {
     std::vector<VariableValue> out;
@@ -194,13 +205,8 @@ class Loader {
         for (const auto& field : kv.second) {
           const std::string& key = field.first.Scalar();
           if (key == "vars") e.vars = load_variable_values(field.second, "`vars` of environment `" + e.name + "`");
-          else if (key == "project") {
-            if (auto s = string_value(field.second, "`project`")) e.project = *s;
-            if (!e.project.empty() && !text::is_name(e.project, 64, "", "_.-"))
-              diags_.error(mark(field.second), fmt::format("project `{}` must start with a letter or a digit and hold "
-                                                           "only letters, digits, `_`, `-` and `.` (at most 64)",
-                                                           e.project));
-          } else if (key == "description") {
+          else if (key == "project") e.project = project_value(field.second);
+          else if (key == "description") {
             if (auto s = string_value(field.second, "`description`")) e.description = *s;
           } else unknown_key(field.first, "environment `" + e.name + "`", keys);
         }
@@ -545,12 +551,7 @@ class Loader {
         auto v = to_json(kv.second);
         if (v != 1) diags_.error(mark(kv.second), "unsupported stack format `keel: " + kv.second.Scalar() + "`", "this keel reads `keel: 1`");
       } else if (key == "project") {
-        if (auto s = string_value(kv.second, "`project`")) stack.project = *s;
-        // It names and tags what keel makes, on this machine and in clouds.
-        if (!stack.project.empty() && !text::is_name(stack.project, 64, "", "_.-"))
-          diags_.error(mark(kv.second), fmt::format("project `{}` must start with a letter or a digit and hold only "
-                                                    "letters, digits, `_`, `-` and `.` (at most 64)",
-                                                    stack.project));
+        stack.project = project_value(kv.second);
       } else if (key == "variables") {
         load_variables(kv.second, stack);
       } else if (key == "providers") {
